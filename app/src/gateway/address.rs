@@ -1,0 +1,224 @@
+//! Delivery channels and the addresses they reach, parsed once at the edge.
+
+use std::fmt;
+
+/// How a provider reaches a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    Email,
+    Sms,
+    Whatsapp,
+    Voice,
+    /// Anything a webhook relay can reach (a bank account, a chat handle, ...).
+    Other,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Voice => "voice",
+            Channel::Other => "other",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "email" => Channel::Email,
+            "sms" => Channel::Sms,
+            "whatsapp" => Channel::Whatsapp,
+            "voice" => Channel::Voice,
+            "other" => Channel::Other,
+            _ => return None,
+        })
+    }
+
+    /// A human name for messages and pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Channel::Email => "E-mail",
+            Channel::Sms => "SMS",
+            Channel::Whatsapp => "WhatsApp",
+            Channel::Voice => "Phone call",
+            Channel::Other => "Message",
+        }
+    }
+}
+
+/// Why an address was refused. The message is safe to show to the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("the address is empty")]
+    Empty,
+    #[error("the address is longer than {0} bytes")]
+    TooLong(usize),
+    #[error("the address contains control characters")]
+    ControlCharacter,
+    #[error("not a valid e-mail address")]
+    Email,
+    #[error("not a valid phone number; use the international format, e.g. +14155550100")]
+    Phone,
+}
+
+/// A validated destination for one channel.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Address(String);
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({})", self.masked())
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Address {
+    pub const MAX_BYTES: usize = 254;
+
+    /// Parses `raw` for `channel`. E-mail addresses are checked by lettre's parser; phone
+    /// numbers are normalised to `+` and 8–15 digits (E.164).
+    pub fn parse(channel: Channel, raw: &str) -> Result<Self, AddressError> {
+        let raw = raw.trim_matches(' ');
+        if raw.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        if raw.len() > Self::MAX_BYTES {
+            return Err(AddressError::TooLong(Self::MAX_BYTES));
+        }
+        if raw.chars().any(char::is_control) {
+            return Err(AddressError::ControlCharacter);
+        }
+        match channel {
+            Channel::Email => raw
+                .parse::<lettre::Address>()
+                .map(|a| Self(a.to_string()))
+                .map_err(|_| AddressError::Email),
+            Channel::Sms | Channel::Whatsapp | Channel::Voice => parse_phone(raw).map(Self),
+            Channel::Other => Ok(Self(raw.to_owned())),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The address with its middle hidden, for pages and logs.
+    pub fn masked(&self) -> String {
+        mask(&self.0)
+    }
+}
+
+/// Hides most of an address: `john@example.com` → `jo**@example.com`,
+/// `+14155550100` → `+1*******100`.
+pub fn mask(raw: &str) -> String {
+    let (local, domain) = match raw.rsplit_once('@') {
+        Some((l, d)) => (l, Some(d)),
+        None => (raw, None),
+    };
+    let chars: Vec<char> = local.chars().collect();
+    let (head, tail) = match (domain, chars.len()) {
+        (_, 0..=2) => (chars.len().min(1), 0),
+        (Some(_), n) => (2.min(n), 0),
+        (None, n) if n <= 6 => (1, 1),
+        (None, _) => (2, 3),
+    };
+    let hidden = chars.len() - head - tail;
+    let mut out: String = chars[..head].iter().collect();
+    out.extend(std::iter::repeat_n('*', hidden));
+    out.extend(&chars[chars.len() - tail..]);
+    if let Some(d) = domain {
+        out.push('@');
+        out.push_str(d);
+    }
+    out
+}
+
+fn parse_phone(raw: &str) -> Result<String, AddressError> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
+    let digits = compact
+        .strip_prefix('+')
+        .or_else(|| compact.strip_prefix("00"))
+        .ok_or(AddressError::Phone)?;
+    let ok = (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0');
+    ok.then(|| format!("+{digits}")).ok_or(AddressError::Phone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e_mail_addresses_are_parsed_by_lettre() {
+        let a = Address::parse(Channel::Email, "john@example.com").unwrap();
+        assert_eq!(a.as_str(), "john@example.com");
+        for bad in ["john", "john@", "@example.com", "a b@example.com"] {
+            assert_eq!(
+                Address::parse(Channel::Email, bad),
+                Err(AddressError::Email)
+            );
+        }
+    }
+
+    #[test]
+    fn header_injection_and_oversized_addresses_are_refused() {
+        assert_eq!(
+            Address::parse(Channel::Email, "foo@x.test\r\nBcc: evil@x.test"),
+            Err(AddressError::ControlCharacter)
+        );
+        assert_eq!(
+            Address::parse(Channel::Other, "a\0b"),
+            Err(AddressError::ControlCharacter)
+        );
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(
+            Address::parse(Channel::Email, &long),
+            Err(AddressError::TooLong(254))
+        );
+        assert_eq!(Address::parse(Channel::Sms, "  "), Err(AddressError::Empty));
+    }
+
+    #[test]
+    fn phone_numbers_are_normalised_to_e164() {
+        for (raw, want) in [
+            ("+1 (415) 555-0100", "+14155550100"),
+            ("0049 30 1234567", "+49301234567"),
+            ("+91.98765.43210", "+919876543210"),
+        ] {
+            assert_eq!(Address::parse(Channel::Sms, raw).unwrap().as_str(), want);
+        }
+        for bad in [
+            "4155550100",
+            "+1",
+            "+0123456789",
+            "+1415555010a",
+            "+1234567890123456",
+        ] {
+            assert_eq!(
+                Address::parse(Channel::Sms, bad),
+                Err(AddressError::Phone),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn masking_hides_the_middle_of_an_address() {
+        assert_eq!(mask("john@example.com"), "jo**@example.com");
+        assert_eq!(mask("j@example.com"), "j@example.com");
+        assert_eq!(mask("+14155550100"), "+1*******100");
+        assert_eq!(mask("abcdef"), "a****f");
+        let a = Address::parse(Channel::Email, "john@example.com").unwrap();
+        assert!(!format!("{a:?}").contains("john"));
+    }
+}

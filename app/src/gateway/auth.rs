@@ -1,0 +1,102 @@
+//! App authentication: namespace and secret, checked against argon2id hashes.
+//!
+//! argon2id is deliberately slow, so a successful pair is remembered (as a SHA-256 digest,
+//! with its app) for one minute; a secret changed on this instance drops the entry at once,
+//! one changed on another instance stops working here within the minute.
+
+use super::{
+    error::EngineError,
+    secret::ApiSecret,
+    store::{AppRecord, Store},
+};
+use sha2::{Digest, Sha256};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use subtle::ConstantTimeEq;
+
+/// How long a verified pair is trusted without asking the database again.
+const REMEMBER: Duration = Duration::from_secs(60);
+
+struct Remembered {
+    digest: [u8; 32],
+    app: AppRecord,
+    at: Instant,
+}
+
+pub(crate) struct Authenticator {
+    store: Arc<dyn Store>,
+    verified: Mutex<HashMap<String, Remembered>>,
+    /// Checked when the namespace is unknown, so both paths cost one argon2id. Made on
+    /// first use, off the executor.
+    decoy_hash: tokio::sync::OnceCell<String>,
+}
+
+impl Authenticator {
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            verified: Mutex::new(HashMap::new()),
+            decoy_hash: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    pub(crate) fn forget(&self, namespace: &str) {
+        self.cache().remove(namespace);
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Remembered>> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) async fn authenticate(
+        &self,
+        namespace: &str,
+        secret: &str,
+    ) -> Result<AppRecord, EngineError> {
+        let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        if let Some(known) = self.cache().get(namespace) {
+            if known.at.elapsed() < REMEMBER && bool::from(known.digest.ct_eq(&digest)) {
+                return Ok(known.app.clone());
+            }
+        }
+        let app = self.store.find_app(namespace).await?;
+        let hashes = match &app {
+            Some(app) => self.store.app_secret_hashes(app.app_id).await?,
+            None => {
+                let decoy = self
+                    .decoy_hash
+                    .get_or_init(|| async {
+                        tokio::task::spawn_blocking(|| ApiSecret::generate().hash())
+                            .await
+                            .expect("argon2 hashing does not panic")
+                    })
+                    .await;
+                vec![decoy.clone()]
+            }
+        };
+        let secret = secret.to_owned();
+        let matched = tokio::task::spawn_blocking(move || {
+            let secret = ApiSecret::parse(&secret).ok();
+            hashes
+                .iter()
+                .any(|h| secret.as_ref().is_some_and(|s| s.verify(h)))
+        })
+        .await
+        .unwrap_or(false);
+        match app {
+            Some(app) if matched => {
+                let remembered = Remembered {
+                    digest,
+                    app: app.clone(),
+                    at: Instant::now(),
+                };
+                self.cache().insert(namespace.to_owned(), remembered);
+                Ok(app)
+            }
+            _ => Err(EngineError::Unauthorized),
+        }
+    }
+}

@@ -1,0 +1,1108 @@
+//! The verification engine: create, check, read and close verifications.
+//!
+//! Every entry point takes parsed input, asks the [`Store`] for one conditional change at a
+//! time, and records an event for each state change. Delivery runs in the background so an
+//! answer never waits on a provider.
+
+use super::{
+    address::{mask, Address, Channel},
+    auth::Authenticator,
+    clock::Clock,
+    code::{Alphabet, CodeHasher, CodeSpec, OtpCode},
+    delivery::{MessageMeta, OutgoingMessage, Provider, Providers, TemplateVars},
+    error::EngineError,
+    limits::{self, Limit, LimitSettings},
+    secret::{random_id, ApiSecret},
+    store::{AppRecord, NewVerification, Reissue, Store, StoreError, VerificationRecord},
+    token::{Claims, TokenKeys, TOKEN_TYPE},
+};
+use crate::model::{CheckResult, InboxMessage, Namespace, PageView, Status, VerificationId};
+use std::{net::IpAddr, sync::Arc, time::Duration};
+
+/// Limits and defaults that apply to every app unless a request narrows them.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Public base URL used in links, without a trailing slash.
+    pub root_url: String,
+    pub default_ttl_secs: u64,
+    pub default_max_attempts: u32,
+    pub default_max_sends: u32,
+    pub code_spec: CodeSpec,
+    /// How long one provider call may take before it counts as failed.
+    pub send_timeout: Duration,
+    pub limits: LimitSettings,
+    /// Lifetime of a verification token, at most five minutes.
+    pub token_ttl_secs: i64,
+}
+
+impl EngineSettings {
+    pub const MAX_TTL_SECS: u64 = 24 * 60 * 60;
+    pub const MAX_ATTEMPTS: u32 = 10;
+    pub const MAX_SENDS: u32 = 10;
+    pub const MAX_EXTRA_BYTES: usize = 4096;
+    pub const MAX_DESCRIPTION_CHARS: usize = 200;
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            root_url: "http://127.0.0.1:3000".into(),
+            default_ttl_secs: 600,
+            default_max_attempts: 5,
+            default_max_sends: 5,
+            code_spec: CodeSpec::default(),
+            send_timeout: Duration::from_secs(10),
+            limits: LimitSettings::default(),
+            token_ttl_secs: 120,
+        }
+    }
+}
+
+/// What an integrator asks for when starting a verification. Raw values are checked here.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub id: Option<VerificationId>,
+    pub provider: String,
+    /// May be empty: the hosted page then collects the address.
+    pub to: String,
+    pub channel_description: String,
+    pub address_description: String,
+    /// A code chosen by the integrator instead of a generated one.
+    pub code: Option<String>,
+    pub ttl_secs: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub max_sends: Option<u32>,
+    pub extra: Option<serde_json::Value>,
+    /// The caller's client IP, for per-IP limits.
+    pub client_ip: Option<IpAddr>,
+    /// Where the hosted page sends the user when done; must be in the app's allow-list.
+    pub redirect_url: Option<String>,
+    /// Opaque value echoed with the redirect.
+    pub state: Option<String>,
+    /// Preferred language of the hosted page and messages (`en`, `pt-BR`, ...).
+    pub locale: Option<String>,
+}
+
+/// An app declared in the config file.
+#[derive(Debug, Clone)]
+pub struct DeclaredApp {
+    pub namespace: Namespace,
+    pub secret: ApiSecret,
+    pub name: Option<String>,
+    /// otpgateway's behaviour of returning the code in API answers (off unless asked for).
+    pub echo_code: bool,
+    pub redirect_urls: Vec<String>,
+}
+
+/// A started verification.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub record: VerificationRecord,
+    /// The code, only when the app turned on otpgateway's echo.
+    pub echoed_code: Option<String>,
+}
+
+/// How a check was made: the otpgateway API retires a verified record unless told not to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckMode {
+    Api { retire: bool },
+    HostedPage,
+}
+
+/// The engine. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    auth: Authenticator,
+    hasher: CodeHasher,
+    providers: Providers,
+    clock: Arc<dyn Clock>,
+    settings: EngineSettings,
+    tokens: TokenKeys,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("providers", &self.inner.providers)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn spec_of(record: &VerificationRecord) -> Result<CodeSpec, EngineError> {
+    let alphabet = Alphabet::parse(&record.code_alphabet)
+        .ok_or(StoreError::Corrupt("verification.code_alphabet"))?;
+    CodeSpec::new(record.code_length, alphabet)
+        .map_err(|_| StoreError::Corrupt("verification.code_length").into())
+}
+
+fn secs_until(deadline_ms: i64, now_ms: i64) -> u64 {
+    u64::try_from((deadline_ms - now_ms + 999) / 1000).unwrap_or(0)
+}
+
+fn bounded<T: PartialOrd + std::fmt::Display + Copy>(
+    field: &'static str,
+    value: Option<T>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, EngineError> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        return Err(EngineError::invalid(
+            field,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s % 3600 == 0 && s >= 3600 => plural(s / 3600, "hour"),
+        s if s % 60 == 0 && s >= 60 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+fn plural(n: u64, unit: &str) -> String {
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+fn description(field: &'static str, raw: String) -> Result<String, EngineError> {
+    if raw.chars().count() > EngineSettings::MAX_DESCRIPTION_CHARS
+        || raw.chars().any(char::is_control)
+    {
+        return Err(EngineError::invalid(
+            field,
+            "must be at most 200 printable characters",
+        ));
+    }
+    Ok(raw)
+}
+
+impl Gateway {
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: CodeHasher,
+        providers: Providers,
+        clock: Arc<dyn Clock>,
+        settings: EngineSettings,
+        tokens: TokenKeys,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                auth: Authenticator::new(store.clone()),
+                store,
+                hasher,
+                providers,
+                clock,
+                settings,
+                tokens,
+            }),
+        }
+    }
+
+    /// The public keys that verify tokens (JWKS).
+    pub fn jwks(&self) -> serde_json::Value {
+        self.inner.tokens.jwks()
+    }
+
+    /// Counts one hit against `limit` for `key`; `RateLimited` when over. `None` is no
+    /// limit (and no database write).
+    async fn limit(&self, key: String, limit: Option<Limit>) -> Result<(), EngineError> {
+        let Some(limit) = limit else { return Ok(()) };
+        let (window, retry_after_secs) = limit.window(self.inner.clock.now_ms());
+        if self.inner.store.hit(&key, window, 1).await? > limit.max {
+            return Err(EngineError::RateLimited { retry_after_secs });
+        }
+        Ok(())
+    }
+
+    async fn limit_ip(
+        &self,
+        kind: &str,
+        app: &AppRecord,
+        ip: Option<IpAddr>,
+        limit: Option<Limit>,
+    ) -> Result<(), EngineError> {
+        match ip {
+            Some(ip) => {
+                self.limit(
+                    limits::key(kind, app.app_id, &limits::ip_subject(ip)),
+                    limit,
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.inner.providers
+    }
+
+    /// Answers when storage does (health checks).
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        Ok(self.inner.store.ping().await?)
+    }
+
+    /// The dev inbox, when the console provider is enabled.
+    pub fn inbox(&self) -> Option<Vec<InboxMessage>> {
+        self.inner.providers.console().map(|c| c.messages())
+    }
+
+    /// The public URL of a verification's hosted page.
+    pub fn page_url(&self, namespace: &str, public_id: &str) -> String {
+        format!(
+            "{}/otp/{namespace}/{public_id}",
+            self.inner.settings.root_url
+        )
+    }
+
+    /// Checks a Basic-auth pair. Unknown namespaces and wrong secrets look the same.
+    #[tracing::instrument(skip(self, secret))]
+    pub async fn authenticate(
+        &self,
+        namespace: &str,
+        secret: &str,
+    ) -> Result<AppRecord, EngineError> {
+        self.inner.auth.authenticate(namespace, secret).await
+    }
+
+    /// Creates an app with `secret` (or a generated one, returned once).
+    pub async fn create_app(
+        &self,
+        namespace: &Namespace,
+        name: &str,
+        secret: Option<ApiSecret>,
+    ) -> Result<(AppRecord, ApiSecret), EngineError> {
+        let secret = secret.unwrap_or_else(ApiSecret::generate);
+        let hash = hash_off_executor(&secret).await;
+        let app = self
+            .inner
+            .store
+            .create_app(namespace.as_str(), name, &hash, self.inner.clock.now_ms())
+            .await?;
+        Ok((app, secret))
+    }
+
+    /// Makes sure an app declared in the config file exists with exactly this secret.
+    pub async fn declare_app(&self, declared: &DeclaredApp) -> Result<AppRecord, EngineError> {
+        let (namespace, secret) = (&declared.namespace, &declared.secret);
+        let store = &self.inner.store;
+        let name = declared
+            .name
+            .clone()
+            .unwrap_or_else(|| namespace.to_string());
+        let app = match store.find_app(namespace.as_str()).await? {
+            Some(app) => app,
+            None => {
+                self.create_app(namespace, &name, Some(secret.clone()))
+                    .await?
+                    .0
+            }
+        };
+        let now = self.inner.clock.now_ms();
+        store
+            .update_app(
+                app.app_id,
+                &name,
+                declared.echo_code,
+                &declared.redirect_urls,
+                now,
+            )
+            .await?;
+        self.inner.auth.forget(namespace.as_str());
+        let hashes = store.app_secret_hashes(app.app_id).await?;
+        let probe = secret.clone();
+        let current =
+            tokio::task::spawn_blocking(move || hashes.len() == 1 && probe.verify(&hashes[0]))
+                .await
+                .unwrap_or(false);
+        if !current {
+            let hash = hash_off_executor(secret).await;
+            store
+                .replace_app_secret(app.app_id, &hash, self.inner.clock.now_ms())
+                .await?;
+            self.inner.auth.forget(namespace.as_str());
+        }
+        Ok(AppRecord {
+            name,
+            echo_code: declared.echo_code,
+            redirect_urls: declared.redirect_urls.clone(),
+            ..app
+        })
+    }
+
+    fn provider(&self, id: &str) -> Result<Arc<dyn Provider>, EngineError> {
+        self.inner
+            .providers
+            .get(id)
+            .cloned()
+            .ok_or(EngineError::UnknownProvider)
+    }
+
+    /// Starts a verification, or re-issues an open one with the same id (otpgateway's
+    /// re-PUT: new address, provider and code; counters untouched).
+    #[tracing::instrument(skip(self, app, req), fields(app = %app.namespace, verification))]
+    pub async fn create(
+        &self,
+        app: &AppRecord,
+        req: CreateRequest,
+    ) -> Result<Created, EngineError> {
+        let s = &self.inner.settings;
+        let provider = self.provider(&req.provider)?;
+        let address = match req.to.trim() {
+            "" => None,
+            raw => Some(provider.parse_address(raw)?),
+        };
+        let ttl = bounded(
+            "ttl",
+            req.ttl_secs,
+            s.default_ttl_secs,
+            1,
+            EngineSettings::MAX_TTL_SECS,
+        )?;
+        let max_attempts = bounded(
+            "max_attempts",
+            req.max_attempts,
+            s.default_max_attempts,
+            1,
+            EngineSettings::MAX_ATTEMPTS,
+        )?;
+        let max_sends = bounded(
+            "max_generate",
+            req.max_sends,
+            s.default_max_sends,
+            1,
+            EngineSettings::MAX_SENDS,
+        )?;
+        let extra = match req.extra {
+            None => "{}".to_owned(),
+            Some(v) => {
+                let text = v.to_string();
+                if text.len() > EngineSettings::MAX_EXTRA_BYTES {
+                    return Err(EngineError::invalid(
+                        "extra",
+                        "must be at most 4096 bytes of JSON",
+                    ));
+                }
+                text
+            }
+        };
+        let redirect_url = match req.redirect_url.filter(|u| !u.is_empty()) {
+            Some(url) if app.redirect_urls.contains(&url) => url,
+            Some(_) => {
+                return Err(EngineError::invalid(
+                    "redirect_url",
+                    "is not in the app's allow-list",
+                ))
+            }
+            None => String::new(),
+        };
+        let state = req.state.unwrap_or_default();
+        if state.len() > 512 || state.chars().any(char::is_control) {
+            return Err(EngineError::invalid(
+                "state",
+                "must be at most 512 printable bytes",
+            ));
+        }
+        let locale = req.locale.unwrap_or_default();
+        if !locale.is_empty() && !valid_locale(&locale) {
+            return Err(EngineError::invalid(
+                "locale",
+                "must be a language tag such as en or pt-BR",
+            ));
+        }
+        let (code, spec) = match req.code.as_deref() {
+            Some(raw) => OtpCode::parse_custom(raw)
+                .map_err(|_| EngineError::invalid("otp", "must be 4 to 16 letters or digits"))?,
+            None => (OtpCode::generate(s.code_spec), s.code_spec),
+        };
+        let l = &s.limits;
+        self.limit_ip("create_ip", app, req.client_ip, l.create_per_ip)
+            .await?;
+        self.limit(
+            limits::key("create_app", app.app_id, "all"),
+            l.create_per_app,
+        )
+        .await?;
+        let public_id = req.id.map(String::from).unwrap_or_else(random_id);
+        tracing::Span::current().record("verification", public_id.as_str());
+        let now = self.inner.clock.now_ms();
+        let new = NewVerification {
+            app_id: app.app_id,
+            code_hmac: self.inner.hasher.hash(&app.namespace, &public_id, &code),
+            code_sealed: self.inner.hasher.seal(&app.namespace, &public_id, &code),
+            public_id,
+            provider: req.provider,
+            channel: provider.channel().as_str().into(),
+            address: address.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            channel_description: description("channel_description", req.channel_description)?,
+            address_description: description("address_description", req.address_description)?,
+            code_length: spec.length,
+            code_alphabet: spec.alphabet.as_str().into(),
+            max_attempts,
+            sends: u32::from(address.is_some()),
+            max_sends,
+            extra,
+            redirect_url,
+            state,
+            locale,
+            now,
+            expires_at: now + (ttl as i64) * 1000,
+        };
+        let record = self.insert_or_reissue(app, new).await?;
+        if let Some(address) = address {
+            self.deliver(app, &record, provider, address, code.clone());
+        }
+        Ok(Created {
+            record,
+            echoed_code: app.echo_code.then(|| code.expose().to_owned()),
+        })
+    }
+
+    async fn insert_or_reissue(
+        &self,
+        app: &AppRecord,
+        new: NewVerification,
+    ) -> Result<VerificationRecord, EngineError> {
+        let store = &self.inner.store;
+        // Two rounds at most: a closed predecessor is set aside once, then the insert wins
+        // or a concurrent creator's row is re-issued.
+        for _ in 0..2 {
+            match store.insert_verification(&new).await {
+                Ok(record) => return Ok(record),
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let existing = store.find_verification(app.app_id, &new.public_id).await?;
+            let Some(existing) = existing else { continue };
+            let open = existing.status == Status::Pending && existing.expires_at > new.now;
+            if existing.status == Status::Locked && existing.expires_at > new.now {
+                return Err(EngineError::Locked {
+                    retry_after_secs: secs_until(existing.expires_at, new.now).max(1),
+                    attempts: existing.attempts,
+                    max_attempts: existing.max_attempts,
+                });
+            }
+            if !open {
+                store.supersede(existing.verification_id, new.now).await?;
+                continue;
+            }
+            let reissue = Reissue {
+                provider: new.provider.clone(),
+                channel: new.channel.clone(),
+                address: new.address.clone(),
+                channel_description: new.channel_description.clone(),
+                address_description: new.address_description.clone(),
+                code_hmac: new.code_hmac.clone(),
+                code_sealed: new.code_sealed.clone(),
+                code_length: new.code_length,
+                code_alphabet: new.code_alphabet.clone(),
+                extra: new.extra.clone(),
+                sends: new.sends > 0,
+                now: new.now,
+                expires_at: new.expires_at,
+            };
+            return match store
+                .reissue_verification(existing.verification_id, &reissue)
+                .await?
+            {
+                Some(record) => {
+                    store
+                        .record_event(record.verification_id, "reissued", "{}", new.now)
+                        .await?;
+                    Ok(record)
+                }
+                None if existing.attempts >= existing.max_attempts => Err(EngineError::Locked {
+                    retry_after_secs: secs_until(existing.expires_at, new.now).max(1),
+                    attempts: existing.attempts,
+                    max_attempts: existing.max_attempts,
+                }),
+                None => Err(EngineError::SendLimit {
+                    retry_after_secs: secs_until(existing.expires_at, new.now).max(1),
+                    sends: existing.sends,
+                    max_sends: existing.max_sends,
+                }),
+            };
+        }
+        Err(StoreError::Conflict.into())
+    }
+
+    /// Renders the message and hands it to the provider in the background; the outcome
+    /// becomes a `sent`, `failed` or `suppressed` event. Over the per-address send cap the
+    /// message is dropped without telling the caller (the answer must not reveal it).
+    fn deliver(
+        &self,
+        app: &AppRecord,
+        record: &VerificationRecord,
+        provider: Arc<dyn Provider>,
+        to: Address,
+        code: OtpCode,
+    ) {
+        let ttl_secs = secs_until(record.expires_at, self.inner.clock.now_ms()).max(1);
+        let ttl = human_duration(ttl_secs);
+        let url = self.page_url(&app.namespace, &record.public_id);
+        let channel = Channel::parse(&record.channel).unwrap_or(Channel::Other);
+        let rendered = provider.template().render(&TemplateVars {
+            to: to.as_str(),
+            namespace: &app.namespace,
+            app_name: &app.name,
+            channel: channel.label(),
+            otp: code.expose(),
+            otp_url: &url,
+            otp_ttl: &ttl,
+        });
+        let message = OutgoingMessage {
+            to,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            meta: MessageMeta {
+                namespace: app.namespace.clone(),
+                id: record.public_id.clone(),
+                provider: record.provider.clone(),
+                code,
+                channel_description: record.channel_description.clone(),
+                address_description: record.address_description.clone(),
+                extra: record.extra.clone(),
+                attempts: record.attempts,
+                max_attempts: record.max_attempts,
+                sends: record.sends,
+                max_sends: record.max_sends,
+                ttl_secs,
+            },
+        };
+        let store = self.inner.store.clone();
+        let clock = self.inner.clock.clone();
+        let timeout = self.inner.settings.send_timeout;
+        let verification_id = record.verification_id;
+        let cap = self.inner.settings.limits.sends_per_address;
+        let cap_key = limits::key(
+            "send_addr",
+            app.app_id,
+            &limits::address_subject(message.to.as_str()),
+        );
+        tokio::spawn(async move {
+            let (window, _) = cap.window(clock.now_ms());
+            match store.hit(&cap_key, window, 1).await {
+                Ok(n) if n > cap.max => {
+                    tracing::warn!(to = %message.to.masked(), "per-address send cap reached; message suppressed");
+                    let _ = store
+                        .record_event(verification_id, "suppressed", "{}", clock.now_ms())
+                        .await;
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = ?e, "send cap unavailable; message not sent");
+                    return;
+                }
+            }
+            let outcome = tokio::time::timeout(timeout, provider.send(&message)).await;
+            let (kind, detail) = match outcome {
+                Ok(Ok(())) => ("sent", serde_json::json!({ "provider": provider.id() })),
+                Ok(Err(e)) => {
+                    tracing::warn!(provider = provider.id(), error = %e, "delivery failed");
+                    (
+                        "failed",
+                        serde_json::json!({ "provider": provider.id(), "error": e.to_string() }),
+                    )
+                }
+                Err(_) => {
+                    tracing::warn!(provider = provider.id(), "delivery timed out");
+                    (
+                        "failed",
+                        serde_json::json!({ "provider": provider.id(), "error": "timeout" }),
+                    )
+                }
+            };
+            if let Err(e) = store
+                .record_event(verification_id, kind, &detail.to_string(), clock.now_ms())
+                .await
+            {
+                tracing::error!(error = ?e, "could not record the delivery event");
+            }
+        });
+    }
+
+    /// The current verification with this id, hidden once the otpgateway API retired it.
+    pub async fn get(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+    ) -> Result<VerificationRecord, EngineError> {
+        match self
+            .inner
+            .store
+            .find_verification(app.app_id, id.as_str())
+            .await?
+        {
+            Some(r) if r.retired_at.is_none() => Ok(r),
+            _ => Err(EngineError::NotFound),
+        }
+    }
+
+    /// As [`get`](Self::get), with an overdue verification marked expired first.
+    pub async fn fetch(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+    ) -> Result<VerificationRecord, EngineError> {
+        let mut record = self.get(app, id).await?;
+        self.settle(&mut record, self.inner.clock.now_ms()).await?;
+        Ok(record)
+    }
+
+    /// Checks a code. The attempt is counted before the comparison, in its own statement,
+    /// so parallel guesses cannot exceed the budget.
+    #[tracing::instrument(skip(self, app, raw_code), fields(app = %app.namespace, verification = %id))]
+    pub async fn check(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        raw_code: &str,
+        mode: CheckMode,
+    ) -> Result<(CheckResult, VerificationRecord), EngineError> {
+        self.check_from(app, id, raw_code, mode, None).await
+    }
+
+    /// As [`check`](Self::check), counting against the caller's per-IP limit.
+    pub async fn check_from(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        raw_code: &str,
+        mode: CheckMode,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(CheckResult, VerificationRecord), EngineError> {
+        let l = &self.inner.settings.limits;
+        self.limit_ip("check_ip", app, client_ip, l.check_per_ip)
+            .await?;
+        self.limit(limits::key("check_app", app.app_id, "all"), l.check_per_app)
+            .await?;
+        let store = &self.inner.store;
+        let mut record = match mode {
+            CheckMode::Api { .. } => self.get(app, id).await?,
+            CheckMode::HostedPage => store
+                .find_verification(app.app_id, id.as_str())
+                .await?
+                .ok_or(EngineError::NotFound)?,
+        };
+        let now = self.inner.clock.now_ms();
+        if let Some(result) = self.settle(&mut record, now).await? {
+            return Ok((result, record));
+        }
+        let Ok(code) = OtpCode::parse(raw_code, spec_of(&record)?) else {
+            return Ok((CheckResult::Malformed, record));
+        };
+        // The per-address budget is reserved before the comparison and refunded on success,
+        // so parallel guesses cannot slip past it either.
+        let fail_cap = l.failed_checks_per_address;
+        let fail_key = limits::key(
+            "fail_addr",
+            app.app_id,
+            &limits::address_subject(&record.address),
+        );
+        let (window, retry_after_secs) = fail_cap.window(now);
+        if store.hit(&fail_key, window, 1).await? > fail_cap.max {
+            store.hit(&fail_key, window, -1).await?;
+            return Err(EngineError::RateLimited { retry_after_secs });
+        }
+        let Some(counted) = store.count_attempt(record.verification_id, now).await? else {
+            store.hit(&fail_key, window, -1).await?;
+            // Someone else moved it (locked, verified or expired) between our read and now.
+            let mut fresh = store
+                .find_verification(app.app_id, id.as_str())
+                .await?
+                .ok_or(EngineError::NotFound)?;
+            let result = self
+                .settle(&mut fresh, now)
+                .await?
+                .unwrap_or(CheckResult::Locked);
+            return Ok((result, fresh));
+        };
+        record.attempts = counted.attempts;
+        let id_str = id.as_str();
+        if self
+            .inner
+            .hasher
+            .verify(&app.namespace, id_str, &code, &counted.code_hmac)
+        {
+            let retire = matches!(mode, CheckMode::Api { retire: true });
+            if store.consume(record.verification_id, retire, now).await? {
+                store
+                    .record_event(record.verification_id, "verified", "{}", now)
+                    .await?;
+                record.status = Status::Verified;
+                record.verified_at = Some(now);
+                return Ok((CheckResult::Verified, record));
+            }
+            record.status = Status::Verified;
+            return Ok((CheckResult::AlreadyVerified, record));
+        }
+        let attempts_left = counted.max_attempts.saturating_sub(counted.attempts);
+        let detail = serde_json::json!({ "attempts_left": attempts_left }).to_string();
+        store
+            .record_event(record.verification_id, "attempt", &detail, now)
+            .await?;
+        if attempts_left == 0
+            && store
+                .finish(record.verification_id, Status::Locked, now)
+                .await?
+        {
+            store
+                .record_event(record.verification_id, "locked", "{}", now)
+                .await?;
+            record.status = Status::Locked;
+        }
+        Ok((CheckResult::Incorrect { attempts_left }, record))
+    }
+
+    /// For a verification that can take no more checks, the answer to give; marks an
+    /// overdue one expired. `None` while it is open.
+    async fn settle(
+        &self,
+        record: &mut VerificationRecord,
+        now: i64,
+    ) -> Result<Option<CheckResult>, EngineError> {
+        Ok(Some(match record.status {
+            Status::Verified => CheckResult::AlreadyVerified,
+            Status::Locked => CheckResult::Locked,
+            Status::Expired => CheckResult::Expired,
+            Status::Cancelled => CheckResult::Cancelled,
+            Status::Pending if record.expires_at <= now => {
+                if self
+                    .inner
+                    .store
+                    .finish(record.verification_id, Status::Expired, now)
+                    .await?
+                {
+                    self.inner
+                        .store
+                        .record_event(record.verification_id, "expired", "{}", now)
+                        .await?;
+                }
+                record.status = Status::Expired;
+                CheckResult::Expired
+            }
+            Status::Pending if record.attempts >= record.max_attempts => CheckResult::Locked,
+            Status::Pending => return Ok(None),
+        }))
+    }
+
+    /// The verification if it is verified (otpgateway's `/status`); with `retire`, the
+    /// record is consumed afterwards.
+    pub async fn verified_status(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        retire: bool,
+    ) -> Result<VerificationRecord, EngineError> {
+        let record = self.get(app, id).await?;
+        if record.status != Status::Verified {
+            return Err(EngineError::NotVerified);
+        }
+        if retire {
+            let now = self.inner.clock.now_ms();
+            self.inner.store.retire(record.verification_id, now).await?;
+            self.inner
+                .store
+                .record_event(record.verification_id, "retired", "{}", now)
+                .await?;
+        }
+        Ok(record)
+    }
+
+    /// Sends the same code again, after the cooldown and within the send cap. Never touches
+    /// the attempt counter.
+    #[tracing::instrument(skip(self, app), fields(app = %app.namespace, verification = %id))]
+    pub async fn resend(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        client_ip: Option<IpAddr>,
+    ) -> Result<VerificationRecord, EngineError> {
+        let l = &self.inner.settings.limits;
+        self.limit_ip("resend_ip", app, client_ip, l.resend_per_ip)
+            .await?;
+        let mut record = self.get(app, id).await?;
+        let now = self.inner.clock.now_ms();
+        if self.settle(&mut record, now).await?.is_some() {
+            return Err(EngineError::Closed(record.status));
+        }
+        let provider = self.provider(&record.provider)?;
+        let address = provider
+            .parse_address(&record.address)
+            .map_err(|_| EngineError::invalid("to", "no address to send to"))?;
+        let cooldown_ms = l.resend_cooldown_secs * 1000;
+        let Some(updated) = self
+            .inner
+            .store
+            .claim_resend(record.verification_id, cooldown_ms, now)
+            .await?
+        else {
+            if record.sends >= record.max_sends {
+                return Err(EngineError::SendLimit {
+                    retry_after_secs: secs_until(record.expires_at, now).max(1),
+                    sends: record.sends,
+                    max_sends: record.max_sends,
+                });
+            }
+            let last = record.last_sent_at.unwrap_or(now);
+            return Err(EngineError::RateLimited {
+                retry_after_secs: secs_until(last + cooldown_ms, now).max(1),
+            });
+        };
+        let code = updated
+            .code_sealed
+            .as_deref()
+            .and_then(|sealed| {
+                self.inner
+                    .hasher
+                    .open(&app.namespace, &updated.public_id, sealed)
+            })
+            .ok_or(StoreError::Corrupt("verification.code_sealed"))?;
+        self.inner
+            .store
+            .record_event(updated.verification_id, "resent", "{}", now)
+            .await?;
+        self.deliver(app, &updated, provider, address, code);
+        Ok(updated)
+    }
+
+    /// Cancels an open verification; a closed one answers with its state.
+    pub async fn cancel(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+    ) -> Result<VerificationRecord, EngineError> {
+        let mut record = self.get(app, id).await?;
+        let now = self.inner.clock.now_ms();
+        if self.settle(&mut record, now).await?.is_some() {
+            return Err(EngineError::Closed(record.status));
+        }
+        if self
+            .inner
+            .store
+            .finish(record.verification_id, Status::Cancelled, now)
+            .await?
+        {
+            self.inner
+                .store
+                .record_event(record.verification_id, "cancelled", "{}", now)
+                .await?;
+            record.status = Status::Cancelled;
+            return Ok(record);
+        }
+        let fresh = self.get(app, id).await?;
+        Err(EngineError::Closed(fresh.status))
+    }
+
+    /// A signed token saying that `record` was verified, for its app only.
+    pub fn issue_token(&self, app: &AppRecord, record: &VerificationRecord) -> String {
+        let now = self.inner.clock.now_ms() / 1000;
+        self.inner.tokens.sign(&Claims {
+            iss: self.inner.tokens.issuer().to_owned(),
+            aud: app.namespace.clone(),
+            sub: record.public_id.clone(),
+            address: record.address.clone(),
+            channel: record.channel.clone(),
+            iat: now,
+            exp: now
+                + self
+                    .inner
+                    .settings
+                    .token_ttl_secs
+                    .min(crate::gateway::token::MAX_TOKEN_TTL_SECS),
+            jti: random_id(),
+            typ: TOKEN_TYPE.to_owned(),
+        })
+    }
+
+    /// Accepts a verification token once: valid signature, this app's audience, unexpired,
+    /// the expected address if one is given, and a `jti` never confirmed before.
+    pub async fn confirm_token(
+        &self,
+        app: &AppRecord,
+        token: &str,
+        expected_address: Option<&str>,
+    ) -> Result<Claims, EngineError> {
+        let now = self.inner.clock.now_ms();
+        let claims = self
+            .inner
+            .tokens
+            .verify(token, &app.namespace, now / 1000)
+            .map_err(EngineError::InvalidToken)?;
+        if let Some(expected) = expected_address {
+            if !expected.trim().eq_ignore_ascii_case(&claims.address) {
+                return Err(EngineError::TokenMismatch);
+            }
+        }
+        if !self
+            .inner
+            .store
+            .use_token(&claims.jti, app.app_id, claims.exp * 1000, now)
+            .await?
+        {
+            return Err(EngineError::TokenReused);
+        }
+        Ok(claims)
+    }
+
+    /// The idempotency store, for adapters that replay answers.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The current time in Unix milliseconds, from the engine's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Seconds until the record expires, at least zero.
+    pub fn ttl_remaining(&self, record: &VerificationRecord) -> u64 {
+        secs_until(record.expires_at, self.inner.clock.now_ms())
+    }
+
+    /// Event kinds of a verification, oldest first.
+    pub async fn event_kinds(
+        &self,
+        record: &VerificationRecord,
+    ) -> Result<Vec<String>, EngineError> {
+        Ok(self.inner.store.event_kinds(record.verification_id).await?)
+    }
+
+    async fn app_and_record(
+        &self,
+        namespace: &str,
+        id: &str,
+    ) -> Result<(AppRecord, VerificationRecord), EngineError> {
+        let (Ok(ns), Ok(id)) = (Namespace::parse(namespace), VerificationId::parse(id)) else {
+            return Err(EngineError::NotFound);
+        };
+        let app = self
+            .inner
+            .store
+            .find_app(ns.as_str())
+            .await?
+            .ok_or(EngineError::NotFound)?;
+        let record = self
+            .inner
+            .store
+            .find_verification(app.app_id, id.as_str())
+            .await?
+            .ok_or(EngineError::NotFound)?;
+        Ok((app, record))
+    }
+
+    /// What the hosted code page shows.
+    pub async fn page_view(&self, namespace: &str, id: &str) -> Result<PageView, EngineError> {
+        let (app, mut record) = self.app_and_record(namespace, id).await?;
+        let now = self.inner.clock.now_ms();
+        self.settle(&mut record, now).await?;
+        Ok(PageView {
+            namespace: app.namespace,
+            id: record.public_id.clone(),
+            app_name: app.name,
+            channel: Channel::parse(&record.channel)
+                .unwrap_or(Channel::Other)
+                .label()
+                .into(),
+            masked_address: mask(&record.address),
+            status: record.status,
+            attempts_left: record.max_attempts.saturating_sub(record.attempts),
+            expires_in_secs: secs_until(record.expires_at, now),
+            code_length: record.code_length,
+            numeric_code: record.code_alphabet == Alphabet::Digits.as_str(),
+        })
+    }
+
+    /// A code typed on the hosted page.
+    pub async fn check_from_page(
+        &self,
+        namespace: &str,
+        id: &str,
+        code: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<CheckResult, EngineError> {
+        let (app, record) = self.app_and_record(namespace, id).await?;
+        let id = VerificationId::parse(&record.public_id)
+            .map_err(|_| StoreError::Corrupt("verification.public_id"))?;
+        let mode = CheckMode::HostedPage;
+        Ok(self.check_from(&app, &id, code, mode, client_ip).await?.0)
+    }
+}
+
+/// A BCP 47 language tag of the common shape: `en`, `pt-BR`, `zh-Hant-TW`.
+fn valid_locale(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let lang_ok = parts
+        .next()
+        .is_some_and(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()));
+    lang_ok
+        && tag.len() <= 35
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+async fn hash_off_executor(secret: &ApiSecret) -> String {
+    let secret = secret.clone();
+    tokio::task::spawn_blocking(move || secret.hash())
+        .await
+        .expect("argon2 hashing does not panic")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locales_are_language_tags() {
+        for ok in ["en", "pt-BR", "zh-Hant-TW", "ast"] {
+            assert!(valid_locale(ok), "{ok}");
+        }
+        for bad in ["", "e", "english", "en_US", "en-", "en-US-x-\n"] {
+            assert!(!valid_locale(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(60), "1 minute");
+        assert_eq!(human_duration(7200), "2 hours");
+        assert_eq!(human_duration(90), "90 seconds");
+    }
+
+    #[test]
+    fn remaining_seconds_round_up_and_never_go_negative() {
+        assert_eq!(secs_until(10_001, 0), 11);
+        assert_eq!(secs_until(10_000, 0), 10);
+        assert_eq!(secs_until(0, 5_000), 0);
+    }
+
+    #[test]
+    fn bounds_name_the_field_and_the_range() {
+        let err = bounded("ttl", Some(0u64), 600, 1, 86_400).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid `ttl`: must be between 1 and 86400"
+        );
+        assert_eq!(bounded("ttl", None, 600u64, 1, 86_400).unwrap(), 600);
+    }
+}

@@ -1,0 +1,54 @@
+//! The engine's error type. Each variant is something a caller can act on; storage detail
+//! stays inside `Store` and is logged by the adapter, never shown.
+
+use super::{address::AddressError, store::StoreError, token::TokenError};
+use crate::model::Status;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("invalid credentials")]
+    Unauthorized,
+    #[error("the verification does not exist")]
+    NotFound,
+    #[error("unknown provider")]
+    UnknownProvider,
+    #[error("invalid address: {0}")]
+    InvalidAddress(#[from] AddressError),
+    #[error("invalid `{field}`: {reason}")]
+    InvalidInput { field: &'static str, reason: String },
+    #[error("too many attempts")]
+    Locked {
+        retry_after_secs: u64,
+        attempts: u32,
+        max_attempts: u32,
+    },
+    #[error("send limit reached")]
+    SendLimit {
+        retry_after_secs: u64,
+        sends: u32,
+        max_sends: u32,
+    },
+    #[error("the verification is not verified")]
+    NotVerified,
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("the verification is closed ({})", .0.as_str())]
+    Closed(Status),
+    #[error("invalid token: {0}")]
+    InvalidToken(TokenError),
+    #[error("the token was already used")]
+    TokenReused,
+    #[error("the token is for another address")]
+    TokenMismatch,
+    #[error("storage unavailable")]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Persistence of apps, verifications and their events.
+//!
+//! The engine talks to a [`Store`]; each backend implements it with plain SQL. Every
+//! guarantee that must hold across instances (attempt counting, single-use consumption,
+//! send caps) is one conditional statement, so the database, not the process, enforces it.
+//! Timestamps are Unix milliseconds supplied by the engine's clock.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use crate::model::Status;
+use async_trait::async_trait;
+
+/// A storage failure. Details go to the log, never to a client.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the record already exists")]
+    Conflict,
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("corrupt row: {0}")]
+    Corrupt(&'static str),
+}
+
+/// An app as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRecord {
+    pub app_id: i64,
+    pub namespace: String,
+    pub name: String,
+    /// Whether the otpgateway API may return the code (compatibility echo).
+    pub echo_code: bool,
+    /// Exact URLs a verification of this app may redirect to.
+    pub redirect_urls: Vec<String>,
+}
+
+/// A verification as stored. Holds the code's HMAC, never the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRecord {
+    pub verification_id: i64,
+    pub app_id: i64,
+    pub public_id: String,
+    pub provider: String,
+    pub channel: String,
+    pub address: String,
+    pub channel_description: String,
+    pub address_description: String,
+    pub code_hmac: Vec<u8>,
+    pub code_length: u32,
+    pub code_alphabet: String,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub sends: u32,
+    pub max_sends: u32,
+    pub status: Status,
+    pub extra: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub verified_at: Option<i64>,
+    pub retired_at: Option<i64>,
+    /// The code sealed for resends (see `CodeHasher::seal`).
+    pub code_sealed: Option<Vec<u8>>,
+    pub last_sent_at: Option<i64>,
+    pub redirect_url: String,
+    pub state: String,
+    pub locale: String,
+}
+
+/// Fields of a new verification.
+#[derive(Debug, Clone)]
+pub struct NewVerification {
+    pub app_id: i64,
+    pub public_id: String,
+    pub provider: String,
+    pub channel: String,
+    pub address: String,
+    pub channel_description: String,
+    pub address_description: String,
+    pub code_hmac: Vec<u8>,
+    pub code_sealed: Vec<u8>,
+    pub code_length: u32,
+    pub code_alphabet: String,
+    pub max_attempts: u32,
+    pub sends: u32,
+    pub max_sends: u32,
+    pub extra: String,
+    pub redirect_url: String,
+    pub state: String,
+    pub locale: String,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// What a re-issue of an open verification replaces (otpgateway's re-PUT).
+#[derive(Debug, Clone)]
+pub struct Reissue {
+    pub provider: String,
+    pub channel: String,
+    pub address: String,
+    pub channel_description: String,
+    pub address_description: String,
+    pub code_hmac: Vec<u8>,
+    pub code_sealed: Vec<u8>,
+    pub code_length: u32,
+    pub code_alphabet: String,
+    pub extra: String,
+    /// Whether this re-issue sends a message (and so spends one send).
+    pub sends: bool,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// The row after its attempt counter was raised, ready to compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedAttempt {
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub code_hmac: Vec<u8>,
+}
+
+/// A stored answer to an idempotent create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentAnswer {
+    pub request_hash: Vec<u8>,
+    pub status: u16,
+    pub response: String,
+}
+
+/// The storage the engine needs.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database does.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn find_app(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError>;
+    /// The app's active secret hashes (argon2id PHC strings).
+    async fn app_secret_hashes(&self, app_id: i64) -> Result<Vec<String>, StoreError>;
+    /// Creates an app with one secret; `Conflict` when the namespace is taken.
+    async fn create_app(
+        &self,
+        namespace: &str,
+        name: &str,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<AppRecord, StoreError>;
+    /// Sets an app's display name, code echo and redirect allow-list.
+    async fn update_app(
+        &self,
+        app_id: i64,
+        name: &str,
+        echo_code: bool,
+        redirect_urls: &[String],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Replaces all of an app's secrets with one.
+    async fn replace_app_secret(
+        &self,
+        app_id: i64,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Inserts a verification and its `created` event; `Conflict` when the id is taken.
+    async fn insert_verification(
+        &self,
+        new: &NewVerification,
+    ) -> Result<VerificationRecord, StoreError>;
+    /// Replaces address, provider and code of a pending, unexpired verification without
+    /// touching its attempt counter; spends a send when `reissue.sends`, refusing past
+    /// `max_sends`. `None` when nothing was changed.
+    async fn reissue_verification(
+        &self,
+        verification_id: i64,
+        reissue: &Reissue,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// The current verification with this app and public id, retired ones included.
+    async fn find_verification(
+        &self,
+        app_id: i64,
+        public_id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Raises the attempt counter of a pending, unexpired, unlocked verification in one
+    /// statement and returns the row to compare against. `None` when no attempt is allowed.
+    async fn count_attempt(
+        &self,
+        verification_id: i64,
+        now: i64,
+    ) -> Result<Option<CountedAttempt>, StoreError>;
+    /// Marks a verification verified if nothing else did first: exactly one caller wins.
+    async fn consume(
+        &self,
+        verification_id: i64,
+        retire: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Moves a pending verification to a terminal status; false if it had already moved.
+    async fn finish(&self, verification_id: i64, to: Status, now: i64) -> Result<bool, StoreError>;
+    /// Sets a closed verification aside so that its public id can start anew; false if
+    /// another caller did so first.
+    async fn supersede(&self, verification_id: i64, now: i64) -> Result<bool, StoreError>;
+    /// Hides a verification from the otpgateway API (its record is "deleted").
+    async fn retire(&self, verification_id: i64, now: i64) -> Result<(), StoreError>;
+    /// Appends an event to a verification's timeline. `detail` is JSON without secrets.
+    async fn record_event(
+        &self,
+        verification_id: i64,
+        kind: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Spends one send of a pending, unexpired verification whose last send is at least
+    /// `cooldown_ms` old; `None` when the cap or the cooldown forbids it.
+    async fn claim_resend(
+        &self,
+        verification_id: i64,
+        cooldown_ms: i64,
+        now: i64,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Adds `hits` to the fixed-window counter `key` (the window starting at
+    /// `window_start`) and returns the window's total, in one upsert.
+    async fn hit(&self, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError>;
+    /// The current window's total for `key` without changing it.
+    async fn peek(&self, key: &str, window_start: i64) -> Result<i64, StoreError>;
+    /// Records a token's single use; false if its `jti` was used before.
+    async fn use_token(
+        &self,
+        jti: &str,
+        app_id: i64,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// The stored answer for an idempotency key.
+    async fn idempotency_get(
+        &self,
+        app_id: i64,
+        key: &str,
+    ) -> Result<Option<IdempotentAnswer>, StoreError>;
+    /// Stores an answer; false when another request stored one first.
+    async fn idempotency_put(
+        &self,
+        app_id: i64,
+        key: &str,
+        answer: &IdempotentAnswer,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// The kinds of a verification's events, oldest first.
+    async fn event_kinds(&self, verification_id: i64) -> Result<Vec<String>, StoreError>;
+}

@@ -1,0 +1,535 @@
+//! The SQL shared by both backends. Statements use `$N` placeholders, which SQLite and
+//! PostgreSQL both accept, and only portable SQL (`RETURNING`, partial indexes, `CASE`), so
+//! one text serves both; the macro instantiates it for each driver's types.
+
+/// Columns of `verification`, in the order `verification_from_row` reads them.
+pub(super) const VERIFICATION_COLUMNS: &str = "verification_id, app_id, public_id, provider, \
+    channel, address, channel_description, address_description, code_hmac, code_length, \
+    code_alphabet, attempts, max_attempts, sends, max_sends, status, extra, created_at, \
+    expires_at, verified_at, retired_at, code_sealed, last_sent_at, redirect_url, state, locale";
+
+/// Columns of `app`, in the order `app_from_row` reads them.
+pub(super) const APP_COLUMNS: &str = "app_id, namespace, name, echo_code, redirect_urls";
+
+/// Reads a counter stored as a 64-bit integer.
+pub(super) fn counter(value: i64, column: &'static str) -> Result<u32, super::StoreError> {
+    u32::try_from(value).map_err(|_| super::StoreError::Corrupt(column))
+}
+
+pub(super) fn unique_violation(err: sqlx::Error) -> super::StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => super::StoreError::Conflict,
+        _ => super::StoreError::Database(err),
+    }
+}
+
+/// Implements [`Store`](super::Store) for `$store`, whose field `pool` is a `Pool<$db>`.
+macro_rules! sql_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use super::sql::{counter, unique_violation, APP_COLUMNS, VERIFICATION_COLUMNS};
+            use super::{
+                AppRecord, CountedAttempt, IdempotentAnswer, NewVerification, Reissue, Store,
+                StoreError, VerificationRecord,
+            };
+            use crate::model::Status;
+            use async_trait::async_trait;
+            use sqlx::Row;
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn verification_from_row(row: &DbRow) -> Result<VerificationRecord, StoreError> {
+                let status: String = row.try_get("status")?;
+                Ok(VerificationRecord {
+                    verification_id: row.try_get("verification_id")?,
+                    app_id: row.try_get("app_id")?,
+                    public_id: row.try_get("public_id")?,
+                    provider: row.try_get("provider")?,
+                    channel: row.try_get("channel")?,
+                    address: row.try_get("address")?,
+                    channel_description: row.try_get("channel_description")?,
+                    address_description: row.try_get("address_description")?,
+                    code_hmac: row.try_get("code_hmac")?,
+                    code_length: counter(row.try_get("code_length")?, "code_length")?,
+                    code_alphabet: row.try_get("code_alphabet")?,
+                    attempts: counter(row.try_get("attempts")?, "attempts")?,
+                    max_attempts: counter(row.try_get("max_attempts")?, "max_attempts")?,
+                    sends: counter(row.try_get("sends")?, "sends")?,
+                    max_sends: counter(row.try_get("max_sends")?, "max_sends")?,
+                    status: Status::parse(&status)
+                        .ok_or(StoreError::Corrupt("verification.status"))?,
+                    extra: row.try_get("extra")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                    verified_at: row.try_get("verified_at")?,
+                    retired_at: row.try_get("retired_at")?,
+                    code_sealed: row.try_get("code_sealed")?,
+                    last_sent_at: row.try_get("last_sent_at")?,
+                    redirect_url: row.try_get("redirect_url")?,
+                    state: row.try_get("state")?,
+                    locale: row.try_get("locale")?,
+                })
+            }
+
+            fn app_from_row(row: &DbRow) -> Result<AppRecord, StoreError> {
+                Ok(AppRecord {
+                    app_id: row.try_get("app_id")?,
+                    namespace: row.try_get("namespace")?,
+                    name: row.try_get("name")?,
+                    echo_code: row.try_get("echo_code")?,
+                    redirect_urls: serde_json::from_str(&row.try_get::<String, _>("redirect_urls")?)
+                        .map_err(|_| StoreError::Corrupt("app.redirect_urls"))?,
+                })
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn find_app(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError> {
+                    sqlx::query(
+                        &format!("SELECT {APP_COLUMNS} FROM app WHERE namespace = $1"),
+                    )
+                    .bind(namespace)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(app_from_row)
+                    .transpose()
+                }
+
+                async fn app_secret_hashes(&self, app_id: i64) -> Result<Vec<String>, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT secret_hash FROM app_secret WHERE app_id = $1 \
+                         ORDER BY app_secret_id DESC",
+                    )
+                    .bind(app_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+                }
+
+                async fn create_app(
+                    &self,
+                    namespace: &str,
+                    name: &str,
+                    secret_hash: &str,
+                    now: i64,
+                ) -> Result<AppRecord, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let row = sqlx::query(
+                        "INSERT INTO app (namespace, name, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $3) RETURNING app_id, namespace, name, echo_code, redirect_urls",
+                    )
+                    .bind(namespace)
+                    .bind(name)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unique_violation)?;
+                    let app = app_from_row(&row)?;
+                    sqlx::query(
+                        "INSERT INTO app_secret (app_id, secret_hash, created_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(app.app_id)
+                    .bind(secret_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(app)
+                }
+
+                async fn update_app(
+                    &self,
+                    app_id: i64,
+                    name: &str,
+                    echo_code: bool,
+                    redirect_urls: &[String],
+                    now: i64,
+                ) -> Result<(), StoreError> {
+                    let urls = serde_json::to_string(redirect_urls).expect("strings serialise");
+                    sqlx::query(
+                        "UPDATE app SET name = $1, echo_code = $2, redirect_urls = $3, updated_at = $4 \
+                         WHERE app_id = $5",
+                    )
+                    .bind(name)
+                    .bind(echo_code)
+                    .bind(urls)
+                    .bind(now)
+                    .bind(app_id)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn replace_app_secret(
+                    &self,
+                    app_id: i64,
+                    secret_hash: &str,
+                    now: i64,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query("DELETE FROM app_secret WHERE app_id = $1")
+                        .bind(app_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO app_secret (app_id, secret_hash, created_at) VALUES ($1, $2, $3)",
+                    )
+                    .bind(app_id)
+                    .bind(secret_hash)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn insert_verification(
+                    &self,
+                    new: &NewVerification,
+                ) -> Result<VerificationRecord, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let sql = format!(
+                        "INSERT INTO verification (app_id, public_id, provider, channel, address, \
+                         channel_description, address_description, code_hmac, code_length, \
+                         code_alphabet, max_attempts, sends, max_sends, extra, created_at, \
+                         updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, locale) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, \
+                         $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20) \
+                         RETURNING {VERIFICATION_COLUMNS}"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(new.app_id)
+                        .bind(&new.public_id)
+                        .bind(&new.provider)
+                        .bind(&new.channel)
+                        .bind(&new.address)
+                        .bind(&new.channel_description)
+                        .bind(&new.address_description)
+                        .bind(&new.code_hmac)
+                        .bind(i64::from(new.code_length))
+                        .bind(&new.code_alphabet)
+                        .bind(i64::from(new.max_attempts))
+                        .bind(i64::from(new.sends))
+                        .bind(i64::from(new.max_sends))
+                        .bind(&new.extra)
+                        .bind(new.now)
+                        .bind(new.expires_at)
+                        .bind(&new.code_sealed)
+                        .bind(&new.redirect_url)
+                        .bind(&new.state)
+                        .bind(&new.locale)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(unique_violation)?;
+                    let record = verification_from_row(&row)?;
+                    sqlx::query(
+                        "INSERT INTO event (verification_id, kind, detail, created_at) \
+                         VALUES ($1, 'created', '{}', $2)",
+                    )
+                    .bind(record.verification_id)
+                    .bind(new.now)
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(record)
+                }
+
+                async fn reissue_verification(
+                    &self,
+                    verification_id: i64,
+                    r: &Reissue,
+                ) -> Result<Option<VerificationRecord>, StoreError> {
+                    let sql = format!(
+                        "UPDATE verification SET provider = $1, channel = $2, address = $3, \
+                         channel_description = $4, address_description = $5, code_hmac = $6, \
+                         code_length = $7, code_alphabet = $8, extra = $9, sends = sends + $10, \
+                         updated_at = $11, expires_at = $12, retired_at = NULL, code_sealed = $14, \
+                         last_sent_at = CASE WHEN $10 > 0 THEN $11 ELSE last_sent_at END \
+                         WHERE verification_id = $13 AND status = 'pending' AND expires_at > $11 \
+                           AND attempts < max_attempts AND sends + $10 <= max_sends \
+                         RETURNING {VERIFICATION_COLUMNS}"
+                    );
+                    sqlx::query(&sql)
+                        .bind(&r.provider)
+                        .bind(&r.channel)
+                        .bind(&r.address)
+                        .bind(&r.channel_description)
+                        .bind(&r.address_description)
+                        .bind(&r.code_hmac)
+                        .bind(i64::from(r.code_length))
+                        .bind(&r.code_alphabet)
+                        .bind(&r.extra)
+                        .bind(i64::from(r.sends))
+                        .bind(r.now)
+                        .bind(r.expires_at)
+                        .bind(verification_id)
+                        .bind(&r.code_sealed)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(verification_from_row)
+                        .transpose()
+                }
+
+                async fn find_verification(
+                    &self,
+                    app_id: i64,
+                    public_id: &str,
+                ) -> Result<Option<VerificationRecord>, StoreError> {
+                    let sql = format!(
+                        "SELECT {VERIFICATION_COLUMNS} FROM verification \
+                         WHERE app_id = $1 AND public_id = $2 AND superseded_at IS NULL"
+                    );
+                    sqlx::query(&sql)
+                        .bind(app_id)
+                        .bind(public_id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(verification_from_row)
+                        .transpose()
+                }
+
+                async fn count_attempt(
+                    &self,
+                    verification_id: i64,
+                    now: i64,
+                ) -> Result<Option<CountedAttempt>, StoreError> {
+                    let row = sqlx::query(
+                        "UPDATE verification SET attempts = attempts + 1, updated_at = $1 \
+                         WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
+                           AND attempts < max_attempts \
+                         RETURNING attempts, max_attempts, code_hmac",
+                    )
+                    .bind(now)
+                    .bind(verification_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.map(|row| {
+                        Ok(CountedAttempt {
+                            attempts: counter(row.try_get("attempts")?, "attempts")?,
+                            max_attempts: counter(row.try_get("max_attempts")?, "max_attempts")?,
+                            code_hmac: row.try_get("code_hmac")?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn consume(
+                    &self,
+                    verification_id: i64,
+                    retire: bool,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE verification SET status = 'verified', verified_at = $1, \
+                         updated_at = $1, retired_at = CASE WHEN $2 THEN $1 ELSE NULL END \
+                         WHERE verification_id = $3 AND status = 'pending' AND verified_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(retire)
+                    .bind(verification_id)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn finish(
+                    &self,
+                    verification_id: i64,
+                    to: Status,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE verification SET status = $1, updated_at = $2 \
+                         WHERE verification_id = $3 AND status = 'pending'",
+                    )
+                    .bind(to.as_str())
+                    .bind(now)
+                    .bind(verification_id)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn supersede(&self, verification_id: i64, now: i64) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE verification SET superseded_at = $1, \
+                         retired_at = COALESCE(retired_at, $1), updated_at = $1 \
+                         WHERE verification_id = $2 AND superseded_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(verification_id)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn retire(&self, verification_id: i64, now: i64) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "UPDATE verification SET retired_at = $1, updated_at = $1 \
+                         WHERE verification_id = $2 AND retired_at IS NULL",
+                    )
+                    .bind(now)
+                    .bind(verification_id)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn record_event(
+                    &self,
+                    verification_id: i64,
+                    kind: &str,
+                    detail: &str,
+                    now: i64,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO event (verification_id, kind, detail, created_at) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(verification_id)
+                    .bind(kind)
+                    .bind(detail)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn claim_resend(
+                    &self,
+                    verification_id: i64,
+                    cooldown_ms: i64,
+                    now: i64,
+                ) -> Result<Option<VerificationRecord>, StoreError> {
+                    let sql = format!(
+                        "UPDATE verification SET sends = sends + 1, last_sent_at = $1, updated_at = $1 \
+                         WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
+                           AND sends < max_sends AND address <> '' \
+                           AND (last_sent_at IS NULL OR last_sent_at <= $1 - $3) \
+                         RETURNING {VERIFICATION_COLUMNS}"
+                    );
+                    sqlx::query(&sql)
+                        .bind(now)
+                        .bind(verification_id)
+                        .bind(cooldown_ms)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(verification_from_row)
+                        .transpose()
+                }
+
+                async fn hit(&self, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "INSERT INTO rate_bucket (bucket_key, window_start, hits) VALUES ($1, $2, $3) \
+                         ON CONFLICT (bucket_key) DO UPDATE SET \
+                           hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+                                  THEN rate_bucket.hits + excluded.hits ELSE excluded.hits END, \
+                           window_start = excluded.window_start \
+                         RETURNING hits",
+                    )
+                    .bind(key)
+                    .bind(window_start)
+                    .bind(hits)
+                    .fetch_one(&self.pool)
+                    .await?)
+                }
+
+                async fn peek(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT hits FROM rate_bucket WHERE bucket_key = $1 AND window_start = $2",
+                    )
+                    .bind(key)
+                    .bind(window_start)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .unwrap_or(0))
+                }
+
+                async fn use_token(
+                    &self,
+                    jti: &str,
+                    app_id: i64,
+                    expires_at: i64,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "INSERT INTO token_use (jti, app_id, used_at, expires_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (jti) DO NOTHING",
+                    )
+                    .bind(jti)
+                    .bind(app_id)
+                    .bind(now)
+                    .bind(expires_at)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn idempotency_get(
+                    &self,
+                    app_id: i64,
+                    key: &str,
+                ) -> Result<Option<IdempotentAnswer>, StoreError> {
+                    let row = sqlx::query(
+                        "SELECT request_hash, status, response FROM idempotency_key \
+                         WHERE app_id = $1 AND key = $2",
+                    )
+                    .bind(app_id)
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    row.map(|row| {
+                        let status: i64 = row.try_get("status")?;
+                        Ok(IdempotentAnswer {
+                            request_hash: row.try_get("request_hash")?,
+                            status: u16::try_from(status).map_err(|_| StoreError::Corrupt("status"))?,
+                            response: row.try_get("response")?,
+                        })
+                    })
+                    .transpose()
+                }
+
+                async fn idempotency_put(
+                    &self,
+                    app_id: i64,
+                    key: &str,
+                    answer: &IdempotentAnswer,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "INSERT INTO idempotency_key (app_id, key, request_hash, status, response, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, key) DO NOTHING",
+                    )
+                    .bind(app_id)
+                    .bind(key)
+                    .bind(&answer.request_hash)
+                    .bind(i64::from(answer.status))
+                    .bind(&answer.response)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn event_kinds(&self, verification_id: i64) -> Result<Vec<String>, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "SELECT kind FROM event WHERE verification_id = $1 ORDER BY event_id",
+                    )
+                    .bind(verification_id)
+                    .fetch_all(&self.pool)
+                    .await?)
+                }
+            }
+        };
+    };
+}
+
+pub(super) use sql_store;

@@ -1,0 +1,56 @@
+//! otpgate's web application: the hosted verification pages (rendered on the server and
+//! hydrated in the browser), their server functions, and — behind the `ssr` feature — the
+//! gateway's domain in [`gateway`].
+
+pub mod api;
+pub mod model;
+mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod gateway;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+
+/// The HTML document around every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="referrer" content="no-referrer"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body class="min-h-screen bg-zinc-50 text-zinc-900 antialiased">
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The routes of the hosted pages. Every page waits for its data before the first byte
+/// (`SsrMode::Async`), so it is complete without JavaScript.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/otpgate.css"/>
+        <Title text="otpgate"/>
+        <Router>
+            <Routes fallback=pages::NotFound>
+                <Route path=path!("/") view=pages::Home/>
+                <Route path=path!("/otp/:namespace/:id") view=pages::CodePage ssr=SsrMode::Async/>
+                <Route path=path!("/dev/inbox") view=pages::DevInbox ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

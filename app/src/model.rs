@@ -1,0 +1,235 @@
+//! Identifiers and views shared by the server and the browser.
+//!
+//! Everything here compiles to WASM too, so it holds no secrets and no server-only types.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error("must be at most {0} characters")]
+    TooLong(usize),
+    #[error("may contain only letters, digits, '.', '_' and '-'")]
+    BadCharacter,
+}
+
+fn parse_token(raw: &str, max: usize) -> Result<&str, IdError> {
+    if raw.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if raw.len() > max {
+        return Err(IdError::TooLong(max));
+    }
+    if !raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Err(IdError::BadCharacter);
+    }
+    Ok(raw)
+}
+
+/// An app's public identifier, the user part of its Basic-auth pair.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Namespace(String);
+
+impl Namespace {
+    pub const MAX_LEN: usize = 64;
+
+    /// Parses a namespace: 1–64 characters of `[A-Za-z0-9._-]`.
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        parse_token(raw, Self::MAX_LEN).map(|s| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A verification's public identifier: chosen by the caller, or random (128 bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct VerificationId(String);
+
+impl VerificationId {
+    pub const MAX_LEN: usize = 128;
+
+    /// Parses a caller-chosen id: 1–128 characters of `[A-Za-z0-9._-]`.
+    pub fn parse(raw: &str) -> Result<Self, IdError> {
+        parse_token(raw, Self::MAX_LEN).map(|s| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! string_newtype_impls {
+    ($($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = IdError;
+            fn try_from(raw: String) -> Result<Self, IdError> {
+                Self::parse(&raw)
+            }
+        }
+        impl From<$t> for String {
+            fn from(value: $t) -> String {
+                value.0
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    )*};
+}
+string_newtype_impls!(Namespace, VerificationId);
+
+/// Where a verification stands. `Pending` is the only state that can still change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Verified,
+    Expired,
+    Locked,
+    Cancelled,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Verified => "verified",
+            Status::Expired => "expired",
+            Status::Locked => "locked",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "pending" => Status::Pending,
+            "verified" => Status::Verified,
+            "expired" => Status::Expired,
+            "locked" => Status::Locked,
+            "cancelled" => Status::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != Status::Pending
+    }
+}
+
+/// What the hosted code page shows about a verification. Never carries the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageView {
+    pub namespace: String,
+    pub id: String,
+    pub app_name: String,
+    pub channel: String,
+    /// The address with its middle hidden, e.g. `jo***@example.com`.
+    pub masked_address: String,
+    pub status: Status,
+    pub attempts_left: u32,
+    pub expires_in_secs: u64,
+    pub code_length: u32,
+    pub numeric_code: bool,
+}
+
+/// The result of typing a code on the hosted page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum CheckResult {
+    Verified,
+    Incorrect { attempts_left: u32 },
+    Locked,
+    Expired,
+    AlreadyVerified,
+    Cancelled,
+    Malformed,
+}
+
+impl CheckResult {
+    /// The short code carried in the query string after a form post without JavaScript.
+    pub fn as_query(self) -> &'static str {
+        match self {
+            CheckResult::Verified | CheckResult::AlreadyVerified => "verified",
+            CheckResult::Incorrect { .. } => "incorrect",
+            CheckResult::Locked => "locked",
+            CheckResult::Expired => "expired",
+            CheckResult::Cancelled => "cancelled",
+            CheckResult::Malformed => "malformed",
+        }
+    }
+}
+
+/// One message kept by the development console provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxMessage {
+    pub sent_at_unix: u64,
+    pub provider: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_accepts_the_otpgateway_sample_names() {
+        assert_eq!(Namespace::parse("myAppName").unwrap().as_str(), "myAppName");
+        assert!(Namespace::parse("My-App_2.prod").is_ok());
+    }
+
+    #[test]
+    fn a_namespace_refuses_empty_long_and_odd_input() {
+        assert_eq!(Namespace::parse(""), Err(IdError::Empty));
+        assert_eq!(Namespace::parse(&"a".repeat(65)), Err(IdError::TooLong(64)));
+        for bad in ["a b", "a/b", "a\nb", "a\0", "ä", "a:b", "../x"] {
+            assert!(Namespace::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
+    #[test]
+    fn a_verification_id_allows_128_characters_and_no_more() {
+        assert!(VerificationId::parse(&"x".repeat(128)).is_ok());
+        assert_eq!(
+            VerificationId::parse(&"x".repeat(129)),
+            Err(IdError::TooLong(128))
+        );
+        assert!(VerificationId::parse("john-0001").is_ok());
+        assert!(VerificationId::parse("john%20").is_err());
+    }
+
+    #[test]
+    fn ids_deserialize_only_when_valid() {
+        assert!(serde_json::from_str::<VerificationId>("\"ok-1\"").is_ok());
+        assert!(serde_json::from_str::<VerificationId>("\"not ok\"").is_err());
+        assert!(serde_json::from_str::<VerificationId>("12").is_err());
+    }
+
+    #[test]
+    fn status_round_trips_through_its_text() {
+        for s in [
+            Status::Pending,
+            Status::Verified,
+            Status::Expired,
+            Status::Locked,
+            Status::Cancelled,
+        ] {
+            assert_eq!(Status::parse(s.as_str()), Some(s));
+            assert_eq!(s.is_terminal(), s != Status::Pending);
+        }
+        assert_eq!(Status::parse("open"), None);
+    }
+}

@@ -1,0 +1,108 @@
+// Starts the release build of otpgate on a free loopback port with a fresh data folder,
+// and opens Debian's Chromium through playwright-core.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const screenshots = join(root, 'end2end', 'screenshots');
+mkdirSync(screenshots, { recursive: true });
+
+export const NAMESPACE = 'e2e';
+export const SECRET = 'e2e-secret-token';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts otpgate; resolves once /readyz answers. */
+export async function startServer() {
+  const dir = mkdtempSync(join(tmpdir(), 'otpgate-e2e-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const config = join(dir, 'otpgate.toml');
+  writeFileSync(config, `[app]\nenvironment = "development"\n\n[auth.e2e]\nnamespace = "${NAMESPACE}"\nsecret = "${SECRET}"\n`);
+  const child = spawn(join(root, 'target', 'release', 'otpgate'), ['--config', config, 'serve'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      OTPGATE_ADDRESS: `127.0.0.1:${port}`,
+      OTPGATE_ROOT_URL: base,
+      OTPGATE_DATA_DIR: join(dir, 'data'),
+      OTPGATE_SITE_ROOT: join(root, 'target', 'site'),
+      RUST_LOG: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`otpgate exited with ${child.exitCode}`);
+    try {
+      const res = await fetch(`${base}/readyz`);
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error('otpgate did not become ready in 30 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A fresh headless Chromium profile; `javaScriptEnabled: false` for the no-JS runs. */
+export async function openBrowser(options = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'otpgate-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    ...options,
+  });
+  return {
+    ctx,
+    async close() {
+      await ctx.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+const auth = 'Basic ' + Buffer.from(`${NAMESPACE}:${SECRET}`).toString('base64');
+
+/** Calls the otpgateway API as the e2e app; returns [status, body]. */
+export async function api(base, method, path, form = {}) {
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: auth, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(form).toString(),
+  });
+  return [res.status, await res.json()];
+}
+
+/** Reads the code sent to `to` from the dev inbox page. */
+export async function codeFromInbox(base, to) {
+  for (let i = 0; i < 100; i++) {
+    const html = await (await fetch(`${base}/dev/inbox`)).text();
+    const item = html.match(new RegExp(`<li[^>]*data-to="${to.replace(/[.+]/g, '\\$&')}"[\\s\\S]*?</li>`));
+    const code = item && item[0].match(/\b(\d{6})\b/);
+    if (code) return code[1];
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no message for ${to} in the dev inbox`);
+}

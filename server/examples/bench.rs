@@ -1,0 +1,298 @@
+//! Load benchmark: starts the release `otpgate` binary on loopback, drives it with a closed
+//! loop to find each route's maximum throughput, then with an open loop at half of it to
+//! measure latency (corrected for coordinated omission: each latency counts from the
+//! moment the request was due, not from when it was sent). Prints create and check
+//! throughput as ratios to the bare `/healthz` route of the same binary, on SQLite and on
+//! PostgreSQL.
+//!
+//! `make bench`, or: cargo build --release -p server --bin otpgate &&
+//! cargo run --release -p server --example bench -- [sqlite|postgres|both] [seconds]
+
+use serde_json::json;
+use std::{
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+const CONCURRENCY: usize = 32;
+const AUTH: &str = "Bearer bench:bench-secret-123";
+
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    Hello,
+    Create,
+    Check,
+}
+
+struct Server {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(database_url: Option<String>) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("otpgate.toml");
+    std::fs::write(
+        &config,
+        "[app]\nenvironment = \"development\"\n\n[auth.bench]\nnamespace = \"bench\"\nsecret = \"bench-secret-123\"\n\n[limits]\ncaller_limits = false\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new("target/release/otpgate");
+    cmd.args(["--config", config.to_str().unwrap(), "serve"])
+        .env("OTPGATE_ADDRESS", format!("127.0.0.1:{port}"))
+        .env("OTPGATE_DATA_DIR", dir.path().join("data"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null());
+    if let Some(url) = database_url {
+        cmd.env("OTPGATE_DATABASE_URL", url);
+    }
+    let child = cmd
+        .spawn()
+        .expect("build target/release/otpgate first (make bench does)");
+    // Owned by `Server` from here on, so it is killed and reaped whatever happens.
+    let server = Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        let ready = client.get(format!("{}/readyz", server.base)).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("otpgate did not start");
+}
+
+/// Ids of created, still unchecked verifications (code `123456`).
+#[derive(Default)]
+struct Pool {
+    created: AtomicUsize,
+    checked: AtomicUsize,
+}
+
+async fn request(client: &reqwest::Client, base: &str, route: Route, pool: &Pool) -> bool {
+    let res = match route {
+        Route::Hello => client.get(format!("{base}/healthz")).send().await,
+        Route::Create => {
+            let n = pool.created.fetch_add(1, Ordering::SeqCst);
+            client
+                .post(format!("{base}/v1/verifications"))
+                .header("authorization", AUTH)
+                .json(&json!({"id": format!("b-{n}"), "provider": "console", "to": format!("b{n}@example.com"), "code": "123456"}))
+                .send()
+                .await
+        }
+        Route::Check => {
+            let n = pool.checked.fetch_add(1, Ordering::SeqCst);
+            if n >= pool.created.load(Ordering::SeqCst) {
+                return false;
+            }
+            client
+                .post(format!("{base}/v1/verifications/b-{n}/check"))
+                .header("authorization", AUTH)
+                .json(&json!({"code": "123456"}))
+                .send()
+                .await
+        }
+    };
+    match res {
+        Ok(r) if r.status().is_success() => {
+            let ok = route != Route::Check
+                || r.text()
+                    .await
+                    .is_ok_and(|t| t.contains("\"verified\":true"));
+            assert!(ok, "a check did not verify");
+            true
+        }
+        Ok(r) => panic!("{} answered {}", base, r.status()),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+/// Requests per second with `CONCURRENCY` workers back to back for `secs`.
+async fn max_rps(
+    client: &reqwest::Client,
+    base: &str,
+    route: Route,
+    pool: &Arc<Pool>,
+    secs: u64,
+) -> f64 {
+    let done = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let workers: Vec<_> = (0..CONCURRENCY)
+        .map(|_| {
+            let (client, base, pool, done) =
+                (client.clone(), base.to_owned(), pool.clone(), done.clone());
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    if !request(&client, &base, route, &pool).await {
+                        break;
+                    }
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Latencies of an open loop at `rate` per second for `secs`, measured from each
+/// request's due time.
+async fn open_loop(
+    client: &reqwest::Client,
+    base: &str,
+    route: Route,
+    pool: &Arc<Pool>,
+    rate: f64,
+    secs: u64,
+) -> Vec<Duration> {
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let start = Instant::now();
+    let total = (rate * secs as f64) as usize;
+    let mut tasks = Vec::with_capacity(total);
+    for i in 0..total {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        tokio::time::sleep_until(due.into()).await;
+        let (client, base, pool, latencies) = (
+            client.clone(),
+            base.to_owned(),
+            pool.clone(),
+            latencies.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            if request(&client, &base, route, &pool).await {
+                latencies.lock().unwrap().push(due.elapsed());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut l = latencies.lock().unwrap().clone();
+    l.sort();
+    l
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn run(backend: &str, secs: u64) {
+    let database_url = (backend == "postgres").then(|| {
+        let name = format!("otpgate_bench_{}", std::process::id());
+        let admin = std::env::var("OTPGATE_BENCH_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let status = Command::new("psql")
+            .args([admin.as_str(), "-qc", &format!("CREATE DATABASE {name}")])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "psql could not create the bench database"
+        );
+        format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+    });
+    let server = start(database_url.clone()).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    let pool = Arc::new(Pool::default());
+    let base = server.base.clone();
+    max_rps(&client, &base, Route::Hello, &pool, 1).await; // warm-up
+
+    let hello = max_rps(&client, &base, Route::Hello, &pool, secs).await;
+    let create = max_rps(&client, &base, Route::Create, &pool, secs).await;
+    let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
+
+    let mut rows = Vec::new();
+    for (name, route, max) in [
+        ("hello", Route::Hello, hello),
+        ("create", Route::Create, create),
+        ("check", Route::Check, check),
+    ] {
+        if route == Route::Check {
+            // Enough fresh verifications for the open loop.
+            let need = (max / 2.0 * secs as f64) as usize + 1;
+            while pool.created.load(Ordering::SeqCst) < pool.checked.load(Ordering::SeqCst) + need {
+                request(&client, &base, Route::Create, &pool).await;
+            }
+        }
+        let lat = open_loop(&client, &base, route, &pool, max / 2.0, secs).await;
+        rows.push((
+            name,
+            max,
+            max / hello,
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            pct(&lat, 0.999),
+            lat.len(),
+        ));
+    }
+    println!("\n{backend}: {CONCURRENCY} connections closed loop for the maximum; open loop at half of it for latency ({secs} s each)");
+    println!("| route | max rps | × hello | p50 ms | p99 ms | p99.9 ms | requests at half load |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, max, ratio, p50, p99, p999, n) in rows {
+        println!("| {name} | {max:.0} | {ratio:.2} | {p50:.2} | {p99:.2} | {p999:.2} | {n} |");
+    }
+    drop(server);
+    if let Some(url) = database_url {
+        let name = url.rsplit_once('/').unwrap().1.to_owned();
+        let admin = std::env::var("OTPGATE_BENCH_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let _ = Command::new("psql")
+            .args([
+                admin.as_str(),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ])
+            .status();
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map(String::as_str).unwrap_or("both");
+    let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    println!("otpgate benchmark: load generator and server on one machine ({cores} cores), loopback only");
+    for backend in ["sqlite", "postgres"] {
+        if which == backend || which == "both" {
+            run(backend, secs).await;
+        }
+    }
+}

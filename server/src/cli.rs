@@ -1,0 +1,138 @@
+//! The command line: `otpgate [--config FILE] [serve | migrate | app create NAMESPACE]`.
+
+use crate::{
+    build_gateway, config::Settings, http::AppState, leptos_options, open_store, StartError,
+};
+use app::{
+    gateway::{clock::SystemClock, secret::ApiSecret},
+    model::Namespace,
+};
+use clap::{Parser, Subcommand};
+use std::{path::PathBuf, sync::Arc};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "otpgate",
+    version,
+    about = "Self-hosted OTP verification gateway"
+)]
+pub struct Cli {
+    /// Settings file (an otpgateway config.toml works). Default: ./otpgate.toml if present.
+    #[arg(long, global = true, env = "OTPGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and the hosted pages (the default).
+    Serve,
+    /// Create or update the database schema, then exit.
+    Migrate,
+    /// Manage apps.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// Create an app and print its secret once.
+    Create {
+        namespace: String,
+        /// Display name shown on hosted pages (default: the namespace).
+        #[arg(long)]
+        name: Option<String>,
+        /// Use this secret instead of a generated one (8–256 characters).
+        #[arg(long)]
+        secret: Option<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Settings::load(cli.config.as_deref(), |k| std::env::var(k).ok())
+        .map_err(StartError::from)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            open_store(&settings).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::App {
+            command:
+                AppCommand::Create {
+                    namespace,
+                    name,
+                    secret,
+                },
+        } => {
+            let ns = Namespace::parse(&namespace)
+                .map_err(|e| CliError::Usage(format!("namespace: {e}")))?;
+            let secret = secret
+                .map(|s| {
+                    ApiSecret::parse(&s).map_err(|e| CliError::Usage(format!("--secret: {e}")))
+                })
+                .transpose()?;
+            let gateway = build_gateway(&settings, Arc::new(SystemClock)).await?;
+            let display = name.unwrap_or_else(|| ns.to_string());
+            match gateway.create_app(&ns, &display, secret).await {
+                Ok((app, secret)) => {
+                    println!("created app {}", app.namespace);
+                    println!("secret: {}", secret.expose());
+                    println!("(shown once; only its hash is stored)");
+                    Ok(())
+                }
+                Err(app::gateway::EngineError::Store(
+                    app::gateway::store::StoreError::Conflict,
+                )) => Err(CliError::Usage(format!(
+                    "an app with namespace {ns} already exists"
+                ))),
+                Err(e) => Err(StartError::from(e).into()),
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), CliError> {
+    let gateway = build_gateway(&settings, Arc::new(SystemClock)).await?;
+    let listener = tokio::net::TcpListener::bind(settings.address)
+        .await
+        .map_err(StartError::from)?;
+    tracing::info!(address = %settings.address, root_url = %settings.root_url, "otpgate listening");
+    let state = AppState {
+        gateway,
+        leptos: leptos_options(&settings),
+    };
+    crate::serve(listener, state, shutdown_signal())
+        .await
+        .map_err(StartError::from)?;
+    tracing::info!("otpgate stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

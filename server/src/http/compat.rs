@@ -1,0 +1,276 @@
+//! The otpgateway v3 API under `/api`: Basic auth `namespace:secret`, form or JSON
+//! parameters, and the `{status, data | message}` envelope. Handlers only translate.
+
+use super::{
+    envelope::{ApiError, Success},
+    params::Params,
+    AppState,
+};
+use app::{
+    gateway::{
+        store::{AppRecord, VerificationRecord},
+        CheckMode, CreateRequest, EngineError, Gateway,
+    },
+    model::{CheckResult, VerificationId},
+};
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Path, State},
+    http::{header, request::Parts, StatusCode},
+    routing::{get, put},
+    Router,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/providers", get(providers))
+        .route("/otp", put(create))
+        .route("/otp/{id}", put(create_with_id).post(check))
+        .route(
+            "/otp/{id}/status",
+            axum::routing::post(status).delete(status_and_close),
+        )
+}
+
+/// The app whose Basic-auth pair came with the request.
+pub struct Authed(AppRecord);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid API credentials.");
+        let encoded = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Basic "))
+            .ok_or_else(unauthorized)?;
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .map_err(|_| unauthorized())?;
+        let pair = String::from_utf8(decoded).map_err(|_| unauthorized())?;
+        let (namespace, secret) = pair.split_once(':').ok_or_else(unauthorized)?;
+        match state.gateway.authenticate(namespace, secret).await {
+            Ok(app) => Ok(Authed(app)),
+            Err(EngineError::Unauthorized) => Err(unauthorized()),
+            Err(e) => Err(internal(e)),
+        }
+    }
+}
+
+fn internal(err: EngineError) -> ApiError {
+    tracing::error!(error = ?err, "request failed");
+    ApiError::unavailable()
+}
+
+const NOT_FOUND: &str = "the OTP does not exist";
+
+fn parse_id(raw: &str) -> Result<VerificationId, ApiError> {
+    VerificationId::parse(raw).map_err(|e| ApiError::bad_request(format!("Invalid `id`: {e}.")))
+}
+
+/// The otpgateway OTP object. `otp` is empty unless the app enabled the echo.
+fn otp_object(
+    gw: &Gateway,
+    app: &AppRecord,
+    r: &VerificationRecord,
+    code: Option<&str>,
+    with_url: bool,
+) -> Value {
+    let mut obj = json!({
+        "namespace": app.namespace,
+        "id": r.public_id,
+        "to": r.address,
+        "channel_description": r.channel_description,
+        "address_description": r.address_description,
+        "extra": serde_json::from_str::<Value>(&r.extra).unwrap_or_else(|_| json!({})),
+        "provider": r.provider,
+        "otp": code.unwrap_or(""),
+        "max_attempts": r.max_attempts,
+        "attempts": r.attempts,
+        "generate": r.sends,
+        "max_generate": r.max_sends,
+        "closed": r.status == app::model::Status::Verified,
+        "ttl": gw.ttl_remaining(r),
+    });
+    if with_url {
+        obj["url"] = Value::String(gw.page_url(&app.namespace, &r.public_id));
+    }
+    obj
+}
+
+async fn health(State(gw): State<Gateway>) -> Result<Success, ApiError> {
+    gw.ping().await.map_err(internal)?;
+    Ok(Success(json!("OK")))
+}
+
+async fn providers(State(gw): State<Gateway>, _auth: Authed) -> Success {
+    Success(json!(gw.providers().ids().collect::<Vec<_>>()))
+}
+
+async fn create(
+    state: State<Gateway>,
+    client: ConnectInfo<SocketAddr>,
+    auth: Authed,
+    params: Params,
+) -> Result<Success, ApiError> {
+    create_inner(state, client, auth, None, params).await
+}
+
+async fn create_with_id(
+    state: State<Gateway>,
+    client: ConnectInfo<SocketAddr>,
+    auth: Authed,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Success, ApiError> {
+    create_inner(state, client, auth, Some(parse_id(&id)?), params).await
+}
+
+async fn create_inner(
+    State(gw): State<Gateway>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Authed(app): Authed,
+    id: Option<VerificationId>,
+    p: Params,
+) -> Result<Success, ApiError> {
+    let provider = p.text("provider")?.unwrap_or_default();
+    if provider.is_empty() || gw.providers().get(provider).is_none() {
+        return Err(ApiError::bad_request("Unknown provider."));
+    }
+    let small = |name: &str| -> Result<Option<u32>, ApiError> {
+        p.positive(name)?
+            .map(|n| {
+                u32::try_from(n).map_err(|_| ApiError::bad_request(format!("Invalid `{name}`.")))
+            })
+            .transpose()
+    };
+    let request = CreateRequest {
+        id,
+        provider: provider.to_owned(),
+        to: p.text("to")?.unwrap_or_default().to_owned(),
+        channel_description: p
+            .text("channel_description")?
+            .unwrap_or_default()
+            .to_owned(),
+        address_description: p
+            .text("address_description")?
+            .unwrap_or_default()
+            .to_owned(),
+        code: p.text("otp")?.filter(|c| !c.is_empty()).map(str::to_owned),
+        ttl_secs: p.positive("ttl")?,
+        max_attempts: small("max_attempts")?,
+        max_sends: small("max_generate")?,
+        extra: p.json("extra")?,
+        client_ip: Some(client.ip()),
+        ..CreateRequest::default()
+    };
+    match gw.create(&app, request).await {
+        Ok(created) => Ok(Success(otp_object(&gw, &app, &created.record, created.echoed_code.as_deref(), true))),
+        Err(EngineError::UnknownProvider) => Err(ApiError::bad_request("Unknown provider.")),
+        Err(EngineError::RateLimited { retry_after_secs }) => Err(ApiError::too_many(
+            format!("Too many requests. Retry after {retry_after_secs} seconds."),
+            retry_after_secs,
+        )),
+        Err(EngineError::InvalidAddress(e)) => Err(ApiError::bad_request(format!("Invalid `to` address: {e}."))),
+        Err(EngineError::InvalidInput { field, reason }) => {
+            Err(ApiError::bad_request(format!("Invalid `{field}`: {reason}.")))
+        }
+        Err(EngineError::Locked { retry_after_secs, attempts, max_attempts })
+        | Err(EngineError::SendLimit { retry_after_secs, sends: attempts, max_sends: max_attempts }) => {
+            Err(ApiError::too_many(
+                format!("OTP attempts exceeded. Retry after {retry_after_secs} seconds."),
+                retry_after_secs,
+            )
+            .with_data(json!({ "ttl_seconds": retry_after_secs, "attempts": attempts, "max_attempts": max_attempts })))
+        }
+        Err(e) => Err(internal(e)),
+    }
+}
+
+async fn check(
+    State(gw): State<Gateway>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Authed(app): Authed,
+    Path(id): Path<String>,
+    p: Params,
+) -> Result<Success, ApiError> {
+    let id = parse_id(&id)?;
+    let code = p.text("otp")?.unwrap_or_default();
+    if code.is_empty() {
+        return Err(ApiError::bad_request("`otp` is empty."));
+    }
+    let retire = !p.flag("skip_delete")?;
+    let (result, record) = match gw
+        .check_from(
+            &app,
+            &id,
+            code,
+            CheckMode::Api { retire },
+            Some(client.ip()),
+        )
+        .await
+    {
+        Ok(done) => done,
+        Err(EngineError::NotFound) => return Err(ApiError::bad_request(NOT_FOUND)),
+        Err(EngineError::RateLimited { retry_after_secs }) => {
+            return Err(ApiError::too_many(
+                format!("Too many attempts. Please retry after {retry_after_secs} seconds."),
+                retry_after_secs,
+            ))
+        }
+        Err(e) => return Err(internal(e)),
+    };
+    match result {
+        CheckResult::Verified => Ok(Success(otp_object(&gw, &app, &record, None, false))),
+        CheckResult::Incorrect { .. } | CheckResult::Malformed => {
+            Err(ApiError::bad_request("Incorrect OTP")
+                .with_data(otp_object(&gw, &app, &record, None, false)))
+        }
+        CheckResult::Locked => {
+            let secs = gw.ttl_remaining(&record).max(1);
+            Err(ApiError::too_many(
+                format!("Too many attempts. Please retry after {secs} seconds."),
+                secs,
+            ))
+        }
+        CheckResult::Expired | CheckResult::AlreadyVerified | CheckResult::Cancelled => {
+            Err(ApiError::bad_request(NOT_FOUND))
+        }
+    }
+}
+
+async fn status(
+    state: State<Gateway>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> Result<Success, ApiError> {
+    status_inner(state, auth, id, false).await
+}
+
+async fn status_and_close(
+    state: State<Gateway>,
+    auth: Authed,
+    Path(id): Path<String>,
+) -> Result<Success, ApiError> {
+    status_inner(state, auth, id, true).await
+}
+
+async fn status_inner(
+    State(gw): State<Gateway>,
+    Authed(app): Authed,
+    id: String,
+    retire: bool,
+) -> Result<Success, ApiError> {
+    let id = parse_id(&id)?;
+    match gw.verified_status(&app, &id, retire).await {
+        Ok(record) => Ok(Success(otp_object(&gw, &app, &record, None, false))),
+        Err(EngineError::NotFound) => Err(ApiError::bad_request(NOT_FOUND)),
+        Err(EngineError::NotVerified) => Err(ApiError::bad_request("OTP not verified.")),
+        Err(e) => Err(internal(e)),
+    }
+}

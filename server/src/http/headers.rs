@@ -1,0 +1,56 @@
+//! Response headers every answer carries, and the cross-site form guard.
+
+use axum::{
+    extract::Request,
+    http::{header, HeaderValue, Method, StatusCode},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+
+/// Refuses state-changing browser requests that another site initiated
+/// (`Sec-Fetch-Site: cross-site`), and adds the headers that keep codes out of caches,
+/// referrers and other sites' frames.
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let browser_form = path.starts_with("/otp/") || path.starts_with(app::api::SERVER_FN_PREFIX);
+    let cross_site = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes() == b"cross-site");
+    if req.method() == Method::POST && browser_form && cross_site {
+        return (
+            StatusCode::FORBIDDEN,
+            "cross-site form submissions are refused",
+        )
+            .into_response();
+    }
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !is_static_asset(h) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Built assets (WASM, CSS, scripts) may be cached; they carry no codes.
+fn is_static_asset(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("application/wasm")
+                || ct.starts_with("text/css")
+                || ct.contains("javascript")
+        })
+}

@@ -1,0 +1,98 @@
+//! Hosted-page endpoints outside Leptos: the form post that works without JavaScript
+//! (`POST /otp/{namespace}/{id}`), the status poll, and readiness.
+
+use super::{envelope::ApiError, envelope::Success, AppState};
+use app::{
+    gateway::{EngineError, Gateway},
+    model::CheckResult,
+};
+use axum::{
+    extract::{ConnectInfo, Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Form, Router,
+};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::SocketAddr;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/otp/{namespace}/{id}", post(submit))
+        .route("/otp/{namespace}/{id}/status", get(closed))
+}
+
+#[derive(Deserialize)]
+pub struct PageForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    otp: String,
+}
+
+/// Handles the code form, then sends the browser back to the page (post/redirect/get).
+async fn submit(
+    State(gw): State<Gateway>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path((namespace, id)): Path<(String, String)>,
+    Form(form): Form<PageForm>,
+) -> Response {
+    // A relative redirect built only from parsed ids: no open redirect, no Host header.
+    if app::model::Namespace::parse(&namespace).is_err()
+        || app::model::VerificationId::parse(&id).is_err()
+    {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let page = format!("/otp/{namespace}/{id}");
+    match form.action.as_str() {
+        "check" | "" => match gw
+            .check_from_page(&namespace, &id, form.otp.trim(), Some(client.ip()))
+            .await
+        {
+            Ok(CheckResult::Verified | CheckResult::AlreadyVerified) => {
+                Redirect::to(&page).into_response()
+            }
+            Ok(result) => {
+                Redirect::to(&format!("{page}?result={}", result.as_query())).into_response()
+            }
+            Err(EngineError::NotFound) => StatusCode::NOT_FOUND.into_response(),
+            Err(EngineError::RateLimited { .. }) => {
+                Redirect::to(&format!("{page}?result=limited")).into_response()
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "hosted check failed");
+                Redirect::to(&format!("{page}?result=unavailable")).into_response()
+            }
+        },
+        _ => (StatusCode::BAD_REQUEST, "unknown action").into_response(),
+    }
+}
+
+/// `{"status":"success","data":{"closed":bool}}`, as otpgateway's page poll expects.
+async fn closed(
+    State(gw): State<Gateway>,
+    Path((namespace, id)): Path<(String, String)>,
+) -> Result<Success, ApiError> {
+    match gw.page_view(&namespace, &id).await {
+        Ok(view) => Ok(Success(
+            json!({ "closed": view.status == app::model::Status::Verified }),
+        )),
+        Err(EngineError::NotFound) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "the OTP does not exist",
+        )),
+        Err(e) => {
+            tracing::error!(error = ?e, "status poll failed");
+            Err(ApiError::unavailable())
+        }
+    }
+}
+
+/// Ready when storage answers.
+pub async fn ready(State(gw): State<Gateway>) -> Response {
+    match gw.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response(),
+    }
+}

@@ -1,0 +1,59 @@
+//! The HTTP surface: one router with the hosted pages (Leptos), the otpgateway-compatible
+//! API under `/api`, the hosted form endpoints, health, and static files.
+
+mod compat;
+mod envelope;
+mod headers;
+mod hosted;
+mod params;
+pub mod v1;
+
+use app::{gateway::Gateway, shell, App};
+use axum::{
+    extract::{FromRef, MatchedPath},
+    http::Request,
+    routing::get,
+    Router,
+};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::trace::TraceLayer;
+
+/// Everything a handler may need.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub gateway: Gateway,
+    pub leptos: LeptosOptions,
+}
+
+/// Builds the full router. Tests call this with a fresh state and serve it on port 0.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let gateway = state.gateway.clone();
+    let leptos = state.leptos.clone();
+    Router::new()
+        .nest("/api", compat::router())
+        .merge(hosted::router())
+        .merge(v1::router())
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(hosted::ready))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(gateway.clone()),
+            move || shell(leptos.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .unwrap_or("<unmatched>");
+                tracing::info_span!("request", method = %req.method(), route)
+            }),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,160 @@
+//! The native API's one error body: `{"error": {"code": "...", "message": "..."}}`.
+//! `code` is stable and meant for programs; `message` is for people. Neither ever carries
+//! an internal detail, a code or a secret.
+
+use app::gateway::EngineError;
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `unauthorized`, `invalid_request`, `not_found`,
+    /// `rate_limited`, `send_limit`, `closed`, `invalid_token`, `token_used`,
+    /// `idempotency_conflict`, `unavailable`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// An error answer of the native API.
+#[derive(Debug)]
+pub struct V1Error {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl V1Error {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+
+    pub fn bad_json() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body is not a JSON object of the expected shape",
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "invalid or missing credentials",
+        )
+    }
+
+    fn retry(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+}
+
+impl From<EngineError> for V1Error {
+    fn from(err: EngineError) -> Self {
+        use EngineError as E;
+        match err {
+            E::Unauthorized => Self::unauthorized(),
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such verification"),
+            E::UnknownProvider => Self::invalid("unknown provider"),
+            E::InvalidAddress(e) => Self::invalid(format!("invalid `to`: {e}")),
+            E::InvalidInput { field, reason } => {
+                Self::invalid(format!("invalid `{field}`: {reason}"))
+            }
+            E::Locked {
+                retry_after_secs, ..
+            } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "locked",
+                "too many wrong codes",
+            )
+            .retry(retry_after_secs),
+            E::SendLimit {
+                retry_after_secs, ..
+            } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "send_limit",
+                "no sends left for this verification",
+            )
+            .retry(retry_after_secs),
+            E::RateLimited { retry_after_secs } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests",
+            )
+            .retry(retry_after_secs),
+            E::Closed(status) => Self::new(
+                StatusCode::CONFLICT,
+                "closed",
+                format!("the verification is {}", status.as_str()),
+            ),
+            E::NotVerified => Self::new(
+                StatusCode::CONFLICT,
+                "closed",
+                "the verification is not verified",
+            ),
+            E::InvalidToken(_) | E::TokenMismatch => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_token",
+                "the token is not valid here",
+            ),
+            E::TokenReused => Self::new(
+                StatusCode::CONFLICT,
+                "token_used",
+                "the token was already confirmed",
+            ),
+            E::Store(e) => {
+                tracing::error!(error = ?e, "storage failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "temporarily unavailable; retry",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for V1Error {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"otpgate\""),
+            );
+        }
+        response
+    }
+}

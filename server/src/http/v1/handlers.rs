@@ -1,0 +1,340 @@
+//! Native API handlers: authenticate, parse, call one engine method, map the result.
+
+use super::{
+    error::{ErrorBody, V1Error},
+    types::{CheckBody, CheckView, ConfirmBody, ConfirmView, CreateBody, VerificationView},
+};
+use crate::http::AppState;
+use app::{
+    gateway::{
+        store::{AppRecord, IdempotentAnswer},
+        CheckMode, CreateRequest, EngineError, Gateway,
+    },
+    model::{CheckResult, VerificationId},
+};
+use axum::{
+    body::Bytes,
+    extract::{ConnectInfo, FromRequestParts, Path, Query, State},
+    http::{header, request::Parts, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use base64::{engine::general_purpose::STANDARD, Engine};
+use serde::{de::DeserializeOwned, Deserialize};
+use sha2::{Digest, Sha256};
+use std::{net::SocketAddr, time::Duration};
+
+/// The app authenticated by `Bearer <namespace>:<secret>` or Basic `namespace:secret`.
+pub struct V1App(AppRecord);
+
+impl FromRequestParts<AppState> for V1App {
+    type Rejection = V1Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, V1Error> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(V1Error::unauthorized)?;
+        let pair = if let Some(bearer) = value.strip_prefix("Bearer ") {
+            bearer.trim().to_owned()
+        } else if let Some(basic) = value.strip_prefix("Basic ") {
+            let bytes = STANDARD
+                .decode(basic.trim())
+                .map_err(|_| V1Error::unauthorized())?;
+            String::from_utf8(bytes).map_err(|_| V1Error::unauthorized())?
+        } else {
+            return Err(V1Error::unauthorized());
+        };
+        let (namespace, secret) = pair.split_once(':').ok_or_else(V1Error::unauthorized)?;
+        Ok(V1App(state.gateway.authenticate(namespace, secret).await?))
+    }
+}
+
+fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, V1Error> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/json"));
+    if !json {
+        return Err(V1Error::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "send the body as application/json",
+        ));
+    }
+    // Serde's messages can quote the input (a code sent as a number, say): never echo them.
+    serde_json::from_slice(body).map_err(|_| V1Error::bad_json())
+}
+
+fn parse_id(raw: &str) -> Result<VerificationId, V1Error> {
+    VerificationId::parse(raw).map_err(|e| V1Error::invalid(format!("invalid id: {e}")))
+}
+
+/// Start a verification; the code is sent unless `to` is empty.
+#[utoipa::path(
+    post, path = "/v1/verifications", tag = "verifications",
+    request_body = CreateBody,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated key (same body only)")),
+    responses(
+        (status = 201, description = "Started", body = VerificationView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(gw): State<Gateway>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    V1App(app): V1App,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255);
+            Some(
+                k.ok_or_else(|| {
+                    V1Error::invalid("Idempotency-Key must be 1–255 visible characters")
+                })?
+                .to_owned(),
+            )
+        }
+    };
+    let request_hash = Sha256::digest(&body).to_vec();
+    if let Some(key) = &key {
+        if let Some(answer) = gw
+            .store()
+            .idempotency_get(app.app_id, key)
+            .await
+            .map_err(EngineError::from)?
+        {
+            return replay(answer, &request_hash);
+        }
+    }
+    let b: CreateBody = parse_body(&headers, &body)?;
+    let id = b.id.as_deref().map(parse_id).transpose()?;
+    let created = gw
+        .create(
+            &app,
+            CreateRequest {
+                id,
+                provider: b.provider,
+                to: b.to.unwrap_or_default(),
+                code: b.code,
+                ttl_secs: b.ttl,
+                max_attempts: b.max_attempts,
+                max_sends: b.max_sends,
+                extra: b.extra,
+                client_ip: Some(client.ip()),
+                redirect_url: b.redirect_url,
+                state: b.state,
+                locale: b.locale,
+                ..CreateRequest::default()
+            },
+        )
+        .await?;
+    let view = serde_json::to_string(&VerificationView::new(&gw, &app.namespace, &created.record))
+        .expect("views serialise");
+    if let Some(key) = &key {
+        let answer = IdempotentAnswer {
+            request_hash,
+            status: 201,
+            response: view.clone(),
+        };
+        let store = gw.store();
+        if !store
+            .idempotency_put(app.app_id, key, &answer, gw.now_ms())
+            .await
+            .map_err(EngineError::from)?
+        {
+            if let Some(first) = store
+                .idempotency_get(app.app_id, key)
+                .await
+                .map_err(EngineError::from)?
+            {
+                return replay(first, &answer.request_hash);
+            }
+        }
+    }
+    Ok(json_text(StatusCode::CREATED, view))
+}
+
+fn replay(answer: IdempotentAnswer, request_hash: &[u8]) -> Result<Response, V1Error> {
+    if answer.request_hash != request_hash {
+        return Err(V1Error::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_conflict",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = json_text(status, answer.response);
+    response.headers_mut().insert(
+        "idempotent-replayed",
+        header::HeaderValue::from_static("true"),
+    );
+    Ok(response)
+}
+
+fn json_text(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// A verification's current state.
+#[utoipa::path(
+    get, path = "/v1/verifications/{id}", tag = "verifications",
+    params(("id" = String, Path)),
+    responses((status = 200, body = VerificationView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+pub async fn fetch(
+    State(gw): State<Gateway>,
+    V1App(app): V1App,
+    Path(id): Path<String>,
+) -> Result<Json<VerificationView>, V1Error> {
+    let record = gw.fetch(&app, &parse_id(&id)?).await?;
+    Ok(Json(VerificationView::new(&gw, &app.namespace, &record)))
+}
+
+/// Check a code. A wrong code is `200` with `verified: false`.
+#[utoipa::path(
+    post, path = "/v1/verifications/{id}/check", tag = "verifications",
+    params(("id" = String, Path)), request_body = CheckBody,
+    responses(
+        (status = 200, body = CheckView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn check(
+    State(gw): State<Gateway>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    V1App(app): V1App,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<CheckView>, V1Error> {
+    let id = parse_id(&id)?;
+    let b: CheckBody = parse_body(&headers, &body)?;
+    let (result, record) = gw
+        .check_from(
+            &app,
+            &id,
+            &b.code,
+            CheckMode::Api { retire: false },
+            Some(client.ip()),
+        )
+        .await?;
+    let reason = match result {
+        CheckResult::Verified => None,
+        CheckResult::Incorrect { .. } => Some("incorrect_code"),
+        CheckResult::Malformed => Some("malformed_code"),
+        CheckResult::Expired => Some("expired"),
+        CheckResult::Locked => Some("locked"),
+        CheckResult::AlreadyVerified => Some("already_verified"),
+        CheckResult::Cancelled => Some("cancelled"),
+    };
+    let verified = result == CheckResult::Verified;
+    Ok(Json(CheckView {
+        verified,
+        status: record.status.as_str().to_owned(),
+        attempts_left: record.max_attempts.saturating_sub(record.attempts),
+        reason,
+        verification_token: verified.then(|| gw.issue_token(&app, &record)),
+    }))
+}
+
+/// Send the same code again (after a cooldown, within the send cap).
+#[utoipa::path(
+    post, path = "/v1/verifications/{id}/resend", tag = "verifications",
+    params(("id" = String, Path)),
+    responses((status = 200, body = VerificationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody))
+)]
+pub async fn resend(
+    State(gw): State<Gateway>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    V1App(app): V1App,
+    Path(id): Path<String>,
+) -> Result<Json<VerificationView>, V1Error> {
+    let record = gw.resend(&app, &parse_id(&id)?, Some(client.ip())).await?;
+    Ok(Json(VerificationView::new(&gw, &app.namespace, &record)))
+}
+
+/// Cancel an open verification.
+#[utoipa::path(
+    post, path = "/v1/verifications/{id}/cancel", tag = "verifications",
+    params(("id" = String, Path)),
+    responses((status = 200, body = VerificationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+pub async fn cancel(
+    State(gw): State<Gateway>,
+    V1App(app): V1App,
+    Path(id): Path<String>,
+) -> Result<Json<VerificationView>, V1Error> {
+    let record = gw.cancel(&app, &parse_id(&id)?).await?;
+    Ok(Json(VerificationView::new(&gw, &app.namespace, &record)))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct WaitQuery {
+    /// Seconds to wait for a terminal state (1–60, default 25).
+    timeout: Option<u64>,
+}
+
+/// Long-poll: answers as soon as the verification is verified, expired, locked or
+/// cancelled, or with its pending state when the timeout passes.
+#[utoipa::path(
+    get, path = "/v1/verifications/{id}/wait", tag = "verifications",
+    params(("id" = String, Path), WaitQuery),
+    responses((status = 200, body = VerificationView), (status = 404, body = ErrorBody))
+)]
+pub async fn wait(
+    State(gw): State<Gateway>,
+    V1App(app): V1App,
+    Path(id): Path<String>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<VerificationView>, V1Error> {
+    let id = parse_id(&id)?;
+    let timeout = q.timeout.unwrap_or(25);
+    if !(1..=60).contains(&timeout) {
+        return Err(V1Error::invalid("timeout must be between 1 and 60 seconds"));
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let record = gw.fetch(&app, &id).await?;
+        if record.status.is_terminal() || tokio::time::Instant::now() >= deadline {
+            return Ok(Json(VerificationView::new(&gw, &app.namespace, &record)));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Exchange a verification token once; a second use is refused.
+#[utoipa::path(
+    post, path = "/v1/tokens/confirm", tag = "tokens",
+    request_body = ConfirmBody,
+    responses((status = 200, body = ConfirmView), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn confirm_token(
+    State(gw): State<Gateway>,
+    V1App(app): V1App,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ConfirmView>, V1Error> {
+    let b: ConfirmBody = parse_body(&headers, &body)?;
+    let claims = gw
+        .confirm_token(&app, &b.token, b.expected_address.as_deref())
+        .await?;
+    Ok(Json(ConfirmView {
+        confirmed: true,
+        id: claims.sub,
+        address: claims.address,
+        channel: claims.channel,
+        verified_at: claims.iat,
+    }))
+}
+
+/// The public keys that verify tokens (Ed25519, JWK set).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens", security(()), responses((status = 200, description = "JWK set")))]
+pub async fn jwks(State(gw): State<Gateway>) -> Json<serde_json::Value> {
+    Json(gw.jwks())
+}

@@ -1,0 +1,123 @@
+//! The `otpgate` server: configuration, start-up, the HTTP router and the CLI commands.
+
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod keys;
+
+use app::gateway::{
+    clock::Clock,
+    delivery::{ConsoleProvider, Providers, SmtpProvider, WebhookProvider},
+    store::{PostgresStore, SqliteStore, Store, StoreError},
+    token::TokenKeys,
+    EngineError, Gateway,
+};
+use config::Settings;
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Keys(#[from] keys::KeyError),
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    #[error("unsupported database URL {0}: use sqlite://PATH or postgres://…")]
+    DatabaseUrl(String),
+    #[error("cannot set up a provider: {0}")]
+    Provider(String),
+    #[error("cannot declare the configured apps: {0}")]
+    Apps(#[from] EngineError),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens the database named by the settings and applies its migrations.
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
+    let url = &settings.database_url;
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir)?;
+        return Ok(Arc::new(SqliteStore::connect(url).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PostgresStore::connect(url).await?));
+    }
+    Err(StartError::DatabaseUrl(config::redact_url(url)))
+}
+
+/// Builds the engine: storage, keys, providers, and the apps declared in the config file.
+pub async fn build_gateway(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> Result<Gateway, StartError> {
+    let store = open_store(settings).await?;
+    let keys = keys::ServerKeys::load_or_create(
+        &settings.data_dir,
+        std::env::var("OTPGATE_CODE_HMAC_KEYS").ok(),
+    )?;
+    let mut providers = Providers::default();
+    if let Some(smtp) = &settings.smtp {
+        if smtp.auth == app::gateway::delivery::SmtpAuth::Cram {
+            tracing::warn!(
+                "providers.smtp: CRAM-MD5 is not supported; PLAIN or LOGIN will be offered instead"
+            );
+        }
+        providers.add(Arc::new(
+            SmtpProvider::new(smtp.clone()).map_err(|e| StartError::Provider(e.to_string()))?,
+        ));
+    }
+    for webhook in &settings.webhooks {
+        let provider = WebhookProvider::new(webhook.clone())
+            .map_err(|e| StartError::Provider(e.to_string()))?;
+        providers.add(Arc::new(provider));
+    }
+    if settings.console {
+        tracing::warn!("the console provider is on: codes are kept in the dev inbox at /dev/inbox (development only)");
+        providers.add_console(Arc::new(ConsoleProvider::default()));
+    }
+    for ignored in &settings.ignored {
+        tracing::warn!(section = %ignored, "configuration section not used by this version of otpgate");
+    }
+    let tokens = TokenKeys::new(&keys.token_seeds, settings.root_url.clone())
+        .ok_or_else(|| keys::KeyError::Corrupt("keys.toml".into(), "no token key".into()))?;
+    let gateway = Gateway::new(
+        store,
+        keys.code_hasher,
+        providers,
+        clock,
+        settings.engine.clone(),
+        tokens,
+    );
+    for declared in &settings.apps {
+        gateway.declare_app(declared).await?;
+    }
+    Ok(gateway)
+}
+
+/// Leptos' options for this server: the built site under `site_root`, output `otpgate`.
+pub fn leptos_options(settings: &Settings) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("otpgate")
+        .site_root(settings.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(settings.address)
+        .build()
+}
+
+/// Serves until `shutdown` resolves, finishing in-flight requests first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: http::AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = http::router(state);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

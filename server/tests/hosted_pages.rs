@@ -1,0 +1,176 @@
+//! The hosted code page and its form, without a browser: server rendering, the
+//! no-JavaScript form post, headers, and the status poll.
+
+mod support;
+
+use support::{spawn_app_on, Backend};
+
+async fn create(app: &support::TestApp, id: &str, code: &str) {
+    let (status, body) = app
+        .put_otp(
+            id,
+            &[
+                ("to", "john@example.com"),
+                ("provider", "console"),
+                ("otp", code),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn the_code_page_is_rendered_on_the_server_with_a_working_form(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    create(&app, "p1", "246810").await;
+    let res = app
+        .client
+        .get(app.url("/otp/demo/p1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let headers = res.headers().clone();
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"action="/otp/demo/p1""#), "{html}");
+    assert!(html.contains(r#"autocomplete="one-time-code""#));
+    assert!(html.contains(r#"inputmode="numeric""#));
+    assert!(html.contains("jo**@example.com"), "the address is masked");
+    assert!(!html.contains("john@example.com"));
+    assert!(!html.contains("246810"), "the code never reaches the page");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+}
+
+async fn the_form_post_verifies_without_javascript_and_status_reports_closed(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    create(&app, "p2", "135790").await;
+    let post = |code: &'static str| {
+        app.client
+            .post(app.url("/otp/demo/p2"))
+            .form(&[("action", "check"), ("otp", code)])
+            .send()
+    };
+    let res = post("000000").await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/otp/demo/p2?result=incorrect");
+    let page = app
+        .client
+        .get(app.url("/otp/demo/p2?result=incorrect"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("That code is not right. 4 attempts left."),
+        "{page}"
+    );
+
+    let res = post("135790").await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/otp/demo/p2");
+    let page = app
+        .client
+        .get(app.url("/otp/demo/p2"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"data-state="verified""#));
+
+    let (status, body) = app.status("p2").await;
+    assert_eq!(
+        (status, body["data"]["closed"].as_bool()),
+        (200, Some(true))
+    );
+    let poll: serde_json::Value = app
+        .client
+        .get(app.url("/otp/demo/p2/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        poll,
+        serde_json::json!({"status": "success", "data": {"closed": true}})
+    );
+}
+
+async fn a_cross_site_form_post_is_refused_and_changes_nothing(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    create(&app, "p3", "112233").await;
+    let res = app
+        .client
+        .post(app.url("/otp/demo/p3"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("action", "check"), ("otp", "112233")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let (status, _) = app.status("p3").await;
+    assert_eq!(status, 400, "still not verified");
+}
+
+async fn unknown_pages_and_verifications_are_404(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    for path in ["/otp/demo/missing", "/otp/nobody/x", "/nowhere"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+    }
+}
+
+async fn a_poisoned_host_header_does_not_change_the_link_in_the_message(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let res = app
+        .client
+        .put(app.url("/api/otp/h1"))
+        .basic_auth(support::NAMESPACE, Some(support::SECRET))
+        .header("host", "evil.example")
+        .header("x-forwarded-host", "evil.example")
+        .form(&[("to", "h@example.com"), ("provider", "console")])
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = support::envelope(res).await;
+    assert_eq!(body["data"]["url"], app.url("/otp/demo/h1"));
+    let message = app.console_message_for("h@example.com").await;
+    assert!(message.contains(&app.url("/otp/demo/h1")));
+    assert!(!message.contains("evil.example"));
+}
+
+async fn the_dev_inbox_lists_console_messages(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    create(&app, "p4", "777888").await;
+    app.console_message_for("john@example.com").await;
+    let page = app
+        .client
+        .get(app.url("/dev/inbox"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("777888"));
+    assert!(page.contains("to john@example.com via console"));
+}
+
+on_both_backends!(
+    the_code_page_is_rendered_on_the_server_with_a_working_form,
+    the_form_post_verifies_without_javascript_and_status_reports_closed,
+    a_cross_site_form_post_is_refused_and_changes_nothing,
+    unknown_pages_and_verifications_are_404,
+    a_poisoned_host_header_does_not_change_the_link_in_the_message,
+    the_dev_inbox_lists_console_messages,
+);

@@ -1,0 +1,254 @@
+//! The code must never leave the server except in the message that delivers it: every flow
+//! runs with tracing at TRACE, and neither the log nor any response body may contain it.
+//! (The dev inbox page shows messages by design and is the one page left out.)
+
+mod support;
+
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use support::{
+    find_code,
+    smtp::{mime_part, SmtpCapture},
+    spawn_app, NAMESPACE, SECRET,
+};
+
+/// Whether `code` appears in `text` as a number of its own (not inside a longer number such
+/// as a timestamp, where six digits can match by chance).
+fn contains_code(text: &str, code: &str) -> bool {
+    text.match_indices(code).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + code.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
+    })
+}
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
+    let log = Capture::default();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(log.clone())
+        .with_ansi(false)
+        .without_time()
+        .init();
+    tracing::trace!("capture is on");
+
+    let mut smtp = SmtpCapture::start().await;
+    let app = spawn_app(&smtp.config()).await;
+    let mut bodies: Vec<String> = Vec::new();
+    let mut codes: Vec<String> = Vec::new();
+    let bearer = format!("Bearer {NAMESPACE}:{SECRET}");
+
+    // otpgateway API over SMTP: create, wrong, right (kept), status, delete.
+    let (_, body) = app
+        .put_otp("leak-1", &[("to", "l1@example.com"), ("provider", "smtp")])
+        .await;
+    bodies.push(body.to_string());
+    let mail = smtp.next().await;
+    let code = find_code(&mime_part(&mail.data, "text/plain").unwrap(), 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for form in [
+        vec![("otp", wrong)],
+        vec![("otp", code.as_str()), ("skip_delete", "true")],
+    ] {
+        bodies.push(app.check_otp("leak-1", &form).await.1.to_string());
+    }
+    bodies.push(app.status("leak-1").await.1.to_string());
+    let res = app
+        .client
+        .delete(app.url("/api/otp/leak-1/status"))
+        .basic_auth(NAMESPACE, Some(SECRET))
+        .send()
+        .await
+        .unwrap();
+    bodies.push(res.text().await.unwrap());
+    codes.push(code);
+
+    // Native API with the console provider: create, wrong, resend, right, token, confirm.
+    let v1 = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = app
+            .client
+            .request(method, app.url(path))
+            .header("authorization", bearer.as_str());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let res = v1(
+        reqwest::Method::POST,
+        "/v1/verifications",
+        Some(json!({"id": "leak-2", "provider": "console", "to": "l2@example.com"})),
+    )
+    .await
+    .unwrap();
+    bodies.push(res.text().await.unwrap());
+    let code = find_code(&app.console_message_for("l2@example.com").await, 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    bodies.push(
+        v1(
+            reqwest::Method::POST,
+            "/v1/verifications/leak-2/check",
+            Some(json!({"code": wrong})),
+        )
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap(),
+    );
+    app.clock.advance_ms(31_000);
+    bodies.push(
+        v1(
+            reqwest::Method::POST,
+            "/v1/verifications/leak-2/resend",
+            None,
+        )
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap(),
+    );
+    let checked: Value = v1(
+        reqwest::Method::POST,
+        "/v1/verifications/leak-2/check",
+        Some(json!({"code": code})),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    bodies.push(checked.to_string());
+    let token = checked["verification_token"]
+        .as_str()
+        .expect("verified")
+        .to_owned();
+    bodies.push(
+        v1(
+            reqwest::Method::POST,
+            "/v1/tokens/confirm",
+            Some(json!({"token": token})),
+        )
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap(),
+    );
+    bodies.push(
+        v1(reqwest::Method::GET, "/v1/verifications/leak-2", None)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    codes.push(code);
+
+    // Hosted page: render, wrong and right through the form, and through the server function.
+    let (_, body) = app
+        .put_otp(
+            "leak-3",
+            &[("to", "l3@example.com"), ("provider", "console")],
+        )
+        .await;
+    bodies.push(body.to_string());
+    let code = find_code(&app.console_message_for("l3@example.com").await, 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    bodies.push(
+        app.client
+            .get(app.url("/otp/demo/leak-3"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let res = app
+        .client
+        .post(app.url("/_otpgate/check"))
+        .form(&[("namespace", "demo"), ("id", "leak-3"), ("code", wrong)])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        res.status().is_success(),
+        "server function answered {}",
+        res.status()
+    );
+    bodies.push(res.text().await.unwrap());
+    let res = app
+        .client
+        .post(app.url("/otp/demo/leak-3"))
+        .form(&[("action", "check"), ("otp", code.as_str())])
+        .send()
+        .await
+        .unwrap();
+    bodies.push(format!("{:?}", res.headers()));
+    bodies.push(res.text().await.unwrap());
+    bodies.push(
+        app.client
+            .get(app.url("/otp/demo/leak-3"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    bodies.push(
+        app.client
+            .get(app.url("/otp/demo/leak-3/status"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    codes.push(code);
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.contains("capture is on") && log.lines().count() > 50,
+        "the log was captured at TRACE"
+    );
+    for code in &codes {
+        for line in log.lines() {
+            assert!(
+                !contains_code(line, code),
+                "a log line carries a code: {line}"
+            );
+        }
+        for body in &bodies {
+            assert!(
+                !contains_code(body, code),
+                "a response carries a code: {body}"
+            );
+        }
+    }
+}

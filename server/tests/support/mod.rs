@@ -1,0 +1,272 @@
+//! Test harness: the real router on 127.0.0.1 port 0, a fresh SQLite file, a clock the
+//! test moves, and an SMTP server on loopback that captures what lettre sends.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod smtp;
+
+use app::gateway::{clock::ManualClock, Gateway};
+use otpgate::{build_gateway, config::Settings, http::AppState, leptos_options};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server tests create their databases on (trust auth on loopback).
+pub fn postgres_admin_url() -> String {
+    std::env::var("OTPGATE_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Creates a fresh, uniquely named PostgreSQL database and returns its URL and name.
+async fn fresh_postgres_database() -> (String, String) {
+    use sqlx::Connection;
+    let admin = postgres_admin_url();
+    let name = format!(
+        "otpgate_test_{}",
+        app::gateway::secret::random_id()
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "")
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+    (format!("{base}/{name}"), name)
+}
+
+/// Drops a test database, closing whatever the server still holds open.
+fn drop_postgres_database(name: String) {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use sqlx::Connection;
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&postgres_admin_url()).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        });
+    })
+    .join()
+    .unwrap();
+}
+
+/// Runs each listed `async fn(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                super::$name($crate::support::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                super::$name($crate::support::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+pub const NAMESPACE: &str = "demo";
+pub const SECRET: &str = "demo-secret-123";
+
+pub struct TestApp {
+    pub base: String,
+    pub gateway: Gateway,
+    pub clock: Arc<ManualClock>,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub backend: Backend,
+    postgres_db: Option<String>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(name) = self.postgres_db.take() {
+            drop_postgres_database(name);
+        }
+    }
+}
+
+/// Starts otpgate on SQLite with the `demo` app, the console provider, and `extra_toml`.
+pub async fn spawn_app(extra_toml: &str) -> TestApp {
+    spawn_app_on(Backend::Sqlite, extra_toml).await
+}
+
+/// As [`spawn_app`], on the given backend (PostgreSQL gets a fresh database).
+pub async fn spawn_app_on(backend: Backend, extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    spawn(backend, dir, extra_toml).await
+}
+
+/// As [`spawn_app`], with a data folder the test prepared.
+pub async fn spawn_app_in(dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
+    spawn(Backend::Sqlite, dir, extra_toml).await
+}
+
+async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
+    let (database_url, postgres_db) = match backend {
+        Backend::Sqlite => (None, None),
+        Backend::Postgres => {
+            let (url, name) = fresh_postgres_database().await;
+            (Some(url), Some(name))
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let toml = format!(
+        "[app]\nenvironment = \"development\"\n\n[auth.demo]\nnamespace = \"{NAMESPACE}\"\nsecret = \"{SECRET}\"\n\n{extra_toml}"
+    );
+    let data_dir = dir.path().display().to_string();
+    let root = base.clone();
+    let settings = Settings::from_toml(&toml, |k| match k {
+        "OTPGATE_DATA_DIR" => Some(data_dir.clone()),
+        "OTPGATE_ROOT_URL" => Some(root.clone()),
+        "OTPGATE_ADDRESS" => Some(format!("127.0.0.1:{port}")),
+        "OTPGATE_DATABASE_URL" => database_url.clone(),
+        _ => None,
+    })
+    .unwrap();
+    let clock = Arc::new(ManualClock::default());
+    let gateway = build_gateway(&settings, clock.clone()).await.unwrap();
+    let state = AppState {
+        gateway: gateway.clone(),
+        leptos: leptos_options(&settings),
+    };
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(otpgate::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        gateway,
+        clock,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        dir,
+        backend,
+        postgres_db,
+        shutdown: Some(tx),
+    }
+}
+
+impl TestApp {
+    /// Runs one SQL statement directly against this app's database (fault injection).
+    pub async fn sql(&self, statement: &str) {
+        use sqlx::Connection;
+        match &self.postgres_db {
+            Some(name) => {
+                let admin = postgres_admin_url();
+                let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+            None => {
+                let url = format!("sqlite://{}", self.dir.path().join("otpgate.db").display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// An otpgateway API call as the demo app, with form fields.
+    async fn otpgateway(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let res = self
+            .client
+            .request(method, self.url(path))
+            .basic_auth(NAMESPACE, Some(SECRET))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        envelope(res).await
+    }
+
+    /// `PUT /api/otp/{id}` with form fields, as the demo app.
+    pub async fn put_otp(&self, id: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        self.otpgateway(reqwest::Method::PUT, &format!("/api/otp/{id}"), form)
+            .await
+    }
+
+    /// `POST /api/otp/{id}` (check) with form fields, as the demo app.
+    pub async fn check_otp(&self, id: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        self.otpgateway(reqwest::Method::POST, &format!("/api/otp/{id}"), form)
+            .await
+    }
+
+    /// `POST /api/otp/{id}/status`, as the demo app.
+    pub async fn status(&self, id: &str) -> (u16, Value) {
+        self.otpgateway(reqwest::Method::POST, &format!("/api/otp/{id}/status"), &[])
+            .await
+    }
+
+    /// Waits until the console provider has a message for `to` and returns its body.
+    pub async fn console_message_for(&self, to: &str) -> String {
+        for _ in 0..200 {
+            if let Some(m) = self
+                .gateway
+                .inbox()
+                .unwrap()
+                .into_iter()
+                .find(|m| m.to == to)
+            {
+                return m.body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no console message for {to}");
+    }
+}
+
+/// Status code and JSON body; asserts otpgateway's content type.
+pub async fn envelope(res: reqwest::Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let ct = res
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ct, "application/json; charset=utf-8");
+    (status, res.json().await.unwrap())
+}
+
+/// The first run of `len` digits standing alone in `text`.
+pub fn find_code(text: &str, len: usize) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == len)
+        .unwrap_or_else(|| panic!("no {len}-digit code in {text:?}"))
+        .to_owned()
+}
