@@ -110,13 +110,17 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         .await
         .map_err(StartError::from)?;
     tracing::info!(address = %settings.address, root_url = %settings.root_url, "otpgate listening");
+    let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+    let worker = gateway.start_delivery(settings.outbox.clone(), worker_stop);
     let state = AppState {
         gateway,
         leptos: leptos_options(&settings),
     };
-    crate::serve(listener, state, shutdown_signal())
-        .await
-        .map_err(StartError::from)?;
+    let served = crate::serve(listener, state, shutdown_signal()).await;
+    // Requests are done; let sends in flight finish and give back the rest.
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
+    served.map_err(StartError::from)?;
     tracing::info!("otpgate stopped");
     Ok(())
 }

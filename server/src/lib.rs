@@ -7,7 +7,10 @@ pub mod keys;
 
 use app::gateway::{
     clock::Clock,
-    delivery::{ConsoleProvider, Providers, SmtpProvider, WebhookProvider},
+    delivery::{
+        ConsoleProvider, HttpSmsProvider, KaleyraProvider, Provider, Providers, SmtpProvider,
+        TwilioProvider, WebhookProvider,
+    },
     store::{PostgresStore, SqliteStore, Store, StoreError},
     token::TokenKeys,
     EngineError, Gateway,
@@ -69,10 +72,37 @@ pub async fn build_gateway(
             SmtpProvider::new(smtp.clone()).map_err(|e| StartError::Provider(e.to_string()))?,
         ));
     }
-    for webhook in &settings.webhooks {
-        let provider = WebhookProvider::new(webhook.clone())
-            .map_err(|e| StartError::Provider(e.to_string()))?;
-        providers.add(Arc::new(provider));
+    let failed = |id: &str, e: app::gateway::delivery::DeliveryError| {
+        StartError::Provider(format!("{id}: {e}"))
+    };
+    let mut add = |provider: Arc<dyn Provider>| {
+        tracing::info!(
+            provider = provider.id(),
+            channel = provider.channel().as_str(),
+            "provider ready"
+        );
+        providers.add(provider);
+    };
+    for w in &settings.webhooks {
+        add(Arc::new(
+            WebhookProvider::new(w.clone()).map_err(|e| failed(&w.id, e))?,
+        ));
+    }
+    let http = &settings.http_providers;
+    for t in &http.twilio {
+        add(Arc::new(
+            TwilioProvider::new(t.clone()).map_err(|e| failed(&t.id, e))?,
+        ));
+    }
+    for h in &http.http_sms {
+        add(Arc::new(
+            HttpSmsProvider::new(h.clone()).map_err(|e| failed(&h.id, e))?,
+        ));
+    }
+    for k in &http.kaleyra {
+        add(Arc::new(
+            KaleyraProvider::new(k.clone()).map_err(|e| failed(&k.id, e))?,
+        ));
     }
     if settings.console {
         tracing::warn!("the console provider is on: codes are kept in the dev inbox at /dev/inbox (development only)");

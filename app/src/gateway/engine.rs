@@ -2,22 +2,30 @@
 //!
 //! Every entry point takes parsed input, asks the [`Store`] for one conditional change at a
 //! time, and records an event for each state change. Delivery runs in the background so an
-//! answer never waits on a provider.
+//! answer never waits on a provider: a message to send is an outbox row committed with
+//! the verification, and the worker in [`super::outbox`] sends it.
 
 use super::{
-    address::{mask, Address, Channel},
+    address::{mask, Channel},
     auth::Authenticator,
     clock::Clock,
     code::{Alphabet, CodeHasher, CodeSpec, OtpCode},
-    delivery::{MessageMeta, OutgoingMessage, Provider, Providers, TemplateVars},
+    delivery::{Provider, Providers},
     error::EngineError,
     limits::{self, Limit, LimitSettings},
+    outbox::{Breakers, Outbox, OutboxSettings, OutboxSignal},
     secret::{random_id, ApiSecret},
-    store::{AppRecord, NewVerification, Reissue, Store, StoreError, VerificationRecord},
+    store::{
+        AppRecord, NewDelivery, NewVerification, Reissue, Store, StoreError, VerificationRecord,
+    },
     token::{Claims, TokenKeys, TOKEN_TYPE},
 };
 use crate::model::{CheckResult, InboxMessage, Namespace, PageView, Status, VerificationId};
-use std::{net::IpAddr, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, RwLock},
+};
 
 /// Limits and defaults that apply to every app unless a request narrows them.
 #[derive(Debug, Clone)]
@@ -28,8 +36,6 @@ pub struct EngineSettings {
     pub default_max_attempts: u32,
     pub default_max_sends: u32,
     pub code_spec: CodeSpec,
-    /// How long one provider call may take before it counts as failed.
-    pub send_timeout: Duration,
     pub limits: LimitSettings,
     /// Lifetime of a verification token, at most five minutes.
     pub token_ttl_secs: i64,
@@ -51,7 +57,6 @@ impl Default for EngineSettings {
             default_max_attempts: 5,
             default_max_sends: 5,
             code_spec: CodeSpec::default(),
-            send_timeout: Duration::from_secs(10),
             limits: LimitSettings::default(),
             token_ttl_secs: 120,
         }
@@ -92,6 +97,44 @@ pub struct DeclaredApp {
     /// otpgateway's behaviour of returning the code in API answers (off unless asked for).
     pub echo_code: bool,
     pub redirect_urls: Vec<String>,
+    /// Failover routes: providers to try in order, per channel and number prefix.
+    pub routes: Vec<RouteRule>,
+}
+
+/// One failover rule of an app: for `channel` (and, for phone numbers, addresses starting
+/// with `prefix`), try `providers` in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRule {
+    pub channel: Channel,
+    /// `+91`, `+1`, ... or empty for every address.
+    pub prefix: String,
+    pub providers: Vec<String>,
+}
+
+/// The providers to try for one message: the matching rule's order when it names the
+/// requested provider, otherwise the requested provider first and the rule's after it.
+/// The longest matching prefix wins.
+pub fn route_for(
+    rules: &[RouteRule],
+    requested: &str,
+    channel: Channel,
+    address: &str,
+) -> Vec<String> {
+    let rule = rules
+        .iter()
+        .filter(|r| r.channel == channel && address.starts_with(&r.prefix))
+        .max_by_key(|r| r.prefix.len());
+    let mut route = vec![requested.to_owned()];
+    if let Some(rule) = rule {
+        if rule.providers.iter().any(|p| p == requested) {
+            route.clone_from(&rule.providers);
+        } else {
+            route.extend(rule.providers.iter().cloned());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    route.retain(|p| seen.insert(p.clone()));
+    route
 }
 
 /// A started verification.
@@ -123,6 +166,9 @@ struct Inner {
     clock: Arc<dyn Clock>,
     settings: EngineSettings,
     tokens: TokenKeys,
+    outbox: Arc<OutboxSignal>,
+    /// Failover rules of the apps declared in the config file, by app id.
+    routes: RwLock<HashMap<i64, Vec<RouteRule>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -141,7 +187,7 @@ fn spec_of(record: &VerificationRecord) -> Result<CodeSpec, EngineError> {
         .map_err(|_| StoreError::Corrupt("verification.code_length").into())
 }
 
-fn secs_until(deadline_ms: i64, now_ms: i64) -> u64 {
+pub(crate) fn secs_until(deadline_ms: i64, now_ms: i64) -> u64 {
     u64::try_from((deadline_ms - now_ms + 999) / 1000).unwrap_or(0)
 }
 
@@ -162,7 +208,7 @@ fn bounded<T: PartialOrd + std::fmt::Display + Copy>(
     Ok(v)
 }
 
-fn human_duration(secs: u64) -> String {
+pub(crate) fn human_duration(secs: u64) -> String {
     match secs {
         s if s % 3600 == 0 && s >= 3600 => plural(s / 3600, "hour"),
         s if s % 60 == 0 && s >= 60 => plural(s / 60, "minute"),
@@ -208,7 +254,46 @@ impl Gateway {
                 clock,
                 settings,
                 tokens,
+                outbox: Arc::default(),
+                routes: RwLock::default(),
             }),
+        }
+    }
+
+    /// Starts the delivery worker; it stops (releasing what it holds) when `shutdown`
+    /// turns true. Each serving process runs one.
+    pub fn start_delivery(
+        &self,
+        settings: OutboxSettings,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let i = &self.inner;
+        let outbox = Arc::new(Outbox {
+            store: i.store.clone(),
+            providers: i.providers.clone(),
+            hasher: i.hasher.clone(),
+            clock: i.clock.clone(),
+            root_url: i.settings.root_url.clone(),
+            send_cap: i.settings.limits.sends_per_address,
+            signal: i.outbox.clone(),
+            settings,
+            breakers: Breakers::default(),
+            owner: format!("worker-{}", random_id()),
+        });
+        tokio::spawn(outbox.run(shutdown))
+    }
+
+    /// The outbox row for a message to `address` through `provider`, along the app's
+    /// failover route.
+    fn delivery_for(&self, app: &AppRecord, provider: &dyn Provider, address: &str) -> NewDelivery {
+        let routes = self.inner.routes.read().unwrap_or_else(|p| p.into_inner());
+        let rules = routes
+            .get(&app.app_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        NewDelivery {
+            route: route_for(rules, provider.id(), provider.channel(), address),
+            address: address.to_owned(),
         }
     }
 
@@ -327,6 +412,23 @@ impl Gateway {
             )
             .await?;
         self.inner.auth.forget(namespace.as_str());
+        for rule in &declared.routes {
+            if let Some(unknown) = rule
+                .providers
+                .iter()
+                .find(|p| self.inner.providers.get(p).is_none())
+            {
+                return Err(EngineError::invalid(
+                    "routes",
+                    format!("provider {unknown:?} is not configured"),
+                ));
+            }
+        }
+        self.inner
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(app.app_id, declared.routes.clone());
         let hashes = store.app_secret_hashes(app.app_id).await?;
         let probe = secret.clone();
         let current =
@@ -466,9 +568,12 @@ impl Gateway {
             now,
             expires_at: now + (ttl as i64) * 1000,
         };
-        let record = self.insert_or_reissue(app, new).await?;
-        if let Some(address) = address {
-            self.deliver(app, &record, provider, address, code.clone());
+        let delivery = address
+            .as_ref()
+            .map(|a| self.delivery_for(app, provider.as_ref(), a.as_str()));
+        let record = self.insert_or_reissue(app, new, delivery.as_ref()).await?;
+        if delivery.is_some() {
+            self.inner.outbox.wake();
         }
         Ok(Created {
             record,
@@ -480,12 +585,13 @@ impl Gateway {
         &self,
         app: &AppRecord,
         new: NewVerification,
+        delivery: Option<&NewDelivery>,
     ) -> Result<VerificationRecord, EngineError> {
         let store = &self.inner.store;
         // Two rounds at most: a closed predecessor is set aside once, then the insert wins
         // or a concurrent creator's row is re-issued.
         for _ in 0..2 {
-            match store.insert_verification(&new).await {
+            match store.insert_verification(&new, delivery).await {
                 Ok(record) => return Ok(record),
                 Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),
@@ -520,7 +626,7 @@ impl Gateway {
                 expires_at: new.expires_at,
             };
             return match store
-                .reissue_verification(existing.verification_id, &reissue)
+                .reissue_verification(existing.verification_id, &reissue, delivery)
                 .await?
             {
                 Some(record) => {
@@ -542,103 +648,6 @@ impl Gateway {
             };
         }
         Err(StoreError::Conflict.into())
-    }
-
-    /// Renders the message and hands it to the provider in the background; the outcome
-    /// becomes a `sent`, `failed` or `suppressed` event. Over the per-address send cap the
-    /// message is dropped without telling the caller (the answer must not reveal it).
-    fn deliver(
-        &self,
-        app: &AppRecord,
-        record: &VerificationRecord,
-        provider: Arc<dyn Provider>,
-        to: Address,
-        code: OtpCode,
-    ) {
-        let ttl_secs = secs_until(record.expires_at, self.inner.clock.now_ms()).max(1);
-        let ttl = human_duration(ttl_secs);
-        let url = self.page_url(&app.namespace, &record.public_id);
-        let channel = Channel::parse(&record.channel).unwrap_or(Channel::Other);
-        let rendered = provider.template().render(&TemplateVars {
-            to: to.as_str(),
-            namespace: &app.namespace,
-            app_name: &app.name,
-            channel: channel.label(),
-            otp: code.expose(),
-            otp_url: &url,
-            otp_ttl: &ttl,
-        });
-        let message = OutgoingMessage {
-            to,
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            meta: MessageMeta {
-                namespace: app.namespace.clone(),
-                id: record.public_id.clone(),
-                provider: record.provider.clone(),
-                code,
-                channel_description: record.channel_description.clone(),
-                address_description: record.address_description.clone(),
-                extra: record.extra.clone(),
-                attempts: record.attempts,
-                max_attempts: record.max_attempts,
-                sends: record.sends,
-                max_sends: record.max_sends,
-                ttl_secs,
-            },
-        };
-        let store = self.inner.store.clone();
-        let clock = self.inner.clock.clone();
-        let timeout = self.inner.settings.send_timeout;
-        let verification_id = record.verification_id;
-        let cap = self.inner.settings.limits.sends_per_address;
-        let cap_key = limits::key(
-            "send_addr",
-            app.app_id,
-            &limits::address_subject(message.to.as_str()),
-        );
-        tokio::spawn(async move {
-            let (window, _) = cap.window(clock.now_ms());
-            match store.hit(&cap_key, window, 1).await {
-                Ok(n) if n > cap.max => {
-                    tracing::warn!(to = %message.to.masked(), "per-address send cap reached; message suppressed");
-                    let _ = store
-                        .record_event(verification_id, "suppressed", "{}", clock.now_ms())
-                        .await;
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(error = ?e, "send cap unavailable; message not sent");
-                    return;
-                }
-            }
-            let outcome = tokio::time::timeout(timeout, provider.send(&message)).await;
-            let (kind, detail) = match outcome {
-                Ok(Ok(())) => ("sent", serde_json::json!({ "provider": provider.id() })),
-                Ok(Err(e)) => {
-                    tracing::warn!(provider = provider.id(), error = %e, "delivery failed");
-                    (
-                        "failed",
-                        serde_json::json!({ "provider": provider.id(), "error": e.to_string() }),
-                    )
-                }
-                Err(_) => {
-                    tracing::warn!(provider = provider.id(), "delivery timed out");
-                    (
-                        "failed",
-                        serde_json::json!({ "provider": provider.id(), "error": "timeout" }),
-                    )
-                }
-            };
-            if let Err(e) = store
-                .record_event(verification_id, kind, &detail.to_string(), clock.now_ms())
-                .await
-            {
-                tracing::error!(error = ?e, "could not record the delivery event");
-            }
-        });
     }
 
     /// The current verification with this id, hidden once the otpgateway API retired it.
@@ -851,10 +860,11 @@ impl Gateway {
             .parse_address(&record.address)
             .map_err(|_| EngineError::invalid("to", "no address to send to"))?;
         let cooldown_ms = l.resend_cooldown_secs * 1000;
+        let delivery = self.delivery_for(app, provider.as_ref(), address.as_str());
         let Some(updated) = self
             .inner
             .store
-            .claim_resend(record.verification_id, cooldown_ms, now)
+            .claim_resend(record.verification_id, cooldown_ms, now, &delivery)
             .await?
         else {
             if record.sends >= record.max_sends {
@@ -869,21 +879,61 @@ impl Gateway {
                 retry_after_secs: secs_until(last + cooldown_ms, now).max(1),
             });
         };
-        let code = updated
-            .code_sealed
-            .as_deref()
-            .and_then(|sealed| {
-                self.inner
-                    .hasher
-                    .open(&app.namespace, &updated.public_id, sealed)
-            })
-            .ok_or(StoreError::Corrupt("verification.code_sealed"))?;
         self.inner
             .store
             .record_event(updated.verification_id, "resent", "{}", now)
             .await?;
-        self.deliver(app, &updated, provider, address, code);
+        self.inner.outbox.wake();
         Ok(updated)
+    }
+
+    /// The public URL a provider posts delivery receipts to.
+    pub fn receipt_url(&self, provider_id: &str) -> String {
+        format!(
+            "{}/v1/providers/{provider_id}/status",
+            self.inner.settings.root_url
+        )
+    }
+
+    /// Authenticates a provider's delivery receipt and records it as a `receipt` event of
+    /// the verification whose message it reports on. Repeats of a status already recorded
+    /// are accepted and ignored.
+    pub async fn record_receipt(
+        &self,
+        provider_id: &str,
+        headers: &http::HeaderMap,
+        form: &[(String, String)],
+    ) -> Result<(), EngineError> {
+        use super::delivery::ReceiptError;
+        let provider = self.provider(provider_id)?;
+        let receipt = provider
+            .parse_receipt(&self.receipt_url(provider_id), headers, form)
+            .map_err(|e| match e {
+                ReceiptError::Unsupported => EngineError::UnknownProvider,
+                ReceiptError::Unauthenticated => EngineError::Unauthorized,
+                ReceiptError::Malformed(field) => {
+                    EngineError::invalid(field, "is missing or malformed")
+                }
+            })?;
+        let now = self.inner.clock.now_ms();
+        let Some(verification_id) = self
+            .inner
+            .store
+            .record_receipt(provider_id, &receipt.message_id, &receipt.status, now)
+            .await?
+        else {
+            return Ok(());
+        };
+        let detail = serde_json::json!({
+            "provider": provider_id,
+            "status": receipt.status,
+            "error_code": receipt.error_code,
+        });
+        self.inner
+            .store
+            .record_event(verification_id, "receipt", &detail.to_string(), now)
+            .await?;
+        Ok(())
     }
 
     /// Cancels an open verification; a closed one answers with its state.

@@ -9,9 +9,12 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod limits;
+pub mod outbox;
 pub mod secret;
 pub mod store;
 pub mod token;
 
-pub use engine::{CheckMode, CreateRequest, Created, DeclaredApp, EngineSettings, Gateway};
+pub use engine::{
+    CheckMode, CreateRequest, Created, DeclaredApp, EngineSettings, Gateway, RouteRule,
+};
 pub use error::EngineError;

@@ -153,10 +153,16 @@ async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> Te
         gateway: gateway.clone(),
         leptos: leptos_options(&settings),
     };
+    let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+    gateway.start_delivery(settings.outbox.clone(), worker_stop);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(otpgate::serve(listener, state, async {
-        let _ = rx.await;
-    }));
+    tokio::spawn(async move {
+        let served = otpgate::serve(listener, state, async {
+            let _ = rx.await;
+        });
+        let _ = served.await;
+        let _ = stop_worker.send(true);
+    });
     TestApp {
         base,
         gateway,

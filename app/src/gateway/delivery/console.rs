@@ -1,7 +1,7 @@
 //! The development provider: keeps messages in an in-memory inbox the operator opens at
 //! `/dev/inbox`, and logs that a message arrived (never its body).
 
-use super::{DeliveryError, MessageTemplate, OutgoingMessage, Provider};
+use super::{DeliveryError, OutgoingMessage, Provider, Sent, TemplateSet};
 use crate::{gateway::address::Channel, model::InboxMessage};
 use async_trait::async_trait;
 use std::{
@@ -15,14 +15,14 @@ const INBOX_SIZE: usize = 200;
 
 /// Delivers into the dev inbox.
 pub struct ConsoleProvider {
-    template: MessageTemplate,
+    templates: TemplateSet,
     inbox: Mutex<VecDeque<InboxMessage>>,
 }
 
 impl Default for ConsoleProvider {
     fn default() -> Self {
         Self {
-            template: MessageTemplate::default_email(),
+            templates: TemplateSet::default_email(),
             inbox: Mutex::new(VecDeque::new()),
         }
     }
@@ -47,11 +47,11 @@ impl Provider for ConsoleProvider {
         Channel::Other
     }
 
-    fn template(&self) -> &MessageTemplate {
-        &self.template
+    fn templates(&self) -> &TemplateSet {
+        &self.templates
     }
 
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &OutgoingMessage) -> Result<Sent, DeliveryError> {
         let sent_at_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -70,6 +70,6 @@ impl Provider for ConsoleProvider {
             });
         }
         tracing::info!(to = %message.to.masked(), "console provider: message kept in the dev inbox at /dev/inbox");
-        Ok(())
+        Ok(Sent { message_id: None })
     }
 }

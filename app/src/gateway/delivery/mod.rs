@@ -1,18 +1,26 @@
 //! Delivery: the providers that carry a code to a person, and the messages they carry.
 
 mod console;
+mod http_sms;
+mod kaleyra;
+pub mod net;
 mod smtp;
 mod template;
+mod twilio;
 mod webhook;
 
 pub use console::ConsoleProvider;
+pub use http_sms::{HttpSmsBody, HttpSmsProvider, HttpSmsSettings};
+pub use kaleyra::{KaleyraProvider, KaleyraSettings};
+pub use net::NetPolicy;
 pub use smtp::{SmtpAuth, SmtpProvider, SmtpSettings, TlsMode};
-pub use template::{MessageTemplate, TemplateVars};
+pub use template::{MessageTemplate, TemplateError, TemplateSet, TemplateVars};
+pub use twilio::{TwilioProvider, TwilioSettings};
 pub use webhook::{WebhookProvider, WebhookSettings};
 
 use super::address::{Address, AddressError, Channel};
 use async_trait::async_trait;
-use std::{collections::BTreeMap, fmt, sync::Arc};
+use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
 /// A rendered message, ready for a provider. Holds the code in its body: never log it.
 #[derive(Clone)]
@@ -60,19 +68,98 @@ pub enum DeliveryError {
     Unavailable(String),
 }
 
+impl DeliveryError {
+    /// Whether trying the same provider again cannot help (a refused recipient, a 4xx).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, DeliveryError::Rejected(_))
+    }
+}
+
+/// A provider's acceptance of a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// The provider's id for the message, which its delivery receipts quote.
+    pub message_id: Option<String>,
+}
+
+/// A delivery receipt: what became of a message after the provider accepted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub message_id: String,
+    /// The provider's word, lower case: `delivered`, `undelivered`, `failed`, `read`, ...
+    pub status: String,
+    pub error_code: Option<String>,
+}
+
+/// Why a posted receipt was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    #[error("this provider does not post delivery receipts")]
+    Unsupported,
+    #[error("the receipt's signature does not verify")]
+    Unauthenticated,
+    #[error("the receipt is malformed: {0}")]
+    Malformed(&'static str),
+}
+
 /// A configured route to people: an id, a channel, and a way to send.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
     /// The id integrators pass as `provider`.
     fn id(&self) -> &str;
     fn channel(&self) -> Channel;
-    /// Renders subject and bodies for this provider.
-    fn template(&self) -> &MessageTemplate;
+    /// Subject and bodies for this provider, per language.
+    fn templates(&self) -> &TemplateSet;
     /// Validates an address for this provider.
     fn parse_address(&self, raw: &str) -> Result<Address, AddressError> {
         Address::parse(self.channel(), raw)
     }
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), DeliveryError>;
+    /// How long one send may take before it counts as failed.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+    async fn send(&self, message: &OutgoingMessage) -> Result<Sent, DeliveryError>;
+    /// Authenticates and parses a delivery receipt posted to `url` (the exact public URL
+    /// the provider was given) with a form body.
+    fn parse_receipt(
+        &self,
+        url: &str,
+        headers: &http::HeaderMap,
+        form: &[(String, String)],
+    ) -> Result<Receipt, ReceiptError> {
+        let _ = (url, headers, form);
+        Err(ReceiptError::Unsupported)
+    }
+}
+
+/// Maps an HTTP provider's answer status to an outcome: 2xx sent; 429 and 5xx worth
+/// retrying; any other status a refusal.
+pub fn status_outcome(provider: &str, status: reqwest::StatusCode) -> Result<(), DeliveryError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let message = format!("{provider} answered {status}");
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        Err(DeliveryError::Unavailable(message))
+    } else {
+        Err(DeliveryError::Rejected(message))
+    }
+}
+
+/// A transport failure (connect, timeout, refused address) of an HTTP provider.
+pub fn transport_error(e: reqwest::Error) -> DeliveryError {
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    let text = e.without_url().to_string();
+    if detail.is_empty() {
+        DeliveryError::Unavailable(text)
+    } else {
+        DeliveryError::Unavailable(format!("{text}: {detail}"))
+    }
 }
 
 /// The providers known to this instance, by id.

@@ -1,7 +1,7 @@
 //! E-mail over SMTP with lettre: pooled connections, TLS, STARTTLS or plain, and a
 //! multipart/alternative message with a text and an HTML part.
 
-use super::{DeliveryError, MessageTemplate, OutgoingMessage, Provider};
+use super::{DeliveryError, OutgoingMessage, Provider, Sent, TemplateSet};
 use crate::gateway::address::Channel;
 use async_trait::async_trait;
 use lettre::{
@@ -47,7 +47,7 @@ pub struct SmtpSettings {
     pub from: Mailbox,
     pub max_conns: u32,
     pub timeout: Duration,
-    pub template: MessageTemplate,
+    pub templates: TemplateSet,
 }
 
 impl fmt::Debug for SmtpSettings {
@@ -67,7 +67,8 @@ impl fmt::Debug for SmtpSettings {
 pub struct SmtpProvider {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
-    template: MessageTemplate,
+    templates: TemplateSet,
+    timeout: Duration,
 }
 
 impl SmtpProvider {
@@ -106,7 +107,8 @@ impl SmtpProvider {
         Ok(Self {
             transport: builder.build(),
             from: settings.from,
-            template: settings.template,
+            templates: settings.templates,
+            timeout: settings.timeout,
         })
     }
 }
@@ -121,11 +123,15 @@ impl Provider for SmtpProvider {
         Channel::Email
     }
 
-    fn template(&self) -> &MessageTemplate {
-        &self.template
+    fn templates(&self) -> &TemplateSet {
+        &self.templates
     }
 
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), DeliveryError> {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn send(&self, message: &OutgoingMessage) -> Result<Sent, DeliveryError> {
         let to: lettre::Address = message
             .to
             .as_str()
@@ -148,13 +154,20 @@ impl Provider for SmtpProvider {
             .subject(message.subject.clone())
             .multipart(body)
             .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
-        self.transport.send(email).await.map_err(|e| {
+        let response = self.transport.send(email).await.map_err(|e| {
             if e.is_permanent() {
                 DeliveryError::Rejected(e.to_string())
             } else {
                 DeliveryError::Unavailable(e.to_string())
             }
         })?;
-        Ok(())
+        // Most servers answer "250 2.0.0 Ok: queued as <id>"; that id finds the message
+        // in the server's logs.
+        let message_id = response.message().find_map(|line| {
+            line.split_once("queued as ")
+                .map(|(_, id)| id.trim().to_owned())
+                .filter(|id| !id.is_empty())
+        });
+        Ok(Sent { message_id })
     }
 }

@@ -1,87 +1,102 @@
-//! Message templates with otpgateway's Go-template variables (`{{ .OTP }}`).
+//! Message templates: Jinja syntax through minijinja, with otpgateway's Go-template
+//! variables (`{{ .OTP }}`) still understood.
 //!
-//! Only variable substitution is supported here; a full template engine arrives with the
-//! per-app templates. SMS bodies and subjects are plain text; the HTML body escapes values.
+//! Variables: `To`, `Namespace`, `AppName`, `Channel`, `OTP`, `OTPURL`, `OTPTTL`. HTML
+//! bodies escape values; subjects, plain-text bodies and SMS do not. Templates are checked
+//! when the configuration loads, so a broken one stops the start, not a delivery.
 
-use std::borrow::Cow;
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The values a template can use. `otp` is the plaintext code.
-#[derive(Clone)]
+#[derive(Clone, Serialize)]
 pub struct TemplateVars<'a> {
+    #[serde(rename = "To")]
     pub to: &'a str,
+    #[serde(rename = "Namespace")]
     pub namespace: &'a str,
+    #[serde(rename = "AppName")]
     pub app_name: &'a str,
+    #[serde(rename = "Channel")]
     pub channel: &'a str,
+    #[serde(rename = "OTP")]
     pub otp: &'a str,
+    #[serde(rename = "OTPURL")]
     pub otp_url: &'a str,
-    /// The verification's own TTL, in whole minutes, e.g. `10 minutes`.
+    /// The verification's own TTL in words, e.g. `10 minutes`.
+    #[serde(rename = "OTPTTL")]
     pub otp_ttl: &'a str,
 }
 
-impl TemplateVars<'_> {
-    fn get(&self, name: &str) -> Option<&str> {
-        Some(match name {
-            "To" => self.to,
-            "Namespace" => self.namespace,
-            "AppName" => self.app_name,
-            "Channel" | "ChannelName" => self.channel,
-            "OTP" => self.otp,
-            "OTPURL" => self.otp_url,
-            "OTPTTL" => self.otp_ttl,
-            _ => return None,
-        })
-    }
+/// A template that does not compile, named by its part.
+#[derive(Debug, thiserror::Error)]
+#[error("{part}: {message}")]
+pub struct TemplateError {
+    pub part: &'static str,
+    pub message: String,
 }
 
-/// Replaces each `{{ .Name }}` (spaces optional) with its value; unknown names are left out.
-pub fn render(template: &str, vars: &TemplateVars<'_>, escape: fn(&str) -> Cow<'_, str>) -> String {
-    let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
+/// Rewrites otpgateway's `{{ .Name }}` to `{{ Name }}`; Jinja text passes unchanged.
+pub fn from_go_syntax(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
     while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let Some(len) = rest[start..].find("}}") else {
-            out.push_str(&rest[start..]);
-            return out;
-        };
-        let inner = rest[start + 2..start + len].trim();
-        if let Some(value) = inner.strip_prefix('.').and_then(|n| vars.get(n.trim())) {
-            out.push_str(&escape(value));
-        }
-        rest = &rest[start + len + 2..];
+        out.push_str(&rest[..start + 2]);
+        rest = &rest[start + 2..];
+        let inner = rest.trim_start_matches([' ', '-']);
+        let skipped = &rest[..rest.len() - inner.len()];
+        out.push_str(skipped);
+        rest = inner.strip_prefix('.').unwrap_or(inner);
     }
     out.push_str(rest);
     out
 }
 
-fn plain(s: &str) -> Cow<'_, str> {
-    Cow::Borrowed(s)
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_keep_trailing_newline(true);
+    env
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> Cow<'_, str> {
-    if !s.contains(['&', '<', '>', '"', '\'']) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+fn check(part: &'static str, source: &str) -> Result<(), TemplateError> {
+    environment()
+        .template_from_named_str(part, source)
+        .map(|_| ())
+        .map_err(|e| TemplateError {
+            part,
+            message: e.to_string(),
+        })
+}
+
+fn render(part: &'static str, source: &str, vars: &TemplateVars<'_>) -> String {
+    let env = environment();
+    match env
+        .template_from_named_str(part, source)
+        .and_then(|t| t.render(vars))
+    {
+        Ok(text) => text,
+        // Checked at load; a failure here is a bug, logged without the values.
+        Err(e) => {
+            tracing::error!(part, error = %e.kind(), "template failed to render");
+            String::new()
         }
     }
-    Cow::Owned(out)
 }
 
-/// A provider's subject and bodies.
+/// A subject, a plain-text body and, for e-mail, an HTML body.
 #[derive(Debug, Clone)]
 pub struct MessageTemplate {
-    pub subject: String,
-    pub text: String,
-    pub html: Option<String>,
+    subject: String,
+    text: String,
+    html: Option<String>,
 }
 
 /// Rendered subject, text and optional HTML.
@@ -92,34 +107,171 @@ pub struct Rendered {
 }
 
 impl MessageTemplate {
-    pub const DEFAULT_SUBJECT: &'static str = "{{ .OTP }} is your {{ .AppName }} code";
-
-    /// The built-in e-mail: a short plain-text part and an HTML card.
-    pub fn default_email() -> Self {
-        Self {
-            subject: Self::DEFAULT_SUBJECT.into(),
-            text: include_str!("templates/email.txt").into(),
-            html: Some(include_str!("templates/email.html").into()),
+    /// Compiles the parts (Jinja or otpgateway's Go syntax).
+    pub fn new(subject: &str, text: &str, html: Option<&str>) -> Result<Self, TemplateError> {
+        let t = Self {
+            subject: from_go_syntax(subject),
+            text: from_go_syntax(text),
+            html: html.map(from_go_syntax),
+        };
+        check("subject.txt", &t.subject)?;
+        check("body.txt", &t.text)?;
+        if let Some(html) = &t.html {
+            check("body.html", html)?;
         }
+        Ok(t)
     }
 
-    /// The built-in text message for SMS-like channels.
-    pub fn default_sms() -> Self {
-        Self {
-            subject: Self::DEFAULT_SUBJECT.into(),
-            text:
-                "{{ .OTP }} is your {{ .AppName }} verification code. It expires in {{ .OTPTTL }}."
-                    .into(),
-            html: None,
-        }
+    pub fn with_subject(mut self, subject: &str) -> Result<Self, TemplateError> {
+        self.subject = from_go_syntax(subject);
+        check("subject.txt", &self.subject)?;
+        Ok(self)
+    }
+
+    pub fn with_text(mut self, text: &str) -> Result<Self, TemplateError> {
+        self.text = from_go_syntax(text);
+        check("body.txt", &self.text)?;
+        Ok(self)
+    }
+
+    pub fn with_html(mut self, html: &str) -> Result<Self, TemplateError> {
+        let html = from_go_syntax(html);
+        check("body.html", &html)?;
+        self.html = Some(html);
+        Ok(self)
     }
 
     pub fn render(&self, vars: &TemplateVars<'_>) -> Rendered {
         Rendered {
-            subject: render(&self.subject, vars, plain),
-            text: render(&self.text, vars, plain),
-            html: self.html.as_deref().map(|h| render(h, vars, html_escape)),
+            subject: render("subject.txt", &self.subject, vars).trim().to_owned(),
+            text: render("body.txt", &self.text, vars),
+            html: self.html.as_deref().map(|h| render("body.html", h, vars)),
         }
+    }
+}
+
+/// Built-in wording per language: (tag, subject, SMS text, e-mail text).
+const BUILT_IN: &[(&str, &str, &str, &str)] = &[
+    (
+        "en",
+        "{{ OTP }} is your {{ AppName }} code",
+        "{{ OTP }} is your {{ AppName }} verification code. It expires in {{ OTPTTL }}.",
+        include_str!("templates/email.txt"),
+    ),
+    (
+        "de",
+        "{{ OTP }} ist Ihr Code für {{ AppName }}",
+        "{{ OTP }} ist Ihr Bestätigungscode für {{ AppName }}.",
+        "Ihr Bestätigungscode für {{ AppName }}:\n\n    {{ OTP }}\n\nÖffnen Sie {{ OTPURL }}, um ihn einzugeben.\n",
+    ),
+    (
+        "es",
+        "{{ OTP }} es tu código de {{ AppName }}",
+        "{{ OTP }} es tu código de verificación de {{ AppName }}.",
+        "Tu código de verificación de {{ AppName }}:\n\n    {{ OTP }}\n\nAbre {{ OTPURL }} para introducirlo.\n",
+    ),
+    (
+        "fr",
+        "{{ OTP }} est votre code {{ AppName }}",
+        "{{ OTP }} est votre code de vérification {{ AppName }}.",
+        "Votre code de vérification {{ AppName }} :\n\n    {{ OTP }}\n\nOuvrez {{ OTPURL }} pour le saisir.\n",
+    ),
+    (
+        "hi",
+        "{{ OTP }} आपका {{ AppName }} कोड है",
+        "{{ OTP }} आपका {{ AppName }} सत्यापन कोड है।",
+        "आपका {{ AppName }} सत्यापन कोड:\n\n    {{ OTP }}\n\nइसे दर्ज करने के लिए {{ OTPURL }} खोलें।\n",
+    ),
+    (
+        "ar",
+        "{{ OTP }} هو رمز {{ AppName }} الخاص بك",
+        "{{ OTP }} هو رمز التحقق الخاص بك من {{ AppName }}.",
+        "رمز التحقق الخاص بك من {{ AppName }}:\n\n    {{ OTP }}\n\nافتح {{ OTPURL }} لإدخاله.\n",
+    ),
+];
+
+/// A provider's templates: one per language, a default, and the WebOTP line for SMS.
+#[derive(Debug, Clone)]
+pub struct TemplateSet {
+    default: MessageTemplate,
+    by_locale: BTreeMap<String, MessageTemplate>,
+    /// Appends `@<host> #<code>` as the last line (WebOTP), for SMS.
+    webotp_host: Option<String>,
+}
+
+impl TemplateSet {
+    pub fn new(default: MessageTemplate) -> Self {
+        Self {
+            default,
+            by_locale: BTreeMap::new(),
+            webotp_host: None,
+        }
+    }
+
+    /// The built-in e-mail: a short plain-text part and an HTML card, in every built-in
+    /// language (the HTML card is English).
+    pub fn default_email() -> Self {
+        Self::built_in(|subject, _, text| {
+            MessageTemplate::new(subject, text, Some(include_str!("templates/email.html")))
+        })
+    }
+
+    /// The built-in short text message for SMS-like channels.
+    pub fn default_sms() -> Self {
+        Self::built_in(|subject, sms, _| MessageTemplate::new(subject, sms, None))
+    }
+
+    fn built_in(make: impl Fn(&str, &str, &str) -> Result<MessageTemplate, TemplateError>) -> Self {
+        let mut set = None::<Self>;
+        for (tag, subject, sms, email) in BUILT_IN {
+            let t = make(subject, sms, email).expect("built-in templates compile");
+            match &mut set {
+                None => set = Some(Self::new(t)),
+                Some(s) => {
+                    s.by_locale.insert((*tag).to_owned(), t);
+                }
+            }
+        }
+        set.expect("English is built in")
+    }
+
+    /// Replaces the default (used when no language matches) and drops the built-in
+    /// translations, which would no longer say the same thing.
+    pub fn replace_default(&mut self, template: MessageTemplate) {
+        self.default = template;
+        self.by_locale.clear();
+    }
+
+    pub fn default_template(&self) -> &MessageTemplate {
+        &self.default
+    }
+
+    pub fn set_locale(&mut self, tag: &str, template: MessageTemplate) {
+        self.by_locale.insert(tag.to_ascii_lowercase(), template);
+    }
+
+    pub fn set_webotp_host(&mut self, host: Option<String>) {
+        self.webotp_host = host;
+    }
+
+    /// The template for `locale`: an exact tag, then its language, then the default.
+    pub fn for_locale(&self, locale: &str) -> &MessageTemplate {
+        let tag = locale.to_ascii_lowercase();
+        let language = tag.split(['-', '_']).next().unwrap_or_default();
+        self.by_locale
+            .get(&tag)
+            .or_else(|| self.by_locale.get(language))
+            .unwrap_or(&self.default)
+    }
+
+    /// Renders for `locale`, adding the WebOTP line when enabled.
+    pub fn render(&self, locale: &str, vars: &TemplateVars<'_>) -> Rendered {
+        let mut rendered = self.for_locale(locale).render(vars);
+        if let Some(host) = &self.webotp_host {
+            let text = rendered.text.trim_end().to_owned();
+            rendered.text = format!("{text}\n\n@{host} #{}", vars.otp);
+        }
+        rendered
     }
 }
 
@@ -140,29 +292,68 @@ mod tests {
     }
 
     #[test]
-    fn go_template_variables_are_substituted() {
-        let out = render(
-            "{{ .Namespace }}: {{.Channel}} code {{ .OTP }} ({{ .OTPTTL }})",
-            &vars(),
-            plain,
+    fn go_template_variables_are_rewritten() {
+        assert_eq!(
+            from_go_syntax("{{ .Namespace }}: {{.Channel}} {{- .OTP }} {{ OTPTTL }}"),
+            "{{ Namespace }}: {{Channel}} {{- OTP }} {{ OTPTTL }}"
         );
-        assert_eq!(out, "demo: E-mail code 123456 (10 minutes)");
+        let t = MessageTemplate::new(
+            "x",
+            "{{ .Namespace }}: {{.Channel}} code {{ .OTP }} ({{ .OTPTTL }})",
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            t.render(&vars()).text,
+            "demo: E-mail code 123456 (10 minutes)"
+        );
     }
 
     #[test]
-    fn unknown_variables_vanish_and_unclosed_braces_stay() {
-        assert_eq!(render("a{{ .Nope }}b", &vars(), plain), "ab");
-        assert_eq!(render("a {{ .OTP", &vars(), plain), "a {{ .OTP");
+    fn unknown_variables_vanish_and_broken_templates_are_refused() {
+        let t = MessageTemplate::new("s", "a{{ Nope }}b", None).unwrap();
+        assert_eq!(t.render(&vars()).text, "ab");
+        let err = MessageTemplate::new("s", "a {{ OTP", None).unwrap_err();
+        assert_eq!(err.part, "body.txt");
+        assert!(MessageTemplate::new("s", "t", Some("{% if %}")).is_err());
     }
 
     #[test]
-    fn html_bodies_escape_values_and_subjects_do_not() {
-        let t = MessageTemplate::default_email();
-        let r = t.render(&vars());
-        assert!(r.subject.contains("Demo <Shop>"));
+    fn html_bodies_escape_values_and_subjects_and_sms_do_not() {
+        let r = TemplateSet::default_email().render("en", &vars());
+        assert_eq!(r.subject, "123456 is your Demo <Shop> code");
         let html = r.html.unwrap();
         assert!(html.contains("Demo &lt;Shop&gt;"));
+        assert!(!html.contains("Demo <Shop>"));
         assert!(html.contains("123456"));
-        assert!(r.text.contains("123456"));
+        assert!(r.text.contains("Demo <Shop>"));
+        let sms = TemplateSet::default_sms().render("en", &vars());
+        assert!(sms
+            .text
+            .starts_with("123456 is your Demo <Shop> verification code."));
+        assert!(sms.text.contains("10 minutes"));
+    }
+
+    #[test]
+    fn languages_fall_back_from_region_to_language_to_default() {
+        let set = TemplateSet::default_sms();
+        assert!(set
+            .render("de-AT", &vars())
+            .text
+            .contains("Bestätigungscode"));
+        assert!(set.render("FR", &vars()).text.contains("vérification"));
+        assert!(set.render("ar", &vars()).text.contains("رمز"));
+        assert!(set
+            .render("pt-BR", &vars())
+            .text
+            .contains("verification code"));
+    }
+
+    #[test]
+    fn webotp_line_ends_the_sms() {
+        let mut set = TemplateSet::default_sms();
+        set.set_webotp_host(Some("otp.example.com".into()));
+        let text = set.render("en", &vars()).text;
+        assert!(text.ends_with("\n\n@otp.example.com #123456"), "{text}");
     }
 }

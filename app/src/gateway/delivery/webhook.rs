@@ -4,7 +4,7 @@
 //! `webhook-signature: v1,<base64 HMAC-SHA256>`). Anything but a 2xx answer is a failure.
 //! Redirects are not followed.
 
-use super::{DeliveryError, MessageTemplate, OutgoingMessage, Provider};
+use super::{DeliveryError, OutgoingMessage, Provider, Sent, TemplateSet};
 use crate::gateway::address::{Address, AddressError, Channel};
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine};
@@ -26,7 +26,9 @@ pub struct WebhookSettings {
     pub max_address_len: usize,
     pub timeout: Duration,
     pub max_conns: usize,
-    pub template: MessageTemplate,
+    pub templates: TemplateSet,
+    /// Which networks the URL may reach (SSRF protection).
+    pub net: super::NetPolicy,
 }
 
 impl fmt::Debug for WebhookSettings {
@@ -48,11 +50,9 @@ pub struct WebhookProvider {
 
 impl WebhookProvider {
     pub fn new(settings: WebhookSettings) -> Result<Self, DeliveryError> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_max_idle_per_host(settings.max_conns.max(1))
-            .build()
+        let client = settings
+            .net
+            .client(settings.timeout, settings.max_conns)
             .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
         Ok(Self { settings, client })
     }
@@ -76,8 +76,12 @@ impl Provider for WebhookProvider {
         self.settings.channel
     }
 
-    fn template(&self) -> &MessageTemplate {
-        &self.settings.template
+    fn templates(&self) -> &TemplateSet {
+        &self.settings.templates
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        self.settings.timeout
     }
 
     fn parse_address(&self, raw: &str) -> Result<Address, AddressError> {
@@ -88,7 +92,7 @@ impl Provider for WebhookProvider {
         Address::parse(self.channel(), raw)
     }
 
-    async fn send(&self, message: &OutgoingMessage) -> Result<(), DeliveryError> {
+    async fn send(&self, message: &OutgoingMessage) -> Result<Sent, DeliveryError> {
         let m = &message.meta;
         let payload = json!({
             "otp": {
@@ -111,6 +115,7 @@ impl Provider for WebhookProvider {
             "body": message.text,
         });
         let body = serde_json::to_vec(&payload).expect("payload serialises");
+        self.settings.net.check_url(&self.settings.url)?;
         let mut request = self
             .client
             .post(&self.settings.url)
@@ -133,17 +138,9 @@ impl Provider for WebhookProvider {
             .body(body)
             .send()
             .await
-            .map_err(|e| DeliveryError::Unavailable(e.without_url().to_string()))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let message = format!("webhook answered {status}");
-        if status.is_server_error() || status.as_u16() == 429 {
-            Err(DeliveryError::Unavailable(message))
-        } else {
-            Err(DeliveryError::Rejected(message))
-        }
+            .map_err(super::transport_error)?;
+        super::status_outcome("webhook", response.status())?;
+        Ok(Sent { message_id: None })
     }
 }
 

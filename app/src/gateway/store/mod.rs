@@ -132,6 +132,46 @@ pub struct IdempotentAnswer {
     pub response: String,
 }
 
+/// A message to send for a verification: the outbox row written with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// Provider ids to try, in order; never empty.
+    pub route: Vec<String>,
+    pub address: String,
+}
+
+/// An outbox row leased to a worker, with what it needs to render and send the message.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery_id: i64,
+    pub route: Vec<String>,
+    pub route_index: u32,
+    /// Attempts so far, this claim included.
+    pub attempts: u32,
+    pub address: String,
+    pub verification: VerificationRecord,
+    pub namespace: String,
+    pub app_name: String,
+}
+
+/// How a claimed delivery ends for now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// A provider accepted the message.
+    Sent {
+        provider: String,
+        message_id: Option<String>,
+    },
+    /// Try again at `next_attempt_at`, through `route[route_index]`.
+    Retry {
+        route_index: u32,
+        next_attempt_at: i64,
+        error: String,
+    },
+    /// Never to be sent: `dead`, `suppressed` or `dropped`, with the reason.
+    Closed { status: &'static str, error: String },
+}
+
 /// The storage the engine needs.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -166,18 +206,22 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<(), StoreError>;
 
-    /// Inserts a verification and its `created` event; `Conflict` when the id is taken.
+    /// Inserts a verification, its `created` event and, when given, its outbox row, in
+    /// one transaction; `Conflict` when the id is taken.
     async fn insert_verification(
         &self,
         new: &NewVerification,
+        delivery: Option<&NewDelivery>,
     ) -> Result<VerificationRecord, StoreError>;
     /// Replaces address, provider and code of a pending, unexpired verification without
     /// touching its attempt counter; spends a send when `reissue.sends`, refusing past
-    /// `max_sends`. `None` when nothing was changed.
+    /// `max_sends`. The outbox row, when given, commits with it. `None` when nothing was
+    /// changed.
     async fn reissue_verification(
         &self,
         verification_id: i64,
         reissue: &Reissue,
+        delivery: Option<&NewDelivery>,
     ) -> Result<Option<VerificationRecord>, StoreError>;
     /// The current verification with this app and public id, retired ones included.
     async fn find_verification(
@@ -215,13 +259,48 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> Result<(), StoreError>;
     /// Spends one send of a pending, unexpired verification whose last send is at least
-    /// `cooldown_ms` old; `None` when the cap or the cooldown forbids it.
+    /// `cooldown_ms` old, and queues `delivery` in the same transaction; `None` when the
+    /// cap or the cooldown forbids it.
     async fn claim_resend(
         &self,
         verification_id: i64,
         cooldown_ms: i64,
         now: i64,
+        delivery: &NewDelivery,
     ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Leases up to `limit` due outbox rows to `owner` until `lease_until`, raising their
+    /// attempt counters. Rows another worker holds are skipped, never waited for.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Records how a leased row ended; false when `owner` no longer holds the lease.
+    async fn settle_delivery(
+        &self,
+        delivery_id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives back every row `owner` holds (graceful shutdown), to be claimed at once.
+    async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError>;
+    /// Records a provider's delivery receipt for its message id; the verification it
+    /// belongs to, or `None` when unknown or already recorded with that status.
+    async fn record_receipt(
+        &self,
+        provider: &str,
+        message_id: &str,
+        status: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// The outbox rows of a verification: (status, provider, attempts), oldest first.
+    async fn deliveries_of(
+        &self,
+        verification_id: i64,
+    ) -> Result<Vec<(String, String, u32)>, StoreError>;
     /// Adds `hits` to the fixed-window counter `key` (the window starting at
     /// `window_start`) and returns the window's total, in one upsert.
     async fn hit(&self, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError>;

@@ -25,4 +25,4 @@ impl PostgresStore {
     }
 }
 
-sql_store!(PostgresStore, Postgres);
+sql_store!(PostgresStore, Postgres, "FOR UPDATE SKIP LOCKED");

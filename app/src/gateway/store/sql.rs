@@ -23,14 +23,22 @@ pub(super) fn unique_violation(err: sqlx::Error) -> super::StoreError {
     }
 }
 
+/// Columns of `delivery` read when a worker claims rows.
+pub(super) const CLAIM_COLUMNS: &str =
+    "delivery_id, verification_id, route, route_index, attempts, address";
+
 /// Implements [`Store`](super::Store) for `$store`, whose field `pool` is a `Pool<$db>`.
+/// `$skip_locked` ends the claim's row selection: `FOR UPDATE SKIP LOCKED` where the
+/// database has it, nothing on SQLite (one writer at a time already).
 macro_rules! sql_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $skip_locked:expr) => {
         const _: () = {
-            use super::sql::{counter, unique_violation, APP_COLUMNS, VERIFICATION_COLUMNS};
+            use super::sql::{
+                counter, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, VERIFICATION_COLUMNS,
+            };
             use super::{
-                AppRecord, CountedAttempt, IdempotentAnswer, NewVerification, Reissue, Store,
-                StoreError, VerificationRecord,
+                AppRecord, ClaimedDelivery, CountedAttempt, DeliveryOutcome, IdempotentAnswer,
+                NewDelivery, NewVerification, Reissue, Store, StoreError, VerificationRecord,
             };
             use crate::model::Status;
             use async_trait::async_trait;
@@ -69,6 +77,27 @@ macro_rules! sql_store {
                     state: row.try_get("state")?,
                     locale: row.try_get("locale")?,
                 })
+            }
+
+            /// Queues one outbox row, due at once, inside the caller's transaction.
+            async fn insert_delivery(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                verification_id: i64,
+                delivery: &NewDelivery,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let route = serde_json::to_string(&delivery.route).expect("strings serialise");
+                sqlx::query(
+                    "INSERT INTO delivery (verification_id, route, address, next_attempt_at, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)",
+                )
+                .bind(verification_id)
+                .bind(route)
+                .bind(&delivery.address)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
             }
 
             fn app_from_row(row: &DbRow) -> Result<AppRecord, StoreError> {
@@ -191,6 +220,7 @@ macro_rules! sql_store {
                 async fn insert_verification(
                     &self,
                     new: &NewVerification,
+                    delivery: Option<&NewDelivery>,
                 ) -> Result<VerificationRecord, StoreError> {
                     let mut tx = self.pool.begin().await?;
                     let sql = format!(
@@ -235,6 +265,9 @@ macro_rules! sql_store {
                     .bind(new.now)
                     .execute(&mut *tx)
                     .await?;
+                    if let Some(delivery) = delivery {
+                        insert_delivery(&mut tx, record.verification_id, delivery, new.now).await?;
+                    }
                     tx.commit().await?;
                     Ok(record)
                 }
@@ -243,7 +276,9 @@ macro_rules! sql_store {
                     &self,
                     verification_id: i64,
                     r: &Reissue,
+                    delivery: Option<&NewDelivery>,
                 ) -> Result<Option<VerificationRecord>, StoreError> {
+                    let mut tx = self.pool.begin().await?;
                     let sql = format!(
                         "UPDATE verification SET provider = $1, channel = $2, address = $3, \
                          channel_description = $4, address_description = $5, code_hmac = $6, \
@@ -254,7 +289,7 @@ macro_rules! sql_store {
                            AND attempts < max_attempts AND sends + $10 <= max_sends \
                          RETURNING {VERIFICATION_COLUMNS}"
                     );
-                    sqlx::query(&sql)
+                    let record = sqlx::query(&sql)
                         .bind(&r.provider)
                         .bind(&r.channel)
                         .bind(&r.address)
@@ -269,11 +304,16 @@ macro_rules! sql_store {
                         .bind(r.expires_at)
                         .bind(verification_id)
                         .bind(&r.code_sealed)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *tx)
                         .await?
                         .as_ref()
                         .map(verification_from_row)
-                        .transpose()
+                        .transpose()?;
+                    if let (Some(record), Some(delivery)) = (&record, delivery) {
+                        insert_delivery(&mut tx, record.verification_id, delivery, r.now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(record)
                 }
 
                 async fn find_verification(
@@ -407,7 +447,9 @@ macro_rules! sql_store {
                     verification_id: i64,
                     cooldown_ms: i64,
                     now: i64,
+                    delivery: &NewDelivery,
                 ) -> Result<Option<VerificationRecord>, StoreError> {
+                    let mut tx = self.pool.begin().await?;
                     let sql = format!(
                         "UPDATE verification SET sends = sends + 1, last_sent_at = $1, updated_at = $1 \
                          WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
@@ -415,15 +457,185 @@ macro_rules! sql_store {
                            AND (last_sent_at IS NULL OR last_sent_at <= $1 - $3) \
                          RETURNING {VERIFICATION_COLUMNS}"
                     );
-                    sqlx::query(&sql)
+                    let record = sqlx::query(&sql)
                         .bind(now)
                         .bind(verification_id)
                         .bind(cooldown_ms)
-                        .fetch_optional(&self.pool)
+                        .fetch_optional(&mut *tx)
                         .await?
                         .as_ref()
                         .map(verification_from_row)
-                        .transpose()
+                        .transpose()?;
+                    if record.is_some() {
+                        insert_delivery(&mut tx, verification_id, delivery, now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(record)
+                }
+
+                async fn claim_deliveries(
+                    &self,
+                    owner: &str,
+                    now: i64,
+                    lease_until: i64,
+                    limit: u32,
+                ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+                    let sql = format!(
+                        "UPDATE delivery SET status = 'sending', lease_owner = $1, lease_until = $2, \
+                         attempts = attempts + 1, updated_at = $3 \
+                         WHERE delivery_id IN (SELECT delivery_id FROM delivery \
+                           WHERE status IN ('queued', 'sending') AND next_attempt_at <= $3 \
+                             AND (lease_until IS NULL OR lease_until <= $3) \
+                           ORDER BY next_attempt_at LIMIT $4 {}) \
+                         RETURNING {CLAIM_COLUMNS}",
+                        $skip_locked
+                    );
+                    let rows = sqlx::query(&sql)
+                        .bind(owner)
+                        .bind(lease_until)
+                        .bind(now)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let lookup = format!(
+                        "SELECT {VERIFICATION_COLUMNS}, \
+                         (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace, \
+                         (SELECT app.name FROM app WHERE app.app_id = verification.app_id) AS app_name \
+                         FROM verification WHERE verification_id = $1"
+                    );
+                    let mut claimed = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        let verification_id: i64 = row.try_get("verification_id")?;
+                        let v = sqlx::query(&lookup)
+                            .bind(verification_id)
+                            .fetch_one(&self.pool)
+                            .await?;
+                        let route: Vec<String> =
+                            serde_json::from_str(&row.try_get::<String, _>("route")?)
+                                .map_err(|_| StoreError::Corrupt("delivery.route"))?;
+                        claimed.push(ClaimedDelivery {
+                            delivery_id: row.try_get("delivery_id")?,
+                            route,
+                            route_index: counter(row.try_get("route_index")?, "route_index")?,
+                            attempts: counter(row.try_get("attempts")?, "delivery.attempts")?,
+                            address: row.try_get("address")?,
+                            verification: verification_from_row(&v)?,
+                            namespace: v.try_get("namespace")?,
+                            app_name: v.try_get("app_name")?,
+                        });
+                    }
+                    Ok(claimed)
+                }
+
+                async fn settle_delivery(
+                    &self,
+                    delivery_id: i64,
+                    owner: &str,
+                    outcome: &DeliveryOutcome,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    const HELD: &str = "WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'";
+                    let done = match outcome {
+                        DeliveryOutcome::Sent { provider, message_id } => {
+                            sqlx::query(&format!(
+                                "UPDATE delivery SET status = 'sent', provider = $3, \
+                                 provider_message_id = $4, last_error = '', lease_owner = NULL, \
+                                 lease_until = NULL, updated_at = $5 {HELD}"
+                            ))
+                            .bind(delivery_id)
+                            .bind(owner)
+                            .bind(provider)
+                            .bind(message_id)
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await?
+                        }
+                        DeliveryOutcome::Retry { route_index, next_attempt_at, error } => {
+                            sqlx::query(&format!(
+                                "UPDATE delivery SET status = 'queued', route_index = $3, \
+                                 next_attempt_at = $4, last_error = $5, lease_owner = NULL, \
+                                 lease_until = NULL, updated_at = $6 {HELD}"
+                            ))
+                            .bind(delivery_id)
+                            .bind(owner)
+                            .bind(i64::from(*route_index))
+                            .bind(next_attempt_at)
+                            .bind(error)
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await?
+                        }
+                        DeliveryOutcome::Closed { status, error } => {
+                            sqlx::query(&format!(
+                                "UPDATE delivery SET status = $3, last_error = $4, \
+                                 lease_owner = NULL, lease_until = NULL, updated_at = $5 {HELD}"
+                            ))
+                            .bind(delivery_id)
+                            .bind(owner)
+                            .bind(*status)
+                            .bind(error)
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await?
+                        }
+                    };
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE delivery SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
+                         next_attempt_at = $2, updated_at = $2 \
+                         WHERE lease_owner = $1 AND status = 'sending'",
+                    )
+                    .bind(owner)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected())
+                }
+
+                async fn record_receipt(
+                    &self,
+                    provider: &str,
+                    message_id: &str,
+                    status: &str,
+                    now: i64,
+                ) -> Result<Option<i64>, StoreError> {
+                    Ok(sqlx::query_scalar(
+                        "UPDATE delivery SET receipt_status = $3, updated_at = $4 \
+                         WHERE provider = $1 AND provider_message_id = $2 \
+                           AND (receipt_status IS NULL OR receipt_status <> $3) \
+                         RETURNING verification_id",
+                    )
+                    .bind(provider)
+                    .bind(message_id)
+                    .bind(status)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?)
+                }
+
+                async fn deliveries_of(
+                    &self,
+                    verification_id: i64,
+                ) -> Result<Vec<(String, String, u32)>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT status, provider, attempts FROM delivery \
+                         WHERE verification_id = $1 ORDER BY delivery_id",
+                    )
+                    .bind(verification_id)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok((
+                                row.try_get("status")?,
+                                row.try_get("provider")?,
+                                counter(row.try_get("attempts")?, "delivery.attempts")?,
+                            ))
+                        })
+                        .collect()
                 }
 
                 async fn hit(&self, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError> {

@@ -37,4 +37,4 @@ impl SqliteStore {
     }
 }
 
-sql_store!(SqliteStore, Sqlite);
+sql_store!(SqliteStore, Sqlite, "");

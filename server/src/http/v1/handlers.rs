@@ -338,3 +338,30 @@ pub async fn confirm_token(
 pub async fn jwks(State(gw): State<Gateway>) -> Json<serde_json::Value> {
     Json(gw.jwks())
 }
+
+/// A provider's delivery receipt, in the provider's own format (Twilio's `StatusCallback`
+/// form), authenticated by the provider's signature rather than an app secret.
+#[utoipa::path(
+    post, path = "/v1/providers/{provider}/status", tag = "providers", security(()),
+    params(("provider" = String, Path, description = "The provider id the receipt is for")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 204, description = "Recorded (or already recorded)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn provider_status(
+    State(gw): State<Gateway>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, V1Error> {
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| V1Error::invalid("the body is not a form"))?;
+    match gw.record_receipt(&provider, &headers, &form).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(EngineError::UnknownProvider) => Err(V1Error::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no provider with receipts by this id",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

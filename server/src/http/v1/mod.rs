@@ -27,6 +27,7 @@ use utoipa::OpenApi;
         handlers::wait,
         handlers::confirm_token,
         handlers::jwks,
+        handlers::provider_status,
     ),
     components(schemas(
         types::CreateBody,
@@ -75,6 +76,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/verifications/{id}/cancel", post(handlers::cancel))
         .route("/v1/verifications/{id}/wait", get(handlers::wait))
         .route("/v1/tokens/confirm", post(handlers::confirm_token))
+        .route(
+            "/v1/providers/{provider}/status",
+            post(handlers::provider_status),
+        )
         .route(
             "/v1/openapi.json",
             get(|| async { Json(ApiDoc::openapi()) }),

@@ -1,11 +1,17 @@
 //! Settings: defaults, then the TOML file (an otpgateway `config.toml` works unchanged),
 //! then `OTPGATE_*` environment variables.
 
+mod delivery;
+
+pub use delivery::HttpProviders;
+
 use app::gateway::secret::ApiSecret;
 use app::gateway::{
+    address::Channel,
     code::CodeSpec,
-    delivery::{MessageTemplate, SmtpAuth, SmtpSettings, TlsMode, WebhookSettings},
-    DeclaredApp, EngineSettings,
+    delivery::{NetPolicy, SmtpAuth, SmtpSettings, TlsMode, WebhookSettings},
+    outbox::OutboxSettings,
+    DeclaredApp, EngineSettings, RouteRule,
 };
 use app::model::Namespace;
 use base64::Engine;
@@ -88,6 +94,8 @@ struct FileConfig {
     webhooks: BTreeMap<String, WebhookSection>,
     store: Option<toml::Table>,
     limits: LimitsSection,
+    delivery: delivery::DeliverySection,
+    templates: BTreeMap<String, delivery::ChannelTemplates>,
 }
 
 #[derive(Deserialize)]
@@ -176,6 +184,18 @@ struct AuthEntry {
     echo_otp: bool,
     #[serde(default)]
     redirect_urls: Vec<String>,
+    /// Failover: `[[auth.<name>.routes]]` with `channel`, optional `prefix`, `providers`.
+    #[serde(default)]
+    routes: Vec<RouteEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RouteEntry {
+    channel: String,
+    #[serde(default)]
+    prefix: String,
+    providers: Vec<String>,
 }
 
 impl fmt::Debug for AuthEntry {
@@ -269,7 +289,13 @@ pub struct Settings {
     pub apps: Vec<DeclaredApp>,
     pub smtp: Option<SmtpSettings>,
     pub webhooks: Vec<WebhookSettings>,
+    /// Twilio, generic HTTP SMS and Kaleyra providers.
+    pub http_providers: HttpProviders,
     pub console: bool,
+    /// The delivery worker's pace.
+    pub outbox: OutboxSettings,
+    /// Where providers may send requests (SSRF protection).
+    pub net: NetPolicy,
     /// Sections found in the file that this version does not act on, for one warning each.
     pub ignored: Vec<String>,
 }
@@ -432,6 +458,34 @@ impl Settings {
             None => Duration::from_secs(10),
         };
 
+        let net = file.delivery.net();
+        let outbox = file.delivery.outbox()?;
+        let webotp_host = file.delivery.webotp.then(|| {
+            let rest = root_url
+                .split_once("://")
+                .map(|(_, r)| r)
+                .unwrap_or(&root_url);
+            let authority = rest.split('/').next().unwrap_or(rest);
+            authority
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(authority)
+                .to_owned()
+        });
+        let templates = delivery::TemplateSources {
+            channels: &file.templates,
+            base_dir,
+            webotp_host,
+        };
+        for channel in file.templates.keys() {
+            if Channel::parse(channel).is_none() {
+                return Err(invalid(
+                    format!("templates.{channel}"),
+                    "use email, sms, whatsapp, voice or other",
+                ));
+            }
+        }
+
         let mut apps = Vec::new();
         for (name, entry) in file.auth {
             let ns = Namespace::parse(&entry.namespace)
@@ -448,17 +502,42 @@ impl Settings {
                     ));
                 }
             }
+            let mut routes = Vec::new();
+            for (i, r) in entry.routes.into_iter().enumerate() {
+                let key = format!("auth.{name}.routes[{i}]");
+                let channel = Channel::parse(&r.channel).ok_or_else(|| {
+                    invalid(&key, "channel: use email, sms, whatsapp, voice or other")
+                })?;
+                if r.providers.is_empty() {
+                    return Err(invalid(&key, "providers: name at least one"));
+                }
+                if !r.prefix.is_empty()
+                    && !(r.prefix.starts_with('+')
+                        && r.prefix[1..].chars().all(|c| c.is_ascii_digit()))
+                {
+                    return Err(invalid(
+                        &key,
+                        "prefix: write a country code such as \"+91\"",
+                    ));
+                }
+                routes.push(RouteRule {
+                    channel,
+                    prefix: r.prefix,
+                    providers: r.providers,
+                });
+            }
             apps.push(DeclaredApp {
                 namespace: ns,
                 secret,
                 name: entry.name,
                 echo_code: entry.echo_otp,
                 redirect_urls: entry.redirect_urls,
+                routes,
             });
         }
 
         let smtp = match file.providers.smtp {
-            Some(s) if s.enabled => Some(smtp_settings(s, base_dir)?),
+            Some(s) if s.enabled => Some(smtp_settings(s, &templates)?),
             _ => None,
         };
         let console = file
@@ -467,12 +546,14 @@ impl Settings {
             .and_then(|c| c.enabled)
             .unwrap_or(environment == Environment::Development);
 
-        let mut ignored: Vec<String> = file
-            .providers
-            .other
-            .keys()
-            .map(|k| format!("providers.{k}"))
-            .collect();
+        let mut ignored = Vec::new();
+        let http_providers = delivery::http_providers(
+            file.providers.other,
+            &templates,
+            net,
+            &root_url,
+            &mut ignored,
+        )?;
         if file.store.is_some() {
             ignored.push("store (otpgate keeps its data in SQLite or PostgreSQL)".into());
         }
@@ -483,7 +564,7 @@ impl Settings {
         let mut webhooks = Vec::new();
         for (name, section) in file.webhooks {
             if section.enabled {
-                webhooks.push(webhook_settings(&name, section, base_dir)?);
+                webhooks.push(webhook_settings(&name, section, &templates, net)?);
             }
         }
 
@@ -500,7 +581,10 @@ impl Settings {
             apps,
             smtp,
             webhooks,
+            http_providers,
             console,
+            outbox,
+            net,
             ignored,
         })
     }
@@ -509,7 +593,8 @@ impl Settings {
 fn webhook_settings(
     name: &str,
     w: WebhookSection,
-    base_dir: &Path,
+    templates: &delivery::TemplateSources<'_>,
+    net: NetPolicy,
 ) -> Result<WebhookSettings, ConfigError> {
     let key = |k: &str| format!("webhooks.{name}.{k}");
     if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
@@ -534,19 +619,12 @@ fn webhook_settings(
             Some(bytes)
         }
     };
-    let mut template = MessageTemplate::default_sms();
-    if let Some(subject) = w.subject.filter(|s| !s.is_empty()) {
-        template.subject = subject;
-    }
-    if let Some(path) = w.template.filter(|p| !p.as_os_str().is_empty()) {
-        let path = base_dir.join(path);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => template.text = text,
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "webhook template not readable; using the built-in one")
-            }
-        }
-    }
+    let templates = templates.build(
+        channel,
+        &format!("webhooks.{name}"),
+        w.subject.as_deref(),
+        w.template.as_deref(),
+    )?;
     let timeout = match w.request_timeout.as_ref().or(w.timeout.as_ref()) {
         Some(t) => t.resolve(&key("timeout"))?,
         None => Duration::from_secs(10),
@@ -561,11 +639,15 @@ fn webhook_settings(
         max_address_len: w.max_address_len,
         timeout,
         max_conns: w.max_conns,
-        template,
+        templates,
+        net,
     })
 }
 
-fn smtp_settings(s: SmtpSection, base_dir: &Path) -> Result<SmtpSettings, ConfigError> {
+fn smtp_settings(
+    s: SmtpSection,
+    templates: &delivery::TemplateSources<'_>,
+) -> Result<SmtpSettings, ConfigError> {
     let tls = match s.tls_type.to_ascii_lowercase().as_str() {
         "none" | "" => TlsMode::None,
         "starttls" => TlsMode::StartTls,
@@ -595,20 +677,12 @@ fn smtp_settings(s: SmtpSection, base_dir: &Path) -> Result<SmtpSettings, Config
             "must be an address like \"Name <otp@example.com>\"",
         )
     })?;
-    let mut template = MessageTemplate::default_email();
-    if let Some(subject) = s.subject.filter(|s| !s.is_empty()) {
-        template.subject = subject;
-    }
-    if let Some(path) = s.template.filter(|p| !p.as_os_str().is_empty()) {
-        let path = base_dir.join(path);
-        match std::fs::read_to_string(&path) {
-            // An otpgateway template is HTML; the text part is derived from our default.
-            Ok(html) => template.html = Some(html),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "SMTP template not readable; using the built-in one")
-            }
-        }
-    }
+    let templates = templates.build(
+        Channel::Email,
+        "providers.smtp",
+        s.subject.as_deref(),
+        s.template.as_deref(),
+    )?;
     Ok(SmtpSettings {
         host: s.host,
         port: s.port,
@@ -623,7 +697,7 @@ fn smtp_settings(s: SmtpSection, base_dir: &Path) -> Result<SmtpSettings, Config
             Some(t) => t.resolve("providers.smtp.timeout")?,
             None => Duration::from_secs(10),
         },
-        template,
+        templates,
     })
 }
 
