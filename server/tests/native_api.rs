@@ -665,6 +665,7 @@ async fn every_route_is_in_the_openapi_document() {
         ("get", "/v1/verifications/{id}/wait"),
         ("post", "/v1/tokens/confirm"),
         ("get", "/.well-known/jwks.json"),
+        ("post", "/v1/providers/{provider}/status"),
     ];
     for (method, path) in routes {
         assert!(
@@ -672,7 +673,7 @@ async fn every_route_is_in_the_openapi_document() {
             "{method} {path} is documented"
         );
         // And the documented route is served (anything but 404/405 without a body).
-        let url = app.url(&path.replace("{id}", "x"));
+        let url = app.url(&path.replace("{id}", "x").replace("{provider}", "console"));
         let res = app
             .client
             .request(method.to_uppercase().parse().unwrap(), url)

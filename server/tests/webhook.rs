@@ -149,13 +149,13 @@ async fn a_non_2xx_answer_is_recorded_as_a_failed_delivery(backend: Backend) {
             .await
             .unwrap()
             .iter()
-            .any(|k| k == "failed")
+            .any(|k| k == "send_failed")
         {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("no failed event after a 500");
+    panic!("no send_failed event after a 500");
 }
 
 on_both_backends!(

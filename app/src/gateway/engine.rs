@@ -1038,6 +1038,18 @@ impl Gateway {
         Ok(self.inner.store.event_kinds(record.verification_id).await?)
     }
 
+    /// The outbox rows of a verification: (status, provider, attempts), oldest first.
+    pub async fn deliveries(
+        &self,
+        record: &VerificationRecord,
+    ) -> Result<Vec<(String, String, u32)>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .deliveries_of(record.verification_id)
+            .await?)
+    }
+
     async fn app_and_record(
         &self,
         namespace: &str,

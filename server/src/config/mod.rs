@@ -511,10 +511,11 @@ impl Settings {
                 if r.providers.is_empty() {
                     return Err(invalid(&key, "providers: name at least one"));
                 }
-                if !r.prefix.is_empty()
-                    && !(r.prefix.starts_with('+')
-                        && r.prefix[1..].chars().all(|c| c.is_ascii_digit()))
-                {
+                let country_code = r
+                    .prefix
+                    .strip_prefix('+')
+                    .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()));
+                if !r.prefix.is_empty() && !country_code {
                     return Err(invalid(
                         &key,
                         "prefix: write a country code such as \"+91\"",
@@ -705,7 +706,7 @@ fn smtp_settings(
 mod tests {
     use super::*;
 
-    const OTPGATEWAY_SAMPLE: &str = include_str!("../tests/fixtures/otpgateway.config.toml");
+    const OTPGATEWAY_SAMPLE: &str = include_str!("../../tests/fixtures/otpgateway.config.toml");
 
     fn no_env(_: &str) -> Option<String> {
         None
@@ -728,7 +729,10 @@ mod tests {
         );
         assert_eq!(smtp.timeout, Duration::from_secs(5));
         assert!(s.ignored.iter().any(|i| i.starts_with("store")));
-        assert!(s.ignored.contains(&"providers.kaleyra_sms".to_owned()));
+        assert!(
+            s.http_providers.kaleyra.is_empty(),
+            "disabled in the sample"
+        );
         assert_eq!(s.environment, Environment::Production);
         assert!(!s.console);
     }

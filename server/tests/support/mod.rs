@@ -2,6 +2,7 @@
 //! test moves, and an SMTP server on loopback that captures what lettre sends.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod http;
 pub mod smtp;
 
 use app::gateway::{clock::ManualClock, Gateway};
@@ -23,7 +24,7 @@ pub fn postgres_admin_url() -> String {
 }
 
 /// Creates a fresh, uniquely named PostgreSQL database and returns its URL and name.
-async fn fresh_postgres_database() -> (String, String) {
+pub async fn fresh_postgres_database() -> (String, String) {
     use sqlx::Connection;
     let admin = postgres_admin_url();
     let name = format!(
@@ -44,7 +45,7 @@ async fn fresh_postgres_database() -> (String, String) {
 }
 
 /// Drops a test database, closing whatever the server still holds open.
-fn drop_postgres_database(name: String) {
+pub fn drop_postgres_database(name: String) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -134,8 +135,15 @@ async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> Te
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
+    // Providers in tests live on loopback, which the SSRF guard opens only when told to;
+    // a short poll keeps retries prompt once a test moves the clock.
+    let delivery = if extra_toml.contains("[delivery]") {
+        ""
+    } else {
+        "[delivery]\nallow_loopback = true\npoll_interval = \"50ms\"\n\n"
+    };
     let toml = format!(
-        "[app]\nenvironment = \"development\"\n\n[auth.demo]\nnamespace = \"{NAMESPACE}\"\nsecret = \"{SECRET}\"\n\n{extra_toml}"
+        "[app]\nenvironment = \"development\"\n\n{delivery}[auth.demo]\nnamespace = \"{NAMESPACE}\"\nsecret = \"{SECRET}\"\n\n{extra_toml}"
     );
     let data_dir = dir.path().display().to_string();
     let root = base.clone();
@@ -235,6 +243,46 @@ impl TestApp {
     pub async fn status(&self, id: &str) -> (u16, Value) {
         self.otpgateway(reqwest::Method::POST, &format!("/api/otp/{id}/status"), &[])
             .await
+    }
+
+    /// The demo app's current verification `id`.
+    pub async fn record(&self, id: &str) -> app::gateway::store::VerificationRecord {
+        let demo = self.gateway.authenticate(NAMESPACE, SECRET).await.unwrap();
+        // The store directly: no expiry settling, and retired records too.
+        self.gateway
+            .store()
+            .find_verification(demo.app_id, id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no verification {id}"))
+    }
+
+    /// The event kinds of verification `id`, oldest first.
+    pub async fn events(&self, id: &str) -> Vec<String> {
+        let record = self.record(id).await;
+        self.gateway.event_kinds(&record).await.unwrap()
+    }
+
+    /// Waits (up to 10 s) until verification `id` has `count` events of `kind`; returns
+    /// all its event kinds.
+    pub async fn wait_for_events(&self, id: &str, kind: &str, count: usize) -> Vec<String> {
+        for _ in 0..500 {
+            let kinds = self.events(id).await;
+            if kinds.iter().filter(|k| *k == kind).count() >= count {
+                return kinds;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!(
+            "{id}: fewer than {count} {kind:?} events: {:?}",
+            self.events(id).await
+        );
+    }
+
+    /// The outbox rows of verification `id`: (status, provider, attempts).
+    pub async fn deliveries(&self, id: &str) -> Vec<(String, String, u32)> {
+        let record = self.record(id).await;
+        self.gateway.deliveries(&record).await.unwrap()
     }
 
     /// Waits until the console provider has a message for `to` and returns its body.

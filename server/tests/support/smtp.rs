@@ -23,7 +23,12 @@ pub struct SmtpCapture {
 
 impl SmtpCapture {
     pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0).await
+    }
+
+    /// Starts on `port` (0 for any), e.g. one a provider was already pointed at.
+    pub async fn start_on(port: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
@@ -44,11 +49,16 @@ impl SmtpCapture {
 
     /// The `[providers.smtp]` section pointing at this server.
     pub fn config(&self) -> String {
-        format!(
-            "[providers.smtp]\nenabled = true\nfrom_email = \"otpgate <otp@example.test>\"\nhost = \"127.0.0.1\"\nport = {}\nauth_protocol = \"none\"\ntls_type = \"none\"\ntimeout = \"5s\"\n",
-            self.port
-        )
+        config_for(self.port)
     }
+}
+
+/// The `[providers.smtp]` section for a server on `port`.
+pub fn config_for(port: u16) -> String {
+    format!(
+            "[providers.smtp]\nenabled = true\nfrom_email = \"otpgate <otp@example.test>\"\nhost = \"127.0.0.1\"\nport = {}\nauth_protocol = \"none\"\ntls_type = \"none\"\ntimeout = \"5s\"\n",
+            port
+        )
 }
 
 async fn session(socket: tokio::net::TcpStream, tx: mpsc::UnboundedSender<CapturedMail>) {

@@ -1,0 +1,544 @@
+//! Real delivery through every HTTP provider and SMTP, against servers on loopback that
+//! assert the exact request, and the outbox under faults: failing, throttling and hanging
+//! providers, an SMTP server that is down, codes that expire before they can be sent,
+//! failover, the circuit breaker and the SSRF guard. Each runs on SQLite and PostgreSQL.
+//!
+//! The engine's clock is a test clock: retries become due when a test moves it, so backoff
+//! is observed exactly, without sleeping through it.
+
+mod support;
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use hmac::{Hmac, Mac};
+use std::time::{Duration, Instant};
+use support::{
+    find_code,
+    http::{Captured, HttpCapture, Reply},
+    smtp::{self, SmtpCapture},
+    spawn_app_on, Backend, TestApp,
+};
+
+/// Loopback allowed (tests only), a quick poll, and short retries.
+const DELIVERY: &str = "[delivery]\nallow_loopback = true\npoll_interval = \"50ms\"\nretry_base = \"2s\"\nretry_max = \"4s\"\n\n";
+
+fn ok(body: &str) -> Reply {
+    Reply::Status(200, body.into())
+}
+
+/// An `http_sms` provider `id` posting JSON to `capture`.
+fn json_gateway(id: &str, capture: &HttpCapture) -> String {
+    format!(
+        "[providers.{id}]\ntype = \"http_sms\"\nurl = \"{}\"\ntimeout = \"5s\"\n[providers.{id}.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n\n",
+        capture.url("/sms")
+    )
+}
+
+fn json_text(c: &Captured) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
+    v["text"].as_str().unwrap().to_owned()
+}
+
+async fn put(app: &TestApp, id: &str, fields: &[(&str, &str)]) {
+    let (status, body) = app.put_otp(id, fields).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn an_http_sms_gateway_gets_the_configured_get_request(backend: Backend) {
+    let mut gw = HttpCapture::start(ok("OK: 1 message queued")).await;
+    let config = r#"[providers.gateway]
+type = "http_sms"
+method = "GET"
+url = "URL"
+success_contains = "OK"
+headers = { "X-API-Key" = "key-123" }
+[providers.gateway.query]
+username = "gw-user"
+password = "gw-pass"
+phone = "{{ to }}"
+message = "{{ body }}"
+"#
+    .replace("URL", &gw.url("/api/send"));
+    let app = spawn_app_on(backend, &config).await;
+    put(
+        &app,
+        "sms-1",
+        &[("to", "+1 415 555 0100"), ("provider", "gateway")],
+    )
+    .await;
+
+    let req = gw.next().await;
+    assert_eq!(req.method, "GET");
+    assert_eq!(req.path, "/api/send");
+    assert_eq!(req.header("x-api-key"), "key-123");
+    assert!(req.body.is_empty());
+    let q = req.query_pairs();
+    assert_eq!(q.len(), 4, "{q:?}");
+    assert_eq!(Captured::field(&q, "username"), "gw-user");
+    assert_eq!(Captured::field(&q, "password"), "gw-pass");
+    assert_eq!(Captured::field(&q, "phone"), "+14155550100");
+    let message = Captured::field(&q, "message");
+    assert!(
+        message.contains("is your demo verification code"),
+        "{message}"
+    );
+    let code = find_code(&message, 6);
+
+    app.wait_for_events("sms-1", "sent", 1).await;
+    assert_eq!(
+        app.deliveries("sms-1").await,
+        vec![("sent".into(), "gateway".into(), 1)]
+    );
+    let (status, _) = app.check_otp("sms-1", &[("otp", &code)]).await;
+    assert_eq!(status, 200, "the delivered code verifies");
+}
+
+const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
+const TWILIO_TOKEN: &str = "twilio-auth-token";
+
+/// Twilio's signature, computed here independently of the server's code.
+fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_owned();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+async fn twilio_gets_the_messages_api_form_and_its_receipts_are_recorded(backend: Backend) {
+    let mut tw = HttpCapture::start(Reply::Status(
+        201,
+        r#"{"sid": "SM5f3c0d0e8a4b4d6a9b7c1e2f3a4b5c6d", "status": "queued"}"#.into(),
+    ))
+    .await;
+    let config = format!(
+        "[providers.twilio]\ntype = \"twilio\"\naccount_sid = \"{TWILIO_SID}\"\nauth_token = \"{TWILIO_TOKEN}\"\nfrom = \"+15005550006\"\nbase_url = \"{}\"\n\n[providers.twilio_wa]\ntype = \"twilio\"\nchannel = \"whatsapp\"\naccount_sid = \"{TWILIO_SID}\"\nauth_token = \"{TWILIO_TOKEN}\"\nfrom = \"+15005550007\"\nstatus_callback = false\nbase_url = \"{}\"\n",
+        tw.url(""),
+        tw.url("")
+    );
+    let app = spawn_app_on(backend, &config).await;
+    put(
+        &app,
+        "tw-1",
+        &[("to", "+14155550100"), ("provider", "twilio")],
+    )
+    .await;
+
+    let req = tw.next().await;
+    assert_eq!(req.method, "POST");
+    assert_eq!(
+        req.path,
+        format!("/2010-04-01/Accounts/{TWILIO_SID}/Messages.json")
+    );
+    assert_eq!(
+        req.header("authorization"),
+        format!(
+            "Basic {}",
+            STANDARD.encode(format!("{TWILIO_SID}:{TWILIO_TOKEN}"))
+        )
+    );
+    assert_eq!(
+        req.header("content-type"),
+        "application/x-www-form-urlencoded"
+    );
+    let form = req.form();
+    assert_eq!(form.len(), 4, "{form:?}");
+    assert_eq!(Captured::field(&form, "To"), "+14155550100");
+    assert_eq!(Captured::field(&form, "From"), "+15005550006");
+    let callback = app.url("/v1/providers/twilio/status");
+    assert_eq!(Captured::field(&form, "StatusCallback"), callback);
+    let code = find_code(&Captured::field(&form, "Body"), 6);
+    app.wait_for_events("tw-1", "sent", 1).await;
+
+    // WhatsApp through the same API: prefixed numbers, no callback when turned off.
+    put(
+        &app,
+        "tw-2",
+        &[("to", "+14155550101"), ("provider", "twilio_wa")],
+    )
+    .await;
+    let form = tw.next().await.form();
+    assert_eq!(Captured::field(&form, "To"), "whatsapp:+14155550101");
+    assert_eq!(Captured::field(&form, "From"), "whatsapp:+15005550007");
+    assert!(form.iter().all(|(k, _)| k != "StatusCallback"));
+
+    // A signed receipt is recorded once; repeats are accepted and ignored.
+    let receipt = [
+        ("AccountSid", TWILIO_SID),
+        ("ApiVersion", "2010-04-01"),
+        ("MessageSid", "SM5f3c0d0e8a4b4d6a9b7c1e2f3a4b5c6d"),
+        ("MessageStatus", "delivered"),
+        ("To", "+14155550100"),
+    ];
+    let post = |signature: String, fields: Vec<(&'static str, &'static str)>, provider: &str| {
+        app.client
+            .post(app.url(&format!("/v1/providers/{provider}/status")))
+            .header("x-twilio-signature", signature)
+            .form(&fields)
+            .send()
+    };
+    let good = twilio_signature(&callback, &receipt);
+    for _ in 0..2 {
+        let res = post(good.clone(), receipt.to_vec(), "twilio")
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 204);
+    }
+    let kinds = app.events("tw-1").await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "receipt").count(),
+        1,
+        "{kinds:?}"
+    );
+
+    // Forged, tampered or misdirected receipts change nothing.
+    let mut tampered = receipt.to_vec();
+    tampered[3] = ("MessageStatus", "failed");
+    let res = post(good.clone(), tampered, "twilio").await.unwrap();
+    assert_eq!(res.status(), 401, "the signature covers every field");
+    let res = post("bm90LWEtc2lnbmF0dXJl".into(), receipt.to_vec(), "twilio")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = post(good.clone(), receipt.to_vec(), "console")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "the console provider takes no receipts");
+    let res = post(good, receipt.to_vec(), "nope").await.unwrap();
+    assert_eq!(res.status(), 404);
+    let kinds = app.events("tw-1").await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "receipt").count(),
+        1,
+        "{kinds:?}"
+    );
+
+    let (status, _) = app.check_otp("tw-1", &[("otp", &code)]).await;
+    assert_eq!(status, 200);
+}
+
+async fn kaleyra_gets_otpgateways_requests_with_dlt_fields(backend: Backend) {
+    let mut k = HttpCapture::start(Reply::Status(202, r#"{"id": "kal-1"}"#.into())).await;
+    let section = |id: &str, extra: &str| {
+        format!(
+            "[providers.{id}]\nenabled = true\nsender = \"OTPGTE\"\nsid = \"HXIN1234\"\napi_key = \"kal-key\"\ndefault_phone_code = \"+91\"\nbase_url = \"{}\"\n{extra}\n",
+            k.url("")
+        )
+    };
+    let config = section(
+        "kaleyra_sms",
+        "sms_entity_id = \"1101000000000001\"\nsms_template_id = \"1107000000000002\"",
+    ) + &section("kaleyra_whatsapp", "template_name = \"otp_code\"");
+    let app = spawn_app_on(backend, &config).await;
+
+    put(
+        &app,
+        "kal-1",
+        &[("to", "9876543210"), ("provider", "kaleyra_sms")],
+    )
+    .await;
+    let req = k.next().await;
+    assert_eq!(
+        (req.method.as_str(), req.path.as_str()),
+        ("POST", "/v1/HXIN1234/messages")
+    );
+    assert_eq!(req.header("api-key"), "kal-key");
+    let form = req.form();
+    assert_eq!(
+        Captured::field(&form, "to"),
+        "+919876543210",
+        "default_phone_code applied"
+    );
+    assert_eq!(Captured::field(&form, "type"), "OTP");
+    assert_eq!(Captured::field(&form, "sender"), "OTPGTE");
+    assert_eq!(Captured::field(&form, "entity_id"), "1101000000000001");
+    assert_eq!(Captured::field(&form, "template_id"), "1107000000000002");
+    let code = find_code(&Captured::field(&form, "body"), 6);
+
+    put(
+        &app,
+        "kal-2",
+        &[
+            ("to", "+919876543211"),
+            ("provider", "kaleyra_whatsapp"),
+            ("otp", "482913"),
+        ],
+    )
+    .await;
+    let form = k.next().await.form();
+    assert_eq!(Captured::field(&form, "type"), "template");
+    assert_eq!(Captured::field(&form, "channel"), "whatsapp");
+    assert_eq!(Captured::field(&form, "from"), "OTPGTE");
+    assert_eq!(Captured::field(&form, "template_name"), "otp_code");
+    assert_eq!(Captured::field(&form, "params"), "\"482913\"");
+
+    app.wait_for_events("kal-1", "sent", 1).await;
+    let (status, _) = app.check_otp("kal-1", &[("otp", &code)]).await;
+    assert_eq!(status, 200);
+}
+
+async fn failures_and_throttling_are_retried_with_backoff_until_delivered(backend: Backend) {
+    let mut gw = HttpCapture::start(ok(r#"{"message_id": "m-3"}"#)).await;
+    gw.script([
+        Reply::Status(500, "boom".into()),
+        Reply::Status(429, "slow down".into()),
+    ]);
+    let app = spawn_app_on(
+        backend,
+        &(DELIVERY.to_owned() + &json_gateway("gateway", &gw)),
+    )
+    .await;
+    put(
+        &app,
+        "retry-1",
+        &[("to", "+14155550100"), ("provider", "gateway")],
+    )
+    .await;
+
+    let first = gw.next().await;
+    app.wait_for_events("retry-1", "send_failed", 1).await;
+    assert!(
+        gw.drain(Duration::from_millis(400)).await.is_empty(),
+        "no retry before its backoff has passed"
+    );
+    app.clock.advance_ms(4_000);
+    let second = gw.next().await;
+    app.wait_for_events("retry-1", "send_failed", 2).await;
+    app.clock.advance_ms(4_000);
+    let third = gw.next().await;
+    let kinds = app.wait_for_events("retry-1", "sent", 1).await;
+
+    let code = find_code(&json_text(&first), 6);
+    assert_eq!(
+        find_code(&json_text(&second), 6),
+        code,
+        "a retry repeats the code"
+    );
+    assert_eq!(find_code(&json_text(&third), 6), code);
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| k.starts_with("send"))
+            .collect::<Vec<_>>(),
+        ["send_failed", "send_failed"],
+        "{kinds:?}"
+    );
+    assert_eq!(
+        app.deliveries("retry-1").await,
+        vec![("sent".into(), "gateway".into(), 3)]
+    );
+    assert!(
+        gw.drain(Duration::from_millis(300)).await.is_empty(),
+        "sent once"
+    );
+}
+
+async fn a_hanging_provider_never_slows_the_api(backend: Backend) {
+    let mut gw = HttpCapture::start(Reply::Hang).await;
+    let app = spawn_app_on(
+        backend,
+        &(DELIVERY.to_owned() + &json_gateway("gateway", &gw)),
+    )
+    .await;
+    for i in 0..3 {
+        let started = Instant::now();
+        put(
+            &app,
+            &format!("hang-{i}"),
+            &[("to", "+14155550100"), ("provider", "gateway")],
+        )
+        .await;
+        // The provider's timeout is 5 s and it never answers: an API that waited on it
+        // could not answer sooner.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        gw.drain(Duration::from_secs(1)).await.len(),
+        3,
+        "all three were sent at once"
+    );
+    for i in 0..3 {
+        app.wait_for_events(&format!("hang-{i}"), "send_failed", 1)
+            .await;
+        assert_eq!(
+            app.deliveries(&format!("hang-{i}")).await[0].0,
+            "queued",
+            "to be retried"
+        );
+    }
+}
+
+async fn a_failing_provider_trips_its_circuit(backend: Backend) {
+    let mut gw = HttpCapture::start(Reply::Status(503, "down".into())).await;
+    let config = DELIVERY.replace(
+        "[delivery]\n",
+        "[delivery]\nbreaker_failures = 2\nbreaker_cooldown = \"1h\"\n",
+    ) + &json_gateway("gateway", &gw);
+    let app = spawn_app_on(backend, &config).await;
+    for i in 0..2 {
+        put(
+            &app,
+            &format!("cb-{i}"),
+            &[("to", "+14155550100"), ("provider", "gateway")],
+        )
+        .await;
+        gw.next().await;
+        app.wait_for_events(&format!("cb-{i}"), "send_failed", 1)
+            .await;
+    }
+    put(
+        &app,
+        "cb-2",
+        &[("to", "+14155550100"), ("provider", "gateway")],
+    )
+    .await;
+    app.wait_for_events("cb-2", "send_failed", 1).await;
+    assert!(
+        gw.drain(Duration::from_millis(300)).await.is_empty(),
+        "an open circuit fails at once without calling the provider"
+    );
+}
+
+async fn smtp_down_for_ten_seconds_then_up_delivers(backend: Backend) {
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let app = spawn_app_on(backend, &(DELIVERY.to_owned() + &smtp::config_for(port))).await;
+    put(
+        &app,
+        "mail-1",
+        &[("to", "john@example.com"), ("provider", "smtp")],
+    )
+    .await;
+    app.wait_for_events("mail-1", "send_failed", 1).await;
+    // Ten seconds of the engine's time with the server down: every retry fails.
+    let mut failures = 1;
+    for _ in 0..2 {
+        app.clock.advance_ms(5_000);
+        failures += 1;
+        app.wait_for_events("mail-1", "send_failed", failures).await;
+    }
+    let mut server = SmtpCapture::start_on(port).await;
+    app.clock.advance_ms(4_000);
+    let mail = server.next().await;
+    assert_eq!(mail.to, vec!["john@example.com"]);
+    assert!(
+        mail.data.contains("multipart/alternative"),
+        "text and HTML parts"
+    );
+    let text = smtp::mime_part(&mail.data, "text/plain").expect("a text part");
+    let code = find_code(&text, 6);
+    app.wait_for_events("mail-1", "sent", 1).await;
+    assert_eq!(
+        app.deliveries("mail-1").await[0],
+        ("sent".into(), "smtp".into(), 4)
+    );
+    let (status, _) = app.check_otp("mail-1", &[("otp", &code)]).await;
+    assert_eq!(status, 200);
+}
+
+async fn a_code_that_expires_before_it_can_be_sent_is_dead_lettered(backend: Backend) {
+    let mut gw = HttpCapture::start(Reply::Status(500, "down".into())).await;
+    let app = spawn_app_on(
+        backend,
+        &(DELIVERY.to_owned() + &json_gateway("gateway", &gw)),
+    )
+    .await;
+    put(
+        &app,
+        "dead-1",
+        &[
+            ("to", "+14155550100"),
+            ("provider", "gateway"),
+            ("ttl", "30"),
+        ],
+    )
+    .await;
+    gw.next().await;
+    app.wait_for_events("dead-1", "send_failed", 1).await;
+    app.clock.advance_ms(31_000);
+    app.wait_for_events("dead-1", "dead_lettered", 1).await;
+    assert!(
+        gw.drain(Duration::from_millis(400)).await.is_empty(),
+        "nothing goes out once the code has expired"
+    );
+    assert_eq!(app.deliveries("dead-1").await[0].0, "dead");
+}
+
+async fn a_failing_route_falls_over_to_the_next_provider(backend: Backend) {
+    let mut primary = HttpCapture::start(Reply::Status(503, "down".into())).await;
+    let mut secondary = HttpCapture::start(ok("{}")).await;
+    let config = DELIVERY.to_owned()
+        + &json_gateway("primary", &primary)
+        + &json_gateway("secondary", &secondary)
+        + "[[auth.demo.routes]]\nchannel = \"sms\"\nproviders = [\"primary\", \"secondary\"]\n";
+    let app = spawn_app_on(backend, &config).await;
+    put(
+        &app,
+        "fo-1",
+        &[("to", "+14155550100"), ("provider", "primary")],
+    )
+    .await;
+    let code = find_code(&json_text(&primary.next().await), 6);
+    let rescued = secondary.next().await;
+    assert_eq!(
+        find_code(&json_text(&rescued), 6),
+        code,
+        "the same code, the next route"
+    );
+    let kinds = app.wait_for_events("fo-1", "sent", 1).await;
+    assert!(kinds.contains(&"send_failed".to_owned()), "{kinds:?}");
+    assert_eq!(
+        app.deliveries("fo-1").await,
+        vec![("sent".into(), "secondary".into(), 2)]
+    );
+}
+
+async fn providers_cannot_reach_loopback_unless_the_operator_allows_it(backend: Backend) {
+    let mut gw = HttpCapture::start(ok("{}")).await;
+    let by_name = json_gateway("by_name", &gw).replace("127.0.0.1", "localhost");
+    let config = "[delivery]\npoll_interval = \"50ms\"\n\n".to_owned()
+        + &json_gateway("gateway", &gw)
+        + &by_name;
+    let app = spawn_app_on(backend, &config).await;
+    put(
+        &app,
+        "ssrf-1",
+        &[("to", "+14155550100"), ("provider", "gateway")],
+    )
+    .await;
+    app.wait_for_events("ssrf-1", "dead_lettered", 1).await;
+    put(
+        &app,
+        "ssrf-2",
+        &[("to", "+14155550101"), ("provider", "by_name")],
+    )
+    .await;
+    app.wait_for_events("ssrf-2", "send_failed", 1).await;
+    assert!(
+        gw.drain(Duration::from_millis(300)).await.is_empty(),
+        "neither a literal loopback address nor a name resolving to one is reached"
+    );
+}
+
+on_both_backends!(
+    an_http_sms_gateway_gets_the_configured_get_request,
+    twilio_gets_the_messages_api_form_and_its_receipts_are_recorded,
+    kaleyra_gets_otpgateways_requests_with_dlt_fields,
+    failures_and_throttling_are_retried_with_backoff_until_delivered,
+    a_hanging_provider_never_slows_the_api,
+    a_failing_provider_trips_its_circuit,
+    smtp_down_for_ten_seconds_then_up_delivers,
+    a_code_that_expires_before_it_can_be_sent_is_dead_lettered,
+    a_failing_route_falls_over_to_the_next_provider,
+    providers_cannot_reach_loopback_unless_the_operator_allows_it,
+);
