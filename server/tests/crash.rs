@@ -64,6 +64,17 @@ impl Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
+
+    /// SIGTERM: a graceful stop; waits for the process to exit.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        assert!(exit.success(), "a graceful stop exits cleanly: {exit:?}");
+    }
 }
 
 impl Drop for Server {
@@ -78,7 +89,28 @@ fn json_text(body: &[u8]) -> String {
     v["text"].as_str().unwrap().to_owned()
 }
 
+/// How the first process goes away.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Kill,
+    Terminate,
+}
+
 async fn a_killed_worker_is_replaced_after_its_lease(backend: Backend) {
+    worker_replaced(backend, Stop::Kill).await
+}
+
+/// A graceful stop gives a held delivery back at once: the lease here is a minute, yet the
+/// next process sends within seconds.
+async fn a_stopped_worker_gives_its_deliveries_back(backend: Backend) {
+    worker_replaced(backend, Stop::Terminate).await
+}
+
+async fn worker_replaced(backend: Backend, stop: Stop) {
+    let lease = match stop {
+        Stop::Kill => "3s",
+        Stop::Terminate => "60s",
+    };
     let mut gw = HttpCapture::start(Reply::Status(200, "{}".into())).await;
     gw.script([Reply::Hang]);
     let dir = tempfile::tempdir().unwrap();
@@ -96,7 +128,7 @@ async fn a_killed_worker_is_replaced_after_its_lease(backend: Backend) {
     std::fs::write(
         &config,
         format!(
-            "[auth.demo]\nnamespace = \"demo\"\nsecret = \"demo-secret-123\"\n\n[delivery]\nallow_loopback = true\npoll_interval = \"100ms\"\nlease = \"3s\"\n\n[providers.gateway]\ntype = \"http_sms\"\nurl = \"{}\"\ntimeout = \"60s\"\n[providers.gateway.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n",
+            "[auth.demo]\nnamespace = \"demo\"\nsecret = \"demo-secret-123\"\n\n[delivery]\nallow_loopback = true\npoll_interval = \"100ms\"\nlease = \"{lease}\"\nshutdown_grace = \"1s\"\n\n[providers.gateway]\ntype = \"http_sms\"\nurl = \"{}\"\ntimeout = \"60s\"\n[providers.gateway.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n",
             gw.url("/sms")
         ),
     )
@@ -113,10 +145,20 @@ async fn a_killed_worker_is_replaced_after_its_lease(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     let held = gw.next().await;
-    first.kill();
+    let stopped = std::time::Instant::now();
+    match stop {
+        Stop::Kill => first.kill(),
+        Stop::Terminate => first.terminate(),
+    }
 
     let second = Server::start(&config, dir.path(), &database_url).await;
     let redelivered = gw.next().await;
+    if stop == Stop::Terminate {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(30),
+            "released, not left to a 60 s lease"
+        );
+    }
     let code = find_code(&json_text(&held.body), 6);
     assert_eq!(find_code(&json_text(&redelivered.body), 6), code);
     assert!(
@@ -137,4 +179,7 @@ async fn a_killed_worker_is_replaced_after_its_lease(backend: Backend) {
     }
 }
 
-on_both_backends!(a_killed_worker_is_replaced_after_its_lease);
+on_both_backends!(
+    a_killed_worker_is_replaced_after_its_lease,
+    a_stopped_worker_gives_its_deliveries_back,
+);

@@ -446,6 +446,29 @@ async fn smtp_down_for_ten_seconds_then_up_delivers(backend: Backend) {
     assert_eq!(status, 200);
 }
 
+async fn smtp_starttls_upgrades_the_conversation(backend: Backend) {
+    let mut server = SmtpCapture::start_with_starttls().await;
+    let config = smtp::config_for(server.port).replace(
+        "tls_type = \"none\"",
+        "tls_type = \"STARTTLS\"\ntls_skip_verify = true",
+    );
+    assert!(config.contains("STARTTLS"));
+    let app = spawn_app_on(backend, &config).await;
+    put(
+        &app,
+        "tls-1",
+        &[("to", "john@example.com"), ("provider", "smtp")],
+    )
+    .await;
+    let mail = server.next().await;
+    assert!(mail.tls, "the message travelled after STARTTLS");
+    let code = find_code(&smtp::mime_part(&mail.data, "text/plain").unwrap(), 6);
+    let kinds = app.wait_for_events("tls-1", "sent", 1).await;
+    assert!(!kinds.contains(&"send_failed".to_owned()), "{kinds:?}");
+    let (status, _) = app.check_otp("tls-1", &[("otp", &code)]).await;
+    assert_eq!(status, 200);
+}
+
 async fn a_code_that_expires_before_it_can_be_sent_is_dead_lettered(backend: Backend) {
     let mut gw = HttpCapture::start(Reply::Status(500, "down".into())).await;
     let app = spawn_app_on(
@@ -538,6 +561,7 @@ on_both_backends!(
     a_hanging_provider_never_slows_the_api,
     a_failing_provider_trips_its_circuit,
     smtp_down_for_ten_seconds_then_up_delivers,
+    smtp_starttls_upgrades_the_conversation,
     a_code_that_expires_before_it_can_be_sent_is_dead_lettered,
     a_failing_route_falls_over_to_the_next_provider,
     providers_cannot_reach_loopback_unless_the_operator_allows_it,

@@ -14,6 +14,8 @@ pub struct CapturedMail {
     pub to: Vec<String>,
     /// The DATA section with dot-stuffing undone, CRLF line ends.
     pub data: String,
+    /// Whether the message came after STARTTLS.
+    pub tls: bool,
 }
 
 pub struct SmtpCapture {
@@ -28,12 +30,37 @@ impl SmtpCapture {
 
     /// Starts on `port` (0 for any), e.g. one a provider was already pointed at.
     pub async fn start_on(port: u16) -> Self {
+        Self::listen(port, None).await
+    }
+
+    /// Starts a server that offers STARTTLS with a fresh self-signed certificate.
+    pub async fn start_with_starttls() -> Self {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::Pkcs8(
+            rustls_pki_types::PrivatePkcs8KeyDer::from(cert.key_pair.serialize_der()),
+        );
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(
+            std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider()),
+        )
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+        Self::listen(
+            0,
+            Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))),
+        )
+        .await
+    }
+
+    async fn listen(port: u16, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(session(socket, tx.clone()));
+                tokio::spawn(session(socket, tx.clone(), tls.clone()));
             }
         });
         Self { port, rx }
@@ -61,21 +88,60 @@ pub fn config_for(port: u16) -> String {
         )
 }
 
-async fn session(socket: tokio::net::TcpStream, tx: mpsc::UnboundedSender<CapturedMail>) {
-    let (read, mut write) = socket.into_split();
-    let mut lines = BufReader::new(read);
-    let _ = write.write_all(b"220 capture.test ESMTP\r\n").await;
+/// What a plain-text conversation ended with.
+enum Ended {
+    Closed,
+    /// The client asked for STARTTLS and was told to go ahead.
+    StartTls,
+}
+
+async fn session(
+    socket: tokio::net::TcpStream,
+    tx: mpsc::UnboundedSender<CapturedMail>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    let mut lines = BufReader::new(socket);
+    let _ = lines
+        .get_mut()
+        .write_all(b"220 capture.test ESMTP\r\n")
+        .await;
+    let ended = converse(&mut lines, &tx, tls.is_some(), false).await;
+    if let (Ended::StartTls, Some(acceptor)) = (ended, tls) {
+        let Ok(stream) = acceptor.accept(lines.into_inner()).await else {
+            return;
+        };
+        let mut lines = BufReader::new(stream);
+        converse(&mut lines, &tx, false, true).await;
+    }
+}
+
+async fn converse<S>(
+    lines: &mut BufReader<S>,
+    tx: &mpsc::UnboundedSender<CapturedMail>,
+    offer_tls: bool,
+    over_tls: bool,
+) -> Ended
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let (mut from, mut to) = (String::new(), Vec::new());
     let mut line = String::new();
     loop {
         line.clear();
         if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-            return;
+            return Ended::Closed;
         }
         let cmd = line.trim_end().to_owned();
         let upper = cmd.to_ascii_uppercase();
         let answer = if upper.starts_with("EHLO") {
-            "250-capture.test\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n"
+            if offer_tls {
+                "250-capture.test\r\n250-STARTTLS\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n"
+            } else {
+                "250-capture.test\r\n250-8BITMIME\r\n250 SIZE 10485760\r\n"
+            }
+        } else if upper == "STARTTLS" && offer_tls {
+            let _ = lines.get_mut().write_all(b"220 go ahead\r\n").await;
+            return Ended::StartTls;
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
             "250 OK\r\n"
         } else if upper.starts_with("RSET") {
@@ -97,12 +163,15 @@ async fn session(socket: tokio::net::TcpStream, tx: mpsc::UnboundedSender<Captur
             );
             "250 OK\r\n"
         } else if upper == "DATA" {
-            let _ = write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await;
+            let _ = lines
+                .get_mut()
+                .write_all(b"354 end with <CRLF>.<CRLF>\r\n")
+                .await;
             let mut data = String::new();
             loop {
                 line.clear();
                 if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
+                    return Ended::Closed;
                 }
                 if line == ".\r\n" || line == ".\n" {
                     break;
@@ -113,17 +182,19 @@ async fn session(socket: tokio::net::TcpStream, tx: mpsc::UnboundedSender<Captur
                 from: std::mem::take(&mut from),
                 to: std::mem::take(&mut to),
                 data,
+                tls: over_tls,
             });
-            "250 OK queued\r\n"
+            "250 2.0.0 Ok: queued as CAPTURE1\r\n"
         } else if upper.starts_with("QUIT") {
-            let _ = write.write_all(b"221 bye\r\n").await;
-            return;
+            let _ = lines.get_mut().write_all(b"221 bye\r\n").await;
+            return Ended::Closed;
         } else {
             "502 command not implemented\r\n"
         };
-        if write.write_all(answer.as_bytes()).await.is_err() {
-            return;
+        if lines.get_mut().write_all(answer.as_bytes()).await.is_err() {
+            return Ended::Closed;
         }
+        let _ = lines.get_mut().flush().await;
     }
 }
 
