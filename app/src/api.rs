@@ -1,7 +1,7 @@
 //! Server functions behind the hosted pages, under their own prefix so `/api` stays the
 //! otpgateway contract. Each one is an adapter: parse, call the engine, map the error.
 
-use crate::model::{CheckResult, InboxMessage, PageView};
+use crate::model::{CheckReply, InboxMessage, PageView};
 use leptos::prelude::*;
 use leptos::server_fn::{
     codec::JsonEncoding,
@@ -21,6 +21,12 @@ pub enum PageError {
     Unavailable,
     #[error("too many tries; wait a moment")]
     TooManyRequests,
+    /// Input the person can correct (an address the provider refuses, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// The verification closed meanwhile; the page reloads its state.
+    #[error("this verification is closed")]
+    Closed,
     #[error("the request could not be completed")]
     Transport(ServerFnErrorErr),
 }
@@ -41,9 +47,15 @@ fn gateway() -> Result<crate::gateway::Gateway, PageError> {
 #[cfg(feature = "ssr")]
 impl From<crate::gateway::EngineError> for PageError {
     fn from(err: crate::gateway::EngineError) -> Self {
+        use crate::gateway::EngineError as E;
         match err {
-            crate::gateway::EngineError::NotFound => PageError::NotFound,
-            crate::gateway::EngineError::RateLimited { .. } => PageError::TooManyRequests,
+            E::NotFound => PageError::NotFound,
+            E::RateLimited { .. } | E::SendLimit { .. } | E::Locked { .. } => {
+                PageError::TooManyRequests
+            }
+            E::InvalidAddress(e) => PageError::Invalid(e.to_string()),
+            E::InvalidInput { reason, .. } => PageError::Invalid(reason),
+            E::Closed(_) => PageError::Closed,
             other => {
                 tracing::error!(error = ?other, "hosted page request failed");
                 PageError::Unavailable
@@ -58,21 +70,48 @@ pub async fn load_page(namespace: String, id: String) -> Result<PageView, PageEr
     Ok(gateway()?.page_view(&namespace, &id).await?)
 }
 
+#[cfg(feature = "ssr")]
+async fn client_ip() -> Option<std::net::IpAddr> {
+    use axum::extract::ConnectInfo;
+    leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 /// Checks a code typed on the hosted page.
 #[server(prefix = "/_otpgate", endpoint = "check")]
 pub async fn check_code(
     namespace: String,
     id: String,
     code: String,
-) -> Result<CheckResult, PageError> {
-    use axum::extract::ConnectInfo;
-    let client = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
-        .await
-        .ok()
-        .map(|ConnectInfo(addr)| addr.ip());
+) -> Result<CheckReply, PageError> {
+    let client = client_ip().await;
     Ok(gateway()?
         .check_from_page(&namespace, &id, &code, client)
         .await?)
+}
+
+/// Sends the code again, after the cooldown; answers the page's new state.
+#[server(prefix = "/_otpgate", endpoint = "resend")]
+pub async fn resend_code(namespace: String, id: String) -> Result<PageView, PageError> {
+    let gw = gateway()?;
+    gw.resend_from_page(&namespace, &id, client_ip().await)
+        .await?;
+    Ok(gw.page_view(&namespace, &id).await?)
+}
+
+/// Takes the address typed on the page and sends the code to it.
+#[server(prefix = "/_otpgate", endpoint = "address")]
+pub async fn submit_address(
+    namespace: String,
+    id: String,
+    address: String,
+) -> Result<PageView, PageError> {
+    let gw = gateway()?;
+    gw.set_address_from_page(&namespace, &id, &address, client_ip().await)
+        .await?;
+    Ok(gw.page_view(&namespace, &id).await?)
 }
 
 /// The development inbox; `NotFound` unless the console provider is enabled.

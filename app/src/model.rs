@@ -142,6 +142,20 @@ pub struct PageView {
     pub expires_in_secs: u64,
     pub code_length: u32,
     pub numeric_code: bool,
+    /// No address yet: the page asks for one before any code is sent.
+    pub needs_address: bool,
+    /// What kind of address the provider takes: `email`, `phone` or `other`.
+    pub address_kind: String,
+    /// Seconds until a resend is allowed; `None` when no resend is possible.
+    pub resend_in_secs: Option<u64>,
+}
+
+/// What the page does after a code was typed: the result, and where to send the browser
+/// when the verification completed with a redirect (the token and state in its query).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckReply {
+    pub result: CheckResult,
+    pub redirect: Option<String>,
 }
 
 /// The result of typing a code on the hosted page.

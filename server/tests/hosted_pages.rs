@@ -166,6 +166,150 @@ async fn the_dev_inbox_lists_console_messages(backend: Backend) {
     assert!(page.contains("to john@example.com via console"));
 }
 
+async fn page_post(app: &support::TestApp, id: &str, form: &[(&str, &str)]) -> String {
+    let res = app
+        .client
+        .post(app.url(&format!("/otp/demo/{id}")))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    res.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn page_html(app: &support::TestApp, id: &str) -> String {
+    let res = app
+        .client
+        .get(app.url(&format!("/otp/demo/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.text().await.unwrap()
+}
+
+async fn the_page_collects_the_address_then_sends_the_code(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let (status, body) = app
+        .put_otp("addr-1", &[("provider", "console"), ("otp", "314159")])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let html = page_html(&app, "addr-1").await;
+    assert!(html.contains(r#"name="address""#), "an address form first");
+    assert!(!html.contains(r#"name="otp""#));
+
+    let bad = page_post(
+        &app,
+        "addr-1",
+        &[("action", "address"), ("address", "not an address\u{7}")],
+    )
+    .await;
+    assert_eq!(bad, "/otp/demo/addr-1?result=invalid_address");
+    assert!(
+        app.gateway.inbox().unwrap().is_empty(),
+        "nothing sent to a refused address"
+    );
+
+    let ok = page_post(
+        &app,
+        "addr-1",
+        &[("action", "address"), ("address", "jane@example.com")],
+    )
+    .await;
+    assert_eq!(ok, "/otp/demo/addr-1?result=sent");
+    let message = app.console_message_for("jane@example.com").await;
+    assert!(message.contains("314159"));
+    let html = page_html(&app, "addr-1").await;
+    assert!(html.contains(r#"name="otp""#), "then the code form");
+    assert!(html.contains("ja**@example.com"));
+
+    let again = page_post(
+        &app,
+        "addr-1",
+        &[("action", "address"), ("address", "eve@example.com")],
+    )
+    .await;
+    assert_eq!(
+        again, "/otp/demo/addr-1?result=invalid_address",
+        "the address is set once"
+    );
+    assert_eq!(app.record("addr-1").await.address, "jane@example.com");
+}
+
+async fn resend_waits_for_its_cooldown(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    create(&app, "rs-1", "271828").await;
+    let html = page_html(&app, "rs-1").await;
+    assert!(
+        html.contains("Send a new code in 0:30"),
+        "the cooldown is shown"
+    );
+    let early = page_post(&app, "rs-1", &[("action", "resend")]).await;
+    assert_eq!(early, "/otp/demo/rs-1?result=limited");
+    app.clock.advance_ms(31_000);
+    let html = page_html(&app, "rs-1").await;
+    assert!(html.contains(">Send a new code<"), "{html}");
+    let later = page_post(&app, "rs-1", &[("action", "resend")]).await;
+    assert_eq!(later, "/otp/demo/rs-1?result=resent");
+    app.wait_for_events("rs-1", "sent", 2).await;
+    let kinds = app.events("rs-1").await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "resent").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(app.deliveries("rs-1").await.len(), 2);
+}
+
+async fn a_verified_page_returns_to_the_app_with_a_token(backend: Backend) {
+    let shop = "[auth.shop]\nnamespace = \"shop\"\nsecret = \"shop-secret-456\"\nredirect_urls = [\"https://shop.example/done?from=otp\"]\n";
+    let app = spawn_app_on(backend, shop).await;
+    let res = app
+        .client
+        .post(app.url("/v1/verifications"))
+        .basic_auth("shop", Some("shop-secret-456"))
+        .json(&serde_json::json!({
+            "id": "rd-1", "provider": "console", "to": "john@example.com", "code": "161803",
+            "redirect_url": "https://shop.example/done?from=otp", "state": "cart 42"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let res = app
+        .client
+        .post(app.url("/otp/shop/rd-1"))
+        .form(&[("action", "check"), ("otp", "161803")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let (base, query) = location.split_once('?').unwrap();
+    assert_eq!(base, "https://shop.example/done");
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    assert_eq!(get("from"), "otp", "the URL's own query is kept");
+    assert_eq!(get("id"), "rd-1");
+    assert_eq!(get("state"), "cart 42");
+    let res = app
+        .client
+        .post(app.url("/v1/tokens/confirm"))
+        .basic_auth("shop", Some("shop-secret-456"))
+        .json(&serde_json::json!({ "token": get("verification_token"), "expected_address": "john@example.com" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the token in the redirect confirms");
+}
+
 on_both_backends!(
     the_code_page_is_rendered_on_the_server_with_a_working_form,
     the_form_post_verifies_without_javascript_and_status_reports_closed,
@@ -173,4 +317,7 @@ on_both_backends!(
     unknown_pages_and_verifications_are_404,
     a_poisoned_host_header_does_not_change_the_link_in_the_message,
     the_dev_inbox_lists_console_messages,
+    the_page_collects_the_address_then_sends_the_code,
+    resend_waits_for_its_cooldown,
+    a_verified_page_returns_to_the_app_with_a_token,
 );

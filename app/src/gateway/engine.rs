@@ -20,7 +20,9 @@ use super::{
     },
     token::{Claims, TokenKeys, TOKEN_TYPE},
 };
-use crate::model::{CheckResult, InboxMessage, Namespace, PageView, Status, VerificationId};
+use crate::model::{
+    CheckReply, CheckResult, InboxMessage, Namespace, PageView, Status, VerificationId,
+};
 use std::{
     collections::HashMap,
     net::IpAddr,
@@ -1078,7 +1080,25 @@ impl Gateway {
         let (app, mut record) = self.app_and_record(namespace, id).await?;
         let now = self.inner.clock.now_ms();
         self.settle(&mut record, now).await?;
+        let channel = Channel::parse(&record.channel).unwrap_or(Channel::Other);
+        let cooldown_ms = self.inner.settings.limits.resend_cooldown_secs * 1000;
+        let resend_in_secs = (record.status == Status::Pending
+            && !record.address.is_empty()
+            && record.sends < record.max_sends)
+            .then(|| {
+                record
+                    .last_sent_at
+                    .map_or(0, |last| secs_until(last + cooldown_ms, now))
+            });
         Ok(PageView {
+            needs_address: record.address.is_empty() && record.status == Status::Pending,
+            address_kind: match channel {
+                Channel::Email => "email",
+                Channel::Sms | Channel::Whatsapp | Channel::Voice => "phone",
+                Channel::Other => "other",
+            }
+            .into(),
+            resend_in_secs,
             namespace: app.namespace,
             id: record.public_id.clone(),
             app_name: app.name,
@@ -1095,19 +1115,96 @@ impl Gateway {
         })
     }
 
-    /// A code typed on the hosted page.
+    /// A code typed on the hosted page. When this check verified a verification that
+    /// has a `redirect_url`, the reply carries the URL to send the browser to, with a fresh
+    /// verification token, the integrator's state and the id in its query.
     pub async fn check_from_page(
         &self,
         namespace: &str,
         id: &str,
         code: &str,
         client_ip: Option<IpAddr>,
-    ) -> Result<CheckResult, EngineError> {
+    ) -> Result<CheckReply, EngineError> {
         let (app, record) = self.app_and_record(namespace, id).await?;
         let id = VerificationId::parse(&record.public_id)
             .map_err(|_| StoreError::Corrupt("verification.public_id"))?;
         let mode = CheckMode::HostedPage;
-        Ok(self.check_from(&app, &id, code, mode, client_ip).await?.0)
+        let (result, record) = self.check_from(&app, &id, code, mode, client_ip).await?;
+        let redirect = (result == CheckResult::Verified && !record.redirect_url.is_empty())
+            .then(|| self.redirect_target(&app, &record));
+        Ok(CheckReply { result, redirect })
+    }
+
+    /// `redirect_url?verification_token=…&state=…&id=…`, keeping the URL's own query.
+    fn redirect_target(&self, app: &AppRecord, record: &VerificationRecord) -> String {
+        let token = self.issue_token(app, record);
+        let mut query = vec![
+            ("verification_token", token.as_str()),
+            ("id", &record.public_id),
+        ];
+        if !record.state.is_empty() {
+            query.push(("state", &record.state));
+        }
+        let encoded = serde_urlencoded::to_string(&query).expect("strings encode");
+        let (base, fragment) = match record.redirect_url.split_once('#') {
+            Some((b, f)) => (b, Some(f)),
+            None => (record.redirect_url.as_str(), None),
+        };
+        let sep = if base.contains('?') { '&' } else { '?' };
+        match fragment {
+            Some(f) => format!("{base}{sep}{encoded}#{f}"),
+            None => format!("{base}{sep}{encoded}"),
+        }
+    }
+
+    /// The address typed on the hosted page for a verification created without one:
+    /// validated by its provider, stored once, and the code sent.
+    pub async fn set_address_from_page(
+        &self,
+        namespace: &str,
+        id: &str,
+        raw: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), EngineError> {
+        let (app, mut record) = self.app_and_record(namespace, id).await?;
+        let l = &self.inner.settings.limits;
+        self.limit_ip("resend_ip", &app, client_ip, l.resend_per_ip)
+            .await?;
+        let now = self.inner.clock.now_ms();
+        if self.settle(&mut record, now).await?.is_some() {
+            return Err(EngineError::Closed(record.status));
+        }
+        let provider = self.provider(&record.provider)?;
+        let address = provider.parse_address(raw)?;
+        let delivery = self.delivery_for(&app, provider.as_ref(), address.as_str());
+        match self
+            .inner
+            .store
+            .claim_address(record.verification_id, address.as_str(), now, &delivery)
+            .await?
+        {
+            Some(_) => {
+                self.inner.outbox.wake();
+                Ok(())
+            }
+            None => Err(EngineError::invalid(
+                "to",
+                "this verification already has an address",
+            )),
+        }
+    }
+
+    /// "Send a new code" on the hosted page.
+    pub async fn resend_from_page(
+        &self,
+        namespace: &str,
+        id: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), EngineError> {
+        let (app, record) = self.app_and_record(namespace, id).await?;
+        let id = VerificationId::parse(&record.public_id)
+            .map_err(|_| StoreError::Corrupt("verification.public_id"))?;
+        self.resend(&app, &id, client_ip).await.map(|_| ())
     }
 }
 
@@ -1166,5 +1263,44 @@ mod tests {
             "invalid `ttl`: must be between 1 and 86400"
         );
         assert_eq!(bounded("ttl", None, 600u64, 1, 86_400).unwrap(), 600);
+    }
+
+    #[test]
+    fn routes_pick_the_longest_prefix_and_keep_the_requested_provider() {
+        let rule = |channel, prefix: &str, providers: &[&str]| RouteRule {
+            channel,
+            prefix: prefix.into(),
+            providers: providers.iter().map(|p| p.to_string()).collect(),
+        };
+        let rules = [
+            rule(Channel::Sms, "", &["twilio", "gateway"]),
+            rule(Channel::Sms, "+91", &["kaleyra_sms", "twilio"]),
+            rule(Channel::Email, "", &["smtp", "relay"]),
+        ];
+        let route = |p: &str, c, a: &str| route_for(&rules, p, c, a);
+        // The requested provider is in the matching rule: the rule's order.
+        assert_eq!(
+            route("twilio", Channel::Sms, "+919876543210"),
+            ["kaleyra_sms", "twilio"]
+        );
+        assert_eq!(
+            route("twilio", Channel::Sms, "+14155550100"),
+            ["twilio", "gateway"]
+        );
+        // It is not: first, then the rule's providers.
+        assert_eq!(
+            route("other", Channel::Sms, "+14155550100"),
+            ["other", "twilio", "gateway"]
+        );
+        // Channels do not mix; no rule means the requested provider alone.
+        assert_eq!(
+            route("smtp", Channel::Email, "a@b.example"),
+            ["smtp", "relay"]
+        );
+        assert_eq!(route("relay", Channel::Whatsapp, "+14155550100"), ["relay"]);
+        assert_eq!(
+            route_for(&[], "smtp", Channel::Email, "a@b.example"),
+            ["smtp"]
+        );
     }
 }

@@ -1,16 +1,23 @@
-//! The code-entry page: `/otp/{namespace}/{id}`.
+//! The hosted verification page: `/otp/{namespace}/{id}`.
 //!
-//! The form posts to the same URL, so it works before the WASM arrives and without
-//! JavaScript (the server answers with a redirect back here and a `result` in the query).
-//! Once hydrated, submission goes through the `check_code` server function instead and the
-//! page updates in place.
+//! It asks for the address when the integrator did not give one, then for the code, and
+//! shows the closed states. Every form posts to the same URL, so the page works before the
+//! WASM arrives and without JavaScript (the server answers with a redirect back here and a
+//! `result` in the query, or on to the app's `redirect_url`). Once hydrated, the forms go
+//! through server functions instead, the page updates in place, and the expiry and resend
+//! timers count down.
 
 use super::{Card, NotFound};
 use crate::{
-    api::{load_page, CheckCode, PageError},
-    model::{CheckResult, PageView, Status},
+    api::{load_page, CheckCode, PageError, ResendCode, SubmitAddress},
+    model::{CheckReply, CheckResult, PageView, Status},
 };
-use leptos::{either::EitherOf3, ev::SubmitEvent, html::Input, prelude::*};
+use leptos::{
+    either::{Either, EitherOf3},
+    ev::SubmitEvent,
+    html::Input,
+    prelude::*,
+};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -42,74 +49,169 @@ pub fn CodePage() -> impl IntoView {
     }
 }
 
-/// A message under the code field, from the last check.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A message under a form, from the last action.
+#[derive(Clone, PartialEq, Eq)]
 enum Notice {
     Incorrect,
     Malformed,
     Unavailable,
     TooManyRequests,
+    Resent,
+    Sent,
+    InvalidAddress(String),
 }
 
 impl Notice {
     fn from_query(result: Option<&str>) -> Option<Self> {
-        match result? {
-            "incorrect" => Some(Notice::Incorrect),
-            "malformed" => Some(Notice::Malformed),
-            "unavailable" => Some(Notice::Unavailable),
-            "limited" => Some(Notice::TooManyRequests),
-            _ => None,
+        Some(match result? {
+            "incorrect" => Notice::Incorrect,
+            "malformed" => Notice::Malformed,
+            "unavailable" => Notice::Unavailable,
+            "limited" => Notice::TooManyRequests,
+            "resent" => Notice::Resent,
+            "sent" => Notice::Sent,
+            "invalid_address" => Notice::InvalidAddress("That address does not look right.".into()),
+            _ => return None,
+        })
+    }
+
+    fn from_error(err: PageError) -> Self {
+        match err {
+            PageError::TooManyRequests => Notice::TooManyRequests,
+            PageError::Invalid(reason) => Notice::InvalidAddress(capitalised(&reason)),
+            _ => Notice::Unavailable,
         }
     }
 }
 
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
+        None => String::new(),
+    }
+}
+
+/// `m:ss` for a countdown.
+fn clock(secs: u64) -> String {
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
 #[component]
 fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
+    let page = RwSignal::new(view.clone());
     let status = RwSignal::new(view.status);
     let attempts_left = RwSignal::new(view.attempts_left);
     let notice = RwSignal::new(Notice::from_query(result.as_deref()));
     let check = ServerAction::<CheckCode>::new();
+    let resend = ServerAction::<ResendCode>::new();
+    let address = ServerAction::<SubmitAddress>::new();
 
-    // Effects run only in the browser: this marks the form as hydrated, which is how the
-    // browser tests tell the interactive page from the server-rendered one.
+    // Seconds since the page was rendered, ticking once hydrated. Effects run only in the
+    // browser: `hydrated` is how the browser tests tell the interactive page apart.
+    let elapsed = RwSignal::new(0u64);
     let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    Effect::new(move |_| {
+        hydrated.set(true);
+        set_interval(
+            move || elapsed.update(|s| *s += 1),
+            std::time::Duration::from_secs(1),
+        );
+    });
+    // Timers are relative to the view they came with: a fresh view restarts them.
+    let expires_left = move || {
+        page.with(|v| v.expires_in_secs)
+            .saturating_sub(elapsed.get())
+    };
+    let resend_left =
+        move || page.with(|v| v.resend_in_secs.map(|s| s.saturating_sub(elapsed.get())));
+    Effect::new(move |_| {
+        if status.get() == Status::Pending && hydrated.get() && expires_left() == 0 {
+            status.set(Status::Expired);
+        }
+    });
 
     Effect::new(move |_| {
         let Some(outcome) = check.value().get() else {
             return;
         };
         match outcome {
-            Ok(CheckResult::Verified | CheckResult::AlreadyVerified) => {
-                status.set(Status::Verified)
-            }
-            Ok(CheckResult::Incorrect {
-                attempts_left: left,
+            Ok(CheckReply {
+                redirect: Some(target),
+                ..
             }) => {
-                attempts_left.set(left);
-                notice.set(Some(Notice::Incorrect));
-                if left == 0 {
-                    status.set(Status::Locked);
-                }
+                status.set(Status::Verified);
+                let _ = window().location().assign(&target);
             }
-            Ok(CheckResult::Locked) => status.set(Status::Locked),
-            Ok(CheckResult::Expired) => status.set(Status::Expired),
-            Ok(CheckResult::Cancelled) => status.set(Status::Cancelled),
-            Ok(CheckResult::Malformed) => notice.set(Some(Notice::Malformed)),
-            Err(PageError::TooManyRequests) => notice.set(Some(Notice::TooManyRequests)),
-            Err(_) => notice.set(Some(Notice::Unavailable)),
+            Ok(CheckReply { result, .. }) => match result {
+                CheckResult::Verified | CheckResult::AlreadyVerified => {
+                    status.set(Status::Verified)
+                }
+                CheckResult::Incorrect {
+                    attempts_left: left,
+                } => {
+                    attempts_left.set(left);
+                    notice.set(Some(Notice::Incorrect));
+                    if left == 0 {
+                        status.set(Status::Locked);
+                    }
+                }
+                CheckResult::Locked => status.set(Status::Locked),
+                CheckResult::Expired => status.set(Status::Expired),
+                CheckResult::Cancelled => status.set(Status::Cancelled),
+                CheckResult::Malformed => notice.set(Some(Notice::Malformed)),
+            },
+            Err(e) => notice.set(Some(Notice::from_error(e))),
         }
     });
+    let fresh_view = move |outcome: Option<Result<PageView, PageError>>, ok: Notice| match outcome {
+        Some(Ok(v)) => {
+            elapsed.set(0);
+            status.set(v.status);
+            attempts_left.set(v.attempts_left);
+            page.set(v);
+            notice.set(Some(ok));
+        }
+        Some(Err(PageError::Closed)) => status.set(Status::Expired),
+        Some(Err(e)) => notice.set(Some(Notice::from_error(e))),
+        None => {}
+    };
+    Effect::new(move |_| fresh_view(resend.value().get(), Notice::Resent));
+    Effect::new(move |_| fresh_view(address.value().get(), Notice::Sent));
 
-    let input = NodeRef::<Input>::new();
+    let code_input = NodeRef::<Input>::new();
+    let address_input = NodeRef::<Input>::new();
     let (namespace, id) = (view.namespace.clone(), view.id.clone());
-    let on_submit = move |ev: SubmitEvent| {
+    let ids = move || (namespace.clone(), id.clone());
+    let on_check = {
+        let ids = ids.clone();
+        move |ev: SubmitEvent| {
+            ev.prevent_default();
+            let (namespace, id) = ids();
+            let code = code_input.get().map(|el| el.value()).unwrap_or_default();
+            check.dispatch(CheckCode {
+                namespace,
+                id,
+                code: code.trim().to_owned(),
+            });
+        }
+    };
+    let on_resend = {
+        let ids = ids.clone();
+        move |ev: SubmitEvent| {
+            ev.prevent_default();
+            let (namespace, id) = ids();
+            resend.dispatch(ResendCode { namespace, id });
+        }
+    };
+    let on_address = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let code = input.get().map(|el| el.value()).unwrap_or_default();
-        check.dispatch(CheckCode {
-            namespace: namespace.clone(),
-            id: id.clone(),
-            code: code.trim().to_owned(),
+        let (namespace, id) = ids();
+        let value = address_input.get().map(|el| el.value()).unwrap_or_default();
+        address.dispatch(SubmitAddress {
+            namespace,
+            id,
+            address: value.trim().to_owned(),
         });
     };
 
@@ -121,65 +223,160 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
     } else {
         "[A-Za-z0-9]*"
     };
-    let heading = match view.channel.as_str() {
-        "E-mail" => "Check your e-mail",
-        "SMS" | "WhatsApp" | "Phone call" => "Check your phone",
+    let phone = view.address_kind == "phone";
+    let heading = match (phone, view.address_kind.as_str()) {
+        (true, _) => "Check your phone",
+        (_, "email") => "Check your e-mail",
         _ => "Enter your verification code",
     };
-    let sent_to = if view.masked_address.is_empty() {
-        "Enter the code you received.".to_owned()
-    } else {
-        format!("We sent a code to {}.", view.masked_address)
-    };
-    let minutes = view.expires_in_secs.div_ceil(60);
     let app_name = view.app_name.clone();
+    let busy = move || check.pending().get() || resend.pending().get() || address.pending().get();
+    let notice_line = move || notice_text(notice.get(), attempts_left.get());
+
+    let address_form = {
+        let action_url = action_url.clone();
+        move || {
+            let (label, kind, auto, hint) = if phone {
+                (
+                    "Mobile number",
+                    "tel",
+                    "tel",
+                    "With the country code, e.g. +14155550100.",
+                )
+            } else if page.with(|v| v.address_kind == "email") {
+                (
+                    "E-mail address",
+                    "email",
+                    "email",
+                    "We will send a code to it.",
+                )
+            } else {
+                ("Address", "text", "off", "Where the code should go.")
+            };
+            view! {
+                <h1 class="mt-1 text-2xl font-semibold">"Verify it is you"</h1>
+                <form
+                    class="mt-6 space-y-4"
+                    method="post"
+                    action=action_url.clone()
+                    data-hydrated=move || hydrated.get().to_string()
+                    on:submit=on_address.clone()
+                >
+                    <input type="hidden" name="action" value="address"/>
+                    <label for="address" class="block text-sm font-medium">{label}</label>
+                    <input
+                        id="address"
+                        name="address"
+                        node_ref=address_input
+                        type=kind
+                        required
+                        autocomplete=auto
+                        aria-describedby="address-help"
+                        class="block w-full rounded-lg border border-zinc-300 px-4 py-3 text-lg focus:border-zinc-900 focus:outline-none focus:ring-2 focus:ring-zinc-900"
+                    />
+                    <p id="address-help" class="text-sm text-zinc-600" role="status" aria-live="polite">
+                        {move || match notice.get() {
+                            Some(n @ (Notice::InvalidAddress(_) | Notice::TooManyRequests | Notice::Unavailable)) => {
+                                notice_text(Some(n), 0)
+                            }
+                            _ => hint.to_owned(),
+                        }}
+                    </p>
+                    <button
+                        type="submit"
+                        disabled=busy
+                        class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
+                    >
+                        "Send code"
+                    </button>
+                </form>
+            }
+        }
+    };
+
+    let code_form = move || {
+        let resend_url = action_url.clone();
+        let on_resend = on_resend.clone();
+        let sent_to = page.with(|v| {
+            if v.masked_address.is_empty() {
+                "Enter the code you received.".to_owned()
+            } else {
+                format!("We sent a code to {}.", v.masked_address)
+            }
+        });
+        view! {
+            <h1 class="mt-1 text-2xl font-semibold">{heading}</h1>
+            <p class="mt-2 text-sm text-zinc-600">{sent_to}</p>
+            <form
+                class="mt-6 space-y-4"
+                method="post"
+                action=action_url.clone()
+                data-hydrated=move || hydrated.get().to_string()
+                on:submit=on_check.clone()
+            >
+                <input type="hidden" name="action" value="check"/>
+                <label for="otp" class="block text-sm font-medium">"Verification code"</label>
+                <input
+                    id="otp"
+                    name="otp"
+                    node_ref=code_input
+                    type="text"
+                    required
+                    autocomplete="one-time-code"
+                    inputmode=input_mode
+                    pattern=pattern
+                    minlength=code_length.clone()
+                    maxlength=code_length.clone()
+                    aria-describedby="otp-help"
+                    class="block w-full rounded-lg border border-zinc-300 px-4 py-3 text-center font-mono text-2xl tracking-[0.4em] focus:border-zinc-900 focus:outline-none focus:ring-2 focus:ring-zinc-900"
+                />
+                <p id="otp-help" class="text-sm text-zinc-600" role="status" aria-live="polite">
+                    {notice_line}
+                </p>
+                <button
+                    type="submit"
+                    disabled=busy
+                    class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
+                >
+                    "Verify"
+                </button>
+                <p class="text-xs text-zinc-600" data-role="expiry">
+                    {move || format!("The code expires in {}.", clock(expires_left()))}
+                </p>
+            </form>
+            {move || resend_left().map(|_| view! {
+                <form
+                    class="mt-4"
+                    method="post"
+                    action=resend_url.clone()
+                    on:submit=on_resend.clone()
+                >
+                    <input type="hidden" name="action" value="resend"/>
+                    <button
+                        type="submit"
+                        data-role="resend"
+                        disabled=move || { busy() || resend_left().unwrap_or(0) != 0 }
+                        class="text-sm font-medium text-zinc-900 underline underline-offset-4 disabled:text-zinc-600 disabled:no-underline"
+                    >
+                        {move || match resend_left().unwrap_or(0) {
+                            0 => "Send a new code".to_owned(),
+                            s => format!("Send a new code in {}", clock(s)),
+                        }}
+                    </button>
+                </form>
+            })}
+        }
+    };
 
     view! {
         <Title text=format!("Verify · {}", view.app_name)/>
         <Card>
-            <p class="text-sm font-medium text-zinc-500">{app_name}</p>
+            <p class="text-sm font-medium text-zinc-600">{app_name}</p>
             {move || match status.get() {
-                Status::Pending => EitherOf3::A(view! {
-                    <h1 class="mt-1 text-2xl font-semibold">{heading}</h1>
-                    <p class="mt-2 text-sm text-zinc-600">{sent_to.clone()}</p>
-                    <form
-                        class="mt-6 space-y-4"
-                        method="post"
-                        action=action_url.clone()
-                        data-hydrated=move || hydrated.get().to_string()
-                        on:submit=on_submit.clone()
-                    >
-                        <input type="hidden" name="action" value="check"/>
-                        <label for="otp" class="block text-sm font-medium">"Verification code"</label>
-                        <input
-                            id="otp"
-                            name="otp"
-                            node_ref=input
-                            type="text"
-                            required
-                            autocomplete="one-time-code"
-                            inputmode=input_mode
-                            pattern=pattern
-                            minlength=code_length.clone()
-                            maxlength=code_length.clone()
-                            aria-describedby="otp-help"
-                            class="block w-full rounded-lg border border-zinc-300 px-4 py-3 text-center font-mono text-2xl tracking-[0.4em] focus:border-zinc-900 focus:outline-none focus:ring-2 focus:ring-zinc-900"
-                        />
-                        <p id="otp-help" class="text-sm text-zinc-600" role="status" aria-live="polite">
-                            {move || notice_text(notice.get(), attempts_left.get())}
-                        </p>
-                        <button
-                            type="submit"
-                            disabled=move || check.pending().get()
-                            class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
-                        >
-                            "Verify"
-                        </button>
-                        <p class="text-xs text-zinc-500">
-                            {format!("The code expires in about {minutes} min.")}
-                        </p>
-                    </form>
-                }),
+                Status::Pending if page.with(|v| v.needs_address) => {
+                    EitherOf3::A(Either::Left(address_form()))
+                }
+                Status::Pending => EitherOf3::A(Either::Right(code_form())),
                 Status::Verified => EitherOf3::B(view! {
                     <div data-state="verified" class="mt-2">
                         <h1 class="text-2xl font-semibold text-emerald-700">"Verified"</h1>
@@ -210,6 +407,9 @@ fn notice_text(notice: Option<Notice>, attempts_left: u32) -> String {
         Some(Notice::TooManyRequests) => {
             "Too many tries. Wait a few minutes, then try again.".to_owned()
         }
+        Some(Notice::Resent) => format!("A new message is on its way. {left}."),
+        Some(Notice::Sent) => format!("The code is on its way. {left}."),
+        Some(Notice::InvalidAddress(reason)) => reason,
     }
 }
 

@@ -29,9 +29,13 @@ pub struct PageForm {
     action: String,
     #[serde(default)]
     otp: String,
+    #[serde(default)]
+    address: String,
 }
 
-/// Handles the code form, then sends the browser back to the page (post/redirect/get).
+/// Handles the page's forms (`check`, `resend`, `address`), then sends the browser back to
+/// the page with the outcome in `result` (post/redirect/get), or on to the app's
+/// `redirect_url` when a check completed the verification.
 async fn submit(
     State(gw): State<Gateway>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
@@ -45,25 +49,47 @@ async fn submit(
         return StatusCode::NOT_FOUND.into_response();
     }
     let page = format!("/otp/{namespace}/{id}");
+    let back = |result: &str| Redirect::to(&format!("{page}?result={result}")).into_response();
+    let failed = |e: EngineError| match e {
+        EngineError::NotFound => StatusCode::NOT_FOUND.into_response(),
+        EngineError::RateLimited { .. }
+        | EngineError::SendLimit { .. }
+        | EngineError::Locked { .. } => back("limited"),
+        EngineError::InvalidAddress(_) | EngineError::InvalidInput { .. } => {
+            back("invalid_address")
+        }
+        EngineError::Closed(_) => Redirect::to(&page).into_response(),
+        e => {
+            tracing::error!(error = ?e, "hosted page action failed");
+            back("unavailable")
+        }
+    };
+    let ip = Some(client.ip());
     match form.action.as_str() {
         "check" | "" => match gw
-            .check_from_page(&namespace, &id, form.otp.trim(), Some(client.ip()))
+            .check_from_page(&namespace, &id, form.otp.trim(), ip)
             .await
         {
-            Ok(CheckResult::Verified | CheckResult::AlreadyVerified) => {
-                Redirect::to(&page).into_response()
-            }
-            Ok(result) => {
-                Redirect::to(&format!("{page}?result={}", result.as_query())).into_response()
-            }
-            Err(EngineError::NotFound) => StatusCode::NOT_FOUND.into_response(),
-            Err(EngineError::RateLimited { .. }) => {
-                Redirect::to(&format!("{page}?result=limited")).into_response()
-            }
-            Err(e) => {
-                tracing::error!(error = ?e, "hosted check failed");
-                Redirect::to(&format!("{page}?result=unavailable")).into_response()
-            }
+            // The redirect target is the app's own allow-listed URL, fixed at creation.
+            Ok(reply) => match (reply.result, reply.redirect) {
+                (_, Some(target)) => Redirect::to(&target).into_response(),
+                (CheckResult::Verified | CheckResult::AlreadyVerified, None) => {
+                    Redirect::to(&page).into_response()
+                }
+                (result, None) => back(result.as_query()),
+            },
+            Err(e) => failed(e),
+        },
+        "resend" => match gw.resend_from_page(&namespace, &id, ip).await {
+            Ok(()) => back("resent"),
+            Err(e) => failed(e),
+        },
+        "address" => match gw
+            .set_address_from_page(&namespace, &id, &form.address, ip)
+            .await
+        {
+            Ok(()) => back("sent"),
+            Err(e) => failed(e),
         },
         _ => (StatusCode::BAD_REQUEST, "unknown action").into_response(),
     }

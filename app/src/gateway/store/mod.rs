@@ -268,6 +268,16 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
         delivery: &NewDelivery,
     ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Sets the address of a pending, unexpired verification that has none (the hosted
+    /// page collected it), spends one send and queues `delivery`, in one transaction;
+    /// `None` when it already has an address, is closed, or has no sends left.
+    async fn claim_address(
+        &self,
+        verification_id: i64,
+        address: &str,
+        now: i64,
+        delivery: &NewDelivery,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
     /// Leases up to `limit` due outbox rows to `owner` until `lease_until`, raising their
     /// attempt counters. Rows another worker holds are skipped, never waited for.
     async fn claim_deliveries(

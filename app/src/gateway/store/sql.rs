@@ -473,6 +473,45 @@ macro_rules! sql_store {
                     Ok(record)
                 }
 
+                async fn claim_address(
+                    &self,
+                    verification_id: i64,
+                    address: &str,
+                    now: i64,
+                    delivery: &NewDelivery,
+                ) -> Result<Option<VerificationRecord>, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let sql = format!(
+                        "UPDATE verification SET address = $1, sends = sends + 1, last_sent_at = $2, \
+                         updated_at = $2 \
+                         WHERE verification_id = $3 AND status = 'pending' AND expires_at > $2 \
+                           AND address = '' AND sends < max_sends \
+                         RETURNING {VERIFICATION_COLUMNS}"
+                    );
+                    let record = sqlx::query(&sql)
+                        .bind(address)
+                        .bind(now)
+                        .bind(verification_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .as_ref()
+                        .map(verification_from_row)
+                        .transpose()?;
+                    if record.is_some() {
+                        insert_delivery(&mut tx, verification_id, delivery, now).await?;
+                        sqlx::query(
+                            "INSERT INTO event (verification_id, kind, detail, created_at) \
+                             VALUES ($1, 'address_set', '{}', $2)",
+                        )
+                        .bind(verification_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(record)
+                }
+
                 async fn claim_deliveries(
                     &self,
                     owner: &str,
