@@ -148,6 +148,64 @@ pub struct PageView {
     pub address_kind: String,
     /// Seconds until a resend is allowed; `None` when no resend is possible.
     pub resend_in_secs: Option<u64>,
+    /// The client token for live updates of this verification (never the API secret).
+    pub live_token: String,
+}
+
+/// What a live subscriber (WebSocket, SSE, the hosted page) hears about a verification.
+/// Never carries the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum LiveEvent {
+    /// The subscription is open; the state at that moment.
+    Subscribed {
+        status: Status,
+        attempts_left: u32,
+        expires_in_secs: u64,
+    },
+    /// A message went out (`sent`), arrived (`delivered`) or could not be delivered
+    /// (`failed`).
+    Delivery {
+        state: String,
+    },
+    /// A wrong code was typed.
+    Attempt {
+        attempts_left: u32,
+    },
+    Locked,
+    /// Verified: the token proves it; `redirect` is where the hosted page goes next.
+    Verified {
+        verification_token: String,
+        redirect: Option<String>,
+    },
+    Expired,
+    Cancelled,
+}
+
+impl LiveEvent {
+    /// Whether nothing follows this event.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            LiveEvent::Locked
+                | LiveEvent::Verified { .. }
+                | LiveEvent::Expired
+                | LiveEvent::Cancelled
+        )
+    }
+
+    /// The SSE event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LiveEvent::Subscribed { .. } => "subscribed",
+            LiveEvent::Delivery { .. } => "delivery",
+            LiveEvent::Attempt { .. } => "attempt",
+            LiveEvent::Locked => "locked",
+            LiveEvent::Verified { .. } => "verified",
+            LiveEvent::Expired => "expired",
+            LiveEvent::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// What the page does after a code was typed: the result, and where to send the browser

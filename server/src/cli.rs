@@ -112,6 +112,10 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     tracing::info!(address = %settings.address, root_url = %settings.root_url, "otpgate listening");
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     let worker = gateway.start_delivery(settings.outbox.clone(), worker_stop);
+    let live = gateway.start_live(
+        std::time::Duration::from_millis(250),
+        stop_worker.subscribe(),
+    );
     let state = AppState {
         gateway,
         leptos: leptos_options(&settings),
@@ -120,6 +124,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     // Requests are done; let sends in flight finish and give back the rest.
     let _ = stop_worker.send(true);
     let _ = worker.await;
+    let _ = live.await;
     served.map_err(StartError::from)?;
     tracing::info!("otpgate stopped");
     Ok(())

@@ -666,6 +666,7 @@ async fn every_route_is_in_the_openapi_document() {
         ("post", "/v1/tokens/confirm"),
         ("get", "/.well-known/jwks.json"),
         ("post", "/v1/providers/{provider}/status"),
+        ("get", "/v1/verifications/{id}/events"),
     ];
     for (method, path) in routes {
         assert!(

@@ -249,6 +249,29 @@ impl CodeHasher {
         mac.finalize().into_bytes().into()
     }
 
+    fn label_mac(key: &CodeKey, label: &str, parts: &[&str]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&key.0).expect("HMAC takes any key length");
+        for part in std::iter::once(label).chain(parts.iter().copied()) {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A value derived from the newest key for `label` and `parts` (client tokens).
+    pub fn derive(&self, label: &str, parts: &[&str]) -> [u8; 32] {
+        Self::label_mac(&self.keys[0], label, parts)
+    }
+
+    /// Whether `given` was derived for `label` and `parts` with any key; constant time.
+    pub fn verify_derived(&self, label: &str, parts: &[&str], given: &[u8]) -> bool {
+        let mut matched = subtle::Choice::from(0);
+        for key in &self.keys {
+            matched |= Self::label_mac(key, label, parts).ct_eq(given);
+        }
+        matched.into()
+    }
+
     /// Compares in constant time against every key, without stopping at the first match.
     pub fn verify(&self, namespace: &str, id: &str, code: &OtpCode, stored: &[u8]) -> bool {
         let mut matched = subtle::Choice::from(0);

@@ -169,6 +169,7 @@ struct Inner {
     settings: EngineSettings,
     tokens: TokenKeys,
     outbox: Arc<OutboxSignal>,
+    hub: super::live::LiveHub,
     /// Failover rules of the apps declared in the config file, by app id.
     routes: RwLock<HashMap<i64, Vec<RouteRule>>>,
 }
@@ -257,6 +258,7 @@ impl Gateway {
                 settings,
                 tokens,
                 outbox: Arc::default(),
+                hub: super::live::LiveHub::default(),
                 routes: RwLock::default(),
             }),
         }
@@ -297,6 +299,14 @@ impl Gateway {
             route: route_for(rules, provider.id(), provider.channel(), address),
             address: address.to_owned(),
         }
+    }
+
+    pub(crate) fn hasher(&self) -> &CodeHasher {
+        &self.inner.hasher
+    }
+
+    pub(crate) fn hub(&self) -> &super::live::LiveHub {
+        &self.inner.hub
     }
 
     /// The public keys that verify tokens (JWKS).
@@ -1052,7 +1062,7 @@ impl Gateway {
             .await?)
     }
 
-    async fn app_and_record(
+    pub(crate) async fn app_and_record(
         &self,
         namespace: &str,
         id: &str,
@@ -1090,7 +1100,9 @@ impl Gateway {
                     .last_sent_at
                     .map_or(0, |last| secs_until(last + cooldown_ms, now))
             });
+        let live_token = self.live_token(&app.namespace, &record);
         Ok(PageView {
+            live_token,
             needs_address: record.address.is_empty() && record.status == Status::Pending,
             address_kind: match channel {
                 Channel::Email => "email",
@@ -1136,7 +1148,7 @@ impl Gateway {
     }
 
     /// `redirect_url?verification_token=…&state=…&id=…`, keeping the URL's own query.
-    fn redirect_target(&self, app: &AppRecord, record: &VerificationRecord) -> String {
+    pub(crate) fn redirect_target(&self, app: &AppRecord, record: &VerificationRecord) -> String {
         let token = self.issue_token(app, record);
         let mut query = vec![
             ("verification_token", token.as_str()),

@@ -9,6 +9,7 @@ pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod limits;
+pub mod live;
 pub mod outbox;
 pub mod secret;
 pub mod store;

@@ -162,6 +162,7 @@ async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> Te
         leptos: leptos_options(&settings),
     };
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+    gateway.start_live(std::time::Duration::from_millis(50), worker_stop.clone());
     gateway.start_delivery(settings.outbox.clone(), worker_stop);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {

@@ -172,6 +172,16 @@ pub enum DeliveryOutcome {
     Closed { status: &'static str, error: String },
 }
 
+/// One row of the event timeline, for live subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub event_id: i64,
+    pub verification_id: i64,
+    pub kind: String,
+    /// JSON without secrets.
+    pub detail: String,
+}
+
 /// The storage the engine needs.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -338,6 +348,15 @@ pub trait Store: Send + Sync + 'static {
         answer: &IdempotentAnswer,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// Events with an id above `after`, oldest first, at most `limit`.
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventRow>, StoreError>;
+    /// The newest event id (0 when there is none).
+    async fn last_event_id(&self) -> Result<i64, StoreError>;
+    /// A verification by its internal id, with its app's namespace.
+    async fn verification_by_id(
+        &self,
+        verification_id: i64,
+    ) -> Result<Option<(String, VerificationRecord)>, StoreError>;
     /// The kinds of a verification's events, oldest first.
     async fn event_kinds(&self, verification_id: i64) -> Result<Vec<String>, StoreError>;
 }

@@ -37,7 +37,7 @@ macro_rules! sql_store {
                 counter, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, VERIFICATION_COLUMNS,
             };
             use super::{
-                AppRecord, ClaimedDelivery, CountedAttempt, DeliveryOutcome, IdempotentAnswer,
+                AppRecord, ClaimedDelivery, CountedAttempt, DeliveryOutcome, EventRow, IdempotentAnswer,
                 NewDelivery, NewVerification, Reissue, Store, StoreError, VerificationRecord,
             };
             use crate::model::Status;
@@ -768,6 +768,51 @@ macro_rules! sql_store {
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() == 1)
+                }
+
+                async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT event_id, verification_id, kind, detail FROM event \
+                         WHERE event_id > $1 ORDER BY event_id LIMIT $2",
+                    )
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(EventRow {
+                                event_id: row.try_get("event_id")?,
+                                verification_id: row.try_get("verification_id")?,
+                                kind: row.try_get("kind")?,
+                                detail: row.try_get("detail")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn last_event_id(&self) -> Result<i64, StoreError> {
+                    Ok(sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(event_id) FROM event")
+                        .fetch_one(&self.pool)
+                        .await?
+                        .unwrap_or(0))
+                }
+
+                async fn verification_by_id(
+                    &self,
+                    verification_id: i64,
+                ) -> Result<Option<(String, VerificationRecord)>, StoreError> {
+                    let sql = format!(
+                        "SELECT {VERIFICATION_COLUMNS}, \
+                         (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace \
+                         FROM verification WHERE verification_id = $1"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(verification_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|row| Ok((row.try_get("namespace")?, verification_from_row(&row)?)))
+                        .transpose()
                 }
 
                 async fn event_kinds(&self, verification_id: i64) -> Result<Vec<String>, StoreError> {

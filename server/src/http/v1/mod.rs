@@ -5,7 +5,7 @@ mod error;
 mod handlers;
 mod types;
 
-pub use error::V1Error;
+pub use error::{ErrorBody, V1Error};
 
 use super::AppState;
 use axum::{
@@ -28,6 +28,7 @@ use utoipa::OpenApi;
         handlers::confirm_token,
         handlers::jwks,
         handlers::provider_status,
+        crate::http::live::sse,
     ),
     components(schemas(
         types::CreateBody,

@@ -59,11 +59,16 @@ pub struct VerificationView {
     pub state: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub locale: String,
+    /// For a browser to follow this verification live
+    /// (`/v1/verifications/{id}/events?token=…`, `/ws/otp?sessionId=…&token=…`); unlocks
+    /// only this verification's events.
+    pub client_token: String,
 }
 
 impl VerificationView {
     pub fn new(gw: &Gateway, namespace: &str, r: &VerificationRecord) -> Self {
         Self {
+            client_token: gw.live_token(namespace, r),
             id: r.public_id.clone(),
             status: r.status.as_str().to_owned(),
             verified: r.status == app::model::Status::Verified,
