@@ -10,7 +10,7 @@
 use super::{Card, NotFound};
 use crate::{
     api::{load_page, CheckCode, PageError, ResendCode, SubmitAddress},
-    model::{CheckReply, CheckResult, PageView, Status},
+    model::{CheckReply, CheckResult, LiveEvent, PageView, Status},
 };
 use leptos::{
     either::{Either, EitherOf3},
@@ -179,6 +179,38 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
     Effect::new(move |_| fresh_view(resend.value().get(), Notice::Resent));
     Effect::new(move |_| fresh_view(address.value().get(), Notice::Sent));
 
+    // Live updates: the verification may change elsewhere (a check from the integrator's
+    // backend, an inbound SMS, expiry); the page follows it, and polls if it cannot.
+    let delivery = RwSignal::new(None::<String>);
+    let apply = move |event: LiveEvent| match event {
+        LiveEvent::Subscribed { .. } => {}
+        LiveEvent::Delivery { state } => delivery.set(Some(state)),
+        LiveEvent::Attempt {
+            attempts_left: left,
+        } => attempts_left.set(left),
+        LiveEvent::Locked => status.set(Status::Locked),
+        LiveEvent::Expired => status.set(Status::Expired),
+        LiveEvent::Cancelled => status.set(Status::Cancelled),
+        LiveEvent::Verified { redirect, .. } => {
+            if status.get_untracked() != Status::Verified {
+                status.set(Status::Verified);
+                if let Some(target) = redirect {
+                    let _ = window().location().assign(&target);
+                }
+            }
+        }
+    };
+    let _ = apply;
+    #[cfg(feature = "hydrate")]
+    {
+        let (namespace, id, token) = (
+            view.namespace.clone(),
+            view.id.clone(),
+            view.live_token.clone(),
+        );
+        Effect::new(move |_| follow(&namespace, &id, &token, apply, status));
+    }
+
     let code_input = NodeRef::<Input>::new();
     let address_input = NodeRef::<Input>::new();
     let (namespace, id) = (view.namespace.clone(), view.id.clone());
@@ -340,6 +372,13 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                 >
                     "Verify"
                 </button>
+                <p class="text-sm text-zinc-600" data-role="delivery" aria-live="polite">
+                    {move || delivery.get().map(|state| match state.as_str() {
+                        "sent" => "The message is on its way.",
+                        "delivered" => "The message was delivered.",
+                        _ => "The message could not be delivered yet; we keep trying.",
+                    })}
+                </p>
                 <p class="text-xs text-zinc-600" data-role="expiry">
                     {move || format!("The code expires in {}.", clock(expires_left()))}
                 </p>
@@ -430,4 +469,80 @@ fn Unavailable() -> impl IntoView {
             <p class="mt-2 text-sm text-zinc-600">"Try again in a moment."</p>
         </Card>
     }
+}
+
+/// Follows the verification over Server-Sent Events; when the stream fails, polls the page
+/// state every few seconds instead.
+#[cfg(feature = "hydrate")]
+fn follow(
+    namespace: &str,
+    id: &str,
+    token: &str,
+    apply: impl Fn(LiveEvent) + Copy + 'static,
+    status: RwSignal<Status>,
+) {
+    use wasm_bindgen::{closure::Closure, JsCast};
+    let url = format!("/v1/verifications/{id}/events?token={token}");
+    let Ok(source) = web_sys::EventSource::new(&url) else {
+        poll(namespace.to_owned(), id.to_owned(), status);
+        return;
+    };
+    let on_event =
+        Closure::<dyn Fn(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+            if let Some(event) = e
+                .data()
+                .as_string()
+                .and_then(|d| serde_json::from_str::<LiveEvent>(&d).ok())
+            {
+                apply(event);
+            }
+        });
+    for name in [
+        "subscribed",
+        "delivery",
+        "attempt",
+        "locked",
+        "verified",
+        "expired",
+        "cancelled",
+    ] {
+        let _ = source.add_event_listener_with_callback(name, on_event.as_ref().unchecked_ref());
+    }
+    on_event.forget();
+    let (namespace, id) = (namespace.to_owned(), id.to_owned());
+    let failed_source = source.clone();
+    let on_error = Closure::<dyn Fn()>::new(move || {
+        // The server ends the stream after a final event; anything else is a failure.
+        failed_source.close();
+        if status.get_untracked() == Status::Pending {
+            poll(namespace.clone(), id.clone(), status);
+        }
+    });
+    source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+    on_error.forget();
+}
+
+/// Re-reads the page state every three seconds while the verification is open.
+#[cfg(feature = "hydrate")]
+fn poll(namespace: String, id: String, status: RwSignal<Status>) {
+    let handle = std::rc::Rc::new(std::cell::Cell::new(None::<IntervalHandle>));
+    let own = handle.clone();
+    let started = set_interval_with_handle(
+        move || {
+            if status.get_untracked() != Status::Pending {
+                if let Some(h) = own.take() {
+                    h.clear();
+                }
+                return;
+            }
+            let (namespace, id) = (namespace.clone(), id.clone());
+            leptos::task::spawn_local(async move {
+                if let Ok(view) = load_page(namespace, id).await {
+                    status.set(view.status);
+                }
+            });
+        },
+        std::time::Duration::from_secs(3),
+    );
+    handle.set(started.ok());
 }
