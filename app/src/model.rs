@@ -150,6 +150,21 @@ pub struct PageView {
     pub resend_in_secs: Option<u64>,
     /// The client token for live updates of this verification (never the API secret).
     pub live_token: String,
+    /// For an inbound verification: what the person texts, and where.
+    pub inbound: Option<InboundView>,
+}
+
+/// The QR page of an inbound verification. The code is shown on purpose: the proof is the
+/// SMS coming from the person's phone, not knowledge of the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundView {
+    /// The number to text, E.164.
+    pub number: String,
+    pub code: String,
+    /// `sms:<number>?body=<code>`, for a tap on a phone.
+    pub sms_link: String,
+    /// The QR code (an `SMSTO:` link) as an SVG document.
+    pub qr_svg: String,
 }
 
 /// What a live subscriber (WebSocket, SSE, the hosted page) hears about a verification.

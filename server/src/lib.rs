@@ -104,6 +104,9 @@ pub async fn build_gateway(
             KaleyraProvider::new(k.clone()).map_err(|e| failed(&k.id, e))?,
         ));
     }
+    if settings.engine.inbound_number.is_some() {
+        add(Arc::new(app::gateway::inbound::InboundProvider::default()));
+    }
     if settings.console {
         tracing::warn!("the console provider is on: codes are kept in the dev inbox at /dev/inbox (development only)");
         providers.add_console(Arc::new(ConsoleProvider::default()));

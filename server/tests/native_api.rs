@@ -667,6 +667,7 @@ async fn every_route_is_in_the_openapi_document() {
         ("get", "/.well-known/jwks.json"),
         ("post", "/v1/providers/{provider}/status"),
         ("get", "/v1/verifications/{id}/events"),
+        ("post", "/v1/inbound/{provider}"),
     ];
     for (method, path) in routes {
         assert!(

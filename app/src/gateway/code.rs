@@ -45,6 +45,11 @@ impl Alphabet {
         }
     }
 
+    /// Whether `b` is one of the symbols generated codes are made of.
+    pub fn admits(self, b: u8) -> bool {
+        self.symbols().contains(&b)
+    }
+
     /// Custom codes may use any ASCII letter or digit; generated ones use `symbols`.
     fn accepts(self, b: u8) -> bool {
         match self {

@@ -41,6 +41,10 @@ pub struct EngineSettings {
     pub limits: LimitSettings,
     /// Lifetime of a verification token, at most five minutes.
     pub token_ttl_secs: i64,
+    /// The number people text codes to (inbound verification), E.164.
+    pub inbound_number: Option<String>,
+    /// The Standard Webhooks key that authenticates `POST /v1/inbound/generic`.
+    pub inbound_signing_secret: Option<Vec<u8>>,
 }
 
 impl EngineSettings {
@@ -61,6 +65,8 @@ impl Default for EngineSettings {
             code_spec: CodeSpec::default(),
             limits: LimitSettings::default(),
             token_ttl_secs: 120,
+            inbound_number: None,
+            inbound_signing_secret: None,
         }
     }
 }
@@ -301,6 +307,10 @@ impl Gateway {
         }
     }
 
+    pub(crate) fn engine_settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
     pub(crate) fn hasher(&self) -> &CodeHasher {
         &self.inner.hasher
     }
@@ -325,7 +335,7 @@ impl Gateway {
         Ok(())
     }
 
-    async fn limit_ip(
+    pub(crate) async fn limit_ip(
         &self,
         kind: &str,
         app: &AppRecord,
@@ -462,7 +472,7 @@ impl Gateway {
         })
     }
 
-    fn provider(&self, id: &str) -> Result<Arc<dyn Provider>, EngineError> {
+    pub(crate) fn provider(&self, id: &str) -> Result<Arc<dyn Provider>, EngineError> {
         self.inner
             .providers
             .get(id)
@@ -542,9 +552,20 @@ impl Gateway {
                 "must be a language tag such as en or pt-BR",
             ));
         }
+        let inbound = provider.id() == super::inbound::INBOUND_PROVIDER;
         let (code, spec) = match req.code.as_deref() {
+            Some(_) if inbound => {
+                return Err(EngineError::invalid(
+                    "otp",
+                    "inbound verifications make their own code",
+                ))
+            }
             Some(raw) => OtpCode::parse_custom(raw)
                 .map_err(|_| EngineError::invalid("otp", "must be 4 to 16 letters or digits"))?,
+            None if inbound => {
+                let spec = super::inbound::inbound_code_spec();
+                (OtpCode::generate(spec), spec)
+            }
             None => (OtpCode::generate(s.code_spec), s.code_spec),
         };
         let l = &s.limits;
@@ -571,7 +592,7 @@ impl Gateway {
             code_length: spec.length,
             code_alphabet: spec.alphabet.as_str().into(),
             max_attempts,
-            sends: u32::from(address.is_some()),
+            sends: u32::from(address.is_some() && !inbound),
             max_sends,
             extra,
             redirect_url,
@@ -579,9 +600,11 @@ impl Gateway {
             locale,
             now,
             expires_at: now + (ttl as i64) * 1000,
+            inbound_key: inbound.then(|| self.inbound_key(&code)),
         };
         let delivery = address
             .as_ref()
+            .filter(|_| !inbound)
             .map(|a| self.delivery_for(app, provider.as_ref(), a.as_str()));
         let record = self.insert_or_reissue(app, new, delivery.as_ref()).await?;
         if delivery.is_some() {
@@ -1101,7 +1124,9 @@ impl Gateway {
                     .map_or(0, |last| secs_until(last + cooldown_ms, now))
             });
         let live_token = self.live_token(&app.namespace, &record);
+        let inbound = self.inbound_view(&app, &record);
         Ok(PageView {
+            inbound,
             live_token,
             needs_address: record.address.is_empty() && record.status == Status::Pending,
             address_kind: match channel {

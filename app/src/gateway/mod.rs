@@ -8,6 +8,7 @@ pub mod code;
 pub mod delivery;
 pub mod engine;
 pub mod error;
+pub mod inbound;
 pub mod limits;
 pub mod live;
 pub mod outbox;

@@ -10,14 +10,9 @@
 use super::{Card, NotFound};
 use crate::{
     api::{load_page, CheckCode, PageError, ResendCode, SubmitAddress},
-    model::{CheckReply, CheckResult, LiveEvent, PageView, Status},
+    model::{CheckReply, CheckResult, InboundView, LiveEvent, PageView, Status},
 };
-use leptos::{
-    either::{Either, EitherOf3},
-    ev::SubmitEvent,
-    html::Input,
-    prelude::*,
-};
+use leptos::{either::EitherOf3, ev::SubmitEvent, html::Input, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -407,15 +402,51 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
         }
     };
 
+    let inbound_view = move || {
+        let inbound = page
+            .with(|v| v.inbound.clone())
+            .unwrap_or_else(|| InboundView {
+                number: String::new(),
+                code: String::new(),
+                sms_link: String::new(),
+                qr_svg: String::new(),
+            });
+        view! {
+            <h1 class="mt-1 text-2xl font-semibold">"Text this code from your phone"</h1>
+            <p class="mt-2 text-sm text-zinc-600">
+                "Scan the QR code with your phone's camera, then send the message it opens."
+            </p>
+            <div class="mx-auto mt-6 w-56" role="img" aria-label="QR code that opens a text message with the code" inner_html=inbound.qr_svg></div>
+            <dl class="mt-6 grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
+                <dt class="text-zinc-600">"Send"</dt>
+                <dd class="font-mono text-lg font-semibold tracking-widest" data-role="inbound-code">{inbound.code}</dd>
+                <dt class="text-zinc-600">"To"</dt>
+                <dd class="font-mono text-lg" data-role="inbound-number">{inbound.number}</dd>
+            </dl>
+            <a
+                href=inbound.sms_link
+                class="mt-6 block w-full rounded-lg bg-zinc-900 px-4 py-3 text-center font-medium text-white hover:bg-zinc-700"
+            >
+                "Open my messages app"
+            </a>
+            <p class="mt-4 text-sm text-zinc-600" role="status" aria-live="polite">
+                {move || format!("Waiting for your message. This code expires in {}.", clock(expires_left()))}
+            </p>
+        }
+    };
+
     view! {
         <Title text=format!("Verify · {}", view.app_name)/>
         <Card>
             <p class="text-sm font-medium text-zinc-600">{app_name}</p>
             {move || match status.get() {
-                Status::Pending if page.with(|v| v.needs_address) => {
-                    EitherOf3::A(Either::Left(address_form()))
+                Status::Pending if page.with(|v| v.inbound.is_some()) => {
+                    EitherOf3::A(EitherOf3::A(inbound_view()))
                 }
-                Status::Pending => EitherOf3::A(Either::Right(code_form())),
+                Status::Pending if page.with(|v| v.needs_address) => {
+                    EitherOf3::A(EitherOf3::B(address_form()))
+                }
+                Status::Pending => EitherOf3::A(EitherOf3::C(code_form())),
                 Status::Verified => EitherOf3::B(view! {
                     <div data-state="verified" class="mt-2">
                         <h1 class="text-2xl font-semibold text-emerald-700">"Verified"</h1>

@@ -96,6 +96,17 @@ struct FileConfig {
     limits: LimitsSection,
     delivery: delivery::DeliverySection,
     templates: BTreeMap<String, delivery::ChannelTemplates>,
+    inbound: InboundSection,
+}
+
+/// `[inbound]`: inbound (reverse) verification by SMS.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct InboundSection {
+    /// The number people text their code to, in international format.
+    number: Option<String>,
+    /// `whsec_…`: authenticates `POST /v1/inbound/generic`.
+    signing_secret: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -458,6 +469,14 @@ impl Settings {
             None => Duration::from_secs(10),
         };
 
+        if let Some(number) = &file.inbound.number {
+            let parsed = app::gateway::address::Address::parse(Channel::Sms, number)
+                .map_err(|e| invalid("inbound.number", e.to_string()))?;
+            engine.inbound_number = Some(parsed.to_string());
+        }
+        if let Some(secret) = &file.inbound.signing_secret {
+            engine.inbound_signing_secret = Some(signing_key(secret, "inbound.signing_secret")?);
+        }
         let net = file.delivery.net();
         let outbox = file.delivery.outbox()?;
         let webotp_host = file.delivery.webotp.then(|| {
@@ -591,6 +610,21 @@ impl Settings {
     }
 }
 
+/// A Standard Webhooks secret: `whsec_` and base64 of at least 16 bytes.
+fn signing_key(secret: &str, key: &str) -> Result<Vec<u8>, ConfigError> {
+    let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
+    base64::engine::general_purpose::STANDARD
+        .decode(raw)
+        .ok()
+        .filter(|b| b.len() >= 16)
+        .ok_or_else(|| {
+            invalid(
+                key,
+                "must be whsec_ followed by base64 of at least 16 bytes",
+            )
+        })
+}
+
 fn webhook_settings(
     name: &str,
     w: WebhookSection,
@@ -605,20 +639,7 @@ fn webhook_settings(
         .ok_or_else(|| invalid(key("channel"), "use email, sms, whatsapp, voice or other"))?;
     let signing_secret = match w.signing_secret {
         None => None,
-        Some(secret) => {
-            let raw = secret.strip_prefix("whsec_").unwrap_or(&secret);
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(raw)
-                .ok()
-                .filter(|b| b.len() >= 16)
-                .ok_or_else(|| {
-                    invalid(
-                        key("signing_secret"),
-                        "must be whsec_ followed by base64 of at least 16 bytes",
-                    )
-                })?;
-            Some(bytes)
-        }
+        Some(secret) => Some(signing_key(&secret, &key("signing_secret"))?),
     };
     let templates = templates.build(
         channel,

@@ -16,7 +16,7 @@ pub use net::NetPolicy;
 pub use smtp::{SmtpAuth, SmtpProvider, SmtpSettings, TlsMode};
 pub use template::{MessageTemplate, TemplateError, TemplateSet, TemplateVars};
 pub use twilio::{TwilioProvider, TwilioSettings};
-pub use webhook::{WebhookProvider, WebhookSettings};
+pub use webhook::{verify as verify_signed_request, WebhookProvider, WebhookSettings};
 
 use super::address::{Address, AddressError, Channel};
 use async_trait::async_trait;
@@ -127,6 +127,16 @@ pub trait Provider: Send + Sync + 'static {
         headers: &http::HeaderMap,
         form: &[(String, String)],
     ) -> Result<Receipt, ReceiptError> {
+        let _ = (url, headers, form);
+        Err(ReceiptError::Unsupported)
+    }
+    /// Authenticates and parses an incoming SMS posted to `url` (inbound verification).
+    fn parse_inbound(
+        &self,
+        url: &str,
+        headers: &http::HeaderMap,
+        form: &[(String, String)],
+    ) -> Result<crate::gateway::inbound::InboundSms, ReceiptError> {
         let _ = (url, headers, form);
         Err(ReceiptError::Unsupported)
     }

@@ -86,6 +86,37 @@ pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> St
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
+impl TwilioProvider {
+    /// Checks `X-Twilio-Signature` and the account, then gives access to the fields.
+    fn authentic<'a>(
+        &self,
+        url: &str,
+        headers: &http::HeaderMap,
+        form: &'a [(String, String)],
+    ) -> Result<impl Fn(&str) -> Option<String> + 'a, ReceiptError> {
+        let given = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ReceiptError::Unauthenticated)?;
+        let expected = signature(&self.settings.auth_token, url, form);
+        let same: bool =
+            subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
+        if !same {
+            return Err(ReceiptError::Unauthenticated);
+        }
+        let field = |name: &str| {
+            form.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        };
+        if field("AccountSid").as_deref() != Some(self.settings.account_sid.as_str()) {
+            return Err(ReceiptError::Malformed("AccountSid"));
+        }
+        Ok(field)
+    }
+}
+
 #[async_trait]
 impl Provider for TwilioProvider {
     fn id(&self) -> &str {
@@ -154,25 +185,7 @@ impl Provider for TwilioProvider {
         headers: &http::HeaderMap,
         form: &[(String, String)],
     ) -> Result<Receipt, ReceiptError> {
-        let given = headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ReceiptError::Unauthenticated)?;
-        let expected = signature(&self.settings.auth_token, url, form);
-        let same: bool =
-            subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into();
-        if !same {
-            return Err(ReceiptError::Unauthenticated);
-        }
-        let field = |name: &str| {
-            form.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
-        };
-        if field("AccountSid").as_deref() != Some(self.settings.account_sid.as_str()) {
-            return Err(ReceiptError::Malformed("AccountSid"));
-        }
+        let field = self.authentic(url, headers, form)?;
         let message_id = field("MessageSid")
             .or_else(|| field("SmsSid"))
             .ok_or(ReceiptError::Malformed("MessageSid"))?;
@@ -187,6 +200,22 @@ impl Provider for TwilioProvider {
             message_id,
             status,
             error_code: field("ErrorCode"),
+        })
+    }
+
+    fn parse_inbound(
+        &self,
+        url: &str,
+        headers: &http::HeaderMap,
+        form: &[(String, String)],
+    ) -> Result<crate::gateway::inbound::InboundSms, ReceiptError> {
+        let field = self.authentic(url, headers, form)?;
+        let get = |name: &'static str| field(name).ok_or(ReceiptError::Malformed(name));
+        Ok(crate::gateway::inbound::InboundSms {
+            message_id: get("MessageSid")?,
+            from: get("From")?,
+            to: field("To").unwrap_or_default(),
+            body: field("Body").unwrap_or_default(),
         })
     }
 }

@@ -66,6 +66,45 @@ pub fn sign(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
+/// Verifies Standard Webhooks headers on a request we receive: the timestamp within five
+/// minutes of `now_secs`, and one of the space-separated `v1,` signatures matching.
+pub fn verify(
+    key: &[u8],
+    headers: &http::HeaderMap,
+    body: &[u8],
+    now_secs: i64,
+) -> Result<(), super::ReceiptError> {
+    use super::ReceiptError;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ReceiptError::Unauthenticated)
+    };
+    let id = header("webhook-id")?;
+    let timestamp: i64 = header("webhook-timestamp")?
+        .parse()
+        .map_err(|_| ReceiptError::Unauthenticated)?;
+    if (now_secs - timestamp).abs() > 300 {
+        return Err(ReceiptError::Unauthenticated);
+    }
+    let expected = sign(key, id, timestamp, body);
+    let matched = header("webhook-signature")?
+        .split(' ')
+        .filter(|s| s.len() > 3)
+        .any(|given| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                given.as_bytes(),
+                expected.as_bytes(),
+            ))
+        });
+    if matched {
+        Ok(())
+    } else {
+        Err(ReceiptError::Unauthenticated)
+    }
+}
+
 #[async_trait]
 impl Provider for WebhookProvider {
     fn id(&self) -> &str {
@@ -147,6 +186,28 @@ impl Provider for WebhookProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn received_signatures_verify_within_five_minutes_only() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let body = br#"{"from":"+14155550100"}"#;
+        let headers = |id: &str, ts: i64, sig: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert("webhook-id", id.parse().unwrap());
+            h.insert("webhook-timestamp", ts.to_string().parse().unwrap());
+            h.insert("webhook-signature", sig.parse().unwrap());
+            h
+        };
+        let good = sign(key, "msg_1", 1_000_000, body);
+        assert!(verify(key, &headers("msg_1", 1_000_000, &good), body, 1_000_100).is_ok());
+        let several = format!("v1,AAAA {good}");
+        assert!(verify(key, &headers("msg_1", 1_000_000, &several), body, 1_000_000).is_ok());
+        assert!(verify(key, &headers("msg_1", 1_000_000, &good), body, 1_000_301).is_err());
+        assert!(verify(key, &headers("msg_2", 1_000_000, &good), body, 1_000_000).is_err());
+        assert!(verify(key, &headers("msg_1", 1_000_000, "v1,"), body, 1_000_000).is_err());
+        assert!(verify(key, &headers("msg_1", 1_000_000, &good), b"{}", 1_000_000).is_err());
+        assert!(verify(key, &http::HeaderMap::new(), body, 1_000_000).is_err());
+    }
 
     /// The example from the Standard Webhooks specification.
     #[test]

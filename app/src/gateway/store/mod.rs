@@ -95,6 +95,8 @@ pub struct NewVerification {
     pub locale: String,
     pub now: i64,
     pub expires_at: i64,
+    /// For inbound verifications: the code's HMAC alone, to find it by an incoming SMS.
+    pub inbound_key: Option<Vec<u8>>,
 }
 
 /// What a re-issue of an open verification replaces (otpgateway's re-PUT).
@@ -346,6 +348,27 @@ pub trait Store: Send + Sync + 'static {
         app_id: i64,
         key: &str,
         answer: &IdempotentAnswer,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// The open verification an inbound code belongs to, with its app's namespace.
+    async fn find_inbound(
+        &self,
+        inbound_key: &[u8],
+        now: i64,
+    ) -> Result<Option<(String, VerificationRecord)>, StoreError>;
+    /// Records an inbound message id; false when it was handled before.
+    async fn claim_inbound_message(
+        &self,
+        provider: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Sets the sender as the address of an open inbound verification, unless it already
+    /// holds another; false when it does or the verification closed.
+    async fn set_inbound_sender(
+        &self,
+        verification_id: i64,
+        address: &str,
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Events with an id above `after`, oldest first, at most `limit`.

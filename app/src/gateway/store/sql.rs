@@ -227,9 +227,10 @@ macro_rules! sql_store {
                         "INSERT INTO verification (app_id, public_id, provider, channel, address, \
                          channel_description, address_description, code_hmac, code_length, \
                          code_alphabet, max_attempts, sends, max_sends, extra, created_at, \
-                         updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, locale) \
+                         updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, locale, \
+                         inbound_key) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, \
-                         $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20) \
+                         $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21) \
                          RETURNING {VERIFICATION_COLUMNS}"
                     );
                     let row = sqlx::query(&sql)
@@ -253,6 +254,7 @@ macro_rules! sql_store {
                         .bind(&new.redirect_url)
                         .bind(&new.state)
                         .bind(&new.locale)
+                        .bind(&new.inbound_key)
                         .fetch_one(&mut *tx)
                         .await
                         .map_err(unique_violation)?;
@@ -765,6 +767,63 @@ macro_rules! sql_store {
                     .bind(i64::from(answer.status))
                     .bind(&answer.response)
                     .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn find_inbound(
+                    &self,
+                    inbound_key: &[u8],
+                    now: i64,
+                ) -> Result<Option<(String, VerificationRecord)>, StoreError> {
+                    let sql = format!(
+                        "SELECT {VERIFICATION_COLUMNS}, \
+                         (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace \
+                         FROM verification WHERE inbound_key = $1 AND status = 'pending' \
+                           AND expires_at > $2 AND superseded_at IS NULL"
+                    );
+                    let row = sqlx::query(&sql)
+                        .bind(inbound_key)
+                        .bind(now)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|row| Ok((row.try_get("namespace")?, verification_from_row(&row)?)))
+                        .transpose()
+                }
+
+                async fn claim_inbound_message(
+                    &self,
+                    provider: &str,
+                    message_id: &str,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "INSERT INTO inbound_message (provider, message_id, received_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT (provider, message_id) DO NOTHING",
+                    )
+                    .bind(provider)
+                    .bind(message_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn set_inbound_sender(
+                    &self,
+                    verification_id: i64,
+                    address: &str,
+                    now: i64,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE verification SET address = $1, updated_at = $2 \
+                         WHERE verification_id = $3 AND status = 'pending' \
+                           AND (address = '' OR address = $1)",
+                    )
+                    .bind(address)
+                    .bind(now)
+                    .bind(verification_id)
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() == 1)

@@ -365,3 +365,37 @@ pub async fn provider_status(
         Err(e) => Err(e.into()),
     }
 }
+
+/// An SMS that reached the app's number (inbound verification). `generic`: JSON
+/// `{"id", "from", "to", "body"}` with Standard Webhooks signature headers; a Twilio
+/// provider id: Twilio's incoming-message form with `X-Twilio-Signature`. Each message id
+/// counts once. Answers an empty TwiML document, which every caller may ignore.
+#[utoipa::path(
+    post, path = "/v1/inbound/{provider}", tag = "providers", security(()),
+    params(("provider" = String, Path, description = "`generic` or a Twilio provider id")),
+    request_body(content = String, content_type = "application/json"),
+    responses((status = 200, description = "Handled (or already handled)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn inbound(
+    State(gw): State<Gateway>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, V1Error> {
+    match gw.receive_inbound_request(&provider, &headers, &body).await {
+        Ok(matched) => {
+            tracing::info!(provider, matched, "inbound message");
+            Ok((
+                [(header::CONTENT_TYPE, "text/xml")],
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>",
+            )
+                .into_response())
+        }
+        Err(EngineError::UnknownProvider) => Err(V1Error::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no inbound route by this id",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -28,6 +28,7 @@ use utoipa::OpenApi;
         handlers::confirm_token,
         handlers::jwks,
         handlers::provider_status,
+        handlers::inbound,
         crate::http::live::sse,
     ),
     components(schemas(
@@ -81,6 +82,7 @@ pub fn router() -> Router<AppState> {
             "/v1/providers/{provider}/status",
             post(handlers::provider_status),
         )
+        .route("/v1/inbound/{provider}", post(handlers::inbound))
         .route(
             "/v1/openapi.json",
             get(|| async { Json(ApiDoc::openapi()) }),

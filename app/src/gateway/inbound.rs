@@ -1,0 +1,260 @@
+//! Inbound (reverse) verification: the hosted page shows a code and a QR `SMSTO:` link to
+//! the app's number; the person texts the code; the provider's inbound webhook brings the
+//! message here; the sender's number and the code together verify.
+//!
+//! Inbound codes are ten characters from a 32-letter alphabet (50 bits), generated, never
+//! chosen by the caller, and indexed by an HMAC of the code alone so that an SMS finds its
+//! verification without a search. Each provider message id is handled once.
+
+use super::{
+    address::{Address, Channel},
+    code::{Alphabet, CodeSpec, OtpCode},
+    delivery::{DeliveryError, OutgoingMessage, Provider, Sent, TemplateSet},
+    engine::Gateway,
+    error::EngineError,
+    store::{AppRecord, VerificationRecord},
+};
+use crate::model::{InboundView, Status};
+use async_trait::async_trait;
+
+/// The provider id integrators pass to start an inbound verification.
+pub const INBOUND_PROVIDER: &str = "inbound_sms";
+const INBOUND_LABEL: &str = "otpgate/inbound/v1";
+const INBOUND_LENGTH: u32 = 10;
+
+pub fn inbound_code_spec() -> CodeSpec {
+    CodeSpec::new(INBOUND_LENGTH, Alphabet::Alphanumeric).expect("a valid spec")
+}
+
+/// An SMS that reached the app's number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundSms {
+    /// The provider's id for the message (deduplication).
+    pub message_id: String,
+    pub from: String,
+    pub to: String,
+    pub body: String,
+}
+
+/// The pseudo-provider behind `provider = "inbound_sms"`: it sends nothing, the person
+/// sends the code to `number`.
+pub struct InboundProvider {
+    templates: TemplateSet,
+}
+
+impl Default for InboundProvider {
+    fn default() -> Self {
+        Self {
+            templates: TemplateSet::default_sms(),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for InboundProvider {
+    fn id(&self) -> &str {
+        INBOUND_PROVIDER
+    }
+
+    fn channel(&self) -> Channel {
+        Channel::Sms
+    }
+
+    fn templates(&self) -> &TemplateSet {
+        &self.templates
+    }
+
+    async fn send(&self, _message: &OutgoingMessage) -> Result<Sent, DeliveryError> {
+        Err(DeliveryError::Rejected(
+            "inbound verifications send nothing".into(),
+        ))
+    }
+}
+
+/// The ten-character codes an SMS body may carry: whole words, or all its letters and
+/// digits run together (`ABCD-EFGH-JK`).
+fn candidates(body: &str) -> Vec<String> {
+    let upper = body.to_ascii_uppercase();
+    let fits = |w: &str| {
+        w.len() == INBOUND_LENGTH as usize && w.bytes().all(|b| Alphabet::Alphanumeric.admits(b))
+    };
+    let mut out: Vec<String> = upper
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| fits(w))
+        .map(str::to_owned)
+        .collect();
+    let joined: String = upper.chars().filter(char::is_ascii_alphanumeric).collect();
+    if fits(&joined) && !out.contains(&joined) {
+        out.push(joined);
+    }
+    out.truncate(4);
+    out
+}
+
+impl Gateway {
+    pub(crate) fn inbound_key(&self, code: &OtpCode) -> Vec<u8> {
+        self.hasher()
+            .derive(INBOUND_LABEL, &[code.expose()])
+            .to_vec()
+    }
+
+    /// The QR page data of an open inbound verification.
+    pub(crate) fn inbound_view(
+        &self,
+        app: &AppRecord,
+        record: &VerificationRecord,
+    ) -> Option<InboundView> {
+        if record.provider != INBOUND_PROVIDER || record.status != Status::Pending {
+            return None;
+        }
+        let number = self.engine_settings().inbound_number.clone()?;
+        let code = self.hasher().open(
+            &app.namespace,
+            &record.public_id,
+            record.code_sealed.as_deref()?,
+        )?;
+        let code = code.expose().to_owned();
+        let qr = qrcode::QrCode::new(format!("SMSTO:{number}:{code}")).ok()?;
+        let qr_svg = qr
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build();
+        Some(InboundView {
+            sms_link: format!("sms:{number}?body={code}"),
+            number,
+            code,
+            qr_svg,
+        })
+    }
+
+    /// Authenticates and parses an inbound webhook: `generic` is JSON
+    /// `{"id", "from", "to", "body"}` signed per Standard Webhooks with the configured key;
+    /// any other id names a provider that parses its own format (Twilio's form, signed
+    /// with `X-Twilio-Signature`). Then handles the message.
+    pub async fn receive_inbound_request(
+        &self,
+        provider_id: &str,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<bool, EngineError> {
+        use super::delivery::ReceiptError;
+        let refused = |e: ReceiptError| match e {
+            ReceiptError::Unsupported => EngineError::UnknownProvider,
+            ReceiptError::Unauthenticated => EngineError::Unauthorized,
+            ReceiptError::Malformed(field) => {
+                EngineError::invalid(field, "is missing or malformed")
+            }
+        };
+        let sms = if provider_id == "generic" {
+            let key = self
+                .engine_settings()
+                .inbound_signing_secret
+                .as_deref()
+                .ok_or(EngineError::UnknownProvider)?;
+            super::delivery::verify_signed_request(key, headers, body, self.now_ms() / 1000)
+                .map_err(refused)?;
+            #[derive(serde::Deserialize)]
+            struct Generic {
+                id: String,
+                from: String,
+                #[serde(default)]
+                to: String,
+                body: String,
+            }
+            let g: Generic = serde_json::from_slice(body)
+                .map_err(|_| EngineError::invalid("body", "expected {id, from, to, body}"))?;
+            if g.id.is_empty() || g.id.len() > 128 {
+                return Err(EngineError::invalid("id", "must be 1 to 128 characters"));
+            }
+            InboundSms {
+                message_id: g.id,
+                from: g.from,
+                to: g.to,
+                body: g.body,
+            }
+        } else {
+            let provider = self.provider(provider_id)?;
+            let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                .map_err(|_| EngineError::invalid("body", "expected a form"))?;
+            let url = format!(
+                "{}/v1/inbound/{provider_id}",
+                self.engine_settings().root_url
+            );
+            provider
+                .parse_inbound(&url, headers, &form)
+                .map_err(refused)?
+        };
+        if sms.body.len() > 2048 {
+            return Err(EngineError::invalid("body", "is too long"));
+        }
+        self.receive_inbound(provider_id, &sms).await
+    }
+
+    /// Handles an SMS that reached the app's number. `Ok(true)` when it verified a
+    /// verification; `Ok(false)` for a repeat, a message without a matching open code, or
+    /// a sender other than the verification's address.
+    pub async fn receive_inbound(
+        &self,
+        provider: &str,
+        sms: &InboundSms,
+    ) -> Result<bool, EngineError> {
+        let store = self.store();
+        let now = self.now_ms();
+        if !store
+            .claim_inbound_message(provider, &sms.message_id, now)
+            .await?
+        {
+            return Ok(false);
+        }
+        let Ok(from) = Address::parse(Channel::Sms, &sms.from) else {
+            return Ok(false);
+        };
+        for candidate in candidates(&sms.body) {
+            let Ok((code, _)) = OtpCode::parse_custom(&candidate) else {
+                continue;
+            };
+            let Some((namespace, record)) =
+                store.find_inbound(&self.inbound_key(&code), now).await?
+            else {
+                continue;
+            };
+            let id = record.verification_id;
+            if !store.set_inbound_sender(id, from.as_str(), now).await? {
+                let detail = serde_json::json!({ "reason": "another sender" }).to_string();
+                store
+                    .record_event(id, "inbound_refused", &detail, now)
+                    .await?;
+                tracing::warn!(
+                    namespace,
+                    "inbound code from a number other than the verification's"
+                );
+                return Ok(false);
+            }
+            if store.consume(id, false, now).await? {
+                let detail = serde_json::json!({ "via": provider }).to_string();
+                store.record_event(id, "verified", &detail, now).await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_found_in_words_or_run_together() {
+        assert_eq!(candidates("ABCDEFGH23"), ["ABCDEFGH23"]);
+        assert_eq!(candidates("my code: abcdefgh23 thanks"), ["ABCDEFGH23"]);
+        assert_eq!(candidates("ABCD-EFGH-23"), ["ABCDEFGH23"]);
+        assert!(candidates("hello").is_empty());
+        assert!(
+            candidates("ABCDEFGHI1").is_empty(),
+            "I and 1 are not in the alphabet"
+        );
+        assert!(candidates(&"AB ".repeat(1000)).len() <= 4);
+    }
+}
