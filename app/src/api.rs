@@ -64,10 +64,18 @@ impl From<crate::gateway::EngineError> for PageError {
     }
 }
 
-/// The state of a verification as the code page shows it.
+/// The state of a verification as the code page shows it. `origin` is the site of an
+/// embed modal framing the page; it is kept only when the app allows that exact origin.
 #[server(prefix = "/_otpgate", endpoint = "page")]
-pub async fn load_page(namespace: String, id: String) -> Result<PageView, PageError> {
-    Ok(gateway()?.page_view(&namespace, &id).await?)
+pub async fn load_page(
+    namespace: String,
+    id: String,
+    origin: Option<String>,
+) -> Result<PageView, PageError> {
+    let gw = gateway()?;
+    let mut view = gw.page_view(&namespace, &id).await?;
+    view.embed_origin = origin.filter(|o| gw.embed_origins(&namespace).contains(o));
+    Ok(view)
 }
 
 #[cfg(feature = "ssr")]

@@ -152,6 +152,9 @@ pub struct PageView {
     pub live_token: String,
     /// For an inbound verification: what the person texts, and where.
     pub inbound: Option<InboundView>,
+    /// When the page is framed by the embed modal of an allowed site: that site's origin,
+    /// the only one the result is posted to.
+    pub embed_origin: Option<String>,
 }
 
 /// The QR page of an inbound verification. The code is shown on purpose: the proof is the

@@ -310,6 +310,43 @@ async fn a_verified_page_returns_to_the_app_with_a_token(backend: Backend) {
     assert_eq!(res.status(), 200, "the token in the redirect confirms");
 }
 
+async fn only_listed_sites_may_frame_an_apps_pages(backend: Backend) {
+    let shop = "[auth.shop]\nnamespace = \"shop\"\nsecret = \"shop-secret-456\"\nembed_origins = [\"https://shop.example\", \"http://127.0.0.1:8081\"]\n";
+    let app = spawn_app_on(backend, shop).await;
+    let res = app
+        .client
+        .get(app.url("/otp/shop/anything"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors https://shop.example http://127.0.0.1:8081"
+    );
+    assert!(res.headers().get("x-frame-options").is_none());
+    let res = app
+        .client
+        .get(app.url("/otp/demo/anything"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    let res = app
+        .client
+        .get(app.url("/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+}
+
 on_both_backends!(
     the_code_page_is_rendered_on_the_server_with_a_working_form,
     the_form_post_verifies_without_javascript_and_status_reports_closed,
@@ -320,4 +357,5 @@ on_both_backends!(
     the_page_collects_the_address_then_sends_the_code,
     resend_waits_for_its_cooldown,
     a_verified_page_returns_to_the_app_with_a_token,
+    only_listed_sites_may_frame_an_apps_pages,
 );

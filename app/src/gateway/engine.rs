@@ -105,6 +105,8 @@ pub struct DeclaredApp {
     /// otpgateway's behaviour of returning the code in API answers (off unless asked for).
     pub echo_code: bool,
     pub redirect_urls: Vec<String>,
+    /// Exact origins that may frame the hosted page (the embed modal).
+    pub embed_origins: Vec<String>,
     /// Failover routes: providers to try in order, per channel and number prefix.
     pub routes: Vec<RouteRule>,
 }
@@ -178,6 +180,8 @@ struct Inner {
     hub: super::live::LiveHub,
     /// Failover rules of the apps declared in the config file, by app id.
     routes: RwLock<HashMap<i64, Vec<RouteRule>>>,
+    /// Embed origins of the apps declared in the config file, by namespace.
+    embed_origins: RwLock<HashMap<String, Vec<String>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -266,6 +270,7 @@ impl Gateway {
                 outbox: Arc::default(),
                 hub: super::live::LiveHub::default(),
                 routes: RwLock::default(),
+                embed_origins: RwLock::default(),
             }),
         }
     }
@@ -317,6 +322,17 @@ impl Gateway {
 
     pub(crate) fn hub(&self) -> &super::live::LiveHub {
         &self.inner.hub
+    }
+
+    /// The origins that may frame this app's hosted pages; empty for none.
+    pub fn embed_origins(&self, namespace: &str) -> Vec<String> {
+        self.inner
+            .embed_origins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(namespace)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The public keys that verify tokens (JWKS).
@@ -451,6 +467,11 @@ impl Gateway {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(app.app_id, declared.routes.clone());
+        self.inner
+            .embed_origins
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(namespace.to_string(), declared.embed_origins.clone());
         let hashes = store.app_secret_hashes(app.app_id).await?;
         let probe = secret.clone();
         let current =
@@ -1126,6 +1147,7 @@ impl Gateway {
         let live_token = self.live_token(&app.namespace, &record);
         let inbound = self.inbound_view(&app, &record);
         Ok(PageView {
+            embed_origin: None,
             inbound,
             live_token,
             needs_address: record.address.is_empty() && record.status == Status::Pending,

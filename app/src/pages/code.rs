@@ -26,8 +26,12 @@ pub fn CodePage() -> impl IntoView {
             p.get("id").unwrap_or_default(),
         )
     };
-    let page = Resource::new(key, |(namespace, id)| load_page(namespace, id));
-    let result = use_query_map().read_untracked().get("result");
+    let query = use_query_map();
+    let origin = query.read_untracked().get("origin");
+    let page = Resource::new(key, move |(namespace, id)| {
+        load_page(namespace, id, origin.clone())
+    });
+    let result = query.read_untracked().get("result");
     view! {
         <Suspense fallback=|| view! { <Card><p>"Loading…"</p></Card> }>
             {move || {
@@ -104,6 +108,12 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
 
     // Seconds since the page was rendered, ticking once hydrated. Effects run only in the
     // browser: `hydrated` is how the browser tests tell the interactive page apart.
+    // Framed by an allowed site's embed modal: the result goes to that site.
+    let embed = StoredValue::new(
+        view.embed_origin
+            .clone()
+            .map(|origin| (origin, view.namespace.clone(), view.id.clone())),
+    );
     let elapsed = RwSignal::new(0u64);
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| {
@@ -136,11 +146,12 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                 ..
             }) => {
                 status.set(Status::Verified);
-                let _ = window().location().assign(&target);
+                finish(&embed.get_value(), Some(target));
             }
             Ok(CheckReply { result, .. }) => match result {
                 CheckResult::Verified | CheckResult::AlreadyVerified => {
-                    status.set(Status::Verified)
+                    status.set(Status::Verified);
+                    finish(&embed.get_value(), None);
                 }
                 CheckResult::Incorrect {
                     attempts_left: left,
@@ -189,9 +200,7 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
         LiveEvent::Verified { redirect, .. } => {
             if status.get_untracked() != Status::Verified {
                 status.set(Status::Verified);
-                if let Some(target) = redirect {
-                    let _ = window().location().assign(&target);
-                }
+                finish(&embed.get_value(), redirect);
             }
         }
     };
@@ -568,7 +577,7 @@ fn poll(namespace: String, id: String, status: RwSignal<Status>) {
             }
             let (namespace, id) = (namespace.clone(), id.clone());
             leptos::task::spawn_local(async move {
-                if let Ok(view) = load_page(namespace, id).await {
+                if let Ok(view) = load_page(namespace, id, None).await {
                     status.set(view.status);
                 }
             });
@@ -577,3 +586,28 @@ fn poll(namespace: String, id: String, status: RwSignal<Status>) {
     );
     handle.set(started.ok());
 }
+
+/// What a finished page does: inside an embed modal, tell the framing site (only its exact
+/// origin) `{namespace, id}`; otherwise follow the redirect, if any.
+fn finish(embed: &Option<(String, String, String)>, redirect: Option<String>) {
+    match (embed, redirect) {
+        (Some((origin, namespace, id)), _) => post_to_parent(origin, namespace, id),
+        (None, Some(target)) => {
+            let _ = window().location().assign(&target);
+        }
+        (None, None) => {}
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn post_to_parent(origin: &str, namespace: &str, id: &str) {
+    let message = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&message, &"namespace".into(), &namespace.into());
+    let _ = js_sys::Reflect::set(&message, &"id".into(), &id.into());
+    if let Ok(Some(parent)) = window().parent() {
+        let _ = parent.post_message(&message, origin);
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn post_to_parent(_origin: &str, _namespace: &str, _id: &str) {}

@@ -195,6 +195,9 @@ struct AuthEntry {
     echo_otp: bool,
     #[serde(default)]
     redirect_urls: Vec<String>,
+    /// Sites that may frame the hosted page (the `otp.js` modal), as exact origins.
+    #[serde(default)]
+    embed_origins: Vec<String>,
     /// Failover: `[[auth.<name>.routes]]` with `channel`, optional `prefix`, `providers`.
     #[serde(default)]
     routes: Vec<RouteEntry>,
@@ -521,6 +524,15 @@ impl Settings {
                     ));
                 }
             }
+            for origin in &entry.embed_origins {
+                let valid = is_origin(origin);
+                if !valid {
+                    return Err(invalid(
+                        format!("auth.{name}.embed_origins"),
+                        format!("{origin:?} is not an origin like https://shop.example"),
+                    ));
+                }
+            }
             let mut routes = Vec::new();
             for (i, r) in entry.routes.into_iter().enumerate() {
                 let key = format!("auth.{name}.routes[{i}]");
@@ -552,6 +564,7 @@ impl Settings {
                 name: entry.name,
                 echo_code: entry.echo_otp,
                 redirect_urls: entry.redirect_urls,
+                embed_origins: entry.embed_origins,
                 routes,
             });
         }
@@ -608,6 +621,18 @@ impl Settings {
             ignored,
         })
     }
+}
+
+/// `scheme://host[:port]`, nothing more: what a browser reports as an origin.
+fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "https" | "http")
+        && !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
 }
 
 /// A Standard Webhooks secret: `whsec_` and base64 of at least 16 bytes.

@@ -1,7 +1,7 @@
 //! Response headers every answer carries, and the cross-site form guard.
 
 use axum::{
-    extract::Request,
+    extract::{Request, State},
     http::{header, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -10,8 +10,13 @@ use axum::{
 /// Refuses state-changing browser requests that another site initiated
 /// (`Sec-Fetch-Site: cross-site`), and adds the headers that keep codes out of caches,
 /// referrers and other sites' frames.
-pub async fn security_headers(req: Request, next: Next) -> Response {
+pub async fn security_headers(
+    State(gw): State<app::gateway::Gateway>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
+    let framable = framing_origins(&gw, path);
     let browser_form = path.starts_with("/otp/") || path.starts_with(app::api::SERVER_FN_PREFIX);
     let cross_site = req
         .headers()
@@ -34,13 +39,35 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Hosted pages may be framed by exactly the origins their app lists for the embed
+    // modal (checked when the configuration loads); everything else by no one.
+    let origins = framable.unwrap_or_default();
+    match HeaderValue::from_str(&format!("frame-ancestors {}", origins.join(" "))) {
+        Ok(ancestors) if !origins.is_empty() => {
+            h.entry(header::CONTENT_SECURITY_POLICY)
+                .or_insert(ancestors);
+        }
+        _ => {
+            h.entry(header::CONTENT_SECURITY_POLICY)
+                .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
+            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
+    }
     if !is_static_asset(h) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// For a hosted page `/otp/{namespace}/{id}`: the origins its app lets frame it.
+fn framing_origins(gw: &app::gateway::Gateway, path: &str) -> Option<Vec<String>> {
+    let mut parts = path.strip_prefix("/otp/")?.split('/');
+    let namespace = parts.next()?;
+    let _id = parts.next()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(gw.embed_origins(namespace))
 }
 
 /// Built assets (WASM, CSS, scripts) may be cached; they carry no codes.
