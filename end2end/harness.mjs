@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,13 +27,16 @@ function freePort() {
   });
 }
 
-/** Starts otpgate; resolves once /readyz answers. */
-export async function startServer() {
+/**
+ * Starts otpgate; resolves once /readyz answers. `app` adds keys to the e2e app's
+ * `[auth.e2e]` section, `extra` adds sections to the config file.
+ */
+export async function startServer({ app = '', extra = '' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'otpgate-e2e-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const config = join(dir, 'otpgate.toml');
-  writeFileSync(config, `[app]\nenvironment = "development"\n\n[auth.e2e]\nnamespace = "${NAMESPACE}"\nsecret = "${SECRET}"\n`);
+  writeFileSync(config, `[app]\nenvironment = "development"\n\n[delivery]\npoll_interval = "100ms"\n\n[auth.e2e]\nnamespace = "${NAMESPACE}"\nsecret = "${SECRET}"\n${app}\n${extra}\n`);
   const child = spawn(join(root, 'target', 'release', 'otpgate'), ['--config', config, 'serve'], {
     cwd: root,
     env: {
@@ -105,4 +109,38 @@ export async function codeFromInbox(base, to) {
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`no message for ${to} in the dev inbox`);
+}
+
+/**
+ * A web site on another origin (another loopback port) standing in for an integrator:
+ * `pages` maps paths to HTML. Resolves with its origin.
+ */
+export async function startHost(pages) {
+  const port = await freePort();
+  const server = createHttpServer((req, res) => {
+    const path = new URL(req.url, 'http://x').pathname;
+    const html = pages[path];
+    res.writeHead(html ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(html || 'not found');
+  });
+  await new Promise((r) => server.listen(port, '127.0.0.1', r));
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    set(path, html) { pages[path] = html; },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+export { freePort };
+
+/** Runs axe-core on the page; fails with the rules and elements that do not pass. */
+export async function assertAccessible(page, label) {
+  await page.addScriptTag({ path: join(root, 'node_modules', 'axe-core', 'axe.min.js') });
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document);
+    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+  if (violations.length) {
+    throw new Error(`${label}: accessibility violations\n${violations.join('\n')}`);
+  }
 }

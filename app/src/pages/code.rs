@@ -438,7 +438,12 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
             >
                 "Open my messages app"
             </a>
-            <p class="mt-4 text-sm text-zinc-600" role="status" aria-live="polite">
+            <p
+                class="mt-4 text-sm text-zinc-600"
+                role="status"
+                aria-live="polite"
+                data-hydrated=move || hydrated.get().to_string()
+            >
                 {move || format!("Waiting for your message. This code expires in {}.", clock(expires_left()))}
             </p>
         }

@@ -1,0 +1,214 @@
+// The hosted flows in Chromium: address → code → verified; wrong codes → locked; the
+// resend cooldown; the QR page turning verified live when the inbound SMS arrives; the
+// redirect back to the integrator with a token that verifies against the JWKS; the embed
+// modal on another origin; keyboard-only completion. axe-core checks every page state, and
+// each state is saved as a screenshot.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHmac, createPublicKey, verify } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  startServer, startHost, openBrowser, api, codeFromInbox, screenshots, assertAccessible,
+  NAMESPACE, SECRET,
+} from './harness.mjs';
+
+const INBOUND_KEY = Buffer.from('e2e-inbound-signing-key-0123456789');
+const INBOUND_NUMBER = '+15005550006';
+
+let server;
+let host;
+let browser;
+
+before(async () => {
+  host = await startHost({});
+  server = await startServer({
+    app: `redirect_urls = ["${host.origin}/done"]\nembed_origins = ["${host.origin}"]\n`,
+    extra: `[inbound]\nnumber = "${INBOUND_NUMBER}"\nsigning_secret = "whsec_${INBOUND_KEY.toString('base64')}"\n`,
+  });
+  browser = await openBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await host?.close();
+});
+
+async function v1(method, path, body) {
+  const res = await fetch(`${server.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${NAMESPACE}:${SECRET}`, 'content-type': 'application/json' },
+    body: body && JSON.stringify(body),
+  });
+  return [res.status, await res.json()];
+}
+
+async function hydratedPage(url) {
+  const page = await browser.ctx.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url);
+  // Only an Effect sets this, and effects run only after hydration.
+  await page.waitForSelector('[data-hydrated="true"]', { timeout: 15_000 });
+  await page.evaluate(() => { window.__sameDocument = true; });
+  return { page, errors };
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+}
+
+test('the page asks for the address, sends the code, and verifies', async () => {
+  const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-addr', { provider: 'console' });
+  assert.equal(status, 200, JSON.stringify(body));
+  const { page, errors } = await hydratedPage(body.data.url);
+  await assertAccessible(page, 'address form');
+  await shot(page, 'flow-1-address');
+
+  await page.fill('#address', 'flow@example.com');
+  await page.click('form button[type="submit"]');
+  await page.waitForSelector('#otp');
+  await assertAccessible(page, 'code form');
+  await shot(page, 'flow-2-code');
+
+  // Keyboard only: tab to the field, type, press Enter.
+  const code = await codeFromInbox(server.base, 'flow@example.com');
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  for (let i = 0; i < 10 && (await page.evaluate(() => document.activeElement?.id)) !== 'otp'; i++) {
+    await page.keyboard.press('Tab');
+  }
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'otp', 'the code field is reachable by Tab');
+  await page.keyboard.type(code);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-state="verified"]');
+  await assertAccessible(page, 'verified');
+  await shot(page, 'flow-3-verified');
+  assert.equal(await page.evaluate(() => window.__sameDocument), true);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('wrong codes count down to locked', async () => {
+  const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-lock', {
+    to: 'lock@example.com', provider: 'console', max_attempts: '2', otp: '482913',
+  });
+  assert.equal(status, 200, JSON.stringify(body));
+  const { page } = await hydratedPage(body.data.url);
+  await page.fill('#otp', '000000');
+  await page.click('form button[type="submit"]');
+  await page.waitForSelector('text=That code is not right. 1 attempt left.');
+  await assertAccessible(page, 'wrong code');
+  await shot(page, 'flow-4-wrong-code');
+  await page.fill('#otp', '111111');
+  await page.click('form button[type="submit"]');
+  await page.waitForSelector('[data-state="locked"]');
+  await assertAccessible(page, 'locked');
+  await shot(page, 'flow-5-locked');
+  await page.close();
+});
+
+test('resend shows its cooldown counting down', async () => {
+  const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-resend', { to: 'resend@example.com', provider: 'console' });
+  assert.equal(status, 200, JSON.stringify(body));
+  const { page } = await hydratedPage(body.data.url);
+  const button = page.locator('[data-role="resend"]');
+  assert.equal(await button.isDisabled(), true, 'not before the cooldown');
+  const first = await button.textContent();
+  assert.match(first, /Send a new code in 0:(2\d|30)/);
+  await page.waitForFunction((t) => document.querySelector('[data-role="resend"]').textContent !== t, first, { timeout: 5_000 });
+  assert.notEqual(await button.textContent(), first, 'the countdown moves');
+  await shot(page, 'flow-6-resend-cooldown');
+  await page.close();
+});
+
+test('the QR page turns verified live when the SMS arrives', async () => {
+  const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-qr', { provider: 'inbound_sms' });
+  assert.equal(status, 200, JSON.stringify(body));
+  const { page, errors } = await hydratedPage(body.data.url);
+  assert.equal(await page.locator('svg').count() > 0, true, 'a QR code');
+  const code = (await page.textContent('[data-role="inbound-code"]')).trim();
+  assert.match(code, /^[A-Z2-9]{10}$/);
+  await assertAccessible(page, 'QR page');
+  await shot(page, 'flow-7-qr');
+  await page.waitForTimeout(1000); // the event stream opens right after hydration
+
+  const payload = JSON.stringify({ id: 'sms-e2e-1', from: '+14155550100', to: INBOUND_NUMBER, body: code });
+  const ts = Math.floor(Date.now() / 1000);
+  const sig = createHmac('sha256', INBOUND_KEY).update(`sms-e2e-1.${ts}.${payload}`).digest('base64');
+  const res = await fetch(`${server.base}/v1/inbound/generic`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'webhook-id': 'sms-e2e-1', 'webhook-timestamp': String(ts), 'webhook-signature': `v1,${sig}` },
+    body: payload,
+  });
+  assert.equal(res.status, 200);
+  await page.waitForSelector('[data-state="verified"]', { timeout: 10_000 });
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no reload');
+  await shot(page, 'flow-8-qr-verified');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+function verifyJwt(jwt, jwks) {
+  const [h, p, s] = jwt.split('.');
+  const header = JSON.parse(Buffer.from(h, 'base64url'));
+  assert.equal(header.alg, 'EdDSA');
+  const jwk = jwks.keys.find((k) => k.kid === header.kid);
+  assert.ok(jwk, 'the signing key is published');
+  const key = createPublicKey({ key: jwk, format: 'jwk' });
+  assert.equal(verify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(s, 'base64url')), true, 'signature');
+  return JSON.parse(Buffer.from(p, 'base64url'));
+}
+
+test('the browser returns to the app with a token that verifies against the JWKS', async () => {
+  host.set('/done', '<!doctype html><html lang="en"><title>Done</title><h1>Back at the shop</h1></html>');
+  const [status, body] = await v1('POST', '/v1/verifications', {
+    id: 'flow-redirect', provider: 'console', to: 'redirect@example.com', code: '735291',
+    redirect_url: `${host.origin}/done`, state: 'cart-42',
+  });
+  assert.equal(status, 201, JSON.stringify(body));
+  const { page } = await hydratedPage(body.url);
+  await page.fill('#otp', '735291');
+  await Promise.all([page.waitForURL(`${host.origin}/done?**`), page.click('form button[type="submit"]')]);
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('state'), 'cart-42');
+  assert.equal(url.searchParams.get('id'), 'flow-redirect');
+  const jwks = await (await fetch(`${server.base}/.well-known/jwks.json`)).json();
+  const claims = verifyJwt(url.searchParams.get('verification_token'), jwks);
+  assert.equal(claims.sub, 'flow-redirect');
+  assert.equal(claims.aud, NAMESPACE);
+  assert.equal(claims.address, 'redirect@example.com');
+  assert.ok(claims.exp - claims.iat <= 300);
+  await shot(page, 'flow-9-redirected');
+  await page.close();
+});
+
+test('the embed modal on another origin reports the result to its page', async () => {
+  host.set('/shop', `<!doctype html><html lang="en"><head><title>Shop</title>
+<script id="otpgateway-script" src="${server.base}/static/otp.js"></script></head>
+<body><main><h1>Shop</h1><button id="verify" type="button">Verify</button><p id="result">waiting</p></main>
+<script>
+document.getElementById('verify').onclick = function () {
+  OTPGateway('${NAMESPACE}', 'flow-modal', function (ns, id) {
+    document.getElementById('result').textContent = 'finished ' + ns + ' ' + id;
+  }, function () { document.getElementById('result').textContent = 'cancelled'; });
+};
+</script></body></html>`);
+  const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-modal', { to: 'modal@example.com', provider: 'console', otp: '604918' });
+  assert.equal(status, 200, JSON.stringify(body));
+  const page = await browser.ctx.newPage();
+  await page.goto(`${host.origin}/shop`);
+  await page.click('#verify');
+  const frame = page.frameLocator('#otpgateway-frame');
+  await frame.locator('form[data-hydrated="true"]').waitFor({ timeout: 15_000 });
+  await shot(page, 'flow-10-modal');
+  await frame.locator('#otp').fill('604918');
+  await frame.locator('form button[type="submit"]').first().click();
+  await page.waitForSelector(`text=finished ${NAMESPACE} flow-modal`);
+  assert.equal(await page.locator('#otpgateway-frame').count(), 0, 'the modal closed');
+
+  // A second modal closed by Escape reports a cancel.
+  await page.click('#verify');
+  await page.waitForSelector('#otpgateway-frame');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('text=cancelled');
+  await page.close();
+});
