@@ -26,6 +26,8 @@ enum Route {
     Hello,
     Create,
     Check,
+    /// The hosted code page, rendered on the server.
+    Page,
 }
 
 struct Server {
@@ -97,6 +99,7 @@ struct Pool {
 async fn request(client: &reqwest::Client, base: &str, route: Route, pool: &Pool) -> bool {
     let res = match route {
         Route::Hello => client.get(format!("{base}/healthz")).send().await,
+        Route::Page => client.get(format!("{base}/otp/bench/page-0")).send().await,
         Route::Create => {
             let n = pool.created.fetch_add(1, Ordering::SeqCst);
             client
@@ -235,12 +238,23 @@ async fn run(backend: &str, secs: u64) {
     let hello = max_rps(&client, &base, Route::Hello, &pool, secs).await;
     let create = max_rps(&client, &base, Route::Create, &pool, secs).await;
     let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
+    // One open verification whose page is rendered over and over.
+    let res = client
+        .post(format!("{base}/v1/verifications"))
+        .header("authorization", AUTH)
+        .json(&json!({"id": "page-0", "provider": "console", "to": "page@example.com", "ttl": 86400}))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    let page = max_rps(&client, &base, Route::Page, &pool, secs).await;
 
     let mut rows = Vec::new();
     for (name, route, max) in [
         ("hello", Route::Hello, hello),
         ("create", Route::Create, create),
         ("check", Route::Check, check),
+        ("page", Route::Page, page),
     ] {
         if route == Route::Check {
             // Enough fresh verifications for the open loop.
