@@ -69,8 +69,8 @@
       "?view=popup&origin=" + encodeURIComponent(window.location.origin);
 
     wrap.appendChild(backdrop);
-    wrap.appendChild(frame);
     wrap.appendChild(closeButton);
+    wrap.appendChild(frame);
     document.body.appendChild(wrap);
 
     function onMessage(e) {
@@ -102,6 +102,8 @@
       onCancel: onCancel,
       previousFocus: document.activeElement
     };
-    frame.focus();
+    // Focus starts on the close button, so Escape and Tab work from the first key press;
+    // the next Tab enters the verification page.
+    closeButton.focus();
   };
 })();
