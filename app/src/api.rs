@@ -71,10 +71,27 @@ pub async fn load_page(
     namespace: String,
     id: String,
     origin: Option<String>,
+    lang: Option<String>,
 ) -> Result<PageView, PageError> {
+    use crate::i18n::Lang;
     let gw = gateway()?;
     let mut view = gw.page_view(&namespace, &id).await?;
     view.embed_origin = origin.filter(|o| gw.embed_origins(&namespace).contains(o));
+    let accept = leptos_axum::extract::<http::HeaderMap>()
+        .await
+        .ok()
+        .and_then(|h| {
+            h.get(http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        });
+    // `?lang=`, then the verification's locale, then the app's, then the browser's.
+    view.lang = [lang.as_deref(), Some(&view.locale), Some(&view.app_locale)]
+        .into_iter()
+        .flatten()
+        .find_map(Lang::from_tag)
+        .or(accept)
+        .unwrap_or_default();
     Ok(view)
 }
 

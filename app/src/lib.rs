@@ -3,6 +3,7 @@
 //! gateway's domain in [`gateway`].
 
 pub mod api;
+pub mod i18n;
 pub mod model;
 mod pages;
 
@@ -20,7 +21,7 @@ use leptos_router::{
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>

@@ -155,6 +155,12 @@ pub struct PageView {
     /// When the page is framed by the embed modal of an allowed site: that site's origin,
     /// the only one the result is posted to.
     pub embed_origin: Option<String>,
+    /// The language the page speaks.
+    pub lang: crate::i18n::Lang,
+    /// The verification's own language (from its create request), if any.
+    pub locale: String,
+    /// The app's default language for its pages, if set.
+    pub app_locale: String,
 }
 
 /// The QR page of an inbound verification. The code is shown on purpose: the proof is the

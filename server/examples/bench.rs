@@ -242,7 +242,9 @@ async fn run(backend: &str, secs: u64) {
     let res = client
         .post(format!("{base}/v1/verifications"))
         .header("authorization", AUTH)
-        .json(&json!({"id": "page-0", "provider": "console", "to": "page@example.com", "ttl": 86400}))
+        .json(
+            &json!({"id": "page-0", "provider": "console", "to": "page@example.com", "ttl": 86400}),
+        )
         .send()
         .await
         .unwrap();

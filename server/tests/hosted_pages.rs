@@ -347,6 +347,72 @@ async fn only_listed_sites_may_frame_an_apps_pages(backend: Backend) {
     );
 }
 
+async fn pages_speak_the_chosen_language(backend: Backend) {
+    let shop = "[auth.shop]\nnamespace = \"shop\"\nsecret = \"shop-secret-456\"\nlocale = \"fr\"\n";
+    let app = spawn_app_on(backend, shop).await;
+    create(&app, "lang-1", "112233").await;
+    let get = |path: &str, accept: &str| {
+        app.client
+            .get(app.url(path))
+            .header("accept-language", accept)
+            .send()
+    };
+    let html = get("/otp/demo/lang-1?lang=ar", "de")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"dir="rtl""#) && html.contains(r#"lang="ar""#),
+        "?lang= first, right to left"
+    );
+    assert!(html.contains("أدخل رمز التحقق"), "Arabic heading");
+    let html = get("/otp/demo/lang-1", "pt-BR, de;q=0.8")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"lang="de""#) && html.contains("Geben Sie Ihren Bestätigungscode ein"),
+        "then Accept-Language"
+    );
+    let html = get("/otp/demo/lang-1", "xx")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r#"lang="en""#) && html.contains("Enter your verification code"),
+        "then English"
+    );
+
+    // The app's default comes before the browser's language.
+    let res = app
+        .client
+        .post(app.url("/v1/verifications"))
+        .basic_auth("shop", Some("shop-secret-456"))
+        .json(
+            &serde_json::json!({ "id": "lang-2", "provider": "console", "to": "jean@example.com" }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let html = get("/otp/shop/lang-2", "de")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Saisissez votre code de vérification"),
+        "the app's language"
+    );
+}
+
 on_both_backends!(
     the_code_page_is_rendered_on_the_server_with_a_working_form,
     the_form_post_verifies_without_javascript_and_status_reports_closed,
@@ -358,4 +424,5 @@ on_both_backends!(
     resend_waits_for_its_cooldown,
     a_verified_page_returns_to_the_app_with_a_token,
     only_listed_sites_may_frame_an_apps_pages,
+    pages_speak_the_chosen_language,
 );

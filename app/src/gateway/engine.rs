@@ -107,6 +107,8 @@ pub struct DeclaredApp {
     pub redirect_urls: Vec<String>,
     /// Exact origins that may frame the hosted page (the embed modal).
     pub embed_origins: Vec<String>,
+    /// The hosted pages' language when the verification names none (`de`, `ar`, ...).
+    pub locale: Option<String>,
     /// Failover routes: providers to try in order, per channel and number prefix.
     pub routes: Vec<RouteRule>,
 }
@@ -182,6 +184,8 @@ struct Inner {
     routes: RwLock<HashMap<i64, Vec<RouteRule>>>,
     /// Embed origins of the apps declared in the config file, by namespace.
     embed_origins: RwLock<HashMap<String, Vec<String>>>,
+    /// Default page languages of the apps declared in the config file, by namespace.
+    locales: RwLock<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -271,6 +275,7 @@ impl Gateway {
                 hub: super::live::LiveHub::default(),
                 routes: RwLock::default(),
                 embed_origins: RwLock::default(),
+                locales: RwLock::default(),
             }),
         }
     }
@@ -328,6 +333,17 @@ impl Gateway {
     pub fn embed_origins(&self, namespace: &str) -> Vec<String> {
         self.inner
             .embed_origins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(namespace)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// An app's default page language; empty when it has none.
+    pub fn app_locale(&self, namespace: &str) -> String {
+        self.inner
+            .locales
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(namespace)
@@ -472,6 +488,13 @@ impl Gateway {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(namespace.to_string(), declared.embed_origins.clone());
+        if let Some(locale) = &declared.locale {
+            self.inner
+                .locales
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(namespace.to_string(), locale.clone());
+        }
         let hashes = store.app_secret_hashes(app.app_id).await?;
         let probe = secret.clone();
         let current =
@@ -1148,6 +1171,9 @@ impl Gateway {
         let inbound = self.inbound_view(&app, &record);
         Ok(PageView {
             embed_origin: None,
+            lang: crate::i18n::Lang::En,
+            locale: record.locale.clone(),
+            app_locale: self.app_locale(&app.namespace),
             inbound,
             live_token,
             needs_address: record.address.is_empty() && record.status == Status::Pending,

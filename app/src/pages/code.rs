@@ -10,10 +10,11 @@
 use super::{Card, NotFound};
 use crate::{
     api::{load_page, CheckCode, PageError, ResendCode, SubmitAddress},
+    i18n::{fill, Texts},
     model::{CheckReply, CheckResult, InboundView, LiveEvent, PageView, Status},
 };
 use leptos::{either::EitherOf3, ev::SubmitEvent, html::Input, prelude::*};
-use leptos_meta::Title;
+use leptos_meta::{Html, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[component]
@@ -28,8 +29,9 @@ pub fn CodePage() -> impl IntoView {
     };
     let query = use_query_map();
     let origin = query.read_untracked().get("origin");
+    let lang = query.read_untracked().get("lang");
     let page = Resource::new(key, move |(namespace, id)| {
-        load_page(namespace, id, origin.clone())
+        load_page(namespace, id, origin.clone(), lang.clone())
     });
     let result = query.read_untracked().get("result");
     view! {
@@ -69,7 +71,7 @@ impl Notice {
             "limited" => Notice::TooManyRequests,
             "resent" => Notice::Resent,
             "sent" => Notice::Sent,
-            "invalid_address" => Notice::InvalidAddress("That address does not look right.".into()),
+            "invalid_address" => Notice::InvalidAddress(String::new()),
             _ => return None,
         })
     }
@@ -98,6 +100,7 @@ fn clock(secs: u64) -> String {
 
 #[component]
 fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
+    let t: &'static Texts = view.lang.texts();
     let page = RwSignal::new(view.clone());
     let status = RwSignal::new(view.status);
     let attempts_left = RwSignal::new(view.attempts_left);
@@ -261,36 +264,26 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
     };
     let phone = view.address_kind == "phone";
     let heading = match (phone, view.address_kind.as_str()) {
-        (true, _) => "Check your phone",
-        (_, "email") => "Check your e-mail",
-        _ => "Enter your verification code",
+        (true, _) => t.check_phone,
+        (_, "email") => t.check_email,
+        _ => t.enter_code,
     };
     let app_name = view.app_name.clone();
     let busy = move || check.pending().get() || resend.pending().get() || address.pending().get();
-    let notice_line = move || notice_text(notice.get(), attempts_left.get());
+    let notice_line = move || notice_text(notice.get(), attempts_left.get(), t);
 
     let address_form = {
         let action_url = action_url.clone();
         move || {
             let (label, kind, auto, hint) = if phone {
-                (
-                    "Mobile number",
-                    "tel",
-                    "tel",
-                    "With the country code, e.g. +14155550100.",
-                )
+                (t.mobile_number, "tel", "tel", t.phone_hint)
             } else if page.with(|v| v.address_kind == "email") {
-                (
-                    "E-mail address",
-                    "email",
-                    "email",
-                    "We will send a code to it.",
-                )
+                (t.email_address, "email", "email", t.email_hint)
             } else {
-                ("Address", "text", "off", "Where the code should go.")
+                (t.address, "text", "off", t.address_hint)
             };
             view! {
-                <h1 class="mt-1 text-2xl font-semibold">"Verify it is you"</h1>
+                <h1 class="mt-1 text-2xl font-semibold">{t.verify_it_is_you}</h1>
                 <form
                     class="mt-6 space-y-4"
                     method="post"
@@ -313,7 +306,7 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                     <p id="address-help" class="text-sm text-zinc-600" role="status" aria-live="polite">
                         {move || match notice.get() {
                             Some(n @ (Notice::InvalidAddress(_) | Notice::TooManyRequests | Notice::Unavailable)) => {
-                                notice_text(Some(n), 0)
+                                notice_text(Some(n), 0, t)
                             }
                             _ => hint.to_owned(),
                         }}
@@ -323,7 +316,7 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                         disabled=busy
                         class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
                     >
-                        "Send code"
+                        {t.send_code}
                     </button>
                 </form>
             }
@@ -335,9 +328,9 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
         let on_resend = on_resend.clone();
         let sent_to = page.with(|v| {
             if v.masked_address.is_empty() {
-                "Enter the code you received.".to_owned()
+                t.enter_received.to_owned()
             } else {
-                format!("We sent a code to {}.", v.masked_address)
+                fill(t.sent_to, &[&v.masked_address])
             }
         });
         view! {
@@ -351,7 +344,7 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                 on:submit=on_check.clone()
             >
                 <input type="hidden" name="action" value="check"/>
-                <label for="otp" class="block text-sm font-medium">"Verification code"</label>
+                <label for="otp" class="block text-sm font-medium">{t.code_label}</label>
                 <input
                     id="otp"
                     name="otp"
@@ -374,17 +367,17 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                     disabled=busy
                     class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
                 >
-                    "Verify"
+                    {t.verify}
                 </button>
                 <p class="text-sm text-zinc-600" data-role="delivery" aria-live="polite">
                     {move || delivery.get().map(|state| match state.as_str() {
-                        "sent" => "The message is on its way.",
-                        "delivered" => "The message was delivered.",
-                        _ => "The message could not be delivered yet; we keep trying.",
+                        "sent" => t.delivery_sent,
+                        "delivered" => t.delivery_delivered,
+                        _ => t.delivery_failed,
                     })}
                 </p>
                 <p class="text-xs text-zinc-600" data-role="expiry">
-                    {move || format!("The code expires in {}.", clock(expires_left()))}
+                    {move || fill(t.expires_in, &[&clock(expires_left())])}
                 </p>
             </form>
             {move || resend_left().map(|_| view! {
@@ -402,8 +395,8 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                         class="text-sm font-medium text-zinc-900 underline underline-offset-4 disabled:text-zinc-600 disabled:no-underline"
                     >
                         {move || match resend_left().unwrap_or(0) {
-                            0 => "Send a new code".to_owned(),
-                            s => format!("Send a new code in {}", clock(s)),
+                            0 => t.send_new.to_owned(),
+                            s => fill(t.send_new_in, &[&clock(s)]),
                         }}
                     </button>
                 </form>
@@ -421,22 +414,22 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                 qr_svg: String::new(),
             });
         view! {
-            <h1 class="mt-1 text-2xl font-semibold">"Text this code from your phone"</h1>
+            <h1 class="mt-1 text-2xl font-semibold">{t.qr_title}</h1>
             <p class="mt-2 text-sm text-zinc-600">
-                "Scan the QR code with your phone's camera, then send the message it opens."
+                {t.qr_help}
             </p>
-            <div class="mx-auto mt-6 w-56" role="img" aria-label="QR code that opens a text message with the code" inner_html=inbound.qr_svg></div>
+            <div class="mx-auto mt-6 w-56" role="img" aria-label=t.qr_alt inner_html=inbound.qr_svg></div>
             <dl class="mt-6 grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
-                <dt class="text-zinc-600">"Send"</dt>
+                <dt class="text-zinc-600">{t.send_label}</dt>
                 <dd class="font-mono text-lg font-semibold tracking-widest" data-role="inbound-code">{inbound.code}</dd>
-                <dt class="text-zinc-600">"To"</dt>
+                <dt class="text-zinc-600">{t.to_label}</dt>
                 <dd class="font-mono text-lg" data-role="inbound-number">{inbound.number}</dd>
             </dl>
             <a
                 href=inbound.sms_link
                 class="mt-6 block w-full rounded-lg bg-zinc-900 px-4 py-3 text-center font-medium text-white hover:bg-zinc-700"
             >
-                "Open my messages app"
+                {t.open_messages}
             </a>
             <p
                 class="mt-4 text-sm text-zinc-600"
@@ -444,13 +437,14 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                 aria-live="polite"
                 data-hydrated=move || hydrated.get().to_string()
             >
-                {move || format!("Waiting for your message. This code expires in {}.", clock(expires_left()))}
+                {move || fill(t.waiting, &[&clock(expires_left())])}
             </p>
         }
     };
 
     view! {
-        <Title text=format!("Verify · {}", view.app_name)/>
+        <Html {..} lang=view.lang.tag() dir=view.lang.dir()/>
+        <Title text=fill(t.page_title, &[&view.app_name])/>
         <Card>
             <p class="text-sm font-medium text-zinc-600">{app_name}</p>
             {move || match status.get() {
@@ -463,14 +457,14 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                 Status::Pending => EitherOf3::A(EitherOf3::C(code_form())),
                 Status::Verified => EitherOf3::B(view! {
                     <div data-state="verified" class="mt-2">
-                        <h1 class="text-2xl font-semibold text-emerald-700">"Verified"</h1>
-                        <p class="mt-2 text-sm text-zinc-600">"Thank you. You can close this page."</p>
+                        <h1 class="text-2xl font-semibold text-emerald-700">{t.verified_title}</h1>
+                        <p class="mt-2 text-sm text-zinc-600">{t.verified_body}</p>
                     </div>
                 }),
                 closed => EitherOf3::C(view! {
                     <div data-state=closed.as_str() class="mt-2">
-                        <h1 class="text-2xl font-semibold text-red-700">{closed_title(closed)}</h1>
-                        <p class="mt-2 text-sm text-zinc-600">"Ask for a new code where you started."</p>
+                        <h1 class="text-2xl font-semibold text-red-700">{closed_title(closed, t)}</h1>
+                        <p class="mt-2 text-sm text-zinc-600">{t.closed_body}</p>
                     </div>
                 }),
             }}
@@ -478,30 +472,38 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
     }
 }
 
-fn notice_text(notice: Option<Notice>, attempts_left: u32) -> String {
+fn notice_text(notice: Option<Notice>, attempts_left: u32, t: &Texts) -> String {
     let left = match attempts_left {
-        1 => "1 attempt left".to_owned(),
-        n => format!("{n} attempts left"),
+        1 => t.one_attempt_left.to_owned(),
+        n => fill(t.attempts_left, &[&n.to_string()]),
     };
     match notice {
-        None => left,
-        Some(Notice::Incorrect) => format!("That code is not right. {left}."),
-        Some(Notice::Malformed) => "Type the code exactly as you received it.".to_owned(),
-        Some(Notice::Unavailable) => "Something went wrong. Try again in a moment.".to_owned(),
-        Some(Notice::TooManyRequests) => {
-            "Too many tries. Wait a few minutes, then try again.".to_owned()
-        }
-        Some(Notice::Resent) => format!("A new message is on its way. {left}."),
-        Some(Notice::Sent) => format!("The code is on its way. {left}."),
+        None => capitalised_plain(&left),
+        Some(Notice::Incorrect) => fill(t.incorrect, &[&left]),
+        Some(Notice::Malformed) => t.malformed.to_owned(),
+        Some(Notice::Unavailable) => t.unavailable.to_owned(),
+        Some(Notice::TooManyRequests) => t.too_many.to_owned(),
+        Some(Notice::Resent) => fill(t.resent, &[&left]),
+        Some(Notice::Sent) => fill(t.sent, &[&left]),
+        Some(Notice::InvalidAddress(reason)) if reason.is_empty() => t.invalid_address.to_owned(),
         Some(Notice::InvalidAddress(reason)) => reason,
     }
 }
 
-fn closed_title(status: Status) -> &'static str {
+/// The first letter upper-cased, for a count standing alone ("noch 2 Versuche" → "Noch …").
+fn capitalised_plain(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn closed_title(status: Status, t: &Texts) -> &'static str {
     match status {
-        Status::Expired => "This code has expired",
-        Status::Locked => "Too many attempts",
-        Status::Cancelled => "This verification was cancelled",
+        Status::Expired => t.expired_title,
+        Status::Locked => t.locked_title,
+        Status::Cancelled => t.cancelled_title,
         Status::Pending | Status::Verified => "",
     }
 }
@@ -509,6 +511,7 @@ fn closed_title(status: Status) -> &'static str {
 #[component]
 fn Unavailable() -> impl IntoView {
     view! {
+        <Html {..} lang="en" dir="ltr"/>
         <Card>
             <h1 class="text-xl font-semibold">"Temporarily unavailable"</h1>
             <p class="mt-2 text-sm text-zinc-600">"Try again in a moment."</p>
@@ -582,7 +585,7 @@ fn poll(namespace: String, id: String, status: RwSignal<Status>) {
             }
             let (namespace, id) = (namespace.clone(), id.clone());
             leptos::task::spawn_local(async move {
-                if let Ok(view) = load_page(namespace, id, None).await {
+                if let Ok(view) = load_page(namespace, id, None, None).await {
                     status.set(view.status);
                 }
             });

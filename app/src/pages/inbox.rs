@@ -3,12 +3,13 @@
 use super::{Card, NotFound};
 use crate::api::load_inbox;
 use leptos::{either::Either, prelude::*};
-use leptos_meta::Title;
+use leptos_meta::{Html, Title};
 
 #[component]
 pub fn DevInbox() -> impl IntoView {
     let inbox = Resource::new(|| (), |_| load_inbox());
     view! {
+        <Html {..} lang="en" dir="ltr"/>
         <Title text="Dev inbox · otpgate"/>
         <Suspense fallback=|| view! { <Card><p>"Loading…"</p></Card> }>
             {move || Suspend::new(async move {

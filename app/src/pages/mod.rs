@@ -7,6 +7,7 @@ pub use code::CodePage;
 pub use inbox::DevInbox;
 
 use leptos::prelude::*;
+use leptos_meta::Html;
 
 /// The centred card every hosted page sits in.
 #[component]
@@ -23,6 +24,7 @@ pub fn Card(children: Children) -> impl IntoView {
 #[component]
 pub fn Home() -> impl IntoView {
     view! {
+        <Html {..} lang="en" dir="ltr"/>
         <Card>
             <h1 class="text-xl font-semibold">"otpgate"</h1>
             <p class="mt-2 text-sm text-zinc-600">
@@ -39,6 +41,7 @@ pub fn NotFound() -> impl IntoView {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
     view! {
+        <Html {..} lang="en" dir="ltr"/>
         <Card>
             <h1 class="text-xl font-semibold">"Page not found"</h1>
             <p class="mt-2 text-sm text-zinc-600">"Check the link you followed."</p>

@@ -198,6 +198,8 @@ struct AuthEntry {
     /// Sites that may frame the hosted page (the `otp.js` modal), as exact origins.
     #[serde(default)]
     embed_origins: Vec<String>,
+    /// The hosted pages' language when a verification names none.
+    locale: Option<String>,
     /// Failover: `[[auth.<name>.routes]]` with `channel`, optional `prefix`, `providers`.
     #[serde(default)]
     routes: Vec<RouteEntry>,
@@ -565,6 +567,15 @@ impl Settings {
                 echo_code: entry.echo_otp,
                 redirect_urls: entry.redirect_urls,
                 embed_origins: entry.embed_origins,
+                locale: match entry.locale {
+                    Some(tag) if app::i18n::Lang::from_tag(&tag).is_none() => {
+                        return Err(invalid(
+                            format!("auth.{name}.locale"),
+                            format!("{tag:?}: pages speak en, de, es, fr, hi and ar"),
+                        ))
+                    }
+                    other => other,
+                },
                 routes,
             });
         }
