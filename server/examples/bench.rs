@@ -51,13 +51,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn start(database_url: Option<String>) -> Server {
+async fn start(database_url: Option<String>, extra_toml: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = dir.path().join("otpgate.toml");
     std::fs::write(
         &config,
-        "[app]\nenvironment = \"development\"\n\n[auth.bench]\nnamespace = \"bench\"\nsecret = \"bench-secret-123\"\n\n[limits]\ncaller_limits = false\n",
+        format!("[app]\nenvironment = \"development\"\n\n[auth.bench]\nnamespace = \"bench\"\nsecret = \"bench-secret-123\"\n\n[limits]\ncaller_limits = false\n\n{extra_toml}"),
     )
     .unwrap();
     let mut cmd = Command::new("target/release/otpgate");
@@ -226,7 +226,7 @@ async fn run(backend: &str, secs: u64) {
         );
         format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
     });
-    let server = start(database_url.clone()).await;
+    let server = start(database_url.clone(), "").await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
@@ -283,6 +283,7 @@ async fn run(backend: &str, secs: u64) {
         println!("| {name} | {max:.0} | {ratio:.2} | {p50:.2} | {p99:.2} | {p999:.2} | {n} |");
     }
     drop(server);
+    drain(database_url.clone(), 2000).await;
     if let Some(url) = database_url {
         let name = url.rsplit_once('/').unwrap().1.to_owned();
         let admin = std::env::var("OTPGATE_BENCH_POSTGRES")
@@ -295,6 +296,116 @@ async fn run(backend: &str, secs: u64) {
             ])
             .status();
     }
+}
+
+/// A provider stand-in on loopback: answers 503 while `down`, 200 otherwise, and counts.
+struct FakeProvider {
+    port: u16,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    delivered: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+}
+
+async fn fake_provider() -> FakeProvider {
+    use std::sync::atomic::AtomicBool;
+    let down = Arc::new(AtomicBool::new(true));
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let state = (down.clone(), delivered.clone(), refused.clone());
+    let app = axum::Router::new()
+        .fallback(
+            |axum::extract::State((down, delivered, refused)): axum::extract::State<(
+                Arc<AtomicBool>,
+                Arc<AtomicUsize>,
+                Arc<AtomicUsize>,
+            )>| async move {
+                if down.load(Ordering::SeqCst) {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    delivered.fetch_add(1, Ordering::SeqCst);
+                    axum::http::StatusCode::OK
+                }
+            },
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    FakeProvider {
+        port,
+        down,
+        delivered,
+        refused,
+    }
+}
+
+/// The outbox after an outage: `n` verifications are created while the provider answers
+/// 503 for ten seconds; then it recovers, and the time until every message is delivered is
+/// the drain time. Then `n` more with the provider healthy, for the outbox's plain pace.
+async fn drain(database_url: Option<String>, n: usize) {
+    let provider = fake_provider().await;
+    let extra = format!(
+        "[delivery]\nallow_loopback = true\npoll_interval = \"200ms\"\nretry_base = \"1s\"\nretry_max = \"10s\"\nbreaker_cooldown = \"2s\"\n\n[providers.gw]\ntype = \"http_sms\"\nurl = \"http://127.0.0.1:{}/sms\"\ntimeout = \"5s\"\n[providers.gw.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n",
+        provider.port
+    );
+    let server = start(database_url, &extra).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .unwrap();
+    let create_all = |offset: usize| {
+        let client = client.clone();
+        let base = server.base.clone();
+        async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in offset..offset + n {
+                let client = client.clone();
+                let base = base.clone();
+                tasks.spawn(async move {
+                    let res = client
+                        .post(format!("{base}/v1/verifications"))
+                        .header("authorization", AUTH)
+                        .json(&json!({"id": format!("d-{i}"), "provider": "gw", "to": format!("+1415{:07}", i)}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(res.status().is_success(), "create answered {}", res.status());
+                });
+                if tasks.len() >= CONCURRENCY {
+                    tasks.join_next().await;
+                }
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+    };
+    let wait_for = |target: usize| {
+        let delivered = provider.delivered.clone();
+        async move {
+            let started = Instant::now();
+            while delivered.load(Ordering::SeqCst) < target {
+                assert!(started.elapsed() < Duration::from_secs(300), "the backlog did not drain");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            started.elapsed()
+        }
+    };
+    create_all(0).await;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let refused = provider.refused.load(Ordering::SeqCst);
+    provider.down.store(false, Ordering::SeqCst);
+    let drained = wait_for(n).await;
+    let started = Instant::now();
+    create_all(n).await;
+    wait_for(2 * n).await;
+    let healthy = started.elapsed();
+    println!(
+        "outbox: {n} messages queued during a 10 s outage ({refused} refused attempts reached the provider; the circuit breaker held back the rest) drained {:.1} s after recovery; {n} more with a healthy provider were created and delivered in {:.1} s ({:.0} messages/s)",
+        drained.as_secs_f64(),
+        healthy.as_secs_f64(),
+        n as f64 / healthy.as_secs_f64()
+    );
+    assert_eq!(provider.delivered.load(Ordering::SeqCst), 2 * n, "each message exactly once");
 }
 
 #[tokio::main]
