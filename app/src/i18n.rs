@@ -147,6 +147,9 @@ pub struct Texts {
     pub invalid_address: &'static str,
     pub unavailable_title: &'static str,
     pub unavailable_body: &'static str,
+    pub confirm_title: &'static str,
+    pub confirm_body: &'static str,
+    pub confirm: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -197,6 +200,9 @@ pub static EN: Texts = Texts {
     invalid_address: "That address does not look right.",
     unavailable_title: "Temporarily unavailable",
     unavailable_body: "Try again in a moment.",
+    confirm_title: "Confirm it is you",
+    confirm_body: "Press the button to finish verifying {}.",
+    confirm: "Confirm",
 };
 
 pub static DE: Texts = Texts {
@@ -247,6 +253,9 @@ pub static DE: Texts = Texts {
     invalid_address: "Diese Adresse scheint nicht zu stimmen.",
     unavailable_title: "Vorübergehend nicht verfügbar",
     unavailable_body: "Versuchen Sie es gleich noch einmal.",
+    confirm_title: "Bestätigen Sie, dass Sie es sind",
+    confirm_body: "Drücken Sie die Schaltfläche, um {} zu bestätigen.",
+    confirm: "Bestätigen",
 };
 
 pub static ES: Texts = Texts {
@@ -297,6 +306,9 @@ pub static ES: Texts = Texts {
     invalid_address: "Esa dirección no parece correcta.",
     unavailable_title: "No disponible por el momento",
     unavailable_body: "Inténtalo de nuevo en un momento.",
+    confirm_title: "Confirma que eres tú",
+    confirm_body: "Pulsa el botón para terminar de verificar {}.",
+    confirm: "Confirmar",
 };
 
 pub static FR: Texts = Texts {
@@ -347,6 +359,9 @@ pub static FR: Texts = Texts {
     invalid_address: "Cette adresse ne semble pas correcte.",
     unavailable_title: "Momentanément indisponible",
     unavailable_body: "Réessayez dans un instant.",
+    confirm_title: "Confirmez que c'est bien vous",
+    confirm_body: "Appuyez sur le bouton pour terminer la vérification de {}.",
+    confirm: "Confirmer",
 };
 
 pub static HI: Texts = Texts {
@@ -397,6 +412,9 @@ pub static HI: Texts = Texts {
     invalid_address: "यह पता सही नहीं लगता।",
     unavailable_title: "अभी उपलब्ध नहीं",
     unavailable_body: "थोड़ी देर में फिर कोशिश करें।",
+    confirm_title: "पुष्टि करें कि यह आप हैं",
+    confirm_body: "{} का सत्यापन पूरा करने के लिए बटन दबाएँ।",
+    confirm: "पुष्टि करें",
 };
 
 pub static AR: Texts = Texts {
@@ -447,6 +465,9 @@ pub static AR: Texts = Texts {
     invalid_address: "يبدو أن هذا العنوان غير صحيح.",
     unavailable_title: "غير متاح مؤقتًا",
     unavailable_body: "حاول مرة أخرى بعد قليل.",
+    confirm_title: "تأكيد هويتك",
+    confirm_body: "اضغط الزر لإكمال التحقق من {}.",
+    confirm: "تأكيد",
 };
 
 #[cfg(test)]

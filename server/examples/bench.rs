@@ -228,7 +228,7 @@ async fn run(backend: &str, secs: u64) {
     });
     let server = start(database_url.clone(), "").await;
     let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
+        .pool_max_idle_per_host(usize::MAX)
         .build()
         .unwrap();
     let pool = Arc::new(Pool::default());
@@ -384,7 +384,10 @@ async fn drain(database_url: Option<String>, n: usize) {
         async move {
             let started = Instant::now();
             while delivered.load(Ordering::SeqCst) < target {
-                assert!(started.elapsed() < Duration::from_secs(300), "the backlog did not drain");
+                assert!(
+                    started.elapsed() < Duration::from_secs(300),
+                    "the backlog did not drain"
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             started.elapsed()
@@ -405,7 +408,11 @@ async fn drain(database_url: Option<String>, n: usize) {
         healthy.as_secs_f64(),
         n as f64 / healthy.as_secs_f64()
     );
-    assert_eq!(provider.delivered.load(Ordering::SeqCst), 2 * n, "each message exactly once");
+    assert_eq!(
+        provider.delivered.load(Ordering::SeqCst),
+        2 * n,
+        "each message exactly once"
+    );
 }
 
 #[tokio::main]

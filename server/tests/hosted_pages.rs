@@ -413,6 +413,35 @@ async fn pages_speak_the_chosen_language(backend: Backend) {
     );
 }
 
+async fn an_email_link_asks_for_a_press_and_only_the_post_verifies(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    create(&app, "cl-1", "908172").await;
+    let message = app.console_message_for("john@example.com").await;
+    assert!(
+        message.contains(&app.url("/otp/demo/cl-1?code=908172")),
+        "the e-mail carries the one-click link: {message}"
+    );
+    let html = page_html(&app, "cl-1?code=908172").await;
+    assert!(html.contains(r#"data-role="confirm""#), "a confirm button");
+    assert!(html.contains(r#"name="otp" value="908172""#));
+    let kinds = app.events("cl-1").await;
+    assert!(
+        !kinds.iter().any(|k| k == "verified" || k == "attempt"),
+        "opening the link (a mail scanner, a prefetch) checks nothing: {kinds:?}"
+    );
+    let location = page_post(&app, "cl-1", &[("action", "check"), ("otp", "908172")]).await;
+    assert_eq!(location, "/otp/demo/cl-1");
+    assert_eq!(
+        app.record("cl-1").await.status,
+        app::model::Status::Verified
+    );
+    // A link with something that is not a code shows the ordinary form.
+    create(&app, "cl-2", "101010").await;
+    let html = page_html(&app, "cl-2?code=%3Cscript%3E").await;
+    assert!(!html.contains(r#"data-role="confirm""#));
+    assert!(html.contains(r#"name="otp""#));
+}
+
 on_both_backends!(
     the_code_page_is_rendered_on_the_server_with_a_working_form,
     the_form_post_verifies_without_javascript_and_status_reports_closed,
@@ -425,4 +454,5 @@ on_both_backends!(
     a_verified_page_returns_to_the_app_with_a_token,
     only_listed_sites_may_frame_an_apps_pages,
     pages_speak_the_chosen_language,
+    an_email_link_asks_for_a_press_and_only_the_post_verifies,
 );

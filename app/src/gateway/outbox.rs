@@ -423,6 +423,7 @@ impl Outbox {
                             channel: channel.label(),
                             otp: code.expose(),
                             otp_url: &url,
+                            otp_link: &format!("{url}?code={}", code.expose()),
                             otp_ttl: &ttl,
                         },
                     );

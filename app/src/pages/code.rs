@@ -13,7 +13,12 @@ use crate::{
     i18n::{fill, Texts},
     model::{CheckReply, CheckResult, InboundView, LiveEvent, PageView, Status},
 };
-use leptos::{either::EitherOf3, ev::SubmitEvent, html::Input, prelude::*};
+use leptos::{
+    either::{Either, EitherOf3},
+    ev::SubmitEvent,
+    html::Input,
+    prelude::*,
+};
 use leptos_meta::{Html, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -34,13 +39,20 @@ pub fn CodePage() -> impl IntoView {
         load_page(namespace, id, origin.clone(), lang.clone())
     });
     let result = query.read_untracked().get("result");
+    // An e-mail link carries the code: the page asks for one press before checking it, so
+    // a mail scanner that opens links verifies nothing.
+    let confirm = query
+        .read_untracked()
+        .get("code")
+        .filter(|c| (4..=16).contains(&c.len()) && c.chars().all(|ch| ch.is_ascii_alphanumeric()));
     view! {
         <Suspense fallback=|| view! { <Card><p>"Loading…"</p></Card> }>
             {move || {
                 let result = result.clone();
+                let confirm = confirm.clone();
                 Suspend::new(async move {
                     match page.await {
-                        Ok(view) => EitherOf3::A(view! { <CodeCard view result/> }),
+                        Ok(view) => EitherOf3::A(view! { <CodeCard view result confirm/> }),
                         Err(PageError::NotFound) => EitherOf3::B(view! { <NotFound/> }),
                         Err(_) => EitherOf3::C(view! { <Unavailable/> }),
                     }
@@ -99,7 +111,8 @@ fn clock(secs: u64) -> String {
 }
 
 #[component]
-fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
+fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
+    let confirm = RwSignal::new(confirm);
     let t: &'static Texts = view.lang.texts();
     let page = RwSignal::new(view.clone());
     let status = RwSignal::new(view.status);
@@ -143,6 +156,8 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
         let Some(outcome) = check.value().get() else {
             return;
         };
+        // Whatever the outcome, a one-click link has been used: show the ordinary form next.
+        confirm.set(None);
         match outcome {
             Ok(CheckReply {
                 redirect: Some(target),
@@ -404,6 +419,50 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
         }
     };
 
+    let confirm_view = {
+        let action_url = format!("/otp/{}/{}", view.namespace, view.id);
+        let (namespace, id) = (view.namespace.clone(), view.id.clone());
+        let ids = move || (namespace.clone(), id.clone());
+        move || {
+            let code = confirm.get_untracked().unwrap_or_default();
+            let dispatch_code = code.clone();
+            let ids = ids.clone();
+            let on_confirm = move |ev: SubmitEvent| {
+                ev.prevent_default();
+                let (namespace, id) = ids();
+                check.dispatch(CheckCode {
+                    namespace,
+                    id,
+                    code: dispatch_code.clone(),
+                });
+            };
+            view! {
+                <h1 class="mt-1 text-2xl font-semibold">{t.confirm_title}</h1>
+                <p class="mt-2 text-sm text-zinc-600">
+                    {page.with(|v| fill(t.confirm_body, &[&v.masked_address]))}
+                </p>
+                <form
+                    class="mt-6"
+                    method="post"
+                    action=action_url.clone()
+                    data-hydrated=move || hydrated.get().to_string()
+                    on:submit=on_confirm
+                >
+                    <input type="hidden" name="action" value="check"/>
+                    <input type="hidden" name="otp" value=code/>
+                    <button
+                        type="submit"
+                        data-role="confirm"
+                        disabled=busy
+                        class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
+                    >
+                        {t.confirm}
+                    </button>
+                </form>
+            }
+        }
+    };
+
     let inbound_view = move || {
         let inbound = page
             .with(|v| v.inbound.clone())
@@ -448,6 +507,9 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
         <Card>
             <p class="text-sm font-medium text-zinc-600">{app_name}</p>
             {move || match status.get() {
+                Status::Pending if confirm.with(Option::is_some) && !page.with(|v| v.needs_address) => {
+                    EitherOf3::B(Either::Right(confirm_view()))
+                }
                 Status::Pending if page.with(|v| v.inbound.is_some()) => {
                     EitherOf3::A(EitherOf3::A(inbound_view()))
                 }
@@ -455,12 +517,12 @@ fn CodeCard(view: PageView, result: Option<String>) -> impl IntoView {
                     EitherOf3::A(EitherOf3::B(address_form()))
                 }
                 Status::Pending => EitherOf3::A(EitherOf3::C(code_form())),
-                Status::Verified => EitherOf3::B(view! {
+                Status::Verified => EitherOf3::B(Either::Left(view! {
                     <div data-state="verified" class="mt-2">
                         <h1 class="text-2xl font-semibold text-emerald-700">{t.verified_title}</h1>
                         <p class="mt-2 text-sm text-zinc-600">{t.verified_body}</p>
                     </div>
-                }),
+                })),
                 closed => EitherOf3::C(view! {
                     <div data-state=closed.as_str() class="mt-2">
                         <h1 class="text-2xl font-semibold text-red-700">{closed_title(closed, t)}</h1>

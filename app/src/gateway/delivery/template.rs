@@ -1,7 +1,8 @@
 //! Message templates: Jinja syntax through minijinja, with otpgateway's Go-template
 //! variables (`{{ .OTP }}`) still understood.
 //!
-//! Variables: `To`, `Namespace`, `AppName`, `Channel`, `OTP`, `OTPURL`, `OTPTTL`. HTML
+//! Variables: `To`, `Namespace`, `AppName`, `Channel`, `OTP`, `OTPURL`, `OTPLink` (the page
+//! with the code in the link, for a one-click confirm), `OTPTTL`. HTML
 //! bodies escape values; subjects, plain-text bodies and SMS do not. Templates are checked
 //! when the configuration loads, so a broken one stops the start, not a delivery.
 
@@ -24,6 +25,9 @@ pub struct TemplateVars<'a> {
     pub otp: &'a str,
     #[serde(rename = "OTPURL")]
     pub otp_url: &'a str,
+    /// The page with the code in its link: one click to a confirm button (e-mail).
+    #[serde(rename = "OTPLink")]
+    pub otp_link: &'a str,
     /// The verification's own TTL in words, e.g. `10 minutes`.
     #[serde(rename = "OTPTTL")]
     pub otp_ttl: &'a str,
@@ -287,6 +291,7 @@ mod tests {
             channel: "E-mail",
             otp: "123456",
             otp_url: "http://127.0.0.1:3000/otp/demo/x",
+            otp_link: "http://127.0.0.1:3000/otp/demo/x?code=123456",
             otp_ttl: "10 minutes",
         }
     }
