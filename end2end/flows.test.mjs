@@ -212,3 +212,20 @@ document.getElementById('verify').onclick = function () {
   await page.waitForSelector('text=cancelled');
   await page.close();
 });
+
+test('an e-mail link asks for one press, then verifies', async () => {
+  const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-link', { to: 'link@example.com', provider: 'console' });
+  assert.equal(status, 200, JSON.stringify(body));
+  const inbox = await (await fetch(`${server.base}/dev/inbox`)).text();
+  const link = inbox.match(/http:\/\/127\.0\.0\.1:\d+\/otp\/e2e\/flow-link\?code=[A-Za-z0-9]+/);
+  assert.ok(link, 'the message carries the one-click link');
+  const { page } = await hydratedPage(link[0]);
+  await page.waitForSelector('[data-role="confirm"]');
+  await assertAccessible(page, 'confirm link');
+  await shot(page, 'flow-11-confirm-link');
+  const [before] = await api(server.base, 'POST', '/api/otp/flow-link/status');
+  assert.equal(before, 400, 'opening the link verified nothing');
+  await page.click('[data-role="confirm"]');
+  await page.waitForSelector('[data-state="verified"]');
+  await page.close();
+});
