@@ -19,6 +19,8 @@ use std::{
 };
 
 const CONCURRENCY: usize = 32;
+/// The open loop's connection ceiling (see `open_loop`).
+const MAX_CONNECTIONS: usize = 256;
 const AUTH: &str = "Bearer bench:bench-secret-123";
 
 #[derive(Clone, Copy, PartialEq)]
@@ -181,16 +183,22 @@ async fn open_loop(
     let start = Instant::now();
     let total = (rate * secs as f64) as usize;
     let mut tasks = Vec::with_capacity(total);
+    // At most this many connections: beyond it a request waits for one, and that wait
+    // counts in its latency (measured from its due time), but the loopback's ephemeral
+    // ports are not burnt through by thousands of short-lived connections.
+    let connections = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     for i in 0..total {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
         tokio::time::sleep_until(due.into()).await;
-        let (client, base, pool, latencies) = (
+        let (client, base, pool, latencies, connections) = (
             client.clone(),
             base.to_owned(),
             pool.clone(),
             latencies.clone(),
+            connections.clone(),
         );
         tasks.push(tokio::spawn(async move {
+            let _slot = connections.acquire().await.expect("never closed");
             if request(&client, &base, route, &pool).await {
                 latencies.lock().unwrap().push(due.elapsed());
             }
