@@ -64,23 +64,34 @@ pub fn drop_postgres_database(name: String) {
     .unwrap();
 }
 
-/// Runs each listed `async fn(Backend)` once on SQLite and once on PostgreSQL.
+/// Runs each listed `async fn(Backend)` once on SQLite and once on PostgreSQL, each within
+/// [`TEST_DEADLINE`] so that a stuck test fails instead of stalling the suite.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                super::$name($crate::support::Backend::Sqlite).await
+                $crate::support::within_deadline(super::$name($crate::support::Backend::Sqlite)).await
             })*
         }
         mod postgres {
             $(#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                super::$name($crate::support::Backend::Postgres).await
+                $crate::support::within_deadline(super::$name($crate::support::Backend::Postgres)).await
             })*
         }
     };
+}
+
+/// The longest any one test may take.
+pub const TEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(180);
+
+/// Runs a test body, failing it if it has not finished by [`TEST_DEADLINE`].
+pub async fn within_deadline(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(TEST_DEADLINE, test)
+        .await
+        .expect("the test did not finish within its deadline");
 }
 
 pub const NAMESPACE: &str = "demo";
