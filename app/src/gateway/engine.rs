@@ -983,17 +983,8 @@ impl Gateway {
         headers: &http::HeaderMap,
         form: &[(String, String)],
     ) -> Result<(), EngineError> {
-        use super::delivery::ReceiptError;
         let provider = self.provider(provider_id)?;
-        let receipt = provider
-            .parse_receipt(&self.receipt_url(provider_id), headers, form)
-            .map_err(|e| match e {
-                ReceiptError::Unsupported => EngineError::UnknownProvider,
-                ReceiptError::Unauthenticated => EngineError::Unauthorized,
-                ReceiptError::Malformed(field) => {
-                    EngineError::invalid(field, "is missing or malformed")
-                }
-            })?;
+        let receipt = provider.parse_receipt(&self.receipt_url(provider_id), headers, form)?;
         let now = self.inner.clock.now_ms();
         let Some(verification_id) = self
             .inner

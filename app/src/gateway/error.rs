@@ -44,6 +44,18 @@ pub enum EngineError {
     Store(#[from] StoreError),
 }
 
+/// A provider callback that cannot be accepted: unknown kind, forged, or malformed.
+impl From<super::delivery::ReceiptError> for EngineError {
+    fn from(err: super::delivery::ReceiptError) -> Self {
+        use super::delivery::ReceiptError as R;
+        match err {
+            R::Unsupported => EngineError::UnknownProvider,
+            R::Unauthenticated => EngineError::Unauthorized,
+            R::Malformed(field) => EngineError::invalid(field, "is missing or malformed"),
+        }
+    }
+}
+
 impl EngineError {
     pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidInput {

@@ -138,22 +138,13 @@ impl Gateway {
         headers: &http::HeaderMap,
         body: &[u8],
     ) -> Result<bool, EngineError> {
-        use super::delivery::ReceiptError;
-        let refused = |e: ReceiptError| match e {
-            ReceiptError::Unsupported => EngineError::UnknownProvider,
-            ReceiptError::Unauthenticated => EngineError::Unauthorized,
-            ReceiptError::Malformed(field) => {
-                EngineError::invalid(field, "is missing or malformed")
-            }
-        };
         let sms = if provider_id == "generic" {
             let key = self
                 .engine_settings()
                 .inbound_signing_secret
                 .as_deref()
                 .ok_or(EngineError::UnknownProvider)?;
-            super::delivery::verify_signed_request(key, headers, body, self.now_ms() / 1000)
-                .map_err(refused)?;
+            super::delivery::verify_signed_request(key, headers, body, self.now_ms() / 1000)?;
             #[derive(serde::Deserialize)]
             struct Generic {
                 id: String,
@@ -181,9 +172,7 @@ impl Gateway {
                 "{}/v1/inbound/{provider_id}",
                 self.engine_settings().root_url
             );
-            provider
-                .parse_inbound(&url, headers, &form)
-                .map_err(refused)?
+            provider.parse_inbound(&url, headers, &form)?
         };
         if sms.body.len() > 2048 {
             return Err(EngineError::invalid("body", "is too long"));

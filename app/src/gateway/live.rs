@@ -187,27 +187,32 @@ impl Gateway {
         let gw = self.clone();
         tokio::spawn(async move {
             let store = gw.store().clone();
-            let mut cursor = loop {
-                match store.last_event_id().await {
-                    Ok(id) => break id,
-                    Err(e) => {
-                        tracing::error!(error = ?e, "live updates: cannot read the event cursor");
-                        tokio::time::sleep(interval).await;
-                    }
-                }
-            };
+            // The cursor is found on the first subscription, not at start-up.
+            let mut cursor = 0;
             let mut seen: VecDeque<i64> = VecDeque::new();
+            let mut idle = true;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = shutdown.changed() => return,
                 }
                 if gw.hub().tx.receiver_count() == 0 {
-                    // Nobody listens: keep the cursor near the head without reading rows.
-                    if let Ok(id) = store.last_event_id().await {
-                        cursor = cursor.max(id);
-                    }
+                    // Nobody listens: read nothing; catch up with the head on the next
+                    // subscription (which ignores events older than itself anyway).
+                    idle = true;
                     continue;
+                }
+                if idle {
+                    match store.last_event_id().await {
+                        // Reads look back a window, so events committed just before
+                        // are still delivered.
+                        Ok(id) => cursor = cursor.max(id),
+                        Err(e) => {
+                            tracing::warn!(error = ?e, "live updates: cannot read the event cursor");
+                            continue;
+                        }
+                    }
+                    idle = false;
                 }
                 let rows = match store.events_after(cursor - REREAD_WINDOW, 1024).await {
                     Ok(rows) => rows,

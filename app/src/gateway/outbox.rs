@@ -13,8 +13,8 @@
 use super::{
     address::Channel,
     clock::Clock,
-    code::CodeHasher,
-    delivery::{DeliveryError, MessageMeta, OutgoingMessage, Providers, TemplateVars},
+    code::{CodeHasher, OtpCode},
+    delivery::{DeliveryError, MessageMeta, OutgoingMessage, Providers, Sent, TemplateVars},
     engine::{human_duration, secs_until},
     limits::{self, Limit},
     store::{ClaimedDelivery, DeliveryOutcome, Store},
@@ -339,6 +339,90 @@ impl Outbox {
         }
     }
 
+    /// Renders the message for `provider_id` and hands it over, behind the provider's
+    /// circuit breaker and timeout.
+    async fn send(
+        &self,
+        claimed: &ClaimedDelivery,
+        provider_id: &str,
+        code: OtpCode,
+        now: i64,
+    ) -> Result<Sent, DeliveryError> {
+        let provider = self.providers.get(provider_id).ok_or_else(|| {
+            DeliveryError::Rejected(format!("provider {provider_id:?} is not configured"))
+        })?;
+        if !self.breakers.allow(provider_id) {
+            return Err(DeliveryError::Unavailable(format!(
+                "{provider_id}: circuit open after repeated failures"
+            )));
+        }
+        let to = provider.parse_address(&claimed.address).map_err(|e| {
+            DeliveryError::Rejected(format!("{provider_id} cannot reach this address: {e}"))
+        })?;
+        let v = &claimed.verification;
+        let ttl_secs = secs_until(v.expires_at, now).max(1);
+        let url = format!(
+            "{}/otp/{}/{}",
+            self.root_url, claimed.namespace, v.public_id
+        );
+        let channel = Channel::parse(&v.channel).unwrap_or(Channel::Other);
+        let rendered = provider.templates().render(
+            &v.locale,
+            &TemplateVars {
+                to: to.as_str(),
+                namespace: &claimed.namespace,
+                app_name: &claimed.app_name,
+                channel: channel.label(),
+                otp: code.expose(),
+                otp_url: &url,
+                otp_link: &format!("{url}?code={}", code.expose()),
+                otp_ttl: &human_duration(ttl_secs),
+            },
+        );
+        let message = OutgoingMessage {
+            to,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            meta: MessageMeta {
+                namespace: claimed.namespace.clone(),
+                id: v.public_id.clone(),
+                provider: v.provider.clone(),
+                code,
+                channel_description: v.channel_description.clone(),
+                address_description: v.address_description.clone(),
+                extra: v.extra.clone(),
+                attempts: v.attempts,
+                max_attempts: v.max_attempts,
+                sends: v.sends,
+                max_sends: v.max_sends,
+                ttl_secs,
+            },
+        };
+        let timeout = provider.timeout();
+        let outcome = tokio::time::timeout(timeout, provider.send(&message))
+            .await
+            .unwrap_or_else(|_| {
+                Err(DeliveryError::Unavailable(format!(
+                    "{provider_id} did not answer within {timeout:?}"
+                )))
+            });
+        match &outcome {
+            Err(DeliveryError::Unavailable(_)) => {
+                let (threshold, cooldown) = (
+                    self.settings.breaker_failures,
+                    self.settings.breaker_cooldown,
+                );
+                if self.breakers.failure(provider_id, threshold, cooldown) {
+                    tracing::warn!(provider = %provider_id, "circuit open");
+                }
+            }
+            // A refused message says nothing about the provider's health.
+            Ok(_) | Err(DeliveryError::Rejected(_)) => self.breakers.success(provider_id),
+        }
+        outcome
+    }
+
     /// One try of one row.
     #[tracing::instrument(skip_all, fields(delivery = claimed.delivery_id, attempt = claimed.attempts))]
     async fn attempt(&self, claimed: ClaimedDelivery) {
@@ -395,84 +479,7 @@ impl Outbox {
             .get(claimed.route_index as usize)
             .cloned()
             .unwrap_or_default();
-        let result = match self.providers.get(&provider_id) {
-            None => Err(DeliveryError::Rejected(format!(
-                "provider {provider_id:?} is not configured"
-            ))),
-            Some(_) if !self.breakers.allow(&provider_id) => Err(DeliveryError::Unavailable(
-                format!("{provider_id}: circuit open after repeated failures"),
-            )),
-            Some(provider) => match provider.parse_address(&claimed.address) {
-                Err(e) => Err(DeliveryError::Rejected(format!(
-                    "{provider_id} cannot reach this address: {e}"
-                ))),
-                Ok(to) => {
-                    let ttl_secs = secs_until(v.expires_at, now).max(1);
-                    let ttl = human_duration(ttl_secs);
-                    let url = format!(
-                        "{}/otp/{}/{}",
-                        self.root_url, claimed.namespace, v.public_id
-                    );
-                    let channel = Channel::parse(&v.channel).unwrap_or(Channel::Other);
-                    let rendered = provider.templates().render(
-                        &v.locale,
-                        &TemplateVars {
-                            to: to.as_str(),
-                            namespace: &claimed.namespace,
-                            app_name: &claimed.app_name,
-                            channel: channel.label(),
-                            otp: code.expose(),
-                            otp_url: &url,
-                            otp_link: &format!("{url}?code={}", code.expose()),
-                            otp_ttl: &ttl,
-                        },
-                    );
-                    let message = OutgoingMessage {
-                        to,
-                        subject: rendered.subject,
-                        text: rendered.text,
-                        html: rendered.html,
-                        meta: MessageMeta {
-                            namespace: claimed.namespace.clone(),
-                            id: v.public_id.clone(),
-                            provider: v.provider.clone(),
-                            code,
-                            channel_description: v.channel_description.clone(),
-                            address_description: v.address_description.clone(),
-                            extra: v.extra.clone(),
-                            attempts: v.attempts,
-                            max_attempts: v.max_attempts,
-                            sends: v.sends,
-                            max_sends: v.max_sends,
-                            ttl_secs,
-                        },
-                    };
-                    let timeout = provider.timeout();
-                    let outcome = match tokio::time::timeout(timeout, provider.send(&message)).await
-                    {
-                        Ok(result) => result,
-                        Err(_) => Err(DeliveryError::Unavailable(format!(
-                            "{provider_id} did not answer within {timeout:?}"
-                        ))),
-                    };
-                    match &outcome {
-                        Ok(_) => self.breakers.success(&provider_id),
-                        Err(DeliveryError::Unavailable(_)) => {
-                            if self.breakers.failure(
-                                &provider_id,
-                                self.settings.breaker_failures,
-                                self.settings.breaker_cooldown,
-                            ) {
-                                tracing::warn!(provider = %provider_id, "circuit open");
-                            }
-                        }
-                        // A refused message says nothing about the provider's health.
-                        Err(DeliveryError::Rejected(_)) => self.breakers.success(&provider_id),
-                    }
-                    outcome
-                }
-            },
-        };
+        let result = self.send(&claimed, &provider_id, code, now).await;
         let now = self.clock.now_ms();
         match result {
             Ok(sent) => {

@@ -91,17 +91,9 @@ impl Notice {
     fn from_error(err: PageError) -> Self {
         match err {
             PageError::TooManyRequests => Notice::TooManyRequests,
-            PageError::Invalid(reason) => Notice::InvalidAddress(capitalised(&reason)),
+            PageError::Invalid(reason) => Notice::InvalidAddress(capitalised(&reason) + "."),
             _ => Notice::Unavailable,
         }
-    }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect::<String>() + ".",
-        None => String::new(),
     }
 }
 
@@ -540,7 +532,7 @@ fn notice_text(notice: Option<Notice>, attempts_left: u32, t: &Texts) -> String 
         n => fill(t.attempts_left, &[&n.to_string()]),
     };
     match notice {
-        None => capitalised_plain(&left),
+        None => capitalised(&left),
         Some(Notice::Incorrect) => fill(t.incorrect, &[&left]),
         Some(Notice::Malformed) => t.malformed.to_owned(),
         Some(Notice::Unavailable) => t.unavailable.to_owned(),
@@ -552,8 +544,8 @@ fn notice_text(notice: Option<Notice>, attempts_left: u32, t: &Texts) -> String 
     }
 }
 
-/// The first letter upper-cased, for a count standing alone ("noch 2 Versuche" → "Noch …").
-fn capitalised_plain(text: &str) -> String {
+/// The first letter upper-cased ("noch 2 Versuche" → "Noch 2 Versuche").
+fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

@@ -100,10 +100,7 @@ impl HttpSmsProvider {
                 .chain(&settings.headers),
         )?;
         check_fields(&[("url".to_owned(), settings.url.clone())])?;
-        let client = settings
-            .net
-            .client(settings.timeout, settings.max_conns)
-            .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
+        let client = settings.net.client(settings.timeout, settings.max_conns)?;
         Ok(Self { settings, client })
     }
 }

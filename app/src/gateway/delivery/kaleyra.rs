@@ -58,10 +58,7 @@ impl KaleyraProvider {
             )));
         }
         settings.net.check_url(&settings.base_url)?;
-        let client = settings
-            .net
-            .client(settings.timeout, settings.max_conns)
-            .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
+        let client = settings.net.client(settings.timeout, settings.max_conns)?;
         Ok(Self { settings, client })
     }
 }

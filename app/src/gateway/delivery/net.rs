@@ -118,7 +118,11 @@ impl NetPolicy {
 
     /// An HTTP client that resolves names through this policy, never follows redirects,
     /// and gives up after `timeout`.
-    pub fn client(&self, timeout: Duration, max_conns: usize) -> reqwest::Result<reqwest::Client> {
+    pub fn client(
+        &self,
+        timeout: Duration,
+        max_conns: usize,
+    ) -> Result<reqwest::Client, DeliveryError> {
         reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -126,6 +130,7 @@ impl NetPolicy {
             .pool_max_idle_per_host(max_conns.max(1))
             .dns_resolver(Arc::new(GuardedResolver(*self)))
             .build()
+            .map_err(|e| DeliveryError::Rejected(e.to_string()))
     }
 }
 

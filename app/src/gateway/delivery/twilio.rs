@@ -57,10 +57,7 @@ pub struct TwilioProvider {
 impl TwilioProvider {
     pub fn new(settings: TwilioSettings) -> Result<Self, DeliveryError> {
         settings.net.check_url(&settings.base_url)?;
-        let client = settings
-            .net
-            .client(settings.timeout, settings.max_conns)
-            .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
+        let client = settings.net.client(settings.timeout, settings.max_conns)?;
         Ok(Self { settings, client })
     }
 

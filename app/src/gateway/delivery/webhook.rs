@@ -50,10 +50,7 @@ pub struct WebhookProvider {
 
 impl WebhookProvider {
     pub fn new(settings: WebhookSettings) -> Result<Self, DeliveryError> {
-        let client = settings
-            .net
-            .client(settings.timeout, settings.max_conns)
-            .map_err(|e| DeliveryError::Rejected(e.to_string()))?;
+        let client = settings.net.client(settings.timeout, settings.max_conns)?;
         Ok(Self { settings, client })
     }
 }
