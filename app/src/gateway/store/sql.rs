@@ -538,19 +538,33 @@ macro_rules! sql_store {
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
                         .await?;
+                    if rows.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    // The verifications behind every row this claim took, in one query.
                     let lookup = format!(
                         "SELECT {VERIFICATION_COLUMNS}, \
                          (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace, \
                          (SELECT app.name FROM app WHERE app.app_id = verification.app_id) AS app_name \
-                         FROM verification WHERE verification_id = $1"
+                         FROM verification WHERE verification_id IN (SELECT verification_id FROM delivery \
+                           WHERE lease_owner = $1 AND lease_until = $2 AND status = 'sending')"
                     );
+                    let mut verifications = std::collections::HashMap::new();
+                    for v in sqlx::query(&lookup)
+                        .bind(owner)
+                        .bind(lease_until)
+                        .fetch_all(&self.pool)
+                        .await?
+                    {
+                        let id: i64 = v.try_get("verification_id")?;
+                        verifications.insert(id, v);
+                    }
                     let mut claimed = Vec::with_capacity(rows.len());
                     for row in rows {
                         let verification_id: i64 = row.try_get("verification_id")?;
-                        let v = sqlx::query(&lookup)
-                            .bind(verification_id)
-                            .fetch_one(&self.pool)
-                            .await?;
+                        let v = verifications
+                            .get(&verification_id)
+                            .ok_or(StoreError::Corrupt("delivery.verification_id"))?;
                         let route: Vec<String> =
                             serde_json::from_str(&row.try_get::<String, _>("route")?)
                                 .map_err(|_| StoreError::Corrupt("delivery.route"))?;
@@ -560,7 +574,7 @@ macro_rules! sql_store {
                             route_index: counter(row.try_get("route_index")?, "route_index")?,
                             attempts: counter(row.try_get("attempts")?, "delivery.attempts")?,
                             address: row.try_get("address")?,
-                            verification: verification_from_row(&v)?,
+                            verification: verification_from_row(v)?,
                             namespace: v.try_get("namespace")?,
                             app_name: v.try_get("app_name")?,
                         });
