@@ -77,14 +77,21 @@ pub async fn load_page(
     let gw = gateway()?;
     let mut view = gw.page_view(&namespace, &id).await?;
     view.embed_origin = origin.filter(|o| gw.embed_origins(&namespace).contains(o));
-    let accept = leptos_axum::extract::<http::HeaderMap>()
+    let accept_language = leptos_axum::extract::<http::HeaderMap>()
         .await
         .ok()
         .and_then(|h| {
             h.get(http::header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
-                .and_then(Lang::from_accept_language)
-        });
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let accept = Lang::from_accept_language(&accept_language);
+    // The phone picker starts on the app's country, else the browser's (`de-AT` → AT).
+    if view.country.is_none() && !view.countries.is_empty() {
+        view.country = crate::i18n::region_of(&accept_language)
+            .filter(|r| view.countries.iter().any(|c| &c.region == r));
+    }
     // `?lang=`, then the verification's locale, then the app's, then the browser's.
     view.lang = [lang.as_deref(), Some(&view.locale), Some(&view.app_locale)]
         .into_iter()
@@ -132,10 +139,18 @@ pub async fn submit_address(
     namespace: String,
     id: String,
     address: String,
+    country: Option<String>,
 ) -> Result<PageView, PageError> {
     let gw = gateway()?;
-    gw.set_address_from_page(&namespace, &id, &address, client_ip().await)
-        .await?;
+    let country = country.filter(|c| !c.is_empty());
+    gw.set_address_from_page(
+        &namespace,
+        &id,
+        &address,
+        country.as_deref(),
+        client_ip().await,
+    )
+    .await?;
     Ok(gw.page_view(&namespace, &id).await?)
 }
 

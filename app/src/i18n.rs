@@ -6,6 +6,17 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The region of the first language tag in an `Accept-Language` header that names one
+/// (`de-AT,de;q=0.9` → `AT`), for the phone number picker.
+pub fn region_of(accept_language: &str) -> Option<String> {
+    accept_language.split(',').find_map(|part| {
+        let tag = part.split(';').next()?.trim();
+        let region = tag.split(['-', '_']).nth(1)?;
+        (region.len() == 2 && region.bytes().all(|b| b.is_ascii_alphabetic()))
+            .then(|| region.to_ascii_uppercase())
+    })
+}
+
 /// A language of the hosted pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,6 +119,9 @@ pub struct Texts {
     pub verify_it_is_you: &'static str,
     pub mobile_number: &'static str,
     pub phone_hint: &'static str,
+    pub country: &'static str,
+    /// The picker's first choice: the number is written with its country code.
+    pub country_in_number: &'static str,
     pub email_address: &'static str,
     pub email_hint: &'static str,
     pub address: &'static str,
@@ -160,7 +174,9 @@ pub static EN: Texts = Texts {
     enter_code: "Enter your verification code",
     verify_it_is_you: "Verify it is you",
     mobile_number: "Mobile number",
-    phone_hint: "With the country code, e.g. +14155550100.",
+    phone_hint: "Pick your country, or write the number with its country code, e.g. +14155550100.",
+    country: "Country",
+    country_in_number: "Country code in the number (+…)",
     email_address: "E-mail address",
     email_hint: "We will send a code to it.",
     address: "Address",
@@ -213,7 +229,9 @@ pub static DE: Texts = Texts {
     enter_code: "Geben Sie Ihren Bestätigungscode ein",
     verify_it_is_you: "Bestätigen Sie, dass Sie es sind",
     mobile_number: "Handynummer",
-    phone_hint: "Mit Ländervorwahl, z. B. +4915112345678.",
+    phone_hint: "Wählen Sie Ihr Land oder schreiben Sie die Nummer mit Ländervorwahl, z. B. +4915112345678.",
+    country: "Land",
+    country_in_number: "Ländervorwahl in der Nummer (+…)",
     email_address: "E-Mail-Adresse",
     email_hint: "Wir senden einen Code an diese Adresse.",
     address: "Adresse",
@@ -266,7 +284,9 @@ pub static ES: Texts = Texts {
     enter_code: "Introduce tu código de verificación",
     verify_it_is_you: "Confirma que eres tú",
     mobile_number: "Número de móvil",
-    phone_hint: "Con el prefijo del país, p. ej. +34612345678.",
+    phone_hint: "Elija su país o escriba el número con el prefijo del país, p. ej. +34612345678.",
+    country: "País",
+    country_in_number: "Prefijo del país en el número (+…)",
     email_address: "Correo electrónico",
     email_hint: "Te enviaremos un código.",
     address: "Dirección",
@@ -319,7 +339,9 @@ pub static FR: Texts = Texts {
     enter_code: "Saisissez votre code de vérification",
     verify_it_is_you: "Confirmez que c'est bien vous",
     mobile_number: "Numéro de mobile",
-    phone_hint: "Avec l'indicatif du pays, p. ex. +33612345678.",
+    phone_hint: "Choisissez votre pays, ou écrivez le numéro avec l'indicatif du pays, p. ex. +33612345678.",
+    country: "Pays",
+    country_in_number: "Indicatif du pays dans le numéro (+…)",
     email_address: "Adresse e-mail",
     email_hint: "Nous y enverrons un code.",
     address: "Adresse",
@@ -372,7 +394,9 @@ pub static HI: Texts = Texts {
     enter_code: "अपना सत्यापन कोड दर्ज करें",
     verify_it_is_you: "पुष्टि करें कि यह आप हैं",
     mobile_number: "मोबाइल नंबर",
-    phone_hint: "देश के कोड के साथ, जैसे +919876543210।",
+    phone_hint: "अपना देश चुनें, या नंबर देश के कोड के साथ लिखें, जैसे +919876543210।",
+    country: "देश",
+    country_in_number: "नंबर में देश का कोड (+…)",
     email_address: "ई-मेल पता",
     email_hint: "हम इस पर एक कोड भेजेंगे।",
     address: "पता",
@@ -425,7 +449,9 @@ pub static AR: Texts = Texts {
     enter_code: "أدخل رمز التحقق",
     verify_it_is_you: "تأكيد هويتك",
     mobile_number: "رقم الجوال",
-    phone_hint: "مع رمز الدولة، مثل ‎+971501234567.",
+    phone_hint: "اختر بلدك، أو اكتب الرقم مع رمز الدولة، مثل ‎+971501234567.",
+    country: "الدولة",
+    country_in_number: "رمز الدولة ضمن الرقم (+…)",
     email_address: "البريد الإلكتروني",
     email_hint: "سنرسل رمزًا إلى هذا العنوان.",
     address: "العنوان",
@@ -488,6 +514,15 @@ mod tests {
         assert_eq!(Lang::from_accept_language(""), None);
         assert_eq!(Lang::Ar.dir(), "rtl");
         assert_eq!(Lang::Hi.dir(), "ltr");
+    }
+
+    #[test]
+    fn the_phone_picker_takes_the_first_region_the_browser_names() {
+        assert_eq!(region_of("de-AT,de;q=0.9"), Some("AT".into()));
+        assert_eq!(region_of("fr, en_gb;q=0.5"), Some("GB".into()));
+        assert_eq!(region_of("en, fr"), None);
+        assert_eq!(region_of("zh-Hant-TW"), None);
+        assert_eq!(region_of(""), None);
     }
 
     #[test]

@@ -161,6 +161,23 @@ pub struct PageView {
     pub locale: String,
     /// The app's default language for its pages, if set.
     pub app_locale: String,
+    /// The app's logo (an https URL or a path on this server), shown above the card.
+    pub logo_url: Option<String>,
+    /// The app's accent colour, `#rrggbb`, for buttons and focus rings.
+    pub accent_color: Option<String>,
+    /// For a phone number still to collect: the countries to pick from, and the one
+    /// picked at first (the app's default, else the browser's region), if any.
+    pub countries: Vec<CountryOption>,
+    pub country: Option<String>,
+}
+
+/// A country of the phone number picker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountryOption {
+    /// ISO 3166 alpha-2, e.g. `DE`.
+    pub region: String,
+    /// The country calling code, e.g. 49.
+    pub code: u16,
 }
 
 /// The QR page of an inbound verification. The code is shown on purpose: the proof is the

@@ -7,7 +7,7 @@ mod support;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
-use support::{spawn_app_on, Backend, TestApp};
+use support::{spawn_app_on, spawn_peer, within_deadline, Backend, TestApp};
 
 const BEARER: &str = "Bearer demo:demo-secret-123";
 
@@ -178,3 +178,39 @@ on_both_backends!(
     an_idle_subscriber_hears_the_expiry,
     websocket_sends_the_same_events,
 );
+
+/// Two instances on one PostgreSQL database: a check answered by one reaches a subscriber
+/// of the other through `LISTEN`/`NOTIFY`. The subscriber's instance polls only once a
+/// minute, so within this test only the notification can bring the events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_reach_subscribers_on_every_postgres_instance() {
+    within_deadline(async {
+        let writer = spawn_app_on(Backend::Postgres, "").await;
+        let reader = spawn_peer(&writer, Duration::from_secs(60)).await;
+        let token = create(&writer, "peer-1", 600).await;
+
+        let url = reader.url(&format!("/v1/verifications/peer-1/events?token={token}"));
+        let res = reader.client.get(url).send().await.unwrap();
+        assert_eq!(
+            res.status(),
+            200,
+            "the peer accepts the writer's client token"
+        );
+        let stream = tokio::spawn(read_sse(res));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        check(&writer, "peer-1", "000000").await;
+        check(&writer, "peer-1", "424242").await;
+        let events = tokio::time::timeout(Duration::from_secs(20), stream)
+            .await
+            .expect("the events arrive long before the peer's next poll")
+            .unwrap();
+
+        let names: Vec<&str> = events
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| *n != "delivery")
+            .collect();
+        assert_eq!(names, ["subscribed", "attempt", "verified"], "{events:?}");
+    })
+    .await
+}

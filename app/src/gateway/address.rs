@@ -58,7 +58,7 @@ pub enum AddressError {
     ControlCharacter,
     #[error("not a valid e-mail address")]
     Email,
-    #[error("not a valid phone number; use the international format, e.g. +14155550100")]
+    #[error("not a valid phone number; check the country and the number, e.g. +14155550100")]
     Phone,
 }
 
@@ -139,6 +139,8 @@ pub fn mask(raw: &str) -> String {
     out
 }
 
+/// An international number (`+…` or `00…`), checked against its country's numbering plan
+/// (libphonenumber's metadata) and written in E.164.
 fn parse_phone(raw: &str) -> Result<String, AddressError> {
     let compact: String = raw
         .chars()
@@ -148,10 +150,54 @@ fn parse_phone(raw: &str) -> Result<String, AddressError> {
         .strip_prefix('+')
         .or_else(|| compact.strip_prefix("00"))
         .ok_or(AddressError::Phone)?;
-    let ok = (8..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
-    ok.then(|| format!("+{digits}")).ok_or(AddressError::Phone)
+    if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AddressError::Phone);
+    }
+    let number = phonenumber::parse(None, format!("+{digits}")).map_err(|_| AddressError::Phone)?;
+    if !number.is_valid() {
+        return Err(AddressError::Phone);
+    }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
+}
+
+/// A number typed on a page next to a country picker: a national number (`030 1234567`)
+/// is read in `region` (an ISO 3166 code such as `DE`) and given its country code; an
+/// international one, or one without a known region, is left as typed.
+pub fn with_region(raw: &str, region: Option<&str>) -> String {
+    let trimmed = raw.trim();
+    let international = trimmed.starts_with('+') || trimmed.starts_with("00");
+    let region = region.and_then(|r| r.parse::<phonenumber::country::Id>().ok());
+    match region {
+        Some(region) if !international && trimmed.len() <= Address::MAX_BYTES => {
+            phonenumber::parse(Some(region), trimmed)
+                .map(|n| n.format().mode(phonenumber::Mode::E164).to_string())
+                .unwrap_or_else(|_| trimmed.to_owned())
+        }
+        _ => trimmed.to_owned(),
+    }
+}
+
+/// A country people can pick for their phone number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiallingCode {
+    /// ISO 3166 alpha-2, e.g. `DE`.
+    pub region: String,
+    /// The country calling code, e.g. 49.
+    pub code: u16,
+}
+
+/// Every country in the numbering-plan metadata, by region code.
+pub fn dialling_codes() -> Vec<DiallingCode> {
+    let mut all: Vec<DiallingCode> = phonenumber::metadata::DATABASE
+        .iter()
+        .filter(|m| m.id().len() == 2 && m.id().bytes().all(|b| b.is_ascii_uppercase()))
+        .map(|m| DiallingCode {
+            region: m.id().to_owned(),
+            code: m.country_code(),
+        })
+        .collect();
+    all.sort_by(|a, b| a.region.cmp(&b.region));
+    all
 }
 
 #[cfg(test)]
@@ -210,6 +256,48 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn numbers_outside_their_countrys_numbering_plan_are_refused() {
+        // Right length, but no such numbers in Germany / the US (area code 099).
+        for bad in ["+49 1", "+1 099 555 0100", "+44 0000 000000"] {
+            assert_eq!(
+                Address::parse(Channel::Sms, bad),
+                Err(AddressError::Phone),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_national_number_takes_the_picked_country() {
+        assert_eq!(with_region("030 1234567", Some("DE")), "+49301234567");
+        assert_eq!(with_region("(415) 555-0100", Some("US")), "+14155550100");
+        assert_eq!(with_region("098765 43210", Some("IN")), "+919876543210");
+        // Written internationally, the picker does not matter.
+        assert_eq!(
+            with_region("+44 20 7946 0958", Some("DE")),
+            "+44 20 7946 0958"
+        );
+        // No or an unknown country: as typed (and then refused if not international).
+        assert_eq!(with_region("030 1234567", None), "030 1234567");
+        assert_eq!(with_region("030 1234567", Some("XX")), "030 1234567");
+    }
+
+    #[test]
+    fn the_picker_lists_countries_with_their_codes() {
+        let codes = dialling_codes();
+        assert!(codes.len() > 200, "{}", codes.len());
+        assert!(codes.contains(&DiallingCode {
+            region: "DE".into(),
+            code: 49
+        }));
+        assert!(codes.contains(&DiallingCode {
+            region: "IN".into(),
+            code: 91
+        }));
+        assert!(codes.windows(2).all(|w| w[0].region < w[1].region));
     }
 
     #[test]

@@ -16,12 +16,14 @@ use super::{
     outbox::{Breakers, Outbox, OutboxSettings, OutboxSignal},
     secret::{random_id, ApiSecret},
     store::{
-        AppRecord, NewDelivery, NewVerification, Reissue, Store, StoreError, VerificationRecord,
+        AppRecord, Attempt, AttemptOutcome, NewDelivery, NewVerification, Reissue, Store,
+        StoreError, VerificationRecord,
     },
     token::{Claims, TokenKeys, TOKEN_TYPE},
 };
 use crate::model::{
-    CheckReply, CheckResult, InboxMessage, Namespace, PageView, Status, VerificationId,
+    CheckReply, CheckResult, CountryOption, InboxMessage, Namespace, PageView, Status,
+    VerificationId,
 };
 use std::{
     collections::HashMap,
@@ -105,12 +107,25 @@ pub struct DeclaredApp {
     /// otpgateway's behaviour of returning the code in API answers (off unless asked for).
     pub echo_code: bool,
     pub redirect_urls: Vec<String>,
+    /// How the app's hosted pages look and who may frame them.
+    pub pages: AppPages,
+    /// Failover routes: providers to try in order, per channel and number prefix.
+    pub routes: Vec<RouteRule>,
+}
+
+/// An app's hosted-page settings, as the config file declares them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppPages {
     /// Exact origins that may frame the hosted page (the embed modal).
     pub embed_origins: Vec<String>,
     /// The hosted pages' language when the verification names none (`de`, `ar`, ...).
     pub locale: Option<String>,
-    /// Failover routes: providers to try in order, per channel and number prefix.
-    pub routes: Vec<RouteRule>,
+    /// The app's logo (an https URL or a path on this server), shown above every page.
+    pub logo_url: Option<String>,
+    /// The colour of the pages' buttons and focus rings, `#rrggbb`.
+    pub accent_color: Option<String>,
+    /// The country the phone number picker starts on (ISO 3166, e.g. `IN`).
+    pub country: Option<String>,
 }
 
 /// One failover rule of an app: for `channel` (and, for phone numbers, addresses starting
@@ -182,10 +197,8 @@ struct Inner {
     hub: super::live::LiveHub,
     /// Failover rules of the apps declared in the config file, by app id.
     routes: RwLock<HashMap<i64, Vec<RouteRule>>>,
-    /// Embed origins of the apps declared in the config file, by namespace.
-    embed_origins: RwLock<HashMap<String, Vec<String>>>,
-    /// Default page languages of the apps declared in the config file, by namespace.
-    locales: RwLock<HashMap<String, String>>,
+    /// Hosted-page settings of the apps declared in the config file, by namespace.
+    pages: RwLock<HashMap<String, AppPages>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -274,8 +287,7 @@ impl Gateway {
                 outbox: Arc::default(),
                 hub: super::live::LiveHub::default(),
                 routes: RwLock::default(),
-                embed_origins: RwLock::default(),
-                locales: RwLock::default(),
+                pages: RwLock::default(),
             }),
         }
     }
@@ -329,10 +341,10 @@ impl Gateway {
         &self.inner.hub
     }
 
-    /// The origins that may frame this app's hosted pages; empty for none.
-    pub fn embed_origins(&self, namespace: &str) -> Vec<String> {
+    /// An app's hosted-page settings; the defaults for an app the config does not declare.
+    pub fn app_pages(&self, namespace: &str) -> AppPages {
         self.inner
-            .embed_origins
+            .pages
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(namespace)
@@ -340,15 +352,9 @@ impl Gateway {
             .unwrap_or_default()
     }
 
-    /// An app's default page language; empty when it has none.
-    pub fn app_locale(&self, namespace: &str) -> String {
-        self.inner
-            .locales
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(namespace)
-            .cloned()
-            .unwrap_or_default()
+    /// The origins that may frame this app's hosted pages; empty for none.
+    pub fn embed_origins(&self, namespace: &str) -> Vec<String> {
+        self.app_pages(namespace).embed_origins
     }
 
     /// The public keys that verify tokens (JWKS).
@@ -484,17 +490,10 @@ impl Gateway {
             .unwrap_or_else(|p| p.into_inner())
             .insert(app.app_id, declared.routes.clone());
         self.inner
-            .embed_origins
+            .pages
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(namespace.to_string(), declared.embed_origins.clone());
-        if let Some(locale) = &declared.locale {
-            self.inner
-                .locales
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(namespace.to_string(), locale.clone());
-        }
+            .insert(namespace.to_string(), declared.pages.clone());
         let hashes = store.app_secret_hashes(app.app_id).await?;
         let probe = secret.clone();
         let current =
@@ -799,67 +798,58 @@ impl Gateway {
         let Ok(code) = OtpCode::parse(raw_code, spec_of(&record)?) else {
             return Ok((CheckResult::Malformed, record));
         };
-        // The per-address budget is reserved before the comparison and refunded on success,
-        // so parallel guesses cannot slip past it either.
+        // The per-address budget is reserved before the comparison and returned on success,
+        // in the same transaction, so parallel guesses cannot slip past it either.
         let fail_cap = l.failed_checks_per_address;
         let fail_key = limits::key(
             "fail_addr",
             app.app_id,
             &limits::address_subject(&record.address),
         );
-        let (window, retry_after_secs) = fail_cap.window(now);
-        if store.hit(&fail_key, window, 1).await? > fail_cap.max {
-            store.hit(&fail_key, window, -1).await?;
-            return Err(EngineError::RateLimited { retry_after_secs });
-        }
-        let Some(counted) = store.count_attempt(record.verification_id, now).await? else {
-            store.hit(&fail_key, window, -1).await?;
-            // Someone else moved it (locked, verified or expired) between our read and now.
-            let mut fresh = store
-                .find_verification(app.app_id, id.as_str())
-                .await?
-                .ok_or(EngineError::NotFound)?;
-            let result = self
-                .settle(&mut fresh, now)
-                .await?
-                .unwrap_or(CheckResult::Locked);
-            return Ok((result, fresh));
+        let (budget_window, retry_after_secs) = fail_cap.window(now);
+        let attempt = Attempt {
+            verification_id: record.verification_id,
+            now,
+            budget_key: &fail_key,
+            budget_window,
+            budget_max: fail_cap.max,
+            retire: matches!(mode, CheckMode::Api { retire: true }),
         };
-        record.attempts = counted.attempts;
-        let id_str = id.as_str();
-        if self
-            .inner
-            .hasher
-            .verify(&app.namespace, id_str, &code, &counted.code_hmac)
-        {
-            let retire = matches!(mode, CheckMode::Api { retire: true });
-            if store.consume(record.verification_id, retire, now).await? {
-                store
-                    .record_event(record.verification_id, "verified", "{}", now)
-                    .await?;
+        let (hasher, namespace) = (&self.inner.hasher, &app.namespace);
+        let matches = |stored: &[u8]| hasher.verify(namespace, id.as_str(), &code, stored);
+        match store.attempt(&attempt, &matches).await? {
+            AttemptOutcome::OverBudget => Err(EngineError::RateLimited { retry_after_secs }),
+            AttemptOutcome::NotOpen => {
+                // Someone else moved it (locked, verified or expired) between our read and now.
+                let mut fresh = store
+                    .find_verification(app.app_id, id.as_str())
+                    .await?
+                    .ok_or(EngineError::NotFound)?;
+                let result = self
+                    .settle(&mut fresh, now)
+                    .await?
+                    .unwrap_or(CheckResult::Locked);
+                Ok((result, fresh))
+            }
+            AttemptOutcome::Verified { attempts } => {
+                record.attempts = attempts;
                 record.status = Status::Verified;
                 record.verified_at = Some(now);
-                return Ok((CheckResult::Verified, record));
+                Ok((CheckResult::Verified, record))
             }
-            record.status = Status::Verified;
-            return Ok((CheckResult::AlreadyVerified, record));
+            AttemptOutcome::Incorrect {
+                attempts,
+                max_attempts,
+                locked,
+            } => {
+                record.attempts = attempts;
+                if locked {
+                    record.status = Status::Locked;
+                }
+                let attempts_left = max_attempts.saturating_sub(attempts);
+                Ok((CheckResult::Incorrect { attempts_left }, record))
+            }
         }
-        let attempts_left = counted.max_attempts.saturating_sub(counted.attempts);
-        let detail = serde_json::json!({ "attempts_left": attempts_left }).to_string();
-        store
-            .record_event(record.verification_id, "attempt", &detail, now)
-            .await?;
-        if attempts_left == 0
-            && store
-                .finish(record.verification_id, Status::Locked, now)
-                .await?
-        {
-            store
-                .record_event(record.verification_id, "locked", "{}", now)
-                .await?;
-            record.status = Status::Locked;
-        }
-        Ok((CheckResult::Incorrect { attempts_left }, record))
     }
 
     /// For a verification that can take no more checks, the answer to give; marks an
@@ -1160,20 +1150,36 @@ impl Gateway {
             });
         let live_token = self.live_token(&app.namespace, &record);
         let inbound = self.inbound_view(&app, &record);
+        let pages = self.app_pages(&app.namespace);
+        let needs_address = record.address.is_empty() && record.status == Status::Pending;
+        let address_kind = match channel {
+            Channel::Email => "email",
+            Channel::Sms | Channel::Whatsapp | Channel::Voice => "phone",
+            Channel::Other => "other",
+        };
         Ok(PageView {
             embed_origin: None,
             lang: crate::i18n::Lang::En,
             locale: record.locale.clone(),
-            app_locale: self.app_locale(&app.namespace),
+            app_locale: pages.locale.unwrap_or_default(),
+            logo_url: pages.logo_url,
+            accent_color: pages.accent_color,
+            countries: if needs_address && address_kind == "phone" {
+                super::address::dialling_codes()
+                    .into_iter()
+                    .map(|d| CountryOption {
+                        region: d.region,
+                        code: d.code,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            country: pages.country,
             inbound,
             live_token,
-            needs_address: record.address.is_empty() && record.status == Status::Pending,
-            address_kind: match channel {
-                Channel::Email => "email",
-                Channel::Sms | Channel::Whatsapp | Channel::Voice => "phone",
-                Channel::Other => "other",
-            }
-            .into(),
+            needs_address,
+            address_kind: address_kind.into(),
             resend_in_secs,
             namespace: app.namespace,
             id: record.public_id.clone(),
@@ -1235,11 +1241,14 @@ impl Gateway {
 
     /// The address typed on the hosted page for a verification created without one:
     /// validated by its provider, stored once, and the code sent.
+    /// The address typed on the hosted page; `country` is the picker's choice, which a
+    /// national phone number is read in.
     pub async fn set_address_from_page(
         &self,
         namespace: &str,
         id: &str,
         raw: &str,
+        country: Option<&str>,
         client_ip: Option<IpAddr>,
     ) -> Result<(), EngineError> {
         let (app, mut record) = self.app_and_record(namespace, id).await?;
@@ -1251,7 +1260,12 @@ impl Gateway {
             return Err(EngineError::Closed(record.status));
         }
         let provider = self.provider(&record.provider)?;
-        let address = provider.parse_address(raw)?;
+        let address = match provider.channel() {
+            Channel::Sms | Channel::Whatsapp | Channel::Voice => {
+                provider.parse_address(&super::address::with_region(raw, country))?
+            }
+            Channel::Email | Channel::Other => provider.parse_address(raw)?,
+        };
         let delivery = self.delivery_for(&app, provider.as_ref(), address.as_str());
         match self
             .inner

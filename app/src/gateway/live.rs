@@ -4,7 +4,8 @@
 //! One pump per process reads new `event` rows from the database and broadcasts them; a
 //! subscriber keeps those of its verification and turns them into [`LiveEvent`]s. Because
 //! the database is the source, an event written by any instance reaches subscribers on
-//! all of them. Rows that commit out of id order (concurrent PostgreSQL transactions) are
+//! all of them: on PostgreSQL each commit of events notifies every instance's pump
+//! (`LISTEN`/`NOTIFY`), on SQLite the pump polls. Rows that commit out of id order (concurrent PostgreSQL transactions) are
 //! caught by re-reading a window behind the cursor and skipping ids already seen.
 //!
 //! Subscribers authenticate with a client token derived from a server key for one
@@ -24,6 +25,8 @@ use tokio::sync::{broadcast, watch};
 const TOKEN_LABEL: &str = "otpgate/live-token/v1";
 /// How far behind the cursor each read looks for late commits.
 const REREAD_WINDOW: i64 = 256;
+/// How often a pump that is told of new events still looks for itself.
+const SAFETY_POLL: Duration = Duration::from_secs(5);
 
 /// The fan-out point every subscriber listens on.
 #[derive(Debug)]
@@ -187,13 +190,33 @@ impl Gateway {
         let gw = self.clone();
         tokio::spawn(async move {
             let store = gw.store().clone();
+            // Where the database announces commits (PostgreSQL), the pump reads when told
+            // and polls only as a safety net; elsewhere it polls at `interval`.
+            let signal = match store.event_signal().await {
+                Ok(signal) => signal,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "live updates: cannot listen for events; polling");
+                    None
+                }
+            };
+            let poll = match signal {
+                Some(_) => interval.max(SAFETY_POLL),
+                None => interval,
+            };
+            let announced = || async {
+                match &signal {
+                    Some(signal) => signal.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             // The cursor is found on the first subscription, not at start-up.
             let mut cursor = 0;
             let mut seen: VecDeque<i64> = VecDeque::new();
             let mut idle = true;
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = announced() => {}
                     _ = shutdown.changed() => return,
                 }
                 if gw.hub().tx.receiver_count() == 0 {

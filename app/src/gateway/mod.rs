@@ -17,6 +17,6 @@ pub mod store;
 pub mod token;
 
 pub use engine::{
-    CheckMode, CreateRequest, Created, DeclaredApp, EngineSettings, Gateway, RouteRule,
+    AppPages, CheckMode, CreateRequest, Created, DeclaredApp, EngineSettings, Gateway, RouteRule,
 };
 pub use error::EngineError;

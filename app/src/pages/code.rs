@@ -7,7 +7,7 @@
 //! through server functions instead, the page updates in place, and the expiry and resend
 //! timers count down.
 
-use super::{Card, NotFound};
+use super::{Brand, Card, NotFound};
 use crate::{
     api::{load_page, CheckCode, PageError, ResendCode, SubmitAddress},
     i18n::{fill, Texts},
@@ -16,7 +16,7 @@ use crate::{
 use leptos::{
     either::{Either, EitherOf3},
     ev::SubmitEvent,
-    html::Input,
+    html::{Input, Select},
     prelude::*,
 };
 use leptos_meta::{Html, Title};
@@ -227,6 +227,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
 
     let code_input = NodeRef::<Input>::new();
     let address_input = NodeRef::<Input>::new();
+    let country_input = NodeRef::<Select>::new();
     let (namespace, id) = (view.namespace.clone(), view.id.clone());
     let ids = move || (namespace.clone(), id.clone());
     let on_check = {
@@ -254,10 +255,12 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
         ev.prevent_default();
         let (namespace, id) = ids();
         let value = address_input.get().map(|el| el.value()).unwrap_or_default();
+        let country = country_input.get().map(|el| el.value());
         address.dispatch(SubmitAddress {
             namespace,
             id,
             address: value.trim().to_owned(),
+            country,
         });
     };
 
@@ -299,6 +302,25 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                     on:submit=on_address.clone()
                 >
                     <input type="hidden" name="action" value="address"/>
+                    {phone.then(|| {
+                        let (countries, picked) = page.with(|v| (v.countries.clone(), v.country.clone()));
+                        view! {
+                            <label for="country" class="block text-sm font-medium">{t.country}</label>
+                            <select
+                                id="country"
+                                name="country"
+                                node_ref=country_input
+                                class="block w-full rounded-lg border border-zinc-300 bg-white px-4 py-3 focus:border-(--accent) focus:outline-none focus:ring-2 focus:ring-(--accent)"
+                            >
+                                <option value="" selected=picked.is_none()>{t.country_in_number}</option>
+                                {countries.into_iter().map(|c| {
+                                    let selected = picked.as_deref() == Some(c.region.as_str());
+                                    let label = format!("{} +{}", c.region, c.code);
+                                    view! { <option value=c.region selected=selected>{label}</option> }
+                                }).collect_view()}
+                            </select>
+                        }
+                    })}
                     <label for="address" class="block text-sm font-medium">{label}</label>
                     <input
                         id="address"
@@ -308,7 +330,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                         required
                         autocomplete=auto
                         aria-describedby="address-help"
-                        class="block w-full rounded-lg border border-zinc-300 px-4 py-3 text-lg focus:border-zinc-900 focus:outline-none focus:ring-2 focus:ring-zinc-900"
+                        class="block w-full rounded-lg border border-zinc-300 px-4 py-3 text-lg focus:border-(--accent) focus:outline-none focus:ring-2 focus:ring-(--accent)"
                     />
                     <p id="address-help" class="text-sm text-zinc-600" role="status" aria-live="polite">
                         {move || match notice.get() {
@@ -321,7 +343,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                     <button
                         type="submit"
                         disabled=busy
-                        class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
+                        class="w-full rounded-lg bg-(--accent) px-4 py-3 font-medium text-(--accent-fg) hover:opacity-90 disabled:opacity-60"
                     >
                         {t.send_code}
                     </button>
@@ -364,7 +386,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                     minlength=code_length.clone()
                     maxlength=code_length.clone()
                     aria-describedby="otp-help"
-                    class="block w-full rounded-lg border border-zinc-300 px-4 py-3 text-center font-mono text-2xl tracking-[0.4em] focus:border-zinc-900 focus:outline-none focus:ring-2 focus:ring-zinc-900"
+                    class="block w-full rounded-lg border border-zinc-300 px-4 py-3 text-center font-mono text-2xl tracking-[0.4em] focus:border-(--accent) focus:outline-none focus:ring-2 focus:ring-(--accent)"
                 />
                 <p id="otp-help" class="text-sm text-zinc-600" role="status" aria-live="polite">
                     {notice_line}
@@ -372,7 +394,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                 <button
                     type="submit"
                     disabled=busy
-                    class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
+                    class="w-full rounded-lg bg-(--accent) px-4 py-3 font-medium text-(--accent-fg) hover:opacity-90 disabled:opacity-60"
                 >
                     {t.verify}
                 </button>
@@ -446,7 +468,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                         type="submit"
                         data-role="confirm"
                         disabled=busy
-                        class="w-full rounded-lg bg-zinc-900 px-4 py-3 font-medium text-white hover:bg-zinc-700 disabled:opacity-60"
+                        class="w-full rounded-lg bg-(--accent) px-4 py-3 font-medium text-(--accent-fg) hover:opacity-90 disabled:opacity-60"
                     >
                         {t.confirm}
                     </button>
@@ -478,7 +500,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
             </dl>
             <a
                 href=inbound.sms_link
-                class="mt-6 block w-full rounded-lg bg-zinc-900 px-4 py-3 text-center font-medium text-white hover:bg-zinc-700"
+                class="mt-6 block w-full rounded-lg bg-(--accent) px-4 py-3 text-center font-medium text-(--accent-fg) hover:opacity-90"
             >
                 {t.open_messages}
             </a>
@@ -496,7 +518,11 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
     view! {
         <Html {..} lang=view.lang.tag() dir=view.lang.dir()/>
         <Title text=fill(t.page_title, &[&view.app_name])/>
+        <Brand accent=view.accent_color.clone()/>
         <Card>
+            {view.logo_url.clone().map(|src| view! {
+                <img src=src alt="" class="mb-4 h-10 w-auto" data-role="logo"/>
+            })}
             <p class="text-sm font-medium text-zinc-600">{app_name}</p>
             {move || match status.get() {
                 Status::Pending if confirm.with(Option::is_some) && !page.with(|v| v.needs_address) => {

@@ -11,7 +11,7 @@ use app::gateway::{
     code::CodeSpec,
     delivery::{NetPolicy, SmtpAuth, SmtpSettings, TlsMode, WebhookSettings},
     outbox::OutboxSettings,
-    DeclaredApp, EngineSettings, RouteRule,
+    AppPages, DeclaredApp, EngineSettings, RouteRule,
 };
 use app::model::Namespace;
 use base64::Engine;
@@ -200,6 +200,12 @@ struct AuthEntry {
     embed_origins: Vec<String>,
     /// The hosted pages' language when a verification names none.
     locale: Option<String>,
+    /// The app's logo above its hosted pages (otherwise `[app] logo_url`).
+    logo_url: Option<String>,
+    /// The colour of the hosted pages' buttons, `#rrggbb`.
+    accent_color: Option<String>,
+    /// The country the phone number picker starts on (ISO 3166, e.g. `IN`).
+    country: Option<String>,
     /// Failover: `[[auth.<name>.routes]]` with `channel`, optional `prefix`, `providers`.
     #[serde(default)]
     routes: Vec<RouteEntry>,
@@ -566,15 +572,54 @@ impl Settings {
                 name: entry.name,
                 echo_code: entry.echo_otp,
                 redirect_urls: entry.redirect_urls,
-                embed_origins: entry.embed_origins,
-                locale: match entry.locale {
-                    Some(tag) if app::i18n::Lang::from_tag(&tag).is_none() => {
-                        return Err(invalid(
-                            format!("auth.{name}.locale"),
-                            format!("{tag:?}: pages speak en, de, es, fr, hi and ar"),
-                        ))
-                    }
-                    other => other,
+                pages: AppPages {
+                    embed_origins: entry.embed_origins,
+                    locale: match entry.locale {
+                        Some(tag) if app::i18n::Lang::from_tag(&tag).is_none() => {
+                            return Err(invalid(
+                                format!("auth.{name}.locale"),
+                                format!("{tag:?}: pages speak en, de, es, fr, hi and ar"),
+                            ))
+                        }
+                        other => other,
+                    },
+                    logo_url: match entry
+                        .logo_url
+                        .or_else(|| app.logo_url.clone())
+                        .filter(|url| !url.is_empty())
+                    {
+                        Some(url) if !is_image_url(&url) => {
+                            return Err(invalid(
+                                format!("auth.{name}.logo_url"),
+                                format!(
+                                    "{url:?}: use an https URL or a path such as /static/logo.svg"
+                                ),
+                            ))
+                        }
+                        other => other,
+                    },
+                    accent_color: match entry.accent_color {
+                        Some(colour) if !is_hex_colour(&colour) => {
+                            return Err(invalid(
+                                format!("auth.{name}.accent_color"),
+                                format!("{colour:?}: write a colour as #rrggbb"),
+                            ))
+                        }
+                        other => other.map(|c| c.to_ascii_lowercase()),
+                    },
+                    country: match entry.country.map(|c| c.to_ascii_uppercase()) {
+                        Some(region)
+                            if !app::gateway::address::dialling_codes()
+                                .iter()
+                                .any(|d| d.region == region) =>
+                        {
+                            return Err(invalid(
+                                format!("auth.{name}.country"),
+                                format!("{region:?}: write a country code such as IN or DE"),
+                            ))
+                        }
+                        other => other,
+                    },
                 },
                 routes,
             });
@@ -601,8 +646,8 @@ impl Settings {
         if file.store.is_some() {
             ignored.push("store (otpgate keeps its data in SQLite or PostgreSQL)".into());
         }
-        if app.logo_url.is_some() || app.favicon_url.is_some() {
-            ignored.push("app.logo_url / app.favicon_url".into());
+        if app.favicon_url.as_deref().is_some_and(|u| !u.is_empty()) {
+            ignored.push("app.favicon_url".into());
         }
 
         let mut webhooks = Vec::new();
@@ -644,6 +689,23 @@ fn is_origin(origin: &str) -> bool {
         && rest
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
+/// An https URL, or a path on this server (`/static/logo.svg`), that can sit in an `src`
+/// attribute as it is. Plain http is refused: the pages' CSP loads images over https only.
+fn is_image_url(url: &str) -> bool {
+    (url.starts_with("https://") || (url.starts_with('/') && !url.starts_with("//")))
+        && url.len() <= 2048
+        && !url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+}
+
+/// `#rrggbb`.
+fn is_hex_colour(colour: &str) -> bool {
+    colour
+        .strip_prefix('#')
+        .is_some_and(|hex| hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// A Standard Webhooks secret: `whsec_` and base64 of at least 16 bytes.
@@ -824,6 +886,22 @@ mod tests {
             (
                 "[providers.smtp]\ntls_type = \"SSLv2\"\nfrom_email = \"a@b.c\"",
                 "providers.smtp.tls_type",
+            ),
+            (
+                "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\naccent_color = \"red;}\"",
+                "auth.x.accent_color",
+            ),
+            (
+                "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\nlogo_url = \"http://x.test/l.png\"",
+                "auth.x.logo_url",
+            ),
+            (
+                "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\nlogo_url = \"https://x.test/a\\\" onerror=\\\"x\"",
+                "auth.x.logo_url",
+            ),
+            (
+                "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\ncountry = \"XX\"",
+                "auth.x.country",
             ),
         ] {
             let err = Settings::from_toml(toml, no_env).expect_err(toml);

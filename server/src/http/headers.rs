@@ -41,18 +41,24 @@ pub async fn security_headers(
     );
     // Hosted pages may be framed by exactly the origins their app lists for the embed
     // modal (checked when the configuration loads); everything else by no one.
+    // A page's own policy (with its script nonce) comes first; the framing rule joins it.
     let origins = framable.unwrap_or_default();
-    match HeaderValue::from_str(&format!("frame-ancestors {}", origins.join(" "))) {
-        Ok(ancestors) if !origins.is_empty() => {
-            h.entry(header::CONTENT_SECURITY_POLICY)
-                .or_insert(ancestors);
-        }
-        _ => {
-            h.entry(header::CONTENT_SECURITY_POLICY)
-                .or_insert(HeaderValue::from_static("frame-ancestors 'none'"));
-            h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        }
-    }
+    let ancestors = if origins.is_empty() {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        "frame-ancestors 'none'".to_owned()
+    } else {
+        format!("frame-ancestors {}", origins.join(" "))
+    };
+    let policy = match h
+        .get(header::CONTENT_SECURITY_POLICY)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(page) => format!("{page}; {ancestors}"),
+        None => ancestors,
+    };
+    let policy = HeaderValue::from_str(&policy)
+        .unwrap_or(HeaderValue::from_static("frame-ancestors 'none'"));
+    h.insert(header::CONTENT_SECURITY_POLICY, policy);
     if !is_static_asset(h) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -31,6 +31,9 @@ pub struct PageForm {
     otp: String,
     #[serde(default)]
     address: String,
+    /// The phone number picker's country (ISO 3166), empty for "in the number".
+    #[serde(default)]
+    country: String,
 }
 
 /// Handles the page's forms (`check`, `resend`, `address`), then sends the browser back to
@@ -85,7 +88,13 @@ async fn submit(
             Err(e) => failed(e),
         },
         "address" => match gw
-            .set_address_from_page(&namespace, &id, &form.address, ip)
+            .set_address_from_page(
+                &namespace,
+                &id,
+                &form.address,
+                Some(form.country.as_str()).filter(|c| !c.is_empty()),
+                ip,
+            )
             .await
         {
             Ok(()) => back("sent"),

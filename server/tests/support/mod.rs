@@ -104,6 +104,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub backend: Backend,
+    /// The database this instance uses (PostgreSQL), for a peer instance to share.
+    database_url: Option<String>,
+    extra_toml: String,
     postgres_db: Option<String>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -135,13 +138,47 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
     spawn(Backend::Sqlite, dir, extra_toml).await
 }
 
+/// A second instance beside `first`: the same PostgreSQL database, keys and config, its
+/// own port and processes' state. Its live-update pump polls only every `live_poll`.
+pub async fn spawn_peer(first: &TestApp, live_poll: std::time::Duration) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        first.dir.path().join("keys.toml"),
+        dir.path().join("keys.toml"),
+    )
+    .unwrap();
+    let database = first.database_url.clone().map(|url| (url, None));
+    spawn_with(first.backend, dir, &first.extra_toml, database, live_poll).await
+}
+
 async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
-    let (database_url, postgres_db) = match backend {
-        Backend::Sqlite => (None, None),
+    let database = match backend {
+        Backend::Sqlite => None,
         Backend::Postgres => {
             let (url, name) = fresh_postgres_database().await;
-            (Some(url), Some(name))
+            Some((url, Some(name)))
         }
+    };
+    spawn_with(
+        backend,
+        dir,
+        extra_toml,
+        database,
+        std::time::Duration::from_millis(50),
+    )
+    .await
+}
+
+async fn spawn_with(
+    backend: Backend,
+    dir: tempfile::TempDir,
+    extra_toml: &str,
+    database: Option<(String, Option<String>)>,
+    live_poll: std::time::Duration,
+) -> TestApp {
+    let (database_url, postgres_db) = match database {
+        Some((url, owned)) => (Some(url), owned),
+        None => (None, None),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -173,7 +210,7 @@ async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> Te
         leptos: leptos_options(&settings),
     };
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
-    gateway.start_live(std::time::Duration::from_millis(50), worker_stop.clone());
+    gateway.start_live(live_poll, worker_stop.clone());
     gateway.start_delivery(settings.outbox.clone(), worker_stop);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -193,6 +230,8 @@ async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> Te
             .unwrap(),
         dir,
         backend,
+        database_url,
+        extra_toml: extra_toml.to_owned(),
         postgres_db,
         shutdown: Some(tx),
     }

@@ -118,12 +118,34 @@ pub struct Reissue {
     pub expires_at: i64,
 }
 
-/// The row after its attempt counter was raised, ready to compare.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CountedAttempt {
-    pub attempts: u32,
-    pub max_attempts: u32,
-    pub code_hmac: Vec<u8>,
+/// One code check, made in one transaction by [`Store::attempt`].
+#[derive(Debug, Clone)]
+pub struct Attempt<'a> {
+    pub verification_id: i64,
+    pub now: i64,
+    /// The address's rolling budget of failed checks: its bucket, window and ceiling.
+    pub budget_key: &'a str,
+    pub budget_window: i64,
+    pub budget_max: i64,
+    /// Whether a success also retires the record (otpgateway's check without `skip_delete`).
+    pub retire: bool,
+}
+
+/// What one check did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The address's failure budget is spent: nothing was counted or compared.
+    OverBudget,
+    /// The verification took no check (closed, expired or out of attempts): nothing changed.
+    NotOpen,
+    /// The code matched and the verification is consumed.
+    Verified { attempts: u32 },
+    /// The code did not match; `locked` when that was the last attempt.
+    Incorrect {
+        attempts: u32,
+        max_attempts: u32,
+        locked: bool,
+    },
 }
 
 /// A stored answer to an idempotent create.
@@ -241,13 +263,16 @@ pub trait Store: Send + Sync + 'static {
         app_id: i64,
         public_id: &str,
     ) -> Result<Option<VerificationRecord>, StoreError>;
-    /// Raises the attempt counter of a pending, unexpired, unlocked verification in one
-    /// statement and returns the row to compare against. `None` when no attempt is allowed.
-    async fn count_attempt(
+    /// Checks a code in one transaction: reserves one unit of the address's failure budget,
+    /// raises the attempt counter of a pending, unexpired, unlocked verification (its own
+    /// conditional statement, so parallel guesses queue on the row), compares the stored
+    /// HMAC with `matches`, then either consumes the verification and returns the budget,
+    /// or records the miss and locks at the last attempt. Each change is an event.
+    async fn attempt(
         &self,
-        verification_id: i64,
-        now: i64,
-    ) -> Result<Option<CountedAttempt>, StoreError>;
+        attempt: &Attempt<'_>,
+        matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+    ) -> Result<AttemptOutcome, StoreError>;
     /// Marks a verification verified if nothing else did first: exactly one caller wins.
     async fn consume(
         &self,
@@ -375,6 +400,10 @@ pub trait Store: Send + Sync + 'static {
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<EventRow>, StoreError>;
     /// The newest event id (0 when there is none).
     async fn last_event_id(&self) -> Result<i64, StoreError>;
+    /// A signal raised whenever any instance commits new events, where the backend can
+    /// tell (PostgreSQL's `LISTEN`); `None` where readers must poll (SQLite).
+    async fn event_signal(&self)
+        -> Result<Option<std::sync::Arc<tokio::sync::Notify>>, StoreError>;
     /// A verification by its internal id, with its app's namespace.
     async fn verification_by_id(
         &self,

@@ -2,8 +2,12 @@
 //! so it holds across instances.
 
 use super::{sql::sql_store, StoreError};
-use sqlx::{postgres::PgPoolOptions, PgPool, Postgres};
-use std::time::Duration;
+use sqlx::{
+    postgres::{PgListener, PgPoolOptions},
+    PgPool, Postgres,
+};
+use std::{sync::Arc, time::Duration};
+use tokio::sync::Notify;
 
 /// PostgreSQL-backed [`Store`](super::Store).
 #[derive(Clone, Debug)]
@@ -23,6 +27,39 @@ impl PostgresStore {
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         Ok(Self { pool })
     }
+
+    /// Listens on `otpgate_event` (see migration 0006) on a connection of its own and
+    /// raises the returned signal for each notification. A lost connection is re-opened by
+    /// the listener; the signal is raised then too, since notifications sent meanwhile
+    /// are gone and the reader must look for itself.
+    async fn listen_for_events(&self) -> Result<Option<Arc<Notify>>, StoreError> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(EVENT_CHANNEL).await?;
+        let signal = Arc::new(Notify::new());
+        let raised = signal.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => raised.notify_one(),
+                    // The connection dropped; the next call reconnects and listens again.
+                    Ok(None) => raised.notify_one(),
+                    Err(e) => {
+                        tracing::warn!(error = ?e, "live updates: LISTEN failed; retrying");
+                        raised.notify_one();
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                // Nobody holds the signal any more: the pump has stopped.
+                if Arc::strong_count(&raised) == 1 {
+                    return;
+                }
+            }
+        });
+        Ok(Some(signal))
+    }
 }
+
+/// The channel the event trigger notifies.
+const EVENT_CHANNEL: &str = "otpgate_event";
 
 sql_store!(PostgresStore, Postgres, "FOR UPDATE SKIP LOCKED");

@@ -23,6 +23,34 @@ pub(super) fn unique_violation(err: sqlx::Error) -> super::StoreError {
     }
 }
 
+/// Raises a rate bucket by `$3` hits in the window starting at `$2`, or starts it anew.
+pub(super) const HIT: &str =
+    "INSERT INTO rate_bucket (bucket_key, window_start, hits) VALUES ($1, $2, $3) \
+     ON CONFLICT (bucket_key) DO UPDATE SET \
+       hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+              THEN rate_bucket.hits + excluded.hits ELSE excluded.hits END, \
+       window_start = excluded.window_start \
+     RETURNING hits";
+
+/// Counts one attempt at an open verification that has attempts left.
+pub(super) const COUNT_ATTEMPT: &str =
+    "UPDATE verification SET attempts = attempts + 1, updated_at = $1 \
+     WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
+       AND attempts < max_attempts \
+     RETURNING attempts, max_attempts, code_hmac";
+
+/// Consumes a pending verification: exactly one row changes, once.
+pub(super) const CONSUME: &str = "UPDATE verification SET status = 'verified', verified_at = $1, \
+     updated_at = $1, retired_at = CASE WHEN $2 THEN $1 ELSE NULL END \
+     WHERE verification_id = $3 AND status = 'pending' AND verified_at IS NULL";
+
+/// Moves a pending verification to a terminal status.
+pub(super) const FINISH: &str = "UPDATE verification SET status = $1, updated_at = $2 \
+     WHERE verification_id = $3 AND status = 'pending'";
+
+pub(super) const EVENT: &str =
+    "INSERT INTO event (verification_id, kind, detail, created_at) VALUES ($1, $2, $3, $4)";
+
 /// Columns of `delivery` read when a worker claims rows.
 pub(super) const CLAIM_COLUMNS: &str =
     "delivery_id, verification_id, route, route_index, attempts, address";
@@ -34,10 +62,11 @@ macro_rules! sql_store {
     ($store:ty, $db:ty, $skip_locked:expr) => {
         const _: () = {
             use super::sql::{
-                counter, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, VERIFICATION_COLUMNS,
+                counter, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME, COUNT_ATTEMPT,
+                EVENT, FINISH, HIT, VERIFICATION_COLUMNS,
             };
             use super::{
-                AppRecord, ClaimedDelivery, CountedAttempt, DeliveryOutcome, EventRow, IdempotentAnswer,
+                AppRecord, Attempt, AttemptOutcome, ClaimedDelivery, DeliveryOutcome, EventRow, IdempotentAnswer,
                 NewDelivery, NewVerification, Reissue, Store, StoreError, VerificationRecord,
             };
             use crate::model::Status;
@@ -337,29 +366,81 @@ macro_rules! sql_store {
                         .transpose()
                 }
 
-                async fn count_attempt(
+                async fn attempt(
                     &self,
-                    verification_id: i64,
-                    now: i64,
-                ) -> Result<Option<CountedAttempt>, StoreError> {
-                    let row = sqlx::query(
-                        "UPDATE verification SET attempts = attempts + 1, updated_at = $1 \
-                         WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
-                           AND attempts < max_attempts \
-                         RETURNING attempts, max_attempts, code_hmac",
-                    )
-                    .bind(now)
-                    .bind(verification_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    row.map(|row| {
-                        Ok(CountedAttempt {
-                            attempts: counter(row.try_get("attempts")?, "attempts")?,
-                            max_attempts: counter(row.try_get("max_attempts")?, "max_attempts")?,
-                            code_hmac: row.try_get("code_hmac")?,
-                        })
-                    })
-                    .transpose()
+                    a: &Attempt<'_>,
+                    matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+                ) -> Result<AttemptOutcome, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let spent: i64 = sqlx::query_scalar(HIT)
+                        .bind(a.budget_key)
+                        .bind(a.budget_window)
+                        .bind(1_i64)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if spent > a.budget_max {
+                        tx.rollback().await?;
+                        return Ok(AttemptOutcome::OverBudget);
+                    }
+                    let counted = sqlx::query(COUNT_ATTEMPT)
+                        .bind(a.now)
+                        .bind(a.verification_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = counted else {
+                        tx.rollback().await?;
+                        return Ok(AttemptOutcome::NotOpen);
+                    };
+                    let attempts = counter(row.try_get("attempts")?, "attempts")?;
+                    let max_attempts = counter(row.try_get("max_attempts")?, "max_attempts")?;
+                    let code_hmac: Vec<u8> = row.try_get("code_hmac")?;
+                    let event = |kind: &'static str, detail: String| {
+                        sqlx::query(EVENT)
+                            .bind(a.verification_id)
+                            .bind(kind)
+                            .bind(detail)
+                            .bind(a.now)
+                    };
+                    let outcome = if matches(&code_hmac) {
+                        let consumed = sqlx::query(CONSUME)
+                            .bind(a.now)
+                            .bind(a.retire)
+                            .bind(a.verification_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        if consumed.rows_affected() != 1 {
+                            tx.rollback().await?;
+                            return Ok(AttemptOutcome::NotOpen);
+                        }
+                        event("verified", "{}".into()).execute(&mut *tx).await?;
+                        // A right code spends nothing of the address's failure budget.
+                        sqlx::query(HIT)
+                            .bind(a.budget_key)
+                            .bind(a.budget_window)
+                            .bind(-1_i64)
+                            .execute(&mut *tx)
+                            .await?;
+                        AttemptOutcome::Verified { attempts }
+                    } else {
+                        let left = max_attempts.saturating_sub(attempts);
+                        let detail = serde_json::json!({ "attempts_left": left }).to_string();
+                        event("attempt", detail).execute(&mut *tx).await?;
+                        let locked = left == 0
+                            && sqlx::query(FINISH)
+                                .bind(Status::Locked.as_str())
+                                .bind(a.now)
+                                .bind(a.verification_id)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected()
+                                == 1;
+                        if locked {
+                            event("locked", "{}".into()).execute(&mut *tx).await?;
+                        }
+                        AttemptOutcome::Incorrect { attempts, max_attempts, locked }
+                    };
+                    tx.commit().await?;
+                    Ok(outcome)
                 }
 
                 async fn consume(
@@ -368,16 +449,12 @@ macro_rules! sql_store {
                     retire: bool,
                     now: i64,
                 ) -> Result<bool, StoreError> {
-                    let done = sqlx::query(
-                        "UPDATE verification SET status = 'verified', verified_at = $1, \
-                         updated_at = $1, retired_at = CASE WHEN $2 THEN $1 ELSE NULL END \
-                         WHERE verification_id = $3 AND status = 'pending' AND verified_at IS NULL",
-                    )
-                    .bind(now)
-                    .bind(retire)
-                    .bind(verification_id)
-                    .execute(&self.pool)
-                    .await?;
+                    let done = sqlx::query(CONSUME)
+                        .bind(now)
+                        .bind(retire)
+                        .bind(verification_id)
+                        .execute(&self.pool)
+                        .await?;
                     Ok(done.rows_affected() == 1)
                 }
 
@@ -387,15 +464,12 @@ macro_rules! sql_store {
                     to: Status,
                     now: i64,
                 ) -> Result<bool, StoreError> {
-                    let done = sqlx::query(
-                        "UPDATE verification SET status = $1, updated_at = $2 \
-                         WHERE verification_id = $3 AND status = 'pending'",
-                    )
-                    .bind(to.as_str())
-                    .bind(now)
-                    .bind(verification_id)
-                    .execute(&self.pool)
-                    .await?;
+                    let done = sqlx::query(FINISH)
+                        .bind(to.as_str())
+                        .bind(now)
+                        .bind(verification_id)
+                        .execute(&self.pool)
+                        .await?;
                     Ok(done.rows_affected() == 1)
                 }
 
@@ -431,16 +505,13 @@ macro_rules! sql_store {
                     detail: &str,
                     now: i64,
                 ) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "INSERT INTO event (verification_id, kind, detail, created_at) \
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(verification_id)
-                    .bind(kind)
-                    .bind(detail)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
+                    sqlx::query(EVENT)
+                        .bind(verification_id)
+                        .bind(kind)
+                        .bind(detail)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
                     Ok(())
                 }
 
@@ -694,19 +765,12 @@ macro_rules! sql_store {
                 }
 
                 async fn hit(&self, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError> {
-                    Ok(sqlx::query_scalar(
-                        "INSERT INTO rate_bucket (bucket_key, window_start, hits) VALUES ($1, $2, $3) \
-                         ON CONFLICT (bucket_key) DO UPDATE SET \
-                           hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
-                                  THEN rate_bucket.hits + excluded.hits ELSE excluded.hits END, \
-                           window_start = excluded.window_start \
-                         RETURNING hits",
-                    )
-                    .bind(key)
-                    .bind(window_start)
-                    .bind(hits)
-                    .fetch_one(&self.pool)
-                    .await?)
+                    Ok(sqlx::query_scalar(HIT)
+                        .bind(key)
+                        .bind(window_start)
+                        .bind(hits)
+                        .fetch_one(&self.pool)
+                        .await?)
                 }
 
                 async fn peek(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
@@ -862,6 +926,12 @@ macro_rules! sql_store {
                             })
                         })
                         .collect()
+                }
+
+                async fn event_signal(
+                    &self,
+                ) -> Result<Option<std::sync::Arc<tokio::sync::Notify>>, StoreError> {
+                    self.listen_for_events().await
                 }
 
                 async fn last_event_id(&self) -> Result<i64, StoreError> {

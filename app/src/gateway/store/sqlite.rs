@@ -5,7 +5,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     Sqlite, SqlitePool,
 };
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
+use tokio::sync::Notify;
 
 /// SQLite-backed [`Store`](super::Store).
 #[derive(Clone, Debug)]
@@ -34,6 +35,11 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// SQLite cannot tell another process's commits: readers poll.
+    async fn listen_for_events(&self) -> Result<Option<Arc<Notify>>, StoreError> {
+        Ok(None)
     }
 }
 
