@@ -1,7 +1,7 @@
 // Starts the release build of otpgate on a free loopback port with a fresh data folder,
 // and opens Debian's Chromium through playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -69,6 +69,15 @@ export async function startServer({ app = '', extra = '' } = {}) {
   };
 }
 
+/**
+ * Serves the page's own scripts and WASM as failures, so the page stays exactly as the
+ * server rendered it (what a visitor without JavaScript gets) while the test can still
+ * evaluate axe-core in it.
+ */
+export async function withoutPageScripts(page) {
+  await page.route(/\/pkg\/.*\.(js|wasm)$/, (route) => route.abort());
+}
+
 /** A fresh headless Chromium profile; `javaScriptEnabled: false` for the no-JS runs. */
 export async function openBrowser(options = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'otpgate-chromium-'));
@@ -133,9 +142,15 @@ export async function startHost(pages) {
 
 export { freePort };
 
-/** Runs axe-core on the page; fails with the rules and elements that do not pass. */
+const axeSource = readFileSync(join(root, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+/**
+ * Runs axe-core on the page; fails with the rules and elements that do not pass. axe is
+ * evaluated through the DevTools protocol rather than added as a script tag: the pages'
+ * CSP admits only their own nonce'd script, and the test must not loosen it.
+ */
 export async function assertAccessible(page, label) {
-  await page.addScriptTag({ path: join(root, 'node_modules', 'axe-core', 'axe.min.js') });
+  await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
     const result = await window.axe.run(document);
     return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);

@@ -1,0 +1,91 @@
+// The pages' own guarantees in Chromium: they hydrate under their nonce-based CSP with no
+// violation reported; an app's logo and accent colour show; the phone picker reads a
+// national number in the picked country. axe-core checks the pages both hydrated and as
+// the server rendered them (what a visitor without JavaScript gets).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import {
+  startServer, openBrowser, api, screenshots, assertAccessible, withoutPageScripts,
+} from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer({
+    app: 'name = "The Shop"\nlogo_url = "/favicon.svg"\naccent_color = "#0f766e"\n',
+    // An SMS relay that is never reached (loopback stays closed to providers): these
+    // tests are about the pages, not the delivery.
+    extra: '[webhooks.sms_relay]\nenabled = true\nurl = "http://127.0.0.1:9/otp"\nchannel = "sms"\n',
+  });
+  // English pages, a German region: the picker starts on Germany.
+  browser = await openBrowser({ extraHTTPHeaders: { 'accept-language': 'en-DE,en;q=0.9' } });
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function startPhoneVerification(id) {
+  const [status, body] = await api(server.base, 'PUT', `/api/otp/${id}`, { provider: 'sms_relay' });
+  assert.equal(status, 200, JSON.stringify(body));
+  return body.data.url;
+}
+
+test('a branded phone page hydrates under its CSP and reads a national number', async () => {
+  const url = await startPhoneVerification('brand-0001');
+  const page = await browser.ctx.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  try {
+    const res = await page.goto(url);
+    assert.match(res.headers()['content-security-policy'], /script-src 'nonce-[^']+' 'strict-dynamic'/);
+    await page.waitForSelector('[data-hydrated="true"]', { timeout: 15_000 });
+
+    const logo = await page.waitForSelector('img[data-role="logo"]');
+    assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'the logo loads');
+    const button = page.locator('button[type="submit"]');
+    assert.equal(await button.evaluate((b) => getComputedStyle(b).backgroundColor), 'rgb(15, 118, 110)');
+    assert.equal(await page.locator('#country').inputValue(), 'DE', 'the browser region is picked');
+    await assertAccessible(page, 'branded phone address form');
+    await page.screenshot({ path: join(screenshots, 'pages-1-phone-address.png'), fullPage: true });
+
+    await page.fill('#address', '030 1234567');
+    await button.click();
+    await page.waitForSelector('#otp');
+    assert.ok(await page.getByText('+4*******567').count() > 0, 'the number, read in Germany');
+    await assertAccessible(page, 'branded code form');
+    await page.screenshot({ path: join(screenshots, 'pages-2-phone-code.png'), fullPage: true });
+    assert.deepEqual(problems, [], 'no CSP violation or script error');
+  } finally {
+    await page.close();
+  }
+});
+
+test('pages as rendered for visitors without JavaScript pass axe', async () => {
+  const url = await startPhoneVerification('nojs-axe-0001');
+  const page = await browser.ctx.newPage();
+  await withoutPageScripts(page);
+  try {
+    await page.goto(url);
+    assert.equal(await page.locator('form[data-hydrated="true"]').count(), 0, 'not hydrated');
+    await assertAccessible(page, 'address form without JavaScript');
+    await page.screenshot({ path: join(screenshots, 'pages-3-nojs-address.png'), fullPage: true });
+
+    await page.selectOption('#country', 'GB');
+    await page.fill('#address', '020 7946 0958');
+    await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+    await page.waitForSelector('#otp');
+    await assertAccessible(page, 'code form without JavaScript');
+    await page.screenshot({ path: join(screenshots, 'pages-4-nojs-code.png'), fullPage: true });
+
+    await page.fill('#otp', '000000');
+    await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+    await page.waitForSelector('text=That code is not right. 4 attempts left.');
+    await assertAccessible(page, 'wrong code without JavaScript');
+  } finally {
+    await page.close();
+  }
+});
