@@ -374,7 +374,7 @@ async fn drain(database_url: Option<String>, n: usize) {
                     let res = client
                         .post(format!("{base}/v1/verifications"))
                         .header("authorization", AUTH)
-                        .json(&json!({"id": format!("d-{i}"), "provider": "gw", "to": format!("+1415{:07}", i)}))
+                        .json(&json!({"id": format!("d-{i}"), "provider": "gw", "to": format!("+1415{}{:04}", 200 + i / 10_000, i % 10_000)}))
                         .send()
                         .await
                         .unwrap();
