@@ -256,7 +256,50 @@ async fn a_verification_of_another_app_answers_like_an_unknown_one(backend: Back
     );
 }
 
+async fn right_codes_spend_nothing_of_the_address_failure_budget(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let demo = demo(&app).await;
+    let cap = app.gateway.settings().limits.failed_checks_per_address.max;
+    // More right codes for one address than the failure budget holds: all verify.
+    for round in 0..cap + 5 {
+        let id = format!("ok-{round}");
+        app.gateway
+            .create(&demo, request(&id, "999999", 600))
+            .await
+            .unwrap();
+        let id = VerificationId::parse(&id).unwrap();
+        let (result, _) = app
+            .gateway
+            .check(&demo, &id, "999999", CheckMode::HostedPage)
+            .await
+            .unwrap();
+        assert_eq!(result, CheckResult::Verified, "round {round}");
+    }
+    // The whole budget is still there for wrong guesses: exactly `cap` are evaluated.
+    let mut evaluated = 0;
+    for round in 0..cap {
+        let id = format!("bad-{round}");
+        app.gateway
+            .create(&demo, request(&id, "999999", 600))
+            .await
+            .unwrap();
+        let id = VerificationId::parse(&id).unwrap();
+        for guess in 0..2 {
+            let code = format!("{:06}", 100_000 + guess);
+            if let Some(CheckResult::Incorrect { .. }) = refused_or(
+                app.gateway
+                    .check(&demo, &id, &code, CheckMode::HostedPage)
+                    .await,
+            ) {
+                evaluated += 1;
+            }
+        }
+    }
+    assert_eq!(evaluated, cap);
+}
+
 on_both_backends!(
+    right_codes_spend_nothing_of_the_address_failure_budget,
     new_verifications_never_reset_the_failed_check_cap_of_an_address,
     a_verification_of_another_app_answers_like_an_unknown_one,
     expiry_is_judged_at_check_time,
