@@ -31,6 +31,37 @@ fn refused_or(
     }
 }
 
+/// Starts `rounds` verifications for the demo address and makes `guesses` wrong checks on
+/// each; answers how many were evaluated (not refused by a limit).
+async fn wrong_guesses(
+    app: &support::TestApp,
+    demo: &app::gateway::store::AppRecord,
+    prefix: &str,
+    rounds: i64,
+    guesses: u32,
+) -> i64 {
+    let mut evaluated = 0;
+    for round in 0..rounds {
+        let id = format!("{prefix}-{round}");
+        app.gateway
+            .create(demo, request(&id, "999999", 600))
+            .await
+            .unwrap();
+        let id = VerificationId::parse(&id).unwrap();
+        for guess in 0..guesses {
+            let code = format!("{:06}", 100_000 + guess);
+            if let Some(CheckResult::Incorrect { .. }) = refused_or(
+                app.gateway
+                    .check(demo, &id, &code, CheckMode::HostedPage)
+                    .await,
+            ) {
+                evaluated += 1;
+            }
+        }
+    }
+    evaluated
+}
+
 async fn demo(app: &support::TestApp) -> app::gateway::store::AppRecord {
     app.gateway
         .authenticate(support::NAMESPACE, support::SECRET)
@@ -176,25 +207,7 @@ async fn new_verifications_never_reset_the_failed_check_cap_of_an_address(backen
     let app = spawn_app_on(backend, "").await;
     let demo = demo(&app).await;
     let cap = app.gateway.settings().limits.failed_checks_per_address.max;
-    let mut evaluated = 0;
-    for round in 0..50 {
-        let id = format!("round-{round}");
-        app.gateway
-            .create(&demo, request(&id, "999999", 600))
-            .await
-            .unwrap();
-        let id = VerificationId::parse(&id).unwrap();
-        for guess in 0..5 {
-            let code = format!("{:06}", 100_000 + guess);
-            if let Some(CheckResult::Incorrect { .. }) = refused_or(
-                app.gateway
-                    .check(&demo, &id, &code, CheckMode::HostedPage)
-                    .await,
-            ) {
-                evaluated += 1;
-            }
-        }
-    }
+    let evaluated = wrong_guesses(&app, &demo, "round", 50, 5).await;
     assert_eq!(
         evaluated, cap,
         "exactly the cap of wrong guesses was evaluated, out of 250"
@@ -276,25 +289,7 @@ async fn right_codes_spend_nothing_of_the_address_failure_budget(backend: Backen
         assert_eq!(result, CheckResult::Verified, "round {round}");
     }
     // The whole budget is still there for wrong guesses: exactly `cap` are evaluated.
-    let mut evaluated = 0;
-    for round in 0..cap {
-        let id = format!("bad-{round}");
-        app.gateway
-            .create(&demo, request(&id, "999999", 600))
-            .await
-            .unwrap();
-        let id = VerificationId::parse(&id).unwrap();
-        for guess in 0..2 {
-            let code = format!("{:06}", 100_000 + guess);
-            if let Some(CheckResult::Incorrect { .. }) = refused_or(
-                app.gateway
-                    .check(&demo, &id, &code, CheckMode::HostedPage)
-                    .await,
-            ) {
-                evaluated += 1;
-            }
-        }
-    }
+    let evaluated = wrong_guesses(&app, &demo, "bad", cap, 2).await;
     assert_eq!(evaluated, cap);
 }
 

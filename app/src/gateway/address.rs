@@ -186,18 +186,22 @@ pub struct DiallingCode {
     pub code: u16,
 }
 
-/// Every country in the numbering-plan metadata, by region code.
-pub fn dialling_codes() -> Vec<DiallingCode> {
-    let mut all: Vec<DiallingCode> = phonenumber::metadata::DATABASE
-        .iter()
-        .filter(|m| m.id().len() == 2 && m.id().bytes().all(|b| b.is_ascii_uppercase()))
-        .map(|m| DiallingCode {
-            region: m.id().to_owned(),
-            code: m.country_code(),
-        })
-        .collect();
-    all.sort_by(|a, b| a.region.cmp(&b.region));
-    all
+/// Every country in the numbering-plan metadata, by region code. Built once: every phone
+/// page that asks for an address lists them.
+pub fn dialling_codes() -> &'static [DiallingCode] {
+    static CODES: std::sync::LazyLock<Vec<DiallingCode>> = std::sync::LazyLock::new(|| {
+        let mut all: Vec<DiallingCode> = phonenumber::metadata::DATABASE
+            .iter()
+            .filter(|m| m.id().len() == 2 && m.id().bytes().all(|b| b.is_ascii_uppercase()))
+            .map(|m| DiallingCode {
+                region: m.id().to_owned(),
+                code: m.country_code(),
+            })
+            .collect();
+        all.sort_by(|a, b| a.region.cmp(&b.region));
+        all
+    });
+    &CODES
 }
 
 #[cfg(test)]

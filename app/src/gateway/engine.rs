@@ -1166,9 +1166,9 @@ impl Gateway {
             accent_color: pages.accent_color,
             countries: if needs_address && address_kind == "phone" {
                 super::address::dialling_codes()
-                    .into_iter()
+                    .iter()
                     .map(|d| CountryOption {
-                        region: d.region,
+                        region: d.region.clone(),
                         code: d.code,
                     })
                     .collect()

@@ -40,9 +40,9 @@ impl PostgresStore {
         tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
-                    Ok(Some(_)) => raised.notify_one(),
-                    // The connection dropped; the next call reconnects and listens again.
-                    Ok(None) => raised.notify_one(),
+                    // A notification, or a dropped connection (the next call reconnects
+                    // and listens again): either way the reader looks.
+                    Ok(_) => raised.notify_one(),
                     Err(e) => {
                         tracing::warn!(error = ?e, "live updates: LISTEN failed; retrying");
                         raised.notify_one();
