@@ -164,6 +164,14 @@ pub struct Texts {
     pub confirm_title: &'static str,
     pub confirm_body: &'static str,
     pub confirm: &'static str,
+    /// "Didn't get it?" and its offers, one per kind of fallback.
+    pub didnt_get_it: &'static str,
+    pub via_email: &'static str,
+    pub via_sms: &'static str,
+    pub via_whatsapp: &'static str,
+    pub via_voice: &'static str,
+    pub via_qr: &'static str,
+    pub via_other: &'static str,
 }
 
 pub static EN: Texts = Texts {
@@ -219,6 +227,13 @@ pub static EN: Texts = Texts {
     confirm_title: "Confirm it is you",
     confirm_body: "Press the button to finish verifying {}.",
     confirm: "Confirm",
+    didnt_get_it: "Didn't get it?",
+    via_email: "Get a code by e-mail instead",
+    via_sms: "Get a code by SMS instead",
+    via_whatsapp: "Get a code on WhatsApp instead",
+    via_voice: "Get a call with the code instead",
+    via_qr: "Text us a code instead",
+    via_other: "Get a code another way",
 };
 
 pub static DE: Texts = Texts {
@@ -274,6 +289,13 @@ pub static DE: Texts = Texts {
     confirm_title: "Bestätigen Sie, dass Sie es sind",
     confirm_body: "Drücken Sie die Schaltfläche, um {} zu bestätigen.",
     confirm: "Bestätigen",
+    didnt_get_it: "Nichts angekommen?",
+    via_email: "Code stattdessen per E-Mail erhalten",
+    via_sms: "Code stattdessen per SMS erhalten",
+    via_whatsapp: "Code stattdessen über WhatsApp erhalten",
+    via_voice: "Stattdessen einen Anruf mit dem Code erhalten",
+    via_qr: "Stattdessen uns einen Code per SMS senden",
+    via_other: "Code auf anderem Weg erhalten",
 };
 
 pub static ES: Texts = Texts {
@@ -329,6 +351,13 @@ pub static ES: Texts = Texts {
     confirm_title: "Confirma que eres tú",
     confirm_body: "Pulsa el botón para terminar de verificar {}.",
     confirm: "Confirmar",
+    didnt_get_it: "¿No lo recibiste?",
+    via_email: "Recibir el código por correo electrónico",
+    via_sms: "Recibir el código por SMS",
+    via_whatsapp: "Recibir el código por WhatsApp",
+    via_voice: "Recibir una llamada con el código",
+    via_qr: "Envíanos un código por SMS",
+    via_other: "Recibir el código de otra forma",
 };
 
 pub static FR: Texts = Texts {
@@ -384,6 +413,13 @@ pub static FR: Texts = Texts {
     confirm_title: "Confirmez que c'est bien vous",
     confirm_body: "Appuyez sur le bouton pour terminer la vérification de {}.",
     confirm: "Confirmer",
+    didnt_get_it: "Vous ne l'avez pas reçu ?",
+    via_email: "Recevoir le code par e-mail",
+    via_sms: "Recevoir le code par SMS",
+    via_whatsapp: "Recevoir le code sur WhatsApp",
+    via_voice: "Recevoir un appel avec le code",
+    via_qr: "Nous envoyer un code par SMS",
+    via_other: "Recevoir le code autrement",
 };
 
 pub static HI: Texts = Texts {
@@ -439,6 +475,13 @@ pub static HI: Texts = Texts {
     confirm_title: "पुष्टि करें कि यह आप हैं",
     confirm_body: "{} का सत्यापन पूरा करने के लिए बटन दबाएँ।",
     confirm: "पुष्टि करें",
+    didnt_get_it: "कोड नहीं मिला?",
+    via_email: "इसके बजाय ई-मेल से कोड पाएँ",
+    via_sms: "इसके बजाय SMS से कोड पाएँ",
+    via_whatsapp: "इसके बजाय WhatsApp पर कोड पाएँ",
+    via_voice: "इसके बजाय कोड के साथ कॉल पाएँ",
+    via_qr: "इसके बजाय हमें SMS से कोड भेजें",
+    via_other: "किसी और तरीके से कोड पाएँ",
 };
 
 pub static AR: Texts = Texts {
@@ -494,6 +537,13 @@ pub static AR: Texts = Texts {
     confirm_title: "تأكيد هويتك",
     confirm_body: "اضغط الزر لإكمال التحقق من {}.",
     confirm: "تأكيد",
+    didnt_get_it: "لم يصلك الرمز؟",
+    via_email: "احصل على الرمز عبر البريد الإلكتروني بدلاً من ذلك",
+    via_sms: "احصل على الرمز عبر رسالة SMS بدلاً من ذلك",
+    via_whatsapp: "احصل على الرمز عبر واتساب بدلاً من ذلك",
+    via_voice: "تلقَّ مكالمة بالرمز بدلاً من ذلك",
+    via_qr: "أرسل إلينا رمزًا عبر رسالة SMS بدلاً من ذلك",
+    via_other: "احصل على الرمز بطريقة أخرى",
 };
 
 #[cfg(test)]

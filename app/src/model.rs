@@ -169,6 +169,17 @@ pub struct PageView {
     /// picked at first (the app's default, else the browser's region), if any.
     pub countries: Vec<CountryOption>,
     pub country: Option<String>,
+    /// Other ways to get a code, offered under "didn't get it?"; empty for none.
+    pub fallbacks: Vec<FallbackOption>,
+}
+
+/// Another way the page offers to get a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FallbackOption {
+    /// The provider id the switch asks for.
+    pub provider: String,
+    /// How it reaches the person: `email`, `sms`, `whatsapp`, `voice`, `qr` or `other`.
+    pub kind: String,
 }
 
 /// A country of the phone number picker.

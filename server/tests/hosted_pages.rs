@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{spawn_app_on, Backend};
+use support::{smtp::SmtpCapture, spawn_app_on, Backend};
 
 async fn create(app: &support::TestApp, id: &str, code: &str) {
     let (status, body) = app
@@ -602,7 +602,214 @@ async fn a_national_number_is_read_in_the_picked_country(backend: Backend) {
     assert_eq!(app.record("tel-2").await.address, "+919876543210");
 }
 
+/// The demo app offers e-mail, a second SMS relay and the QR page when a code does not
+/// arrive. The SMS relays answer nobody: the first code never arrives.
+async fn fallback_app(backend: Backend) -> (support::TestApp, SmtpCapture) {
+    let smtp = SmtpCapture::start().await;
+    // These lines continue the demo app's section.
+    let toml = format!(
+        "fallbacks = [\"smtp\", \"sms_backup\", \"inbound_sms\"]\n\n\
+         [webhooks.sms_relay]\nenabled = true\nurl = \"http://127.0.0.1:9/otp\"\nchannel = \"sms\"\n\n\
+         [webhooks.sms_backup]\nenabled = true\nurl = \"http://127.0.0.1:9/backup\"\nchannel = \"sms\"\n\n\
+         [inbound]\nnumber = \"+1 500 555 0006\"\n\n{}",
+        smtp.config()
+    );
+    (spawn_app_on(backend, &toml).await, smtp)
+}
+
+async fn create_by_sms(app: &support::TestApp, id: &str, extra: &[(&str, &str)]) {
+    let mut form = vec![
+        ("provider", "sms_relay"),
+        ("to", "+49 30 1234567"),
+        ("otp", "314159"),
+    ];
+    form.extend_from_slice(extra);
+    let (status, body) = app.put_otp(id, &form).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters(backend: Backend) {
+    let (app, mut smtp) = fallback_app(backend).await;
+    create_by_sms(&app, "fb-1", &[]).await;
+    let html = page_html(&app, "fb-1").await;
+    assert!(
+        html.contains("Didn&#x27;t get it?") || html.contains("Didn't get it?"),
+        "{html}"
+    );
+    assert!(html.contains(r#"name="provider" value="smtp""#));
+    assert!(html.contains("Get a code by e-mail instead"));
+    assert!(html.contains("Text us a code instead"));
+    assert!(
+        !html.contains(r#"name="provider" value="sms_relay""#),
+        "the channel in use is not offered"
+    );
+    let wrong = page_post(&app, "fb-1", &[("action", "check"), ("otp", "000000")]).await;
+    assert_eq!(wrong, "/otp/demo/fb-1?result=incorrect");
+    let before = app.record("fb-1").await;
+
+    let switched = page_post(&app, "fb-1", &[("action", "switch"), ("provider", "smtp")]).await;
+    assert_eq!(
+        switched, "/otp/demo/fb-1",
+        "nothing sent yet: the page asks for the address"
+    );
+    let after = app.record("fb-1").await;
+    assert_eq!(
+        (after.provider.as_str(), after.channel.as_str()),
+        ("smtp", "email")
+    );
+    assert_eq!(after.address, "", "a phone number is no e-mail address");
+    assert_ne!(after.code_hmac, before.code_hmac, "a new code");
+    assert_eq!(after.attempts, 1, "attempts carry over");
+    assert_eq!(after.sends, before.sends, "no send spent before an address");
+    assert_eq!(after.expires_at, before.expires_at, "the same deadline");
+    let statuses: Vec<String> = app
+        .deliveries("fb-1")
+        .await
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(statuses, ["dropped"], "the SMS still queued is dropped");
+    assert!(app
+        .events("fb-1")
+        .await
+        .contains(&"channel_switched".to_owned()));
+
+    let html = page_html(&app, "fb-1").await;
+    assert!(
+        html.contains(r#"type="email""#),
+        "an e-mail form now: {html}"
+    );
+    assert!(
+        html.contains(r#"name="provider" value="sms_backup""#)
+            && !html.contains(r#"name="provider" value="smtp""#),
+        "the other fallbacks are offered, not the one in use"
+    );
+    let sent = page_post(
+        &app,
+        "fb-1",
+        &[("action", "address"), ("address", "jane@example.com")],
+    )
+    .await;
+    assert_eq!(sent, "/otp/demo/fb-1?result=sent");
+    let mail = smtp.next().await;
+    assert_eq!(mail.to, ["jane@example.com"]);
+    let text = support::smtp::mime_part(&mail.data, "text/plain").expect("a text part");
+    let code = support::find_code(&text, 6);
+    assert_ne!(code, "314159");
+    let old = page_post(&app, "fb-1", &[("action", "check"), ("otp", "314159")]).await;
+    assert_eq!(
+        old, "/otp/demo/fb-1?result=incorrect",
+        "the SMS code is dead"
+    );
+    let ok = page_post(&app, "fb-1", &[("action", "check"), ("otp", &code)]).await;
+    assert_eq!(ok, "/otp/demo/fb-1");
+    assert_eq!(
+        app.record("fb-1").await.status,
+        app::model::Status::Verified
+    );
+    let closed = page_post(
+        &app,
+        "fb-1",
+        &[("action", "switch"), ("provider", "sms_backup")],
+    )
+    .await;
+    assert_eq!(
+        closed, "/otp/demo/fb-1",
+        "a closed verification stays as it is"
+    );
+    assert_eq!(app.record("fb-1").await.provider, "smtp");
+}
+
+async fn a_switch_keeps_the_phone_number_and_respects_the_caps(backend: Backend) {
+    let (app, _smtp) = fallback_app(backend).await;
+    // Another SMS relay: the number is kept and the new code goes out at once.
+    create_by_sms(&app, "fb-2", &[]).await;
+    let sent = page_post(
+        &app,
+        "fb-2",
+        &[("action", "switch"), ("provider", "sms_backup")],
+    )
+    .await;
+    assert_eq!(sent, "/otp/demo/fb-2?result=sent");
+    let record = app.record("fb-2").await;
+    assert_eq!(
+        (record.provider.as_str(), record.address.as_str()),
+        ("sms_backup", "+49301234567")
+    );
+    assert_eq!(record.sends, 2);
+
+    // Not among the app's fallbacks: refused, nothing changes.
+    create_by_sms(&app, "fb-3", &[("max_generate", "1")]).await;
+    let before = app.record("fb-3").await;
+    let refused = page_post(
+        &app,
+        "fb-3",
+        &[("action", "switch"), ("provider", "console")],
+    )
+    .await;
+    assert_eq!(refused, "/otp/demo/fb-3?result=invalid_address");
+    // A switch that sends needs a send left.
+    let capped = page_post(
+        &app,
+        "fb-3",
+        &[("action", "switch"), ("provider", "sms_backup")],
+    )
+    .await;
+    assert_eq!(capped, "/otp/demo/fb-3?result=limited");
+    let after = app.record("fb-3").await;
+    assert_eq!(
+        (after.provider, after.code_hmac, after.sends),
+        (before.provider, before.code_hmac, before.sends)
+    );
+    assert!(!app
+        .events("fb-3")
+        .await
+        .contains(&"channel_switched".to_owned()));
+}
+
+async fn a_switch_to_the_qr_page_verifies_only_from_the_same_phone(backend: Backend) {
+    let (app, _smtp) = fallback_app(backend).await;
+    create_by_sms(&app, "fb-4", &[]).await;
+    let moved = page_post(
+        &app,
+        "fb-4",
+        &[("action", "switch"), ("provider", "inbound_sms")],
+    )
+    .await;
+    assert_eq!(moved, "/otp/demo/fb-4");
+    let html = page_html(&app, "fb-4").await;
+    let at = html
+        .find(r#"data-role="inbound-code""#)
+        .unwrap_or_else(|| panic!("the QR page: {html}"));
+    let start = at + html[at..].find('>').unwrap() + 1;
+    let code = html[start..start + 10].to_owned();
+    let sms = |id: &str, from: &str| app::gateway::inbound::InboundSms {
+        message_id: id.into(),
+        from: from.into(),
+        to: "+15005550006".into(),
+        body: code.clone(),
+    };
+    let gw = &app.gateway;
+    assert!(
+        !gw.receive_inbound("generic", &sms("m1", "+14155550100"))
+            .await
+            .unwrap(),
+        "another phone cannot finish it"
+    );
+    assert!(gw
+        .receive_inbound("generic", &sms("m2", "+49301234567"))
+        .await
+        .unwrap());
+    assert_eq!(
+        app.record("fb-4").await.status,
+        app::model::Status::Verified
+    );
+}
+
 on_both_backends!(
+    didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters,
+    a_switch_keeps_the_phone_number_and_respects_the_caps,
+    a_switch_to_the_qr_page_verifies_only_from_the_same_phone,
     every_script_on_a_page_carries_the_responses_csp_nonce,
     an_apps_logo_and_accent_colour_show_on_its_pages,
     a_national_number_is_read_in_the_picked_country,
@@ -619,3 +826,21 @@ on_both_backends!(
     pages_speak_the_chosen_language,
     an_email_link_asks_for_a_press_and_only_the_post_verifies,
 );
+
+#[tokio::test]
+async fn a_fallback_that_is_not_configured_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let toml = "[auth.shop]\nnamespace = \"shop\"\nsecret = \"shop-secret-456\"\nfallbacks = [\"carrier_pigeon\"]\n";
+    let settings = otpgate::config::Settings::from_toml(toml, |k| {
+        (k == "OTPGATE_DATA_DIR").then(|| data_dir.clone())
+    })
+    .unwrap();
+    let clock = std::sync::Arc::new(app::gateway::clock::ManualClock::default());
+    let err = otpgate::build_gateway(&settings, clock).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("fallbacks") && message.contains("carrier_pigeon"),
+        "{message}"
+    );
+}

@@ -17,13 +17,13 @@ use super::{
     secret::{random_id, ApiSecret},
     store::{
         AppRecord, Attempt, AttemptOutcome, NewDelivery, NewVerification, Reissue, Store,
-        StoreError, VerificationRecord,
+        StoreError, Switch, VerificationRecord,
     },
     token::{Claims, TokenKeys, TOKEN_TYPE},
 };
 use crate::model::{
-    CheckReply, CheckResult, CountryOption, InboxMessage, Namespace, PageView, Status,
-    VerificationId,
+    CheckReply, CheckResult, CountryOption, FallbackOption, InboxMessage, Namespace, PageView,
+    Status, VerificationId,
 };
 use std::{
     collections::HashMap,
@@ -126,6 +126,9 @@ pub struct AppPages {
     pub accent_color: Option<String>,
     /// The country the phone number picker starts on (ISO 3166, e.g. `IN`).
     pub country: Option<String>,
+    /// Providers the page offers when the code does not arrive ("didn't get it?"), in
+    /// order; the verification's own provider is left out. Empty: no offer.
+    pub fallbacks: Vec<String>,
 }
 
 /// One failover rule of an app: for `channel` (and, for phone numbers, addresses starting
@@ -483,6 +486,17 @@ impl Gateway {
                     format!("provider {unknown:?} is not configured"),
                 ));
             }
+        }
+        if let Some(unknown) = declared
+            .pages
+            .fallbacks
+            .iter()
+            .find(|p| self.inner.providers.get(p).is_none())
+        {
+            return Err(EngineError::invalid(
+                "fallbacks",
+                format!("provider {unknown:?} is not configured"),
+            ));
         }
         self.inner
             .routes
@@ -1176,6 +1190,11 @@ impl Gateway {
                 Vec::new()
             },
             country: pages.country,
+            fallbacks: if record.status == Status::Pending {
+                self.fallback_options(&pages.fallbacks, &record.provider)
+            } else {
+                Vec::new()
+            },
             inbound,
             live_token,
             needs_address,
@@ -1195,6 +1214,26 @@ impl Gateway {
             code_length: record.code_length,
             numeric_code: record.code_alphabet == Alphabet::Digits.as_str(),
         })
+    }
+
+    /// The app's fallbacks other than `current`, with how each reaches the person.
+    fn fallback_options(&self, fallbacks: &[String], current: &str) -> Vec<FallbackOption> {
+        fallbacks
+            .iter()
+            .filter(|p| *p != current)
+            .filter_map(|p| {
+                let provider = self.inner.providers.get(p)?;
+                let kind = if p == super::inbound::INBOUND_PROVIDER {
+                    "qr"
+                } else {
+                    provider.channel().as_str()
+                };
+                Some(FallbackOption {
+                    provider: p.clone(),
+                    kind: kind.into(),
+                })
+            })
+            .collect()
     }
 
     /// A code typed on the hosted page. When this check verified a verification that
@@ -1281,6 +1320,99 @@ impl Gateway {
                 "to",
                 "this verification already has an address",
             )),
+        }
+    }
+
+    /// "Didn't get it?" on the hosted page: the verification moves to `provider`, one of
+    /// the app's fallbacks. A new code is made, since the old one proves nothing about the
+    /// new address; attempts, sends and expiry carry over, and messages still queued for
+    /// the old channel are dropped. A phone number is kept when the new channel reaches
+    /// phones too (and then the code is sent at once); otherwise the page asks for the new
+    /// address. `Ok(true)` when a message was queued.
+    pub async fn switch_from_page(
+        &self,
+        namespace: &str,
+        id: &str,
+        provider_id: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<bool, EngineError> {
+        let (app, mut record) = self.app_and_record(namespace, id).await?;
+        let l = &self.inner.settings.limits;
+        self.limit_ip("resend_ip", &app, client_ip, l.resend_per_ip)
+            .await?;
+        let now = self.inner.clock.now_ms();
+        if self.settle(&mut record, now).await?.is_some() {
+            return Err(EngineError::Closed(record.status));
+        }
+        if provider_id == record.provider
+            || !self
+                .app_pages(namespace)
+                .fallbacks
+                .iter()
+                .any(|p| p == provider_id)
+        {
+            return Err(EngineError::invalid(
+                "provider",
+                "is not another way this app offers",
+            ));
+        }
+        let provider = self.provider(provider_id)?;
+        let inbound = provider.id() == super::inbound::INBOUND_PROVIDER;
+        let reaches_phones =
+            |c: Channel| matches!(c, Channel::Sms | Channel::Whatsapp | Channel::Voice);
+        let was_phone = Channel::parse(&record.channel).is_some_and(reaches_phones);
+        let address = (was_phone && reaches_phones(provider.channel()))
+            .then(|| provider.parse_address(&record.address).ok())
+            .flatten();
+        let spec = if inbound {
+            super::inbound::inbound_code_spec()
+        } else if record.provider == super::inbound::INBOUND_PROVIDER {
+            self.inner.settings.code_spec
+        } else {
+            spec_of(&record)?
+        };
+        let code = OtpCode::generate(spec);
+        let delivery = address
+            .as_ref()
+            .filter(|_| !inbound)
+            .map(|a| self.delivery_for(&app, provider.as_ref(), a.as_str()));
+        let switch = Switch {
+            from_provider: record.provider.clone(),
+            provider: provider_id.to_owned(),
+            channel: provider.channel().as_str().into(),
+            address: address.map(|a| a.to_string()).unwrap_or_default(),
+            code_hmac: self
+                .inner
+                .hasher
+                .hash(&app.namespace, &record.public_id, &code),
+            code_sealed: self
+                .inner
+                .hasher
+                .seal(&app.namespace, &record.public_id, &code),
+            code_length: spec.length,
+            code_alphabet: spec.alphabet.as_str().into(),
+            inbound_key: inbound.then(|| self.inbound_key(&code)),
+            now,
+        };
+        let switched = self
+            .inner
+            .store
+            .switch_channel(record.verification_id, &switch, delivery.as_ref())
+            .await?;
+        match switched {
+            Some(_) if delivery.is_some() => {
+                self.inner.outbox.wake();
+                Ok(true)
+            }
+            Some(_) => Ok(false),
+            None if record.sends >= record.max_sends && delivery.is_some() => {
+                Err(EngineError::SendLimit {
+                    retry_after_secs: secs_until(record.expires_at, now).max(1),
+                    sends: record.sends,
+                    max_sends: record.max_sends,
+                })
+            }
+            None => Err(EngineError::Closed(record.status)),
         }
     }
 

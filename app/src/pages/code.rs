@@ -11,7 +11,7 @@ use super::{Brand, Card, NotFound};
 use crate::{
     api::{load_page, CheckCode, PageError, ResendCode, SubmitAddress},
     i18n::{fill, Texts},
-    model::{CheckReply, CheckResult, InboundView, LiveEvent, PageView, Status},
+    model::{CheckReply, CheckResult, FallbackOption, InboundView, LiveEvent, PageView, Status},
 };
 use leptos::{
     either::{Either, EitherOf3},
@@ -348,6 +348,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                         {t.send_code}
                     </button>
                 </form>
+                <Fallbacks action_url=action_url.clone() options=page.with(|v| v.fallbacks.clone()) t/>
             }
         }
     };
@@ -430,6 +431,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                     </button>
                 </form>
             })}
+            <Fallbacks action_url=action_url.clone() options=page.with(|v| v.fallbacks.clone()) t/>
         }
     };
 
@@ -477,6 +479,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
         }
     };
 
+    let inbound_url = format!("/otp/{}/{}", view.namespace, view.id);
     let inbound_view = move || {
         let inbound = page
             .with(|v| v.inbound.clone())
@@ -512,6 +515,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
             >
                 {move || fill(t.waiting, &[&clock(expires_left())])}
             </p>
+            <Fallbacks action_url=inbound_url.clone() options=page.with(|v| v.fallbacks.clone()) t/>
         }
     };
 
@@ -550,6 +554,47 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
             }}
         </Card>
     }
+}
+
+/// "Didn't get it?": a plain form per other way to get a code. A switch changes what the
+/// page asks for (another kind of address, or the QR page), so it is an ordinary post and
+/// page load, with JavaScript or without.
+#[component]
+fn Fallbacks(action_url: String, options: Vec<FallbackOption>, t: &'static Texts) -> impl IntoView {
+    (!options.is_empty()).then(|| {
+        view! {
+            <section class="mt-6 border-t border-zinc-200 pt-4" aria-labelledby="fallbacks" data-role="fallbacks">
+                <h2 id="fallbacks" class="text-sm font-medium">{t.didnt_get_it}</h2>
+                <ul class="mt-2 space-y-2">
+                    {options.into_iter().map(|option| {
+                        let label = match option.kind.as_str() {
+                            "email" => t.via_email,
+                            "sms" => t.via_sms,
+                            "whatsapp" => t.via_whatsapp,
+                            "voice" => t.via_voice,
+                            "qr" => t.via_qr,
+                            _ => t.via_other,
+                        };
+                        view! {
+                            <li>
+                                <form method="post" action=action_url.clone()>
+                                    <input type="hidden" name="action" value="switch"/>
+                                    <input type="hidden" name="provider" value=option.provider/>
+                                    <button
+                                        type="submit"
+                                        data-fallback=option.kind
+                                        class="text-sm font-medium text-zinc-900 underline underline-offset-4"
+                                    >
+                                        {label}
+                                    </button>
+                                </form>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+            </section>
+        }
+    })
 }
 
 fn notice_text(notice: Option<Notice>, attempts_left: u32, t: &Texts) -> String {

@@ -206,6 +206,9 @@ struct AuthEntry {
     accent_color: Option<String>,
     /// The country the phone number picker starts on (ISO 3166, e.g. `IN`).
     country: Option<String>,
+    /// Providers the hosted page offers when the code does not arrive, in order.
+    #[serde(default)]
+    fallbacks: Vec<String>,
     /// Failover: `[[auth.<name>.routes]]` with `channel`, optional `prefix`, `providers`.
     #[serde(default)]
     routes: Vec<RouteEntry>,
@@ -620,6 +623,7 @@ impl Settings {
                         }
                         other => other,
                     },
+                    fallbacks: entry.fallbacks,
                 },
                 routes,
             });

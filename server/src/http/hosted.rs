@@ -34,9 +34,12 @@ pub struct PageForm {
     /// The phone number picker's country (ISO 3166), empty for "in the number".
     #[serde(default)]
     country: String,
+    /// The provider "didn't get it?" switches to.
+    #[serde(default)]
+    provider: String,
 }
 
-/// Handles the page's forms (`check`, `resend`, `address`), then sends the browser back to
+/// Handles the page's forms (`check`, `resend`, `address`, `switch`), then sends the browser back to
 /// the page with the outcome in `result` (post/redirect/get), or on to the app's
 /// `redirect_url` when a check completed the verification.
 async fn submit(
@@ -98,6 +101,14 @@ async fn submit(
             .await
         {
             Ok(()) => back("sent"),
+            Err(e) => failed(e),
+        },
+        "switch" => match gw
+            .switch_from_page(&namespace, &id, &form.provider, ip)
+            .await
+        {
+            Ok(true) => back("sent"),
+            Ok(false) => Redirect::to(&page).into_response(),
             Err(e) => failed(e),
         },
         _ => (StatusCode::BAD_REQUEST, "unknown action").into_response(),

@@ -118,6 +118,24 @@ pub struct Reissue {
     pub expires_at: i64,
 }
 
+/// A hosted page's "didn't get it?": the verification moves to another provider with a
+/// new code; attempts, sends and expiry carry over.
+#[derive(Debug, Clone)]
+pub struct Switch {
+    /// The provider the verification must still have (a concurrent switch wins once).
+    pub from_provider: String,
+    pub provider: String,
+    pub channel: String,
+    /// Kept when the new channel reaches the same kind of address, else empty.
+    pub address: String,
+    pub code_hmac: Vec<u8>,
+    pub code_sealed: Vec<u8>,
+    pub code_length: u32,
+    pub code_alphabet: String,
+    pub inbound_key: Option<Vec<u8>>,
+    pub now: i64,
+}
+
 /// One code check, made in one transaction by [`Store::attempt`].
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
@@ -314,6 +332,18 @@ pub trait Store: Send + Sync + 'static {
         address: &str,
         now: i64,
         delivery: &NewDelivery,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Moves a pending, unexpired verification that has attempts left and still uses
+    /// `switch.from_provider` to the new provider and code. In the same transaction: every
+    /// message still queued or being sent for it is dropped (the old code must not reach
+    /// the old address as the new one), `delivery` is queued (spending one send, refused
+    /// past `max_sends`), and a `channel_switched` event is recorded. `None` when nothing
+    /// changed.
+    async fn switch_channel(
+        &self,
+        verification_id: i64,
+        switch: &Switch,
+        delivery: Option<&NewDelivery>,
     ) -> Result<Option<VerificationRecord>, StoreError>;
     /// Leases up to `limit` due outbox rows to `owner` until `lease_until`, raising their
     /// attempt counters. Rows another worker holds are skipped, never waited for.

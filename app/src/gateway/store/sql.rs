@@ -67,7 +67,7 @@ macro_rules! sql_store {
             };
             use super::{
                 AppRecord, Attempt, AttemptOutcome, ClaimedDelivery, DeliveryOutcome, EventRow, IdempotentAnswer,
-                NewDelivery, NewVerification, Reissue, Store, StoreError, VerificationRecord,
+                NewDelivery, NewVerification, Reissue, Store, StoreError, Switch, VerificationRecord,
             };
             use crate::model::Status;
             use async_trait::async_trait;
@@ -585,6 +585,69 @@ macro_rules! sql_store {
                     Ok(record)
                 }
 
+                async fn switch_channel(
+                    &self,
+                    verification_id: i64,
+                    s: &Switch,
+                    delivery: Option<&NewDelivery>,
+                ) -> Result<Option<VerificationRecord>, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let sends = i64::from(delivery.is_some());
+                    let sql = format!(
+                        "UPDATE verification SET provider = $1, channel = $2, address = $3, \
+                         code_hmac = $4, code_sealed = $5, code_length = $6, code_alphabet = $7, \
+                         inbound_key = $8, sends = sends + $9, updated_at = $10, \
+                         last_sent_at = CASE WHEN $9 > 0 THEN $10 ELSE last_sent_at END \
+                         WHERE verification_id = $11 AND provider = $12 AND status = 'pending' \
+                           AND expires_at > $10 AND attempts < max_attempts \
+                           AND sends + $9 <= max_sends \
+                         RETURNING {VERIFICATION_COLUMNS}"
+                    );
+                    let record = sqlx::query(&sql)
+                        .bind(&s.provider)
+                        .bind(&s.channel)
+                        .bind(&s.address)
+                        .bind(&s.code_hmac)
+                        .bind(&s.code_sealed)
+                        .bind(i64::from(s.code_length))
+                        .bind(&s.code_alphabet)
+                        .bind(&s.inbound_key)
+                        .bind(sends)
+                        .bind(s.now)
+                        .bind(verification_id)
+                        .bind(&s.from_provider)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .as_ref()
+                        .map(verification_from_row)
+                        .transpose()?;
+                    if record.is_none() {
+                        return Ok(None);
+                    }
+                    sqlx::query(
+                        "UPDATE delivery SET status = 'dropped', last_error = 'channel switched', \
+                         lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+                         WHERE verification_id = $1 AND status IN ('queued', 'sending')",
+                    )
+                    .bind(verification_id)
+                    .bind(s.now)
+                    .execute(&mut *tx)
+                    .await?;
+                    if let Some(delivery) = delivery {
+                        insert_delivery(&mut tx, verification_id, delivery, s.now).await?;
+                    }
+                    let detail = serde_json::json!({ "from": s.from_provider, "to": s.provider });
+                    sqlx::query(EVENT)
+                        .bind(verification_id)
+                        .bind("channel_switched")
+                        .bind(detail.to_string())
+                        .bind(s.now)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(record)
+                }
+
                 async fn claim_deliveries(
                     &self,
                     owner: &str,
@@ -633,9 +696,11 @@ macro_rules! sql_store {
                     let mut claimed = Vec::with_capacity(rows.len());
                     for row in rows {
                         let verification_id: i64 = row.try_get("verification_id")?;
-                        let v = verifications
-                            .get(&verification_id)
-                            .ok_or(StoreError::Corrupt("delivery.verification_id"))?;
+                        // A channel switch may drop a row between the claim and this
+                        // lookup; it is no longer this worker's to send.
+                        let Some(v) = verifications.get(&verification_id) else {
+                            continue;
+                        };
                         let route: Vec<String> =
                             serde_json::from_str(&row.try_get::<String, _>("route")?)
                                 .map_err(|_| StoreError::Corrupt("delivery.route"))?;
