@@ -1,12 +1,12 @@
 // The pages' own guarantees in Chromium: they hydrate under their nonce-based CSP with no
 // violation reported; an app's logo and accent colour show; the phone picker reads a
-// national number in the picked country. axe-core checks the pages both hydrated and as
+// national number in the picked country; "Didn't get it?" moves to another channel. axe-core checks the pages both hydrated and as
 // the server rendered them (what a visitor without JavaScript gets).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import {
-  startServer, openBrowser, api, screenshots, assertAccessible, withoutPageScripts,
+  startServer, openBrowser, api, screenshots, assertAccessible, withoutPageScripts, codeFromInbox,
 } from './harness.mjs';
 
 let server;
@@ -14,7 +14,7 @@ let browser;
 
 before(async () => {
   server = await startServer({
-    app: 'name = "The Shop"\nlogo_url = "/favicon.svg"\naccent_color = "#0f766e"\n',
+    app: 'name = "The Shop"\nlogo_url = "/favicon.svg"\naccent_color = "#0f766e"\nfallbacks = ["console"]\n',
     // An SMS relay that is never reached (loopback stays closed to providers): these
     // tests are about the pages, not the delivery.
     extra: '[webhooks.sms_relay]\nenabled = true\nurl = "http://127.0.0.1:9/otp"\nchannel = "sms"\n',
@@ -46,7 +46,7 @@ test('a branded phone page hydrates under its CSP and reads a national number', 
 
     const logo = await page.waitForSelector('img[data-role="logo"]');
     assert.ok(await logo.evaluate((img) => img.complete && img.naturalWidth > 0), 'the logo loads');
-    const button = page.locator('button[type="submit"]');
+    const button = page.locator('form[data-hydrated] button[type="submit"]');
     assert.equal(await button.evaluate((b) => getComputedStyle(b).backgroundColor), 'rgb(15, 118, 110)');
     assert.equal(await page.locator('#country').inputValue(), 'DE', 'the browser region is picked');
     await assertAccessible(page, 'branded phone address form');
@@ -85,6 +85,36 @@ test('pages as rendered for visitors without JavaScript pass axe', async () => {
     await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
     await page.waitForSelector('text=That code is not right. 4 attempts left.');
     await assertAccessible(page, 'wrong code without JavaScript');
+  } finally {
+    await page.close();
+  }
+});
+
+test('"Didn\'t get it?" moves a phone verification to another channel with a new code', async () => {
+  const url = await startPhoneVerification('fallback-0001');
+  const page = await browser.ctx.newPage();
+  try {
+    await page.goto(url);
+    await page.waitForSelector('[data-hydrated="true"]', { timeout: 15_000 });
+    await page.fill('#address', '030 1234567');
+    await page.locator('form[data-hydrated] button[type="submit"]').click();
+    await page.waitForSelector('#otp');
+    const offer = page.locator('[data-role="fallbacks"]');
+    assert.match(await offer.innerText(), /Didn't get it\?/);
+    await assertAccessible(page, 'code form with a fallback');
+    await page.screenshot({ path: join(screenshots, 'pages-5-fallback-offer.png'), fullPage: true });
+
+    await Promise.all([page.waitForNavigation(), page.click('button[data-fallback="other"]')]);
+    const address = page.locator('#address');
+    assert.equal(await address.getAttribute('type'), 'text', 'the console provider takes any address');
+    await page.waitForSelector('[data-hydrated="true"]', { timeout: 15_000 });
+    await address.fill('jane@example.com');
+    await page.locator('form[data-hydrated] button[type="submit"]').click();
+    await page.waitForSelector('#otp');
+    const code = await codeFromInbox(server.base, 'jane@example.com');
+    await page.fill('#otp', code);
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('[data-state="verified"]');
   } finally {
     await page.close();
   }

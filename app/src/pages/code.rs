@@ -52,7 +52,7 @@ pub fn CodePage() -> impl IntoView {
                 let confirm = confirm.clone();
                 Suspend::new(async move {
                     match page.await {
-                        Ok(view) => EitherOf3::A(view! { <CodeCard view result confirm/> }),
+                        Ok(view) => EitherOf3::A(view! { <CodeShell view result confirm/> }),
                         Err(PageError::NotFound) => EitherOf3::B(view! { <NotFound/> }),
                         Err(_) => EitherOf3::C(view! { <Unavailable/> }),
                     }
@@ -102,7 +102,28 @@ fn clock(secs: u64) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
+/// What surrounds the verification on the page, rendered on the server only: language,
+/// title, the app's branding and the card.
 #[component]
+fn CodeShell(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
+    let t: &'static Texts = view.lang.texts();
+    view! {
+        <Html {..} lang=view.lang.tag() dir=view.lang.dir()/>
+        <Title text=fill(t.page_title, &[&view.app_name])/>
+        <Brand accent=view.accent_color.clone()/>
+        <Card>
+            {view.logo_url.clone().map(|src| view! {
+                <img src=src alt="" class="mb-4 h-10 w-auto" data-role="logo"/>
+            })}
+            <p class="text-sm font-medium text-zinc-600">{view.app_name.clone()}</p>
+            <CodeCard view result confirm/>
+        </Card>
+    }
+}
+
+/// The verification itself: the only part of the page that runs in the browser (an
+/// island), so the WASM holds this and what it uses, not the router or the page shell.
+#[island]
 fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
     let confirm = RwSignal::new(confirm);
     let t: &'static Texts = view.lang.texts();
@@ -278,7 +299,6 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
         (_, "email") => t.check_email,
         _ => t.enter_code,
     };
-    let app_name = view.app_name.clone();
     let busy = move || check.pending().get() || resend.pending().get() || address.pending().get();
     let notice_line = move || notice_text(notice.get(), attempts_left.get(), t);
 
@@ -520,15 +540,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
     };
 
     view! {
-        <Html {..} lang=view.lang.tag() dir=view.lang.dir()/>
-        <Title text=fill(t.page_title, &[&view.app_name])/>
-        <Brand accent=view.accent_color.clone()/>
-        <Card>
-            {view.logo_url.clone().map(|src| view! {
-                <img src=src alt="" class="mb-4 h-10 w-auto" data-role="logo"/>
-            })}
-            <p class="text-sm font-medium text-zinc-600">{app_name}</p>
-            {move || match status.get() {
+        {move || match status.get() {
                 Status::Pending if confirm.with(Option::is_some) && !page.with(|v| v.needs_address) => {
                     EitherOf3::B(Either::Right(confirm_view()))
                 }
@@ -552,7 +564,6 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                     </div>
                 }),
             }}
-        </Card>
     }
 }
 
