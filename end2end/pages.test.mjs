@@ -119,3 +119,29 @@ test('"Didn\'t get it?" moves a phone verification to another channel with a new
     await page.close();
   }
 });
+
+test('the code page loads its script and WASM brotli-compressed', async () => {
+  const url = await startPhoneVerification('weight-0001');
+  const page = await browser.ctx.newPage();
+  const assets = [];
+  page.on('response', (res) => { if (res.url().includes('/pkg/')) assets.push(res); });
+  try {
+    await page.goto(url);
+    await page.waitForSelector('[data-hydrated="true"]', { timeout: 15_000 });
+    const loaded = [];
+    for (const res of assets) {
+      const name = new URL(res.url()).pathname;
+      assert.equal(res.headers()['content-encoding'], 'br', `${name} is compressed`);
+      const { responseBodySize } = await res.request().sizes();
+      loaded.push([name, responseBodySize]);
+    }
+    const names = loaded.map(([name]) => name);
+    for (const kind of ['.js', '.wasm', '.css']) {
+      assert.ok(names.some((n) => n.endsWith(kind)), `a ${kind} file among ${names}`);
+    }
+    const scripts = loaded.filter(([n]) => !n.endsWith('.css')).reduce((sum, [, size]) => sum + size, 0);
+    console.log(`code page JavaScript + WASM transferred: ${scripts} bytes`, loaded);
+  } finally {
+    await page.close();
+  }
+});

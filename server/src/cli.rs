@@ -116,6 +116,13 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         std::time::Duration::from_millis(250),
         stop_worker.subscribe(),
     );
+    let pkg = settings.site_root.join("pkg");
+    match tokio::task::spawn_blocking(move || crate::assets::precompress(&pkg)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(files = n, "compressed the site's assets"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "assets are served uncompressed"),
+        Err(e) => tracing::warn!(error = %e, "assets are served uncompressed"),
+    }
     let state = AppState {
         gateway,
         leptos: leptos_options(&settings),

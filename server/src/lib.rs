@@ -1,5 +1,6 @@
 //! The `otpgate` server: configuration, start-up, the HTTP router and the CLI commands.
 
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod http;
