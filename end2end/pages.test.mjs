@@ -145,3 +145,39 @@ test('the code page loads its script and WASM brotli-compressed', async () => {
     await page.close();
   }
 });
+
+test('closed states, a right-to-left language and a missing page pass axe', async () => {
+  const start = async (id, form = {}) => {
+    const [status, body] = await api(server.base, 'PUT', `/api/otp/${id}`, {
+      provider: 'console', to: `${id}@example.com`, ...form,
+    });
+    assert.equal(status, 200, JSON.stringify(body));
+    return body.data.url;
+  };
+  const expired = await start('expired-0001', { ttl: '1' });
+  const cancelled = await start('cancelled-0001');
+  const res = await api(server.base, 'POST', '/v1/verifications/cancelled-0001/cancel');
+  assert.equal(res[0], 200, JSON.stringify(res[1]));
+  const arabic = await start('arabic-0001');
+  await new Promise((r) => setTimeout(r, 1_200));
+
+  const page = await browser.ctx.newPage();
+  try {
+    for (const [name, url, selector] of [
+      ['expired', expired, '[data-state="expired"]'],
+      ['cancelled', cancelled, '[data-state="cancelled"]'],
+      ['arabic', `${arabic}?lang=ar`, 'html[dir="rtl"][lang="ar"] #otp'],
+    ]) {
+      await page.goto(url);
+      await page.waitForSelector(selector);
+      await assertAccessible(page, `${name} page`);
+      await page.screenshot({ path: join(screenshots, `pages-6-${name}.png`), fullPage: true });
+    }
+    const missing = await page.goto(`${server.base}/otp/e2e/no-such-verification`);
+    assert.equal(missing.status(), 404);
+    await assertAccessible(page, 'page not found');
+    await page.screenshot({ path: join(screenshots, 'pages-6-not-found.png'), fullPage: true });
+  } finally {
+    await page.close();
+  }
+});

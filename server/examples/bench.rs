@@ -30,6 +30,9 @@ enum Route {
     Check,
     /// The hosted code page, rendered on the server.
     Page,
+    /// The same verification's state as JSON (otpgateway's status poll): the page's
+    /// database read without the rendering.
+    PageState,
 }
 
 struct Server {
@@ -102,6 +105,12 @@ async fn request(client: &reqwest::Client, base: &str, route: Route, pool: &Pool
     let res = match route {
         Route::Hello => client.get(format!("{base}/healthz")).send().await,
         Route::Page => client.get(format!("{base}/otp/bench/page-0")).send().await,
+        Route::PageState => {
+            client
+                .get(format!("{base}/otp/bench/page-0/status"))
+                .send()
+                .await
+        }
         Route::Create => {
             let n = pool.created.fetch_add(1, Ordering::SeqCst);
             client
@@ -258,6 +267,7 @@ async fn run(backend: &str, secs: u64) {
         .unwrap();
     assert!(res.status().is_success());
     let page = max_rps(&client, &base, Route::Page, &pool, secs).await;
+    let page_state = max_rps(&client, &base, Route::PageState, &pool, secs).await;
 
     let mut rows = Vec::new();
     for (name, route, max) in [
@@ -265,6 +275,7 @@ async fn run(backend: &str, secs: u64) {
         ("create", Route::Create, create),
         ("check", Route::Check, check),
         ("page", Route::Page, page),
+        ("page state", Route::PageState, page_state),
     ] {
         if route == Route::Check {
             // Enough fresh verifications for the open loop.
