@@ -475,28 +475,18 @@ impl Gateway {
             )
             .await?;
         self.inner.auth.forget(namespace.as_str());
-        for rule in &declared.routes {
-            if let Some(unknown) = rule
-                .providers
-                .iter()
-                .find(|p| self.inner.providers.get(p).is_none())
-            {
+        let named = declared
+            .routes
+            .iter()
+            .flat_map(|rule| rule.providers.iter().map(|p| ("routes", p)))
+            .chain(declared.pages.fallbacks.iter().map(|p| ("fallbacks", p)));
+        for (field, provider) in named {
+            if self.inner.providers.get(provider).is_none() {
                 return Err(EngineError::invalid(
-                    "routes",
-                    format!("provider {unknown:?} is not configured"),
+                    field,
+                    format!("provider {provider:?} is not configured"),
                 ));
             }
-        }
-        if let Some(unknown) = declared
-            .pages
-            .fallbacks
-            .iter()
-            .find(|p| self.inner.providers.get(p).is_none())
-        {
-            return Err(EngineError::invalid(
-                "fallbacks",
-                format!("provider {unknown:?} is not configured"),
-            ));
         }
         self.inner
             .routes
