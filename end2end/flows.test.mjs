@@ -64,9 +64,12 @@ test('the page asks for the address, sends the code, and verifies', async () => 
   await assertAccessible(page, 'address form');
   await shot(page, 'flow-1-address');
 
+  // The address is an ordinary form post: the code page loads, then hydrates.
   await page.fill('#address', 'flow@example.com');
-  await page.click('form button[type="submit"]');
+  await Promise.all([page.waitForNavigation(), page.click('form button[type="submit"]')]);
   await page.waitForSelector('#otp');
+  await page.waitForSelector('[data-hydrated="true"]', { timeout: 15_000 });
+  await page.evaluate(() => { window.__sameDocument = true; });
   await assertAccessible(page, 'code form');
   await shot(page, 'flow-2-code');
 
@@ -216,8 +219,13 @@ document.getElementById('verify').onclick = function () {
 test('an e-mail link asks for one press, then verifies', async () => {
   const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-link', { to: 'link@example.com', provider: 'console' });
   assert.equal(status, 200, JSON.stringify(body));
-  const inbox = await (await fetch(`${server.base}/dev/inbox`)).text();
-  const link = inbox.match(/http:\/\/127\.0\.0\.1:\d+\/otp\/e2e\/flow-link\?code=[A-Za-z0-9]+/);
+  // The message goes out in the background: wait for it in the dev inbox.
+  let link = null;
+  for (let i = 0; i < 100 && !link; i++) {
+    const inbox = await (await fetch(`${server.base}/dev/inbox`)).text();
+    link = inbox.match(/http:\/\/127\.0\.0\.1:\d+\/otp\/e2e\/flow-link\?code=[A-Za-z0-9]+/);
+    if (!link) await new Promise((r) => setTimeout(r, 50));
+  }
   assert.ok(link, 'the message carries the one-click link');
   const { page } = await hydratedPage(link[0]);
   await page.waitForSelector('[data-role="confirm"]');

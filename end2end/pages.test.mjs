@@ -120,7 +120,7 @@ test('"Didn\'t get it?" moves a phone verification to another channel with a new
   }
 });
 
-test('the code page loads its script and WASM brotli-compressed', async () => {
+test('the code page loads its script and WASM brotli-compressed, within 100 KB', async () => {
   const url = await startPhoneVerification('weight-0001');
   const page = await browser.ctx.newPage();
   const assets = [];
@@ -141,6 +141,7 @@ test('the code page loads its script and WASM brotli-compressed', async () => {
     }
     const scripts = loaded.filter(([n]) => !n.endsWith('.css')).reduce((sum, [, size]) => sum + size, 0);
     console.log(`code page JavaScript + WASM transferred: ${scripts} bytes`, loaded);
+    assert.ok(scripts <= 100_000, `the page-weight budget is 100 KB compressed; this page takes ${scripts} bytes`);
   } finally {
     await page.close();
   }

@@ -1,7 +1,7 @@
 //! Server functions behind the hosted pages, under their own prefix so `/api` stays the
 //! otpgateway contract. Each one is an adapter: parse, call the engine, map the error.
 
-use crate::model::{CheckReply, InboxMessage, PageView};
+use crate::model::{InboxMessage, PageView};
 use leptos::prelude::*;
 use leptos::server_fn::{
     codec::JsonEncoding,
@@ -100,58 +100,6 @@ pub async fn load_page(
         .or(accept)
         .unwrap_or_default();
     Ok(view)
-}
-
-#[cfg(feature = "ssr")]
-async fn client_ip() -> Option<std::net::IpAddr> {
-    use axum::extract::ConnectInfo;
-    leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
-        .await
-        .ok()
-        .map(|ConnectInfo(addr)| addr.ip())
-}
-
-/// Checks a code typed on the hosted page.
-#[server(prefix = "/_otpgate", endpoint = "check")]
-pub async fn check_code(
-    namespace: String,
-    id: String,
-    code: String,
-) -> Result<CheckReply, PageError> {
-    let client = client_ip().await;
-    Ok(gateway()?
-        .check_from_page(&namespace, &id, &code, client)
-        .await?)
-}
-
-/// Sends the code again, after the cooldown; answers the page's new state.
-#[server(prefix = "/_otpgate", endpoint = "resend")]
-pub async fn resend_code(namespace: String, id: String) -> Result<PageView, PageError> {
-    let gw = gateway()?;
-    gw.resend_from_page(&namespace, &id, client_ip().await)
-        .await?;
-    Ok(gw.page_view(&namespace, &id).await?)
-}
-
-/// Takes the address typed on the page and sends the code to it.
-#[server(prefix = "/_otpgate", endpoint = "address")]
-pub async fn submit_address(
-    namespace: String,
-    id: String,
-    address: String,
-    country: Option<String>,
-) -> Result<PageView, PageError> {
-    let gw = gateway()?;
-    let country = country.filter(|c| !c.is_empty());
-    gw.set_address_from_page(
-        &namespace,
-        &id,
-        &address,
-        country.as_deref(),
-        client_ip().await,
-    )
-    .await?;
-    Ok(gw.page_view(&namespace, &id).await?)
 }
 
 /// The development inbox; `NotFound` unless the console provider is enabled.

@@ -806,7 +806,40 @@ async fn a_switch_to_the_qr_page_verifies_only_from_the_same_phone(backend: Back
     );
 }
 
+async fn the_hydrated_page_checks_codes_as_json(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    create(&app, "js-1", "135790").await;
+    let check = |code: &'static str| {
+        app.client
+            .post(app.url("/otp/demo/js-1"))
+            .header("accept", "application/json")
+            .form(&[("action", "check"), ("otp", code)])
+            .send()
+    };
+    let wrong: serde_json::Value = check("000000").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        wrong,
+        serde_json::json!({ "result": "incorrect", "attempts_left": 4 })
+    );
+    let right: serde_json::Value = check("135790").await.unwrap().json().await.unwrap();
+    assert_eq!(right, serde_json::json!({ "result": "verified" }));
+    assert_eq!(
+        app.record("js-1").await.status,
+        app::model::Status::Verified
+    );
+    let missing = app
+        .client
+        .post(app.url("/otp/demo/nobody"))
+        .header("accept", "application/json")
+        .form(&[("action", "check"), ("otp", "000000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
 on_both_backends!(
+    the_hydrated_page_checks_codes_as_json,
     didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters,
     a_switch_keeps_the_phone_number_and_respects_the_caps,
     a_switch_to_the_qr_page_verifies_only_from_the_same_phone,

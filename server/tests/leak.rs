@@ -167,7 +167,7 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
     );
     codes.push(code);
 
-    // Hosted page: render, wrong and right through the form, and through the server function.
+    // Hosted page: render, wrong through the hydrated page's JSON check, right through the form.
     let (_, body) = app
         .put_otp(
             "leak-3",
@@ -189,14 +189,15 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
     );
     let res = app
         .client
-        .post(app.url("/_otpgate/check"))
-        .form(&[("namespace", "demo"), ("id", "leak-3"), ("code", wrong)])
+        .post(app.url("/otp/demo/leak-3"))
+        .header("accept", "application/json")
+        .form(&[("action", "check"), ("otp", wrong)])
         .send()
         .await
         .unwrap();
     assert!(
         res.status().is_success(),
-        "server function answered {}",
+        "the page's JSON check answered {}",
         res.status()
     );
     bodies.push(res.text().await.unwrap());

@@ -9,14 +9,14 @@
 
 use super::{Brand, Card, NotFound};
 use crate::{
-    api::{load_page, CheckCode, PageError, ResendCode, SubmitAddress},
+    api::{load_page, PageError},
     i18n::{fill, Texts},
-    model::{CheckReply, CheckResult, FallbackOption, InboundView, LiveEvent, PageView, Status},
+    model::{FallbackOption, InboundView, LiveEvent, PageView, Status},
 };
 use leptos::{
     either::{Either, EitherOf3},
     ev::SubmitEvent,
-    html::{Input, Select},
+    html::Input,
     prelude::*,
 };
 use leptos_meta::{Html, Title};
@@ -87,14 +87,6 @@ impl Notice {
             _ => return None,
         })
     }
-
-    fn from_error(err: PageError) -> Self {
-        match err {
-            PageError::TooManyRequests => Notice::TooManyRequests,
-            PageError::Invalid(reason) => Notice::InvalidAddress(capitalised(&reason) + "."),
-            _ => Notice::Unavailable,
-        }
-    }
 }
 
 /// `m:ss` for a countdown.
@@ -102,11 +94,31 @@ fn clock(secs: u64) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
+/// What the verification card starts from: the page state, the outcome of the last form
+/// post (`?result=`) and the code of an e-mail link (`?code=`).
+#[derive(Clone)]
+struct CardSeed {
+    view: PageView,
+    result: Option<String>,
+    confirm: Option<String>,
+}
+
 /// What surrounds the verification on the page, rendered on the server only: language,
-/// title, the app's branding and the card.
+/// title, the app's branding and the card. The card's starting state goes along as JSON in
+/// `#otp-seed`, which the island reads in the browser.
 #[component]
 fn CodeShell(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
     let t: &'static Texts = view.lang.texts();
+    #[cfg(feature = "ssr")]
+    let seed =
+        serde_json::json!({ "view": view, "result": result, "confirm": confirm }).to_string();
+    #[cfg(not(feature = "ssr"))]
+    let seed = String::new();
+    provide_context(CardSeed {
+        view: view.clone(),
+        result,
+        confirm,
+    });
     view! {
         <Html {..} lang=view.lang.tag() dir=view.lang.dir()/>
         <Title text=fill(t.page_title, &[&view.app_name])/>
@@ -116,24 +128,31 @@ fn CodeShell(view: PageView, result: Option<String>, confirm: Option<String>) ->
                 <img src=src alt="" class="mb-4 h-10 w-auto" data-role="logo"/>
             })}
             <p class="text-sm font-medium text-zinc-600">{view.app_name.clone()}</p>
-            <CodeCard view result confirm/>
+            <div id="otp-seed" hidden data-seed=seed></div>
+            <CodeCard/>
         </Card>
     }
 }
 
 /// The verification itself: the only part of the page that runs in the browser (an
 /// island), so the WASM holds this and what it uses, not the router or the page shell.
+/// It takes no props (they would bring serde into the WASM); its state comes from the
+/// shell's context on the server and from `#otp-seed` in the browser. Codes are checked
+/// in place; resend, address and "didn't get it?" are ordinary form posts.
 #[island]
-fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
+fn CodeCard() -> impl IntoView {
+    let CardSeed {
+        view,
+        result,
+        confirm,
+    } = card_seed();
     let confirm = RwSignal::new(confirm);
     let t: &'static Texts = view.lang.texts();
     let page = RwSignal::new(view.clone());
     let status = RwSignal::new(view.status);
     let attempts_left = RwSignal::new(view.attempts_left);
     let notice = RwSignal::new(Notice::from_query(result.as_deref()));
-    let check = ServerAction::<CheckCode>::new();
-    let resend = ServerAction::<ResendCode>::new();
-    let address = ServerAction::<SubmitAddress>::new();
+    let checking = RwSignal::new(false);
 
     // Seconds since the page was rendered, ticking once hydrated. Effects run only in the
     // browser: `hydrated` is how the browser tests tell the interactive page apart.
@@ -165,56 +184,52 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
         }
     });
 
-    Effect::new(move |_| {
-        let Some(outcome) = check.value().get() else {
-            return;
-        };
+    // A check's answer (the form's outcome names, see `server/src/http/hosted.rs`).
+    let settle = move |result: &str, left: u32, redirect: Option<String>| {
         // Whatever the outcome, a one-click link has been used: show the ordinary form next.
         confirm.set(None);
-        match outcome {
-            Ok(CheckReply {
-                redirect: Some(target),
-                ..
-            }) => {
+        match result {
+            "verified" => {
                 status.set(Status::Verified);
-                finish(&embed.get_value(), Some(target));
+                finish(&embed.get_value(), redirect);
             }
-            Ok(CheckReply { result, .. }) => match result {
-                CheckResult::Verified | CheckResult::AlreadyVerified => {
-                    status.set(Status::Verified);
-                    finish(&embed.get_value(), None);
+            "incorrect" => {
+                attempts_left.set(left);
+                notice.set(Some(Notice::Incorrect));
+                if left == 0 {
+                    status.set(Status::Locked);
                 }
-                CheckResult::Incorrect {
-                    attempts_left: left,
-                } => {
-                    attempts_left.set(left);
-                    notice.set(Some(Notice::Incorrect));
-                    if left == 0 {
-                        status.set(Status::Locked);
-                    }
-                }
-                CheckResult::Locked => status.set(Status::Locked),
-                CheckResult::Expired => status.set(Status::Expired),
-                CheckResult::Cancelled => status.set(Status::Cancelled),
-                CheckResult::Malformed => notice.set(Some(Notice::Malformed)),
-            },
-            Err(e) => notice.set(Some(Notice::from_error(e))),
+            }
+            "locked" => status.set(Status::Locked),
+            "expired" => status.set(Status::Expired),
+            "cancelled" => status.set(Status::Cancelled),
+            "malformed" => notice.set(Some(Notice::Malformed)),
+            "limited" => notice.set(Some(Notice::TooManyRequests)),
+            _ => notice.set(Some(Notice::Unavailable)),
         }
-    });
-    let fresh_view = move |outcome: Option<Result<PageView, PageError>>, ok: Notice| match outcome {
-        Some(Ok(v)) => {
-            elapsed.set(0);
-            status.set(v.status);
-            attempts_left.set(v.attempts_left);
-            page.set(v);
-            notice.set(Some(ok));
-        }
-        Some(Err(PageError::Closed)) => status.set(Status::Expired),
-        Some(Err(e)) => notice.set(Some(Notice::from_error(e))),
-        None => {}
     };
-    Effect::new(move |_| fresh_view(resend.value().get(), Notice::Resent));
-    Effect::new(move |_| fresh_view(address.value().get(), Notice::Sent));
+    let action_url = StoredValue::new(format!("/otp/{}/{}", view.namespace, view.id));
+    let check = move |code: String| {
+        #[cfg(feature = "hydrate")]
+        {
+            checking.set(true);
+            leptos::task::spawn_local(async move {
+                let url = action_url.get_value();
+                let reply = fetch_json(&url, Some(&[("action", "check"), ("otp", &code)])).await;
+                checking.set(false);
+                match reply {
+                    Some(r) => settle(
+                        &r.string("result"),
+                        r.uint("attempts_left"),
+                        r.str("redirect"),
+                    ),
+                    None => settle("unavailable", 0, None),
+                }
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (code, settle, action_url);
+    };
 
     // Live updates: the verification may change elsewhere (a check from the integrator's
     // backend, an inbound SMS, expiry); the page follows it, and polls if it cannot.
@@ -247,42 +262,10 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
     }
 
     let code_input = NodeRef::<Input>::new();
-    let address_input = NodeRef::<Input>::new();
-    let country_input = NodeRef::<Select>::new();
-    let (namespace, id) = (view.namespace.clone(), view.id.clone());
-    let ids = move || (namespace.clone(), id.clone());
-    let on_check = {
-        let ids = ids.clone();
-        move |ev: SubmitEvent| {
-            ev.prevent_default();
-            let (namespace, id) = ids();
-            let code = code_input.get().map(|el| el.value()).unwrap_or_default();
-            check.dispatch(CheckCode {
-                namespace,
-                id,
-                code: code.trim().to_owned(),
-            });
-        }
-    };
-    let on_resend = {
-        let ids = ids.clone();
-        move |ev: SubmitEvent| {
-            ev.prevent_default();
-            let (namespace, id) = ids();
-            resend.dispatch(ResendCode { namespace, id });
-        }
-    };
-    let on_address = move |ev: SubmitEvent| {
+    let on_check = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let (namespace, id) = ids();
-        let value = address_input.get().map(|el| el.value()).unwrap_or_default();
-        let country = country_input.get().map(|el| el.value());
-        address.dispatch(SubmitAddress {
-            namespace,
-            id,
-            address: value.trim().to_owned(),
-            country,
-        });
+        let code = code_input.get().map(|el| el.value()).unwrap_or_default();
+        check(code.trim().to_owned());
     };
 
     let action_url = format!("/otp/{}/{}", view.namespace, view.id);
@@ -299,7 +282,7 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
         (_, "email") => t.check_email,
         _ => t.enter_code,
     };
-    let busy = move || check.pending().get() || resend.pending().get() || address.pending().get();
+    let busy = move || checking.get();
     let notice_line = move || notice_text(notice.get(), attempts_left.get(), t);
 
     let address_form = {
@@ -319,7 +302,6 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                     method="post"
                     action=action_url.clone()
                     data-hydrated=move || hydrated.get().to_string()
-                    on:submit=on_address.clone()
                 >
                     <input type="hidden" name="action" value="address"/>
                     {phone.then(|| {
@@ -329,7 +311,6 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                             <select
                                 id="country"
                                 name="country"
-                                node_ref=country_input
                                 class="block w-full rounded-lg border border-zinc-300 bg-white px-4 py-3 focus:border-(--accent) focus:outline-none focus:ring-2 focus:ring-(--accent)"
                             >
                                 <option value="" selected=picked.is_none()>{t.country_in_number}</option>
@@ -345,7 +326,6 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                     <input
                         id="address"
                         name="address"
-                        node_ref=address_input
                         type=kind
                         required
                         autocomplete=auto
@@ -375,7 +355,6 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
 
     let code_form = move || {
         let resend_url = action_url.clone();
-        let on_resend = on_resend.clone();
         let sent_to = page.with(|v| {
             if v.masked_address.is_empty() {
                 t.enter_received.to_owned()
@@ -435,7 +414,6 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
                     class="mt-4"
                     method="post"
                     action=resend_url.clone()
-                    on:submit=on_resend.clone()
                 >
                     <input type="hidden" name="action" value="resend"/>
                     <button
@@ -457,20 +435,12 @@ fn CodeCard(view: PageView, result: Option<String>, confirm: Option<String>) -> 
 
     let confirm_view = {
         let action_url = format!("/otp/{}/{}", view.namespace, view.id);
-        let (namespace, id) = (view.namespace.clone(), view.id.clone());
-        let ids = move || (namespace.clone(), id.clone());
         move || {
             let code = confirm.get_untracked().unwrap_or_default();
             let dispatch_code = code.clone();
-            let ids = ids.clone();
             let on_confirm = move |ev: SubmitEvent| {
                 ev.prevent_default();
-                let (namespace, id) = ids();
-                check.dispatch(CheckCode {
-                    namespace,
-                    id,
-                    code: dispatch_code.clone(),
-                });
+                check(dispatch_code.clone());
             };
             view! {
                 <h1 class="mt-1 text-2xl font-semibold">{t.confirm_title}</h1>
@@ -676,7 +646,8 @@ fn follow(
             if let Some(event) = e
                 .data()
                 .as_string()
-                .and_then(|d| serde_json::from_str::<LiveEvent>(&d).ok())
+                .and_then(|d| json::Json::parse(&d))
+                .and_then(|j| json::live_event(&j))
             {
                 apply(event);
             }
@@ -706,7 +677,7 @@ fn follow(
     on_error.forget();
 }
 
-/// Re-reads the page state every three seconds while the verification is open.
+/// Polls whether the verification was verified, every three seconds while it is open.
 #[cfg(feature = "hydrate")]
 fn poll(namespace: String, id: String, status: RwSignal<Status>) {
     let handle = std::rc::Rc::new(std::cell::Cell::new(None::<IntervalHandle>));
@@ -719,10 +690,15 @@ fn poll(namespace: String, id: String, status: RwSignal<Status>) {
                 }
                 return;
             }
-            let (namespace, id) = (namespace.clone(), id.clone());
+            let url = format!("/otp/{namespace}/{id}/status");
             leptos::task::spawn_local(async move {
-                if let Ok(view) = load_page(namespace, id, None, None).await {
-                    status.set(view.status);
+                // `{"status": "success", "data": {"closed": bool}}`: closed means verified.
+                let closed = fetch_json(&url, None)
+                    .await
+                    .and_then(|r| r.get("data"))
+                    .is_some_and(|d| d.flag("closed"));
+                if closed {
+                    status.set(Status::Verified);
                 }
             });
         },
@@ -755,3 +731,177 @@ fn post_to_parent(origin: &str, namespace: &str, id: &str) {
 
 #[cfg(not(feature = "hydrate"))]
 fn post_to_parent(_origin: &str, _namespace: &str, _id: &str) {}
+
+/// The card's starting state: on the server from [`CodeShell`]'s context.
+#[cfg(not(feature = "hydrate"))]
+fn card_seed() -> CardSeed {
+    use_context::<CardSeed>().expect("CodeShell provides the card's seed")
+}
+
+/// The card's starting state: in the browser from the JSON the shell rendered.
+#[cfg(feature = "hydrate")]
+fn card_seed() -> CardSeed {
+    json::card_seed().expect("the page carries the card's seed")
+}
+
+/// A GET (or, with `form`, a form POST) to this server that answers JSON.
+#[cfg(feature = "hydrate")]
+async fn fetch_json(url: &str, form: Option<&[(&str, &str)]>) -> Option<json::Json> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    let init = web_sys::RequestInit::new();
+    let headers = web_sys::Headers::new().ok()?;
+    headers.set("accept", "application/json").ok()?;
+    init.set_headers(&headers);
+    if let Some(form) = form {
+        let body = web_sys::UrlSearchParams::new().ok()?;
+        for (name, value) in form {
+            body.append(name, value);
+        }
+        init.set_method("POST");
+        init.set_body(&body);
+    }
+    let response: web_sys::Response = JsFuture::from(window().fetch_with_str_and_init(url, &init))
+        .await
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    if !response.ok() {
+        return None;
+    }
+    let value = JsFuture::from(response.json().ok()?).await.ok()?;
+    value.is_object().then_some(json::Json(value))
+}
+
+/// JSON read field by field with the browser's own parser: serde in the WASM would about
+/// double its size.
+#[cfg(feature = "hydrate")]
+mod json {
+    use super::CardSeed;
+    use crate::{
+        i18n::Lang,
+        model::{CountryOption, FallbackOption, InboundView, LiveEvent, PageView, Status},
+    };
+    use wasm_bindgen::{JsCast, JsValue};
+
+    pub struct Json(pub JsValue);
+
+    impl Json {
+        pub fn parse(text: &str) -> Option<Self> {
+            js_sys::JSON::parse(text)
+                .ok()
+                .filter(JsValue::is_object)
+                .map(Json)
+        }
+
+        pub fn get(&self, key: &str) -> Option<Json> {
+            js_sys::Reflect::get(&self.0, &JsValue::from_str(key))
+                .ok()
+                .filter(|v| !v.is_undefined() && !v.is_null())
+                .map(Json)
+        }
+
+        pub fn str(&self, key: &str) -> Option<String> {
+            self.get(key)?.0.as_string()
+        }
+
+        pub fn string(&self, key: &str) -> String {
+            self.str(key).unwrap_or_default()
+        }
+
+        fn number(&self, key: &str) -> Option<f64> {
+            self.get(key)?.0.as_f64()
+        }
+
+        pub fn uint(&self, key: &str) -> u32 {
+            self.number(key).unwrap_or(0.0) as u32
+        }
+
+        pub fn flag(&self, key: &str) -> bool {
+            self.get(key).and_then(|v| v.0.as_bool()).unwrap_or(false)
+        }
+
+        fn list<T>(&self, key: &str, item: impl Fn(&Json) -> T) -> Vec<T> {
+            self.get(key)
+                .and_then(|v| v.0.dyn_into::<js_sys::Array>().ok())
+                .map(|a| a.iter().map(|v| item(&Json(v))).collect())
+                .unwrap_or_default()
+        }
+    }
+
+    /// `#otp-seed`'s `{"view": PageView, "result", "confirm"}`.
+    pub fn card_seed() -> Option<CardSeed> {
+        let text = leptos::prelude::document()
+            .get_element_by_id("otp-seed")?
+            .get_attribute("data-seed")?;
+        let seed = Json::parse(&text)?;
+        let v = seed.get("view")?;
+        let view = PageView {
+            namespace: v.string("namespace"),
+            id: v.string("id"),
+            app_name: v.string("app_name"),
+            channel: v.string("channel"),
+            masked_address: v.string("masked_address"),
+            status: Status::parse(&v.string("status"))?,
+            attempts_left: v.uint("attempts_left"),
+            expires_in_secs: v.number("expires_in_secs").unwrap_or(0.0) as u64,
+            code_length: v.uint("code_length"),
+            numeric_code: v.flag("numeric_code"),
+            needs_address: v.flag("needs_address"),
+            address_kind: v.string("address_kind"),
+            resend_in_secs: v.number("resend_in_secs").map(|s| s as u64),
+            live_token: v.string("live_token"),
+            inbound: v.get("inbound").map(|i| InboundView {
+                number: i.string("number"),
+                code: i.string("code"),
+                sms_link: i.string("sms_link"),
+                qr_svg: i.string("qr_svg"),
+            }),
+            embed_origin: v.str("embed_origin"),
+            lang: Lang::from_tag(&v.string("lang")).unwrap_or_default(),
+            locale: v.string("locale"),
+            app_locale: v.string("app_locale"),
+            logo_url: v.str("logo_url"),
+            accent_color: v.str("accent_color"),
+            countries: v.list("countries", |c| CountryOption {
+                region: c.string("region"),
+                code: c.uint("code") as u16,
+            }),
+            country: v.str("country"),
+            fallbacks: v.list("fallbacks", |f| FallbackOption {
+                provider: f.string("provider"),
+                kind: f.string("kind"),
+            }),
+        };
+        Some(CardSeed {
+            view,
+            result: seed.str("result"),
+            confirm: seed.str("confirm"),
+        })
+    }
+
+    /// One live event as the server sends it (`{"type": "attempt", "attempts_left": 2}`).
+    pub fn live_event(e: &Json) -> Option<LiveEvent> {
+        Some(match e.str("type")?.as_str() {
+            "subscribed" => LiveEvent::Subscribed {
+                status: Status::parse(&e.string("status"))?,
+                attempts_left: e.uint("attempts_left"),
+                expires_in_secs: e.number("expires_in_secs").unwrap_or(0.0) as u64,
+            },
+            "delivery" => LiveEvent::Delivery {
+                state: e.string("state"),
+            },
+            "attempt" => LiveEvent::Attempt {
+                attempts_left: e.uint("attempts_left"),
+            },
+            "locked" => LiveEvent::Locked,
+            "verified" => LiveEvent::Verified {
+                verification_token: e.string("verification_token"),
+                redirect: e.str("redirect"),
+            },
+            "expired" => LiveEvent::Expired,
+            "cancelled" => LiveEvent::Cancelled,
+            _ => return None,
+        })
+    }
+}

@@ -8,7 +8,7 @@ use app::{
 };
 use axum::{
     extract::{ConnectInfo, Path, State},
-    http::StatusCode,
+    http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
     Form, Router,
@@ -46,6 +46,7 @@ async fn submit(
     State(gw): State<Gateway>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path((namespace, id)): Path<(String, String)>,
+    headers: HeaderMap,
     Form(form): Form<PageForm>,
 ) -> Response {
     // A relative redirect built only from parsed ids: no open redirect, no Host header.
@@ -71,6 +72,17 @@ async fn submit(
         }
     };
     let ip = Some(client.ip());
+    // The hydrated page checks codes in place: the same check, answered as JSON.
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if wants_json && matches!(form.action.as_str(), "check" | "") {
+        let reply = gw
+            .check_from_page(&namespace, &id, form.otp.trim(), ip)
+            .await;
+        return check_json(reply);
+    }
     match form.action.as_str() {
         "check" | "" => match gw
             .check_from_page(&namespace, &id, form.otp.trim(), ip)
@@ -113,6 +125,36 @@ async fn submit(
         },
         _ => (StatusCode::BAD_REQUEST, "unknown action").into_response(),
     }
+}
+
+/// A check for the hydrated page: `{"result", "attempts_left"?, "redirect"?}`, where
+/// `result` is one of the form's outcomes (`verified`, `incorrect`, `locked`, `expired`,
+/// `cancelled`, `malformed`, `limited`, `unavailable`, `closed`).
+fn check_json(reply: Result<app::model::CheckReply, EngineError>) -> Response {
+    let body = match reply {
+        Ok(reply) => {
+            let mut body = json!({ "result": reply.result.as_query() });
+            if let CheckResult::Incorrect { attempts_left } = reply.result {
+                body["attempts_left"] = json!(attempts_left);
+            }
+            if let Some(target) = reply.redirect {
+                body["redirect"] = json!(target);
+            }
+            body
+        }
+        Err(EngineError::NotFound) => return StatusCode::NOT_FOUND.into_response(),
+        Err(
+            EngineError::RateLimited { .. }
+            | EngineError::SendLimit { .. }
+            | EngineError::Locked { .. },
+        ) => json!({ "result": "limited" }),
+        Err(EngineError::Closed(_)) => json!({ "result": "closed" }),
+        Err(e) => {
+            tracing::error!(error = ?e, "hosted page check failed");
+            json!({ "result": "unavailable" })
+        }
+    };
+    axum::Json(body).into_response()
 }
 
 /// `{"status":"success","data":{"closed":bool}}`, as otpgateway's page poll expects.
