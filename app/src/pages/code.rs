@@ -370,7 +370,7 @@ fn CodeCard() -> impl IntoView {
                 method="post"
                 action=action_url.clone()
                 data-hydrated=move || hydrated.get().to_string()
-                on:submit=on_check.clone()
+                on:submit=on_check
             >
                 <input type="hidden" name="action" value="check"/>
                 <label for="otp" class="block text-sm font-medium">{t.code_label}</label>
