@@ -171,7 +171,7 @@ fn CodeCard() -> impl IntoView {
             std::time::Duration::from_secs(1),
         );
     });
-    // Timers are relative to the view they came with: a fresh view restarts them.
+    // Timers count from the moment the page was rendered.
     let expires_left = move || {
         page.with(|v| v.expires_in_secs)
             .saturating_sub(elapsed.get())
@@ -205,16 +205,20 @@ fn CodeCard() -> impl IntoView {
             "cancelled" => status.set(Status::Cancelled),
             "malformed" => notice.set(Some(Notice::Malformed)),
             "limited" => notice.set(Some(Notice::TooManyRequests)),
+            // It changed meanwhile (expired, verified elsewhere): show what it is now.
+            "closed" => {
+                let _ = window().location().reload();
+            }
             _ => notice.set(Some(Notice::Unavailable)),
         }
     };
-    let action_url = StoredValue::new(format!("/otp/{}/{}", view.namespace, view.id));
+    let check_url = StoredValue::new(format!("/otp/{}/{}", view.namespace, view.id));
     let check = move |code: String| {
         #[cfg(feature = "hydrate")]
         {
             checking.set(true);
             leptos::task::spawn_local(async move {
-                let url = action_url.get_value();
+                let url = check_url.get_value();
                 let reply = fetch_json(&url, Some(&[("action", "check"), ("otp", &code)])).await;
                 checking.set(false);
                 match reply {
@@ -228,7 +232,7 @@ fn CodeCard() -> impl IntoView {
             });
         }
         #[cfg(not(feature = "hydrate"))]
-        let _ = (code, settle, action_url);
+        let _ = (code, settle, check_url);
     };
 
     // Live updates: the verification may change elsewhere (a check from the integrator's
