@@ -125,6 +125,10 @@ test('the code page loads its script and WASM brotli-compressed, within 100 KB',
   const page = await browser.ctx.newPage();
   const assets = [];
   page.on('response', (res) => { if (res.url().includes('/pkg/')) assets.push(res); });
+  // Earlier tests loaded the same files: measure a visit with nothing cached.
+  const cdp = await browser.ctx.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
   try {
     await page.goto(url);
     await page.waitForSelector('[data-hydrated="true"]', { timeout: 15_000 });
@@ -133,6 +137,7 @@ test('the code page loads its script and WASM brotli-compressed, within 100 KB',
       const name = new URL(res.url()).pathname;
       assert.equal(res.headers()['content-encoding'], 'br', `${name} is compressed`);
       const { responseBodySize } = await res.request().sizes();
+      assert.ok(responseBodySize > 0, `${name} came over the network`);
       loaded.push([name, responseBodySize]);
     }
     const names = loaded.map(([name]) => name);
