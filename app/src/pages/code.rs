@@ -3,9 +3,9 @@
 //! It asks for the address when the integrator did not give one, then for the code, and
 //! shows the closed states. Every form posts to the same URL, so the page works before the
 //! WASM arrives and without JavaScript (the server answers with a redirect back here and a
-//! `result` in the query, or on to the app's `redirect_url`). Once hydrated, the forms go
-//! through server functions instead, the page updates in place, and the expiry and resend
-//! timers count down.
+//! `result` in the query, or on to the app's `redirect_url`). Once hydrated, a code is
+//! checked in place (the same post, answered as JSON), the page follows the verification
+//! live, and the expiry and resend timers count down; the other forms stay ordinary posts.
 
 use super::{Brand, Card, NotFound};
 use crate::{
