@@ -1,7 +1,6 @@
 //! otpgate's web application: the hosted verification pages (rendered on the server, the
 //! verification card hydrated in the browser as an island), their server functions, and —
-//! behind the `ssr` feature — the
-//! gateway's domain in [`gateway`].
+//! behind the `ssr` feature — the gateway's domain in [`gateway`].
 
 pub mod api;
 pub mod i18n;
