@@ -216,6 +216,37 @@ document.getElementById('verify').onclick = function () {
   await page.close();
 });
 
+test('the embed modal keeps its host across the address form post', async () => {
+  host.set('/signup', `<!doctype html><html lang="en"><head><title>Sign up</title>
+<script id="otpgateway-script" src="${server.base}/static/otp.js"></script></head>
+<body><main><h1>Sign up</h1><button id="verify" type="button">Verify</button><p id="result">waiting</p></main>
+<script>
+document.getElementById('verify').onclick = function () {
+  OTPGateway('${NAMESPACE}', 'flow-modal-addr', function (ns, id) {
+    document.getElementById('result').textContent = 'finished ' + ns + ' ' + id;
+  });
+};
+</script></body></html>`);
+  const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-modal-addr', { provider: 'console' });
+  assert.equal(status, 200, JSON.stringify(body));
+  const page = await browser.ctx.newPage();
+  await page.goto(`${host.origin}/signup`);
+  await page.click('#verify');
+  const frame = page.frameLocator('#otpgateway-frame');
+  await frame.locator('form[data-hydrated="true"]').waitFor({ timeout: 15_000 });
+  await frame.locator('#address').fill('modal-addr@example.com');
+  await frame.locator('form button[type="submit"]').first().click();
+  // The address is an ordinary post: the framed page loads again and must still know
+  // which site to report to.
+  await frame.locator('#otp').waitFor();
+  await frame.locator('form[data-hydrated="true"]').waitFor({ timeout: 15_000 });
+  const code = await codeFromInbox(server.base, 'modal-addr@example.com');
+  await frame.locator('#otp').fill(code);
+  await frame.locator('form button[type="submit"]').first().click();
+  await page.waitForSelector(`text=finished ${NAMESPACE} flow-modal-addr`);
+  await page.close();
+});
+
 test('an e-mail link asks for one press, then verifies', async () => {
   const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-link', { to: 'link@example.com', provider: 'console' });
   assert.equal(status, 200, JSON.stringify(body));

@@ -71,7 +71,9 @@ test('with JavaScript disabled the form still verifies', async () => {
     await page.screenshot({ path: join(screenshots, 'nojs-2-wrong-code.png'), fullPage: true });
 
     await page.fill('#otp', code);
-    await Promise.all([page.waitForURL(url), page.click('button[type="submit"]')]);
+    // Back on the page itself (keeping its language), with no outcome to report.
+    const back = (u) => u.pathname === new URL(url).pathname && !u.searchParams.has('result');
+    await Promise.all([page.waitForURL(back), page.click('button[type="submit"]')]);
     await page.waitForSelector('[data-state="verified"]');
     await page.screenshot({ path: join(screenshots, 'nojs-3-verified.png'), fullPage: true });
   } finally {

@@ -31,7 +31,7 @@ async fn the_code_page_is_rendered_on_the_server_with_a_working_form(backend: Ba
     assert_eq!(res.status(), 200);
     let headers = res.headers().clone();
     let html = res.text().await.unwrap();
-    assert!(html.contains(r#"action="/otp/demo/p1""#), "{html}");
+    assert!(html.contains(r#"action="/otp/demo/p1?lang=en""#), "{html}");
     assert!(html.contains(r#"autocomplete="one-time-code""#));
     assert!(html.contains(r#"inputmode="numeric""#));
     assert!(html.contains("jo**@example.com"), "the address is masked");
@@ -838,7 +838,41 @@ async fn the_hydrated_page_checks_codes_as_json(backend: Backend) {
     assert_eq!(missing.status(), 404);
 }
 
+async fn a_form_post_returns_to_the_page_in_its_language_and_modal(backend: Backend) {
+    // This line continues the demo app's section.
+    let app = spawn_app_on(backend, "embed_origins = [\"https://shop.example\"]\n").await;
+    create(&app, "keep-1", "246810").await;
+    let post = |query: &'static str| {
+        app.client
+            .post(app.url(&format!("/otp/demo/keep-1{query}")))
+            .form(&[("action", "check"), ("otp", "000000")])
+            .send()
+    };
+    let location = |res: reqwest::Response| {
+        assert_eq!(res.status(), 303);
+        res.headers()["location"].to_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        location(
+            post("?lang=de&origin=https%3A%2F%2Fshop.example")
+                .await
+                .unwrap()
+        ),
+        "/otp/demo/keep-1?result=incorrect&lang=de&origin=https%3A%2F%2Fshop.example"
+    );
+    // A site the app does not list, and a language the pages do not speak, are dropped.
+    assert_eq!(
+        location(
+            post("?lang=xx&origin=https%3A%2F%2Fevil.example")
+                .await
+                .unwrap()
+        ),
+        "/otp/demo/keep-1?result=incorrect"
+    );
+}
+
 on_both_backends!(
+    a_form_post_returns_to_the_page_in_its_language_and_modal,
     the_hydrated_page_checks_codes_as_json,
     didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters,
     a_switch_keeps_the_phone_number_and_respects_the_caps,

@@ -89,6 +89,27 @@ impl Notice {
     }
 }
 
+/// The page's own URL for its forms: `/otp/{namespace}/{id}?lang=…[&origin=…]`.
+fn form_target(view: &PageView) -> String {
+    let mut target = format!(
+        "/otp/{}/{}?lang={}",
+        view.namespace,
+        view.id,
+        view.lang.tag()
+    );
+    if let Some(origin) = &view.embed_origin {
+        target.push_str("&origin=");
+        for byte in origin.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                target.push(char::from(byte));
+            } else {
+                target.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    target
+}
+
 /// `m:ss` for a countdown.
 fn clock(secs: u64) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
@@ -272,7 +293,9 @@ fn CodeCard() -> impl IntoView {
         check(code.trim().to_owned());
     };
 
-    let action_url = format!("/otp/{}/{}", view.namespace, view.id);
+    // Forms post back to this page with its language and embedding site, so the page
+    // that answers speaks the same language and still reports to the modal's host.
+    let action_url = form_target(&view);
     let code_length = view.code_length.to_string();
     let input_mode = if view.numeric_code { "numeric" } else { "text" };
     let pattern = if view.numeric_code {
@@ -438,7 +461,7 @@ fn CodeCard() -> impl IntoView {
     };
 
     let confirm_view = {
-        let action_url = format!("/otp/{}/{}", view.namespace, view.id);
+        let action_url = form_target(&view);
         move || {
             let code = confirm.get_untracked().unwrap_or_default();
             let dispatch_code = code.clone();
@@ -473,7 +496,7 @@ fn CodeCard() -> impl IntoView {
         }
     };
 
-    let inbound_url = format!("/otp/{}/{}", view.namespace, view.id);
+    let inbound_url = form_target(&view);
     let inbound_view = move || {
         let inbound = page
             .with(|v| v.inbound.clone())

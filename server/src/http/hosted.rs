@@ -7,7 +7,7 @@ use app::{
     model::CheckResult,
 };
 use axum::{
-    extract::{ConnectInfo, Path, State},
+    extract::{ConnectInfo, Path, Query, State},
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -21,6 +21,13 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/otp/{namespace}/{id}", post(submit))
         .route("/otp/{namespace}/{id}/status", get(closed))
+}
+
+/// What the page's URL carries that its answer must keep.
+#[derive(Deserialize)]
+pub struct PageQuery {
+    lang: Option<String>,
+    origin: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +53,7 @@ async fn submit(
     State(gw): State<Gateway>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     Path((namespace, id)): Path<(String, String)>,
+    Query(keep): Query<PageQuery>,
     headers: HeaderMap,
     Form(form): Form<PageForm>,
 ) -> Response {
@@ -55,8 +63,30 @@ async fn submit(
     {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let page = format!("/otp/{namespace}/{id}");
-    let back = |result: &str| Redirect::to(&format!("{page}?result={result}")).into_response();
+    // Back to the page, keeping its language and, for an allowed site, the embed modal.
+    let mut query = Vec::new();
+    if let Some(lang) = keep.lang.filter(|l| app::i18n::Lang::from_tag(l).is_some()) {
+        query.push(("lang", lang));
+    }
+    if let Some(origin) = keep
+        .origin
+        .filter(|o| gw.embed_origins(&namespace).contains(o))
+    {
+        query.push(("origin", origin));
+    }
+    let page_with = |result: Option<&str>| {
+        let mut pairs: Vec<(&str, &str)> = result.map(|r| ("result", r)).into_iter().collect();
+        pairs.extend(query.iter().map(|(k, v)| (*k, v.as_str())));
+        let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+        let base = format!("/otp/{namespace}/{id}");
+        if encoded.is_empty() {
+            base
+        } else {
+            format!("{base}?{encoded}")
+        }
+    };
+    let page = page_with(None);
+    let back = |result: &str| Redirect::to(&page_with(Some(result))).into_response();
     let failed = |e: EngineError| match e {
         EngineError::NotFound => StatusCode::NOT_FOUND.into_response(),
         EngineError::RateLimited { .. }
