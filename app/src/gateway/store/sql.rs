@@ -300,6 +300,7 @@ macro_rules! sql_store {
                         insert_delivery(&mut tx, record.verification_id, delivery, new.now).await?;
                     }
                     tx.commit().await?;
+                    self.events_added();
                     Ok(record)
                 }
 
@@ -440,6 +441,7 @@ macro_rules! sql_store {
                         AttemptOutcome::Incorrect { attempts, max_attempts, locked }
                     };
                     tx.commit().await?;
+                    self.events_added();
                     Ok(outcome)
                 }
 
@@ -512,6 +514,7 @@ macro_rules! sql_store {
                         .bind(now)
                         .execute(&self.pool)
                         .await?;
+                    self.events_added();
                     Ok(())
                 }
 
@@ -582,6 +585,9 @@ macro_rules! sql_store {
                         .await?;
                     }
                     tx.commit().await?;
+                    if record.is_some() {
+                        self.events_added();
+                    }
                     Ok(record)
                 }
 
@@ -645,6 +651,7 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
+                    self.events_added();
                     Ok(record)
                 }
 

@@ -41,6 +41,9 @@ impl SqliteStore {
     async fn listen_for_events(&self) -> Result<Option<Arc<Notify>>, StoreError> {
         Ok(None)
     }
+
+    /// Called after a commit that added events; readers poll, so nobody needs telling.
+    fn events_added(&self) {}
 }
 
 sql_store!(SqliteStore, Sqlite, "");
