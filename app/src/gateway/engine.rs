@@ -1268,18 +1268,14 @@ impl Gateway {
         }
     }
 
-    /// The address typed on the hosted page for a verification created without one:
-    /// validated by its provider, stored once, and the code sent.
-    /// The address typed on the hosted page; `country` is the picker's choice, which a
-    /// national phone number is read in.
-    pub async fn set_address_from_page(
+    /// The app and its verification for a page action that sends a message (an address,
+    /// a switch): limited per client like a resend, and refused once closed.
+    async fn open_for_sending(
         &self,
         namespace: &str,
         id: &str,
-        raw: &str,
-        country: Option<&str>,
         client_ip: Option<IpAddr>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(AppRecord, VerificationRecord, i64), EngineError> {
         let (app, mut record) = self.app_and_record(namespace, id).await?;
         let l = &self.inner.settings.limits;
         self.limit_ip("resend_ip", &app, client_ip, l.resend_per_ip)
@@ -1288,6 +1284,21 @@ impl Gateway {
         if self.settle(&mut record, now).await?.is_some() {
             return Err(EngineError::Closed(record.status));
         }
+        Ok((app, record, now))
+    }
+
+    /// The address typed on the hosted page for a verification created without one:
+    /// validated by its provider (`country` is the picker's choice, which a national phone
+    /// number is read in), stored once, and the code sent.
+    pub async fn set_address_from_page(
+        &self,
+        namespace: &str,
+        id: &str,
+        raw: &str,
+        country: Option<&str>,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), EngineError> {
+        let (app, record, now) = self.open_for_sending(namespace, id, client_ip).await?;
         let provider = self.provider(&record.provider)?;
         let address = match provider.channel() {
             Channel::Sms | Channel::Whatsapp | Channel::Voice => {
@@ -1326,14 +1337,7 @@ impl Gateway {
         provider_id: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<bool, EngineError> {
-        let (app, mut record) = self.app_and_record(namespace, id).await?;
-        let l = &self.inner.settings.limits;
-        self.limit_ip("resend_ip", &app, client_ip, l.resend_per_ip)
-            .await?;
-        let now = self.inner.clock.now_ms();
-        if self.settle(&mut record, now).await?.is_some() {
-            return Err(EngineError::Closed(record.status));
-        }
+        let (app, record, now) = self.open_for_sending(namespace, id, client_ip).await?;
         if provider_id == record.provider
             || !self
                 .app_pages(namespace)
