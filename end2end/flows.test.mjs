@@ -184,17 +184,22 @@ test('the browser returns to the app with a token that verifies against the JWKS
   await page.close();
 });
 
-test('the embed modal on another origin reports the result to its page', async () => {
-  host.set('/shop', `<!doctype html><html lang="en"><head><title>Shop</title>
+/** An integrator's page on the other origin whose button opens the modal for `id`. */
+function modalHost(title, id) {
+  return `<!doctype html><html lang="en"><head><title>${title}</title>
 <script id="otpgateway-script" src="${server.base}/static/otp.js"></script></head>
-<body><main><h1>Shop</h1><button id="verify" type="button">Verify</button><p id="result">waiting</p></main>
+<body><main><h1>${title}</h1><button id="verify" type="button">Verify</button><p id="result">waiting</p></main>
 <script>
 document.getElementById('verify').onclick = function () {
-  OTPGateway('${NAMESPACE}', 'flow-modal', function (ns, id) {
+  OTPGateway('${NAMESPACE}', '${id}', function (ns, id) {
     document.getElementById('result').textContent = 'finished ' + ns + ' ' + id;
   }, function () { document.getElementById('result').textContent = 'cancelled'; });
 };
-</script></body></html>`);
+</script></body></html>`;
+}
+
+test('the embed modal on another origin reports the result to its page', async () => {
+  host.set('/shop', modalHost('Shop', 'flow-modal'));
   const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-modal', { to: 'modal@example.com', provider: 'console', otp: '604918' });
   assert.equal(status, 200, JSON.stringify(body));
   const page = await browser.ctx.newPage();
@@ -217,16 +222,7 @@ document.getElementById('verify').onclick = function () {
 });
 
 test('the embed modal keeps its host across the address form post', async () => {
-  host.set('/signup', `<!doctype html><html lang="en"><head><title>Sign up</title>
-<script id="otpgateway-script" src="${server.base}/static/otp.js"></script></head>
-<body><main><h1>Sign up</h1><button id="verify" type="button">Verify</button><p id="result">waiting</p></main>
-<script>
-document.getElementById('verify').onclick = function () {
-  OTPGateway('${NAMESPACE}', 'flow-modal-addr', function (ns, id) {
-    document.getElementById('result').textContent = 'finished ' + ns + ' ' + id;
-  });
-};
-</script></body></html>`);
+  host.set('/signup', modalHost('Sign up', 'flow-modal-addr'));
   const [status, body] = await api(server.base, 'PUT', '/api/otp/flow-modal-addr', { provider: 'console' });
   assert.equal(status, 200, JSON.stringify(body));
   const page = await browser.ctx.newPage();
