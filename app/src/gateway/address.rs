@@ -35,6 +35,11 @@ impl Channel {
         })
     }
 
+    /// Whether addresses on this channel are phone numbers.
+    pub fn is_phone(self) -> bool {
+        matches!(self, Channel::Sms | Channel::Whatsapp | Channel::Voice)
+    }
+
     /// A human name for messages and pages.
     pub fn label(self) -> &'static str {
         match self {

@@ -1300,11 +1300,10 @@ impl Gateway {
     ) -> Result<(), EngineError> {
         let (app, record, now) = self.open_for_sending(namespace, id, client_ip).await?;
         let provider = self.provider(&record.provider)?;
-        let address = match provider.channel() {
-            Channel::Sms | Channel::Whatsapp | Channel::Voice => {
-                provider.parse_address(&super::address::with_region(raw, country))?
-            }
-            Channel::Email | Channel::Other => provider.parse_address(raw)?,
+        let address = if provider.channel().is_phone() {
+            provider.parse_address(&super::address::with_region(raw, country))?
+        } else {
+            provider.parse_address(raw)?
         };
         let delivery = self.delivery_for(&app, provider.as_ref(), address.as_str());
         match self
@@ -1352,10 +1351,8 @@ impl Gateway {
         }
         let provider = self.provider(provider_id)?;
         let inbound = provider.id() == super::inbound::INBOUND_PROVIDER;
-        let reaches_phones =
-            |c: Channel| matches!(c, Channel::Sms | Channel::Whatsapp | Channel::Voice);
-        let was_phone = Channel::parse(&record.channel).is_some_and(reaches_phones);
-        let address = (was_phone && reaches_phones(provider.channel()))
+        let was_phone = Channel::parse(&record.channel).is_some_and(Channel::is_phone);
+        let address = (was_phone && provider.channel().is_phone())
             .then(|| provider.parse_address(&record.address).ok())
             .flatten();
         let spec = if inbound {

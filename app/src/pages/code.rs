@@ -71,7 +71,7 @@ enum Notice {
     TooManyRequests,
     Resent,
     Sent,
-    InvalidAddress(String),
+    InvalidAddress,
 }
 
 impl Notice {
@@ -83,7 +83,7 @@ impl Notice {
             "limited" => Notice::TooManyRequests,
             "resent" => Notice::Resent,
             "sent" => Notice::Sent,
-            "invalid_address" => Notice::InvalidAddress(String::new()),
+            "invalid_address" => Notice::InvalidAddress,
             _ => return None,
         })
     }
@@ -169,7 +169,9 @@ fn CodeCard() -> impl IntoView {
     } = card_seed();
     let confirm = RwSignal::new(confirm);
     let t: &'static Texts = view.lang.texts();
-    let page = RwSignal::new(view.clone());
+    // The state the page was rendered with; it never changes in place (a form post loads
+    // the page anew), live events move the signals below.
+    let page = StoredValue::new(view.clone());
     let status = RwSignal::new(view.status);
     let attempts_left = RwSignal::new(view.attempts_left);
     let notice = RwSignal::new(Notice::from_query(result.as_deref()));
@@ -194,11 +196,11 @@ fn CodeCard() -> impl IntoView {
     });
     // Timers count from the moment the page was rendered.
     let expires_left = move || {
-        page.with(|v| v.expires_in_secs)
+        page.with_value(|v| v.expires_in_secs)
             .saturating_sub(elapsed.get())
     };
     let resend_left =
-        move || page.with(|v| v.resend_in_secs.map(|s| s.saturating_sub(elapsed.get())));
+        move || page.with_value(|v| v.resend_in_secs.map(|s| s.saturating_sub(elapsed.get())));
     Effect::new(move |_| {
         if status.get() == Status::Pending && hydrated.get() && expires_left() == 0 {
             status.set(Status::Expired);
@@ -317,7 +319,7 @@ fn CodeCard() -> impl IntoView {
         move || {
             let (label, kind, auto, hint) = if phone {
                 (t.mobile_number, "tel", "tel", t.phone_hint)
-            } else if page.with(|v| v.address_kind == "email") {
+            } else if page.with_value(|v| v.address_kind == "email") {
                 (t.email_address, "email", "email", t.email_hint)
             } else {
                 (t.address, "text", "off", t.address_hint)
@@ -332,7 +334,7 @@ fn CodeCard() -> impl IntoView {
                 >
                     <input type="hidden" name="action" value="address"/>
                     {phone.then(|| {
-                        let (countries, picked) = page.with(|v| (v.countries.clone(), v.country.clone()));
+                        let (countries, picked) = page.with_value(|v| (v.countries.clone(), v.country.clone()));
                         view! {
                             <label for="country" class="block text-sm font-medium">{t.country}</label>
                             <select
@@ -361,7 +363,7 @@ fn CodeCard() -> impl IntoView {
                     />
                     <p id="address-help" class="text-sm text-zinc-600" role="status" aria-live="polite">
                         {move || match notice.get() {
-                            Some(n @ (Notice::InvalidAddress(_) | Notice::TooManyRequests | Notice::Unavailable)) => {
+                            Some(n @ (Notice::InvalidAddress | Notice::TooManyRequests | Notice::Unavailable)) => {
                                 notice_text(Some(n), 0, t)
                             }
                             _ => hint.to_owned(),
@@ -375,14 +377,14 @@ fn CodeCard() -> impl IntoView {
                         {t.send_code}
                     </button>
                 </form>
-                <Fallbacks action_url=action_url.clone() options=page.with(|v| v.fallbacks.clone()) t/>
+                <Fallbacks action_url=action_url.clone() options=page.with_value(|v| v.fallbacks.clone()) t/>
             }
         }
     };
 
     let code_form = move || {
         let resend_url = action_url.clone();
-        let sent_to = page.with(|v| {
+        let sent_to = page.with_value(|v| {
             if v.masked_address.is_empty() {
                 t.enter_received.to_owned()
             } else {
@@ -456,7 +458,7 @@ fn CodeCard() -> impl IntoView {
                     </button>
                 </form>
             })}
-            <Fallbacks action_url=action_url.clone() options=page.with(|v| v.fallbacks.clone()) t/>
+            <Fallbacks action_url=action_url.clone() options=page.with_value(|v| v.fallbacks.clone()) t/>
         }
     };
 
@@ -472,7 +474,7 @@ fn CodeCard() -> impl IntoView {
             view! {
                 <h1 class="mt-1 text-2xl font-semibold">{t.confirm_title}</h1>
                 <p class="mt-2 text-sm text-zinc-600">
-                    {page.with(|v| fill(t.confirm_body, &[&v.masked_address]))}
+                    {page.with_value(|v| fill(t.confirm_body, &[&v.masked_address]))}
                 </p>
                 <form
                     class="mt-6"
@@ -499,7 +501,7 @@ fn CodeCard() -> impl IntoView {
     let inbound_url = form_target(&view);
     let inbound_view = move || {
         let inbound = page
-            .with(|v| v.inbound.clone())
+            .with_value(|v| v.inbound.clone())
             .unwrap_or_else(|| InboundView {
                 number: String::new(),
                 code: String::new(),
@@ -532,19 +534,19 @@ fn CodeCard() -> impl IntoView {
             >
                 {move || fill(t.waiting, &[&clock(expires_left())])}
             </p>
-            <Fallbacks action_url=inbound_url.clone() options=page.with(|v| v.fallbacks.clone()) t/>
+            <Fallbacks action_url=inbound_url.clone() options=page.with_value(|v| v.fallbacks.clone()) t/>
         }
     };
 
     view! {
         {move || match status.get() {
-                Status::Pending if confirm.with(Option::is_some) && !page.with(|v| v.needs_address) => {
+                Status::Pending if confirm.with(Option::is_some) && !page.with_value(|v| v.needs_address) => {
                     EitherOf3::B(Either::Right(confirm_view()))
                 }
-                Status::Pending if page.with(|v| v.inbound.is_some()) => {
+                Status::Pending if page.with_value(|v| v.inbound.is_some()) => {
                     EitherOf3::A(EitherOf3::A(inbound_view()))
                 }
-                Status::Pending if page.with(|v| v.needs_address) => {
+                Status::Pending if page.with_value(|v| v.needs_address) => {
                     EitherOf3::A(EitherOf3::B(address_form()))
                 }
                 Status::Pending => EitherOf3::A(EitherOf3::C(code_form())),
@@ -618,8 +620,7 @@ fn notice_text(notice: Option<Notice>, attempts_left: u32, t: &Texts) -> String 
         Some(Notice::TooManyRequests) => t.too_many.to_owned(),
         Some(Notice::Resent) => fill(t.resent, &[&left]),
         Some(Notice::Sent) => fill(t.sent, &[&left]),
-        Some(Notice::InvalidAddress(reason)) if reason.is_empty() => t.invalid_address.to_owned(),
-        Some(Notice::InvalidAddress(reason)) => reason,
+        Some(Notice::InvalidAddress) => t.invalid_address.to_owned(),
     }
 }
 

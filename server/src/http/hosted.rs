@@ -107,13 +107,11 @@ async fn submit(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if wants_json && matches!(form.action.as_str(), "check" | "") {
-        let reply = gw
-            .check_from_page(&namespace, &id, form.otp.trim(), ip)
-            .await;
-        return check_json(reply);
-    }
     match form.action.as_str() {
+        "check" | "" if wants_json => check_json(
+            gw.check_from_page(&namespace, &id, form.otp.trim(), ip)
+                .await,
+        ),
         "check" | "" => match gw
             .check_from_page(&namespace, &id, form.otp.trim(), ip)
             .await
