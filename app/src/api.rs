@@ -1,4 +1,5 @@
-//! Server functions behind the hosted pages, under their own prefix so `/api` stays the
+//! What the hosted pages read: the code page's state (read by the server's page handler)
+//! and the dev inbox's server function, under its own prefix so `/api` stays the
 //! otpgateway contract. Each one is an adapter: parse, call the engine, map the error.
 
 use crate::model::{InboxMessage, PageView};
@@ -64,40 +65,33 @@ impl From<crate::gateway::EngineError> for PageError {
     }
 }
 
-/// The state of a verification as the code page shows it. `origin` is the site of an
-/// embed modal framing the page; it is kept only when the app allows that exact origin.
-#[server(prefix = "/_otpgate", endpoint = "page")]
-pub async fn load_page(
-    namespace: String,
-    id: String,
+/// The state of a verification as the code page shows it, read as `read` says. `origin`
+/// is the site of an embed modal framing the page; it is kept only when the app allows
+/// that exact origin. The language is `?lang=`, then the verification's locale, then the
+/// app's, then the browser's `Accept-Language`.
+#[cfg(feature = "ssr")]
+pub async fn page_state(
+    gw: &crate::gateway::Gateway,
+    namespace: &str,
+    id: &str,
     origin: Option<String>,
-    lang: Option<String>,
+    lang: Option<&str>,
+    accept_language: &str,
+    read: crate::gateway::Read,
 ) -> Result<PageView, PageError> {
     use crate::i18n::Lang;
-    let gw = gateway()?;
-    let mut view = gw.page_view(&namespace, &id).await?;
-    view.embed_origin = origin.filter(|o| gw.embed_origins(&namespace).contains(o));
-    let accept_language = leptos_axum::extract::<http::HeaderMap>()
-        .await
-        .ok()
-        .and_then(|h| {
-            h.get(http::header::ACCEPT_LANGUAGE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    let accept = Lang::from_accept_language(&accept_language);
+    let mut view = gw.page_view(namespace, id, read).await?;
+    view.embed_origin = origin.filter(|o| gw.embed_origins(namespace).contains(o));
     // The phone picker starts on the app's country, else the browser's (`de-AT` → AT).
     if view.country.is_none() && !view.countries.is_empty() {
-        view.country = crate::i18n::region_of(&accept_language)
+        view.country = crate::i18n::region_of(accept_language)
             .filter(|r| view.countries.iter().any(|c| &c.region == r));
     }
-    // `?lang=`, then the verification's locale, then the app's, then the browser's.
-    view.lang = [lang.as_deref(), Some(&view.locale), Some(&view.app_locale)]
+    view.lang = [lang, Some(&view.locale), Some(&view.app_locale)]
         .into_iter()
         .flatten()
         .find_map(Lang::from_tag)
-        .or(accept)
+        .or_else(|| Lang::from_accept_language(accept_language))
         .unwrap_or_default();
     Ok(view)
 }

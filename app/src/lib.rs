@@ -8,6 +8,9 @@ pub mod model;
 mod pages;
 
 #[cfg(feature = "ssr")]
+pub use pages::render_code_page;
+
+#[cfg(feature = "ssr")]
 pub mod gateway;
 
 use leptos::prelude::*;
@@ -17,53 +20,114 @@ use leptos_router::{
     path, SsrMode,
 };
 
-/// The HTML document around every page.
+/// The HTML document around every page the router renders.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    send_content_security_policy();
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(value) = http::HeaderValue::from_str(&content_security_policy(&nonce)) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html>
             <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <meta name="referrer" content="no-referrer"/>
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <AutoReload options=options.clone()/>
-                <HydrationScripts options islands=true/>
+                <HeadCommon options/>
                 <MetaTags/>
             </head>
-            <body class="min-h-screen bg-zinc-50 text-zinc-900 antialiased">
+            <body class=BODY_CLASS>
                 <App/>
             </body>
         </html>
     }
 }
 
-/// The page's Content-Security-Policy: scripts only with this response's nonce (the
+/// The classes of every page's `<body>`.
+const BODY_CLASS: &str = "min-h-screen bg-zinc-50 text-zinc-900 antialiased";
+
+/// What every page's `<head>` holds: encoding, viewport, referrer policy, icon and the
+/// scripts that hydrate the page's islands (carrying the response's nonce).
+#[component]
+fn HeadCommon(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <meta charset="utf-8"/>
+        <meta name="viewport" content="width=device-width, initial-scale=1"/>
+        <meta name="referrer" content="no-referrer"/>
+        <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+        <AutoReload options=options.clone()/>
+        <HydrationScripts options islands=true/>
+    }
+}
+
+/// A page rendered to a string outside the router: its status, its HTML and the
+/// Content-Security-Policy that goes with it (its nonce is the one in the HTML).
+#[cfg(feature = "ssr")]
+pub struct RenderedPage {
+    pub status: http::StatusCode,
+    pub html: String,
+    pub content_security_policy: String,
+}
+
+/// Renders a whole document in one synchronous pass: no router, no streaming, no
+/// meta context; everything it shows is known before it starts. `head` and `body` run
+/// inside the render's reactive owner (with the response's nonce in context).
+#[cfg(feature = "ssr")]
+pub fn render_document<H: IntoView, B: IntoView>(
+    options: &LeptosOptions,
+    status: http::StatusCode,
+    lang: i18n::Lang,
+    head: impl FnOnce(&leptos::nonce::Nonce) -> H,
+    body: impl FnOnce() -> B,
+) -> RenderedPage {
+    use std::sync::Arc;
+    let owner = Owner::new_root(Some(Arc::new(
+        hydration_context::SsrSharedContext::new_islands(),
+    )));
+    let nonce = leptos::nonce::Nonce::new();
+    let html = owner.with(|| {
+        provide_context(nonce.clone());
+        let options = options.clone();
+        view! {
+            <!DOCTYPE html>
+            <html lang=lang.tag() dir=lang.dir()>
+                <head>
+                    <HeadCommon options/>
+                    <link rel="stylesheet" id="leptos" href="/pkg/otpgate.css"/>
+                    {head(&nonce)}
+                </head>
+                <body class=BODY_CLASS>{body()}</body>
+            </html>
+        }
+        .to_html()
+    });
+    owner.unset_with_forced_cleanup();
+    RenderedPage {
+        status,
+        html,
+        content_security_policy: content_security_policy(&nonce),
+    }
+}
+
+/// A page's Content-Security-Policy: scripts only with this response's nonce (the
 /// hydration script, which then loads the WASM), styles from this server or with the nonce,
 /// images from here or over https (app logos). `frame-ancestors` is added per app by the
 /// server's header layer.
 #[cfg(feature = "ssr")]
-fn send_content_security_policy() {
-    let (Some(nonce), Some(response)) = (
-        leptos::nonce::use_nonce(),
-        use_context::<leptos_axum::ResponseOptions>(),
-    ) else {
-        return;
-    };
-    let policy = format!(
+fn content_security_policy(nonce: &str) -> String {
+    format!(
         "default-src 'self'; script-src 'nonce-{nonce}' 'strict-dynamic' 'wasm-unsafe-eval'; \
          style-src 'self' 'nonce-{nonce}'; img-src 'self' data: https:; connect-src 'self'; \
          base-uri 'none'; object-src 'none'"
-    );
-    if let Ok(value) = http::HeaderValue::from_str(&policy) {
-        response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
-    }
+    )
 }
 
-/// The routes of the hosted pages. Every page waits for its data before the first byte
-/// (`SsrMode::Async`), so it is complete without JavaScript.
+/// The routes the router renders: the home page, the dev inbox and "not found". The code
+/// page (`/otp/{namespace}/{id}`) is rendered by the server's page handler with
+/// [`render_code_page`], outside the router. Every page waits for its data before the
+/// first byte (`SsrMode::Async`), so it is complete without JavaScript.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -73,7 +137,6 @@ pub fn App() -> impl IntoView {
         <Router>
             <Routes fallback=pages::NotFound>
                 <Route path=path!("/") view=pages::Home/>
-                <Route path=path!("/otp/:namespace/:id") view=pages::CodePage ssr=SsrMode::Async/>
                 <Route path=path!("/dev/inbox") view=pages::DevInbox ssr=SsrMode::Async/>
             </Routes>
         </Router>

@@ -141,6 +141,16 @@ pub struct RouteRule {
     pub providers: Vec<String>,
 }
 
+/// Where a page's state is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// The database: right after a change that may have been made on another instance.
+    Fresh,
+    /// The store's view cache when it holds the verification (`store/views.rs`), else the
+    /// database: page views and status polls.
+    Viewed,
+}
+
 /// The providers to try for one message: the matching rule's order when it names the
 /// requested provider, otherwise the requested provider first and the rule's after it.
 /// The longest matching prefix wins.
@@ -689,7 +699,12 @@ impl Gateway {
                 });
             }
             if !open {
-                store.supersede(existing.verification_id, new.now).await?;
+                // The event tells other instances' page caches (views.rs) to let it go.
+                if store.supersede(existing.verification_id, new.now).await? {
+                    store
+                        .record_event(existing.verification_id, "superseded", "{}", new.now)
+                        .await?;
+                }
                 continue;
             }
             let reissue = Reissue {
@@ -1137,9 +1152,38 @@ impl Gateway {
         Ok((app, record))
     }
 
-    /// What the hosted code page shows.
-    pub async fn page_view(&self, namespace: &str, id: &str) -> Result<PageView, EngineError> {
-        let (app, mut record) = self.app_and_record(namespace, id).await?;
+    /// `app_and_record` from the store's view cache where it holds them (pages only).
+    async fn app_and_record_viewed(
+        &self,
+        namespace: &str,
+        id: &str,
+    ) -> Result<(AppRecord, VerificationRecord), EngineError> {
+        let (Ok(ns), Ok(id)) = (Namespace::parse(namespace), VerificationId::parse(id)) else {
+            return Err(EngineError::NotFound);
+        };
+        let store = &self.inner.store;
+        let app = store
+            .find_app_viewed(ns.as_str())
+            .await?
+            .ok_or(EngineError::NotFound)?;
+        let record = store
+            .find_verification_viewed(app.app_id, id.as_str())
+            .await?
+            .ok_or(EngineError::NotFound)?;
+        Ok((app, record))
+    }
+
+    /// What the hosted code page shows, read as `read` says.
+    pub async fn page_view(
+        &self,
+        namespace: &str,
+        id: &str,
+        read: Read,
+    ) -> Result<PageView, EngineError> {
+        let (app, mut record) = match read {
+            Read::Fresh => self.app_and_record(namespace, id).await?,
+            Read::Viewed => self.app_and_record_viewed(namespace, id).await?,
+        };
         let now = self.inner.clock.now_ms();
         self.settle(&mut record, now).await?;
         let channel = Channel::parse(&record.channel).unwrap_or(Channel::Other);

@@ -14,6 +14,7 @@
 
 use super::{
     engine::Gateway,
+    engine::Read,
     error::EngineError,
     store::{EventRow, VerificationRecord},
 };
@@ -91,7 +92,7 @@ impl Gateway {
     /// The first event of a subscription: the state right now.
     pub async fn live_snapshot(&self, sub: &Subscription) -> Result<LiveEvent, EngineError> {
         let view = self
-            .page_view(&sub.namespace, &sub.record.public_id)
+            .page_view(&sub.namespace, &sub.record.public_id, Read::Fresh)
             .await?;
         Ok(match view.status {
             Status::Pending => LiveEvent::Subscribed {
@@ -127,7 +128,7 @@ impl Gateway {
                 Err(_) => {
                     // Expiry passed: settle it; the `expired` row follows through the pump.
                     let view = self
-                        .page_view(&sub.namespace, &sub.record.public_id)
+                        .page_view(&sub.namespace, &sub.record.public_id, Read::Fresh)
                         .await
                         .ok()?;
                     if view.status != Status::Pending {
@@ -219,7 +220,10 @@ impl Gateway {
                     _ = announced() => {}
                     _ = shutdown.changed() => return,
                 }
-                if gw.hub().tx.receiver_count() == 0 {
+                // Other instances' changes must reach this process's page cache
+                // (`store/views.rs`) as well as its subscribers; only an instance alone
+                // on its database (SQLite) sees every change itself.
+                if gw.hub().tx.receiver_count() == 0 && signal.is_none() {
                     // Nobody listens: read nothing; catch up with the head on the next
                     // subscription (which ignores events older than itself anyway).
                     idle = true;
@@ -253,6 +257,7 @@ impl Gateway {
                     if seen.len() > 4 * REREAD_WINDOW as usize {
                         seen.pop_front();
                     }
+                    store.forget_verification(row.verification_id);
                     let _ = gw.hub().tx.send(Arc::new(row));
                 }
             }

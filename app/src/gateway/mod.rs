@@ -17,6 +17,7 @@ pub mod store;
 pub mod token;
 
 pub use engine::{
-    AppPages, CheckMode, CreateRequest, Created, DeclaredApp, EngineSettings, Gateway, RouteRule,
+    AppPages, CheckMode, CreateRequest, Created, DeclaredApp, EngineSettings, Gateway, Read,
+    RouteRule,
 };
 pub use error::EngineError;

@@ -7,9 +7,9 @@
 //! checked in place (the same post, answered as JSON), the page follows the verification
 //! live, and the expiry and resend timers count down; the other forms stay ordinary posts.
 
-use super::{Brand, Card, NotFound};
+use super::{Card, NotFoundCard};
 use crate::{
-    api::{load_page, PageError},
+    api::PageError,
     i18n::{fill, Texts},
     model::{FallbackOption, InboundView, LiveEvent, PageView, Status},
 };
@@ -19,46 +19,55 @@ use leptos::{
     html::Input,
     prelude::*,
 };
-use leptos_meta::{Html, Title};
-use leptos_router::hooks::{use_params_map, use_query_map};
 
-#[component]
-pub fn CodePage() -> impl IntoView {
-    let params = use_params_map();
-    let key = move || {
-        let p = params.read();
-        (
-            p.get("namespace").unwrap_or_default(),
-            p.get("id").unwrap_or_default(),
-        )
-    };
-    let query = use_query_map();
-    let origin = query.read_untracked().get("origin");
-    let lang = query.read_untracked().get("lang");
-    let page = Resource::new(key, move |(namespace, id)| {
-        load_page(namespace, id, origin.clone(), lang.clone())
-    });
-    let result = query.read_untracked().get("result");
+/// The code page as a whole document, from the state read before rendering: no router,
+/// no suspense, one synchronous pass (see [`crate::render_document`]). A verification
+/// nobody can see is "not found"; a failed read, "temporarily unavailable".
+#[cfg(feature = "ssr")]
+pub fn render_code_page(
+    options: &LeptosOptions,
+    page: Result<PageView, PageError>,
+    result: Option<String>,
+    confirm: Option<String>,
+) -> crate::RenderedPage {
+    use crate::{i18n::Lang, render_document};
+    use http::StatusCode;
     // An e-mail link carries the code: the page asks for one press before checking it, so
     // a mail scanner that opens links verifies nothing.
-    let confirm = query
-        .read_untracked()
-        .get("code")
+    let confirm = confirm
         .filter(|c| (4..=16).contains(&c.len()) && c.chars().all(|ch| ch.is_ascii_alphanumeric()));
-    view! {
-        <Suspense fallback=|| view! { <Card><p>"Loading…"</p></Card> }>
-            {move || {
-                let result = result.clone();
-                let confirm = confirm.clone();
-                Suspend::new(async move {
-                    match page.await {
-                        Ok(view) => EitherOf3::A(view! { <CodeShell view result confirm/> }),
-                        Err(PageError::NotFound) => EitherOf3::B(view! { <NotFound/> }),
-                        Err(_) => EitherOf3::C(view! { <Unavailable/> }),
+    match page {
+        Ok(view) => {
+            let title = fill(view.lang.texts().page_title, &[&view.app_name]);
+            let accent = view.accent_color.as_deref().and_then(super::accent_rules);
+            render_document(
+                options,
+                StatusCode::OK,
+                view.lang,
+                move |nonce| {
+                    let nonce = nonce.clone();
+                    view! {
+                        <title>{title}</title>
+                        {accent.map(|rules| view! { <style nonce=nonce>{rules}</style> })}
                     }
-                })
-            }}
-        </Suspense>
+                },
+                move || view! { <CodeBody view result confirm/> },
+            )
+        }
+        Err(PageError::NotFound) => render_document(
+            options,
+            StatusCode::NOT_FOUND,
+            Lang::En,
+            |_| view! { <title>"otpgate"</title> },
+            || view! { <NotFoundCard/> },
+        ),
+        Err(_) => render_document(
+            options,
+            StatusCode::SERVICE_UNAVAILABLE,
+            Lang::En,
+            |_| view! { <title>"otpgate"</title> },
+            || view! { <UnavailableCard/> },
+        ),
     }
 }
 
@@ -124,31 +133,29 @@ struct CardSeed {
     confirm: Option<String>,
 }
 
-/// What surrounds the verification on the page, rendered on the server only: language,
-/// title, the app's branding and the card. The card's starting state goes along as JSON in
+/// What surrounds the verification on the page, rendered on the server only: the app's
+/// logo and name, and the card. The card's starting state goes along as JSON in
 /// `#otp-seed`, which the island reads in the browser.
 #[component]
-fn CodeShell(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
-    let t: &'static Texts = view.lang.texts();
+fn CodeBody(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
     #[cfg(feature = "ssr")]
     let seed =
         serde_json::json!({ "view": view, "result": result, "confirm": confirm }).to_string();
     #[cfg(not(feature = "ssr"))]
     let seed = String::new();
+    let logo = view.logo_url.clone();
+    let app_name = view.app_name.clone();
     provide_context(CardSeed {
-        view: view.clone(),
+        view,
         result,
         confirm,
     });
     view! {
-        <Html {..} lang=view.lang.tag() dir=view.lang.dir()/>
-        <Title text=fill(t.page_title, &[&view.app_name])/>
-        <Brand accent=view.accent_color.clone()/>
         <Card>
-            {view.logo_url.clone().map(|src| view! {
+            {logo.map(|src| view! {
                 <img src=src alt="" class="mb-4 h-10 w-auto" data-role="logo"/>
             })}
-            <p class="text-sm font-medium text-zinc-600">{view.app_name.clone()}</p>
+            <p class="text-sm font-medium text-zinc-600">{app_name}</p>
             <div id="otp-seed" hidden data-seed=seed></div>
             <CodeCard/>
         </Card>
@@ -643,9 +650,8 @@ fn closed_title(status: Status, t: &Texts) -> &'static str {
 }
 
 #[component]
-fn Unavailable() -> impl IntoView {
+fn UnavailableCard() -> impl IntoView {
     view! {
-        <Html {..} lang="en" dir="ltr"/>
         <Card>
             <h1 class="text-xl font-semibold">"Temporarily unavailable"</h1>
             <p class="mt-2 text-sm text-zinc-600">"Try again in a moment."</p>
@@ -760,10 +766,10 @@ fn post_to_parent(origin: &str, namespace: &str, id: &str) {
 #[cfg(not(feature = "hydrate"))]
 fn post_to_parent(_origin: &str, _namespace: &str, _id: &str) {}
 
-/// The card's starting state: on the server from [`CodeShell`]'s context.
+/// The card's starting state: on the server from [`CodeBody`]'s context.
 #[cfg(not(feature = "hydrate"))]
 fn card_seed() -> CardSeed {
-    use_context::<CardSeed>().expect("CodeShell provides the card's seed")
+    use_context::<CardSeed>().expect("CodeBody provides the card's seed")
 }
 
 /// The card's starting state: in the browser from the JSON the shell rendered.

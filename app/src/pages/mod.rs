@@ -3,21 +3,12 @@
 mod code;
 mod inbox;
 
-pub use code::CodePage;
+#[cfg(feature = "ssr")]
+pub use code::render_code_page;
 pub use inbox::DevInbox;
 
 use leptos::prelude::*;
-use leptos_meta::{Html, Style};
-
-/// An app's accent colour as the pages' CSS variables, with the text colour that reads
-/// best on it. The stylesheet's defaults apply without one.
-#[component]
-pub fn Brand(accent: Option<String>) -> impl IntoView {
-    accent
-        .as_deref()
-        .and_then(accent_rules)
-        .map(|rules| view! { <Style>{rules}</Style> })
-}
+use leptos_meta::Html;
 
 /// `:root{--accent:…;--accent-fg:…}` for a `#rrggbb` colour; `None` for anything else.
 pub fn accent_rules(colour: &str) -> Option<String> {
@@ -75,6 +66,13 @@ pub fn NotFound() -> impl IntoView {
     }
     view! {
         <Html {..} lang="en" dir="ltr"/>
+        <NotFoundCard/>
+    }
+}
+
+#[component]
+pub fn NotFoundCard() -> impl IntoView {
+    view! {
         <Card>
             <h1 class="text-xl font-semibold">"Page not found"</h1>
             <p class="mt-2 text-sm text-zinc-600">"Check the link you followed."</p>

@@ -1,25 +1,27 @@
-//! Hosted-page endpoints outside Leptos: the form post that works without JavaScript
-//! (`POST /otp/{namespace}/{id}`), the status poll, and readiness.
+//! Hosted-page endpoints: the code page (`GET /otp/{namespace}/{id}`, rendered by the
+//! app crate outside the router), the form post that works without JavaScript
+//! (`POST` to the same URL), the status poll, and readiness.
 
 use super::{envelope::ApiError, envelope::Success, AppState};
 use app::{
-    gateway::{EngineError, Gateway},
+    gateway::{EngineError, Gateway, Read},
     model::CheckResult,
 };
 use axum::{
     extract::{ConnectInfo, Path, Query, State},
-    http::{header, HeaderMap, StatusCode},
-    response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::get,
     Form, Router,
 };
+use leptos::prelude::LeptosOptions;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::SocketAddr;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/otp/{namespace}/{id}", post(submit))
+        .route("/otp/{namespace}/{id}", get(page).post(submit))
         .route("/otp/{namespace}/{id}/status", get(closed))
 }
 
@@ -28,6 +30,55 @@ pub fn router() -> Router<AppState> {
 pub struct PageQuery {
     lang: Option<String>,
     origin: Option<String>,
+}
+
+/// What the page's own URL may carry besides [`PageQuery`]: the outcome of the form post
+/// that led here, and the code of an e-mail link.
+#[derive(Deserialize)]
+pub struct PageLink {
+    #[serde(flatten)]
+    keep: PageQuery,
+    result: Option<String>,
+    code: Option<String>,
+}
+
+/// The code page. Its state comes from the view cache, except right after one of its form
+/// posts (`result` in the query), which may have been answered by another instance whose
+/// change has not reached this one's cache yet: that view reads the database.
+async fn page(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path((namespace, id)): Path<(String, String)>,
+    Query(link): Query<PageLink>,
+    headers: HeaderMap,
+) -> Response {
+    let read = if link.result.is_some() {
+        Read::Fresh
+    } else {
+        Read::Viewed
+    };
+    let accept_language = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let state = app::api::page_state(
+        &gw,
+        &namespace,
+        &id,
+        link.keep.origin,
+        link.keep.lang.as_deref(),
+        accept_language,
+        read,
+    )
+    .await;
+    let page = app::render_code_page(&options, state, link.result, link.code);
+    let mut response = (page.status, Html(page.html)).into_response();
+    if let Ok(policy) = HeaderValue::from_str(&page.content_security_policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -190,7 +241,7 @@ async fn closed(
     State(gw): State<Gateway>,
     Path((namespace, id)): Path<(String, String)>,
 ) -> Result<Success, ApiError> {
-    match gw.page_view(&namespace, &id).await {
+    match gw.page_view(&namespace, &id, Read::Viewed).await {
         Ok(view) => Ok(Success(
             json!({ "closed": view.status == app::model::Status::Verified }),
         )),

@@ -8,6 +8,7 @@
 mod postgres;
 mod sql;
 mod sqlite;
+mod views;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -281,6 +282,21 @@ pub trait Store: Send + Sync + 'static {
         app_id: i64,
         public_id: &str,
     ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// [`find_verification`](Store::find_verification) for what pages show (the hosted
+    /// page, its status poll): answered from this process's memory when it holds the
+    /// verification, which every write through this store and every event from another
+    /// instance keeps current (see `store/views.rs`). Never for a decision.
+    async fn find_verification_viewed(
+        &self,
+        app_id: i64,
+        public_id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// [`find_app`](Store::find_app) for what pages show, from memory when held (re-read
+    /// after a few seconds, and at once after an app changes here).
+    async fn find_app_viewed(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError>;
+    /// Another instance changed this verification (its event reached this process): the
+    /// next view reads it from the database.
+    fn forget_verification(&self, verification_id: i64);
     /// Checks a code in one transaction: reserves one unit of the address's failure budget,
     /// raises the attempt counter of a pending, unexpired, unlocked verification (its own
     /// conditional statement, so parallel guesses queue on the row), compares the stored

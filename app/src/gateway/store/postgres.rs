@@ -1,7 +1,7 @@
 //! The PostgreSQL backend, for more than one instance: every guarantee is one statement,
 //! so it holds across instances.
 
-use super::{sql::sql_store, StoreError};
+use super::{sql::sql_store, views::Views, StoreError};
 use sqlx::{
     postgres::{PgListener, PgPoolOptions},
     PgPool, Postgres,
@@ -15,6 +15,9 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Raised after each commit that added events; see [`notify_listeners`].
     events: Arc<Notify>,
+    /// What pages read, kept current by this store's writes and, for other instances'
+    /// writes, by the live pump (`views.rs`).
+    views: Arc<Views>,
 }
 
 impl PostgresStore {
@@ -29,7 +32,11 @@ impl PostgresStore {
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
         let events = Arc::new(Notify::new());
         tokio::spawn(notify_listeners(pool.clone(), Arc::downgrade(&events)));
-        Ok(Self { pool, events })
+        Ok(Self {
+            pool,
+            events,
+            views: Arc::default(),
+        })
     }
 
     /// Called after a commit that added events: the listeners of every instance hear of

@@ -197,6 +197,7 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
+                    self.views.forget_apps();
                     Ok(app)
                 }
 
@@ -220,6 +221,7 @@ macro_rules! sql_store {
                     .bind(app_id)
                     .execute(&self.pool)
                     .await?;
+                    self.views.forget_apps();
                     Ok(())
                 }
 
@@ -243,6 +245,7 @@ macro_rules! sql_store {
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
+                    self.views.forget_apps();
                     Ok(())
                 }
 
@@ -300,6 +303,7 @@ macro_rules! sql_store {
                         insert_delivery(&mut tx, record.verification_id, delivery, new.now).await?;
                     }
                     tx.commit().await?;
+                    self.views.forget_key(record.app_id, &record.public_id);
                     self.events_added();
                     Ok(record)
                 }
@@ -345,6 +349,7 @@ macro_rules! sql_store {
                         insert_delivery(&mut tx, record.verification_id, delivery, r.now).await?;
                     }
                     tx.commit().await?;
+                    self.views.forget(verification_id);
                     Ok(record)
                 }
 
@@ -365,6 +370,38 @@ macro_rules! sql_store {
                         .as_ref()
                         .map(verification_from_row)
                         .transpose()
+                }
+
+                async fn find_verification_viewed(
+                    &self,
+                    app_id: i64,
+                    public_id: &str,
+                ) -> Result<Option<VerificationRecord>, StoreError> {
+                    if let Some(record) = self.views.verification(app_id, public_id) {
+                        return Ok(Some(VerificationRecord::clone(&record)));
+                    }
+                    let epoch = self.views.epoch();
+                    let record = self.find_verification(app_id, public_id).await?;
+                    if let Some(record) = &record {
+                        self.views.fill_verification(epoch, record.clone());
+                    }
+                    Ok(record)
+                }
+
+                async fn find_app_viewed(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError> {
+                    if let Some(app) = self.views.app(namespace) {
+                        return Ok(Some(AppRecord::clone(&app)));
+                    }
+                    let epoch = self.views.epoch();
+                    let app = self.find_app(namespace).await?;
+                    if let Some(app) = &app {
+                        self.views.fill_app(epoch, app.clone());
+                    }
+                    Ok(app)
+                }
+
+                fn forget_verification(&self, verification_id: i64) {
+                    self.views.forget(verification_id);
                 }
 
                 async fn attempt(
@@ -441,6 +478,7 @@ macro_rules! sql_store {
                         AttemptOutcome::Incorrect { attempts, max_attempts, locked }
                     };
                     tx.commit().await?;
+                    self.views.forget(a.verification_id);
                     self.events_added();
                     Ok(outcome)
                 }
@@ -457,6 +495,7 @@ macro_rules! sql_store {
                         .bind(verification_id)
                         .execute(&self.pool)
                         .await?;
+                    self.views.forget(verification_id);
                     Ok(done.rows_affected() == 1)
                 }
 
@@ -472,6 +511,7 @@ macro_rules! sql_store {
                         .bind(verification_id)
                         .execute(&self.pool)
                         .await?;
+                    self.views.forget(verification_id);
                     Ok(done.rows_affected() == 1)
                 }
 
@@ -485,6 +525,7 @@ macro_rules! sql_store {
                     .bind(verification_id)
                     .execute(&self.pool)
                     .await?;
+                    self.views.forget(verification_id);
                     Ok(done.rows_affected() == 1)
                 }
 
@@ -497,6 +538,7 @@ macro_rules! sql_store {
                     .bind(verification_id)
                     .execute(&self.pool)
                     .await?;
+                    self.views.forget(verification_id);
                     Ok(())
                 }
 
@@ -546,6 +588,7 @@ macro_rules! sql_store {
                         insert_delivery(&mut tx, verification_id, delivery, now).await?;
                     }
                     tx.commit().await?;
+                    self.views.forget(verification_id);
                     Ok(record)
                 }
 
@@ -585,6 +628,7 @@ macro_rules! sql_store {
                         .await?;
                     }
                     tx.commit().await?;
+                    self.views.forget(verification_id);
                     if record.is_some() {
                         self.events_added();
                     }
@@ -651,6 +695,7 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
+                    self.views.forget(verification_id);
                     self.events_added();
                     Ok(record)
                 }
@@ -976,6 +1021,7 @@ macro_rules! sql_store {
                     .bind(verification_id)
                     .execute(&self.pool)
                     .await?;
+                    self.views.forget(verification_id);
                     Ok(done.rows_affected() == 1)
                 }
 

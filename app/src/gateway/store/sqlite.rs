@@ -1,6 +1,6 @@
 //! The embedded SQLite backend: one file, WAL mode, a busy timeout.
 
-use super::{sql::sql_store, StoreError};
+use super::{sql::sql_store, views::Views, StoreError};
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     Sqlite, SqlitePool,
@@ -12,6 +12,8 @@ use tokio::sync::Notify;
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// What pages read, kept current by this store's writes (`views.rs`).
+    views: Arc<Views>,
 }
 
 impl SqliteStore {
@@ -34,7 +36,10 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            views: Arc::default(),
+        })
     }
 
     /// SQLite cannot tell another process's commits: readers poll.
