@@ -28,12 +28,18 @@ enum Route {
     Hello,
     Create,
     Check,
-    /// The hosted code page, rendered on the server.
+    /// The hosted code page, rendered on the server, its state from the view cache.
     Page,
-    /// The same verification's state as JSON (otpgateway's status poll): the page's
-    /// database read without the rendering.
+    /// The same page as it is shown right after one of its form posts (`?result=`): its
+    /// state read from the database.
+    PageFresh,
+    /// The same verification's state as JSON (otpgateway's status poll), from the view
+    /// cache: the page's read without the rendering.
     PageState,
 }
+
+/// Open verifications whose pages are viewed in turn.
+const PAGES: usize = 1000;
 
 struct Server {
     child: Child,
@@ -94,22 +100,26 @@ async fn start(database_url: Option<String>, extra_toml: &str) -> Server {
     panic!("otpgate did not start");
 }
 
-/// Ids of created, still unchecked verifications (code `123456`).
+/// Ids of created, still unchecked verifications (code `123456`), and how many pages
+/// were viewed.
 #[derive(Default)]
 struct Pool {
     created: AtomicUsize,
     checked: AtomicUsize,
+    viewed: AtomicUsize,
 }
 
 async fn request(client: &reqwest::Client, base: &str, route: Route, pool: &Pool) -> bool {
     let res = match route {
         Route::Hello => client.get(format!("{base}/healthz")).send().await,
-        Route::Page => client.get(format!("{base}/otp/bench/page-0")).send().await,
-        Route::PageState => {
-            client
-                .get(format!("{base}/otp/bench/page-0/status"))
-                .send()
-                .await
+        Route::Page | Route::PageFresh | Route::PageState => {
+            let n = pool.viewed.fetch_add(1, Ordering::Relaxed) % PAGES;
+            let url = match route {
+                Route::Page => format!("{base}/otp/bench/page-{n}"),
+                Route::PageFresh => format!("{base}/otp/bench/page-{n}?result=sent"),
+                _ => format!("{base}/otp/bench/page-{n}/status"),
+            };
+            client.get(url).send().await
         }
         Route::Create => {
             let n = pool.created.fetch_add(1, Ordering::SeqCst);
@@ -255,18 +265,19 @@ async fn run(backend: &str, secs: u64) {
     let hello = max_rps(&client, &base, Route::Hello, &pool, secs).await;
     let create = max_rps(&client, &base, Route::Create, &pool, secs).await;
     let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
-    // One open verification whose page is rendered over and over.
-    let res = client
-        .post(format!("{base}/v1/verifications"))
-        .header("authorization", AUTH)
-        .json(
-            &json!({"id": "page-0", "provider": "console", "to": "page@example.com", "ttl": 86400}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
+    // Open verifications whose pages are viewed in turn.
+    for n in 0..PAGES {
+        let res = client
+            .post(format!("{base}/v1/verifications"))
+            .header("authorization", AUTH)
+            .json(&json!({"id": format!("page-{n}"), "provider": "console", "to": format!("page{n}@example.com"), "ttl": 86400}))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+    }
     let page = max_rps(&client, &base, Route::Page, &pool, secs).await;
+    let page_fresh = max_rps(&client, &base, Route::PageFresh, &pool, secs).await;
     let page_state = max_rps(&client, &base, Route::PageState, &pool, secs).await;
 
     let mut rows = Vec::new();
@@ -275,6 +286,7 @@ async fn run(backend: &str, secs: u64) {
         ("create", Route::Create, create),
         ("check", Route::Check, check),
         ("page", Route::Page, page),
+        ("page, fresh read", Route::PageFresh, page_fresh),
         ("page state", Route::PageState, page_state),
     ] {
         if route == Route::Check {

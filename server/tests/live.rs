@@ -221,3 +221,47 @@ async fn events_reach_subscribers_on_every_postgres_instance() {
     })
     .await
 }
+
+/// Two instances on one PostgreSQL database: a page the reader keeps in its view cache
+/// follows what the writer changes (a wrong code, the right one, the same id started anew
+/// once closed). The reader's pump polls only once a minute, so the events reach its cache
+/// through `LISTEN`/`NOTIFY` alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cached_pages_follow_changes_made_on_another_postgres_instance() {
+    within_deadline(async {
+        let writer = spawn_app_on(Backend::Postgres, "").await;
+        let reader = spawn_peer(&writer, Duration::from_secs(60)).await;
+        create(&writer, "peer-2", 600).await;
+        let page = |text: &'static str| {
+            let reader = &reader;
+            async move {
+                for _ in 0..200 {
+                    let res = reader.client.get(reader.url("/otp/demo/peer-2")).send();
+                    let html = res.await.unwrap().text().await.unwrap();
+                    if html.contains(text) {
+                        return html;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                panic!("the reader's page never showed {text:?}");
+            }
+        };
+        // The reader views it first, so it holds it in its cache from here on.
+        page("5 attempts left").await;
+        check(&writer, "peer-2", "000000").await;
+        page("4 attempts left").await;
+        check(&writer, "peer-2", "424242").await;
+        page("data-state=\"verified\"").await;
+        // Closed, the same id starts anew on the writer: the reader lets the old one go.
+        let (status, _) = writer
+            .put_otp(
+                "peer-2",
+                &[("to", "jane@example.com"), ("provider", "console")],
+            )
+            .await;
+        assert_eq!(status, 200);
+        let html = page("Check your e-mail").await;
+        assert!(!html.contains("data-state=\"verified\""));
+    })
+    .await
+}

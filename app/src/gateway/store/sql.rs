@@ -302,8 +302,9 @@ macro_rules! sql_store {
                     if let Some(delivery) = delivery {
                         insert_delivery(&mut tx, record.verification_id, delivery, new.now).await?;
                     }
+                    let epoch = self.views.epoch();
                     tx.commit().await?;
-                    self.views.forget_key(record.app_id, &record.public_id);
+                    self.views.created(epoch, &record);
                     self.events_added();
                     Ok(record)
                 }

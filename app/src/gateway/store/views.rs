@@ -111,16 +111,20 @@ impl Views {
         }
     }
 
-    /// A verification was created under this public id (possibly anew, after a closed one
-    /// was set aside): whatever was kept under it is stale.
-    pub fn forget_key(&self, app_id: i64, public_id: &str) {
+    /// A verification was created (possibly under the public id of a closed one set
+    /// aside): whatever was kept under its id is stale, and the new record is kept unless
+    /// something was forgotten since `epoch`, taken before its commit (a change made
+    /// meanwhile would be missing from it).
+    pub fn created(&self, epoch: u64, record: &VerificationRecord) {
         let mut entries = self.lock();
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        if let Some(old) = entries
-            .verifications
-            .remove(&(app_id, public_id.to_owned()))
-        {
+        let key = (record.app_id, record.public_id.clone());
+        if let Some(old) = entries.verifications.remove(&key) {
             entries.keys.remove(&old.verification_id);
+        }
+        let unchanged = self.epoch.fetch_add(1, Ordering::AcqRel) == epoch;
+        drop(entries);
+        if unchanged {
+            self.fill_verification(epoch + 1, record.clone());
         }
     }
 
@@ -144,5 +148,125 @@ impl Views {
         let mut entries = self.lock();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         entries.apps.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Status;
+
+    fn record(verification_id: i64, public_id: &str, attempts: u32) -> VerificationRecord {
+        VerificationRecord {
+            verification_id,
+            app_id: 1,
+            public_id: public_id.into(),
+            provider: "console".into(),
+            channel: "email".into(),
+            address: "a@example.com".into(),
+            channel_description: String::new(),
+            address_description: String::new(),
+            code_hmac: vec![0; 32],
+            code_length: 6,
+            code_alphabet: "digits".into(),
+            attempts,
+            max_attempts: 5,
+            sends: 1,
+            max_sends: 3,
+            status: Status::Pending,
+            extra: "{}".into(),
+            created_at: 0,
+            expires_at: 1,
+            verified_at: None,
+            retired_at: None,
+            code_sealed: None,
+            last_sent_at: None,
+            redirect_url: String::new(),
+            state: String::new(),
+            locale: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_fill_is_kept_until_its_verification_is_forgotten() {
+        let views = Views::default();
+        views.fill_verification(views.epoch(), record(7, "v", 0));
+        assert_eq!(views.verification(1, "v").map(|r| r.attempts), Some(0));
+        assert!(views.verification(2, "v").is_none(), "another app's id");
+        views.forget(7);
+        assert!(views.verification(1, "v").is_none());
+    }
+
+    #[test]
+    fn a_read_that_raced_a_write_does_not_fill() {
+        let views = Views::default();
+        let before = views.epoch();
+        // The read saw attempts = 0; a write committed and forgot meanwhile.
+        views.forget(7);
+        views.fill_verification(before, record(7, "v", 0));
+        assert!(views.verification(1, "v").is_none());
+        // A read that started after the write fills.
+        views.fill_verification(views.epoch(), record(7, "v", 1));
+        assert_eq!(views.verification(1, "v").map(|r| r.attempts), Some(1));
+    }
+
+    #[test]
+    fn a_verification_started_anew_replaces_the_closed_one_under_its_id() {
+        let views = Views::default();
+        views.fill_verification(views.epoch(), record(7, "v", 5));
+        let before_commit = views.epoch();
+        views.created(before_commit, &record(8, "v", 0));
+        let kept = views.verification(1, "v").expect("the new one is kept");
+        assert_eq!((kept.verification_id, kept.attempts), (8, 0));
+        // Forgetting the old id leaves the new entry alone; the new id reaches it.
+        views.forget(7);
+        assert!(views.verification(1, "v").is_some());
+        views.forget(8);
+        assert!(views.verification(1, "v").is_none());
+    }
+
+    #[test]
+    fn a_creation_that_raced_a_change_is_not_kept() {
+        let views = Views::default();
+        let before_commit = views.epoch();
+        views.forget(8); // a check of the new verification, answered meanwhile
+        views.created(before_commit, &record(8, "v", 0));
+        assert!(views.verification(1, "v").is_none());
+    }
+
+    #[test]
+    fn it_holds_at_most_its_capacity() {
+        let views = Views::default();
+        for n in 0..(CAPACITY as i64 + 100) {
+            views.fill_verification(views.epoch(), record(n, &format!("v{n}"), 0));
+        }
+        let entries = views.lock();
+        assert_eq!(entries.verifications.len(), CAPACITY);
+        assert_eq!(entries.keys.len(), CAPACITY);
+        assert!(entries.keys.iter().all(|(id, key)| {
+            entries.verifications.get(key).map(|r| r.verification_id) == Some(*id)
+        }));
+    }
+
+    #[test]
+    fn apps_are_forgotten_on_change_and_reread_after_their_time() {
+        let views = Views::default();
+        let app = AppRecord {
+            app_id: 1,
+            namespace: "demo".into(),
+            name: "Demo".into(),
+            echo_code: false,
+            redirect_urls: Vec::new(),
+        };
+        views.fill_app(views.epoch(), app.clone());
+        assert_eq!(
+            views.app("demo").map(|a| a.name.clone()),
+            Some("Demo".into())
+        );
+        views.forget_apps();
+        assert!(views.app("demo").is_none());
+        views.fill_app(views.epoch(), app);
+        views.lock().apps.get_mut("demo").unwrap().1 -= APP_TTL;
+        assert!(views.app("demo").is_none(), "older than its time");
     }
 }
