@@ -260,7 +260,7 @@ async fn cached_pages_follow_changes_made_on_another_postgres_instance() {
             )
             .await;
         assert_eq!(status, 200);
-        let html = page("Check your e-mail").await;
+        let html = page("5 attempts left").await;
         assert!(!html.contains("data-state=\"verified\""));
     })
     .await
