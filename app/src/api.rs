@@ -2,7 +2,7 @@
 //! and the dev inbox's server function, under its own prefix so `/api` stays the
 //! otpgateway contract. Each one is an adapter: parse, call the engine, map the error.
 
-use crate::model::{InboxMessage, PageView};
+use crate::model::InboxMessage;
 use leptos::prelude::*;
 use leptos::server_fn::{
     codec::JsonEncoding,
@@ -78,7 +78,7 @@ pub async fn page_state(
     lang: Option<&str>,
     accept_language: &str,
     read: crate::gateway::Read,
-) -> Result<PageView, PageError> {
+) -> Result<crate::model::PageView, PageError> {
     use crate::i18n::Lang;
     let mut view = gw.page_view(namespace, id, read).await?;
     view.embed_origin = origin.filter(|o| gw.embed_origins(namespace).contains(o));

@@ -7,9 +7,7 @@
 //! checked in place (the same post, answered as JSON), the page follows the verification
 //! live, and the expiry and resend timers count down; the other forms stay ordinary posts.
 
-use super::{Card, NotFoundCard};
 use crate::{
-    api::PageError,
     i18n::{fill, Texts},
     model::{FallbackOption, InboundView, LiveEvent, PageView, Status},
 };
@@ -20,56 +18,109 @@ use leptos::{
     prelude::*,
 };
 
-/// The code page as a whole document, from the state read before rendering: no router,
-/// no suspense, one synchronous pass (see [`crate::render_document`]). A verification
-/// nobody can see is "not found"; a failed read, "temporarily unavailable".
+/// The page as the server renders it: the document around the card. Server-only, so
+/// none of it reaches the WASM.
 #[cfg(feature = "ssr")]
-pub fn render_code_page(
-    options: &LeptosOptions,
-    page: Result<PageView, PageError>,
-    result: Option<String>,
-    confirm: Option<String>,
-) -> crate::RenderedPage {
-    use crate::{i18n::Lang, render_document};
-    use http::StatusCode;
-    // An e-mail link carries the code: the page asks for one press before checking it, so
-    // a mail scanner that opens links verifies nothing.
-    let confirm = confirm
-        .filter(|c| (4..=16).contains(&c.len()) && c.chars().all(|ch| ch.is_ascii_alphanumeric()));
-    match page {
-        Ok(view) => {
-            let title = fill(view.lang.texts().page_title, &[&view.app_name]);
-            let accent = view.accent_color.as_deref().and_then(super::accent_rules);
-            render_document(
+mod document {
+    use super::{CardSeed, CodeCard};
+    use crate::{
+        api::PageError,
+        i18n::fill,
+        model::PageView,
+        pages::{accent_rules, Card, NotFoundCard},
+    };
+    use leptos::prelude::*;
+
+    /// The code page as a whole document, from the state read before rendering: no router,
+    /// no suspense, one synchronous pass (see [`crate::render_document`]). A verification
+    /// nobody can see is "not found"; a failed read, "temporarily unavailable".
+    pub fn render_code_page(
+        options: &LeptosOptions,
+        page: Result<PageView, PageError>,
+        result: Option<String>,
+        confirm: Option<String>,
+    ) -> crate::RenderedPage {
+        use crate::{i18n::Lang, render_document};
+        use http::StatusCode;
+        // An e-mail link carries the code: the page asks for one press before checking it, so
+        // a mail scanner that opens links verifies nothing.
+        let confirm = confirm.filter(|c| {
+            (4..=16).contains(&c.len()) && c.chars().all(|ch| ch.is_ascii_alphanumeric())
+        });
+        match page {
+            Ok(view) => {
+                let title = fill(view.lang.texts().page_title, &[&view.app_name]);
+                let accent = view.accent_color.as_deref().and_then(accent_rules);
+                render_document(
+                    options,
+                    StatusCode::OK,
+                    view.lang,
+                    move |nonce| {
+                        let nonce = nonce.clone();
+                        view! {
+                            <title>{title}</title>
+                            {accent.map(|rules| view! { <style nonce=nonce>{rules}</style> })}
+                        }
+                    },
+                    move || view! { <CodeBody view result confirm/> },
+                )
+            }
+            Err(PageError::NotFound) => render_document(
                 options,
-                StatusCode::OK,
-                view.lang,
-                move |nonce| {
-                    let nonce = nonce.clone();
-                    view! {
-                        <title>{title}</title>
-                        {accent.map(|rules| view! { <style nonce=nonce>{rules}</style> })}
-                    }
-                },
-                move || view! { <CodeBody view result confirm/> },
-            )
+                StatusCode::NOT_FOUND,
+                Lang::En,
+                |_| view! { <title>"otpgate"</title> },
+                || view! { <NotFoundCard/> },
+            ),
+            Err(_) => render_document(
+                options,
+                StatusCode::SERVICE_UNAVAILABLE,
+                Lang::En,
+                |_| view! { <title>"otpgate"</title> },
+                || view! { <UnavailableCard/> },
+            ),
         }
-        Err(PageError::NotFound) => render_document(
-            options,
-            StatusCode::NOT_FOUND,
-            Lang::En,
-            |_| view! { <title>"otpgate"</title> },
-            || view! { <NotFoundCard/> },
-        ),
-        Err(_) => render_document(
-            options,
-            StatusCode::SERVICE_UNAVAILABLE,
-            Lang::En,
-            |_| view! { <title>"otpgate"</title> },
-            || view! { <UnavailableCard/> },
-        ),
+    }
+
+    /// What surrounds the verification on the page, rendered on the server only: the app's
+    /// logo and name, and the card. The card's starting state goes along as JSON in
+    /// `#otp-seed`, which the island reads in the browser.
+    #[component]
+    fn CodeBody(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
+        let seed =
+            serde_json::json!({ "view": view, "result": result, "confirm": confirm }).to_string();
+        let logo = view.logo_url.clone();
+        let app_name = view.app_name.clone();
+        provide_context(CardSeed {
+            view,
+            result,
+            confirm,
+        });
+        view! {
+            <Card>
+                {logo.map(|src| view! {
+                    <img src=src alt="" class="mb-4 h-10 w-auto" data-role="logo"/>
+                })}
+                <p class="text-sm font-medium text-zinc-600">{app_name}</p>
+                <div id="otp-seed" hidden data-seed=seed></div>
+                <CodeCard/>
+            </Card>
+        }
+    }
+
+    #[component]
+    fn UnavailableCard() -> impl IntoView {
+        view! {
+            <Card>
+                <h1 class="text-xl font-semibold">"Temporarily unavailable"</h1>
+                <p class="mt-2 text-sm text-zinc-600">"Try again in a moment."</p>
+            </Card>
+        }
     }
 }
+
+#[cfg(feature = "ssr")]
+pub use document::render_code_page;
 
 /// A message under a form, from the last action.
 #[derive(Clone, PartialEq, Eq)]
@@ -131,35 +182,6 @@ struct CardSeed {
     view: PageView,
     result: Option<String>,
     confirm: Option<String>,
-}
-
-/// What surrounds the verification on the page, rendered on the server only: the app's
-/// logo and name, and the card. The card's starting state goes along as JSON in
-/// `#otp-seed`, which the island reads in the browser.
-#[component]
-fn CodeBody(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    let seed =
-        serde_json::json!({ "view": view, "result": result, "confirm": confirm }).to_string();
-    #[cfg(not(feature = "ssr"))]
-    let seed = String::new();
-    let logo = view.logo_url.clone();
-    let app_name = view.app_name.clone();
-    provide_context(CardSeed {
-        view,
-        result,
-        confirm,
-    });
-    view! {
-        <Card>
-            {logo.map(|src| view! {
-                <img src=src alt="" class="mb-4 h-10 w-auto" data-role="logo"/>
-            })}
-            <p class="text-sm font-medium text-zinc-600">{app_name}</p>
-            <div id="otp-seed" hidden data-seed=seed></div>
-            <CodeCard/>
-        </Card>
-    }
 }
 
 /// The verification itself: the only part of the page that runs in the browser (an
@@ -646,16 +668,6 @@ fn closed_title(status: Status, t: &Texts) -> &'static str {
         Status::Locked => t.locked_title,
         Status::Cancelled => t.cancelled_title,
         Status::Pending | Status::Verified => "",
-    }
-}
-
-#[component]
-fn UnavailableCard() -> impl IntoView {
-    view! {
-        <Card>
-            <h1 class="text-xl font-semibold">"Temporarily unavailable"</h1>
-            <p class="mt-2 text-sm text-zinc-600">"Try again in a moment."</p>
-        </Card>
     }
 }
 

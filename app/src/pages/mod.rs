@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use leptos_meta::Html;
 
 /// `:root{--accent:…;--accent-fg:…}` for a `#rrggbb` colour; `None` for anything else.
+#[cfg(feature = "ssr")]
 pub fn accent_rules(colour: &str) -> Option<String> {
     let hex = colour.strip_prefix('#').filter(|h| h.len() == 6)?;
     let channel = |i: usize| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok();
@@ -80,7 +81,7 @@ pub fn NotFoundCard() -> impl IntoView {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::accent_rules;
 
