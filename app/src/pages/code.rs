@@ -87,8 +87,18 @@ mod document {
     /// `#otp-seed`, which the island reads in the browser.
     #[component]
     fn CodeBody(view: PageView, result: Option<String>, confirm: Option<String>) -> impl IntoView {
-        let seed =
-            serde_json::json!({ "view": view, "result": result, "confirm": confirm }).to_string();
+        #[derive(serde::Serialize)]
+        struct Seed<'a> {
+            view: &'a PageView,
+            result: &'a Option<String>,
+            confirm: &'a Option<String>,
+        }
+        let seed = serde_json::to_string(&Seed {
+            view: &view,
+            result: &result,
+            confirm: &confirm,
+        })
+        .expect("the page state serialises");
         let logo = view.logo_url.clone();
         let app_name = view.app_name.clone();
         provide_context(CardSeed {
