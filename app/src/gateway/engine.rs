@@ -1134,42 +1134,34 @@ impl Gateway {
         namespace: &str,
         id: &str,
     ) -> Result<(AppRecord, VerificationRecord), EngineError> {
-        let (Ok(ns), Ok(id)) = (Namespace::parse(namespace), VerificationId::parse(id)) else {
-            return Err(EngineError::NotFound);
-        };
-        let app = self
-            .inner
-            .store
-            .find_app(ns.as_str())
-            .await?
-            .ok_or(EngineError::NotFound)?;
-        let record = self
-            .inner
-            .store
-            .find_verification(app.app_id, id.as_str())
-            .await?
-            .ok_or(EngineError::NotFound)?;
-        Ok((app, record))
+        self.app_and_record_as(namespace, id, Read::Fresh).await
     }
 
-    /// `app_and_record` from the store's view cache where it holds them (pages only).
-    async fn app_and_record_viewed(
+    /// The app and verification named by a page's URL, read as `read` says.
+    async fn app_and_record_as(
         &self,
         namespace: &str,
         id: &str,
+        read: Read,
     ) -> Result<(AppRecord, VerificationRecord), EngineError> {
         let (Ok(ns), Ok(id)) = (Namespace::parse(namespace), VerificationId::parse(id)) else {
             return Err(EngineError::NotFound);
         };
         let store = &self.inner.store;
-        let app = store
-            .find_app_viewed(ns.as_str())
-            .await?
-            .ok_or(EngineError::NotFound)?;
-        let record = store
-            .find_verification_viewed(app.app_id, id.as_str())
-            .await?
-            .ok_or(EngineError::NotFound)?;
+        let app = match read {
+            Read::Fresh => store.find_app(ns.as_str()).await?,
+            Read::Viewed => store.find_app_viewed(ns.as_str()).await?,
+        }
+        .ok_or(EngineError::NotFound)?;
+        let record = match read {
+            Read::Fresh => store.find_verification(app.app_id, id.as_str()).await?,
+            Read::Viewed => {
+                store
+                    .find_verification_viewed(app.app_id, id.as_str())
+                    .await?
+            }
+        }
+        .ok_or(EngineError::NotFound)?;
         Ok((app, record))
     }
 
@@ -1180,10 +1172,7 @@ impl Gateway {
         id: &str,
         read: Read,
     ) -> Result<PageView, EngineError> {
-        let (app, mut record) = match read {
-            Read::Fresh => self.app_and_record(namespace, id).await?,
-            Read::Viewed => self.app_and_record_viewed(namespace, id).await?,
-        };
+        let (app, mut record) = self.app_and_record_as(namespace, id, read).await?;
         let now = self.inner.clock.now_ms();
         self.settle(&mut record, now).await?;
         let channel = Channel::parse(&record.channel).unwrap_or(Channel::Other);

@@ -542,7 +542,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{gateway::store::VerificationRecord, model::Status};
+    use crate::gateway::store::VerificationRecord;
 
     fn claimed(route: &[&str], index: u32, expires_at: i64) -> ClaimedDelivery {
         ClaimedDelivery {
@@ -552,32 +552,12 @@ mod tests {
             attempts: 1,
             address: "+14155550100".into(),
             verification: VerificationRecord {
-                verification_id: 1,
-                app_id: 1,
-                public_id: "x".into(),
                 provider: route[0].into(),
                 channel: "sms".into(),
                 address: "+14155550100".into(),
-                channel_description: String::new(),
-                address_description: String::new(),
-                code_hmac: vec![],
-                code_length: 6,
-                code_alphabet: "digits".into(),
-                attempts: 0,
-                max_attempts: 5,
-                sends: 1,
                 max_sends: 5,
-                status: Status::Pending,
-                extra: "{}".into(),
-                created_at: 0,
                 expires_at,
-                verified_at: None,
-                retired_at: None,
-                code_sealed: None,
-                last_sent_at: None,
-                redirect_url: String::new(),
-                state: String::new(),
-                locale: String::new(),
+                ..VerificationRecord::sample(1, "x")
             },
             namespace: "demo".into(),
             app_name: "Demo".into(),

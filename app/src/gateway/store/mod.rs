@@ -225,6 +225,41 @@ pub struct EventRow {
     pub detail: String,
 }
 
+#[cfg(test)]
+impl VerificationRecord {
+    /// A pending e-mail verification of app 1 with nothing spent, for unit tests.
+    pub(crate) fn sample(verification_id: i64, public_id: &str) -> Self {
+        VerificationRecord {
+            verification_id,
+            app_id: 1,
+            public_id: public_id.into(),
+            provider: "console".into(),
+            channel: "email".into(),
+            address: "a@example.com".into(),
+            channel_description: String::new(),
+            address_description: String::new(),
+            code_hmac: Vec::new(),
+            code_length: 6,
+            code_alphabet: "digits".into(),
+            attempts: 0,
+            max_attempts: 5,
+            sends: 1,
+            max_sends: 3,
+            status: Status::Pending,
+            extra: "{}".into(),
+            created_at: 0,
+            expires_at: 1,
+            verified_at: None,
+            retired_at: None,
+            code_sealed: None,
+            last_sent_at: None,
+            redirect_url: String::new(),
+            state: String::new(),
+            locale: String::new(),
+        }
+    }
+}
+
 /// The storage the engine needs.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

@@ -39,6 +39,33 @@ struct Entries {
     apps: HashMap<String, (Arc<AppRecord>, Instant)>,
 }
 
+impl Entries {
+    /// Keeps `record` under its (app, public id), making room first when full.
+    fn keep(&mut self, record: VerificationRecord) {
+        if self.verifications.len() >= CAPACITY {
+            if let Some(key) = self
+                .keys
+                .keys()
+                .next()
+                .copied()
+                .and_then(|old| self.keys.remove(&old))
+            {
+                self.verifications.remove(&key);
+            }
+        }
+        let key = (record.app_id, record.public_id.clone());
+        let verification_id = record.verification_id;
+        self.keys.insert(verification_id, key.clone());
+        if let Some(previous) = self.verifications.insert(key, Arc::new(record)) {
+            // The same public id under a newer verification (a closed one set aside and
+            // started anew): the old id no longer names this entry.
+            if previous.verification_id != verification_id {
+                self.keys.remove(&previous.verification_id);
+            }
+        }
+    }
+}
+
 /// The cache; see the module documentation for how it stays current.
 #[derive(Default)]
 pub struct Views {
@@ -77,28 +104,8 @@ impl Views {
     /// Keeps `record` unless something was forgotten since `epoch` was taken.
     pub fn fill_verification(&self, epoch: u64, record: VerificationRecord) {
         let mut entries = self.lock();
-        if self.epoch.load(Ordering::Acquire) != epoch {
-            return;
-        }
-        if entries.verifications.len() >= CAPACITY {
-            if let Some(old) = entries.keys.keys().next().copied() {
-                if let Some(key) = entries.keys.remove(&old) {
-                    entries.verifications.remove(&key);
-                }
-            }
-        }
-        let key = (record.app_id, record.public_id.clone());
-        let verification_id = record.verification_id;
-        entries.keys.insert(verification_id, key.clone());
-        if let Some(previous) = entries.verifications.insert(key, Arc::new(record)) {
-            // The same public id under a newer verification (a closed one set aside and
-            // started anew): the old id no longer names this entry.
-            if entries.keys.get(&previous.verification_id)
-                == Some(&(previous.app_id, previous.public_id.clone()))
-                && previous.verification_id != verification_id
-            {
-                entries.keys.remove(&previous.verification_id);
-            }
+        if self.epoch.load(Ordering::Acquire) == epoch {
+            entries.keep(record);
         }
     }
 
@@ -117,14 +124,14 @@ impl Views {
     /// meanwhile would be missing from it).
     pub fn created(&self, epoch: u64, record: &VerificationRecord) {
         let mut entries = self.lock();
-        let key = (record.app_id, record.public_id.clone());
-        if let Some(old) = entries.verifications.remove(&key) {
+        if let Some(old) = entries
+            .verifications
+            .remove(&(record.app_id, record.public_id.clone()))
+        {
             entries.keys.remove(&old.verification_id);
         }
-        let unchanged = self.epoch.fetch_add(1, Ordering::AcqRel) == epoch;
-        drop(entries);
-        if unchanged {
-            self.fill_verification(epoch + 1, record.clone());
+        if self.epoch.fetch_add(1, Ordering::AcqRel) == epoch {
+            entries.keep(record.clone());
         }
     }
 
@@ -154,36 +161,11 @@ impl Views {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Status;
 
     fn record(verification_id: i64, public_id: &str, attempts: u32) -> VerificationRecord {
         VerificationRecord {
-            verification_id,
-            app_id: 1,
-            public_id: public_id.into(),
-            provider: "console".into(),
-            channel: "email".into(),
-            address: "a@example.com".into(),
-            channel_description: String::new(),
-            address_description: String::new(),
-            code_hmac: vec![0; 32],
-            code_length: 6,
-            code_alphabet: "digits".into(),
             attempts,
-            max_attempts: 5,
-            sends: 1,
-            max_sends: 3,
-            status: Status::Pending,
-            extra: "{}".into(),
-            created_at: 0,
-            expires_at: 1,
-            verified_at: None,
-            retired_at: None,
-            code_sealed: None,
-            last_sent_at: None,
-            redirect_url: String::new(),
-            state: String::new(),
-            locale: String::new(),
+            ..VerificationRecord::sample(verification_id, public_id)
         }
     }
 
