@@ -13,7 +13,7 @@ use app::gateway::{
         TwilioProvider, WebhookProvider,
     },
     store::{PostgresStore, SqliteStore, Store, StoreError},
-    token::TokenKeys,
+    tokens::TokenKeys,
     EngineError, Gateway,
 };
 use config::Settings;
@@ -106,7 +106,9 @@ pub async fn build_gateway(
         ));
     }
     if settings.engine.inbound_number.is_some() {
-        add(Arc::new(app::gateway::inbound::InboundProvider::default()));
+        add(Arc::new(
+            app::gateway::delivery::inbound::InboundProvider::default(),
+        ));
     }
     if settings.console {
         tracing::warn!("the console provider is on: codes are kept in the dev inbox at /dev/inbox (development only)");

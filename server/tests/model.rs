@@ -8,7 +8,7 @@ use app::{
         code::{CodeHasher, CodeKey},
         delivery::{ConsoleProvider, Providers},
         store::SqliteStore,
-        token::TokenKeys,
+        tokens::TokenKeys,
         CheckMode, CreateRequest, EngineError, EngineSettings, Gateway,
     },
     model::{CheckResult, Namespace, Status, VerificationId},

@@ -45,3 +45,43 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+pub(crate) fn secs_until(deadline_ms: i64, now_ms: i64) -> u64 {
+    u64::try_from((deadline_ms - now_ms + 999) / 1000).unwrap_or(0)
+}
+
+pub(crate) fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s % 3600 == 0 && s >= 3600 => plural(s / 3600, "hour"),
+        s if s % 60 == 0 && s >= 60 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+fn plural(n: u64, unit: &str) -> String {
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(600), "10 minutes");
+        assert_eq!(human_duration(60), "1 minute");
+        assert_eq!(human_duration(7200), "2 hours");
+        assert_eq!(human_duration(90), "90 seconds");
+    }
+
+    #[test]
+    fn remaining_seconds_round_up_and_never_go_negative() {
+        assert_eq!(secs_until(10_001, 0), 11);
+        assert_eq!(secs_until(10_000, 0), 10);
+        assert_eq!(secs_until(0, 5_000), 0);
+    }
+}

@@ -1,7 +1,7 @@
 //! The engine's error type. Each variant is something a caller can act on; storage detail
 //! stays inside `Store` and is logged by the adapter, never shown.
 
-use super::{address::AddressError, store::StoreError, token::TokenError};
+use super::{address::AddressError, store::StoreError, tokens::TokenError};
 use crate::model::Status;
 
 #[derive(Debug, thiserror::Error)]

@@ -6,70 +6,22 @@
 //! chosen by the caller, and indexed by an HMAC of the code alone so that an SMS finds its
 //! verification without a search. Each provider message id is handled once.
 
-use super::{
+use crate::gateway::{
     address::{Address, Channel},
-    code::{Alphabet, CodeSpec, OtpCode},
-    delivery::{DeliveryError, OutgoingMessage, Provider, Sent, TemplateSet},
-    engine::Gateway,
+    code::{Alphabet, OtpCode},
+    delivery::{
+        inbound::{INBOUND_LENGTH, INBOUND_PROVIDER},
+        verify_signed_request,
+    },
     error::EngineError,
+    handle::Gateway,
     store::{AppRecord, VerificationRecord},
 };
 use crate::model::{InboundView, Status};
-use async_trait::async_trait;
 
-/// The provider id integrators pass to start an inbound verification.
-pub const INBOUND_PROVIDER: &str = "inbound_sms";
+pub use crate::gateway::delivery::inbound::InboundSms;
+
 const INBOUND_LABEL: &str = "otpgate/inbound/v1";
-const INBOUND_LENGTH: u32 = 10;
-
-pub fn inbound_code_spec() -> CodeSpec {
-    CodeSpec::new(INBOUND_LENGTH, Alphabet::Alphanumeric).expect("a valid spec")
-}
-
-/// An SMS that reached the app's number.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboundSms {
-    /// The provider's id for the message (deduplication).
-    pub message_id: String,
-    pub from: String,
-    pub to: String,
-    pub body: String,
-}
-
-/// The pseudo-provider behind `provider = "inbound_sms"`: it sends nothing, the person
-/// sends the code to `number`.
-pub struct InboundProvider {
-    templates: TemplateSet,
-}
-
-impl Default for InboundProvider {
-    fn default() -> Self {
-        Self {
-            templates: TemplateSet::default_sms(),
-        }
-    }
-}
-
-#[async_trait]
-impl Provider for InboundProvider {
-    fn id(&self) -> &str {
-        INBOUND_PROVIDER
-    }
-
-    fn channel(&self) -> Channel {
-        Channel::Sms
-    }
-
-    fn templates(&self) -> &TemplateSet {
-        &self.templates
-    }
-
-    async fn send(&self, _message: &OutgoingMessage) -> Result<Sent, DeliveryError> {
-        Err(DeliveryError::Rejected(
-            "inbound verifications send nothing".into(),
-        ))
-    }
-}
 
 /// The ten-character codes an SMS body may carry: whole words, or all its letters and
 /// digits run together (`ABCD-EFGH-JK`).
@@ -144,7 +96,7 @@ impl Gateway {
                 .inbound_signing_secret
                 .as_deref()
                 .ok_or(EngineError::UnknownProvider)?;
-            super::delivery::verify_signed_request(key, headers, body, self.now_ms() / 1000)?;
+            verify_signed_request(key, headers, body, self.now_ms() / 1000)?;
             #[derive(serde::Deserialize)]
             struct Generic {
                 id: String,

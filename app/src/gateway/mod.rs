@@ -1,23 +1,35 @@
-//! The gateway's domain: codes, addresses, the verification engine, storage and delivery.
-//! Server-only; knows nothing of HTTP or Leptos.
+//! The gateway's domain. Server-only; knows nothing of HTTP or Leptos.
+//!
+//! Two layers. The lower one takes narrow inputs and never imports the engine: values
+//! (`address`, `code`, `secret`, `clock`, `limits`), storage (`store`), delivery
+//! (`delivery`, `outbox`) and the event fan-out (`live::hub`). Above it, the [`Gateway`]
+//! handle (`handle.rs`) and one module per use case, each an `impl Gateway` block:
+//! `verify/` (create, check, resend, switch, cancel, read), `apps`, `pages`, `tokens`,
+//! `inbound`, `receipts` and `live::subscribe`. Errors of the lower layer convert into
+//! [`EngineError`] with `From`.
 
 pub mod address;
-mod auth;
 pub mod clock;
 pub mod code;
 pub mod delivery;
-pub mod engine;
 pub mod error;
-pub mod inbound;
 pub mod limits;
 pub mod live;
 pub mod outbox;
 pub mod secret;
 pub mod store;
-pub mod token;
 
-pub use engine::{
-    AppPages, CheckMode, CreateRequest, Created, DeclaredApp, EngineSettings, Gateway, Read,
-    RouteRule,
-};
+pub mod apps;
+pub mod handle;
+pub mod inbound;
+pub mod pages;
+pub mod receipts;
+pub mod settings;
+pub mod tokens;
+pub mod verify;
+
 pub use error::EngineError;
+pub use handle::Gateway;
+pub use pages::Read;
+pub use settings::{AppPages, DeclaredApp, EngineSettings, RouteRule};
+pub use verify::{CheckMode, CreateRequest, Created};

@@ -13,9 +13,9 @@
 use super::{
     address::Channel,
     clock::Clock,
+    clock::{human_duration, secs_until},
     code::{CodeHasher, OtpCode},
     delivery::{DeliveryError, MessageMeta, OutgoingMessage, Providers, Sent, TemplateVars},
-    engine::{human_duration, secs_until},
     limits::{self, Limit},
     store::{ClaimedDelivery, DeliveryOutcome, Store},
 };

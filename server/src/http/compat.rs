@@ -2,14 +2,14 @@
 //! parameters, and the `{status, data | message}` envelope. Handlers only translate.
 
 use super::{
-    envelope::{ApiError, Success},
+    envelope::{ApiError, Success, NOT_FOUND},
     params::Params,
     AppState,
 };
 use app::{
     gateway::{
         store::{AppRecord, VerificationRecord},
-        CheckMode, CreateRequest, EngineError, Gateway,
+        CheckMode, CreateRequest, Gateway,
     },
     model::{CheckResult, VerificationId},
 };
@@ -54,20 +54,9 @@ impl FromRequestParts<AppState> for Authed {
             .map_err(|_| unauthorized())?;
         let pair = String::from_utf8(decoded).map_err(|_| unauthorized())?;
         let (namespace, secret) = pair.split_once(':').ok_or_else(unauthorized)?;
-        match state.gateway.authenticate(namespace, secret).await {
-            Ok(app) => Ok(Authed(app)),
-            Err(EngineError::Unauthorized) => Err(unauthorized()),
-            Err(e) => Err(internal(e)),
-        }
+        Ok(Authed(state.gateway.authenticate(namespace, secret).await?))
     }
 }
-
-fn internal(err: EngineError) -> ApiError {
-    tracing::error!(error = ?err, "request failed");
-    ApiError::unavailable()
-}
-
-const NOT_FOUND: &str = "the OTP does not exist";
 
 fn parse_id(raw: &str) -> Result<VerificationId, ApiError> {
     VerificationId::parse(raw).map_err(|e| ApiError::bad_request(format!("Invalid `id`: {e}.")))
@@ -104,7 +93,7 @@ fn otp_object(
 }
 
 async fn health(State(gw): State<Gateway>) -> Result<Success, ApiError> {
-    gw.ping().await.map_err(internal)?;
+    gw.ping().await?;
     Ok(Success(json!("OK")))
 }
 
@@ -169,27 +158,9 @@ async fn create_inner(
         client_ip: Some(client.ip()),
         ..CreateRequest::default()
     };
-    match gw.create(&app, request).await {
-        Ok(created) => Ok(Success(otp_object(&gw, &app, &created.record, created.echoed_code.as_deref(), true))),
-        Err(EngineError::UnknownProvider) => Err(ApiError::bad_request("Unknown provider.")),
-        Err(EngineError::RateLimited { retry_after_secs }) => Err(ApiError::too_many(
-            format!("Too many requests. Retry after {retry_after_secs} seconds."),
-            retry_after_secs,
-        )),
-        Err(EngineError::InvalidAddress(e)) => Err(ApiError::bad_request(format!("Invalid `to` address: {e}."))),
-        Err(EngineError::InvalidInput { field, reason }) => {
-            Err(ApiError::bad_request(format!("Invalid `{field}`: {reason}.")))
-        }
-        Err(EngineError::Locked { retry_after_secs, attempts, max_attempts })
-        | Err(EngineError::SendLimit { retry_after_secs, sends: attempts, max_sends: max_attempts }) => {
-            Err(ApiError::too_many(
-                format!("OTP attempts exceeded. Retry after {retry_after_secs} seconds."),
-                retry_after_secs,
-            )
-            .with_data(json!({ "ttl_seconds": retry_after_secs, "attempts": attempts, "max_attempts": max_attempts })))
-        }
-        Err(e) => Err(internal(e)),
-    }
+    let created = gw.create(&app, request).await?;
+    let code = created.echoed_code.as_deref();
+    Ok(Success(otp_object(&gw, &app, &created.record, code, true)))
 }
 
 async fn check(
@@ -205,26 +176,10 @@ async fn check(
         return Err(ApiError::bad_request("`otp` is empty."));
     }
     let retire = !p.flag("skip_delete")?;
-    let (result, record) = match gw
-        .check_from(
-            &app,
-            &id,
-            code,
-            CheckMode::Api { retire },
-            Some(client.ip()),
-        )
-        .await
-    {
-        Ok(done) => done,
-        Err(EngineError::NotFound) => return Err(ApiError::bad_request(NOT_FOUND)),
-        Err(EngineError::RateLimited { retry_after_secs }) => {
-            return Err(ApiError::too_many(
-                format!("Too many attempts. Please retry after {retry_after_secs} seconds."),
-                retry_after_secs,
-            ))
-        }
-        Err(e) => return Err(internal(e)),
-    };
+    let mode = CheckMode::Api { retire };
+    let (result, record) = gw
+        .check_from(&app, &id, code, mode, Some(client.ip()))
+        .await?;
     match result {
         CheckResult::Verified => Ok(Success(otp_object(&gw, &app, &record, None, false))),
         CheckResult::Incorrect { .. } | CheckResult::Malformed => {
@@ -267,10 +222,6 @@ async fn status_inner(
     retire: bool,
 ) -> Result<Success, ApiError> {
     let id = parse_id(&id)?;
-    match gw.verified_status(&app, &id, retire).await {
-        Ok(record) => Ok(Success(otp_object(&gw, &app, &record, None, false))),
-        Err(EngineError::NotFound) => Err(ApiError::bad_request(NOT_FOUND)),
-        Err(EngineError::NotVerified) => Err(ApiError::bad_request("OTP not verified.")),
-        Err(e) => Err(internal(e)),
-    }
+    let record = gw.verified_status(&app, &id, retire).await?;
+    Ok(Success(otp_object(&gw, &app, &record, None, false)))
 }

@@ -1,11 +1,15 @@
 //! otpgateway's response envelope: `{"status":"success","data":…}` or
 //! `{"status":"error","message":"…","data":…}`, always JSON with `charset=utf-8`.
 
+use app::gateway::EngineError;
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use serde_json::{json, Value};
+
+/// otpgateway's answer for an id it does not know (or no longer keeps).
+pub const NOT_FOUND: &str = "the OTP does not exist";
 
 /// A success answer.
 pub struct Success(pub Value);
@@ -59,6 +63,50 @@ impl ApiError {
             StatusCode::SERVICE_UNAVAILABLE,
             "Service temporarily unavailable.",
         )
+    }
+}
+
+/// The one place the otpgateway API turns an engine error into otpgateway's status and
+/// message. Internal detail goes to the log, never to the client.
+impl From<EngineError> for ApiError {
+    fn from(err: EngineError) -> Self {
+        use EngineError as E;
+        match err {
+            E::Unauthorized => Self::new(StatusCode::UNAUTHORIZED, "Invalid API credentials."),
+            E::NotFound | E::Closed(_) => Self::bad_request(NOT_FOUND),
+            E::NotVerified => Self::bad_request("OTP not verified."),
+            E::UnknownProvider => Self::bad_request("Unknown provider."),
+            E::InvalidAddress(e) => Self::bad_request(format!("Invalid `to` address: {e}.")),
+            E::InvalidInput { field, reason } => {
+                Self::bad_request(format!("Invalid `{field}`: {reason}."))
+            }
+            E::RateLimited { retry_after_secs } => Self::too_many(
+                format!("Too many requests. Retry after {retry_after_secs} seconds."),
+                retry_after_secs,
+            ),
+            E::Locked {
+                retry_after_secs,
+                attempts,
+                max_attempts,
+            }
+            | E::SendLimit {
+                retry_after_secs,
+                sends: attempts,
+                max_sends: max_attempts,
+            } => Self::too_many(
+                format!("OTP attempts exceeded. Retry after {retry_after_secs} seconds."),
+                retry_after_secs,
+            )
+            .with_data(json!({
+                "ttl_seconds": retry_after_secs,
+                "attempts": attempts,
+                "max_attempts": max_attempts,
+            })),
+            E::InvalidToken(_) | E::TokenMismatch | E::TokenReused | E::Store(_) => {
+                tracing::error!(error = ?err, "request failed");
+                Self::unavailable()
+            }
+        }
     }
 }
 

@@ -138,19 +138,10 @@ async fn submit(
     };
     let page = page_with(None);
     let back = |result: &str| Redirect::to(&page_with(Some(result))).into_response();
-    let failed = |e: EngineError| match e {
-        EngineError::NotFound => StatusCode::NOT_FOUND.into_response(),
-        EngineError::RateLimited { .. }
-        | EngineError::SendLimit { .. }
-        | EngineError::Locked { .. } => back("limited"),
-        EngineError::InvalidAddress(_) | EngineError::InvalidInput { .. } => {
-            back("invalid_address")
-        }
-        EngineError::Closed(_) => Redirect::to(&page).into_response(),
-        e => {
-            tracing::error!(error = ?e, "hosted page action failed");
-            back("unavailable")
-        }
+    let failed = |e: EngineError| match Failure::from(e) {
+        Failure::NotFound => StatusCode::NOT_FOUND.into_response(),
+        Failure::Closed => Redirect::to(&page).into_response(),
+        Failure::Outcome(result) => back(result),
     };
     let ip = Some(client.ip());
     // The hydrated page checks codes in place: the same check, answered as JSON.
@@ -206,6 +197,35 @@ async fn submit(
     }
 }
 
+/// How a page action's engine error reaches the page: the hosted forms' one mapping.
+enum Failure {
+    /// No such app or verification: 404.
+    NotFound,
+    /// Closed meanwhile: the page shows it as it is now.
+    Closed,
+    /// One of the page's outcomes: `limited`, `invalid_address` or `unavailable`.
+    Outcome(&'static str),
+}
+
+impl From<EngineError> for Failure {
+    fn from(err: EngineError) -> Self {
+        match err {
+            EngineError::NotFound => Self::NotFound,
+            EngineError::Closed(_) => Self::Closed,
+            EngineError::RateLimited { .. }
+            | EngineError::SendLimit { .. }
+            | EngineError::Locked { .. } => Self::Outcome("limited"),
+            EngineError::InvalidAddress(_) | EngineError::InvalidInput { .. } => {
+                Self::Outcome("invalid_address")
+            }
+            e => {
+                tracing::error!(error = ?e, "hosted page action failed");
+                Self::Outcome("unavailable")
+            }
+        }
+    }
+}
+
 /// A check for the hydrated page: `{"result", "attempts_left"?, "redirect"?}`, where
 /// `result` is one of the form's outcomes (`verified`, `incorrect`, `locked`, `expired`,
 /// `cancelled`, `malformed`, `limited`, `unavailable`, `closed`).
@@ -221,17 +241,11 @@ fn check_json(reply: Result<app::model::CheckReply, EngineError>) -> Response {
             }
             body
         }
-        Err(EngineError::NotFound) => return StatusCode::NOT_FOUND.into_response(),
-        Err(
-            EngineError::RateLimited { .. }
-            | EngineError::SendLimit { .. }
-            | EngineError::Locked { .. },
-        ) => json!({ "result": "limited" }),
-        Err(EngineError::Closed(_)) => json!({ "result": "closed" }),
-        Err(e) => {
-            tracing::error!(error = ?e, "hosted page check failed");
-            json!({ "result": "unavailable" })
-        }
+        Err(e) => match Failure::from(e) {
+            Failure::NotFound => return StatusCode::NOT_FOUND.into_response(),
+            Failure::Closed => json!({ "result": "closed" }),
+            Failure::Outcome(result) => json!({ "result": result }),
+        },
     };
     axum::Json(body).into_response()
 }

@@ -5,7 +5,6 @@ mod compat;
 mod envelope;
 mod headers;
 mod hosted;
-mod live;
 mod params;
 pub mod v1;
 
@@ -36,7 +35,6 @@ pub fn router(state: AppState) -> Router {
         .nest("/api", compat::router())
         .merge(hosted::router())
         .merge(v1::router())
-        .merge(live::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(hosted::ready))
         .leptos_routes_with_context(

@@ -2,6 +2,7 @@
 
 mod console;
 mod http_sms;
+pub mod inbound;
 mod kaleyra;
 pub mod net;
 mod smtp;
@@ -136,7 +137,7 @@ pub trait Provider: Send + Sync + 'static {
         url: &str,
         headers: &http::HeaderMap,
         form: &[(String, String)],
-    ) -> Result<crate::gateway::inbound::InboundSms, ReceiptError> {
+    ) -> Result<inbound::InboundSms, ReceiptError> {
         let _ = (url, headers, form);
         Err(ReceiptError::Unsupported)
     }

@@ -205,10 +205,10 @@ impl Provider for TwilioProvider {
         url: &str,
         headers: &http::HeaderMap,
         form: &[(String, String)],
-    ) -> Result<crate::gateway::inbound::InboundSms, ReceiptError> {
+    ) -> Result<super::inbound::InboundSms, ReceiptError> {
         let field = self.authentic(url, headers, form)?;
         let get = |name: &'static str| field(name).ok_or(ReceiptError::Malformed(name));
-        Ok(crate::gateway::inbound::InboundSms {
+        Ok(super::inbound::InboundSms {
             message_id: get("MessageSid")?,
             from: get("From")?,
             to: field("To").unwrap_or_default(),

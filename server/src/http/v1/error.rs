@@ -2,7 +2,7 @@
 //! `code` is stable and meant for programs; `message` is for people. Neither ever carries
 //! an internal detail, a code or a secret.
 
-use app::gateway::EngineError;
+use app::gateway::{store::StoreError, EngineError};
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
@@ -132,6 +132,12 @@ impl From<EngineError> for V1Error {
                 )
             }
         }
+    }
+}
+
+impl From<StoreError> for V1Error {
+    fn from(err: StoreError) -> Self {
+        EngineError::from(err).into()
     }
 }
 

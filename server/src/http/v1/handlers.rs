@@ -103,12 +103,7 @@ pub async fn create(
     };
     let request_hash = Sha256::digest(&body).to_vec();
     if let Some(key) = &key {
-        if let Some(answer) = gw
-            .store()
-            .idempotency_get(app.app_id, key)
-            .await
-            .map_err(EngineError::from)?
-        {
+        if let Some(answer) = gw.store().idempotency_get(app.app_id, key).await? {
             return replay(answer, &request_hash);
         }
     }
@@ -145,14 +140,9 @@ pub async fn create(
         let store = gw.store();
         if !store
             .idempotency_put(app.app_id, key, &answer, gw.now_ms())
-            .await
-            .map_err(EngineError::from)?
+            .await?
         {
-            if let Some(first) = store
-                .idempotency_get(app.app_id, key)
-                .await
-                .map_err(EngineError::from)?
-            {
+            if let Some(first) = store.idempotency_get(app.app_id, key).await? {
                 return replay(first, &answer.request_hash);
             }
         }

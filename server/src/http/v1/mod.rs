@@ -3,6 +3,7 @@
 
 mod error;
 mod handlers;
+mod live;
 mod types;
 
 pub use error::{ErrorBody, V1Error};
@@ -29,7 +30,7 @@ use utoipa::OpenApi;
         handlers::jwks,
         handlers::provider_status,
         handlers::inbound,
-        crate::http::live::sse,
+        live::sse,
     ),
     components(schemas(
         types::CreateBody,
@@ -68,9 +69,10 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
-/// The `/v1` routes and the JWKS.
+/// The `/v1` routes (live updates included) and the JWKS.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(live::router())
         .route("/v1/verifications", post(handlers::create))
         .route("/v1/verifications/{id}", get(handlers::fetch))
         .route("/v1/verifications/{id}/check", post(handlers::check))

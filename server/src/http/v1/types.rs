@@ -1,6 +1,6 @@
 //! Request and response bodies of the native API.
 
-use app::gateway::{engine::Gateway, store::VerificationRecord};
+use app::gateway::{store::VerificationRecord, Gateway};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;

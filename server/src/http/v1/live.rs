@@ -5,7 +5,8 @@
 //! stream ends. The client token comes from the create answer or the hosted page; a wrong
 //! token and an unknown id both answer 404.
 
-use super::{v1::V1Error, AppState};
+use super::error::{ErrorBody, V1Error};
+use crate::http::AppState;
 use app::{
     gateway::{live::Subscription, Gateway},
     model::{LiveEvent, Status},
@@ -92,7 +93,7 @@ async fn open(gw: &Gateway, id: &str, token: &str) -> Result<(Subscription, Live
         ("id" = String, Path, description = "The verification id"),
         ("token" = String, Query, description = "The verification's client token"),
     ),
-    responses((status = 200, description = "text/event-stream of live events"), (status = 404, body = super::v1::ErrorBody))
+    responses((status = 200, description = "text/event-stream of live events"), (status = 404, body = ErrorBody))
 )]
 pub async fn sse(
     State(gw): State<Gateway>,

@@ -1,53 +1,28 @@
-//! Live updates: the event timeline, fanned out to subscribers (WebSocket, SSE, the hosted
-//! page) on every instance.
-//!
-//! One pump per process reads new `event` rows from the database and broadcasts them; a
-//! subscriber keeps those of its verification and turns them into [`LiveEvent`]s. Because
-//! the database is the source, an event written by any instance reaches subscribers on
-//! all of them: on PostgreSQL each commit of events notifies every instance's pump
-//! (`LISTEN`/`NOTIFY`), on SQLite the pump polls. Rows that commit out of id order (concurrent PostgreSQL transactions) are
-//! caught by re-reading a window behind the cursor and skipping ids already seen.
+//! Subscriptions to one verification's events, for WebSocket, SSE and the hosted page.
 //!
 //! Subscribers authenticate with a client token derived from a server key for one
 //! verification (`<namespace>.<base64url HMAC>`): it unlocks that verification's events
 //! and nothing else, the browser never holds the app's secret, and nothing needs storing.
 
-use super::{
-    engine::Gateway,
-    engine::Read,
+use crate::gateway::{
     error::EngineError,
+    handle::Gateway,
+    live::hub::EventReceiver,
+    pages::Read,
     store::{EventRow, VerificationRecord},
 };
 use crate::model::{LiveEvent, Status};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use std::{collections::VecDeque, sync::Arc, time::Duration};
-use tokio::sync::{broadcast, watch};
+use std::time::Duration;
+use tokio::sync::broadcast;
 
 const TOKEN_LABEL: &str = "otpgate/live-token/v1";
-/// How far behind the cursor each read looks for late commits.
-const REREAD_WINDOW: i64 = 256;
-/// How often a pump that is told of new events still looks for itself.
-const SAFETY_POLL: Duration = Duration::from_secs(5);
-
-/// The fan-out point every subscriber listens on.
-#[derive(Debug)]
-pub struct LiveHub {
-    tx: broadcast::Sender<Arc<EventRow>>,
-}
-
-impl Default for LiveHub {
-    fn default() -> Self {
-        Self {
-            tx: broadcast::channel(4096).0,
-        }
-    }
-}
 
 /// A subscription to one verification.
 pub struct Subscription {
     pub namespace: String,
     pub record: VerificationRecord,
-    rx: broadcast::Receiver<Arc<EventRow>>,
+    rx: EventReceiver,
     /// Events up to this id happened before the subscription (its snapshot covers them).
     after: i64,
 }
@@ -74,7 +49,7 @@ impl Gateway {
             .decode(mac)
             .map_err(|_| EngineError::NotFound)?;
         // Subscribe before reading the state, so nothing falls between the two.
-        let rx = self.hub().tx.subscribe();
+        let rx = self.hub().subscribe();
         let (app, record) = self.app_and_record(namespace, public_id).await?;
         let parts = [namespace, &record.verification_id.to_string()];
         if !self.hasher().verify_derived(TOKEN_LABEL, &parts, &mac) {
@@ -186,81 +161,8 @@ impl Gateway {
     pub fn start_live(
         &self,
         interval: Duration,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
-        let gw = self.clone();
-        tokio::spawn(async move {
-            let store = gw.store().clone();
-            // Where the database announces commits (PostgreSQL), the pump reads when told
-            // and polls only as a safety net; elsewhere it polls at `interval`.
-            let signal = match store.event_signal().await {
-                Ok(signal) => signal,
-                Err(e) => {
-                    tracing::warn!(error = ?e, "live updates: cannot listen for events; polling");
-                    None
-                }
-            };
-            let poll = match signal {
-                Some(_) => interval.max(SAFETY_POLL),
-                None => interval,
-            };
-            let announced = || async {
-                match &signal {
-                    Some(signal) => signal.notified().await,
-                    None => std::future::pending().await,
-                }
-            };
-            // The cursor is found on the first subscription, not at start-up.
-            let mut cursor = 0;
-            let mut seen: VecDeque<i64> = VecDeque::new();
-            let mut idle = true;
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(poll) => {}
-                    _ = announced() => {}
-                    _ = shutdown.changed() => return,
-                }
-                // Other instances' changes must reach this process's page cache
-                // (`store/views.rs`) as well as its subscribers; only an instance alone
-                // on its database (SQLite) sees every change itself.
-                if gw.hub().tx.receiver_count() == 0 && signal.is_none() {
-                    // Nobody listens: read nothing; catch up with the head on the next
-                    // subscription (which ignores events older than itself anyway).
-                    idle = true;
-                    continue;
-                }
-                if idle {
-                    match store.last_event_id().await {
-                        // Reads look back a window, so events committed just before
-                        // are still delivered.
-                        Ok(id) => cursor = cursor.max(id),
-                        Err(e) => {
-                            tracing::warn!(error = ?e, "live updates: cannot read the event cursor");
-                            continue;
-                        }
-                    }
-                    idle = false;
-                }
-                let rows = match store.events_after(cursor - REREAD_WINDOW, 1024).await {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        tracing::warn!(error = ?e, "live updates: cannot read events");
-                        continue;
-                    }
-                };
-                for row in rows {
-                    if seen.contains(&row.event_id) || row.event_id <= cursor - REREAD_WINDOW {
-                        continue;
-                    }
-                    cursor = cursor.max(row.event_id);
-                    seen.push_back(row.event_id);
-                    if seen.len() > 4 * REREAD_WINDOW as usize {
-                        seen.pop_front();
-                    }
-                    store.forget_verification(row.verification_id);
-                    let _ = gw.hub().tx.send(Arc::new(row));
-                }
-            }
-        })
+        self.hub().start(self.store().clone(), interval, shutdown)
     }
 }

@@ -4,7 +4,7 @@
 //! with its app) for one minute; a secret changed on this instance drops the entry at once,
 //! one changed on another instance stops working here within the minute.
 
-use super::{
+use crate::gateway::{
     error::EngineError,
     secret::ApiSecret,
     store::{AppRecord, Store},

@@ -1,0 +1,136 @@
+//! Apps: Basic-auth sign-in of an integrator, creating apps, and making the stored apps
+//! match the ones the config file declares.
+
+pub(crate) mod auth;
+
+use crate::gateway::{
+    error::EngineError,
+    handle::Gateway,
+    secret::ApiSecret,
+    settings::{AppPages, DeclaredApp},
+    store::AppRecord,
+};
+use crate::model::Namespace;
+
+impl Gateway {
+    /// Checks a Basic-auth pair. Unknown namespaces and wrong secrets look the same.
+    #[tracing::instrument(skip(self, secret))]
+    pub async fn authenticate(
+        &self,
+        namespace: &str,
+        secret: &str,
+    ) -> Result<AppRecord, EngineError> {
+        self.inner.auth.authenticate(namespace, secret).await
+    }
+
+    /// Creates an app with `secret` (or a generated one, returned once).
+    pub async fn create_app(
+        &self,
+        namespace: &Namespace,
+        name: &str,
+        secret: Option<ApiSecret>,
+    ) -> Result<(AppRecord, ApiSecret), EngineError> {
+        let secret = secret.unwrap_or_else(ApiSecret::generate);
+        let hash = hash_off_executor(&secret).await;
+        let app = self
+            .inner
+            .store
+            .create_app(namespace.as_str(), name, &hash, self.inner.clock.now_ms())
+            .await?;
+        Ok((app, secret))
+    }
+
+    /// Makes sure an app declared in the config file exists with exactly this secret.
+    pub async fn declare_app(&self, declared: &DeclaredApp) -> Result<AppRecord, EngineError> {
+        let (namespace, secret) = (&declared.namespace, &declared.secret);
+        let store = &self.inner.store;
+        let name = declared
+            .name
+            .clone()
+            .unwrap_or_else(|| namespace.to_string());
+        let app = match store.find_app(namespace.as_str()).await? {
+            Some(app) => app,
+            None => {
+                self.create_app(namespace, &name, Some(secret.clone()))
+                    .await?
+                    .0
+            }
+        };
+        let now = self.inner.clock.now_ms();
+        store
+            .update_app(
+                app.app_id,
+                &name,
+                declared.echo_code,
+                &declared.redirect_urls,
+                now,
+            )
+            .await?;
+        self.inner.auth.forget(namespace.as_str());
+        let named = declared
+            .routes
+            .iter()
+            .flat_map(|rule| rule.providers.iter().map(|p| ("routes", p)))
+            .chain(declared.pages.fallbacks.iter().map(|p| ("fallbacks", p)));
+        for (field, provider) in named {
+            if self.inner.providers.get(provider).is_none() {
+                return Err(EngineError::invalid(
+                    field,
+                    format!("provider {provider:?} is not configured"),
+                ));
+            }
+        }
+        self.inner
+            .routes
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(app.app_id, declared.routes.clone());
+        self.inner
+            .pages
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(namespace.to_string(), declared.pages.clone());
+        let hashes = store.app_secret_hashes(app.app_id).await?;
+        let probe = secret.clone();
+        let current =
+            tokio::task::spawn_blocking(move || hashes.len() == 1 && probe.verify(&hashes[0]))
+                .await
+                .unwrap_or(false);
+        if !current {
+            let hash = hash_off_executor(secret).await;
+            store
+                .replace_app_secret(app.app_id, &hash, self.inner.clock.now_ms())
+                .await?;
+            self.inner.auth.forget(namespace.as_str());
+        }
+        Ok(AppRecord {
+            name,
+            echo_code: declared.echo_code,
+            redirect_urls: declared.redirect_urls.clone(),
+            ..app
+        })
+    }
+
+    /// An app's hosted-page settings; the defaults for an app the config does not declare.
+    pub fn app_pages(&self, namespace: &str) -> AppPages {
+        self.inner
+            .pages
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(namespace)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The origins that may frame this app's hosted pages; empty for none.
+    pub fn embed_origins(&self, namespace: &str) -> Vec<String> {
+        self.app_pages(namespace).embed_origins
+    }
+}
+
+async fn hash_off_executor(secret: &ApiSecret) -> String {
+    let secret = secret.clone();
+    tokio::task::spawn_blocking(move || secret.hash())
+        .await
+        .expect("argon2 hashing does not panic")
+}

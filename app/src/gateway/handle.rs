@@ -1,0 +1,212 @@
+//! The one handle every use case hangs off: [`Gateway`] holds the store, keys, providers,
+//! clock and settings. The use cases live in their own modules (`verify/`, `apps.rs`,
+//! `pages.rs`, `tokens/`, `inbound.rs`, `receipts.rs`, `live/subscribe.rs`), each as an
+//! `impl Gateway` block; this file keeps only what they share.
+
+use crate::gateway::{
+    apps::auth::Authenticator,
+    clock::Clock,
+    code::CodeHasher,
+    delivery::{Provider, Providers},
+    error::EngineError,
+    limits::{self, Limit},
+    live::hub::LiveHub,
+    outbox::{Breakers, Outbox, OutboxSettings, OutboxSignal},
+    secret::random_id,
+    settings::{route_for, AppPages, EngineSettings, RouteRule},
+    store::{AppRecord, NewDelivery, Store},
+    tokens::jwt::TokenKeys,
+};
+use crate::model::InboxMessage;
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::{Arc, RwLock},
+};
+
+/// The engine. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Gateway {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// What the handle shares; the use-case modules reach it as `self.inner`.
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) auth: Authenticator,
+    pub(crate) hasher: CodeHasher,
+    pub(crate) providers: Providers,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) settings: EngineSettings,
+    pub(crate) tokens: TokenKeys,
+    pub(crate) outbox: Arc<OutboxSignal>,
+    pub(crate) hub: LiveHub,
+    /// Failover rules of the apps declared in the config file, by app id.
+    pub(crate) routes: RwLock<HashMap<i64, Vec<RouteRule>>>,
+    /// Hosted-page settings of the apps declared in the config file, by namespace.
+    pub(crate) pages: RwLock<HashMap<String, AppPages>>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("providers", &self.inner.providers)
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: CodeHasher,
+        providers: Providers,
+        clock: Arc<dyn Clock>,
+        settings: EngineSettings,
+        tokens: TokenKeys,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                auth: Authenticator::new(store.clone()),
+                store,
+                hasher,
+                providers,
+                clock,
+                settings,
+                tokens,
+                outbox: Arc::default(),
+                hub: LiveHub::default(),
+                routes: RwLock::default(),
+                pages: RwLock::default(),
+            }),
+        }
+    }
+
+    /// Starts the delivery worker; it stops (releasing what it holds) when `shutdown`
+    /// turns true. Each serving process runs one.
+    pub fn start_delivery(
+        &self,
+        settings: OutboxSettings,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let i = &self.inner;
+        let outbox = Arc::new(Outbox {
+            store: i.store.clone(),
+            providers: i.providers.clone(),
+            hasher: i.hasher.clone(),
+            clock: i.clock.clone(),
+            root_url: i.settings.root_url.clone(),
+            send_cap: i.settings.limits.sends_per_address,
+            signal: i.outbox.clone(),
+            settings,
+            breakers: Breakers::default(),
+            owner: format!("worker-{}", random_id()),
+        });
+        tokio::spawn(outbox.run(shutdown))
+    }
+
+    /// The outbox row for a message to `address` through `provider`, along the app's
+    /// failover route.
+    pub(crate) fn delivery_for(
+        &self,
+        app: &AppRecord,
+        provider: &dyn Provider,
+        address: &str,
+    ) -> NewDelivery {
+        let routes = self.inner.routes.read().unwrap_or_else(|p| p.into_inner());
+        let rules = routes
+            .get(&app.app_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        NewDelivery {
+            route: route_for(rules, provider.id(), provider.channel(), address),
+            address: address.to_owned(),
+        }
+    }
+
+    pub(crate) fn engine_settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn hasher(&self) -> &CodeHasher {
+        &self.inner.hasher
+    }
+
+    pub(crate) fn hub(&self) -> &LiveHub {
+        &self.inner.hub
+    }
+
+    /// Counts one hit against `limit` for `key`; `RateLimited` when over. `None` is no
+    /// limit (and no database write).
+    pub(crate) async fn limit(&self, key: String, limit: Option<Limit>) -> Result<(), EngineError> {
+        let Some(limit) = limit else { return Ok(()) };
+        let (window, retry_after_secs) = limit.window(self.inner.clock.now_ms());
+        if self.inner.store.hit(&key, window, 1).await? > limit.max {
+            return Err(EngineError::RateLimited { retry_after_secs });
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn limit_ip(
+        &self,
+        kind: &str,
+        app: &AppRecord,
+        ip: Option<IpAddr>,
+        limit: Option<Limit>,
+    ) -> Result<(), EngineError> {
+        match ip {
+            Some(ip) => {
+                self.limit(
+                    limits::key(kind, app.app_id, &limits::ip_subject(ip)),
+                    limit,
+                )
+                .await
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.inner.providers
+    }
+
+    pub(crate) fn provider(&self, id: &str) -> Result<Arc<dyn Provider>, EngineError> {
+        self.inner
+            .providers
+            .get(id)
+            .cloned()
+            .ok_or(EngineError::UnknownProvider)
+    }
+
+    /// The idempotency store, for adapters that replay answers.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The current time in Unix milliseconds, from the engine's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+
+    /// Answers when storage does (health checks).
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        Ok(self.inner.store.ping().await?)
+    }
+
+    /// The dev inbox, when the console provider is enabled.
+    pub fn inbox(&self) -> Option<Vec<InboxMessage>> {
+        self.inner.providers.console().map(|c| c.messages())
+    }
+
+    /// The public URL of a verification's hosted page.
+    pub fn page_url(&self, namespace: &str, public_id: &str) -> String {
+        format!(
+            "{}/otp/{namespace}/{public_id}",
+            self.inner.settings.root_url
+        )
+    }
+}

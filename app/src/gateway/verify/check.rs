@@ -1,0 +1,141 @@
+//! Checking a code: the limits, then one store transaction that counts the attempt,
+//! compares the HMAC and settles the verification; and otpgateway's `/status`.
+
+use crate::gateway::{
+    code::OtpCode,
+    error::EngineError,
+    handle::Gateway,
+    limits,
+    store::{AppRecord, Attempt, AttemptOutcome, VerificationRecord},
+    verify::read::spec_of,
+};
+use crate::model::{CheckResult, Status, VerificationId};
+use std::net::IpAddr;
+
+/// How a check was made: the otpgateway API retires a verified record unless told not to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckMode {
+    Api { retire: bool },
+    HostedPage,
+}
+
+impl Gateway {
+    /// Checks a code. The attempt is counted before the comparison, in its own statement,
+    /// so parallel guesses cannot exceed the budget.
+    #[tracing::instrument(skip(self, app, raw_code), fields(app = %app.namespace, verification = %id))]
+    pub async fn check(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        raw_code: &str,
+        mode: CheckMode,
+    ) -> Result<(CheckResult, VerificationRecord), EngineError> {
+        self.check_from(app, id, raw_code, mode, None).await
+    }
+
+    /// As [`check`](Self::check), counting against the caller's per-IP limit.
+    pub async fn check_from(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        raw_code: &str,
+        mode: CheckMode,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(CheckResult, VerificationRecord), EngineError> {
+        let l = &self.inner.settings.limits;
+        self.limit_ip("check_ip", app, client_ip, l.check_per_ip)
+            .await?;
+        self.limit(limits::key("check_app", app.app_id, "all"), l.check_per_app)
+            .await?;
+        let store = &self.inner.store;
+        let mut record = match mode {
+            CheckMode::Api { .. } => self.get(app, id).await?,
+            CheckMode::HostedPage => store
+                .find_verification(app.app_id, id.as_str())
+                .await?
+                .ok_or(EngineError::NotFound)?,
+        };
+        let now = self.inner.clock.now_ms();
+        if let Some(result) = self.settle(&mut record, now).await? {
+            return Ok((result, record));
+        }
+        let Ok(code) = OtpCode::parse(raw_code, spec_of(&record)?) else {
+            return Ok((CheckResult::Malformed, record));
+        };
+        // The per-address budget is reserved before the comparison and returned on success,
+        // in the same transaction, so parallel guesses cannot slip past it either.
+        let fail_cap = l.failed_checks_per_address;
+        let fail_key = limits::key(
+            "fail_addr",
+            app.app_id,
+            &limits::address_subject(&record.address),
+        );
+        let (budget_window, retry_after_secs) = fail_cap.window(now);
+        let attempt = Attempt {
+            verification_id: record.verification_id,
+            now,
+            budget_key: &fail_key,
+            budget_window,
+            budget_max: fail_cap.max,
+            retire: matches!(mode, CheckMode::Api { retire: true }),
+        };
+        let (hasher, namespace) = (&self.inner.hasher, &app.namespace);
+        let matches = |stored: &[u8]| hasher.verify(namespace, id.as_str(), &code, stored);
+        match store.attempt(&attempt, &matches).await? {
+            AttemptOutcome::OverBudget => Err(EngineError::RateLimited { retry_after_secs }),
+            AttemptOutcome::NotOpen => {
+                // Someone else moved it (locked, verified or expired) between our read and now.
+                let mut fresh = store
+                    .find_verification(app.app_id, id.as_str())
+                    .await?
+                    .ok_or(EngineError::NotFound)?;
+                let result = self
+                    .settle(&mut fresh, now)
+                    .await?
+                    .unwrap_or(CheckResult::Locked);
+                Ok((result, fresh))
+            }
+            AttemptOutcome::Verified { attempts } => {
+                record.attempts = attempts;
+                record.status = Status::Verified;
+                record.verified_at = Some(now);
+                Ok((CheckResult::Verified, record))
+            }
+            AttemptOutcome::Incorrect {
+                attempts,
+                max_attempts,
+                locked,
+            } => {
+                record.attempts = attempts;
+                if locked {
+                    record.status = Status::Locked;
+                }
+                let attempts_left = max_attempts.saturating_sub(attempts);
+                Ok((CheckResult::Incorrect { attempts_left }, record))
+            }
+        }
+    }
+
+    /// The verification if it is verified (otpgateway's `/status`); with `retire`, the
+    /// record is consumed afterwards.
+    pub async fn verified_status(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        retire: bool,
+    ) -> Result<VerificationRecord, EngineError> {
+        let record = self.get(app, id).await?;
+        if record.status != Status::Verified {
+            return Err(EngineError::NotVerified);
+        }
+        if retire {
+            let now = self.inner.clock.now_ms();
+            self.inner.store.retire(record.verification_id, now).await?;
+            self.inner
+                .store
+                .record_event(record.verification_id, "retired", "{}", now)
+                .await?;
+        }
+        Ok(record)
+    }
+}

@@ -1,0 +1,327 @@
+//! Starting a verification: the request checked field by field, the code made and
+//! sealed, the limits counted, and the verification stored with its outbox row in one
+//! transaction (or an open one with the same id re-issued, as otpgateway's re-PUT does).
+
+use crate::gateway::{
+    clock::secs_until,
+    code::OtpCode,
+    delivery::inbound::{inbound_code_spec, INBOUND_PROVIDER},
+    error::EngineError,
+    handle::Gateway,
+    limits,
+    secret::random_id,
+    settings::EngineSettings,
+    store::{AppRecord, NewDelivery, NewVerification, Reissue, StoreError, VerificationRecord},
+};
+use crate::model::{Status, VerificationId};
+use std::net::IpAddr;
+
+/// What an integrator asks for when starting a verification. Raw values are checked here.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub id: Option<VerificationId>,
+    pub provider: String,
+    /// May be empty: the hosted page then collects the address.
+    pub to: String,
+    pub channel_description: String,
+    pub address_description: String,
+    /// A code chosen by the integrator instead of a generated one.
+    pub code: Option<String>,
+    pub ttl_secs: Option<u64>,
+    pub max_attempts: Option<u32>,
+    pub max_sends: Option<u32>,
+    pub extra: Option<serde_json::Value>,
+    /// The caller's client IP, for per-IP limits.
+    pub client_ip: Option<IpAddr>,
+    /// Where the hosted page sends the user when done; must be in the app's allow-list.
+    pub redirect_url: Option<String>,
+    /// Opaque value echoed with the redirect.
+    pub state: Option<String>,
+    /// Preferred language of the hosted page and messages (`en`, `pt-BR`, ...).
+    pub locale: Option<String>,
+}
+
+/// A started verification.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub record: VerificationRecord,
+    /// The code, only when the app turned on otpgateway's echo.
+    pub echoed_code: Option<String>,
+}
+
+impl Gateway {
+    /// Starts a verification, or re-issues an open one with the same id (otpgateway's
+    /// re-PUT: new address, provider and code; counters untouched).
+    #[tracing::instrument(skip(self, app, req), fields(app = %app.namespace, verification))]
+    pub async fn create(
+        &self,
+        app: &AppRecord,
+        req: CreateRequest,
+    ) -> Result<Created, EngineError> {
+        let s = &self.inner.settings;
+        let provider = self.provider(&req.provider)?;
+        let address = match req.to.trim() {
+            "" => None,
+            raw => Some(provider.parse_address(raw)?),
+        };
+        let ttl = bounded(
+            "ttl",
+            req.ttl_secs,
+            s.default_ttl_secs,
+            1,
+            EngineSettings::MAX_TTL_SECS,
+        )?;
+        let max_attempts = bounded(
+            "max_attempts",
+            req.max_attempts,
+            s.default_max_attempts,
+            1,
+            EngineSettings::MAX_ATTEMPTS,
+        )?;
+        let max_sends = bounded(
+            "max_generate",
+            req.max_sends,
+            s.default_max_sends,
+            1,
+            EngineSettings::MAX_SENDS,
+        )?;
+        let extra = match req.extra {
+            None => "{}".to_owned(),
+            Some(v) => {
+                let text = v.to_string();
+                if text.len() > EngineSettings::MAX_EXTRA_BYTES {
+                    return Err(EngineError::invalid(
+                        "extra",
+                        "must be at most 4096 bytes of JSON",
+                    ));
+                }
+                text
+            }
+        };
+        let redirect_url = match req.redirect_url.filter(|u| !u.is_empty()) {
+            Some(url) if app.redirect_urls.contains(&url) => url,
+            Some(_) => {
+                return Err(EngineError::invalid(
+                    "redirect_url",
+                    "is not in the app's allow-list",
+                ))
+            }
+            None => String::new(),
+        };
+        let state = req.state.unwrap_or_default();
+        if state.len() > 512 || state.chars().any(char::is_control) {
+            return Err(EngineError::invalid(
+                "state",
+                "must be at most 512 printable bytes",
+            ));
+        }
+        let locale = req.locale.unwrap_or_default();
+        if !locale.is_empty() && !valid_locale(&locale) {
+            return Err(EngineError::invalid(
+                "locale",
+                "must be a language tag such as en or pt-BR",
+            ));
+        }
+        let inbound = provider.id() == INBOUND_PROVIDER;
+        let (code, spec) = match req.code.as_deref() {
+            Some(_) if inbound => {
+                return Err(EngineError::invalid(
+                    "otp",
+                    "inbound verifications make their own code",
+                ))
+            }
+            Some(raw) => OtpCode::parse_custom(raw)
+                .map_err(|_| EngineError::invalid("otp", "must be 4 to 16 letters or digits"))?,
+            None if inbound => {
+                let spec = inbound_code_spec();
+                (OtpCode::generate(spec), spec)
+            }
+            None => (OtpCode::generate(s.code_spec), s.code_spec),
+        };
+        let l = &s.limits;
+        self.limit_ip("create_ip", app, req.client_ip, l.create_per_ip)
+            .await?;
+        self.limit(
+            limits::key("create_app", app.app_id, "all"),
+            l.create_per_app,
+        )
+        .await?;
+        let public_id = req.id.map(String::from).unwrap_or_else(random_id);
+        tracing::Span::current().record("verification", public_id.as_str());
+        let now = self.inner.clock.now_ms();
+        let new = NewVerification {
+            app_id: app.app_id,
+            code_hmac: self.inner.hasher.hash(&app.namespace, &public_id, &code),
+            code_sealed: self.inner.hasher.seal(&app.namespace, &public_id, &code),
+            public_id,
+            provider: req.provider,
+            channel: provider.channel().as_str().into(),
+            address: address.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            channel_description: description("channel_description", req.channel_description)?,
+            address_description: description("address_description", req.address_description)?,
+            code_length: spec.length,
+            code_alphabet: spec.alphabet.as_str().into(),
+            max_attempts,
+            sends: u32::from(address.is_some() && !inbound),
+            max_sends,
+            extra,
+            redirect_url,
+            state,
+            locale,
+            now,
+            expires_at: now + (ttl as i64) * 1000,
+            inbound_key: inbound.then(|| self.inbound_key(&code)),
+        };
+        let delivery = address
+            .as_ref()
+            .filter(|_| !inbound)
+            .map(|a| self.delivery_for(app, provider.as_ref(), a.as_str()));
+        let record = self.insert_or_reissue(app, new, delivery.as_ref()).await?;
+        if delivery.is_some() {
+            self.inner.outbox.wake();
+        }
+        Ok(Created {
+            record,
+            echoed_code: app.echo_code.then(|| code.expose().to_owned()),
+        })
+    }
+
+    async fn insert_or_reissue(
+        &self,
+        app: &AppRecord,
+        new: NewVerification,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<VerificationRecord, EngineError> {
+        let store = &self.inner.store;
+        // Two rounds at most: a closed predecessor is set aside once, then the insert wins
+        // or a concurrent creator's row is re-issued.
+        for _ in 0..2 {
+            match store.insert_verification(&new, delivery).await {
+                Ok(record) => return Ok(record),
+                Err(StoreError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let existing = store.find_verification(app.app_id, &new.public_id).await?;
+            let Some(existing) = existing else { continue };
+            let open = existing.status == Status::Pending && existing.expires_at > new.now;
+            if existing.status == Status::Locked && existing.expires_at > new.now {
+                return Err(EngineError::Locked {
+                    retry_after_secs: secs_until(existing.expires_at, new.now).max(1),
+                    attempts: existing.attempts,
+                    max_attempts: existing.max_attempts,
+                });
+            }
+            if !open {
+                // The event tells other instances' page caches (views.rs) to let it go.
+                if store.supersede(existing.verification_id, new.now).await? {
+                    store
+                        .record_event(existing.verification_id, "superseded", "{}", new.now)
+                        .await?;
+                }
+                continue;
+            }
+            let reissue = Reissue {
+                provider: new.provider.clone(),
+                channel: new.channel.clone(),
+                address: new.address.clone(),
+                channel_description: new.channel_description.clone(),
+                address_description: new.address_description.clone(),
+                code_hmac: new.code_hmac.clone(),
+                code_sealed: new.code_sealed.clone(),
+                code_length: new.code_length,
+                code_alphabet: new.code_alphabet.clone(),
+                extra: new.extra.clone(),
+                sends: new.sends > 0,
+                now: new.now,
+                expires_at: new.expires_at,
+            };
+            return match store
+                .reissue_verification(existing.verification_id, &reissue, delivery)
+                .await?
+            {
+                Some(record) => {
+                    store
+                        .record_event(record.verification_id, "reissued", "{}", new.now)
+                        .await?;
+                    Ok(record)
+                }
+                None if existing.attempts >= existing.max_attempts => Err(EngineError::Locked {
+                    retry_after_secs: secs_until(existing.expires_at, new.now).max(1),
+                    attempts: existing.attempts,
+                    max_attempts: existing.max_attempts,
+                }),
+                None => Err(EngineError::SendLimit {
+                    retry_after_secs: secs_until(existing.expires_at, new.now).max(1),
+                    sends: existing.sends,
+                    max_sends: existing.max_sends,
+                }),
+            };
+        }
+        Err(StoreError::Conflict.into())
+    }
+}
+
+fn bounded<T: PartialOrd + std::fmt::Display + Copy>(
+    field: &'static str,
+    value: Option<T>,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, EngineError> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        return Err(EngineError::invalid(
+            field,
+            format!("must be between {min} and {max}"),
+        ));
+    }
+    Ok(v)
+}
+
+fn description(field: &'static str, raw: String) -> Result<String, EngineError> {
+    if raw.chars().count() > EngineSettings::MAX_DESCRIPTION_CHARS
+        || raw.chars().any(char::is_control)
+    {
+        return Err(EngineError::invalid(
+            field,
+            "must be at most 200 printable characters",
+        ));
+    }
+    Ok(raw)
+}
+
+/// A BCP 47 language tag of the common shape: `en`, `pt-BR`, `zh-Hant-TW`.
+fn valid_locale(tag: &str) -> bool {
+    let mut parts = tag.split('-');
+    let lang_ok = parts
+        .next()
+        .is_some_and(|l| (2..=3).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphabetic()));
+    lang_ok
+        && tag.len() <= 35
+        && parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locales_are_language_tags() {
+        for ok in ["en", "pt-BR", "zh-Hant-TW", "ast"] {
+            assert!(valid_locale(ok), "{ok}");
+        }
+        for bad in ["", "e", "english", "en_US", "en-", "en-US-x-\n"] {
+            assert!(!valid_locale(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bounds_name_the_field_and_the_range() {
+        let err = bounded("ttl", Some(0u64), 600, 1, 86_400).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid `ttl`: must be between 1 and 86400"
+        );
+        assert_eq!(bounded("ttl", None, 600u64, 1, 86_400).unwrap(), 600);
+    }
+}

@@ -1,0 +1,62 @@
+//! Sending the same code again: after the cooldown, within the send cap, never touching
+//! the attempt counter.
+
+use crate::gateway::{
+    clock::secs_until,
+    error::EngineError,
+    handle::Gateway,
+    store::{AppRecord, VerificationRecord},
+};
+use crate::model::VerificationId;
+use std::net::IpAddr;
+
+impl Gateway {
+    /// Sends the same code again, after the cooldown and within the send cap. Never touches
+    /// the attempt counter.
+    #[tracing::instrument(skip(self, app), fields(app = %app.namespace, verification = %id))]
+    pub async fn resend(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        client_ip: Option<IpAddr>,
+    ) -> Result<VerificationRecord, EngineError> {
+        let l = &self.inner.settings.limits;
+        self.limit_ip("resend_ip", app, client_ip, l.resend_per_ip)
+            .await?;
+        let mut record = self.get(app, id).await?;
+        let now = self.inner.clock.now_ms();
+        if self.settle(&mut record, now).await?.is_some() {
+            return Err(EngineError::Closed(record.status));
+        }
+        let provider = self.provider(&record.provider)?;
+        let address = provider
+            .parse_address(&record.address)
+            .map_err(|_| EngineError::invalid("to", "no address to send to"))?;
+        let cooldown_ms = l.resend_cooldown_secs * 1000;
+        let delivery = self.delivery_for(app, provider.as_ref(), address.as_str());
+        let Some(updated) = self
+            .inner
+            .store
+            .claim_resend(record.verification_id, cooldown_ms, now, &delivery)
+            .await?
+        else {
+            if record.sends >= record.max_sends {
+                return Err(EngineError::SendLimit {
+                    retry_after_secs: secs_until(record.expires_at, now).max(1),
+                    sends: record.sends,
+                    max_sends: record.max_sends,
+                });
+            }
+            let last = record.last_sent_at.unwrap_or(now);
+            return Err(EngineError::RateLimited {
+                retry_after_secs: secs_until(last + cooldown_ms, now).max(1),
+            });
+        };
+        self.inner
+            .store
+            .record_event(updated.verification_id, "resent", "{}", now)
+            .await?;
+        self.inner.outbox.wake();
+        Ok(updated)
+    }
+}

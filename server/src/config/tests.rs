@@ -1,0 +1,109 @@
+//! Loading settings: otpgateway files, environment overrides, and every refusal.
+
+use super::*;
+use app::gateway::delivery::SmtpAuth;
+
+const OTPGATEWAY_SAMPLE: &str = include_str!("../../tests/fixtures/otpgateway.config.toml");
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+#[test]
+fn an_unchanged_otpgateway_config_loads() {
+    let s = Settings::from_toml(OTPGATEWAY_SAMPLE, no_env).unwrap();
+    assert_eq!(s.address, "0.0.0.0:9000".parse().unwrap());
+    assert_eq!(s.root_url, "http://localhost:9000");
+    assert_eq!(s.engine.default_ttl_secs, 300);
+    assert_eq!(s.engine.default_max_attempts, 5);
+    assert_eq!(s.engine.default_max_sends, 4);
+    let names: Vec<_> = s.apps.iter().map(|a| a.namespace.as_str()).collect();
+    assert_eq!(names, ["MyApp", "MyOtherApp"]);
+    let smtp = s.smtp.as_ref().unwrap();
+    assert_eq!(
+        (smtp.host.as_str(), smtp.port, smtp.auth),
+        ("localhost", 25, SmtpAuth::Cram)
+    );
+    assert_eq!(smtp.timeout, Duration::from_secs(5));
+    assert!(s.ignored.iter().any(|i| i.starts_with("store")));
+    assert!(
+        s.http_providers.kaleyra.is_empty(),
+        "disabled in the sample"
+    );
+    assert_eq!(s.environment, Environment::Production);
+    assert!(!s.console);
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let env = |k: &str| match k {
+        "OTPGATE_ADDRESS" => Some("127.0.0.1:4000".to_owned()),
+        "OTPGATE_ROOT_URL" => Some("https://otp.example.com/".to_owned()),
+        "OTPGATE_DATA_DIR" => Some("/tmp/x".to_owned()),
+        "OTPGATE_ENV" => Some("development".to_owned()),
+        _ => None,
+    };
+    let s = Settings::from_toml(OTPGATEWAY_SAMPLE, env).unwrap();
+    assert_eq!(s.address.port(), 4000);
+    assert_eq!(s.root_url, "https://otp.example.com");
+    assert_eq!(s.database_url, "sqlite:///tmp/x/otpgate.db");
+    assert!(s.console);
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    for (toml, key) in [
+        ("[app]\naddress = \"nowhere\"", "app.address"),
+        ("[app]\notp_ttl = \"5 fortnights\"", "app.otp_ttl"),
+        ("[app]\notp_ttl = 999999", "app.otp_ttl"),
+        ("[app]\notp_max_attempts = 0", "app.otp_max_attempts"),
+        (
+            "[auth.x]\nnamespace = \"bad ns\"\nsecret = \"longenough\"",
+            "auth.x.namespace",
+        ),
+        (
+            "[providers.smtp]\ntls_type = \"SSLv2\"\nfrom_email = \"a@b.c\"",
+            "providers.smtp.tls_type",
+        ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\naccent_color = \"red;}\"",
+            "auth.x.accent_color",
+        ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\nlogo_url = \"http://x.test/l.png\"",
+            "auth.x.logo_url",
+        ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\nlogo_url = \"https://x.test/a\\\" onerror=\\\"x\"",
+            "auth.x.logo_url",
+        ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\ncountry = \"XX\"",
+            "auth.x.country",
+        ),
+    ] {
+        let err = Settings::from_toml(toml, no_env).expect_err(toml);
+        assert!(err.to_string().contains(key), "{err} should name {key}");
+    }
+}
+
+#[test]
+fn durations_accept_otpgateway_forms() {
+    assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
+    assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
+    assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+    assert_eq!(parse_duration("300"), Some(Duration::from_secs(300)));
+    assert_eq!(parse_duration("5d"), None);
+}
+
+#[test]
+fn debug_output_hides_secrets() {
+    let s = Settings::from_toml(OTPGATEWAY_SAMPLE, |k| {
+        (k == "OTPGATE_DATABASE_URL").then(|| "postgres://user:hunter2@db/otp".to_owned())
+    })
+    .unwrap();
+    let dbg = format!("{s:?}");
+    assert!(!dbg.contains("hunter2"));
+    assert!(!dbg.contains("mySecretToken"));
+    assert!(!dbg.contains("smtp-password"));
+}
