@@ -1,10 +1,12 @@
-//! Verification tokens: short-lived JWTs signed with Ed25519 (`alg: EdDSA`, nothing else).
+//! Verification tokens: short-lived JWTs signed with Ed25519 (`alg: EdDSA`, nothing else),
+//! made and checked by `jsonwebtoken` with the algorithm pinned.
 //!
 //! The newest key signs; every configured key is published in the JWKS, so a new key can be
 //! put in front while tokens signed with the previous one stay valid until they expire.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{pkcs8::EncodePrivateKey, SigningKey};
+use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -50,13 +52,17 @@ pub enum TokenError {
 
 struct Key {
     kid: String,
-    signing: SigningKey,
+    /// The raw public key, as the JWKS publishes it.
+    public: [u8; 32],
+    encoding: EncodingKey,
+    decoding: DecodingKey,
 }
 
 /// Signs and verifies tokens. `Debug` shows key ids only.
 pub struct TokenKeys {
     keys: Vec<Key>,
     issuer: String,
+    validation: Validation,
 }
 
 impl fmt::Debug for TokenKeys {
@@ -81,17 +87,31 @@ impl TokenKeys {
             .iter()
             .map(|seed| {
                 let signing = SigningKey::from_bytes(seed);
-                // A key id derived from the public key: stable, and reveals nothing.
-                let digest = Sha256::digest(signing.verifying_key().as_bytes());
+                let public = signing.verifying_key().to_bytes();
+                let der = signing
+                    .to_pkcs8_der()
+                    .expect("an Ed25519 key encodes as PKCS#8");
                 Key {
-                    kid: b64(&digest[..12]),
-                    signing,
+                    // A key id derived from the public key: stable, and reveals nothing.
+                    kid: b64(&Sha256::digest(public)[..12]),
+                    public,
+                    encoding: EncodingKey::from_ed_der(der.as_bytes()),
+                    decoding: DecodingKey::from_ed_der(&public),
                 }
             })
             .collect();
+        let issuer = issuer.into();
+        // EdDSA only; the issuer is checked here, the audience per call, and the expiry
+        // against the engine's clock (which tests move), so not by the library.
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
         (!keys.is_empty()).then(|| Self {
             keys,
-            issuer: issuer.into(),
+            issuer,
+            validation,
         })
     }
 
@@ -102,59 +122,34 @@ impl TokenKeys {
     /// Signs `claims` with the newest key.
     pub fn sign(&self, claims: &Claims) -> String {
         let key = &self.keys[0];
-        let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": key.kid });
-        let signing_input = format!(
-            "{}.{}",
-            b64(header.to_string().as_bytes()),
-            b64(&serde_json::to_vec(claims).expect("claims serialise"))
-        );
-        let signature = key.signing.sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", b64(&signature.to_bytes()))
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding).expect("claims sign")
     }
 
     /// Verifies signature, algorithm, issuer, type, audience and expiry (at `now`, seconds).
     pub fn verify(&self, token: &str, audience: &str, now: i64) -> Result<Claims, TokenError> {
-        let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TokenError::Malformed);
-        };
-        let header: Value = URL_SAFE_NO_PAD
-            .decode(h)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
-        if header.get("alg").and_then(Value::as_str) != Some("EdDSA") {
+        // The header's algorithm is refused before anything else looks at the token, even
+        // one the library cannot name (`none`).
+        if header_algorithm(token)?.as_deref() != Some("EdDSA") {
             return Err(TokenError::Algorithm);
         }
-        let kid = header
-            .get("kid")
-            .and_then(Value::as_str)
-            .ok_or(TokenError::UnknownKey)?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
         let key = self
             .keys
             .iter()
             .find(|k| k.kid == kid)
             .ok_or(TokenError::UnknownKey)?;
-        let sig_bytes: [u8; 64] = URL_SAFE_NO_PAD
-            .decode(s)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or(TokenError::Malformed)?;
-        key.signing
-            .verifying_key()
-            .verify_strict(
-                format!("{h}.{c}").as_bytes(),
-                &Signature::from_bytes(&sig_bytes),
-            )
-            .map_err(|_| TokenError::Signature)?;
-        let claims: Claims = URL_SAFE_NO_PAD
-            .decode(c)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or(TokenError::Malformed)?;
-        if claims.typ != TOKEN_TYPE || claims.iss != self.issuer {
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::InvalidSignature => TokenError::Signature,
+                ErrorKind::InvalidAlgorithm => TokenError::Algorithm,
+                ErrorKind::InvalidIssuer => TokenError::Type,
+                _ => TokenError::Malformed,
+            })?
+            .claims;
+        if claims.typ != TOKEN_TYPE {
             return Err(TokenError::Type);
         }
         if claims.aud != audience {
@@ -172,12 +167,28 @@ impl TokenKeys {
             .keys
             .iter()
             .map(|k| {
-                let public: VerifyingKey = k.signing.verifying_key();
-                json!({ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": k.kid, "x": b64(public.as_bytes()) })
+                json!({ "kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": k.kid, "x": b64(&k.public) })
             })
             .collect();
         json!({ "keys": keys })
     }
+}
+
+/// The `alg` a token's header names, if any: a token that is not three segments with a
+/// JSON header is malformed.
+fn header_algorithm(token: &str) -> Result<Option<String>, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Malformed);
+    };
+    let header: Value = URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(TokenError::Malformed)?;
+    Ok(header.get("alg").and_then(Value::as_str).map(str::to_owned))
 }
 
 #[cfg(test)]
