@@ -1,11 +1,13 @@
 // The hosted flows in Chromium: address → code → verified; wrong codes → locked; the
 // resend cooldown; the QR page turning verified live when the inbound SMS arrives; the
 // redirect back to the integrator with a token that verifies against the JWKS; the embed
-// modal on another origin; keyboard-only completion. axe-core checks every page state, and
+// modal on another origin; keyboard-only completion; a token made by another JWT
+// implementation (Node's own Ed25519) confirmed once. axe-core checks every page state, and
 // each state is saved as a screenshot.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHmac, createPublicKey, verify } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   startServer, startHost, openBrowser, api, codeFromInbox, screenshots, assertAccessible,
@@ -182,6 +184,40 @@ test('the browser returns to the app with a token that verifies against the JWKS
   assert.ok(claims.exp - claims.iat <= 300);
   await shot(page, 'flow-9-redirected');
   await page.close();
+});
+
+test('a token signed by another implementation with the server key is confirmed once', async () => {
+  // Node's own Ed25519 signs with the seed otpgate generated into its data folder.
+  const keys = readFileSync(join(server.dataDir, 'keys.toml'), 'utf8');
+  const seed = keys.match(/token_signing_keys\s*=\s*\[\s*"([^"]+)"/)[1];
+  const jwks = await (await fetch(`${server.base}/.well-known/jwks.json`)).json();
+  const jwk = jwks.keys[0];
+  const d = Buffer.from(seed, 'base64').toString('base64url');
+  const key = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x, d }, format: 'jwk' });
+  const now = Math.floor(Date.now() / 1000);
+  const claims = {
+    iss: server.base, aud: NAMESPACE, sub: 'node-made', address: 'node@example.com',
+    channel: 'email', iat: now, exp: now + 60, jti: `node-${now}`, typ: 'otpgate.verification',
+  };
+  const segment = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const input = `${segment({ alg: 'EdDSA', typ: 'JWT', kid: jwk.kid })}.${segment(claims)}`;
+  const token = `${input}.${sign(null, Buffer.from(input), key).toString('base64url')}`;
+
+  let [status, body] = await v1('POST', '/v1/tokens/confirm', { token });
+  assert.equal(status, 200, JSON.stringify(body));
+  assert.equal(body.id, 'node-made');
+  assert.equal(body.address, 'node@example.com');
+  [status, body] = await v1('POST', '/v1/tokens/confirm', { token });
+  assert.equal(status, 409, 'a second use is refused');
+  assert.equal(body.error.code, 'token_used');
+
+  const unsigned = `${segment({ alg: 'none', typ: 'JWT' })}.${segment({ ...claims, jti: 'node-none' })}.`;
+  [status, body] = await v1('POST', '/v1/tokens/confirm', { token: unsigned });
+  assert.equal(status, 422, 'an unsigned token is refused');
+  const otherAudience = `${segment({ alg: 'EdDSA', typ: 'JWT', kid: jwk.kid })}.${segment({ ...claims, aud: 'other', jti: 'node-aud' })}`;
+  const signedElsewhere = `${otherAudience}.${sign(null, Buffer.from(otherAudience), key).toString('base64url')}`;
+  [status] = await v1('POST', '/v1/tokens/confirm', { token: signedElsewhere });
+  assert.equal(status, 422, 'a token for another app is refused');
 });
 
 /** An integrator's page on the other origin whose button opens the modal for `id`. */

@@ -61,6 +61,8 @@ export async function startServer({ app = '', extra = '' } = {}) {
   }
   return {
     base,
+    /** The server's data folder (its database and `keys.toml`). */
+    dataDir: join(dir, 'data'),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));

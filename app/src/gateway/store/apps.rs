@@ -1,0 +1,51 @@
+//! Apps: the integrators' namespaces, names, settings and secret hashes.
+
+use super::StoreError;
+use async_trait::async_trait;
+
+/// An app as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppRecord {
+    pub app_id: i64,
+    pub namespace: String,
+    pub name: String,
+    /// Whether the otpgateway API may return the code (compatibility echo).
+    pub echo_code: bool,
+    /// Exact URLs a verification of this app may redirect to.
+    pub redirect_urls: Vec<String>,
+}
+
+/// The apps an engine authenticates and shows.
+#[async_trait]
+pub trait AppStore: Send + Sync {
+    async fn find_app(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError>;
+    /// [`find_app`](Store::find_app) for what pages show, from memory when held (re-read
+    /// after a few seconds, and at once after an app changes here).
+    async fn find_app_viewed(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError>;
+    /// The app's active secret hashes (argon2id PHC strings).
+    async fn app_secret_hashes(&self, app_id: i64) -> Result<Vec<String>, StoreError>;
+    /// Creates an app with one secret; `Conflict` when the namespace is taken.
+    async fn create_app(
+        &self,
+        namespace: &str,
+        name: &str,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<AppRecord, StoreError>;
+    /// Sets an app's display name, code echo and redirect allow-list.
+    async fn update_app(
+        &self,
+        app_id: i64,
+        name: &str,
+        echo_code: bool,
+        redirect_urls: &[String],
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Replaces all of an app's secrets with one.
+    async fn replace_app_secret(
+        &self,
+        app_id: i64,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,109 @@
+//! The outbox: messages queued with a verification change (resend, address, switch) in one transaction, claimed with a lease, settled; and delivery receipts.
+
+use super::{
+    verifications::{NewDelivery, Switch, VerificationRecord},
+    StoreError,
+};
+use async_trait::async_trait;
+
+/// An outbox row leased to a worker, with what it needs to render and send the message.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub delivery_id: i64,
+    pub route: Vec<String>,
+    pub route_index: u32,
+    /// Attempts so far, this claim included.
+    pub attempts: u32,
+    pub address: String,
+    pub verification: VerificationRecord,
+    pub namespace: String,
+    pub app_name: String,
+}
+
+/// How a claimed delivery ends for now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// A provider accepted the message.
+    Sent {
+        provider: String,
+        message_id: Option<String>,
+    },
+    /// Try again at `next_attempt_at`, through `route[route_index]`.
+    Retry {
+        route_index: u32,
+        next_attempt_at: i64,
+        error: String,
+    },
+    /// Never to be sent: `dead`, `suppressed` or `dropped`, with the reason.
+    Closed { status: &'static str, error: String },
+}
+
+/// The outbox and what queues into it.
+#[async_trait]
+pub trait DeliveryStore: Send + Sync {
+    /// Spends one send of a pending, unexpired verification whose last send is at least
+    /// `cooldown_ms` old, and queues `delivery` in the same transaction; `None` when the
+    /// cap or the cooldown forbids it.
+    async fn claim_resend(
+        &self,
+        verification_id: i64,
+        cooldown_ms: i64,
+        now: i64,
+        delivery: &NewDelivery,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Sets the address of a pending, unexpired verification that has none (the hosted
+    /// page collected it), spends one send and queues `delivery`, in one transaction;
+    /// `None` when it already has an address, is closed, or has no sends left.
+    async fn claim_address(
+        &self,
+        verification_id: i64,
+        address: &str,
+        now: i64,
+        delivery: &NewDelivery,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Moves a pending, unexpired verification that has attempts left and still uses
+    /// `switch.from_provider` to the new provider and code. In the same transaction: every
+    /// message still queued or being sent for it is dropped (the old code must not reach
+    /// the old address as the new one), `delivery` is queued (spending one send, refused
+    /// past `max_sends`), and a `channel_switched` event is recorded. `None` when nothing
+    /// changed.
+    async fn switch_channel(
+        &self,
+        verification_id: i64,
+        switch: &Switch,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Leases up to `limit` due outbox rows to `owner` until `lease_until`, raising their
+    /// attempt counters. Rows another worker holds are skipped, never waited for.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: i64,
+        lease_until: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Records how a leased row ended; false when `owner` no longer holds the lease.
+    async fn settle_delivery(
+        &self,
+        delivery_id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Gives back every row `owner` holds (graceful shutdown), to be claimed at once.
+    async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError>;
+    /// Records a provider's delivery receipt for its message id; the verification it
+    /// belongs to, or `None` when unknown or already recorded with that status.
+    async fn record_receipt(
+        &self,
+        provider: &str,
+        message_id: &str,
+        status: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError>;
+    /// The outbox rows of a verification: (status, provider, attempts), oldest first.
+    async fn deliveries_of(
+        &self,
+        verification_id: i64,
+    ) -> Result<Vec<(String, String, u32)>, StoreError>;
+}

@@ -1,0 +1,126 @@
+//! The apps an engine authenticates and shows. The SQL of [`AppStore`](crate::gateway::store::AppStore), expanded by
+//! `sql_store!` inside its block, where the row readers and imports are.
+
+/// Implements [`AppStore`](crate::gateway::store::AppStore) for `$store`.
+macro_rules! sql_apps {
+    ($store:ty) => {
+        #[async_trait]
+        impl AppStore for $store {
+            async fn find_app(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError> {
+                sqlx::query(
+                    &format!("SELECT {APP_COLUMNS} FROM app WHERE namespace = $1"),
+                )
+                .bind(namespace)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(app_from_row)
+                .transpose()
+            }
+
+            async fn find_app_viewed(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError> {
+                if let Some(app) = self.views.app(namespace) {
+                    return Ok(Some(AppRecord::clone(&app)));
+                }
+                let epoch = self.views.epoch();
+                let app = self.find_app(namespace).await?;
+                if let Some(app) = &app {
+                    self.views.fill_app(epoch, app.clone());
+                }
+                Ok(app)
+            }
+
+            async fn app_secret_hashes(&self, app_id: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT secret_hash FROM app_secret WHERE app_id = $1 \
+                     ORDER BY app_secret_id DESC",
+                )
+                .bind(app_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn create_app(
+                &self,
+                namespace: &str,
+                name: &str,
+                secret_hash: &str,
+                now: i64,
+            ) -> Result<AppRecord, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let row = sqlx::query(
+                    "INSERT INTO app (namespace, name, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $3) RETURNING app_id, namespace, name, echo_code, redirect_urls",
+                )
+                .bind(namespace)
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unique_violation)?;
+                let app = app_from_row(&row)?;
+                sqlx::query(
+                    "INSERT INTO app_secret (app_id, secret_hash, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(app.app_id)
+                .bind(secret_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                self.views.forget_apps();
+                Ok(app)
+            }
+
+            async fn update_app(
+                &self,
+                app_id: i64,
+                name: &str,
+                echo_code: bool,
+                redirect_urls: &[String],
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let urls = serde_json::to_string(redirect_urls).expect("strings serialise");
+                sqlx::query(
+                    "UPDATE app SET name = $1, echo_code = $2, redirect_urls = $3, updated_at = $4 \
+                     WHERE app_id = $5",
+                )
+                .bind(name)
+                .bind(echo_code)
+                .bind(urls)
+                .bind(now)
+                .bind(app_id)
+                .execute(&self.pool)
+                .await?;
+                self.views.forget_apps();
+                Ok(())
+            }
+
+            async fn replace_app_secret(
+                &self,
+                app_id: i64,
+                secret_hash: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM app_secret WHERE app_id = $1")
+                    .bind(app_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO app_secret (app_id, secret_hash, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(app_id)
+                .bind(secret_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                self.views.forget_apps();
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(in crate::gateway::store) use sql_apps;

@@ -1,0 +1,333 @@
+//! The outbox and what queues into it. The SQL of [`DeliveryStore`](crate::gateway::store::DeliveryStore), expanded by
+//! `sql_store!` inside its block, where the row readers and imports are.
+
+/// Implements [`DeliveryStore`](crate::gateway::store::DeliveryStore) for `$store`.
+macro_rules! sql_deliveries {
+    ($store:ty, $skip_locked:expr) => {
+        #[async_trait]
+        impl DeliveryStore for $store {
+            async fn claim_resend(
+                &self,
+                verification_id: i64,
+                cooldown_ms: i64,
+                now: i64,
+                delivery: &NewDelivery,
+            ) -> Result<Option<VerificationRecord>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let sql = format!(
+                    "UPDATE verification SET sends = sends + 1, last_sent_at = $1, updated_at = $1 \
+                     WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
+                       AND sends < max_sends AND address <> '' \
+                       AND (last_sent_at IS NULL OR last_sent_at <= $1 - $3) \
+                     RETURNING {VERIFICATION_COLUMNS}"
+                );
+                let record = sqlx::query(&sql)
+                    .bind(now)
+                    .bind(verification_id)
+                    .bind(cooldown_ms)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .as_ref()
+                    .map(verification_from_row)
+                    .transpose()?;
+                if record.is_some() {
+                    insert_delivery(&mut tx, verification_id, delivery, now).await?;
+                }
+                tx.commit().await?;
+                self.views.forget(verification_id);
+                Ok(record)
+            }
+
+            async fn claim_address(
+                &self,
+                verification_id: i64,
+                address: &str,
+                now: i64,
+                delivery: &NewDelivery,
+            ) -> Result<Option<VerificationRecord>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let sql = format!(
+                    "UPDATE verification SET address = $1, sends = sends + 1, last_sent_at = $2, \
+                     updated_at = $2 \
+                     WHERE verification_id = $3 AND status = 'pending' AND expires_at > $2 \
+                       AND address = '' AND sends < max_sends \
+                     RETURNING {VERIFICATION_COLUMNS}"
+                );
+                let record = sqlx::query(&sql)
+                    .bind(address)
+                    .bind(now)
+                    .bind(verification_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .as_ref()
+                    .map(verification_from_row)
+                    .transpose()?;
+                if record.is_some() {
+                    insert_delivery(&mut tx, verification_id, delivery, now).await?;
+                    sqlx::query(
+                        "INSERT INTO event (verification_id, kind, detail, created_at) \
+                         VALUES ($1, 'address_set', '{}', $2)",
+                    )
+                    .bind(verification_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                self.views.forget(verification_id);
+                if record.is_some() {
+                    self.events_added();
+                }
+                Ok(record)
+            }
+
+            async fn switch_channel(
+                &self,
+                verification_id: i64,
+                s: &Switch,
+                delivery: Option<&NewDelivery>,
+            ) -> Result<Option<VerificationRecord>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let sends = i64::from(delivery.is_some());
+                let sql = format!(
+                    "UPDATE verification SET provider = $1, channel = $2, address = $3, \
+                     code_hmac = $4, code_sealed = $5, code_length = $6, code_alphabet = $7, \
+                     inbound_key = $8, sends = sends + $9, updated_at = $10, \
+                     last_sent_at = CASE WHEN $9 > 0 THEN $10 ELSE last_sent_at END \
+                     WHERE verification_id = $11 AND provider = $12 AND status = 'pending' \
+                       AND expires_at > $10 AND attempts < max_attempts \
+                       AND sends + $9 <= max_sends \
+                     RETURNING {VERIFICATION_COLUMNS}"
+                );
+                let record = sqlx::query(&sql)
+                    .bind(&s.provider)
+                    .bind(&s.channel)
+                    .bind(&s.address)
+                    .bind(&s.code_hmac)
+                    .bind(&s.code_sealed)
+                    .bind(i64::from(s.code_length))
+                    .bind(&s.code_alphabet)
+                    .bind(&s.inbound_key)
+                    .bind(sends)
+                    .bind(s.now)
+                    .bind(verification_id)
+                    .bind(&s.from_provider)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .as_ref()
+                    .map(verification_from_row)
+                    .transpose()?;
+                if record.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "UPDATE delivery SET status = 'dropped', last_error = 'channel switched', \
+                     lease_owner = NULL, lease_until = NULL, updated_at = $2 \
+                     WHERE verification_id = $1 AND status IN ('queued', 'sending')",
+                )
+                .bind(verification_id)
+                .bind(s.now)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(delivery) = delivery {
+                    insert_delivery(&mut tx, verification_id, delivery, s.now).await?;
+                }
+                let detail = serde_json::json!({ "from": s.from_provider, "to": s.provider });
+                sqlx::query(EVENT)
+                    .bind(verification_id)
+                    .bind("channel_switched")
+                    .bind(detail.to_string())
+                    .bind(s.now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                self.views.forget(verification_id);
+                self.events_added();
+                Ok(record)
+            }
+
+            async fn claim_deliveries(
+                &self,
+                owner: &str,
+                now: i64,
+                lease_until: i64,
+                limit: u32,
+            ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+                let sql = format!(
+                    "UPDATE delivery SET status = 'sending', lease_owner = $1, lease_until = $2, \
+                     attempts = attempts + 1, updated_at = $3 \
+                     WHERE delivery_id IN (SELECT delivery_id FROM delivery \
+                       WHERE status IN ('queued', 'sending') AND next_attempt_at <= $3 \
+                         AND (lease_until IS NULL OR lease_until <= $3) \
+                       ORDER BY next_attempt_at LIMIT $4 {}) \
+                     RETURNING {CLAIM_COLUMNS}",
+                    $skip_locked
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(lease_until)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // The verifications behind every row this claim took, in one query.
+                let lookup = format!(
+                    "SELECT {VERIFICATION_COLUMNS}, \
+                     (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace, \
+                     (SELECT app.name FROM app WHERE app.app_id = verification.app_id) AS app_name \
+                     FROM verification WHERE verification_id IN (SELECT verification_id FROM delivery \
+                       WHERE lease_owner = $1 AND lease_until = $2 AND status = 'sending')"
+                );
+                let mut verifications = std::collections::HashMap::new();
+                for v in sqlx::query(&lookup)
+                    .bind(owner)
+                    .bind(lease_until)
+                    .fetch_all(&self.pool)
+                    .await?
+                {
+                    let id: i64 = v.try_get("verification_id")?;
+                    verifications.insert(id, v);
+                }
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let verification_id: i64 = row.try_get("verification_id")?;
+                    // A channel switch may drop a row between the claim and this
+                    // lookup; it is no longer this worker's to send.
+                    let Some(v) = verifications.get(&verification_id) else {
+                        continue;
+                    };
+                    let route: Vec<String> =
+                        serde_json::from_str(&row.try_get::<String, _>("route")?)
+                            .map_err(|_| StoreError::Corrupt("delivery.route"))?;
+                    claimed.push(ClaimedDelivery {
+                        delivery_id: row.try_get("delivery_id")?,
+                        route,
+                        route_index: counter(row.try_get("route_index")?, "route_index")?,
+                        attempts: counter(row.try_get("attempts")?, "delivery.attempts")?,
+                        address: row.try_get("address")?,
+                        verification: verification_from_row(v)?,
+                        namespace: v.try_get("namespace")?,
+                        app_name: v.try_get("app_name")?,
+                    });
+                }
+                Ok(claimed)
+            }
+
+            async fn settle_delivery(
+                &self,
+                delivery_id: i64,
+                owner: &str,
+                outcome: &DeliveryOutcome,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                const HELD: &str = "WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'";
+                let done = match outcome {
+                    DeliveryOutcome::Sent { provider, message_id } => {
+                        sqlx::query(&format!(
+                            "UPDATE delivery SET status = 'sent', provider = $3, \
+                             provider_message_id = $4, last_error = '', lease_owner = NULL, \
+                             lease_until = NULL, updated_at = $5 {HELD}"
+                        ))
+                        .bind(delivery_id)
+                        .bind(owner)
+                        .bind(provider)
+                        .bind(message_id)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                    }
+                    DeliveryOutcome::Retry { route_index, next_attempt_at, error } => {
+                        sqlx::query(&format!(
+                            "UPDATE delivery SET status = 'queued', route_index = $3, \
+                             next_attempt_at = $4, last_error = $5, lease_owner = NULL, \
+                             lease_until = NULL, updated_at = $6 {HELD}"
+                        ))
+                        .bind(delivery_id)
+                        .bind(owner)
+                        .bind(i64::from(*route_index))
+                        .bind(next_attempt_at)
+                        .bind(error)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                    }
+                    DeliveryOutcome::Closed { status, error } => {
+                        sqlx::query(&format!(
+                            "UPDATE delivery SET status = $3, last_error = $4, \
+                             lease_owner = NULL, lease_until = NULL, updated_at = $5 {HELD}"
+                        ))
+                        .bind(delivery_id)
+                        .bind(owner)
+                        .bind(*status)
+                        .bind(error)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                    }
+                };
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE delivery SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
+                     next_attempt_at = $2, updated_at = $2 \
+                     WHERE lease_owner = $1 AND status = 'sending'",
+                )
+                .bind(owner)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn record_receipt(
+                &self,
+                provider: &str,
+                message_id: &str,
+                status: &str,
+                now: i64,
+            ) -> Result<Option<i64>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "UPDATE delivery SET receipt_status = $3, updated_at = $4 \
+                     WHERE provider = $1 AND provider_message_id = $2 \
+                       AND (receipt_status IS NULL OR receipt_status <> $3) \
+                     RETURNING verification_id",
+                )
+                .bind(provider)
+                .bind(message_id)
+                .bind(status)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn deliveries_of(
+                &self,
+                verification_id: i64,
+            ) -> Result<Vec<(String, String, u32)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT status, provider, attempts FROM delivery \
+                     WHERE verification_id = $1 ORDER BY delivery_id",
+                )
+                .bind(verification_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok((
+                            row.try_get("status")?,
+                            row.try_get("provider")?,
+                            counter(row.try_get("attempts")?, "delivery.attempts")?,
+                        ))
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(in crate::gateway::store) use sql_deliveries;

@@ -1,0 +1,79 @@
+//! Events: recorded with each change, read in order. The SQL of [`EventStore`](crate::gateway::store::EventStore), expanded by
+//! `sql_store!` inside its block, where the row readers and imports are.
+
+/// Implements [`EventStore`](crate::gateway::store::EventStore) for `$store`.
+macro_rules! sql_events {
+    ($store:ty) => {
+        #[async_trait]
+        impl EventStore for $store {
+            async fn record_event(
+                &self,
+                verification_id: i64,
+                kind: &str,
+                detail: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(EVENT)
+                    .bind(verification_id)
+                    .bind(kind)
+                    .bind(detail)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                self.events_added();
+                Ok(())
+            }
+
+            async fn events_after(
+                &self,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<EventRow>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT event_id, verification_id, kind, detail FROM event \
+                     WHERE event_id > $1 ORDER BY event_id LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(EventRow {
+                            event_id: row.try_get("event_id")?,
+                            verification_id: row.try_get("verification_id")?,
+                            kind: row.try_get("kind")?,
+                            detail: row.try_get("detail")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn last_event_id(&self) -> Result<i64, StoreError> {
+                Ok(
+                    sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(event_id) FROM event")
+                        .fetch_one(&self.pool)
+                        .await?
+                        .unwrap_or(0),
+                )
+            }
+
+            async fn event_signal(
+                &self,
+            ) -> Result<Option<std::sync::Arc<tokio::sync::Notify>>, StoreError> {
+                self.listen_for_events().await
+            }
+
+            async fn event_kinds(&self, verification_id: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT kind FROM event WHERE verification_id = $1 ORDER BY event_id",
+                )
+                .bind(verification_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+        }
+    };
+}
+
+pub(in crate::gateway::store) use sql_events;

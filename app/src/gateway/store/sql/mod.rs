@@ -1,0 +1,171 @@
+//! The SQL shared by both backends. Statements use `$N` placeholders, which SQLite and
+//! PostgreSQL both accept, and only portable SQL (`RETURNING`, partial indexes, `CASE`), so
+//! one text serves both; the macros instantiate it for each driver's types: `sql_store!`
+//! here (shared row readers and `ping`), and one macro per table group beside it.
+
+/// Columns of `verification`, in the order `verification_from_row` reads them.
+pub(super) const VERIFICATION_COLUMNS: &str = "verification_id, app_id, public_id, provider, \
+    channel, address, channel_description, address_description, code_hmac, code_length, \
+    code_alphabet, attempts, max_attempts, sends, max_sends, status, extra, created_at, \
+    expires_at, verified_at, retired_at, code_sealed, last_sent_at, redirect_url, state, locale";
+
+/// Columns of `app`, in the order `app_from_row` reads them.
+pub(super) const APP_COLUMNS: &str = "app_id, namespace, name, echo_code, redirect_urls";
+
+/// Reads a counter stored as a 64-bit integer.
+pub(super) fn counter(value: i64, column: &'static str) -> Result<u32, super::StoreError> {
+    u32::try_from(value).map_err(|_| super::StoreError::Corrupt(column))
+}
+
+pub(super) fn unique_violation(err: sqlx::Error) -> super::StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => super::StoreError::Conflict,
+        _ => super::StoreError::Database(err),
+    }
+}
+
+/// Raises a rate bucket by `$3` hits in the window starting at `$2`, or starts it anew.
+pub(super) const HIT: &str =
+    "INSERT INTO rate_bucket (bucket_key, window_start, hits) VALUES ($1, $2, $3) \
+     ON CONFLICT (bucket_key) DO UPDATE SET \
+       hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+              THEN rate_bucket.hits + excluded.hits ELSE excluded.hits END, \
+       window_start = excluded.window_start \
+     RETURNING hits";
+
+/// Counts one attempt at an open verification that has attempts left.
+pub(super) const COUNT_ATTEMPT: &str =
+    "UPDATE verification SET attempts = attempts + 1, updated_at = $1 \
+     WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
+       AND attempts < max_attempts \
+     RETURNING attempts, max_attempts, code_hmac";
+
+/// Consumes a pending verification: exactly one row changes, once.
+pub(super) const CONSUME: &str = "UPDATE verification SET status = 'verified', verified_at = $1, \
+     updated_at = $1, retired_at = CASE WHEN $2 THEN $1 ELSE NULL END \
+     WHERE verification_id = $3 AND status = 'pending' AND verified_at IS NULL";
+
+/// Moves a pending verification to a terminal status.
+pub(super) const FINISH: &str = "UPDATE verification SET status = $1, updated_at = $2 \
+     WHERE verification_id = $3 AND status = 'pending'";
+
+pub(super) const EVENT: &str =
+    "INSERT INTO event (verification_id, kind, detail, created_at) VALUES ($1, $2, $3, $4)";
+
+/// Columns of `delivery` read when a worker claims rows.
+pub(super) const CLAIM_COLUMNS: &str =
+    "delivery_id, verification_id, route, route_index, attempts, address";
+
+/// Implements [`Store`](super::Store) for `$store`, whose field `pool` is a `Pool<$db>`.
+/// `$skip_locked` ends the claim's row selection: `FOR UPDATE SKIP LOCKED` where the
+/// database has it, nothing on SQLite (one writer at a time already).
+pub(super) mod apps;
+pub(super) mod counters;
+pub(super) mod deliveries;
+pub(super) mod events;
+pub(super) mod verifications;
+
+macro_rules! sql_store {
+    ($store:ty, $db:ty, $skip_locked:expr) => {
+        const _: () = {
+            use super::sql::{
+                counter, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME, COUNT_ATTEMPT,
+                EVENT, FINISH, HIT, VERIFICATION_COLUMNS,
+            };
+            use super::{
+                AppRecord, AppStore, Attempt, AttemptOutcome, ClaimedDelivery, CounterStore,
+                DeliveryOutcome, DeliveryStore, EventRow, EventStore, IdempotentAnswer,
+                NewDelivery, NewVerification, Reissue, Store, StoreError, Switch,
+                VerificationRecord, VerificationStore,
+            };
+            use crate::model::Status;
+            use async_trait::async_trait;
+            use sqlx::Row;
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn verification_from_row(row: &DbRow) -> Result<VerificationRecord, StoreError> {
+                let status: String = row.try_get("status")?;
+                Ok(VerificationRecord {
+                    verification_id: row.try_get("verification_id")?,
+                    app_id: row.try_get("app_id")?,
+                    public_id: row.try_get("public_id")?,
+                    provider: row.try_get("provider")?,
+                    channel: row.try_get("channel")?,
+                    address: row.try_get("address")?,
+                    channel_description: row.try_get("channel_description")?,
+                    address_description: row.try_get("address_description")?,
+                    code_hmac: row.try_get("code_hmac")?,
+                    code_length: counter(row.try_get("code_length")?, "code_length")?,
+                    code_alphabet: row.try_get("code_alphabet")?,
+                    attempts: counter(row.try_get("attempts")?, "attempts")?,
+                    max_attempts: counter(row.try_get("max_attempts")?, "max_attempts")?,
+                    sends: counter(row.try_get("sends")?, "sends")?,
+                    max_sends: counter(row.try_get("max_sends")?, "max_sends")?,
+                    status: Status::parse(&status)
+                        .ok_or(StoreError::Corrupt("verification.status"))?,
+                    extra: row.try_get("extra")?,
+                    created_at: row.try_get("created_at")?,
+                    expires_at: row.try_get("expires_at")?,
+                    verified_at: row.try_get("verified_at")?,
+                    retired_at: row.try_get("retired_at")?,
+                    code_sealed: row.try_get("code_sealed")?,
+                    last_sent_at: row.try_get("last_sent_at")?,
+                    redirect_url: row.try_get("redirect_url")?,
+                    state: row.try_get("state")?,
+                    locale: row.try_get("locale")?,
+                })
+            }
+
+            /// Queues one outbox row, due at once, inside the caller's transaction.
+            async fn insert_delivery(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                verification_id: i64,
+                delivery: &NewDelivery,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let route = serde_json::to_string(&delivery.route).expect("strings serialise");
+                sqlx::query(
+                    "INSERT INTO delivery (verification_id, route, address, next_attempt_at, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)",
+                )
+                .bind(verification_id)
+                .bind(route)
+                .bind(&delivery.address)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            fn app_from_row(row: &DbRow) -> Result<AppRecord, StoreError> {
+                Ok(AppRecord {
+                    app_id: row.try_get("app_id")?,
+                    namespace: row.try_get("namespace")?,
+                    name: row.try_get("name")?,
+                    echo_code: row.try_get("echo_code")?,
+                    redirect_urls: serde_json::from_str(
+                        &row.try_get::<String, _>("redirect_urls")?,
+                    )
+                    .map_err(|_| StoreError::Corrupt("app.redirect_urls"))?,
+                })
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
+            }
+
+            super::sql::apps::sql_apps!($store);
+            super::sql::verifications::sql_verifications!($store);
+            super::sql::deliveries::sql_deliveries!($store, $skip_locked);
+            super::sql::events::sql_events!($store);
+            super::sql::counters::sql_counters!($store);
+        };
+    };
+}
+
+pub(in crate::gateway::store) use sql_store;

@@ -1,0 +1,369 @@
+//! Verifications and their one-statement guarantees. The SQL of [`VerificationStore`](crate::gateway::store::VerificationStore), expanded by
+//! `sql_store!` inside its block, where the row readers and imports are.
+
+/// Implements [`VerificationStore`](crate::gateway::store::VerificationStore) for `$store`.
+macro_rules! sql_verifications {
+    ($store:ty) => {
+        #[async_trait]
+        impl VerificationStore for $store {
+            async fn insert_verification(
+                &self,
+                new: &NewVerification,
+                delivery: Option<&NewDelivery>,
+            ) -> Result<VerificationRecord, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let sql = format!(
+                    "INSERT INTO verification (app_id, public_id, provider, channel, address, \
+                     channel_description, address_description, code_hmac, code_length, \
+                     code_alphabet, max_attempts, sends, max_sends, extra, created_at, \
+                     updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, locale, \
+                     inbound_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, \
+                     $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21) \
+                     RETURNING {VERIFICATION_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(new.app_id)
+                    .bind(&new.public_id)
+                    .bind(&new.provider)
+                    .bind(&new.channel)
+                    .bind(&new.address)
+                    .bind(&new.channel_description)
+                    .bind(&new.address_description)
+                    .bind(&new.code_hmac)
+                    .bind(i64::from(new.code_length))
+                    .bind(&new.code_alphabet)
+                    .bind(i64::from(new.max_attempts))
+                    .bind(i64::from(new.sends))
+                    .bind(i64::from(new.max_sends))
+                    .bind(&new.extra)
+                    .bind(new.now)
+                    .bind(new.expires_at)
+                    .bind(&new.code_sealed)
+                    .bind(&new.redirect_url)
+                    .bind(&new.state)
+                    .bind(&new.locale)
+                    .bind(&new.inbound_key)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unique_violation)?;
+                let record = verification_from_row(&row)?;
+                sqlx::query(
+                    "INSERT INTO event (verification_id, kind, detail, created_at) \
+                     VALUES ($1, 'created', '{}', $2)",
+                )
+                .bind(record.verification_id)
+                .bind(new.now)
+                .execute(&mut *tx)
+                .await?;
+                if let Some(delivery) = delivery {
+                    insert_delivery(&mut tx, record.verification_id, delivery, new.now).await?;
+                }
+                let epoch = self.views.epoch();
+                tx.commit().await?;
+                self.views.created(epoch, &record);
+                self.events_added();
+                Ok(record)
+            }
+
+            async fn reissue_verification(
+                &self,
+                verification_id: i64,
+                r: &Reissue,
+                delivery: Option<&NewDelivery>,
+            ) -> Result<Option<VerificationRecord>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let sql = format!(
+                    "UPDATE verification SET provider = $1, channel = $2, address = $3, \
+                     channel_description = $4, address_description = $5, code_hmac = $6, \
+                     code_length = $7, code_alphabet = $8, extra = $9, sends = sends + $10, \
+                     updated_at = $11, expires_at = $12, retired_at = NULL, code_sealed = $14, \
+                     last_sent_at = CASE WHEN $10 > 0 THEN $11 ELSE last_sent_at END \
+                     WHERE verification_id = $13 AND status = 'pending' AND expires_at > $11 \
+                       AND attempts < max_attempts AND sends + $10 <= max_sends \
+                     RETURNING {VERIFICATION_COLUMNS}"
+                );
+                let record = sqlx::query(&sql)
+                    .bind(&r.provider)
+                    .bind(&r.channel)
+                    .bind(&r.address)
+                    .bind(&r.channel_description)
+                    .bind(&r.address_description)
+                    .bind(&r.code_hmac)
+                    .bind(i64::from(r.code_length))
+                    .bind(&r.code_alphabet)
+                    .bind(&r.extra)
+                    .bind(i64::from(r.sends))
+                    .bind(r.now)
+                    .bind(r.expires_at)
+                    .bind(verification_id)
+                    .bind(&r.code_sealed)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .as_ref()
+                    .map(verification_from_row)
+                    .transpose()?;
+                if let (Some(record), Some(delivery)) = (&record, delivery) {
+                    insert_delivery(&mut tx, record.verification_id, delivery, r.now).await?;
+                }
+                tx.commit().await?;
+                self.views.forget(verification_id);
+                Ok(record)
+            }
+
+            async fn find_verification(
+                &self,
+                app_id: i64,
+                public_id: &str,
+            ) -> Result<Option<VerificationRecord>, StoreError> {
+                let sql = format!(
+                    "SELECT {VERIFICATION_COLUMNS} FROM verification \
+                     WHERE app_id = $1 AND public_id = $2 AND superseded_at IS NULL"
+                );
+                sqlx::query(&sql)
+                    .bind(app_id)
+                    .bind(public_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(verification_from_row)
+                    .transpose()
+            }
+
+            async fn find_verification_viewed(
+                &self,
+                app_id: i64,
+                public_id: &str,
+            ) -> Result<Option<VerificationRecord>, StoreError> {
+                if let Some(record) = self.views.verification(app_id, public_id) {
+                    return Ok(Some(VerificationRecord::clone(&record)));
+                }
+                let epoch = self.views.epoch();
+                let record = self.find_verification(app_id, public_id).await?;
+                if let Some(record) = &record {
+                    self.views.fill_verification(epoch, record.clone());
+                }
+                Ok(record)
+            }
+
+            fn forget_verification(&self, verification_id: i64) {
+                self.views.forget(verification_id);
+            }
+
+            async fn verification_by_id(
+                &self,
+                verification_id: i64,
+            ) -> Result<Option<(String, VerificationRecord)>, StoreError> {
+                let sql = format!(
+                    "SELECT {VERIFICATION_COLUMNS}, \
+                     (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace \
+                     FROM verification WHERE verification_id = $1"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(verification_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|row| Ok((row.try_get("namespace")?, verification_from_row(&row)?)))
+                    .transpose()
+            }
+
+            async fn attempt(
+                &self,
+                a: &Attempt<'_>,
+                matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+            ) -> Result<AttemptOutcome, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let spent: i64 = sqlx::query_scalar(HIT)
+                    .bind(a.budget_key)
+                    .bind(a.budget_window)
+                    .bind(1_i64)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if spent > a.budget_max {
+                    tx.rollback().await?;
+                    return Ok(AttemptOutcome::OverBudget);
+                }
+                let counted = sqlx::query(COUNT_ATTEMPT)
+                    .bind(a.now)
+                    .bind(a.verification_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = counted else {
+                    tx.rollback().await?;
+                    return Ok(AttemptOutcome::NotOpen);
+                };
+                let attempts = counter(row.try_get("attempts")?, "attempts")?;
+                let max_attempts = counter(row.try_get("max_attempts")?, "max_attempts")?;
+                let code_hmac: Vec<u8> = row.try_get("code_hmac")?;
+                let event = |kind: &'static str, detail: String| {
+                    sqlx::query(EVENT)
+                        .bind(a.verification_id)
+                        .bind(kind)
+                        .bind(detail)
+                        .bind(a.now)
+                };
+                let outcome = if matches(&code_hmac) {
+                    let consumed = sqlx::query(CONSUME)
+                        .bind(a.now)
+                        .bind(a.retire)
+                        .bind(a.verification_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    if consumed.rows_affected() != 1 {
+                        tx.rollback().await?;
+                        return Ok(AttemptOutcome::NotOpen);
+                    }
+                    event("verified", "{}".into()).execute(&mut *tx).await?;
+                    // A right code spends nothing of the address's failure budget.
+                    sqlx::query(HIT)
+                        .bind(a.budget_key)
+                        .bind(a.budget_window)
+                        .bind(-1_i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    AttemptOutcome::Verified { attempts }
+                } else {
+                    let left = max_attempts.saturating_sub(attempts);
+                    let detail = serde_json::json!({ "attempts_left": left }).to_string();
+                    event("attempt", detail).execute(&mut *tx).await?;
+                    let locked = left == 0
+                        && sqlx::query(FINISH)
+                            .bind(Status::Locked.as_str())
+                            .bind(a.now)
+                            .bind(a.verification_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1;
+                    if locked {
+                        event("locked", "{}".into()).execute(&mut *tx).await?;
+                    }
+                    AttemptOutcome::Incorrect { attempts, max_attempts, locked }
+                };
+                tx.commit().await?;
+                self.views.forget(a.verification_id);
+                self.events_added();
+                Ok(outcome)
+            }
+
+            async fn consume(
+                &self,
+                verification_id: i64,
+                retire: bool,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(CONSUME)
+                    .bind(now)
+                    .bind(retire)
+                    .bind(verification_id)
+                    .execute(&self.pool)
+                    .await?;
+                self.views.forget(verification_id);
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn finish(
+                &self,
+                verification_id: i64,
+                to: Status,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(FINISH)
+                    .bind(to.as_str())
+                    .bind(now)
+                    .bind(verification_id)
+                    .execute(&self.pool)
+                    .await?;
+                self.views.forget(verification_id);
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn supersede(&self, verification_id: i64, now: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE verification SET superseded_at = $1, \
+                     retired_at = COALESCE(retired_at, $1), updated_at = $1 \
+                     WHERE verification_id = $2 AND superseded_at IS NULL",
+                )
+                .bind(now)
+                .bind(verification_id)
+                .execute(&self.pool)
+                .await?;
+                self.views.forget(verification_id);
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn retire(&self, verification_id: i64, now: i64) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE verification SET retired_at = $1, updated_at = $1 \
+                     WHERE verification_id = $2 AND retired_at IS NULL",
+                )
+                .bind(now)
+                .bind(verification_id)
+                .execute(&self.pool)
+                .await?;
+                self.views.forget(verification_id);
+                Ok(())
+            }
+
+            async fn find_inbound(
+                &self,
+                inbound_key: &[u8],
+                now: i64,
+            ) -> Result<Option<(String, VerificationRecord)>, StoreError> {
+                let sql = format!(
+                    "SELECT {VERIFICATION_COLUMNS}, \
+                     (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace \
+                     FROM verification WHERE inbound_key = $1 AND status = 'pending' \
+                       AND expires_at > $2 AND superseded_at IS NULL"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(inbound_key)
+                    .bind(now)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(|row| Ok((row.try_get("namespace")?, verification_from_row(&row)?)))
+                    .transpose()
+            }
+
+            async fn claim_inbound_message(
+                &self,
+                provider: &str,
+                message_id: &str,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO inbound_message (provider, message_id, received_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (provider, message_id) DO NOTHING",
+                )
+                .bind(provider)
+                .bind(message_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn set_inbound_sender(
+                &self,
+                verification_id: i64,
+                address: &str,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE verification SET address = $1, updated_at = $2 \
+                     WHERE verification_id = $3 AND status = 'pending' \
+                       AND (address = '' OR address = $1)",
+                )
+                .bind(address)
+                .bind(now)
+                .bind(verification_id)
+                .execute(&self.pool)
+                .await?;
+                self.views.forget(verification_id);
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+
+pub(in crate::gateway::store) use sql_verifications;

@@ -1,0 +1,264 @@
+//! Verifications: stored, read, checked (one conditional statement per guarantee), closed; and the inbound-SMS lookups.
+
+use super::StoreError;
+use crate::model::Status;
+use async_trait::async_trait;
+
+/// A verification as stored. Holds the code's HMAC, never the code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationRecord {
+    pub verification_id: i64,
+    pub app_id: i64,
+    pub public_id: String,
+    pub provider: String,
+    pub channel: String,
+    pub address: String,
+    pub channel_description: String,
+    pub address_description: String,
+    pub code_hmac: Vec<u8>,
+    pub code_length: u32,
+    pub code_alphabet: String,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub sends: u32,
+    pub max_sends: u32,
+    pub status: Status,
+    pub extra: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub verified_at: Option<i64>,
+    pub retired_at: Option<i64>,
+    /// The code sealed for resends (see `CodeHasher::seal`).
+    pub code_sealed: Option<Vec<u8>>,
+    pub last_sent_at: Option<i64>,
+    pub redirect_url: String,
+    pub state: String,
+    pub locale: String,
+}
+
+/// Fields of a new verification.
+#[derive(Debug, Clone)]
+pub struct NewVerification {
+    pub app_id: i64,
+    pub public_id: String,
+    pub provider: String,
+    pub channel: String,
+    pub address: String,
+    pub channel_description: String,
+    pub address_description: String,
+    pub code_hmac: Vec<u8>,
+    pub code_sealed: Vec<u8>,
+    pub code_length: u32,
+    pub code_alphabet: String,
+    pub max_attempts: u32,
+    pub sends: u32,
+    pub max_sends: u32,
+    pub extra: String,
+    pub redirect_url: String,
+    pub state: String,
+    pub locale: String,
+    pub now: i64,
+    pub expires_at: i64,
+    /// For inbound verifications: the code's HMAC alone, to find it by an incoming SMS.
+    pub inbound_key: Option<Vec<u8>>,
+}
+
+/// What a re-issue of an open verification replaces (otpgateway's re-PUT).
+#[derive(Debug, Clone)]
+pub struct Reissue {
+    pub provider: String,
+    pub channel: String,
+    pub address: String,
+    pub channel_description: String,
+    pub address_description: String,
+    pub code_hmac: Vec<u8>,
+    pub code_sealed: Vec<u8>,
+    pub code_length: u32,
+    pub code_alphabet: String,
+    pub extra: String,
+    /// Whether this re-issue sends a message (and so spends one send).
+    pub sends: bool,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// A hosted page's "didn't get it?": the verification moves to another provider with a
+/// new code; attempts, sends and expiry carry over.
+#[derive(Debug, Clone)]
+pub struct Switch {
+    /// The provider the verification must still have (a concurrent switch wins once).
+    pub from_provider: String,
+    pub provider: String,
+    pub channel: String,
+    /// Kept when the new channel reaches the same kind of address, else empty.
+    pub address: String,
+    pub code_hmac: Vec<u8>,
+    pub code_sealed: Vec<u8>,
+    pub code_length: u32,
+    pub code_alphabet: String,
+    pub inbound_key: Option<Vec<u8>>,
+    pub now: i64,
+}
+
+/// One code check, made in one transaction by [`Store::attempt`].
+#[derive(Debug, Clone)]
+pub struct Attempt<'a> {
+    pub verification_id: i64,
+    pub now: i64,
+    /// The address's rolling budget of failed checks: its bucket, window and ceiling.
+    pub budget_key: &'a str,
+    pub budget_window: i64,
+    pub budget_max: i64,
+    /// Whether a success also retires the record (otpgateway's check without `skip_delete`).
+    pub retire: bool,
+}
+
+/// What one check did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The address's failure budget is spent: nothing was counted or compared.
+    OverBudget,
+    /// The verification took no check (closed, expired or out of attempts): nothing changed.
+    NotOpen,
+    /// The code matched and the verification is consumed.
+    Verified { attempts: u32 },
+    /// The code did not match; `locked` when that was the last attempt.
+    Incorrect {
+        attempts: u32,
+        max_attempts: u32,
+        locked: bool,
+    },
+}
+
+#[cfg(test)]
+impl VerificationRecord {
+    /// A pending e-mail verification of app 1 with nothing spent, for unit tests.
+    pub(crate) fn sample(verification_id: i64, public_id: &str) -> Self {
+        VerificationRecord {
+            verification_id,
+            app_id: 1,
+            public_id: public_id.into(),
+            provider: "console".into(),
+            channel: "email".into(),
+            address: "a@example.com".into(),
+            channel_description: String::new(),
+            address_description: String::new(),
+            code_hmac: Vec::new(),
+            code_length: 6,
+            code_alphabet: "digits".into(),
+            attempts: 0,
+            max_attempts: 5,
+            sends: 1,
+            max_sends: 3,
+            status: Status::Pending,
+            extra: "{}".into(),
+            created_at: 0,
+            expires_at: 1,
+            verified_at: None,
+            retired_at: None,
+            code_sealed: None,
+            last_sent_at: None,
+            redirect_url: String::new(),
+            state: String::new(),
+            locale: String::new(),
+        }
+    }
+}
+
+/// A message to send for a verification: the outbox row written with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// Provider ids to try, in order; never empty.
+    pub route: Vec<String>,
+    pub address: String,
+}
+
+/// Verifications and their one-statement guarantees.
+#[async_trait]
+pub trait VerificationStore: Send + Sync {
+    /// Inserts a verification, its `created` event and, when given, its outbox row, in
+    /// one transaction; `Conflict` when the id is taken.
+    async fn insert_verification(
+        &self,
+        new: &NewVerification,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<VerificationRecord, StoreError>;
+    /// Replaces address, provider and code of a pending, unexpired verification without
+    /// touching its attempt counter; spends a send when `reissue.sends`, refusing past
+    /// `max_sends`. The outbox row, when given, commits with it. `None` when nothing was
+    /// changed.
+    async fn reissue_verification(
+        &self,
+        verification_id: i64,
+        reissue: &Reissue,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// The current verification with this app and public id, retired ones included.
+    async fn find_verification(
+        &self,
+        app_id: i64,
+        public_id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// [`find_verification`](Store::find_verification) for what pages show (the hosted
+    /// page, its status poll): answered from this process's memory when it holds the
+    /// verification, which every write through this store and every event from another
+    /// instance keeps current (see `store/views.rs`). Never for a decision.
+    async fn find_verification_viewed(
+        &self,
+        app_id: i64,
+        public_id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError>;
+    /// Another instance changed this verification (its event reached this process): the
+    /// next view reads it from the database.
+    fn forget_verification(&self, verification_id: i64);
+    /// A verification by its internal id, with its app's namespace.
+    async fn verification_by_id(
+        &self,
+        verification_id: i64,
+    ) -> Result<Option<(String, VerificationRecord)>, StoreError>;
+    /// Checks a code in one transaction: reserves one unit of the address's failure budget,
+    /// raises the attempt counter of a pending, unexpired, unlocked verification (its own
+    /// conditional statement, so parallel guesses queue on the row), compares the stored
+    /// HMAC with `matches`, then either consumes the verification and returns the budget,
+    /// or records the miss and locks at the last attempt. Each change is an event.
+    async fn attempt(
+        &self,
+        attempt: &Attempt<'_>,
+        matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+    ) -> Result<AttemptOutcome, StoreError>;
+    /// Marks a verification verified if nothing else did first: exactly one caller wins.
+    async fn consume(
+        &self,
+        verification_id: i64,
+        retire: bool,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Moves a pending verification to a terminal status; false if it had already moved.
+    async fn finish(&self, verification_id: i64, to: Status, now: i64) -> Result<bool, StoreError>;
+    /// Sets a closed verification aside so that its public id can start anew; false if
+    /// another caller did so first.
+    async fn supersede(&self, verification_id: i64, now: i64) -> Result<bool, StoreError>;
+    /// Hides a verification from the otpgateway API (its record is "deleted").
+    async fn retire(&self, verification_id: i64, now: i64) -> Result<(), StoreError>;
+    /// The open verification an inbound code belongs to, with its app's namespace.
+    async fn find_inbound(
+        &self,
+        inbound_key: &[u8],
+        now: i64,
+    ) -> Result<Option<(String, VerificationRecord)>, StoreError>;
+    /// Records an inbound message id; false when it was handled before.
+    async fn claim_inbound_message(
+        &self,
+        provider: &str,
+        message_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Sets the sender as the address of an open inbound verification, unless it already
+    /// holds another; false when it does or the verification closed.
+    async fn set_inbound_sender(
+        &self,
+        verification_id: i64,
+        address: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+}
