@@ -58,15 +58,7 @@ async fn the_form_post_verifies_without_javascript_and_status_reports_closed(bac
     let res = post("000000").await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/otp/demo/p2?result=incorrect");
-    let page = app
-        .client
-        .get(app.url("/otp/demo/p2?result=incorrect"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text("/otp/demo/p2?result=incorrect").await;
     assert!(
         page.contains("That code is not right. 4 attempts left."),
         "{page}"
@@ -75,15 +67,7 @@ async fn the_form_post_verifies_without_javascript_and_status_reports_closed(bac
     let res = post("135790").await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/otp/demo/p2");
-    let page = app
-        .client
-        .get(app.url("/otp/demo/p2"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text("/otp/demo/p2").await;
     assert!(page.contains(r#"data-state="verified""#));
 
     let (status, body) = app.status("p2").await;
@@ -91,15 +75,7 @@ async fn the_form_post_verifies_without_javascript_and_status_reports_closed(bac
         (status, body["data"]["closed"].as_bool()),
         (200, Some(true))
     );
-    let poll: serde_json::Value = app
-        .client
-        .get(app.url("/otp/demo/p2/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let poll: serde_json::Value = app.get_json("/otp/demo/p2/status").await;
     assert_eq!(
         poll,
         serde_json::json!({"status": "success", "data": {"closed": true}})
@@ -153,40 +129,9 @@ async fn the_dev_inbox_lists_console_messages(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     create(&app, "p4", "777888").await;
     app.console_message_for("john@example.com").await;
-    let page = app
-        .client
-        .get(app.url("/dev/inbox"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text("/dev/inbox").await;
     assert!(page.contains("777888"));
     assert!(page.contains("to john@example.com via console"));
-}
-
-async fn page_post(app: &support::TestApp, id: &str, form: &[(&str, &str)]) -> String {
-    let res = app
-        .client
-        .post(app.url(&format!("/otp/demo/{id}")))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303);
-    res.headers()["location"].to_str().unwrap().to_owned()
-}
-
-async fn page_html(app: &support::TestApp, id: &str) -> String {
-    let res = app
-        .client
-        .get(app.url(&format!("/otp/demo/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.text().await.unwrap()
 }
 
 async fn the_page_collects_the_address_then_sends_the_code(backend: Backend) {
@@ -195,41 +140,41 @@ async fn the_page_collects_the_address_then_sends_the_code(backend: Backend) {
         .put_otp("addr-1", &[("provider", "console"), ("otp", "314159")])
         .await;
     assert_eq!(status, 200, "{body}");
-    let html = page_html(&app, "addr-1").await;
+    let html = app.page_html("addr-1").await;
     assert!(html.contains(r#"name="address""#), "an address form first");
     assert!(!html.contains(r#"name="otp""#));
 
-    let bad = page_post(
-        &app,
-        "addr-1",
-        &[("action", "address"), ("address", "not an address\u{7}")],
-    )
-    .await;
+    let bad = app
+        .page_post(
+            "addr-1",
+            &[("action", "address"), ("address", "not an address\u{7}")],
+        )
+        .await;
     assert_eq!(bad, "/otp/demo/addr-1?result=invalid_address");
     assert!(
         app.gateway.inbox().unwrap().is_empty(),
         "nothing sent to a refused address"
     );
 
-    let ok = page_post(
-        &app,
-        "addr-1",
-        &[("action", "address"), ("address", "jane@example.com")],
-    )
-    .await;
+    let ok = app
+        .page_post(
+            "addr-1",
+            &[("action", "address"), ("address", "jane@example.com")],
+        )
+        .await;
     assert_eq!(ok, "/otp/demo/addr-1?result=sent");
     let message = app.console_message_for("jane@example.com").await;
     assert!(message.contains("314159"));
-    let html = page_html(&app, "addr-1").await;
+    let html = app.page_html("addr-1").await;
     assert!(html.contains(r#"name="otp""#), "then the code form");
     assert!(html.contains("ja**@example.com"));
 
-    let again = page_post(
-        &app,
-        "addr-1",
-        &[("action", "address"), ("address", "eve@example.com")],
-    )
-    .await;
+    let again = app
+        .page_post(
+            "addr-1",
+            &[("action", "address"), ("address", "eve@example.com")],
+        )
+        .await;
     assert_eq!(
         again, "/otp/demo/addr-1?result=invalid_address",
         "the address is set once"
@@ -240,17 +185,17 @@ async fn the_page_collects_the_address_then_sends_the_code(backend: Backend) {
 async fn resend_waits_for_its_cooldown(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     create(&app, "rs-1", "271828").await;
-    let html = page_html(&app, "rs-1").await;
+    let html = app.page_html("rs-1").await;
     assert!(
         html.contains("Send a new code in 0:30"),
         "the cooldown is shown"
     );
-    let early = page_post(&app, "rs-1", &[("action", "resend")]).await;
+    let early = app.page_post("rs-1", &[("action", "resend")]).await;
     assert_eq!(early, "/otp/demo/rs-1?result=limited");
     app.clock.advance_ms(31_000);
-    let html = page_html(&app, "rs-1").await;
+    let html = app.page_html("rs-1").await;
     assert!(html.contains(">Send a new code<"), "{html}");
-    let later = page_post(&app, "rs-1", &[("action", "resend")]).await;
+    let later = app.page_post("rs-1", &[("action", "resend")]).await;
     assert_eq!(later, "/otp/demo/rs-1?result=resent");
     app.wait_for_events("rs-1", "sent", 2).await;
     let kinds = app.events("rs-1").await;
@@ -420,7 +365,7 @@ async fn an_email_link_asks_for_a_press_and_only_the_post_verifies(backend: Back
         message.contains(&app.url("/otp/demo/cl-1?code=908172")),
         "the e-mail carries the one-click link: {message}"
     );
-    let html = page_html(&app, "cl-1?code=908172").await;
+    let html = app.page_html("cl-1?code=908172").await;
     assert!(html.contains(r#"data-role="confirm""#), "a confirm button");
     assert!(html.contains(r#"name="otp" value="908172""#));
     let kinds = app.events("cl-1").await;
@@ -428,7 +373,9 @@ async fn an_email_link_asks_for_a_press_and_only_the_post_verifies(backend: Back
         !kinds.iter().any(|k| k == "verified" || k == "attempt"),
         "opening the link (a mail scanner, a prefetch) checks nothing: {kinds:?}"
     );
-    let location = page_post(&app, "cl-1", &[("action", "check"), ("otp", "908172")]).await;
+    let location = app
+        .page_post("cl-1", &[("action", "check"), ("otp", "908172")])
+        .await;
     assert_eq!(location, "/otp/demo/cl-1");
     assert_eq!(
         app.record("cl-1").await.status,
@@ -436,7 +383,7 @@ async fn an_email_link_asks_for_a_press_and_only_the_post_verifies(backend: Back
     );
     // A link with something that is not a code shows the ordinary form.
     create(&app, "cl-2", "101010").await;
-    let html = page_html(&app, "cl-2?code=%3Cscript%3E").await;
+    let html = app.page_html("cl-2?code=%3Cscript%3E").await;
     assert!(!html.contains(r#"data-role="confirm""#));
     assert!(html.contains(r#"name="otp""#));
 }
@@ -521,7 +468,7 @@ async fn an_apps_logo_and_accent_colour_show_on_its_pages(backend: Backend) {
 
     // Another app's page keeps the default look.
     create(&app, "plain-1", "343434").await;
-    let html = page_html(&app, "plain-1").await;
+    let html = app.page_html("plain-1").await;
     assert!(!html.contains("--accent:#0f766e"));
     assert!(!html.contains(r#"data-role="logo""#));
 }
@@ -554,50 +501,50 @@ async fn a_national_number_is_read_in_the_picked_country(backend: Backend) {
     assert!(html.contains(r#"<option value="IN">IN +91</option>"#));
 
     // Without a country, a national number cannot be read: refused, nothing stored.
-    let refused = page_post(
-        &app,
-        "tel-1",
-        &[
-            ("action", "address"),
-            ("address", "030 1234567"),
-            ("country", ""),
-        ],
-    )
-    .await;
+    let refused = app
+        .page_post(
+            "tel-1",
+            &[
+                ("action", "address"),
+                ("address", "030 1234567"),
+                ("country", ""),
+            ],
+        )
+        .await;
     assert_eq!(refused, "/otp/demo/tel-1?result=invalid_address");
     assert_eq!(app.record("tel-1").await.address, "");
     // A number outside the country's numbering plan is refused too.
-    let refused = page_post(
-        &app,
-        "tel-1",
-        &[("action", "address"), ("address", "1"), ("country", "DE")],
-    )
-    .await;
+    let refused = app
+        .page_post(
+            "tel-1",
+            &[("action", "address"), ("address", "1"), ("country", "DE")],
+        )
+        .await;
     assert_eq!(refused, "/otp/demo/tel-1?result=invalid_address");
 
-    let sent = page_post(
-        &app,
-        "tel-1",
-        &[
-            ("action", "address"),
-            ("address", "030 1234567"),
-            ("country", "DE"),
-        ],
-    )
-    .await;
+    let sent = app
+        .page_post(
+            "tel-1",
+            &[
+                ("action", "address"),
+                ("address", "030 1234567"),
+                ("country", "DE"),
+            ],
+        )
+        .await;
     assert_eq!(sent, "/otp/demo/tel-1?result=sent");
     assert_eq!(app.record("tel-1").await.address, "+49301234567");
     // Written internationally, the picked country does not matter.
-    let sent = page_post(
-        &app,
-        "tel-2",
-        &[
-            ("action", "address"),
-            ("address", "+91 98765 43210"),
-            ("country", "DE"),
-        ],
-    )
-    .await;
+    let sent = app
+        .page_post(
+            "tel-2",
+            &[
+                ("action", "address"),
+                ("address", "+91 98765 43210"),
+                ("country", "DE"),
+            ],
+        )
+        .await;
     assert_eq!(sent, "/otp/demo/tel-2?result=sent");
     assert_eq!(app.record("tel-2").await.address, "+919876543210");
 }
@@ -631,7 +578,7 @@ async fn create_by_sms(app: &support::TestApp, id: &str, extra: &[(&str, &str)])
 async fn didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters(backend: Backend) {
     let (app, mut smtp) = fallback_app(backend).await;
     create_by_sms(&app, "fb-1", &[]).await;
-    let html = page_html(&app, "fb-1").await;
+    let html = app.page_html("fb-1").await;
     assert!(
         html.contains("Didn&#x27;t get it?") || html.contains("Didn't get it?"),
         "{html}"
@@ -643,11 +590,15 @@ async fn didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters(backe
         !html.contains(r#"name="provider" value="sms_relay""#),
         "the channel in use is not offered"
     );
-    let wrong = page_post(&app, "fb-1", &[("action", "check"), ("otp", "000000")]).await;
+    let wrong = app
+        .page_post("fb-1", &[("action", "check"), ("otp", "000000")])
+        .await;
     assert_eq!(wrong, "/otp/demo/fb-1?result=incorrect");
     let before = app.record("fb-1").await;
 
-    let switched = page_post(&app, "fb-1", &[("action", "switch"), ("provider", "smtp")]).await;
+    let switched = app
+        .page_post("fb-1", &[("action", "switch"), ("provider", "smtp")])
+        .await;
     assert_eq!(
         switched, "/otp/demo/fb-1",
         "nothing sent yet: the page asks for the address"
@@ -674,7 +625,7 @@ async fn didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters(backe
         .await
         .contains(&"channel_switched".to_owned()));
 
-    let html = page_html(&app, "fb-1").await;
+    let html = app.page_html("fb-1").await;
     assert!(
         html.contains(r#"type="email""#),
         "an e-mail form now: {html}"
@@ -684,35 +635,36 @@ async fn didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters(backe
             && !html.contains(r#"name="provider" value="smtp""#),
         "the other fallbacks are offered, not the one in use"
     );
-    let sent = page_post(
-        &app,
-        "fb-1",
-        &[("action", "address"), ("address", "jane@example.com")],
-    )
-    .await;
+    let sent = app
+        .page_post(
+            "fb-1",
+            &[("action", "address"), ("address", "jane@example.com")],
+        )
+        .await;
     assert_eq!(sent, "/otp/demo/fb-1?result=sent");
     let mail = smtp.next().await;
     assert_eq!(mail.to, ["jane@example.com"]);
     let text = support::smtp::mime_part(&mail.data, "text/plain").expect("a text part");
     let code = support::find_code(&text, 6);
     assert_ne!(code, "314159");
-    let old = page_post(&app, "fb-1", &[("action", "check"), ("otp", "314159")]).await;
+    let old = app
+        .page_post("fb-1", &[("action", "check"), ("otp", "314159")])
+        .await;
     assert_eq!(
         old, "/otp/demo/fb-1?result=incorrect",
         "the SMS code is dead"
     );
-    let ok = page_post(&app, "fb-1", &[("action", "check"), ("otp", &code)]).await;
+    let ok = app
+        .page_post("fb-1", &[("action", "check"), ("otp", &code)])
+        .await;
     assert_eq!(ok, "/otp/demo/fb-1");
     assert_eq!(
         app.record("fb-1").await.status,
         app::model::Status::Verified
     );
-    let closed = page_post(
-        &app,
-        "fb-1",
-        &[("action", "switch"), ("provider", "sms_backup")],
-    )
-    .await;
+    let closed = app
+        .page_post("fb-1", &[("action", "switch"), ("provider", "sms_backup")])
+        .await;
     assert_eq!(
         closed, "/otp/demo/fb-1",
         "a closed verification stays as it is"
@@ -724,12 +676,9 @@ async fn a_switch_keeps_the_phone_number_and_respects_the_caps(backend: Backend)
     let (app, _smtp) = fallback_app(backend).await;
     // Another SMS relay: the number is kept and the new code goes out at once.
     create_by_sms(&app, "fb-2", &[]).await;
-    let sent = page_post(
-        &app,
-        "fb-2",
-        &[("action", "switch"), ("provider", "sms_backup")],
-    )
-    .await;
+    let sent = app
+        .page_post("fb-2", &[("action", "switch"), ("provider", "sms_backup")])
+        .await;
     assert_eq!(sent, "/otp/demo/fb-2?result=sent");
     let record = app.record("fb-2").await;
     assert_eq!(
@@ -741,20 +690,14 @@ async fn a_switch_keeps_the_phone_number_and_respects_the_caps(backend: Backend)
     // Not among the app's fallbacks: refused, nothing changes.
     create_by_sms(&app, "fb-3", &[("max_generate", "1")]).await;
     let before = app.record("fb-3").await;
-    let refused = page_post(
-        &app,
-        "fb-3",
-        &[("action", "switch"), ("provider", "console")],
-    )
-    .await;
+    let refused = app
+        .page_post("fb-3", &[("action", "switch"), ("provider", "console")])
+        .await;
     assert_eq!(refused, "/otp/demo/fb-3?result=invalid_address");
     // A switch that sends needs a send left.
-    let capped = page_post(
-        &app,
-        "fb-3",
-        &[("action", "switch"), ("provider", "sms_backup")],
-    )
-    .await;
+    let capped = app
+        .page_post("fb-3", &[("action", "switch"), ("provider", "sms_backup")])
+        .await;
     assert_eq!(capped, "/otp/demo/fb-3?result=limited");
     let after = app.record("fb-3").await;
     assert_eq!(
@@ -770,14 +713,11 @@ async fn a_switch_keeps_the_phone_number_and_respects_the_caps(backend: Backend)
 async fn a_switch_to_the_qr_page_verifies_only_from_the_same_phone(backend: Backend) {
     let (app, _smtp) = fallback_app(backend).await;
     create_by_sms(&app, "fb-4", &[]).await;
-    let moved = page_post(
-        &app,
-        "fb-4",
-        &[("action", "switch"), ("provider", "inbound_sms")],
-    )
-    .await;
+    let moved = app
+        .page_post("fb-4", &[("action", "switch"), ("provider", "inbound_sms")])
+        .await;
     assert_eq!(moved, "/otp/demo/fb-4");
-    let html = page_html(&app, "fb-4").await;
+    let html = app.page_html("fb-4").await;
     let at = html
         .find(r#"data-role="inbound-code""#)
         .unwrap_or_else(|| panic!("the QR page: {html}"));

@@ -29,15 +29,7 @@ async fn start(app: &TestApp, id: &str, to: Option<&str>) -> String {
     }
     let (status, body) = app.put_otp(id, &form).await;
     assert_eq!(status, 200, "{body}");
-    let html = app
-        .client
-        .get(app.url(&format!("/otp/demo/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.get_text(&format!("/otp/demo/{id}")).await;
     assert!(html.contains("<svg"), "a QR code");
     assert!(html.contains("+15005550006"), "the number to text");
     let at = html

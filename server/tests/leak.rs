@@ -177,16 +177,7 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
     bodies.push(body.to_string());
     let code = find_code(&app.console_message_for("l3@example.com").await, 6);
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    bodies.push(
-        app.client
-            .get(app.url("/otp/demo/leak-3"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    bodies.push(app.get_text("/otp/demo/leak-3").await);
     let res = app
         .client
         .post(app.url("/otp/demo/leak-3"))
@@ -210,26 +201,8 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
         .unwrap();
     bodies.push(format!("{:?}", res.headers()));
     bodies.push(res.text().await.unwrap());
-    bodies.push(
-        app.client
-            .get(app.url("/otp/demo/leak-3"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
-    bodies.push(
-        app.client
-            .get(app.url("/otp/demo/leak-3/status"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    bodies.push(app.get_text("/otp/demo/leak-3").await);
+    bodies.push(app.get_text("/otp/demo/leak-3/status").await);
     codes.push(code);
 
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -8,46 +8,9 @@ use support::{find_code, spawn_app_on, Backend, TestApp, NAMESPACE, SECRET};
 
 const BEARER: &str = "Bearer demo:demo-secret-123";
 
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, reqwest::header::HeaderMap, Value) {
-    let mut req = app
-        .client
-        .request(method, app.url(path))
-        .header("authorization", BEARER);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let headers = res.headers().clone();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        headers,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
-
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let (s, _, b) = call(app, reqwest::Method::POST, path, Some(body)).await;
-    (s, b)
-}
-
 /// Verifies a token's EdDSA signature with the key the JWKS publishes for its `kid`.
 async fn verify_with_jwks(app: &TestApp, token: &str) -> Value {
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3);
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -83,9 +46,7 @@ async fn verify_with_jwks(app: &TestApp, token: &str) -> Value {
 
 async fn a_verification_runs_from_create_to_a_confirmed_token(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
-    let (status, created) = post(
-        &app,
-        "/v1/verifications",
+    let (status, created) = app.v1_post("/v1/verifications",
         json!({"id": "n-1", "provider": "console", "to": "n1@example.com", "extra": {"order": 7}}),
     )
     .await;
@@ -104,14 +65,18 @@ async fn a_verification_runs_from_create_to_a_confirmed_token(backend: Backend) 
     assert!(!created.to_string().contains(&code));
 
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    let (status, body) = post(&app, "/v1/verifications/n-1/check", json!({"code": wrong})).await;
+    let (status, body) = app
+        .v1_post("/v1/verifications/n-1/check", json!({"code": wrong}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
         json!({"verified": false, "status": "pending", "attempts_left": 4, "reason": "incorrect_code"})
     );
 
-    let (status, body) = post(&app, "/v1/verifications/n-1/check", json!({"code": code})).await;
+    let (status, body) = app
+        .v1_post("/v1/verifications/n-1/check", json!({"code": code}))
+        .await;
     assert_eq!(
         (status, body["verified"].as_bool()),
         (200, Some(true)),
@@ -126,34 +91,38 @@ async fn a_verification_runs_from_create_to_a_confirmed_token(backend: Backend) 
     assert_eq!(claims["address"], "n1@example.com");
     assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 300);
 
-    let (status, body) = post(&app, "/v1/verifications/n-1/check", json!({"code": code})).await;
+    let (status, body) = app
+        .v1_post("/v1/verifications/n-1/check", json!({"code": code}))
+        .await;
     assert_eq!(
         (status, body["verified"].as_bool(), body["reason"].as_str()),
         (200, Some(false), Some("already_verified"))
     );
 
-    let (status, body) = post(
-        &app,
-        "/v1/tokens/confirm",
-        json!({"token": token, "expected_address": "someone@example.com"}),
-    )
-    .await;
+    let (status, body) = app
+        .v1_post(
+            "/v1/tokens/confirm",
+            json!({"token": token, "expected_address": "someone@example.com"}),
+        )
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (422, Some("invalid_token"))
     );
-    let (status, body) = post(
-        &app,
-        "/v1/tokens/confirm",
-        json!({"token": token, "expected_address": "n1@example.com"}),
-    )
-    .await;
+    let (status, body) = app
+        .v1_post(
+            "/v1/tokens/confirm",
+            json!({"token": token, "expected_address": "n1@example.com"}),
+        )
+        .await;
     assert_eq!(
         (status, body["confirmed"].as_bool(), body["id"].as_str()),
         (200, Some(true), Some("n-1")),
         "{body}"
     );
-    let (status, body) = post(&app, "/v1/tokens/confirm", json!({"token": token})).await;
+    let (status, body) = app
+        .v1_post("/v1/tokens/confirm", json!({"token": token}))
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("token_used"))
@@ -162,18 +131,14 @@ async fn a_verification_runs_from_create_to_a_confirmed_token(backend: Backend) 
 
 async fn tokens_with_other_algorithms_or_audiences_are_refused(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
-    post(
-        &app,
+    app.v1_post(
         "/v1/verifications",
         json!({"id": "t-1", "provider": "console", "to": "t@example.com", "code": "246801"}),
     )
     .await;
-    let (_, body) = post(
-        &app,
-        "/v1/verifications/t-1/check",
-        json!({"code": "246801"}),
-    )
-    .await;
+    let (_, body) = app
+        .v1_post("/v1/verifications/t-1/check", json!({"code": "246801"}))
+        .await;
     let token = body["verification_token"].as_str().unwrap();
     let parts: Vec<&str> = token.split('.').collect();
     let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -183,7 +148,9 @@ async fn tokens_with_other_algorithms_or_audiences_are_refused(backend: Backend)
         format!("{hs_header}.{}.{}", parts[1], parts[2]),
         "not-a-token".into(),
     ] {
-        let (status, body) = post(&app, "/v1/tokens/confirm", json!({"token": forged})).await;
+        let (status, body) = app
+            .v1_post("/v1/tokens/confirm", json!({"token": forged}))
+            .await;
         assert_eq!(
             (status, body["error"]["code"].as_str()),
             (422, Some("invalid_token")),
@@ -239,8 +206,7 @@ async fn a_repeated_idempotency_key_replays_the_first_answer(backend: Backend) {
 
 async fn malformed_requests_get_one_stable_error_body(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
-    post(
-        &app,
+    app.v1_post(
         "/v1/verifications",
         json!({"id": "e-1", "provider": "console", "to": "e@example.com", "code": "135791"}),
     )
@@ -329,18 +295,20 @@ async fn malformed_requests_get_one_stable_error_body(backend: Backend) {
         );
     }
     for code in ["", "13579", "1357911", "13579\u{0}", "abcdef"] {
-        let (status, body) = post(&app, "/v1/verifications/e-1/check", json!({"code": code})).await;
+        let (status, body) = app
+            .v1_post("/v1/verifications/e-1/check", json!({"code": code}))
+            .await;
         assert_eq!(
             (status, body["verified"].as_bool(), body["reason"].as_str()),
             (200, Some(false), Some("malformed_code"))
         );
     }
-    let (status, body) = post(
-        &app,
-        "/v1/verifications/e-1/check",
-        json!({"code": "1".repeat(10_000)}),
-    )
-    .await;
+    let (status, body) = app
+        .v1_post(
+            "/v1/verifications/e-1/check",
+            json!({"code": "1".repeat(10_000)}),
+        )
+        .await;
     assert_eq!((status, body["verified"].as_bool()), (200, Some(false)));
     let res = app
         .client
@@ -357,12 +325,9 @@ async fn malformed_requests_get_one_stable_error_body(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200, "Basic auth works too");
-    let (status, body) = post(
-        &app,
-        "/v1/verifications/e-1/check",
-        json!({"code": "135791"}),
-    )
-    .await;
+    let (status, body) = app
+        .v1_post("/v1/verifications/e-1/check", json!({"code": "135791"}))
+        .await;
     assert_eq!(
         (status, body["verified"].as_bool()),
         (200, Some(true)),
@@ -372,33 +337,24 @@ async fn malformed_requests_get_one_stable_error_body(backend: Backend) {
 
 async fn resend_repeats_the_code_after_the_cooldown_and_cancel_closes(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
-    post(
-        &app,
+    app.v1_post(
         "/v1/verifications",
         json!({"id": "r-1", "provider": "console", "to": "r@example.com", "max_sends": 2}),
     )
     .await;
     let first = find_code(&app.console_message_for("r@example.com").await, 6);
-    let (status, headers, body) = call(
-        &app,
-        reqwest::Method::POST,
-        "/v1/verifications/r-1/resend",
-        None,
-    )
-    .await;
+    let (status, headers, body) = app
+        .v1(reqwest::Method::POST, "/v1/verifications/r-1/resend", None)
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (429, Some("rate_limited"))
     );
     assert_eq!(headers["retry-after"], "30");
     app.clock.advance_ms(31_000);
-    let (status, _, body) = call(
-        &app,
-        reqwest::Method::POST,
-        "/v1/verifications/r-1/resend",
-        None,
-    )
-    .await;
+    let (status, _, body) = app
+        .v1(reqwest::Method::POST, "/v1/verifications/r-1/resend", None)
+        .await;
     assert_eq!(
         (status, body["sends_left"].as_u64()),
         (200, Some(0)),
@@ -432,38 +388,28 @@ async fn resend_repeats_the_code_after_the_cooldown_and_cancel_closes(backend: B
         "the same code is sent again"
     );
     app.clock.advance_ms(31_000);
-    let (status, _, body) = call(
-        &app,
-        reqwest::Method::POST,
-        "/v1/verifications/r-1/resend",
-        None,
-    )
-    .await;
+    let (status, _, body) = app
+        .v1(reqwest::Method::POST, "/v1/verifications/r-1/resend", None)
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (429, Some("send_limit"))
     );
 
-    let (status, _, body) = call(
-        &app,
-        reqwest::Method::POST,
-        "/v1/verifications/r-1/cancel",
-        None,
-    )
-    .await;
+    let (status, _, body) = app
+        .v1(reqwest::Method::POST, "/v1/verifications/r-1/cancel", None)
+        .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")));
-    let (_, body) = post(&app, "/v1/verifications/r-1/check", json!({"code": first})).await;
+    let (_, body) = app
+        .v1_post("/v1/verifications/r-1/check", json!({"code": first}))
+        .await;
     assert_eq!(
         (body["verified"].as_bool(), body["reason"].as_str()),
         (Some(false), Some("cancelled"))
     );
-    let (status, _, body) = call(
-        &app,
-        reqwest::Method::POST,
-        "/v1/verifications/r-1/cancel",
-        None,
-    )
-    .await;
+    let (status, _, body) = app
+        .v1(reqwest::Method::POST, "/v1/verifications/r-1/cancel", None)
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (409, Some("closed"))
@@ -472,19 +418,18 @@ async fn resend_repeats_the_code_after_the_cooldown_and_cancel_closes(backend: B
 
 async fn wait_returns_when_the_verification_closes(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
-    post(
-        &app,
+    app.v1_post(
         "/v1/verifications",
         json!({"id": "w-1", "provider": "console", "to": "w@example.com", "code": "112358"}),
     )
     .await;
-    let (status, _, body) = call(
-        &app,
-        reqwest::Method::GET,
-        "/v1/verifications/w-1/wait?timeout=1",
-        None,
-    )
-    .await;
+    let (status, _, body) = app
+        .v1(
+            reqwest::Method::GET,
+            "/v1/verifications/w-1/wait?timeout=1",
+            None,
+        )
+        .await;
     assert_eq!((status, body["status"].as_str()), (200, Some("pending")));
     let waiter = {
         let client = app.client.clone();
@@ -502,12 +447,8 @@ async fn wait_returns_when_the_verification_closes(backend: Backend) {
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    post(
-        &app,
-        "/v1/verifications/w-1/check",
-        json!({"code": "112358"}),
-    )
-    .await;
+    app.v1_post("/v1/verifications/w-1/check", json!({"code": "112358"}))
+        .await;
     let body = tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
         .await
         .expect("wait answered promptly")
@@ -516,32 +457,28 @@ async fn wait_returns_when_the_verification_closes(backend: Backend) {
         (body["status"].as_str(), body["verified"].as_bool()),
         (Some("verified"), Some(true))
     );
-    let (status, _, _) = call(
-        &app,
-        reqwest::Method::GET,
-        "/v1/verifications/w-1/wait?timeout=0",
-        None,
-    )
-    .await;
+    let (status, _, _) = app
+        .v1(
+            reqwest::Method::GET,
+            "/v1/verifications/w-1/wait?timeout=0",
+            None,
+        )
+        .await;
     assert_eq!(status, 422);
 }
 
 async fn a_storage_failure_during_a_check_answers_503_never_verified(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
-    post(
-        &app,
+    app.v1_post(
         "/v1/verifications",
         json!({"id": "f-1", "provider": "console", "to": "f@example.com", "code": "909090"}),
     )
     .await;
     app.sql("ALTER TABLE verification RENAME TO verification_gone")
         .await;
-    let (status, body) = post(
-        &app,
-        "/v1/verifications/f-1/check",
-        json!({"code": "909090"}),
-    )
-    .await;
+    let (status, body) = app
+        .v1_post("/v1/verifications/f-1/check", json!({"code": "909090"}))
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (503, Some("unavailable")),
@@ -596,12 +533,12 @@ async fn redirect_urls_match_the_app_allow_list_exactly(backend: Backend) {
         assert_eq!(res.status(), 422, "{field} = {value}");
     }
     // The demo app has no allow-list at all.
-    let (status, _) = post(
-        &app,
-        "/v1/verifications",
-        json!({"provider": "console", "redirect_url": "https://shop.example/done"}),
-    )
-    .await;
+    let (status, _) = app
+        .v1_post(
+            "/v1/verifications",
+            json!({"provider": "console", "redirect_url": "https://shop.example/done"}),
+        )
+        .await;
     assert_eq!(status, 422);
 }
 
@@ -619,15 +556,7 @@ async fn an_app_that_asks_for_the_otpgateway_echo_gets_the_code(backend: Backend
     assert_eq!(status, 200);
     let code = find_code(&app.console_message_for("echo@example.com").await, 6);
     assert_eq!(body["data"]["otp"], code.as_str());
-    let page = app
-        .client
-        .get(app.url("/otp/shop/echo-1"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.get_text("/otp/shop/echo-1").await;
     assert!(page.contains("The Shop"), "the configured name is shown");
 }
 
@@ -646,15 +575,7 @@ on_both_backends!(
 #[tokio::test]
 async fn every_route_is_in_the_openapi_document() {
     let app = support::spawn_app("").await;
-    let doc: Value = app
-        .client
-        .get(app.url("/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/v1/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let routes = [
         ("post", "/v1/verifications"),

@@ -260,6 +260,73 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// `GET path`, whatever the status: the body as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let res = self.client.get(self.url(path)).send().await.unwrap();
+        res.text().await.unwrap()
+    }
+
+    /// `GET path`, whatever the status: the body as JSON.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let res = self.client.get(self.url(path)).send().await.unwrap();
+        res.json().await.unwrap()
+    }
+
+    /// The demo app's hosted page for `id`, which must answer 200.
+    pub async fn page_html(&self, id: &str) -> String {
+        let res = self
+            .client
+            .get(self.url(&format!("/otp/{NAMESPACE}/{id}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
+    }
+
+    /// A form posted on the demo app's hosted page for `id`: where its 303 sends the
+    /// browser.
+    pub async fn page_post(&self, id: &str, form: &[(&str, &str)]) -> String {
+        let res = self
+            .client
+            .post(self.url(&format!("/otp/{NAMESPACE}/{id}")))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        res.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// A native API call as the demo app (Bearer auth, a JSON body when given): the
+    /// status, headers and body (JSON, or the text as a JSON string).
+    pub async fn v1(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("authorization", format!("Bearer {NAMESPACE}:{SECRET}"));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, headers, body)
+    }
+
+    /// `POST path` on the native API with a JSON body, as the demo app.
+    pub async fn v1_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let (status, _, body) = self.v1(reqwest::Method::POST, path, Some(body)).await;
+        (status, body)
+    }
+
     /// An otpgateway API call as the demo app, with form fields.
     async fn otpgateway(
         &self,
