@@ -4,10 +4,13 @@
 mod support;
 
 use app::{
-    gateway::{CheckMode, CreateRequest, EngineError},
+    gateway::{
+        store::{AppRecord, VerificationRecord},
+        CheckMode, CreateRequest, EngineError,
+    },
     model::{CheckResult, Status, VerificationId},
 };
-use support::{spawn_app, spawn_app_on, Backend};
+use support::{spawn_app, spawn_app_on, Backend, TestApp};
 
 fn request(id: &str, code: &str, ttl: u64) -> CreateRequest {
     CreateRequest {
@@ -18,6 +21,19 @@ fn request(id: &str, code: &str, ttl: u64) -> CreateRequest {
         ttl_secs: Some(ttl),
         ..CreateRequest::default()
     }
+}
+
+/// A code checked as the hosted page checks it; the check must be answered.
+async fn check_on_page(
+    app: &TestApp,
+    demo: &AppRecord,
+    id: &VerificationId,
+    code: &str,
+) -> (CheckResult, VerificationRecord) {
+    app.gateway
+        .check(demo, id, code, CheckMode::HostedPage)
+        .await
+        .unwrap()
 }
 
 /// The check's result, or `None` when a rate limit refused it before any comparison.
@@ -78,11 +94,7 @@ async fn expiry_is_judged_at_check_time(backend: Backend) {
         .await
         .unwrap();
     app.clock.advance_ms(59_000);
-    let (result, _) = app
-        .gateway
-        .check(&demo, &id, "123456", CheckMode::HostedPage)
-        .await
-        .unwrap();
+    let (result, _) = check_on_page(&app, &demo, &id, "123456").await;
     assert_eq!(result, CheckResult::Verified);
 
     let id = VerificationId::parse("ttl-late").unwrap();
@@ -91,11 +103,7 @@ async fn expiry_is_judged_at_check_time(backend: Backend) {
         .await
         .unwrap();
     app.clock.advance_ms(61_000);
-    let (result, record) = app
-        .gateway
-        .check(&demo, &id, "123456", CheckMode::HostedPage)
-        .await
-        .unwrap();
+    let (result, record) = check_on_page(&app, &demo, &id, "123456").await;
     assert_eq!(result, CheckResult::Expired);
     assert_eq!(record.status, Status::Expired);
     let kinds = app.gateway.event_kinds(&record).await.unwrap();
@@ -163,11 +171,7 @@ async fn parallel_wrong_guesses_never_exceed_the_budget(backend: Backend) {
         }
     }
     assert!(evaluated <= 5, "{evaluated} guesses were evaluated");
-    let (result, record) = app
-        .gateway
-        .check(&demo, &id, "111222", CheckMode::HostedPage)
-        .await
-        .unwrap();
+    let (result, record) = check_on_page(&app, &demo, &id, "111222").await;
     assert_eq!(result, CheckResult::Locked);
     assert_eq!(record.attempts, 5);
 }
@@ -219,11 +223,7 @@ async fn new_verifications_never_reset_the_failed_check_cap_of_an_address(backen
     };
     app.gateway.create(&demo, other).await.unwrap();
     let fresh = VerificationId::parse("fresh").unwrap();
-    let (result, _) = app
-        .gateway
-        .check(&demo, &fresh, "999999", CheckMode::HostedPage)
-        .await
-        .unwrap();
+    let (result, _) = check_on_page(&app, &demo, &fresh, "999999").await;
     assert_eq!(result, CheckResult::Verified);
 }
 
@@ -257,11 +257,7 @@ async fn a_verification_of_another_app_answers_like_an_unknown_one(backend: Back
         .unwrap_err();
     assert_eq!(format!("{a:?}"), format!("{b:?}"));
     assert!(matches!(a, EngineError::NotFound));
-    let (result, _) = app
-        .gateway
-        .check(&demo, &id, "123456", CheckMode::HostedPage)
-        .await
-        .unwrap();
+    let (result, _) = check_on_page(&app, &demo, &id, "123456").await;
     assert_eq!(
         result,
         CheckResult::Verified,
@@ -281,11 +277,7 @@ async fn right_codes_spend_nothing_of_the_address_failure_budget(backend: Backen
             .await
             .unwrap();
         let id = VerificationId::parse(&id).unwrap();
-        let (result, _) = app
-            .gateway
-            .check(&demo, &id, "999999", CheckMode::HostedPage)
-            .await
-            .unwrap();
+        let (result, _) = check_on_page(&app, &demo, &id, "999999").await;
         assert_eq!(result, CheckResult::Verified, "round {round}");
     }
     // The whole budget is still there for wrong guesses: exactly `cap` are evaluated.

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{smtp::SmtpCapture, spawn_app_on, Backend};
+use support::{smtp::SmtpCapture, spawn_app_on, Backend, TestApp};
 
 async fn create(app: &support::TestApp, id: &str, code: &str) {
     let (status, body) = app
@@ -134,6 +134,14 @@ async fn the_dev_inbox_lists_console_messages(backend: Backend) {
     assert!(page.contains("to john@example.com via console"));
 }
 
+/// The address form of `id`'s page, with the picker's country when given: where the
+/// post sends the browser.
+async fn give_address(app: &TestApp, id: &str, address: &str, country: Option<&str>) -> String {
+    let mut form = vec![("action", "address"), ("address", address)];
+    form.extend(country.map(|c| ("country", c)));
+    app.page_post(id, &form).await
+}
+
 async fn the_page_collects_the_address_then_sends_the_code(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     let (status, body) = app
@@ -144,24 +152,14 @@ async fn the_page_collects_the_address_then_sends_the_code(backend: Backend) {
     assert!(html.contains(r#"name="address""#), "an address form first");
     assert!(!html.contains(r#"name="otp""#));
 
-    let bad = app
-        .page_post(
-            "addr-1",
-            &[("action", "address"), ("address", "not an address\u{7}")],
-        )
-        .await;
+    let bad = give_address(&app, "addr-1", "not an address\u{7}", None).await;
     assert_eq!(bad, "/otp/demo/addr-1?result=invalid_address");
     assert!(
         app.gateway.inbox().unwrap().is_empty(),
         "nothing sent to a refused address"
     );
 
-    let ok = app
-        .page_post(
-            "addr-1",
-            &[("action", "address"), ("address", "jane@example.com")],
-        )
-        .await;
+    let ok = give_address(&app, "addr-1", "jane@example.com", None).await;
     assert_eq!(ok, "/otp/demo/addr-1?result=sent");
     let message = app.console_message_for("jane@example.com").await;
     assert!(message.contains("314159"));
@@ -169,12 +167,7 @@ async fn the_page_collects_the_address_then_sends_the_code(backend: Backend) {
     assert!(html.contains(r#"name="otp""#), "then the code form");
     assert!(html.contains("ja**@example.com"));
 
-    let again = app
-        .page_post(
-            "addr-1",
-            &[("action", "address"), ("address", "eve@example.com")],
-        )
-        .await;
+    let again = give_address(&app, "addr-1", "eve@example.com", None).await;
     assert_eq!(
         again, "/otp/demo/addr-1?result=invalid_address",
         "the address is set once"
@@ -501,50 +494,18 @@ async fn a_national_number_is_read_in_the_picked_country(backend: Backend) {
     assert!(html.contains(r#"<option value="IN">IN +91</option>"#));
 
     // Without a country, a national number cannot be read: refused, nothing stored.
-    let refused = app
-        .page_post(
-            "tel-1",
-            &[
-                ("action", "address"),
-                ("address", "030 1234567"),
-                ("country", ""),
-            ],
-        )
-        .await;
+    let refused = give_address(&app, "tel-1", "030 1234567", Some("")).await;
     assert_eq!(refused, "/otp/demo/tel-1?result=invalid_address");
     assert_eq!(app.record("tel-1").await.address, "");
     // A number outside the country's numbering plan is refused too.
-    let refused = app
-        .page_post(
-            "tel-1",
-            &[("action", "address"), ("address", "1"), ("country", "DE")],
-        )
-        .await;
+    let refused = give_address(&app, "tel-1", "1", Some("DE")).await;
     assert_eq!(refused, "/otp/demo/tel-1?result=invalid_address");
 
-    let sent = app
-        .page_post(
-            "tel-1",
-            &[
-                ("action", "address"),
-                ("address", "030 1234567"),
-                ("country", "DE"),
-            ],
-        )
-        .await;
+    let sent = give_address(&app, "tel-1", "030 1234567", Some("DE")).await;
     assert_eq!(sent, "/otp/demo/tel-1?result=sent");
     assert_eq!(app.record("tel-1").await.address, "+49301234567");
     // Written internationally, the picked country does not matter.
-    let sent = app
-        .page_post(
-            "tel-2",
-            &[
-                ("action", "address"),
-                ("address", "+91 98765 43210"),
-                ("country", "DE"),
-            ],
-        )
-        .await;
+    let sent = give_address(&app, "tel-2", "+91 98765 43210", Some("DE")).await;
     assert_eq!(sent, "/otp/demo/tel-2?result=sent");
     assert_eq!(app.record("tel-2").await.address, "+919876543210");
 }
@@ -635,12 +596,7 @@ async fn didnt_get_it_moves_to_email_with_a_new_code_and_the_same_counters(backe
             && !html.contains(r#"name="provider" value="smtp""#),
         "the other fallbacks are offered, not the one in use"
     );
-    let sent = app
-        .page_post(
-            "fb-1",
-            &[("action", "address"), ("address", "jane@example.com")],
-        )
-        .await;
+    let sent = give_address(&app, "fb-1", "jane@example.com", None).await;
     assert_eq!(sent, "/otp/demo/fb-1?result=sent");
     let mail = smtp.next().await;
     assert_eq!(mail.to, ["jane@example.com"]);
