@@ -6,20 +6,19 @@ mod support;
 use app::{
     gateway::{
         store::{AppRecord, VerificationRecord},
-        CheckMode, CreateRequest, EngineError,
+        CheckMode, CreateRequest, CustomCode, EngineError,
     },
     model::{CheckResult, Status, VerificationId},
 };
 use support::{spawn_app, spawn_app_on, Backend, TestApp};
 
-fn request(id: &str, code: &str, ttl: u64) -> CreateRequest {
+/// A console verification of `e@example.com` with a chosen code.
+fn request(app: &TestApp, id: &str, code: &str, ttl: u64) -> CreateRequest {
     CreateRequest {
         id: Some(VerificationId::parse(id).unwrap()),
-        provider: "console".into(),
-        to: "e@example.com".into(),
-        code: Some(code.into()),
+        code: Some(CustomCode::parse(code).unwrap()),
         ttl_secs: Some(ttl),
-        ..CreateRequest::default()
+        ..CreateRequest::new(app.gateway.target("console", "e@example.com").unwrap())
     }
 }
 
@@ -60,7 +59,7 @@ async fn wrong_guesses(
     for round in 0..rounds {
         let id = format!("{prefix}-{round}");
         app.gateway
-            .create(demo, request(&id, "999999", 600))
+            .create(demo, request(app, &id, "999999", 600))
             .await
             .unwrap();
         let id = VerificationId::parse(&id).unwrap();
@@ -90,7 +89,7 @@ async fn expiry_is_judged_at_check_time(backend: Backend) {
     let demo = demo(&app).await;
     let id = VerificationId::parse("ttl-ok").unwrap();
     app.gateway
-        .create(&demo, request("ttl-ok", "123456", 60))
+        .create(&demo, request(&app, "ttl-ok", "123456", 60))
         .await
         .unwrap();
     app.clock.advance_ms(59_000);
@@ -99,7 +98,7 @@ async fn expiry_is_judged_at_check_time(backend: Backend) {
 
     let id = VerificationId::parse("ttl-late").unwrap();
     app.gateway
-        .create(&demo, request("ttl-late", "123456", 60))
+        .create(&demo, request(&app, "ttl-late", "123456", 60))
         .await
         .unwrap();
     app.clock.advance_ms(61_000);
@@ -124,7 +123,7 @@ async fn parallel_right_codes_succeed_exactly_once(backend: Backend) {
             &demo,
             CreateRequest {
                 max_attempts: Some(10),
-                ..request("race", "654321", 600)
+                ..request(&app, "race", "654321", 600)
             },
         )
         .await
@@ -151,7 +150,7 @@ async fn parallel_wrong_guesses_never_exceed_the_budget(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     let demo = demo(&app).await;
     app.gateway
-        .create(&demo, request("guess", "111222", 600))
+        .create(&demo, request(&app, "guess", "111222", 600))
         .await
         .unwrap();
     let id = VerificationId::parse("guess").unwrap();
@@ -218,8 +217,11 @@ async fn new_verifications_never_reset_the_failed_check_cap_of_an_address(backen
     );
     // A different address of the same app is unaffected.
     let other = CreateRequest {
-        to: "someone-else@example.com".into(),
-        ..request("fresh", "999999", 600)
+        target: app
+            .gateway
+            .target("console", "someone-else@example.com")
+            .unwrap(),
+        ..request(&app, "fresh", "999999", 600)
     };
     app.gateway.create(&demo, other).await.unwrap();
     let fresh = VerificationId::parse("fresh").unwrap();
@@ -231,7 +233,7 @@ async fn a_verification_of_another_app_answers_like_an_unknown_one(backend: Back
     let app = spawn_app_on(backend, "").await;
     let demo = demo(&app).await;
     app.gateway
-        .create(&demo, request("shared-id", "123456", 600))
+        .create(&demo, request(&app, "shared-id", "123456", 600))
         .await
         .unwrap();
     let (other, _) = app
@@ -273,7 +275,7 @@ async fn right_codes_spend_nothing_of_the_address_failure_budget(backend: Backen
     for round in 0..cap + 5 {
         let id = format!("ok-{round}");
         app.gateway
-            .create(&demo, request(&id, "999999", 600))
+            .create(&demo, request(&app, &id, "999999", 600))
             .await
             .unwrap();
         let id = VerificationId::parse(&id).unwrap();

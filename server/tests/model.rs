@@ -9,7 +9,7 @@ use app::{
         delivery::{ConsoleProvider, Providers},
         store::SqliteStore,
         tokens::TokenKeys,
-        CheckMode, CreateRequest, EngineError, EngineSettings, Gateway,
+        CheckMode, CreateRequest, CustomCode, EngineError, EngineSettings, Gateway,
     },
     model::{CheckResult, Namespace, Status, VerificationId},
 };
@@ -111,12 +111,10 @@ proptest! {
             let id = VerificationId::parse("v").unwrap();
             gw.create(&app, CreateRequest {
                 id: Some(id.clone()),
-                provider: "console".into(),
-                to: "m@example.com".into(),
-                code: Some("424242".into()),
+                code: Some(CustomCode::parse("424242").unwrap()),
                 ttl_secs: Some(TTL as u64),
                 max_attempts: Some(MAX_ATTEMPTS),
-                ..CreateRequest::default()
+                ..CreateRequest::new(gw.target("console", "m@example.com").unwrap())
             }).await.unwrap();
             let mut model = Model { status: Status::Pending, attempts: 0, age: 0 };
             let mut successes = 0;

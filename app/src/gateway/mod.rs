@@ -32,4 +32,4 @@ pub use error::EngineError;
 pub use handle::Gateway;
 pub use pages::Read;
 pub use settings::{AppPages, DeclaredApp, EngineSettings, RouteRule};
-pub use verify::{CheckMode, CreateRequest, Created};
+pub use verify::{CheckMode, CreateRequest, Created, CustomCode, Target};

@@ -1,16 +1,14 @@
-//! The hosted pages' words in English, German, Spanish, French, Hindi and Arabic.
+//! The hosted pages' languages: English, German, Spanish, French, Hindi and Arabic. The
+//! words are Fluent files (`app/locales/<tag>/pages.ftl`), read on the server by
+//! `words.rs`.
 //!
 //! A page picks its language from `?lang=`, then the verification's locale, then the
 //! app's default, then the browser's `Accept-Language`, then English. `{}` in a text is
 //! filled by [`fill`].
 
-mod ar;
-mod de;
-mod en;
-mod es;
-mod fr;
-mod hi;
 mod texts;
+#[cfg(feature = "ssr")]
+mod words;
 
 pub use texts::Texts;
 
@@ -69,35 +67,6 @@ impl Lang {
         let language = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
         Lang::ALL.into_iter().find(|l| l.tag() == language)
     }
-
-    /// The first offered language of an `Accept-Language` header, by its q-values.
-    pub fn from_accept_language(header: &str) -> Option<Lang> {
-        let mut ranked: Vec<(f32, Lang)> = header
-            .split(',')
-            .filter_map(|part| {
-                let mut pieces = part.split(';');
-                let lang = Lang::from_tag(pieces.next()?)?;
-                let q = pieces
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
-                (q > 0.0).then_some((q, lang))
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
-        ranked.first().map(|(_, l)| *l)
-    }
-
-    pub fn texts(self) -> &'static Texts {
-        match self {
-            Lang::En => &en::EN,
-            Lang::De => &de::DE,
-            Lang::Es => &es::ES,
-            Lang::Fr => &fr::FR,
-            Lang::Hi => &hi::HI,
-            Lang::Ar => &ar::AR,
-        }
-    }
 }
 
 /// Replaces each `{}` in order with `values`.
@@ -122,6 +91,7 @@ pub fn fill(text: &str, values: &[&str]) -> String {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "ssr")]
     #[test]
     fn languages_come_from_tags_and_accept_language() {
         assert_eq!(Lang::from_tag("de-AT"), Some(Lang::De));
@@ -150,10 +120,15 @@ mod tests {
     #[test]
     fn placeholders_are_filled_in_order() {
         assert_eq!(
-            fill(en::EN.sent_to, &["jo**@example.com"]),
+            fill("We sent a code to {}.", &["jo**@example.com"]),
             "We sent a code to jo**@example.com."
         );
         assert_eq!(fill("{} and {}", &["a"]), "a and {}");
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn every_placeholder_text_has_one_placeholder_in_every_language() {
         for lang in Lang::ALL {
             let t = lang.texts();
             for text in [

@@ -1,68 +1,96 @@
-//! Every word a hosted page shows, one field each; a language is one value of [`Texts`]
-//! in a file of its own (`en.rs`, `de.rs`, ...).
+//! Every word a hosted page shows, one field each. The words themselves are Fluent
+//! files, one folder per language (`app/locales/<tag>/pages.ftl`), read by the server
+//! (`words.rs`); the code page's island gets its language's words in its seed, so the
+//! WASM carries the names of the fields and no language at all.
 
-/// Every text of the hosted pages.
-#[derive(Debug)]
-pub struct Texts {
-    pub loading: &'static str,
-    pub page_title: &'static str,
-    pub check_phone: &'static str,
-    pub check_email: &'static str,
-    pub enter_code: &'static str,
-    pub verify_it_is_you: &'static str,
-    pub mobile_number: &'static str,
-    pub phone_hint: &'static str,
-    pub country: &'static str,
+/// Declares [`Texts`] with one `&'static str` per listed field, and the constructor that
+/// looks each one up by its name (the Fluent message id).
+macro_rules! texts {
+    ($($(#[$doc:meta])* $field:ident,)*) => {
+        /// Every text of the hosted pages, in one language. `{}` marks where a value goes
+        /// ([`fill`](super::fill)).
+        #[derive(Debug)]
+        #[cfg_attr(feature = "ssr", derive(serde::Serialize))]
+        pub struct Texts {
+            $($(#[$doc])* pub $field: &'static str,)*
+        }
+
+        impl Texts {
+            /// Every field, read through `lookup` by its name. The texts live as long as
+            /// the process (a few kilobytes per language, made once).
+            pub fn from_lookup(mut lookup: impl FnMut(&'static str) -> String) -> Self {
+                Self {
+                    $($field: Box::leak(lookup(stringify!($field)).into_boxed_str()),)*
+                }
+            }
+
+            /// The names of every field: the message ids each language's file must have.
+            #[cfg(feature = "ssr")]
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($field),)*];
+        }
+    };
+}
+
+texts! {
+    loading,
+    page_title,
+    check_phone,
+    check_email,
+    enter_code,
+    verify_it_is_you,
+    mobile_number,
+    phone_hint,
+    country,
     /// The picker's first choice: the number is written with its country code.
-    pub country_in_number: &'static str,
-    pub email_address: &'static str,
-    pub email_hint: &'static str,
-    pub address: &'static str,
-    pub address_hint: &'static str,
-    pub send_code: &'static str,
-    pub enter_received: &'static str,
-    pub sent_to: &'static str,
-    pub code_label: &'static str,
-    pub verify: &'static str,
-    pub delivery_sent: &'static str,
-    pub delivery_delivered: &'static str,
-    pub delivery_failed: &'static str,
-    pub expires_in: &'static str,
-    pub send_new: &'static str,
-    pub send_new_in: &'static str,
-    pub qr_title: &'static str,
-    pub qr_help: &'static str,
-    pub qr_alt: &'static str,
-    pub send_label: &'static str,
-    pub to_label: &'static str,
-    pub open_messages: &'static str,
-    pub waiting: &'static str,
-    pub verified_title: &'static str,
-    pub verified_body: &'static str,
-    pub expired_title: &'static str,
-    pub locked_title: &'static str,
-    pub cancelled_title: &'static str,
-    pub closed_body: &'static str,
-    pub one_attempt_left: &'static str,
-    pub attempts_left: &'static str,
-    pub incorrect: &'static str,
-    pub malformed: &'static str,
-    pub unavailable: &'static str,
-    pub too_many: &'static str,
-    pub resent: &'static str,
-    pub sent: &'static str,
-    pub invalid_address: &'static str,
-    pub unavailable_title: &'static str,
-    pub unavailable_body: &'static str,
-    pub confirm_title: &'static str,
-    pub confirm_body: &'static str,
-    pub confirm: &'static str,
+    country_in_number,
+    email_address,
+    email_hint,
+    address,
+    address_hint,
+    send_code,
+    enter_received,
+    sent_to,
+    code_label,
+    verify,
+    delivery_sent,
+    delivery_delivered,
+    delivery_failed,
+    expires_in,
+    send_new,
+    send_new_in,
+    qr_title,
+    qr_help,
+    qr_alt,
+    send_label,
+    to_label,
+    open_messages,
+    waiting,
+    verified_title,
+    verified_body,
+    expired_title,
+    locked_title,
+    cancelled_title,
+    closed_body,
+    one_attempt_left,
+    attempts_left,
+    incorrect,
+    malformed,
+    unavailable,
+    too_many,
+    resent,
+    sent,
+    invalid_address,
+    unavailable_title,
+    unavailable_body,
+    confirm_title,
+    confirm_body,
+    confirm,
     /// "Didn't get it?" and its offers, one per kind of fallback.
-    pub didnt_get_it: &'static str,
-    pub via_email: &'static str,
-    pub via_sms: &'static str,
-    pub via_whatsapp: &'static str,
-    pub via_voice: &'static str,
-    pub via_qr: &'static str,
-    pub via_other: &'static str,
+    didnt_get_it,
+    via_email,
+    via_sms,
+    via_whatsapp,
+    via_voice,
+    via_qr,
+    via_other,
 }

@@ -9,7 +9,7 @@ use super::{
 use app::{
     gateway::{
         store::{AppRecord, VerificationRecord},
-        CheckMode, CreateRequest, Gateway,
+        CheckMode, CreateRequest, CustomCode, Gateway,
     },
     model::{CheckResult, VerificationId},
 };
@@ -128,9 +128,7 @@ async fn create_inner(
     p: Params,
 ) -> Result<Success, ApiError> {
     let provider = p.text("provider")?.unwrap_or_default();
-    if provider.is_empty() || gw.providers().get(provider).is_none() {
-        return Err(ApiError::bad_request("Unknown provider."));
-    }
+    let target = gw.target(provider, p.text("to")?.unwrap_or_default())?;
     let small = |name: &str| -> Result<Option<u32>, ApiError> {
         p.positive(name)?
             .map(|n| {
@@ -140,8 +138,6 @@ async fn create_inner(
     };
     let request = CreateRequest {
         id,
-        provider: provider.to_owned(),
-        to: p.text("to")?.unwrap_or_default().to_owned(),
         channel_description: p
             .text("channel_description")?
             .unwrap_or_default()
@@ -150,13 +146,17 @@ async fn create_inner(
             .text("address_description")?
             .unwrap_or_default()
             .to_owned(),
-        code: p.text("otp")?.filter(|c| !c.is_empty()).map(str::to_owned),
+        code: p
+            .text("otp")?
+            .filter(|c| !c.is_empty())
+            .map(CustomCode::parse)
+            .transpose()?,
         ttl_secs: p.positive("ttl")?,
         max_attempts: small("max_attempts")?,
         max_sends: small("max_generate")?,
         extra: p.json("extra")?,
         client_ip: Some(client.ip()),
-        ..CreateRequest::default()
+        ..CreateRequest::new(target)
     };
     let created = gw.create(&app, request).await?;
     let code = created.echoed_code.as_deref();

@@ -122,21 +122,7 @@ fn render_fields(
 
 #[async_trait]
 impl Provider for HttpSmsProvider {
-    fn id(&self) -> &str {
-        &self.settings.id
-    }
-
-    fn channel(&self) -> Channel {
-        self.settings.channel
-    }
-
-    fn templates(&self) -> &TemplateSet {
-        &self.settings.templates
-    }
-
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
-    }
+    super::settings_accessors!();
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Sent, DeliveryError> {
         let s = &self.settings;

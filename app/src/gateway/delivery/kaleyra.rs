@@ -65,21 +65,7 @@ impl KaleyraProvider {
 
 #[async_trait]
 impl Provider for KaleyraProvider {
-    fn id(&self) -> &str {
-        &self.settings.id
-    }
-
-    fn channel(&self) -> Channel {
-        self.settings.channel
-    }
-
-    fn templates(&self) -> &TemplateSet {
-        &self.settings.templates
-    }
-
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
-    }
+    super::settings_accessors!();
 
     /// Accepts national numbers too, completing them with the default country code.
     fn parse_address(&self, raw: &str) -> Result<Address, AddressError> {

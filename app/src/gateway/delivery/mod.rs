@@ -143,6 +143,31 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
+/// The [`Provider`] methods that read straight from a provider's `settings` (its `id`,
+/// `channel`, `templates` and `timeout` fields): written once for every configured
+/// provider, inside its `impl Provider` block.
+macro_rules! settings_accessors {
+    () => {
+        fn id(&self) -> &str {
+            &self.settings.id
+        }
+
+        fn channel(&self) -> $crate::gateway::address::Channel {
+            self.settings.channel
+        }
+
+        fn templates(&self) -> &$crate::gateway::delivery::TemplateSet {
+            &self.settings.templates
+        }
+
+        fn timeout(&self) -> ::std::time::Duration {
+            self.settings.timeout
+        }
+    };
+}
+
+pub(crate) use settings_accessors;
+
 /// Maps an HTTP provider's answer status to an outcome: 2xx sent; 429 and 5xx worth
 /// retrying; any other status a refusal.
 pub fn status_outcome(provider: &str, status: reqwest::StatusCode) -> Result<(), DeliveryError> {

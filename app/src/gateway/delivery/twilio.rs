@@ -116,21 +116,7 @@ impl TwilioProvider {
 
 #[async_trait]
 impl Provider for TwilioProvider {
-    fn id(&self) -> &str {
-        &self.settings.id
-    }
-
-    fn channel(&self) -> Channel {
-        self.settings.channel
-    }
-
-    fn templates(&self) -> &TemplateSet {
-        &self.settings.templates
-    }
-
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
-    }
+    super::settings_accessors!();
 
     async fn send(&self, message: &OutgoingMessage) -> Result<Sent, DeliveryError> {
         let s = &self.settings;

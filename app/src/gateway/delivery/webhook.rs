@@ -104,21 +104,7 @@ pub fn verify(
 
 #[async_trait]
 impl Provider for WebhookProvider {
-    fn id(&self) -> &str {
-        &self.settings.id
-    }
-
-    fn channel(&self) -> Channel {
-        self.settings.channel
-    }
-
-    fn templates(&self) -> &TemplateSet {
-        &self.settings.templates
-    }
-
-    fn timeout(&self) -> std::time::Duration {
-        self.settings.timeout
-    }
+    super::settings_accessors!();
 
     fn parse_address(&self, raw: &str) -> Result<Address, AddressError> {
         let max = self.settings.max_address_len;

@@ -3,9 +3,13 @@
 //! transaction (or an open one with the same id re-issued, as otpgateway's re-PUT does).
 
 use crate::gateway::{
+    address::Address,
     clock::secs_until,
-    code::OtpCode,
-    delivery::inbound::{inbound_code_spec, INBOUND_PROVIDER},
+    code::{CodeSpec, OtpCode},
+    delivery::{
+        inbound::{inbound_code_spec, INBOUND_PROVIDER},
+        Provider,
+    },
     error::EngineError,
     handle::Gateway,
     limits,
@@ -14,19 +18,52 @@ use crate::gateway::{
     store::{AppRecord, NewDelivery, NewVerification, Reissue, StoreError, VerificationRecord},
 };
 use crate::model::{Status, VerificationId};
-use std::net::IpAddr;
+use std::{fmt, net::IpAddr, sync::Arc};
 
-/// What an integrator asks for when starting a verification. Raw values are checked here.
-#[derive(Debug, Clone, Default)]
+/// Where a verification goes, parsed at the edge: the provider, and the address as that
+/// provider reads it.
+#[derive(Clone)]
+pub struct Target {
+    pub provider: Arc<dyn Provider>,
+    /// `None`: the hosted page collects the address.
+    pub address: Option<Address>,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("provider", &self.provider.id())
+            .field("address", &self.address)
+            .finish()
+    }
+}
+
+/// A code the integrator chose instead of a generated one, with the spec it implies.
+#[derive(Debug, Clone)]
+pub struct CustomCode {
+    code: OtpCode,
+    spec: CodeSpec,
+}
+
+impl CustomCode {
+    /// 4 to 16 letters or digits; digits only make a numeric code.
+    pub fn parse(raw: &str) -> Result<Self, EngineError> {
+        let (code, spec) = OtpCode::parse_custom(raw)
+            .map_err(|_| EngineError::invalid("otp", "must be 4 to 16 letters or digits"))?;
+        Ok(Self { code, spec })
+    }
+}
+
+/// What an integrator asks for when starting a verification. The APIs parse the target,
+/// the id and a chosen code; the bounded values are checked by [`Gateway::create`].
+#[derive(Debug, Clone)]
 pub struct CreateRequest {
     pub id: Option<VerificationId>,
-    pub provider: String,
-    /// May be empty: the hosted page then collects the address.
-    pub to: String,
+    pub target: Target,
     pub channel_description: String,
     pub address_description: String,
     /// A code chosen by the integrator instead of a generated one.
-    pub code: Option<String>,
+    pub code: Option<CustomCode>,
     pub ttl_secs: Option<u64>,
     pub max_attempts: Option<u32>,
     pub max_sends: Option<u32>,
@@ -41,6 +78,27 @@ pub struct CreateRequest {
     pub locale: Option<String>,
 }
 
+impl CreateRequest {
+    /// A request for `target` with every other field left to the app's defaults.
+    pub fn new(target: Target) -> Self {
+        Self {
+            id: None,
+            target,
+            channel_description: String::new(),
+            address_description: String::new(),
+            code: None,
+            ttl_secs: None,
+            max_attempts: None,
+            max_sends: None,
+            extra: None,
+            client_ip: None,
+            redirect_url: None,
+            state: None,
+            locale: None,
+        }
+    }
+}
+
 /// A started verification.
 #[derive(Debug, Clone)]
 pub struct Created {
@@ -50,6 +108,17 @@ pub struct Created {
 }
 
 impl Gateway {
+    /// Where a verification goes: the provider named `provider_id` and `to` as that
+    /// provider reads it (empty: the hosted page asks for it).
+    pub fn target(&self, provider_id: &str, to: &str) -> Result<Target, EngineError> {
+        let provider = self.provider(provider_id)?;
+        let address = match to.trim() {
+            "" => None,
+            raw => Some(provider.parse_address(raw)?),
+        };
+        Ok(Target { provider, address })
+    }
+
     /// Starts a verification, or re-issues an open one with the same id (otpgateway's
     /// re-PUT: new address, provider and code; counters untouched).
     #[tracing::instrument(skip(self, app, req), fields(app = %app.namespace, verification))]
@@ -59,11 +128,7 @@ impl Gateway {
         req: CreateRequest,
     ) -> Result<Created, EngineError> {
         let s = &self.inner.settings;
-        let provider = self.provider(&req.provider)?;
-        let address = match req.to.trim() {
-            "" => None,
-            raw => Some(provider.parse_address(raw)?),
-        };
+        let Target { provider, address } = req.target;
         let ttl = bounded(
             "ttl",
             req.ttl_secs,
@@ -123,15 +188,14 @@ impl Gateway {
             ));
         }
         let inbound = provider.id() == INBOUND_PROVIDER;
-        let (code, spec) = match req.code.as_deref() {
+        let (code, spec) = match req.code {
             Some(_) if inbound => {
                 return Err(EngineError::invalid(
                     "otp",
                     "inbound verifications make their own code",
                 ))
             }
-            Some(raw) => OtpCode::parse_custom(raw)
-                .map_err(|_| EngineError::invalid("otp", "must be 4 to 16 letters or digits"))?,
+            Some(custom) => (custom.code, custom.spec),
             None if inbound => {
                 let spec = inbound_code_spec();
                 (OtpCode::generate(spec), spec)
@@ -154,7 +218,7 @@ impl Gateway {
             code_hmac: self.inner.hasher.hash(&app.namespace, &public_id, &code),
             code_sealed: self.inner.hasher.seal(&app.namespace, &public_id, &code),
             public_id,
-            provider: req.provider,
+            provider: provider.id().to_owned(),
             channel: provider.channel().as_str().into(),
             address: address.as_ref().map(|a| a.to_string()).unwrap_or_default(),
             channel_description: description("channel_description", req.channel_description)?,

@@ -10,4 +10,4 @@ pub mod resend;
 pub mod switch;
 
 pub use check::CheckMode;
-pub use create::{CreateRequest, Created};
+pub use create::{CreateRequest, Created, CustomCode, Target};

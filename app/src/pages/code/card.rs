@@ -29,9 +29,9 @@ pub(super) fn CodeCard() -> impl IntoView {
         view,
         result,
         confirm,
+        texts: t,
     } = card_seed();
     let confirm = RwSignal::new(confirm);
-    let t: &'static Texts = view.lang.texts();
     // The state the page was rendered with; it never changes in place (a form post loads
     // the page anew), live events move the signals below.
     let page = StoredValue::new(view.clone());

@@ -4,7 +4,7 @@
 use super::{card::CodeCard, state::CardSeed};
 use crate::{
     api::PageError,
-    i18n::fill,
+    i18n::{fill, Texts},
     model::PageView,
     pages::{accent_rules, Card, NotFoundCard},
 };
@@ -70,11 +70,14 @@ fn CodeBody(view: PageView, result: Option<String>, confirm: Option<String>) -> 
         view: &'a PageView,
         result: &'a Option<String>,
         confirm: &'a Option<String>,
+        texts: &'a Texts,
     }
+    let texts = view.lang.texts();
     let seed = serde_json::to_string(&Seed {
         view: &view,
         result: &result,
         confirm: &confirm,
+        texts,
     })
     .expect("the page state serialises");
     let logo = view.logo_url.clone();
@@ -83,6 +86,7 @@ fn CodeBody(view: PageView, result: Option<String>, confirm: Option<String>) -> 
         view,
         result,
         confirm,
+        texts,
     });
     view! {
         <Card>

@@ -3,7 +3,7 @@
 
 use super::state::CardSeed;
 use crate::{
-    i18n::Lang,
+    i18n::{Lang, Texts},
     model::{CountryOption, FallbackOption, InboundView, LiveEvent, PageView, Status},
 };
 use wasm_bindgen::{JsCast, JsValue};
@@ -53,7 +53,7 @@ impl Json {
     }
 }
 
-/// `#otp-seed`'s `{"view": PageView, "result", "confirm"}`.
+/// `#otp-seed`'s `{"view": PageView, "result", "confirm", "texts"}`.
 pub fn card_seed() -> Option<CardSeed> {
     let text = leptos::prelude::document()
         .get_element_by_id("otp-seed")?
@@ -97,10 +97,14 @@ pub fn card_seed() -> Option<CardSeed> {
             kind: f.string("kind"),
         }),
     };
+    let words = seed.get("texts")?;
+    // Made once per page load; the card keeps them for its whole life.
+    let texts = Box::leak(Box::new(Texts::from_lookup(|name| words.string(name))));
     Some(CardSeed {
         view,
         result: seed.str("result"),
         confirm: seed.str("confirm"),
+        texts,
     })
 }
 

@@ -66,6 +66,8 @@ pub(super) struct CardSeed {
     pub(super) view: PageView,
     pub(super) result: Option<String>,
     pub(super) confirm: Option<String>,
+    /// The page's words, in its language.
+    pub(super) texts: &'static Texts,
 }
 
 pub(super) fn notice_text(notice: Option<Notice>, attempts_left: u32, t: &Texts) -> String {

@@ -8,7 +8,7 @@ use crate::http::AppState;
 use app::{
     gateway::{
         store::{AppRecord, IdempotentAnswer},
-        CheckMode, CreateRequest, EngineError, Gateway,
+        CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
     model::{CheckResult, VerificationId},
 };
@@ -109,14 +109,14 @@ pub async fn create(
     }
     let b: CreateBody = parse_body(&headers, &body)?;
     let id = b.id.as_deref().map(parse_id).transpose()?;
+    let target = gw.target(&b.provider, b.to.as_deref().unwrap_or_default())?;
+    let code = b.code.as_deref().map(CustomCode::parse).transpose()?;
     let created = gw
         .create(
             &app,
             CreateRequest {
                 id,
-                provider: b.provider,
-                to: b.to.unwrap_or_default(),
-                code: b.code,
+                code,
                 ttl_secs: b.ttl,
                 max_attempts: b.max_attempts,
                 max_sends: b.max_sends,
@@ -125,7 +125,7 @@ pub async fn create(
                 redirect_url: b.redirect_url,
                 state: b.state,
                 locale: b.locale,
-                ..CreateRequest::default()
+                ..CreateRequest::new(target)
             },
         )
         .await?;
