@@ -11,6 +11,12 @@ use support::{spawn_app_on, spawn_peer, within_deadline, Backend, TestApp};
 
 const BEARER: &str = "Bearer demo:demo-secret-123";
 
+/// `GET /v1/verifications/{id}/events?token=…`: the SSE stream, whatever its status.
+async fn subscribe(app: &TestApp, id: &str, token: &str) -> reqwest::Response {
+    let url = app.url(&format!("/v1/verifications/{id}/events?token={token}"));
+    app.client.get(url).send().await.unwrap()
+}
+
 async fn create(app: &TestApp, id: &str, ttl: u64) -> String {
     let res = app
         .client
@@ -81,8 +87,6 @@ async fn sse_follows_a_verification_to_its_end(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     let token = create(&app, "live-1", 600).await;
     let other = create(&app, "live-2", 600).await;
-    let url =
-        |id: &str, token: &str| app.url(&format!("/v1/verifications/{id}/events?token={token}"));
 
     for (id, token) in [
         ("live-1", other.as_str()),
@@ -90,11 +94,11 @@ async fn sse_follows_a_verification_to_its_end(backend: Backend) {
         ("nope", token.as_str()),
         ("live-1", ""),
     ] {
-        let res = app.client.get(url(id, token)).send().await.unwrap();
+        let res = subscribe(&app, id, token).await;
         assert_eq!(res.status(), 404, "{id} with {token:?}");
     }
 
-    let res = app.client.get(url("live-1", &token)).send().await.unwrap();
+    let res = subscribe(&app, "live-1", &token).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
     let reader = tokio::spawn(read_sse(res));
@@ -119,7 +123,7 @@ async fn sse_follows_a_verification_to_its_end(backend: Backend) {
     assert!(!all.contains("424242"), "the code never travels");
 
     // A verified verification answers its final state at once and ends.
-    let res = app.client.get(url("live-1", &token)).send().await.unwrap();
+    let res = subscribe(&app, "live-1", &token).await;
     let again = read_sse(res).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].1["status"], "verified");
@@ -128,12 +132,7 @@ async fn sse_follows_a_verification_to_its_end(backend: Backend) {
 async fn an_idle_subscriber_hears_the_expiry(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     let token = create(&app, "live-3", 2).await;
-    let res = app
-        .client
-        .get(app.url(&format!("/v1/verifications/live-3/events?token={token}")))
-        .send()
-        .await
-        .unwrap();
+    let res = subscribe(&app, "live-3", &token).await;
     let reader = tokio::spawn(read_sse(res));
     tokio::time::sleep(Duration::from_millis(200)).await;
     app.clock.advance_ms(3_000);

@@ -34,18 +34,34 @@ fn placeholder() -> HashMap<Cow<'static, str>, FluentValue<'static>> {
     HashMap::from([(Cow::Borrowed("value"), FluentValue::from("{}"))])
 }
 
+/// Each language's texts as the JSON object the code page's seed carries, made once.
+static TEXTS_JSON: LazyLock<Vec<String>> = LazyLock::new(|| {
+    Lang::ALL
+        .iter()
+        .map(|lang| serde_json::to_string(lang.texts()).expect("texts serialise"))
+        .collect()
+});
+
 impl Lang {
     fn langid(self) -> LanguageIdentifier {
         self.tag().parse().expect("language tags parse")
     }
 
-    /// This language's words.
-    pub fn texts(self) -> &'static Texts {
-        let index = Lang::ALL
+    fn index(self) -> usize {
+        Lang::ALL
             .iter()
             .position(|l| *l == self)
-            .expect("every language is in ALL");
-        &TEXTS[index]
+            .expect("every language is in ALL")
+    }
+
+    /// This language's words.
+    pub fn texts(self) -> &'static Texts {
+        &TEXTS[self.index()]
+    }
+
+    /// This language's words as a JSON object (`{"loading": "…", …}`).
+    pub fn texts_json(self) -> &'static str {
+        &TEXTS_JSON[self.index()]
     }
 
     /// The language an `Accept-Language` header prefers among those the pages speak, by

@@ -4,7 +4,7 @@
 use super::{card::CodeCard, state::CardSeed};
 use crate::{
     api::PageError,
-    i18n::{fill, Texts},
+    i18n::fill,
     model::PageView,
     pages::{accent_rules, Card, NotFoundCard},
 };
@@ -70,16 +70,25 @@ fn CodeBody(view: PageView, result: Option<String>, confirm: Option<String>) -> 
         view: &'a PageView,
         result: &'a Option<String>,
         confirm: &'a Option<String>,
-        texts: &'a Texts,
     }
     let texts = view.lang.texts();
-    let seed = serde_json::to_string(&Seed {
-        view: &view,
-        result: &result,
-        confirm: &confirm,
-        texts,
-    })
+    let mut seed = Vec::with_capacity(8192);
+    serde_json::to_writer(
+        &mut seed,
+        &Seed {
+            view: &view,
+            result: &result,
+            confirm: &confirm,
+        },
+    )
     .expect("the page state serialises");
+    // The words are the same on every page in this language: serialised once, spliced in
+    // before the closing brace.
+    seed.pop();
+    seed.extend_from_slice(b",\"texts\":");
+    seed.extend_from_slice(view.lang.texts_json().as_bytes());
+    seed.push(b'}');
+    let seed = String::from_utf8(seed).expect("JSON is UTF-8");
     let logo = view.logo_url.clone();
     let app_name = view.app_name.clone();
     provide_context(CardSeed {

@@ -21,18 +21,13 @@ macro_rules! sql_deliveries {
                        AND (last_sent_at IS NULL OR last_sent_at <= $1 - $3) \
                      RETURNING {VERIFICATION_COLUMNS}"
                 );
-                let record = sqlx::query(&sql)
+                let row = sqlx::query(&sql)
                     .bind(now)
                     .bind(verification_id)
                     .bind(cooldown_ms)
                     .fetch_optional(&mut *tx)
-                    .await?
-                    .as_ref()
-                    .map(verification_from_row)
-                    .transpose()?;
-                if record.is_some() {
-                    insert_delivery(&mut tx, verification_id, delivery, now).await?;
-                }
+                    .await?;
+                let record = changed_and_queued(&mut tx, row, delivery, now).await?;
                 tx.commit().await?;
                 self.views.forget(verification_id);
                 Ok(record)
@@ -53,17 +48,14 @@ macro_rules! sql_deliveries {
                        AND address = '' AND sends < max_sends \
                      RETURNING {VERIFICATION_COLUMNS}"
                 );
-                let record = sqlx::query(&sql)
+                let row = sqlx::query(&sql)
                     .bind(address)
                     .bind(now)
                     .bind(verification_id)
                     .fetch_optional(&mut *tx)
-                    .await?
-                    .as_ref()
-                    .map(verification_from_row)
-                    .transpose()?;
+                    .await?;
+                let record = changed_and_queued(&mut tx, row, delivery, now).await?;
                 if record.is_some() {
-                    insert_delivery(&mut tx, verification_id, delivery, now).await?;
                     sqlx::query(
                         "INSERT INTO event (verification_id, kind, detail, created_at) \
                          VALUES ($1, 'address_set', '{}', $2)",

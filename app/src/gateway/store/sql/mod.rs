@@ -138,6 +138,20 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// The verification a conditional `UPDATE … RETURNING` gave back, if it changed
+            /// one; then the message it sends goes into the outbox in the same transaction.
+            async fn changed_and_queued(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                row: Option<DbRow>,
+                delivery: &NewDelivery,
+                now: i64,
+            ) -> Result<Option<VerificationRecord>, StoreError> {
+                let Some(row) = row else { return Ok(None) };
+                let record = verification_from_row(&row)?;
+                insert_delivery(conn, record.verification_id, delivery, now).await?;
+                Ok(Some(record))
+            }
+
             fn app_from_row(row: &DbRow) -> Result<AppRecord, StoreError> {
                 Ok(AppRecord {
                     app_id: row.try_get("app_id")?,
