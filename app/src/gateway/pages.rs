@@ -95,7 +95,7 @@ impl Gateway {
         };
         Ok(PageView {
             embed_origin: None,
-            lang: crate::i18n::Lang::En,
+            lang: crate::i18n::Lang::EN,
             locale: record.locale.clone(),
             app_locale: pages.locale.unwrap_or_default(),
             logo_url: pages.logo_url,

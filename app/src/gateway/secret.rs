@@ -8,6 +8,22 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use rand::{rngs::OsRng, TryRngCore};
 use std::fmt;
 
+/// Implements `Debug` for a type holding secrets, showing only the fields named (the
+/// others, which may hold keys or passwords, are left out and marked with `..`):
+/// `debug_showing!(TwilioSettings { id, channel, account_sid, base_url });`.
+#[macro_export]
+macro_rules! debug_showing {
+    ($type:ident { $($field:ident),* $(,)? }) => {
+        impl ::std::fmt::Debug for $type {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($type))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 /// An app's API secret in plaintext. `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiSecret(String);

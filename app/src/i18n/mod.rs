@@ -1,6 +1,6 @@
-//! The hosted pages' languages: English, German, Spanish, French, Hindi and Arabic. The
-//! words are Fluent files (`app/locales/<tag>/pages.ftl`), read on the server by
-//! `words.rs`.
+//! The hosted pages' languages: one folder of Fluent files each
+//! (`app/locales/<tag>/pages.ftl`; English, German, Spanish, French, Hindi and Arabic
+//! today), read on the server by `words.rs`. A language is added by adding its folder.
 //!
 //! A page picks its language from `?lang=`, then the verification's locale, then the
 //! app's default, then the browser's `Accept-Language`, then English. `{}` in a text is
@@ -11,8 +11,6 @@ mod texts;
 mod words;
 
 pub use texts::Texts;
-
-use serde::{Deserialize, Serialize};
 
 /// The region of the first language tag in an `Accept-Language` header that names one
 /// (`de-AT,de;q=0.9` → `AT`), for the phone number picker.
@@ -25,47 +23,62 @@ pub fn region_of(accept_language: &str) -> Option<String> {
     })
 }
 
-/// A language of the hosted pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Lang {
-    #[default]
-    En,
-    De,
-    Es,
-    Fr,
-    Hi,
-    Ar,
+/// A language of the hosted pages: the tag of one of the folders under `app/locales/`
+/// (on the server, only those; in the browser, whatever the page's seed names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lang(&'static str);
+
+/// Languages written right to left, by their language subtag.
+const RIGHT_TO_LEFT: [&str; 9] = ["ar", "dv", "fa", "he", "ps", "sd", "ug", "ur", "yi"];
+
+impl Default for Lang {
+    fn default() -> Self {
+        Lang::EN
+    }
 }
 
 impl Lang {
-    pub const ALL: [Lang; 6] = [Lang::En, Lang::De, Lang::Es, Lang::Fr, Lang::Hi, Lang::Ar];
+    /// English, the fallback: its file holds every message.
+    pub const EN: Lang = Lang("en");
 
     /// The BCP 47 tag, for `<html lang>`.
     pub fn tag(self) -> &'static str {
-        match self {
-            Lang::En => "en",
-            Lang::De => "de",
-            Lang::Es => "es",
-            Lang::Fr => "fr",
-            Lang::Hi => "hi",
-            Lang::Ar => "ar",
-        }
+        self.0
     }
 
-    /// `rtl` for Arabic, `ltr` otherwise.
+    /// `rtl` for a language written right to left, `ltr` otherwise.
     pub fn dir(self) -> &'static str {
-        if self == Lang::Ar {
+        if RIGHT_TO_LEFT.contains(&self.0) {
             "rtl"
         } else {
             "ltr"
         }
     }
 
-    /// A tag such as `de`, `de-AT` or `pt-BR`, by its language; `None` when not offered.
-    pub fn from_tag(tag: &str) -> Option<Lang> {
+    /// The language subtag of `de`, `de-AT` or `pt_BR`, lower-cased.
+    fn primary(tag: &str) -> Option<String> {
         let language = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
-        Lang::ALL.into_iter().find(|l| l.tag() == language)
+        (!language.is_empty()).then_some(language)
+    }
+
+    /// The language the seed of a page names (the server wrote it, so it is one the pages
+    /// speak); made once per page load.
+    #[cfg(not(feature = "ssr"))]
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        Lang::primary(tag).map(|language| Lang(Box::leak(language.into_boxed_str())))
+    }
+}
+
+impl serde::Serialize for Lang {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Lang {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let tag = String::deserialize(deserializer)?;
+        Lang::from_tag(&tag).ok_or_else(|| serde::de::Error::custom("not a language of the pages"))
     }
 }
 
@@ -94,18 +107,19 @@ mod tests {
     #[cfg(feature = "ssr")]
     #[test]
     fn languages_come_from_tags_and_accept_language() {
-        assert_eq!(Lang::from_tag("de-AT"), Some(Lang::De));
-        assert_eq!(Lang::from_tag("AR"), Some(Lang::Ar));
+        let lang = |tag| Lang::from_tag(tag).unwrap();
+        assert_eq!(Lang::from_tag("de-AT"), Some(lang("de")));
+        assert_eq!(Lang::from_tag("AR").map(Lang::tag), Some("ar"));
         assert_eq!(Lang::from_tag("pt-BR"), None);
         assert_eq!(
             Lang::from_accept_language("pt-BR,pt;q=0.9,fr;q=0.8,en;q=0.7"),
-            Some(Lang::Fr)
+            Some(lang("fr"))
         );
-        assert_eq!(Lang::from_accept_language("en;q=0.5, hi"), Some(Lang::Hi));
+        assert_eq!(Lang::from_accept_language("en;q=0.5, hi"), Some(lang("hi")));
         assert_eq!(Lang::from_accept_language("de;q=0"), None);
         assert_eq!(Lang::from_accept_language(""), None);
-        assert_eq!(Lang::Ar.dir(), "rtl");
-        assert_eq!(Lang::Hi.dir(), "ltr");
+        assert_eq!(lang("ar").dir(), "rtl");
+        assert_eq!(lang("hi").dir(), "ltr");
     }
 
     #[test]
@@ -129,7 +143,7 @@ mod tests {
     #[cfg(feature = "ssr")]
     #[test]
     fn every_placeholder_text_has_one_placeholder_in_every_language() {
-        for lang in Lang::ALL {
+        for &lang in Lang::all() {
             let t = lang.texts();
             for text in [
                 t.sent_to,

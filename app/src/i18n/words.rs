@@ -16,10 +16,22 @@ fluent_templates::static_loader! {
     };
 }
 
-/// Each language's texts, made from its Fluent file once.
+/// The languages the pages speak: one per folder under `app/locales/`, English first.
+static LANGUAGES: LazyLock<Vec<Lang>> = LazyLock::new(|| {
+    let mut tags: Vec<String> = LOCALES.locales().map(|id| id.to_string()).collect();
+    tags.sort_by_key(|tag| (tag != Lang::EN.tag(), tag.clone()));
+    tags.into_iter()
+        .map(|tag| match tag.as_str() {
+            "en" => Lang::EN,
+            _ => Lang(Box::leak(tag.into_boxed_str())),
+        })
+        .collect()
+});
+
+/// Each language's texts, made from its Fluent file once, in the order of [`LANGUAGES`].
 static TEXTS: LazyLock<Vec<Texts>> = LazyLock::new(|| {
     let args = placeholder();
-    Lang::ALL
+    LANGUAGES
         .iter()
         .map(|lang| {
             let id = lang.langid();
@@ -36,22 +48,33 @@ fn placeholder() -> HashMap<Cow<'static, str>, FluentValue<'static>> {
 
 /// Each language's texts as the JSON object the code page's seed carries, made once.
 static TEXTS_JSON: LazyLock<Vec<String>> = LazyLock::new(|| {
-    Lang::ALL
+    LANGUAGES
         .iter()
         .map(|lang| serde_json::to_string(lang.texts()).expect("texts serialise"))
         .collect()
 });
 
 impl Lang {
+    /// Every language the pages speak, English first.
+    pub fn all() -> &'static [Lang] {
+        &LANGUAGES
+    }
+
+    /// `de`, `de-AT` or `pt_BR`, by its language; `None` when the pages do not speak it.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let language = Lang::primary(tag)?;
+        LANGUAGES.iter().copied().find(|l| l.tag() == language)
+    }
+
     fn langid(self) -> LanguageIdentifier {
         self.tag().parse().expect("language tags parse")
     }
 
     fn index(self) -> usize {
-        Lang::ALL
+        LANGUAGES
             .iter()
             .position(|l| *l == self)
-            .expect("every language is in ALL")
+            .expect("a language of the pages")
     }
 
     /// This language's words.
@@ -72,7 +95,7 @@ impl Lang {
             .filter(|(_, quality)| *quality > 0.0)
             .filter_map(|(tag, _)| tag.parse().ok())
             .collect();
-        let available: Vec<LanguageIdentifier> = Lang::ALL.iter().map(|l| l.langid()).collect();
+        let available: Vec<LanguageIdentifier> = LANGUAGES.iter().map(|l| l.langid()).collect();
         let chosen = fluent_langneg::negotiate_languages(
             &requested,
             &available,
@@ -91,7 +114,15 @@ mod tests {
     #[test]
     fn every_language_has_every_text() {
         let args = placeholder();
-        for lang in Lang::ALL {
+        // The languages are the folders, nothing else.
+        let folders = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/locales"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect::<std::collections::BTreeSet<_>>();
+        let tags = Lang::all().iter().map(|l| l.tag().to_owned()).collect();
+        assert_eq!(folders, tags);
+        assert_eq!(Lang::all()[0], Lang::EN);
+        for &lang in Lang::all() {
             let id = lang.langid();
             for name in Texts::NAMES {
                 let text = LOCALES.lookup_single_language(&id, name, Some(&args));
@@ -106,13 +137,16 @@ mod tests {
     #[test]
     fn placeholders_reach_the_page_as_braces() {
         assert_eq!(
-            super::super::fill(Lang::En.texts().sent_to, &["jo**@example.com"]),
+            super::super::fill(Lang::EN.texts().sent_to, &["jo**@example.com"]),
             "We sent a code to jo**@example.com."
         );
-        assert_eq!(Lang::De.texts().loading, "Wird geladen…");
+        let lang = |tag| Lang::from_tag(tag).unwrap();
+        assert_eq!(lang("de").texts().loading, "Wird geladen…");
         assert!(
-            !Lang::Ar.texts().sent_to.contains('\u{2068}'),
+            !lang("ar").texts().sent_to.contains('\u{2068}'),
             "no isolation marks"
         );
+        let json: serde_json::Value = serde_json::from_str(lang("fr").texts_json()).unwrap();
+        assert_eq!(json["verify"], lang("fr").texts().verify);
     }
 }

@@ -5,7 +5,6 @@ use super::{invalid, ConfigError};
 use app::gateway::{address::Channel, secret::ApiSecret, AppPages, DeclaredApp, RouteRule};
 use app::model::Namespace;
 use serde::Deserialize;
-use std::fmt;
 
 #[derive(Deserialize)]
 pub(super) struct AuthEntry {
@@ -45,13 +44,7 @@ pub(super) struct RouteEntry {
     pub(super) providers: Vec<String>,
 }
 
-impl fmt::Debug for AuthEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthEntry")
-            .field("namespace", &self.namespace)
-            .finish_non_exhaustive()
-    }
-}
+app::debug_showing!(AuthEntry { namespace });
 
 /// One `[auth.<name>]` entry, checked; `default_logo` is `[app] logo_url`.
 pub(super) fn declared_app(
@@ -118,7 +111,14 @@ pub(super) fn declared_app(
                 Some(tag) if app::i18n::Lang::from_tag(&tag).is_none() => {
                     return Err(invalid(
                         format!("auth.{name}.locale"),
-                        format!("{tag:?}: pages speak en, de, es, fr, hi and ar"),
+                        format!(
+                            "{tag:?}: the pages speak {}",
+                            app::i18n::Lang::all()
+                                .iter()
+                                .map(|l| l.tag())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     ))
                 }
                 other => other,

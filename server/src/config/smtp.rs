@@ -6,7 +6,7 @@ use app::gateway::{
     delivery::{SmtpAuth, SmtpSettings, TlsMode},
 };
 use serde::Deserialize;
-use std::{collections::BTreeMap, fmt, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -61,13 +61,7 @@ impl Default for SmtpSection {
     }
 }
 
-impl fmt::Debug for SmtpSection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpSection")
-            .field("host", &self.host)
-            .finish_non_exhaustive()
-    }
-}
+app::debug_showing!(SmtpSection { host });
 
 pub(super) fn smtp_settings(
     s: SmtpSection,

@@ -4,7 +4,7 @@
 use super::{delivery, invalid, signing_key, ConfigError, DurationValue};
 use app::gateway::delivery::{NetPolicy, WebhookSettings};
 use serde::Deserialize;
-use std::{fmt, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 #[derive(Deserialize)]
 #[serde(default)]
@@ -45,13 +45,7 @@ impl Default for WebhookSection {
     }
 }
 
-impl fmt::Debug for WebhookSection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookSection")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
+app::debug_showing!(WebhookSection { url });
 
 pub(super) fn webhook_settings(
     name: &str,

@@ -11,7 +11,7 @@ use crate::gateway::address::Channel;
 use async_trait::async_trait;
 use minijinja::Environment;
 use serde::Serialize;
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
 /// How the request carries its fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,15 +46,7 @@ pub struct HttpSmsSettings {
     pub net: NetPolicy,
 }
 
-impl fmt::Debug for HttpSmsSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HttpSmsSettings")
-            .field("id", &self.id)
-            .field("method", &self.method)
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_showing!(HttpSmsSettings { id, method, url });
 
 /// The values a field template can use.
 #[derive(Serialize)]

@@ -9,7 +9,7 @@
 use super::{net::NetPolicy, DeliveryError, OutgoingMessage, Provider, Sent, TemplateSet};
 use crate::gateway::address::{Address, AddressError, Channel};
 use async_trait::async_trait;
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
 /// A configured Kaleyra account. `Debug` hides the API key.
 #[derive(Clone)]
@@ -34,15 +34,7 @@ pub struct KaleyraSettings {
     pub net: NetPolicy,
 }
 
-impl fmt::Debug for KaleyraSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KaleyraSettings")
-            .field("id", &self.id)
-            .field("sid", &self.sid)
-            .field("sender", &self.sender)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_showing!(KaleyraSettings { id, sid, sender });
 
 pub struct KaleyraProvider {
     settings: KaleyraSettings,

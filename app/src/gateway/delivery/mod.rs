@@ -52,13 +52,7 @@ pub struct MessageMeta {
     pub ttl_secs: u64,
 }
 
-impl fmt::Debug for OutgoingMessage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OutgoingMessage")
-            .field("to", &self.to)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_showing!(OutgoingMessage { to });
 
 /// Why a provider could not deliver. Safe to log: never contains the message body.
 #[derive(Debug, thiserror::Error)]

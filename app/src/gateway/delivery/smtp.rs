@@ -13,7 +13,7 @@ use lettre::{
     },
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
 /// How the connection is secured (otpgateway's `tls_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,18 +50,13 @@ pub struct SmtpSettings {
     pub templates: TemplateSet,
 }
 
-impl fmt::Debug for SmtpSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
-            .field("auth", &self.auth)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_showing!(SmtpSettings {
+    host,
+    port,
+    tls,
+    auth,
+    username
+});
 
 /// The `smtp` provider.
 pub struct SmtpProvider {

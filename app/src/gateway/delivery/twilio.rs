@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
 /// A configured Twilio account. `Debug` hides the auth token.
 #[derive(Clone)]
@@ -38,16 +38,12 @@ pub struct TwilioSettings {
     pub net: NetPolicy,
 }
 
-impl fmt::Debug for TwilioSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TwilioSettings")
-            .field("id", &self.id)
-            .field("channel", &self.channel)
-            .field("account_sid", &self.account_sid)
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_showing!(TwilioSettings {
+    id,
+    channel,
+    account_sid,
+    base_url
+});
 
 pub struct TwilioProvider {
     settings: TwilioSettings,

@@ -11,7 +11,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
 /// A configured webhook relay. `Debug` hides the password and the signing secret.
 #[derive(Clone)]
@@ -31,16 +31,12 @@ pub struct WebhookSettings {
     pub net: super::NetPolicy,
 }
 
-impl fmt::Debug for WebhookSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookSettings")
-            .field("id", &self.id)
-            .field("url", &self.url)
-            .field("channel", &self.channel)
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_showing!(WebhookSettings {
+    id,
+    url,
+    channel,
+    username
+});
 
 /// The provider behind one `[webhooks.<name>]` section.
 pub struct WebhookProvider {

@@ -46,14 +46,14 @@ pub fn render_code_page(
         Err(PageError::NotFound) => render_document(
             options,
             StatusCode::NOT_FOUND,
-            Lang::En,
+            Lang::EN,
             |_| view! { <title>"otpgate"</title> },
             || view! { <NotFoundCard/> },
         ),
         Err(_) => render_document(
             options,
             StatusCode::SERVICE_UNAVAILABLE,
-            Lang::En,
+            Lang::EN,
             |_| view! { <title>"otpgate"</title> },
             || view! { <UnavailableCard/> },
         ),
