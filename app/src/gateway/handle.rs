@@ -124,10 +124,6 @@ impl Gateway {
         }
     }
 
-    pub(crate) fn engine_settings(&self) -> &EngineSettings {
-        &self.inner.settings
-    }
-
     pub(crate) fn hasher(&self) -> &CodeHasher {
         &self.inner.hasher
     }

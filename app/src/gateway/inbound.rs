@@ -59,7 +59,7 @@ impl Gateway {
         if record.provider != INBOUND_PROVIDER || record.status != Status::Pending {
             return None;
         }
-        let number = self.engine_settings().inbound_number.clone()?;
+        let number = self.settings().inbound_number.clone()?;
         let code = self.hasher().open(
             &app.namespace,
             &record.public_id,
@@ -92,7 +92,7 @@ impl Gateway {
     ) -> Result<bool, EngineError> {
         let sms = if provider_id == "generic" {
             let key = self
-                .engine_settings()
+                .settings()
                 .inbound_signing_secret
                 .as_deref()
                 .ok_or(EngineError::UnknownProvider)?;
@@ -120,10 +120,7 @@ impl Gateway {
             let provider = self.provider(provider_id)?;
             let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
                 .map_err(|_| EngineError::invalid("body", "expected a form"))?;
-            let url = format!(
-                "{}/v1/inbound/{provider_id}",
-                self.engine_settings().root_url
-            );
+            let url = format!("{}/v1/inbound/{provider_id}", self.settings().root_url);
             provider.parse_inbound(&url, headers, &form)?
         };
         if sms.body.len() > 2048 {

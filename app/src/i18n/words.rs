@@ -28,15 +28,20 @@ static LANGUAGES: LazyLock<Vec<Lang>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The same languages as Fluent identifiers, in the same order (lookups, negotiation).
+static LANGUAGE_IDS: LazyLock<Vec<LanguageIdentifier>> = LazyLock::new(|| {
+    LANGUAGES
+        .iter()
+        .map(|l| l.tag().parse().expect("language tags parse"))
+        .collect()
+});
+
 /// Each language's texts, made from its Fluent file once, in the order of [`LANGUAGES`].
 static TEXTS: LazyLock<Vec<Texts>> = LazyLock::new(|| {
     let args = placeholder();
-    LANGUAGES
+    LANGUAGE_IDS
         .iter()
-        .map(|lang| {
-            let id = lang.langid();
-            Texts::from_lookup(|name| LOCALES.lookup_with_args(&id, name, &args))
-        })
+        .map(|id| Texts::from_lookup(|name| LOCALES.lookup_with_args(id, name, &args)))
         .collect()
 });
 
@@ -66,10 +71,6 @@ impl Lang {
         LANGUAGES.iter().copied().find(|l| l.tag() == language)
     }
 
-    fn langid(self) -> LanguageIdentifier {
-        self.tag().parse().expect("language tags parse")
-    }
-
     fn index(self) -> usize {
         LANGUAGES
             .iter()
@@ -95,15 +96,15 @@ impl Lang {
             .filter(|(_, quality)| *quality > 0.0)
             .filter_map(|(tag, _)| tag.parse().ok())
             .collect();
-        let available: Vec<LanguageIdentifier> = LANGUAGES.iter().map(|l| l.langid()).collect();
-        let chosen = fluent_langneg::negotiate_languages(
+        let chosen = *fluent_langneg::negotiate_languages(
             &requested,
-            &available,
+            &LANGUAGE_IDS,
             None,
             fluent_langneg::NegotiationStrategy::Lookup,
-        );
-        let tag = chosen.first()?.to_string();
-        Lang::from_tag(&tag)
+        )
+        .first()?;
+        let index = LANGUAGE_IDS.iter().position(|id| id == chosen)?;
+        Some(LANGUAGES[index])
     }
 }
 
@@ -122,10 +123,9 @@ mod tests {
         let tags = Lang::all().iter().map(|l| l.tag().to_owned()).collect();
         assert_eq!(folders, tags);
         assert_eq!(Lang::all()[0], Lang::EN);
-        for &lang in Lang::all() {
-            let id = lang.langid();
+        for (lang, id) in Lang::all().iter().zip(LANGUAGE_IDS.iter()) {
             for name in Texts::NAMES {
-                let text = LOCALES.lookup_single_language(&id, name, Some(&args));
+                let text = LOCALES.lookup_single_language(id, name, Some(&args));
                 assert!(
                     text.is_ok_and(|t| !t.trim().is_empty()),
                     "{lang:?} has no {name}"
