@@ -61,7 +61,7 @@ message = "{{ body }}"
     let app = spawn_app_on(backend, &config).await;
     put(
         &app,
-        "sms-1",
+        "sms-0001",
         &[("to", "+1 415 555 0100"), ("provider", "gateway")],
     )
     .await;
@@ -83,12 +83,12 @@ message = "{{ body }}"
     );
     let code = find_code(&message, 6);
 
-    app.wait_for_events("sms-1", "sent", 1).await;
+    app.wait_for_events("sms-0001", "sent", 1).await;
     assert_eq!(
-        app.deliveries("sms-1").await,
+        app.deliveries("sms-0001").await,
         vec![("sent".into(), "gateway".into(), 1)]
     );
-    let (status, _) = app.check_otp("sms-1", &[("otp", &code)]).await;
+    let (status, _) = app.check_otp("sms-0001", &[("otp", &code)]).await;
     assert_eq!(status, 200, "the delivered code verifies");
 }
 
@@ -123,7 +123,7 @@ async fn twilio_gets_the_messages_api_form_and_its_receipts_are_recorded(backend
     let app = spawn_app_on(backend, &config).await;
     put(
         &app,
-        "tw-1",
+        "twilio-0001",
         &[("to", "+14155550100"), ("provider", "twilio")],
     )
     .await;
@@ -152,7 +152,7 @@ async fn twilio_gets_the_messages_api_form_and_its_receipts_are_recorded(backend
     let callback = app.url("/v1/providers/twilio/status");
     assert_eq!(Captured::field(&form, "StatusCallback"), callback);
     let code = find_code(&Captured::field(&form, "Body"), 6);
-    app.wait_for_events("tw-1", "sent", 1).await;
+    app.wait_for_events("twilio-0001", "sent", 1).await;
 
     // WhatsApp through the same API: prefixed numbers, no callback when turned off.
     put(
@@ -188,7 +188,7 @@ async fn twilio_gets_the_messages_api_form_and_its_receipts_are_recorded(backend
             .unwrap();
         assert_eq!(res.status(), 204);
     }
-    let kinds = app.events("tw-1").await;
+    let kinds = app.events("twilio-0001").await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "receipt").count(),
         1,
@@ -210,19 +210,19 @@ async fn twilio_gets_the_messages_api_form_and_its_receipts_are_recorded(backend
     assert_eq!(res.status(), 404, "the console provider takes no receipts");
     let res = post(good, receipt.to_vec(), "nope").await.unwrap();
     assert_eq!(res.status(), 404);
-    let kinds = app.events("tw-1").await;
+    let kinds = app.events("twilio-0001").await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "receipt").count(),
         1,
         "{kinds:?}"
     );
 
-    let (status, _) = app.check_otp("tw-1", &[("otp", &code)]).await;
+    let (status, _) = app.check_otp("twilio-0001", &[("otp", &code)]).await;
     assert_eq!(status, 200);
 }
 
 async fn kaleyra_gets_otpgateways_requests_with_dlt_fields(backend: Backend) {
-    let mut k = HttpCapture::start(Reply::Status(202, r#"{"id": "kal-1"}"#.into())).await;
+    let mut k = HttpCapture::start(Reply::Status(202, r#"{"id": "kaleyra-0001"}"#.into())).await;
     let section = |id: &str, extra: &str| {
         format!(
             "[providers.{id}]\nenabled = true\nsender = \"OTPGTE\"\nsid = \"HXIN1234\"\napi_key = \"kal-key\"\ndefault_phone_code = \"+91\"\nbase_url = \"{}\"\n{extra}\n",
@@ -237,7 +237,7 @@ async fn kaleyra_gets_otpgateways_requests_with_dlt_fields(backend: Backend) {
 
     put(
         &app,
-        "kal-1",
+        "kaleyra-0001",
         &[("to", "9876543210"), ("provider", "kaleyra_sms")],
     )
     .await;
@@ -276,8 +276,8 @@ async fn kaleyra_gets_otpgateways_requests_with_dlt_fields(backend: Backend) {
     assert_eq!(Captured::field(&form, "template_name"), "otp_code");
     assert_eq!(Captured::field(&form, "params"), "\"482913\"");
 
-    app.wait_for_events("kal-1", "sent", 1).await;
-    let (status, _) = app.check_otp("kal-1", &[("otp", &code)]).await;
+    app.wait_for_events("kaleyra-0001", "sent", 1).await;
+    let (status, _) = app.check_otp("kaleyra-0001", &[("otp", &code)]).await;
     assert_eq!(status, 200);
 }
 
@@ -456,16 +456,16 @@ async fn smtp_starttls_upgrades_the_conversation(backend: Backend) {
     let app = spawn_app_on(backend, &config).await;
     put(
         &app,
-        "tls-1",
+        "tls-0001",
         &[("to", "john@example.com"), ("provider", "smtp")],
     )
     .await;
     let mail = server.next().await;
     assert!(mail.tls, "the message travelled after STARTTLS");
     let code = find_code(&smtp::mime_part(&mail.data, "text/plain").unwrap(), 6);
-    let kinds = app.wait_for_events("tls-1", "sent", 1).await;
+    let kinds = app.wait_for_events("tls-0001", "sent", 1).await;
     assert!(!kinds.contains(&"send_failed".to_owned()), "{kinds:?}");
-    let (status, _) = app.check_otp("tls-1", &[("otp", &code)]).await;
+    let (status, _) = app.check_otp("tls-0001", &[("otp", &code)]).await;
     assert_eq!(status, 200);
 }
 

@@ -249,12 +249,22 @@ async fn a_verification_of_another_app_answers_like_an_unknown_one(backend: Back
     let missing = VerificationId::parse("missing").unwrap();
     let a = app
         .gateway
-        .check(&other, &id, "123456", CheckMode::Api { retire: true })
+        .check(
+            &other,
+            &id,
+            "123456",
+            CheckMode::Otpgateway { retire: true },
+        )
         .await
         .unwrap_err();
     let b = app
         .gateway
-        .check(&other, &missing, "123456", CheckMode::Api { retire: true })
+        .check(
+            &other,
+            &missing,
+            "123456",
+            CheckMode::Otpgateway { retire: true },
+        )
         .await
         .unwrap_err();
     assert_eq!(format!("{a:?}"), format!("{b:?}"));

@@ -79,7 +79,7 @@ async fn closed(app: &TestApp, id: &str) -> bool {
 
 async fn a_signed_sms_with_the_code_verifies_the_sender(backend: Backend) {
     let app = spawn_app_on(backend, &config()).await;
-    let code = start(&app, "in-1", None).await;
+    let code = start(&app, "inbound-0001", None).await;
     let other_key = STANDARD.encode("another-key-0123456789");
     assert_eq!(
         generic(&app, "m1", "+14155550100", &code, 0, &other_key).await,
@@ -91,7 +91,7 @@ async fn a_signed_sms_with_the_code_verifies_the_sender(backend: Backend) {
         "too old"
     );
     assert!(
-        !closed(&app, "in-1").await,
+        !closed(&app, "inbound-0001").await,
         "refused messages change nothing"
     );
     assert_eq!(
@@ -106,9 +106,9 @@ async fn a_signed_sms_with_the_code_verifies_the_sender(backend: Backend) {
         .await,
         200
     );
-    assert!(closed(&app, "in-1").await, "verified by the SMS");
+    assert!(closed(&app, "inbound-0001").await, "verified by the SMS");
     assert_eq!(
-        app.record("in-1").await.address,
+        app.record("inbound-0001").await.address,
         "+14155550100",
         "the sender is the verified address"
     );
@@ -117,7 +117,7 @@ async fn a_signed_sms_with_the_code_verifies_the_sender(backend: Backend) {
         200,
         "a repeat is accepted and ignored"
     );
-    let kinds = app.events("in-1").await;
+    let kinds = app.events("inbound-0001").await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "verified").count(),
         1,
@@ -127,17 +127,17 @@ async fn a_signed_sms_with_the_code_verifies_the_sender(backend: Backend) {
 
 async fn only_the_expected_number_can_verify(backend: Backend) {
     let app = spawn_app_on(backend, &config()).await;
-    let code = start(&app, "in-2", Some("+14155550100")).await;
+    let code = start(&app, "inbound-0002", Some("+14155550100")).await;
     assert_eq!(
         generic(&app, "m1", "+14155550199", &code, 0, KEY_B64).await,
         200
     );
     assert!(
-        !closed(&app, "in-2").await,
+        !closed(&app, "inbound-0002").await,
         "another phone cannot verify it"
     );
     assert!(app
-        .events("in-2")
+        .events("inbound-0002")
         .await
         .contains(&"inbound_refused".to_owned()));
     assert_eq!(
@@ -148,11 +148,11 @@ async fn only_the_expected_number_can_verify(backend: Backend) {
         generic(&app, "m3", "+14155550100", &code, 0, KEY_B64).await,
         200
     );
-    assert!(closed(&app, "in-2").await);
+    assert!(closed(&app, "inbound-0002").await);
 
     let (status, body) = app
         .put_otp(
-            "in-3",
+            "inbound-0003",
             &[("provider", "inbound_sms"), ("otp", "ABCDEFGH23")],
         )
         .await;
@@ -164,7 +164,7 @@ async fn only_the_expected_number_can_verify(backend: Backend) {
 
 async fn twilio_inbound_messages_are_signed_and_verify(backend: Backend) {
     let app = spawn_app_on(backend, &config()).await;
-    let code = start(&app, "in-4", None).await;
+    let code = start(&app, "inbound-0004", None).await;
     let url = app.url("/v1/inbound/twilio");
     let fields = [
         ("AccountSid", TWILIO_SID),
@@ -189,11 +189,11 @@ async fn twilio_inbound_messages_are_signed_and_verify(backend: Backend) {
             .send()
     };
     assert_eq!(post("bm9wZQ==".into()).await.unwrap().status(), 401);
-    assert!(!closed(&app, "in-4").await);
+    assert!(!closed(&app, "inbound-0004").await);
     let res = post(good).await.unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/xml");
-    assert!(closed(&app, "in-4").await);
+    assert!(closed(&app, "inbound-0004").await);
 
     let res = app
         .client
@@ -207,11 +207,15 @@ async fn twilio_inbound_messages_are_signed_and_verify(backend: Backend) {
 
 async fn the_page_stream_turns_verified_when_the_sms_arrives(backend: Backend) {
     let app = spawn_app_on(backend, &config()).await;
-    let code = start(&app, "in-5", None).await;
-    let token = app.gateway.live_token("demo", &app.record("in-5").await);
+    let code = start(&app, "inbound-0005", None).await;
+    let token = app
+        .gateway
+        .live_token("demo", &app.record("inbound-0005").await);
     let mut res = app
         .client
-        .get(app.url(&format!("/v1/verifications/in-5/events?token={token}")))
+        .get(app.url(&format!(
+            "/v1/verifications/inbound-0005/events?token={token}"
+        )))
         .send()
         .await
         .unwrap();

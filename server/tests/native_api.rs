@@ -471,13 +471,16 @@ async fn a_storage_failure_during_a_check_answers_503_never_verified(backend: Ba
     let app = spawn_app_on(backend, "").await;
     app.v1_post(
         "/v1/verifications",
-        json!({"id": "f-1", "provider": "console", "to": "f@example.com", "code": "909090"}),
+        json!({"id": "fail-0001", "provider": "console", "to": "f@example.com", "code": "909090"}),
     )
     .await;
     app.sql("ALTER TABLE verification RENAME TO verification_gone")
         .await;
     let (status, body) = app
-        .v1_post("/v1/verifications/f-1/check", json!({"code": "909090"}))
+        .v1_post(
+            "/v1/verifications/fail-0001/check",
+            json!({"code": "909090"}),
+        )
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -485,7 +488,7 @@ async fn a_storage_failure_during_a_check_answers_503_never_verified(backend: Ba
         "{body}"
     );
     assert!(body.get("verified").is_none());
-    let (status, body) = app.check_otp("f-1", &[("otp", "909090")]).await;
+    let (status, body) = app.check_otp("fail-0001", &[("otp", "909090")]).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], "error");
 }

@@ -34,7 +34,8 @@ async fn creating_a_verification_answers_the_envelope_with_the_hosted_url(backen
     );
     assert_eq!(
         (data["generate"].as_u64(), data["max_generate"].as_u64()),
-        (Some(1), Some(5))
+        (Some(1), Some(4)),
+        "five sends: the first and four re-sends"
     );
     assert_eq!(data["ttl"], 600);
     assert_eq!(data["extra"], json!({}));
@@ -112,7 +113,7 @@ async fn the_code_sent_over_smtp_verifies_once_through_the_api(backend: Backend)
 async fn skip_delete_keeps_a_verified_record_readable_until_delete(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     app.put_otp(
-        "k1",
+        "keep-0001",
         &[
             ("to", "k@example.com"),
             ("provider", "console"),
@@ -120,27 +121,50 @@ async fn skip_delete_keeps_a_verified_record_readable_until_delete(backend: Back
         ],
     )
     .await;
-    let (status, _) = app.status("k1").await;
+    let (status, _) = app.status("keep-0001").await;
     assert_eq!(status, 400, "not verified yet");
     let (status, body) = app
-        .check_otp("k1", &[("otp", "424242"), ("skip_delete", "true")])
+        .check_otp("keep-0001", &[("otp", "424242"), ("skip_delete", "true")])
         .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = app.status("k1").await;
+    let (status, body) = app.status("keep-0001").await;
     assert_eq!(
         (status, body["data"]["closed"].as_bool()),
         (200, Some(true))
     );
+    // Kept until it expires, then gone as in otpgateway.
+    app.put_otp(
+        "keep-0004",
+        &[
+            ("to", "k@example.com"),
+            ("provider", "console"),
+            ("otp", "424242"),
+            ("ttl", "60"),
+        ],
+    )
+    .await;
+    let keep = [("otp", "424242"), ("skip_delete", "true")];
+    assert_eq!(app.check_otp("keep-0004", &keep).await.0, 200);
+    app.clock.advance_ms(61_000);
+    for (status, body) in [
+        app.status("keep-0004").await,
+        app.check_otp("keep-0004", &keep).await,
+    ] {
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (400, Some("the OTP does not exist"))
+        );
+    }
 
     let res = app
         .client
-        .delete(app.url("/api/otp/k1/status"))
+        .delete(app.url("/api/otp/keep-0001/status"))
         .basic_auth(NAMESPACE, Some(SECRET))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let (status, body) = app.status("k1").await;
+    let (status, body) = app.status("keep-0001").await;
     assert_eq!(
         (status, body["message"].as_str()),
         (400, Some("the OTP does not exist"))
@@ -151,7 +175,7 @@ async fn a_custom_code_is_used_and_not_echoed(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     let (status, body) = app
         .put_otp(
-            "c1",
+            "custom-0001",
             &[
                 ("to", "c@example.com"),
                 ("provider", "console"),
@@ -163,7 +187,7 @@ async fn a_custom_code_is_used_and_not_echoed(backend: Backend) {
     assert_eq!(body["data"]["otp"], "");
     let message = app.console_message_for("c@example.com").await;
     assert!(message.contains("123456"));
-    let (status, _) = app.check_otp("c1", &[("otp", "123456")]).await;
+    let (status, _) = app.check_otp("custom-0001", &[("otp", "123456")]).await;
     assert_eq!(status, 200);
 }
 
@@ -172,7 +196,7 @@ async fn exactly_max_attempts_wrong_codes_are_allowed_then_even_the_right_one_is
 ) {
     let app = spawn_app_on(backend, "").await;
     app.put_otp(
-        "m1",
+        "max-0001",
         &[
             ("to", "m@example.com"),
             ("provider", "console"),
@@ -182,7 +206,7 @@ async fn exactly_max_attempts_wrong_codes_are_allowed_then_even_the_right_one_is
     )
     .await;
     for n in 1..=3 {
-        let (status, body) = app.check_otp("m1", &[("otp", "000000")]).await;
+        let (status, body) = app.check_otp("max-0001", &[("otp", "000000")]).await;
         assert_eq!(
             (status, body["message"].as_str()),
             (400, Some("Incorrect OTP")),
@@ -190,18 +214,45 @@ async fn exactly_max_attempts_wrong_codes_are_allowed_then_even_the_right_one_is
         );
         assert_eq!(body["data"]["attempts"], n);
     }
-    let (status, body) = app.check_otp("m1", &[("otp", "555555")]).await;
-    assert_eq!(status, 429, "{body}");
-    assert!(body["message"]
-        .as_str()
+    // Locked: otpgateway answers 400 with its message and the record.
+    let res = app
+        .client
+        .post(app.url("/api/otp/max-0001"))
+        .basic_auth(NAMESPACE, Some(SECRET))
+        .form(&[("otp", "555555")])
+        .send()
+        .await
+        .unwrap();
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
         .unwrap()
-        .starts_with("Too many attempts. Please retry after "));
+        .parse()
+        .unwrap();
+    let (status, body) = support::envelope(res).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            400,
+            Some(format!("Too many attempts. Please retry after {retry_after} seconds.").as_str())
+        ),
+        "{body}"
+    );
+    assert!((1..=600).contains(&retry_after));
+    assert_eq!(
+        (
+            body["data"]["attempts"].as_u64(),
+            body["data"]["closed"].as_bool()
+        ),
+        (Some(3), Some(false))
+    );
+    let (status, _) = app.status("max-0001").await;
+    assert_eq!(status, 400, "never verified");
 }
 
 async fn a_re_put_replaces_the_code_but_never_resets_the_counters(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     app.put_otp(
-        "r1",
+        "reput-0001",
         &[
             ("to", "r@example.com"),
             ("provider", "console"),
@@ -209,11 +260,11 @@ async fn a_re_put_replaces_the_code_but_never_resets_the_counters(backend: Backe
         ],
     )
     .await;
-    app.check_otp("r1", &[("otp", "999999")]).await;
-    app.check_otp("r1", &[("otp", "999999")]).await;
+    app.check_otp("reput-0001", &[("otp", "999999")]).await;
+    app.check_otp("reput-0001", &[("otp", "999999")]).await;
     let (status, body) = app
         .put_otp(
-            "r1",
+            "reput-0001",
             &[
                 ("to", "r2@example.com"),
                 ("provider", "console"),
@@ -225,28 +276,221 @@ async fn a_re_put_replaces_the_code_but_never_resets_the_counters(backend: Backe
     assert_eq!(body["data"]["attempts"], 2);
     assert_eq!(body["data"]["generate"], 2);
     assert_eq!(body["data"]["to"], "r2@example.com");
-    let (status, _) = app.check_otp("r1", &[("otp", "111111")]).await;
+    let (status, _) = app.check_otp("reput-0001", &[("otp", "111111")]).await;
     assert_eq!(status, 400, "the replaced code no longer works");
-    let (status, _) = app.check_otp("r1", &[("otp", "222222")]).await;
+    let (status, _) = app.check_otp("reput-0001", &[("otp", "222222")]).await;
     assert_eq!(status, 200);
 }
 
-async fn sends_past_max_generate_are_refused_with_429(backend: Backend) {
+async fn max_generate_allows_that_many_re_sends_after_the_first(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     let form = [
         ("to", "g@example.com"),
         ("provider", "console"),
+        ("otp", "424242"),
         ("max_generate", "2"),
     ];
-    assert_eq!(app.put_otp("g1", &form).await.0, 200);
-    assert_eq!(app.put_otp("g1", &form).await.0, 200);
-    let (status, body) = app.put_otp("g1", &form).await;
+    for n in 1..=3 {
+        let (status, body) = app.put_otp("gen-0001", &form).await;
+        assert_eq!(status, 200, "PUT {n}: {body}");
+        assert_eq!(
+            (
+                body["data"]["generate"].as_u64(),
+                body["data"]["max_generate"].as_u64()
+            ),
+            (Some(n), Some(2))
+        );
+    }
+    app.check_otp("gen-0001", &[("otp", "000000")]).await;
+    let (status, body) = app.put_otp("gen-0001", &form).await;
     assert_eq!(status, 429, "{body}");
-    assert!(body["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("OTP attempts exceeded. Retry after "));
-    assert_eq!(body["data"]["max_attempts"], 2);
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("OTP attempts exceeded. Retry after "),
+        "{message}"
+    );
+    // The attempt counters, as otpgateway reports them, not the send counters.
+    assert_eq!(
+        (
+            body["data"]["attempts"].as_u64(),
+            body["data"]["max_attempts"].as_u64()
+        ),
+        (Some(1), Some(5)),
+        "{body}"
+    );
+    assert!(body["data"]["ttl_seconds"].as_u64().unwrap() > 0);
+    assert_eq!(app.record("gen-0001").await.sends, 3);
+    let (status, body) = app
+        .put_otp(
+            "gen-0002",
+            &[("provider", "console"), ("max_generate", "10")],
+        )
+        .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (
+            400,
+            Some("Invalid `max_generate` value: must be between 1 and 9.")
+        ),
+    );
+}
+
+async fn a_record_kept_by_skip_delete_checks_again_until_consumed(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let put = [
+        ("to", "keep@example.com"),
+        ("provider", "console"),
+        ("otp", "424242"),
+    ];
+    assert_eq!(app.put_otp("keep-0002", &put).await.0, 200);
+    let (status, body) = app.check_otp("keep-0002", &[("otp", "000000")]).await;
+    assert_eq!((status, body["data"]["attempts"].as_u64()), (400, Some(1)));
+    let keep = [("otp", "424242"), ("skip_delete", "true")];
+    let (status, body) = app.check_otp("keep-0002", &keep).await;
+    assert_eq!(
+        (status, body["data"]["closed"].as_bool()),
+        (200, Some(true))
+    );
+    // Kept: the right code answers 200 again, and without skip_delete consumes the record.
+    let consume = [("otp", "424242"), ("skip_delete", "false")];
+    let (status, body) = app.check_otp("keep-0002", &consume).await;
+    assert_eq!(
+        (status, body["data"]["closed"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let (status, body) = app.check_otp("keep-0002", &consume).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("the OTP does not exist"))
+    );
+    assert_eq!(app.status("keep-0002").await.0, 400);
+    let events = app.events("keep-0002").await;
+    assert_eq!(
+        events.iter().filter(|e| *e == "verified").count(),
+        1,
+        "verified once; the re-check is its own event: {events:?}"
+    );
+    assert!(events.contains(&"recheck".to_owned()), "{events:?}");
+}
+
+async fn wrong_codes_on_a_kept_record_are_429_and_spend_its_attempts(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let put = [
+        ("to", "kept@example.com"),
+        ("provider", "console"),
+        ("otp", "424242"),
+        ("max_attempts", "3"),
+    ];
+    assert_eq!(app.put_otp("keep-0003", &put).await.0, 200);
+    let keep = |otp| [("otp", otp), ("skip_delete", "true")];
+    assert_eq!(app.check_otp("keep-0003", &keep("424242")).await.0, 200);
+    for attempts in [2, 3] {
+        let (status, body) = app.check_otp("keep-0003", &keep("000000")).await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (429, Some("Incorrect OTP")),
+            "{body}"
+        );
+        assert_eq!(
+            (
+                body["data"]["attempts"].as_u64(),
+                body["data"]["closed"].as_bool()
+            ),
+            (Some(attempts), Some(true))
+        );
+    }
+    // The budget is spent: nothing more is compared, not even the right code.
+    for otp in ["000000", "424242"] {
+        let (status, body) = app.check_otp("keep-0003", &keep(otp)).await;
+        assert_eq!(status, 429, "{body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Too many attempts. Please retry after "),
+            "{message}"
+        );
+    }
+    assert_eq!(app.record("keep-0003").await.attempts, 3);
+    let (status, body) = app.status("keep-0003").await;
+    assert_eq!(
+        (status, body["data"]["closed"].as_bool()),
+        (200, Some(true)),
+        "still verified"
+    );
+}
+
+async fn ids_shorter_than_six_characters_are_refused_by_check_and_status(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let put = [
+        ("to", "s@example.com"),
+        ("provider", "console"),
+        ("otp", "424242"),
+    ];
+    assert_eq!(app.put_otp("abc12", &put).await.0, 200, "PUT takes any id");
+    let (status, body) = app.check_otp("abc12", &[("otp", "424242")]).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("ID should be min 6 chars"))
+    );
+    let (status, body) = app.status("abc12").await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("ID should be min 6 chars."))
+    );
+    let record = app.record("abc12").await;
+    assert_eq!(
+        (record.attempts, record.status),
+        (0, app::model::Status::Pending),
+        "nothing was checked"
+    );
+}
+
+async fn each_malformed_authorization_gets_otpgateway_s_message(backend: Backend) {
+    use base64::{engine::general_purpose::STANDARD, Engine};
+    let app = spawn_app_on(backend, "").await;
+    let basic = |pair: &str| format!("Basic {}", STANDARD.encode(pair));
+    let cases = [
+        (None, "Missing Basic Authorization header."),
+        (
+            Some(format!("Bearer {NAMESPACE}:{SECRET}")),
+            "Missing Basic Authorization header.",
+        ),
+        (
+            Some("Basic !!not-base64!!".to_owned()),
+            "Invalid Base64 value in Basic Authorization header.",
+        ),
+        (
+            Some(basic("no-colon-here")),
+            "Invalid value in Basic Authorization header.",
+        ),
+        (
+            Some(basic(&format!("{NAMESPACE}:wrong-secret"))),
+            "Invalid API credentials.",
+        ),
+    ];
+    for (header, message) in cases {
+        let mut req = app
+            .client
+            .put(app.url("/api/otp/auth-0001"))
+            .form(&[("provider", "console"), ("to", "a@example.com")]);
+        if let Some(header) = &header {
+            req = req.header("authorization", header);
+        }
+        let (status, body) = support::envelope(req.send().await.unwrap()).await;
+        assert_eq!(
+            (status, body["message"].as_str()),
+            (401, Some(message)),
+            "{header:?}"
+        );
+    }
+    let demo = app.gateway.authenticate(NAMESPACE, SECRET).await.unwrap();
+    let created = app
+        .gateway
+        .store()
+        .find_verification(demo.app_id, "auth-0001")
+        .await
+        .unwrap();
+    assert!(created.is_none(), "no refused request created anything");
 }
 
 async fn wrong_credentials_are_401_in_the_envelope(backend: Backend) {
@@ -284,34 +528,40 @@ async fn bad_input_gets_the_otpgateway_messages_and_creates_nothing(backend: Bac
             &[("provider", "console"), ("to", "a\r\nBcc: evil@x.test")],
             "Invalid `to` address: the address contains control characters.",
         ),
-        (&[("provider", "console"), ("ttl", "0")], "Invalid `ttl`."),
-        (&[("provider", "console"), ("ttl", "abc")], "Invalid `ttl`."),
+        (
+            &[("provider", "console"), ("ttl", "0")],
+            "Invalid `ttl` value.",
+        ),
+        (
+            &[("provider", "console"), ("ttl", "abc")],
+            "Invalid `ttl` value.",
+        ),
         (
             &[("provider", "console"), ("ttl", "90000")],
-            "Invalid `ttl`: must be between 1 and 86400.",
+            "Invalid `ttl` value: must be between 1 and 86400.",
         ),
         (
             &[("provider", "console"), ("max_attempts", "-1")],
-            "Invalid `max_attempts`.",
+            "Invalid `max_attempts` value.",
         ),
         (
             &[("provider", "console"), ("max_generate", "0")],
-            "Invalid `max_generate`.",
+            "Invalid `max_generate` value.",
         ),
         (
             &[("provider", "console"), ("extra", "{nope")],
-            "Invalid JSON in `extra`.",
+            "Invalid JSON in `extra`: key must be a string at line 1 column 2.",
         ),
     ];
     for (form, message) in cases {
-        let (status, body) = app.put_otp("bad-1", form).await;
+        let (status, body) = app.put_otp("bad-0001", form).await;
         assert_eq!(
             (status, body["message"].as_str()),
             (400, Some(*message)),
             "{form:?}"
         );
     }
-    let (status, body) = app.status("bad-1").await;
+    let (status, body) = app.status("bad-0001").await;
     assert_eq!(
         (status, body["message"].as_str()),
         (400, Some("the OTP does not exist"))
@@ -321,7 +571,7 @@ async fn bad_input_gets_the_otpgateway_messages_and_creates_nothing(backend: Bac
 async fn checks_refuse_empty_and_non_string_codes(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     app.put_otp(
-        "t1",
+        "types-0001",
         &[
             ("to", "t@example.com"),
             ("provider", "console"),
@@ -329,7 +579,7 @@ async fn checks_refuse_empty_and_non_string_codes(backend: Backend) {
         ],
     )
     .await;
-    let (status, body) = app.check_otp("t1", &[("otp", "")]).await;
+    let (status, body) = app.check_otp("types-0001", &[("otp", "")]).await;
     assert_eq!(
         (status, body["message"].as_str()),
         (400, Some("`otp` is empty."))
@@ -344,7 +594,7 @@ async fn checks_refuse_empty_and_non_string_codes(backend: Backend) {
     ] {
         let res = app
             .client
-            .post(app.url("/api/otp/t1"))
+            .post(app.url("/api/otp/types-0001"))
             .basic_auth(NAMESPACE, Some(SECRET))
             .json(&json!({ "otp": bad }))
             .send()
@@ -353,7 +603,7 @@ async fn checks_refuse_empty_and_non_string_codes(backend: Backend) {
         let status = res.status().as_u16();
         assert!((400..500).contains(&status), "{bad} answered {status}");
     }
-    let (status, _) = app.check_otp("t1", &[("otp", "123456")]).await;
+    let (status, _) = app.check_otp("types-0001", &[("otp", "123456")]).await;
     assert_eq!(
         status, 200,
         "none of the bad inputs spent or consumed the code"
@@ -384,7 +634,11 @@ on_both_backends!(
     a_custom_code_is_used_and_not_echoed,
     exactly_max_attempts_wrong_codes_are_allowed_then_even_the_right_one_is_refused,
     a_re_put_replaces_the_code_but_never_resets_the_counters,
-    sends_past_max_generate_are_refused_with_429,
+    max_generate_allows_that_many_re_sends_after_the_first,
+    a_record_kept_by_skip_delete_checks_again_until_consumed,
+    wrong_codes_on_a_kept_record_are_429_and_spend_its_attempts,
+    ids_shorter_than_six_characters_are_refused_by_check_and_status,
+    each_malformed_authorization_gets_otpgateway_s_message,
     wrong_credentials_are_401_in_the_envelope,
     bad_input_gets_the_otpgateway_messages_and_creates_nothing,
     checks_refuse_empty_and_non_string_codes,

@@ -64,7 +64,7 @@ async fn a_webhook_relay_gets_the_otpgateway_payload_signed_and_authenticated(ba
     let app = spawn_app_on(backend, &config(port)).await;
     let (status, body) = app
         .put_otp(
-            "wh-1",
+            "hook-0001",
             &[
                 ("to", "+1 415 555 0100"),
                 ("provider", "relay"),
@@ -95,7 +95,7 @@ async fn a_webhook_relay_gets_the_otpgateway_payload_signed_and_authenticated(ba
             otp["id"].as_str(),
             otp["to"].as_str()
         ),
-        (Some("demo"), Some("wh-1"), Some("+14155550100"))
+        (Some("demo"), Some("hook-0001"), Some("+14155550100"))
     );
     assert_eq!(
         (otp["provider"].as_str(), otp["extra"]["k"].as_i64()),
@@ -117,7 +117,7 @@ async fn a_webhook_relay_gets_the_otpgateway_payload_signed_and_authenticated(ba
     );
     assert!(signature != "v1,", "an empty signature never passes");
 
-    let (status, _) = app.check_otp("wh-1", &[("otp", &code)]).await;
+    let (status, _) = app.check_otp("hook-0001", &[("otp", &code)]).await;
     assert_eq!(status, 200, "the relayed code verifies");
 }
 

@@ -22,11 +22,12 @@ pub enum EngineError {
         attempts: u32,
         max_attempts: u32,
     },
+    /// No sends left; carries the attempt counters, which otpgateway reports with it.
     #[error("send limit reached")]
     SendLimit {
         retry_after_secs: u64,
-        sends: u32,
-        max_sends: u32,
+        attempts: u32,
+        max_attempts: u32,
     },
     #[error("the verification is not verified")]
     NotVerified,

@@ -71,16 +71,18 @@ pub(super) fn engine_settings(
         }
         engine.default_max_attempts = n;
     }
-    // otpgateway has both names for the per-id send cap; the smaller one wins.
-    let sends = [
-        app.otp_max_generate,
-        app.otp_max_resends.map(|r| r.saturating_add(1)),
-    ];
-    if let Some(n) = sends.into_iter().flatten().min() {
-        if !(1..=EngineSettings::MAX_SENDS).contains(&n) {
-            return Err(invalid("app.otp_max_generate", "must be between 1 and 10"));
+    // otpgateway has two names for the re-sends allowed after the first send; the smaller
+    // one wins. The engine counts sends, the first included.
+    let resends = [app.otp_max_generate, app.otp_max_resends];
+    if let Some(n) = resends.into_iter().flatten().min() {
+        let most = EngineSettings::MAX_SENDS - 1;
+        if !(1..=most).contains(&n) {
+            return Err(invalid(
+                "app.otp_max_generate",
+                format!("must be between 1 and {most}"),
+            ));
         }
-        engine.default_max_sends = n;
+        engine.default_max_sends = n + 1;
     }
     engine.code_spec = CodeSpec::default();
     if limits.caller_limits == Some(false) {

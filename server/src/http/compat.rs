@@ -9,9 +9,9 @@ use super::{
 use app::{
     gateway::{
         store::{AppRecord, VerificationRecord},
-        CheckMode, CreateRequest, CustomCode, Gateway,
+        CheckMode, CreateRequest, CustomCode, EngineSettings, Gateway,
     },
-    model::{CheckResult, VerificationId},
+    model::{CheckResult, Status, VerificationId},
 };
 use axum::{
     extract::{ConnectInfo, FromRequestParts, Path, State},
@@ -35,31 +35,57 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-/// The app whose Basic-auth pair came with the request.
+/// The app whose Basic-auth pair came with the request. Each way the header can be wrong
+/// gets otpgateway's own message.
 pub struct Authed(AppRecord);
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid API credentials.");
+        let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, message);
         let encoded = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic "))
-            .ok_or_else(unauthorized)?;
+            .and_then(|v| v.strip_prefix("Basic"))
+            .ok_or_else(|| unauthorized("Missing Basic Authorization header."))?;
         let decoded = STANDARD
             .decode(encoded.trim())
-            .map_err(|_| unauthorized())?;
-        let pair = String::from_utf8(decoded).map_err(|_| unauthorized())?;
-        let (namespace, secret) = pair.split_once(':').ok_or_else(unauthorized)?;
+            .map_err(|_| unauthorized("Invalid Base64 value in Basic Authorization header."))?;
+        let invalid_value = || unauthorized("Invalid value in Basic Authorization header.");
+        let pair = String::from_utf8(decoded).map_err(|_| invalid_value())?;
+        let (namespace, secret) = pair.split_once(':').ok_or_else(invalid_value)?;
         Ok(Authed(state.gateway.authenticate(namespace, secret).await?))
     }
 }
 
 fn parse_id(raw: &str) -> Result<VerificationId, ApiError> {
     VerificationId::parse(raw).map_err(|e| ApiError::bad_request(format!("Invalid `id`: {e}.")))
+}
+
+/// otpgateway checks and reads only ids of six characters or more, with these words (the
+/// check's message has no full stop, the status's has).
+fn parse_checked_id(raw: &str, too_short: &'static str) -> Result<VerificationId, ApiError> {
+    if raw.chars().count() < MIN_CHECKED_ID_LEN {
+        return Err(ApiError::bad_request(too_short));
+    }
+    parse_id(raw)
+}
+
+const MIN_CHECKED_ID_LEN: usize = 6;
+
+/// otpgateway's `max_generate` counts re-sends after the first; the engine counts sends.
+fn max_sends_of(max_generate: Option<u64>) -> Result<Option<u32>, ApiError> {
+    let most = u64::from(EngineSettings::MAX_SENDS - 1);
+    max_generate
+        .map(|n| match u32::try_from(n) {
+            Ok(n) if u64::from(n) <= most => Ok(n + 1),
+            _ => Err(ApiError::bad_request(format!(
+                "Invalid `max_generate` value: must be between 1 and {most}."
+            ))),
+        })
+        .transpose()
 }
 
 /// The otpgateway OTP object. `otp` is empty unless the app enabled the echo.
@@ -82,8 +108,8 @@ fn otp_object(
         "max_attempts": r.max_attempts,
         "attempts": r.attempts,
         "generate": r.sends,
-        "max_generate": r.max_sends,
-        "closed": r.status == app::model::Status::Verified,
+        "max_generate": r.max_sends.saturating_sub(1),
+        "closed": r.status == Status::Verified,
         "ttl": gw.ttl_remaining(r),
     });
     if with_url {
@@ -129,13 +155,6 @@ async fn create_inner(
 ) -> Result<Success, ApiError> {
     let provider = p.text("provider")?.unwrap_or_default();
     let target = gw.target(provider, p.text("to")?.unwrap_or_default())?;
-    let small = |name: &str| -> Result<Option<u32>, ApiError> {
-        p.positive(name)?
-            .map(|n| {
-                u32::try_from(n).map_err(|_| ApiError::bad_request(format!("Invalid `{name}`.")))
-            })
-            .transpose()
-    };
     let request = CreateRequest {
         id,
         channel_description: p
@@ -152,8 +171,10 @@ async fn create_inner(
             .map(CustomCode::parse)
             .transpose()?,
         ttl_secs: p.positive("ttl")?,
-        max_attempts: small("max_attempts")?,
-        max_sends: small("max_generate")?,
+        max_attempts: p
+            .positive("max_attempts")?
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        max_sends: max_sends_of(p.positive("max_generate")?)?,
         extra: p.json("extra")?,
         client_ip: Some(client.ip()),
         ..CreateRequest::new(target)
@@ -170,28 +191,37 @@ async fn check(
     Path(id): Path<String>,
     p: Params,
 ) -> Result<Success, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_checked_id(&id, "ID should be min 6 chars")?;
     let code = p.text("otp")?.unwrap_or_default();
     if code.is_empty() {
         return Err(ApiError::bad_request("`otp` is empty."));
     }
     let retire = !p.flag("skip_delete")?;
-    let mode = CheckMode::Api { retire };
+    let mode = CheckMode::Otpgateway { retire };
     let (result, record) = gw
         .check_from(&app, &id, code, mode, Some(client.ip()))
         .await?;
+    // As otpgateway: refusals of a record that is still open are 400; of a verified record
+    // kept by `skip_delete`, 429.
+    let refused = |message: String| {
+        let status = if record.status == Status::Verified {
+            StatusCode::TOO_MANY_REQUESTS
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        ApiError::new(status, message).with_data(otp_object(&gw, &app, &record, None, false))
+    };
     match result {
         CheckResult::Verified => Ok(Success(otp_object(&gw, &app, &record, None, false))),
         CheckResult::Incorrect { .. } | CheckResult::Malformed => {
-            Err(ApiError::bad_request("Incorrect OTP")
-                .with_data(otp_object(&gw, &app, &record, None, false)))
+            Err(refused("Incorrect OTP".into()))
         }
         CheckResult::Locked => {
             let secs = gw.ttl_remaining(&record).max(1);
-            Err(ApiError::too_many(
-                format!("Too many attempts. Please retry after {secs} seconds."),
-                secs,
+            Err(refused(format!(
+                "Too many attempts. Please retry after {secs} seconds."
             ))
+            .retry_after(secs))
         }
         CheckResult::Expired | CheckResult::AlreadyVerified | CheckResult::Cancelled => {
             Err(ApiError::bad_request(NOT_FOUND))
@@ -221,7 +251,7 @@ async fn status_inner(
     id: String,
     retire: bool,
 ) -> Result<Success, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_checked_id(&id, "ID should be min 6 chars.")?;
     let record = gw.verified_status(&app, &id, retire).await?;
     Ok(Success(otp_object(&gw, &app, &record, None, false)))
 }

@@ -52,10 +52,13 @@ impl ApiError {
     }
 
     pub fn too_many(message: String, retry_after: u64) -> Self {
-        Self {
-            retry_after: Some(retry_after),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
-        }
+        Self::new(StatusCode::TOO_MANY_REQUESTS, message).retry_after(retry_after)
+    }
+
+    /// Adds `Retry-After: secs`.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn unavailable() -> Self {
@@ -78,7 +81,7 @@ impl From<EngineError> for ApiError {
             E::UnknownProvider => Self::bad_request("Unknown provider."),
             E::InvalidAddress(e) => Self::bad_request(format!("Invalid `to` address: {e}.")),
             E::InvalidInput { field, reason } => {
-                Self::bad_request(format!("Invalid `{field}`: {reason}."))
+                Self::bad_request(format!("Invalid `{field}` value: {reason}."))
             }
             E::RateLimited { retry_after_secs } => Self::too_many(
                 format!("Too many requests. Retry after {retry_after_secs} seconds."),
@@ -91,8 +94,8 @@ impl From<EngineError> for ApiError {
             }
             | E::SendLimit {
                 retry_after_secs,
-                sends: attempts,
-                max_sends: max_attempts,
+                attempts,
+                max_attempts,
             } => Self::too_many(
                 format!("OTP attempts exceeded. Retry after {retry_after_secs} seconds."),
                 retry_after_secs,

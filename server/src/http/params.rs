@@ -75,7 +75,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
 }
 
 fn invalid(name: &str) -> ApiError {
-    ApiError::bad_request(format!("Invalid `{name}`."))
+    ApiError::bad_request(format!("Invalid `{name}` value."))
 }
 
 impl Params {
@@ -124,7 +124,7 @@ impl Params {
             Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
             Some(Value::String(s)) => serde_json::from_str(s)
                 .map(Some)
-                .map_err(|_| ApiError::bad_request(format!("Invalid JSON in `{name}`."))),
+                .map_err(|e| ApiError::bad_request(format!("Invalid JSON in `{name}`: {e}."))),
             Some(v) => Ok(Some(v.clone())),
         }
     }

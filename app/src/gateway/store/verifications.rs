@@ -111,6 +111,9 @@ pub struct Attempt<'a> {
     pub budget_max: i64,
     /// Whether a success also retires the record (otpgateway's check without `skip_delete`).
     pub retire: bool,
+    /// The verification is already verified and was kept (otpgateway's `skip_delete`): the
+    /// code is compared again within the same attempt budget, and the status never changes.
+    pub reconfirm: bool,
 }
 
 /// What one check did.
@@ -120,7 +123,7 @@ pub enum AttemptOutcome {
     OverBudget,
     /// The verification took no check (closed, expired or out of attempts): nothing changed.
     NotOpen,
-    /// The code matched and the verification is consumed.
+    /// The code matched: the verification is consumed (or, reconfirming, confirmed again).
     Verified { attempts: u32 },
     /// The code did not match; `locked` when that was the last attempt.
     Incorrect {

@@ -12,10 +12,15 @@ use crate::gateway::{
 use crate::model::{CheckResult, Status, VerificationId};
 use std::net::IpAddr;
 
-/// How a check was made: the otpgateway API retires a verified record unless told not to.
+/// How a check was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckMode {
-    Api { retire: bool },
+    /// The native API: a verified record takes no more checks.
+    Native,
+    /// The otpgateway API: a verified record is retired unless told not to (`skip_delete`),
+    /// and a kept one can be checked again until it expires.
+    Otpgateway { retire: bool },
+    /// The hosted page's form or JSON check.
     HostedPage,
 }
 
@@ -49,14 +54,22 @@ impl Gateway {
             .await?;
         let store = &self.inner.store;
         let mut record = match mode {
-            CheckMode::Api { .. } => self.get(app, id).await?,
+            CheckMode::Native | CheckMode::Otpgateway { .. } => self.get(app, id).await?,
             CheckMode::HostedPage => store
                 .find_verification(app.app_id, id.as_str())
                 .await?
                 .ok_or(EngineError::NotFound)?,
         };
         let now = self.inner.clock.now_ms();
-        if let Some(result) = self.settle(&mut record, now).await? {
+        // otpgateway's `skip_delete` keeps a verified record checkable until it expires.
+        let reconfirm = matches!(mode, CheckMode::Otpgateway { .. })
+            && record.status == Status::Verified
+            && record.expires_at > now;
+        if reconfirm {
+            if record.attempts >= record.max_attempts {
+                return Ok((CheckResult::Locked, record));
+            }
+        } else if let Some(result) = self.settle(&mut record, now).await? {
             return Ok((result, record));
         }
         let Ok(code) = OtpCode::parse(raw_code, spec_of(&record)?) else {
@@ -77,18 +90,27 @@ impl Gateway {
             budget_key: &fail_key,
             budget_window,
             budget_max: fail_cap.max,
-            retire: matches!(mode, CheckMode::Api { retire: true }),
+            retire: matches!(mode, CheckMode::Otpgateway { retire: true }),
+            reconfirm,
         };
         let (hasher, namespace) = (&self.inner.hasher, &app.namespace);
         let matches = |stored: &[u8]| hasher.verify(namespace, id.as_str(), &code, stored);
         match store.attempt(&attempt, &matches).await? {
             AttemptOutcome::OverBudget => Err(EngineError::RateLimited { retry_after_secs }),
             AttemptOutcome::NotOpen => {
-                // Someone else moved it (locked, verified or expired) between our read and now.
+                // Someone else moved it (locked, verified, expired or retired) between our
+                // read and now.
                 let mut fresh = store
                     .find_verification(app.app_id, id.as_str())
                     .await?
                     .ok_or(EngineError::NotFound)?;
+                if reconfirm {
+                    return match fresh.retired_at {
+                        Some(_) => Err(EngineError::NotFound),
+                        None if fresh.expires_at <= now => Ok((CheckResult::Expired, fresh)),
+                        None => Ok((CheckResult::Locked, fresh)),
+                    };
+                }
                 let result = self
                     .settle(&mut fresh, now)
                     .await?
@@ -97,8 +119,10 @@ impl Gateway {
             }
             AttemptOutcome::Verified { attempts } => {
                 record.attempts = attempts;
-                record.status = Status::Verified;
-                record.verified_at = Some(now);
+                if !reconfirm {
+                    record.status = Status::Verified;
+                    record.verified_at = Some(now);
+                }
                 Ok((CheckResult::Verified, record))
             }
             AttemptOutcome::Incorrect {
@@ -116,8 +140,8 @@ impl Gateway {
         }
     }
 
-    /// The verification if it is verified (otpgateway's `/status`); with `retire`, the
-    /// record is consumed afterwards.
+    /// The verification if it is verified (otpgateway's `/status`: a kept record answers
+    /// until it expires); with `retire`, the record is consumed afterwards.
     pub async fn verified_status(
         &self,
         app: &AppRecord,
@@ -125,11 +149,14 @@ impl Gateway {
         retire: bool,
     ) -> Result<VerificationRecord, EngineError> {
         let record = self.get(app, id).await?;
+        let now = self.inner.clock.now_ms();
+        if record.expires_at <= now {
+            return Err(EngineError::NotFound);
+        }
         if record.status != Status::Verified {
             return Err(EngineError::NotVerified);
         }
         if retire {
-            let now = self.inner.clock.now_ms();
             self.inner.store.retire(record.verification_id, now).await?;
             self.inner
                 .store

@@ -316,8 +316,8 @@ impl Gateway {
                 }),
                 None => Err(EngineError::SendLimit {
                     retry_after_secs: secs_until(existing.expires_at, new.now).max(1),
-                    sends: existing.sends,
-                    max_sends: existing.max_sends,
+                    attempts: existing.attempts,
+                    max_attempts: existing.max_attempts,
                 }),
             };
         }

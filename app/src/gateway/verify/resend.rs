@@ -43,8 +43,8 @@ impl Gateway {
             if record.sends >= record.max_sends {
                 return Err(EngineError::SendLimit {
                     retry_after_secs: secs_until(record.expires_at, now).max(1),
-                    sends: record.sends,
-                    max_sends: record.max_sends,
+                    attempts: record.attempts,
+                    max_attempts: record.max_attempts,
                 });
             }
             let last = record.last_sent_at.unwrap_or(now);

@@ -89,8 +89,8 @@ impl Gateway {
             None if record.sends >= record.max_sends && delivery.is_some() => {
                 Err(EngineError::SendLimit {
                     retry_after_secs: secs_until(record.expires_at, now).max(1),
-                    sends: record.sends,
-                    max_sends: record.max_sends,
+                    attempts: record.attempts,
+                    max_attempts: record.max_attempts,
                 })
             }
             None => Err(EngineError::Closed(record.status)),

@@ -206,13 +206,7 @@ pub async fn check(
     let id = parse_id(&id)?;
     let b: CheckBody = parse_body(&headers, &body)?;
     let (result, record) = gw
-        .check_from(
-            &app,
-            &id,
-            &b.code,
-            CheckMode::Api { retire: false },
-            Some(client.ip()),
-        )
+        .check_from(&app, &id, &b.code, CheckMode::Native, Some(client.ip()))
         .await?;
     let reason = match result {
         CheckResult::Verified => None,

@@ -33,17 +33,23 @@ pub(super) const HIT: &str =
        window_start = excluded.window_start \
      RETURNING hits";
 
-/// Counts one attempt at an open verification that has attempts left.
+/// Counts one attempt at a verification in status `$3` (pending, or verified and kept) that
+/// is unexpired, not retired and has attempts left.
 pub(super) const COUNT_ATTEMPT: &str =
     "UPDATE verification SET attempts = attempts + 1, updated_at = $1 \
-     WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
-       AND attempts < max_attempts \
+     WHERE verification_id = $2 AND status = $3 AND expires_at > $1 \
+       AND retired_at IS NULL AND attempts < max_attempts \
      RETURNING attempts, max_attempts, code_hmac";
 
 /// Consumes a pending verification: exactly one row changes, once.
 pub(super) const CONSUME: &str = "UPDATE verification SET status = 'verified', verified_at = $1, \
      updated_at = $1, retired_at = CASE WHEN $2 THEN $1 ELSE NULL END \
      WHERE verification_id = $3 AND status = 'pending' AND verified_at IS NULL";
+
+/// Confirms a kept verified record again; retires it when `$2`.
+pub(super) const RECONFIRM: &str = "UPDATE verification SET updated_at = $1, \
+     retired_at = CASE WHEN $2 THEN $1 ELSE NULL END \
+     WHERE verification_id = $3 AND status = 'verified' AND retired_at IS NULL";
 
 /// Moves a pending verification to a terminal status.
 pub(super) const FINISH: &str = "UPDATE verification SET status = $1, updated_at = $2 \
@@ -70,7 +76,7 @@ macro_rules! sql_store {
         const _: () = {
             use super::sql::{
                 counter, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME, COUNT_ATTEMPT,
-                EVENT, FINISH, HIT, VERIFICATION_COLUMNS,
+                EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::{
                 AppRecord, AppStore, Attempt, AttemptOutcome, ClaimedDelivery, CounterStore,

@@ -183,9 +183,11 @@ macro_rules! sql_verifications {
                     tx.rollback().await?;
                     return Ok(AttemptOutcome::OverBudget);
                 }
+                let on = if a.reconfirm { Status::Verified } else { Status::Pending };
                 let counted = sqlx::query(COUNT_ATTEMPT)
                     .bind(a.now)
                     .bind(a.verification_id)
+                    .bind(on.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(row) = counted else {
@@ -202,8 +204,9 @@ macro_rules! sql_verifications {
                         .bind(detail)
                         .bind(a.now)
                 };
+                let left = max_attempts.saturating_sub(attempts);
                 let outcome = if matches(&code_hmac) {
-                    let consumed = sqlx::query(CONSUME)
+                    let consumed = sqlx::query(if a.reconfirm { RECONFIRM } else { CONSUME })
                         .bind(a.now)
                         .bind(a.retire)
                         .bind(a.verification_id)
@@ -213,7 +216,12 @@ macro_rules! sql_verifications {
                         tx.rollback().await?;
                         return Ok(AttemptOutcome::NotOpen);
                     }
-                    event("verified", "{}".into()).execute(&mut *tx).await?;
+                    if a.reconfirm {
+                        let detail = serde_json::json!({ "verified": true, "attempts_left": left });
+                        event("recheck", detail.to_string()).execute(&mut *tx).await?;
+                    } else {
+                        event("verified", "{}".into()).execute(&mut *tx).await?;
+                    }
                     // A right code spends nothing of the address's failure budget.
                     sqlx::query(HIT)
                         .bind(a.budget_key)
@@ -222,8 +230,13 @@ macro_rules! sql_verifications {
                         .execute(&mut *tx)
                         .await?;
                     AttemptOutcome::Verified { attempts }
+                } else if a.reconfirm {
+                    // A kept verified record stays verified; its spent budget only stops
+                    // further re-checks.
+                    let detail = serde_json::json!({ "verified": false, "attempts_left": left });
+                    event("recheck", detail.to_string()).execute(&mut *tx).await?;
+                    AttemptOutcome::Incorrect { attempts, max_attempts, locked: false }
                 } else {
-                    let left = max_attempts.saturating_sub(attempts);
                     let detail = serde_json::json!({ "attempts_left": left }).to_string();
                     event("attempt", detail).execute(&mut *tx).await?;
                     let locked = left == 0
