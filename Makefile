@@ -11,14 +11,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: run test tools lint unit e2e build bench clean-data
+.PHONY: run test tools lint unit e2e schema build bench clean-data
 
 ## Build the release and serve it with SQLite under ./data and the dev inbox on.
 run: tools build
 	OTPGATE_ENV=$${OTPGATE_ENV:-development} OTPGATE_SITE_ROOT=target/site ./target/release/otpgate serve
 
-## Every check: formatting, clippy (server and WASM), unit and integration tests, browser tests.
-test: tools lint unit build e2e
+## Every check: formatting, clippy (server and WASM), unit and integration tests, browser
+## tests, schema fuzzing of the native API.
+test: tools lint unit build e2e schema
 
 build:
 	cargo leptos build --release
@@ -33,6 +34,11 @@ unit:
 
 e2e:
 	node --test --test-concurrency=1 end2end/
+
+## schemathesis against /v1/openapi.json of the release build (needs `build`); installs
+## schemathesis from PyPI into target/schemathesis on first use.
+schema:
+	server/tests/schema/run.sh
 
 ## Load benchmark (SQLite and PostgreSQL); figures in the README's Performance section.
 bench:

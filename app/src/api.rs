@@ -57,6 +57,7 @@ impl From<crate::gateway::EngineError> for PageError {
             E::InvalidAddress(e) => PageError::Invalid(e.to_string()),
             E::InvalidInput { reason, .. } => PageError::Invalid(reason),
             E::Closed(_) => PageError::Closed,
+            E::NoAddress => PageError::Invalid(E::NoAddress.to_string()),
             other => {
                 tracing::error!(error = ?other, "hosted page request failed");
                 PageError::Unavailable

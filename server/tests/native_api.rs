@@ -616,3 +616,154 @@ async fn every_route_is_in_the_openapi_document() {
         "no undocumented extras and nothing missing"
     );
 }
+
+/// Each refusal the shared steps make (credentials, body, id, query) answers a status the
+/// document declares for that operation, in the error body; the document names this
+/// server's providers and links a start to what follows it.
+#[tokio::test]
+async fn the_openapi_document_declares_every_refusal_the_server_makes() {
+    let app = support::spawn_app("").await;
+    let doc: Value = app.get_json("/v1/openapi.json").await;
+    assert_eq!(
+        doc["components"]["schemas"]["CreateBody"]["properties"]["provider"]["enum"],
+        json!(["console"])
+    );
+    let links = &doc["paths"]["/v1/verifications"]["post"]["responses"]["201"]["links"];
+    for operation in ["fetch", "check", "resend", "cancel", "wait"] {
+        assert_eq!(links[operation]["operationId"], operation, "{links}");
+    }
+    let (status, body) = app
+        .v1_post(
+            "/v1/verifications",
+            json!({"id": "no-address", "provider": "console"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let json_body = |body: &str| Some(("application/json", body.to_owned()));
+    /// method, documented path, requested path, body, with credentials, expected status
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<(&'a str, String)>,
+        bool,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "post",
+            "/v1/verifications",
+            "/v1/verifications",
+            json_body("{}"),
+            false,
+            401,
+        ),
+        (
+            "post",
+            "/v1/verifications",
+            "/v1/verifications",
+            Some(("text/plain", "x".into())),
+            true,
+            415,
+        ),
+        (
+            "post",
+            "/v1/verifications",
+            "/v1/verifications",
+            json_body("{\"provider\": 1}"),
+            true,
+            400,
+        ),
+        (
+            "post",
+            "/v1/verifications",
+            "/v1/verifications",
+            json_body("{\"provider\": \"console\", \"ttl\": 0}"),
+            true,
+            422,
+        ),
+        (
+            "post",
+            "/v1/verifications/{id}/check",
+            "/v1/verifications/not%20an%20id/check",
+            json_body("{\"code\": \"1\"}"),
+            true,
+            422,
+        ),
+        (
+            "post",
+            "/v1/verifications/{id}/check",
+            "/v1/verifications/unknown-0001/check",
+            json_body("{\"code\": \"1\"}"),
+            true,
+            404,
+        ),
+        (
+            "get",
+            "/v1/verifications/{id}/wait",
+            "/v1/verifications/no-address/wait?timeout=0",
+            None,
+            true,
+            422,
+        ),
+        (
+            "get",
+            "/v1/verifications/{id}/wait",
+            "/v1/verifications/no-address/wait?timeout=soon",
+            None,
+            true,
+            422,
+        ),
+        (
+            "post",
+            "/v1/verifications/{id}/resend",
+            "/v1/verifications/no-address/resend",
+            None,
+            true,
+            409,
+        ),
+        (
+            "post",
+            "/v1/tokens/confirm",
+            "/v1/tokens/confirm",
+            json_body("{\"token\": \"x\"}"),
+            true,
+            422,
+        ),
+        (
+            "get",
+            "/v1/verifications/{id}/events",
+            "/v1/verifications/no-address/events?token=x",
+            None,
+            false,
+            404,
+        ),
+    ];
+    for (method, documented, path, body, authed, expected) in cases {
+        let mut req = app
+            .client
+            .request(method.to_uppercase().parse().unwrap(), app.url(path));
+        if authed {
+            req = req.header("authorization", BEARER);
+        }
+        if let Some((content_type, body)) = body {
+            req = req.header("content-type", content_type).body(body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        let answer: Value = res.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, expected, "{method} {path}: {answer}");
+        assert!(
+            answer["error"]["code"].is_string(),
+            "{method} {path} answers the error body: {answer}"
+        );
+        let declared = &doc["paths"][documented][method]["responses"][expected.to_string()];
+        assert!(
+            declared["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .is_some_and(|r| r.ends_with("/ErrorBody")),
+            "{method} {documented} declares {expected} with the error body"
+        );
+    }
+}

@@ -31,6 +31,8 @@ pub enum EngineError {
     },
     #[error("the verification is not verified")]
     NotVerified,
+    #[error("the verification has no address to send to yet")]
+    NoAddress,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("the verification is closed ({})", .0.as_str())]

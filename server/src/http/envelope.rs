@@ -78,6 +78,7 @@ impl From<EngineError> for ApiError {
             E::Unauthorized => Self::new(StatusCode::UNAUTHORIZED, "Invalid API credentials."),
             E::NotFound | E::Closed(_) => Self::bad_request(NOT_FOUND),
             E::NotVerified => Self::bad_request("OTP not verified."),
+            E::NoAddress => Self::bad_request("The OTP has no address to send to."),
             E::UnknownProvider => Self::bad_request("Unknown provider."),
             E::InvalidAddress(e) => Self::bad_request(format!("Invalid `to` address: {e}.")),
             E::InvalidInput { field, reason } => {

@@ -215,9 +215,9 @@ impl From<EngineError> for Failure {
             EngineError::RateLimited { .. }
             | EngineError::SendLimit { .. }
             | EngineError::Locked { .. } => Self::Outcome("limited"),
-            EngineError::InvalidAddress(_) | EngineError::InvalidInput { .. } => {
-                Self::Outcome("invalid_address")
-            }
+            EngineError::InvalidAddress(_)
+            | EngineError::InvalidInput { .. }
+            | EngineError::NoAddress => Self::Outcome("invalid_address"),
             e => {
                 tracing::error!(error = ?e, "hosted page action failed");
                 Self::Outcome("unavailable")

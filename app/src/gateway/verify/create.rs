@@ -144,7 +144,7 @@ impl Gateway {
             EngineSettings::MAX_ATTEMPTS,
         )?;
         let max_sends = bounded(
-            "max_generate",
+            "max_sends",
             req.max_sends,
             s.default_max_sends,
             1,
@@ -174,10 +174,10 @@ impl Gateway {
             None => String::new(),
         };
         let state = req.state.unwrap_or_default();
-        if state.len() > 512 || state.chars().any(char::is_control) {
+        if state.chars().count() > 512 || state.chars().any(char::is_control) {
             return Err(EngineError::invalid(
                 "state",
-                "must be at most 512 printable bytes",
+                "must be at most 512 printable characters",
             ));
         }
         let locale = req.locale.unwrap_or_default();

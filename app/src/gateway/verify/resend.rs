@@ -31,7 +31,7 @@ impl Gateway {
         let provider = self.provider(&record.provider)?;
         let address = provider
             .parse_address(&record.address)
-            .map_err(|_| EngineError::invalid("to", "no address to send to"))?;
+            .map_err(|_| EngineError::NoAddress)?;
         let cooldown_ms = l.resend_cooldown_secs * 1000;
         let delivery = self.delivery_for(app, provider.as_ref(), address.as_str());
         let Some(updated) = self

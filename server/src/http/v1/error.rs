@@ -19,8 +19,8 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthorized`, `invalid_request`, `not_found`,
-    /// `rate_limited`, `send_limit`, `closed`, `invalid_token`, `token_used`,
-    /// `idempotency_conflict`, `unavailable`.
+    /// `rate_limited`, `locked`, `send_limit`, `closed`, `no_address`, `invalid_token`,
+    /// `token_used`, `idempotency_conflict`, `unavailable`.
     pub code: &'static str,
     pub message: String,
 }
@@ -107,6 +107,11 @@ impl From<EngineError> for V1Error {
                 StatusCode::CONFLICT,
                 "closed",
                 format!("the verification is {}", status.as_str()),
+            ),
+            E::NoAddress => Self::new(
+                StatusCode::CONFLICT,
+                "no_address",
+                "the verification has no address to send to yet",
             ),
             E::NotVerified => Self::new(
                 StatusCode::CONFLICT,

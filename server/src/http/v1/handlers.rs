@@ -2,7 +2,10 @@
 
 use super::{
     error::{ErrorBody, V1Error},
-    types::{CheckBody, CheckView, ConfirmBody, ConfirmView, CreateBody, VerificationView},
+    types::{
+        provider_formats::{InboundMessage, TwilioInboundForm, TwilioStatusForm},
+        CheckBody, CheckView, ConfirmBody, ConfirmView, CreateBody, VerificationView,
+    },
 };
 use crate::http::AppState;
 use app::{
@@ -14,7 +17,7 @@ use app::{
 };
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, FromRequestParts, Path, Query, State},
+    extract::{ConnectInfo, FromRequestParts, Path, State},
     http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -67,7 +70,20 @@ fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T
     serde_json::from_slice(body).map_err(|_| V1Error::bad_json())
 }
 
-fn parse_id(raw: &str) -> Result<VerificationId, V1Error> {
+/// Query parameters, refused in the API's error body (`422`) when they do not parse.
+pub struct V1Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for V1Query<T> {
+    type Rejection = V1Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, V1Error> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(V1Query)
+            .map_err(|_| V1Error::invalid("the query string has a value of the wrong type"))
+    }
+}
+
+pub(super) fn parse_id(raw: &str) -> Result<VerificationId, V1Error> {
     VerificationId::parse(raw).map_err(|e| V1Error::invalid(format!("invalid id: {e}")))
 }
 
@@ -75,7 +91,7 @@ fn parse_id(raw: &str) -> Result<VerificationId, V1Error> {
 #[utoipa::path(
     post, path = "/v1/verifications", tag = "verifications",
     request_body = CreateBody,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for a repeated key (same body only)")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Replays the first answer for a repeated key (same body only)")),
     responses(
         (status = 201, description = "Started", body = VerificationView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -92,10 +108,12 @@ pub async fn create(
     let key = match headers.get("idempotency-key") {
         None => None,
         Some(v) => {
-            let k = v.to_str().ok().filter(|k| !k.is_empty() && k.len() <= 255);
+            let visible =
+                |k: &&str| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic());
+            let k = v.to_str().ok().filter(visible);
             Some(
                 k.ok_or_else(|| {
-                    V1Error::invalid("Idempotency-Key must be 1–255 visible characters")
+                    V1Error::invalid("Idempotency-Key must be 1–255 visible ASCII characters")
                 })?
                 .to_owned(),
             )
@@ -174,7 +192,7 @@ fn json_text(status: StatusCode, body: String) -> Response {
 /// A verification's current state.
 #[utoipa::path(
     get, path = "/v1/verifications/{id}", tag = "verifications",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$")),
     responses((status = 200, body = VerificationView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 pub async fn fetch(
@@ -189,7 +207,7 @@ pub async fn fetch(
 /// Check a code. A wrong code is `200` with `verified: false`.
 #[utoipa::path(
     post, path = "/v1/verifications/{id}/check", tag = "verifications",
-    params(("id" = String, Path)), request_body = CheckBody,
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$")), request_body = CheckBody,
     responses(
         (status = 200, body = CheckView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
@@ -230,7 +248,7 @@ pub async fn check(
 /// Send the same code again (after a cooldown, within the send cap).
 #[utoipa::path(
     post, path = "/v1/verifications/{id}/resend", tag = "verifications",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$")),
     responses((status = 200, body = VerificationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody))
 )]
 pub async fn resend(
@@ -246,7 +264,7 @@ pub async fn resend(
 /// Cancel an open verification.
 #[utoipa::path(
     post, path = "/v1/verifications/{id}/cancel", tag = "verifications",
-    params(("id" = String, Path)),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$")),
     responses((status = 200, body = VerificationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 pub async fn cancel(
@@ -259,8 +277,10 @@ pub async fn cancel(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WaitQuery {
-    /// Seconds to wait for a terminal state (1–60, default 25).
+    /// Seconds to wait for a terminal state (default 25).
+    #[param(minimum = 1, maximum = 60, nullable = false)]
     timeout: Option<u64>,
 }
 
@@ -268,14 +288,14 @@ pub struct WaitQuery {
 /// cancelled, or with its pending state when the timeout passes.
 #[utoipa::path(
     get, path = "/v1/verifications/{id}/wait", tag = "verifications",
-    params(("id" = String, Path), WaitQuery),
+    params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$"), WaitQuery),
     responses((status = 200, body = VerificationView), (status = 404, body = ErrorBody))
 )]
 pub async fn wait(
     State(gw): State<Gateway>,
     V1App(app): V1App,
     Path(id): Path<String>,
-    Query(q): Query<WaitQuery>,
+    V1Query(q): V1Query<WaitQuery>,
 ) -> Result<Json<VerificationView>, V1Error> {
     let id = parse_id(&id)?;
     let timeout = q.timeout.unwrap_or(25);
@@ -327,8 +347,11 @@ pub async fn jwks(State(gw): State<Gateway>) -> Json<serde_json::Value> {
 /// form), authenticated by the provider's signature rather than an app secret.
 #[utoipa::path(
     post, path = "/v1/providers/{provider}/status", tag = "providers", security(()),
-    params(("provider" = String, Path, description = "The provider id the receipt is for")),
-    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    params(
+        ("provider" = String, Path, description = "The provider id the receipt is for"),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form"),
+    ),
+    request_body(content = TwilioStatusForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 204, description = "Recorded (or already recorded)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn provider_status(
@@ -356,8 +379,17 @@ pub async fn provider_status(
 /// counts once. Answers an empty TwiML document, which every caller may ignore.
 #[utoipa::path(
     post, path = "/v1/inbound/{provider}", tag = "providers", security(()),
-    params(("provider" = String, Path, description = "`generic` or a Twilio provider id")),
-    request_body(content = String, content_type = "application/json"),
+    params(
+        ("provider" = String, Path, description = "`generic` or a Twilio provider id"),
+        ("webhook-id" = Option<String>, Header, description = "`generic`: Standard Webhooks message id"),
+        ("webhook-timestamp" = Option<String>, Header, description = "`generic`: Unix seconds"),
+        ("webhook-signature" = Option<String>, Header, description = "`generic`: `v1,<base64 HMAC-SHA256>`"),
+        ("X-Twilio-Signature" = Option<String>, Header, description = "Twilio: its signature of the URL and form"),
+    ),
+    request_body(content(
+        (InboundMessage = "application/json"),
+        (TwilioInboundForm = "application/x-www-form-urlencoded"),
+    )),
     responses((status = 200, description = "Handled (or already handled)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
 )]
 pub async fn inbound(

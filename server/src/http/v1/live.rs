@@ -5,7 +5,10 @@
 //! stream ends. The client token comes from the create answer or the hosted page; a wrong
 //! token and an unknown id both answer 404.
 
-use super::error::{ErrorBody, V1Error};
+use super::{
+    error::{ErrorBody, V1Error},
+    handlers::V1Query,
+};
 use crate::http::AppState;
 use app::{
     gateway::{live::Subscription, Gateway},
@@ -90,15 +93,18 @@ async fn open(gw: &Gateway, id: &str, token: &str) -> Result<(Subscription, Live
 #[utoipa::path(
     get, path = "/v1/verifications/{id}/events", tag = "verifications", security(()),
     params(
-        ("id" = String, Path, description = "The verification id"),
+        ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$", description = "The verification id"),
         ("token" = String, Query, description = "The verification's client token"),
     ),
-    responses((status = 200, description = "text/event-stream of live events"), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, description = "Live events, one per message, named by their `type`", content_type = "text/event-stream"),
+        (status = 404, body = ErrorBody),
+    )
 )]
 pub async fn sse(
     State(gw): State<Gateway>,
     Path(id): Path<String>,
-    Query(q): Query<TokenQuery>,
+    V1Query(q): V1Query<TokenQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, V1Error> {
     let (sub, first) = open(&gw, &id, &q.token).await?;
     let stream = futures_util::StreamExt::map(events(gw, sub, first), |e| {

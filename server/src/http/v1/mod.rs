@@ -9,7 +9,9 @@ mod types;
 pub use error::{ErrorBody, V1Error};
 
 use super::AppState;
+use app::gateway::Gateway;
 use axum::{
+    extract::State,
     routing::{get, post},
     Json, Router,
 };
@@ -42,7 +44,7 @@ use utoipa::OpenApi;
         error::ErrorBody,
         error::ErrorDetail,
     )),
-    modifiers(&SecurityAddon),
+    modifiers(&SecurityAddon, &SharedResponses),
     security(("bearer" = []), ("basic" = []))
 )]
 pub struct ApiDoc;
@@ -69,6 +71,86 @@ impl utoipa::Modify for SecurityAddon {
     }
 }
 
+/// The answers that the steps every operation shares can give, added to each operation
+/// that takes them: authentication (`401`), a JSON body (`400` malformed, `415` not
+/// JSON), a verification id in the path (`404` unknown, `422` not an id) and storage
+/// (`503`). Each handler declares only what is its own.
+struct SharedResponses;
+
+impl utoipa::Modify for SharedResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{path::ParameterIn, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let public = op.security.as_ref().is_some_and(|s| {
+                    s.iter()
+                        .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+                });
+                let json_body = op
+                    .request_body
+                    .as_ref()
+                    .is_some_and(|b| b.content.keys().all(|ct| ct == "application/json"));
+                let id_in_path = op
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.name == "id" && matches!(p.parameter_in, ParameterIn::Path));
+                // Only the JWKS answers from memory alone; it declares no error.
+                let stored = op.responses.responses.keys().any(|s| s.starts_with('4'));
+                let mut shared = Vec::new();
+                if stored {
+                    shared.push(("503", "Storage is unavailable; retry"));
+                }
+                if !public {
+                    shared.push(("401", "Missing or wrong credentials"));
+                }
+                if json_body {
+                    shared.push(("400", "The body is not JSON of the expected shape"));
+                    shared.push(("415", "The body is not `application/json`"));
+                }
+                if id_in_path {
+                    shared.push(("404", "No verification by this id for this app"));
+                    shared.push(("422", "Not a verification id, or an invalid parameter"));
+                }
+                for (status, description) in shared {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                }
+            }
+        }
+    }
+}
+
+/// The document as this server serves it: `provider` names the providers it has, and the
+/// `201` of a start links to what can be done next with its `id`, so that a client (or a
+/// stateful test) carries it into the following calls. (The links are written here as JSON
+/// because the library spells a link's `operationId` as `operation_id`.)
+fn served_document(providers: Vec<&str>) -> serde_json::Value {
+    use serde_json::json;
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
+    doc["components"]["schemas"]["CreateBody"]["properties"]["provider"]["enum"] = json!(providers);
+    let next = ["fetch", "check", "resend", "cancel", "wait"].map(|operation| {
+        let link = json!({"operationId": operation, "parameters": {"id": "$response.body#/id"}});
+        (operation.to_owned(), link)
+    });
+    doc["paths"]["/v1/verifications"]["post"]["responses"]["201"]["links"] =
+        serde_json::Value::Object(next.into_iter().collect());
+    doc
+}
+
 /// The `/v1` routes (live updates included) and the JWKS.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -87,7 +169,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/inbound/{provider}", post(handlers::inbound))
         .route(
             "/v1/openapi.json",
-            get(|| async { Json(ApiDoc::openapi()) }),
+            get(|State(gw): State<Gateway>| async move {
+                Json(served_document(gw.providers().ids().collect()))
+            }),
         )
         .route("/.well-known/jwks.json", get(handlers::jwks))
 }

@@ -5,33 +5,70 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-/// Starts a verification.
+/// Starts a verification. The shapes below are exactly what the server accepts; a value
+/// of the right shape can still be refused with `422` (an address the provider cannot
+/// reach, a `redirect_url` not in the app's list, more than 4096 bytes of `extra`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    /// Your id for it (`[A-Za-z0-9._-]`, ≤ 128); a random 128-bit id when absent.
+    /// Your id for it; a random 128-bit id when absent.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{1,128}$")]
     pub id: Option<String>,
-    /// A provider id from the server's configuration, e.g. `smtp`.
+    /// One of this server's providers, e.g. `smtp`.
     pub provider: String,
-    /// The address to verify; empty or absent lets the hosted page ask for it.
+    /// The address to verify, as the provider reads it (an e-mail address, a phone number
+    /// in international format); empty or absent lets the hosted page ask for it.
     pub to: Option<String>,
-    /// Your own code (4–16 letters or digits) instead of a generated one.
+    /// Your own code instead of a generated one.
+    #[schema(pattern = r"^[A-Za-z0-9]{4,16}$")]
     pub code: Option<String>,
-    /// Seconds the code stays valid (1–86400).
+    /// Seconds the code stays valid.
+    #[schema(minimum = 1, maximum = 86400)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub ttl: Option<u64>,
-    /// Wrong codes allowed (1–10).
+    /// Wrong codes allowed.
+    #[schema(minimum = 1, maximum = 10)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_attempts: Option<u32>,
-    /// Messages allowed, the first included (1–10).
+    /// Messages allowed, the first included.
+    #[schema(minimum = 1, maximum = 10)]
+    #[serde(default, deserialize_with = "whole_number")]
     pub max_sends: Option<u32>,
-    /// Any JSON, echoed back.
+    /// Any JSON (at most 4096 bytes once serialised), echoed back.
     pub extra: Option<Value>,
     /// Where the hosted page sends the user when done: exactly one of the app's
     /// `redirect_urls`.
     pub redirect_url: Option<String>,
-    /// Opaque value returned with the redirect (≤ 512 bytes).
+    /// Opaque value returned with the redirect: at most 512 characters, none a control
+    /// character.
+    #[schema(max_length = 512, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub state: Option<String>,
-    /// Language tag for the hosted page and messages, e.g. `en` or `pt-BR`.
+    /// Language tag for the hosted page and messages, e.g. `en` or `pt-BR`; empty for the
+    /// browser's language.
+    #[schema(max_length = 35, pattern = r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")]
     pub locale: Option<String>,
+}
+
+/// An optional whole number as JSON Schema counts them: `3` and `3.0` alike; `3.5`, a
+/// negative number or one past the type's range are refused.
+fn whole_number<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let Some(n) = Option::<serde_json::Number>::deserialize(de)? else {
+        return Ok(None);
+    };
+    let whole = n.as_u64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+            .map(|f| f as u64)
+    });
+    whole
+        .and_then(|w| T::try_from(w).ok())
+        .map(Some)
+        .ok_or_else(|| D::Error::custom("expected a whole number in range"))
 }
 
 /// A verification as the integrator sees it. Never contains the code.
@@ -128,4 +165,43 @@ pub struct ConfirmView {
     pub channel: String,
     /// Unix seconds.
     pub verified_at: i64,
+}
+
+/// The providers' own request formats, described for the document only: the engine reads
+/// them field by field after checking the signature.
+pub mod provider_formats {
+    #![allow(dead_code, non_snake_case)]
+    use utoipa::ToSchema;
+
+    /// Twilio's `StatusCallback` form (`SmsSid`/`SmsStatus` are read too).
+    #[derive(ToSchema)]
+    pub struct TwilioStatusForm {
+        MessageSid: String,
+        /// e.g. `sent`, `delivered`, `failed`, `undelivered`.
+        #[schema(pattern = r"^[A-Za-z]{1,32}$")]
+        MessageStatus: String,
+        ErrorCode: Option<String>,
+    }
+
+    /// Twilio's incoming-message form.
+    #[derive(ToSchema)]
+    pub struct TwilioInboundForm {
+        MessageSid: String,
+        From: String,
+        To: Option<String>,
+        #[schema(max_length = 2048)]
+        Body: Option<String>,
+    }
+
+    /// The generic inbound webhook's body, signed with Standard Webhooks headers.
+    #[derive(ToSchema)]
+    pub struct InboundMessage {
+        /// The message id; each counts once.
+        #[schema(min_length = 1, max_length = 128)]
+        id: String,
+        from: String,
+        to: Option<String>,
+        #[schema(max_length = 2048)]
+        body: String,
+    }
 }
