@@ -107,6 +107,18 @@ async fn unknown_pages_and_verifications_are_404(backend: Backend) {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 404, "{path}");
     }
+    // The page poll answers as otpgateway's does.
+    let res = app
+        .client
+        .get(app.url("/otp/demo/missing/status"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = support::envelope(res).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("Session expired."))
+    );
 }
 
 async fn a_poisoned_host_header_does_not_change_the_link_in_the_message(backend: Backend) {

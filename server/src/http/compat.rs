@@ -119,7 +119,10 @@ fn otp_object(
 }
 
 async fn health(State(gw): State<Gateway>) -> Result<Success, ApiError> {
-    gw.ping().await?;
+    gw.ping().await.map_err(|e| {
+        tracing::error!(error = ?e, "health check failed");
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "Unable to reach store.")
+    })?;
     Ok(Success(json!("OK")))
 }
 

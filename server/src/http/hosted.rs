@@ -259,10 +259,8 @@ async fn closed(
         Ok(view) => Ok(Success(
             json!({ "closed": view.status == app::model::Status::Verified }),
         )),
-        Err(EngineError::NotFound) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "the OTP does not exist",
-        )),
+        // otpgateway's words for an id it no longer keeps.
+        Err(EngineError::NotFound) => Err(ApiError::bad_request("Session expired.")),
         Err(e) => {
             tracing::error!(error = ?e, "status poll failed");
             Err(ApiError::unavailable())
