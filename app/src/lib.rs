@@ -8,7 +8,7 @@ pub mod model;
 mod pages;
 
 #[cfg(feature = "ssr")]
-pub use pages::render_code_page;
+pub use pages::{dashboard, render_code_page};
 
 #[cfg(feature = "ssr")]
 pub mod gateway;

@@ -1,4 +1,5 @@
-//! The command line: `otpgate [--config FILE] [serve | migrate | app create NAMESPACE]`.
+//! The command line: `otpgate [--config FILE] [serve | migrate | app create NAMESPACE |
+//! tenant create --email … --name …]`.
 
 use crate::{
     build_gateway, config::Settings, http::AppState, leptos_options, open_store, StartError,
@@ -35,6 +36,22 @@ pub enum Command {
         #[command(subcommand)]
         command: AppCommand,
     },
+    /// Tenants: the organisations that manage apps in the dashboard.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Makes a tenant and its first owner, and prints the owner's one-time password.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +85,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             open_store(&settings).await?;
             println!("database is up to date");
             Ok(())
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { email, name },
+        } => {
+            let gateway = build_gateway(&settings, Arc::new(SystemClock)).await?;
+            match gateway.create_tenant(&name, &email).await {
+                Ok(made) => {
+                    let url = format!(
+                        "{}/dashboard/sign-in",
+                        settings.root_url.trim_end_matches('/')
+                    );
+                    println!(
+                        "created tenant {:?} with owner {}",
+                        made.tenant.name, made.owner.email
+                    );
+                    println!("password: {}", made.password.expose());
+                    println!("(shown once; only its hash is stored) sign in at {url}");
+                    Ok(())
+                }
+                Err(app::gateway::EngineError::InvalidInput { field, reason }) => {
+                    Err(CliError::Usage(format!("--{field}: {reason}")))
+                }
+                Err(e) => Err(StartError::from(e).into()),
+            }
         }
         Command::App {
             command:

@@ -88,3 +88,64 @@ fn migrate_creates_the_database() {
     );
     assert!(dir.path().join("otpgate.db").exists());
 }
+
+#[tokio::test]
+async fn tenant_create_prints_a_one_time_password_that_signs_the_owner_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = otpgate(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--email",
+            "Owner@Acme.example",
+            "--name",
+            "Acme",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("owner owner@acme.example"), "{stdout}");
+    assert!(stdout.contains("/dashboard/sign-in"), "{stdout}");
+    let password = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("the password is printed")
+        .to_owned();
+    let again = otpgate(
+        dir.path(),
+        &[
+            "tenant",
+            "create",
+            "--email",
+            "owner@acme.example",
+            "--name",
+            "Twice",
+        ],
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--email"));
+    let bad = otpgate(
+        dir.path(),
+        &["tenant", "create", "--email", "nobody", "--name", "X"],
+    );
+    assert!(!bad.status.success());
+
+    let app = support::spawn_app_in(dir, "").await;
+    let res = app
+        .client
+        .post(app.url("/dashboard/sign-in"))
+        .form(&[
+            ("email", "owner@acme.example"),
+            ("password", password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/dashboard");
+}

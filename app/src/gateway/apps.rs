@@ -35,7 +35,13 @@ impl Gateway {
         let app = self
             .inner
             .store
-            .create_app(namespace.as_str(), name, &hash, self.inner.clock.now_ms())
+            .create_app(
+                namespace.as_str(),
+                name,
+                None,
+                &hash,
+                self.inner.clock.now_ms(),
+            )
             .await?;
         Ok((app, secret))
     }
@@ -128,7 +134,7 @@ impl Gateway {
     }
 }
 
-async fn hash_off_executor(secret: &ApiSecret) -> String {
+pub(crate) async fn hash_off_executor(secret: &ApiSecret) -> String {
     let secret = secret.clone();
     tokio::task::spawn_blocking(move || secret.hash())
         .await

@@ -58,6 +58,28 @@ pub(crate) fn human_duration(secs: u64) -> String {
     }
 }
 
+/// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` in UTC (proleptic Gregorian calendar).
+pub fn utc_timestamp(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 fn plural(n: u64, unit: &str) -> String {
     if n == 1 {
         format!("1 {unit}")
@@ -76,6 +98,14 @@ mod tests {
         assert_eq!(human_duration(60), "1 minute");
         assert_eq!(human_duration(7200), "2 hours");
         assert_eq!(human_duration(90), "90 seconds");
+    }
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        assert_eq!(utc_timestamp(0), "1970-01-01 00:00:00");
+        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29 00:00:00");
+        assert_eq!(utc_timestamp(1_796_264_256_789), "2026-12-03 02:17:36");
+        assert_eq!(utc_timestamp(-1_000), "1969-12-31 23:59:59");
     }
 
     #[test]

@@ -8,6 +8,8 @@ use crate::model::Status;
 pub enum EngineError {
     #[error("invalid credentials")]
     Unauthorized,
+    #[error("the member's role does not allow this")]
+    Forbidden,
     #[error("the verification does not exist")]
     NotFound,
     #[error("unknown provider")]

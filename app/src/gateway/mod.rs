@@ -5,7 +5,8 @@
 //! (`delivery`, `outbox`) and the event fan-out (`live::hub`). Above it, the [`Gateway`]
 //! handle (`handle.rs`) and one module per use case, each an `impl Gateway` block:
 //! `verify/` (create, check, resend, switch, cancel, read), `apps`, `pages`, `tokens`,
-//! `inbound`, `receipts` and `live::subscribe`. Errors of the lower layer convert into
+//! `inbound`, `receipts`, `live::subscribe` and `tenants` (the dashboard's accounts,
+//! sessions, apps and audit log). Errors of the lower layer convert into
 //! [`EngineError`] with `From`.
 
 pub mod address;
@@ -25,6 +26,7 @@ pub mod inbound;
 pub mod pages;
 pub mod receipts;
 pub mod settings;
+pub mod tenants;
 pub mod tokens;
 pub mod verify;
 

@@ -1,6 +1,8 @@
 //! The hosted pages.
 
 mod code;
+#[cfg(feature = "ssr")]
+pub mod dashboard;
 mod inbox;
 
 #[cfg(feature = "ssr")]

@@ -76,6 +76,7 @@ impl From<EngineError> for ApiError {
         use EngineError as E;
         match err {
             E::Unauthorized => Self::new(StatusCode::UNAUTHORIZED, "Invalid API credentials."),
+            E::Forbidden => Self::new(StatusCode::FORBIDDEN, "Not allowed."),
             E::NotFound | E::Closed(_) => Self::bad_request(NOT_FOUND),
             E::NotVerified => Self::bad_request("OTP not verified."),
             E::NoAddress => Self::bad_request("The OTP has no address to send to."),

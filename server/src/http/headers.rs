@@ -17,7 +17,9 @@ pub async fn security_headers(
 ) -> Response {
     let path = req.uri().path();
     let framable = framing_origins(&gw, path);
-    let browser_form = path.starts_with("/otp/") || path.starts_with(app::api::SERVER_FN_PREFIX);
+    let browser_form = path.starts_with("/otp/")
+        || path.starts_with("/dashboard")
+        || path.starts_with(app::api::SERVER_FN_PREFIX);
     let cross_site = req
         .headers()
         .get("sec-fetch-site")

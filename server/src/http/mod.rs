@@ -1,7 +1,9 @@
 //! The HTTP surface: one router with the hosted pages (Leptos), the otpgateway-compatible
-//! API under `/api`, the hosted form endpoints, health, and static files.
+//! API under `/api`, the hosted form endpoints, the tenant dashboard, health, and static
+//! files.
 
 mod compat;
+mod dashboard;
 mod envelope;
 mod headers;
 mod hosted;
@@ -34,6 +36,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", compat::router())
         .merge(hosted::router())
+        .merge(dashboard::router())
         .merge(v1::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(hosted::ready))

@@ -256,6 +256,27 @@ impl TestApp {
         }
     }
 
+    /// The first column of every row of `query`, read as text straight from this app's
+    /// database (to see exactly what is stored).
+    pub async fn sql_strings(&self, query: &str) -> Vec<String> {
+        use sqlx::{Connection, Row};
+        match &self.postgres_db {
+            Some(name) => {
+                let admin = postgres_admin_url();
+                let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+            None => {
+                let url = format!("sqlite://{}", self.dir.path().join("otpgate.db").display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
+                rows.iter().map(|r| r.get::<String, _>(0)).collect()
+            }
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

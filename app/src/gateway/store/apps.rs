@@ -13,6 +13,9 @@ pub struct AppRecord {
     pub echo_code: bool,
     /// Exact URLs a verification of this app may redirect to.
     pub redirect_urls: Vec<String>,
+    /// The tenant that manages it in the dashboard; `None` for apps from the config file
+    /// or the command line.
+    pub tenant_id: Option<i64>,
 }
 
 /// The apps an engine authenticates and shows.
@@ -24,14 +27,18 @@ pub trait AppStore: Send + Sync {
     async fn find_app_viewed(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError>;
     /// The app's active secret hashes (argon2id PHC strings).
     async fn app_secret_hashes(&self, app_id: i64) -> Result<Vec<String>, StoreError>;
-    /// Creates an app with one secret; `Conflict` when the namespace is taken.
+    /// Creates an app with one secret, managed by `tenant_id` when given; `Conflict` when
+    /// the namespace is taken.
     async fn create_app(
         &self,
         namespace: &str,
         name: &str,
+        tenant_id: Option<i64>,
         secret_hash: &str,
         now: i64,
     ) -> Result<AppRecord, StoreError>;
+    /// The apps a tenant manages, by namespace.
+    async fn tenant_apps(&self, tenant_id: i64) -> Result<Vec<AppRecord>, StoreError>;
     /// Sets an app's display name, code echo and redirect allow-list.
     async fn update_app(
         &self,

@@ -1,7 +1,7 @@
 //! Persistence of apps, verifications and their events.
 //!
 //! The engine talks to a [`Store`]: one trait per table group (`apps`, `verifications`,
-//! `deliveries`, `events`, `counters`), each declared beside its records; each backend
+//! `deliveries`, `events`, `counters`, `tenants`), each declared beside its records; each backend
 //! implements them all with plain SQL (`sql/`). Every
 //! guarantee that must hold across instances (attempt counting, single-use consumption,
 //! send caps) is one conditional statement, so the database, not the process, enforces it.
@@ -14,6 +14,7 @@ mod events;
 mod postgres;
 mod sql;
 mod sqlite;
+mod tenants;
 mod verifications;
 mod views;
 
@@ -23,6 +24,9 @@ pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore};
 pub use events::{EventRow, EventStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use tenants::{
+    AuditRecord, MemberRecord, NewAudit, Role, SessionRecord, TenantRecord, TenantStore,
+};
 pub use verifications::{
     Attempt, AttemptOutcome, NewDelivery, NewVerification, Reissue, Switch, VerificationRecord,
     VerificationStore,
@@ -47,7 +51,7 @@ pub enum StoreError {
 /// (`AppStore`, `VerificationStore`, ...).
 #[async_trait]
 pub trait Store:
-    AppStore + VerificationStore + DeliveryStore + EventStore + CounterStore + 'static
+    AppStore + VerificationStore + DeliveryStore + EventStore + CounterStore + TenantStore + 'static
 {
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -239,6 +239,7 @@ mod tests {
             name: "Demo".into(),
             echo_code: false,
             redirect_urls: Vec::new(),
+            tenant_id: None,
         };
         views.fill_app(views.epoch(), app.clone());
         assert_eq!(

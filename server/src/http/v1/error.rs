@@ -75,6 +75,7 @@ impl From<EngineError> for V1Error {
         use EngineError as E;
         match err {
             E::Unauthorized => Self::unauthorized(),
+            E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", "not allowed"),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such verification"),
             E::UnknownProvider => Self::invalid("unknown provider"),
             E::InvalidAddress(e) => Self::invalid(format!("invalid `to`: {e}")),

@@ -30,6 +30,18 @@ macro_rules! sql_apps {
                 Ok(app)
             }
 
+            async fn tenant_apps(&self, tenant_id: i64) -> Result<Vec<AppRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {APP_COLUMNS} FROM app WHERE tenant_id = $1 ORDER BY namespace"
+                ))
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(app_from_row)
+                .collect()
+            }
+
             async fn app_secret_hashes(&self, app_id: i64) -> Result<Vec<String>, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT secret_hash FROM app_secret WHERE app_id = $1 \
@@ -44,16 +56,18 @@ macro_rules! sql_apps {
                 &self,
                 namespace: &str,
                 name: &str,
+                tenant_id: Option<i64>,
                 secret_hash: &str,
                 now: i64,
             ) -> Result<AppRecord, StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let row = sqlx::query(
-                    "INSERT INTO app (namespace, name, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $3) RETURNING app_id, namespace, name, echo_code, redirect_urls",
-                )
+                let row = sqlx::query(&format!(
+                    "INSERT INTO app (namespace, name, tenant_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $4) RETURNING {APP_COLUMNS}"
+                ))
                 .bind(namespace)
                 .bind(name)
+                .bind(tenant_id)
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await

@@ -10,7 +10,7 @@ pub(super) const VERIFICATION_COLUMNS: &str = "verification_id, app_id, public_i
     expires_at, verified_at, retired_at, code_sealed, last_sent_at, redirect_url, state, locale";
 
 /// Columns of `app`, in the order `app_from_row` reads them.
-pub(super) const APP_COLUMNS: &str = "app_id, namespace, name, echo_code, redirect_urls";
+pub(super) const APP_COLUMNS: &str = "app_id, namespace, name, echo_code, redirect_urls, tenant_id";
 
 /// Reads a counter stored as a 64-bit integer.
 pub(super) fn counter(value: i64, column: &'static str) -> Result<u32, super::StoreError> {
@@ -69,19 +69,22 @@ pub(super) mod apps;
 pub(super) mod counters;
 pub(super) mod deliveries;
 pub(super) mod events;
+pub(super) mod tenants;
 pub(super) mod verifications;
 
 macro_rules! sql_store {
     ($store:ty, $db:ty, $skip_locked:expr) => {
         const _: () = {
+            use super::sql::tenants::MEMBER_COLUMNS;
             use super::sql::{
                 counter, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME, COUNT_ATTEMPT,
                 EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::{
-                AppRecord, AppStore, Attempt, AttemptOutcome, ClaimedDelivery, CounterStore,
-                DeliveryOutcome, DeliveryStore, EventRow, EventStore, IdempotentAnswer,
-                NewDelivery, NewVerification, Reissue, Store, StoreError, Switch,
+                AppRecord, AppStore, Attempt, AttemptOutcome, AuditRecord, ClaimedDelivery,
+                CounterStore, DeliveryOutcome, DeliveryStore, EventRow, EventStore,
+                IdempotentAnswer, MemberRecord, NewAudit, NewDelivery, NewVerification, Reissue,
+                Role, SessionRecord, Store, StoreError, Switch, TenantRecord, TenantStore,
                 VerificationRecord, VerificationStore,
             };
             use crate::model::Status;
@@ -168,6 +171,7 @@ macro_rules! sql_store {
                         &row.try_get::<String, _>("redirect_urls")?,
                     )
                     .map_err(|_| StoreError::Corrupt("app.redirect_urls"))?,
+                    tenant_id: row.try_get("tenant_id")?,
                 })
             }
 
@@ -184,6 +188,7 @@ macro_rules! sql_store {
             super::sql::deliveries::sql_deliveries!($store, $skip_locked);
             super::sql::events::sql_events!($store);
             super::sql::counters::sql_counters!($store);
+            super::sql::tenants::sql_tenants!($store);
         };
     };
 }

@@ -1,0 +1,211 @@
+//! Tenants, members, sessions and the audit log. The SQL of
+//! [`TenantStore`](crate::gateway::store::TenantStore), expanded by `sql_store!` inside its
+//! block, where the row readers and imports are.
+
+/// Columns of `member`, in the order `member_from_row` reads them.
+pub(in crate::gateway::store) const MEMBER_COLUMNS: &str =
+    "member.member_id, member.tenant_id, member.email, member.role, member.password_hash";
+
+/// Implements [`TenantStore`](crate::gateway::store::TenantStore) for `$store`.
+macro_rules! sql_tenants {
+    ($store:ty) => {
+        fn member_from_row(row: &DbRow) -> Result<MemberRecord, StoreError> {
+            let role: String = row.try_get("role")?;
+            Ok(MemberRecord {
+                member_id: row.try_get("member_id")?,
+                tenant_id: row.try_get("tenant_id")?,
+                email: row.try_get("email")?,
+                role: Role::parse(&role).ok_or(StoreError::Corrupt("member.role"))?,
+                password_hash: row.try_get("password_hash")?,
+            })
+        }
+
+        #[async_trait]
+        impl TenantStore for $store {
+            async fn create_tenant(
+                &self,
+                name: &str,
+                email: &str,
+                password_hash: &str,
+                now: i64,
+            ) -> Result<(TenantRecord, MemberRecord), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let tenant_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO tenant (name, created_at) VALUES ($1, $2) RETURNING tenant_id",
+                )
+                .bind(name)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                let row = sqlx::query(&format!(
+                    "INSERT INTO member (tenant_id, email, role, password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
+                ))
+                .bind(tenant_id)
+                .bind(email)
+                .bind(Role::Owner.as_str())
+                .bind(password_hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unique_violation)?;
+                let member = member_from_row(&row)?;
+                tx.commit().await?;
+                Ok((
+                    TenantRecord {
+                        tenant_id,
+                        name: name.to_owned(),
+                    },
+                    member,
+                ))
+            }
+
+            async fn add_member(
+                &self,
+                tenant_id: i64,
+                email: &str,
+                role: Role,
+                password_hash: &str,
+                now: i64,
+            ) -> Result<MemberRecord, StoreError> {
+                let row = sqlx::query(&format!(
+                    "INSERT INTO member (tenant_id, email, role, password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
+                ))
+                .bind(tenant_id)
+                .bind(email)
+                .bind(role.as_str())
+                .bind(password_hash)
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unique_violation)?;
+                member_from_row(&row)
+            }
+
+            async fn find_member(&self, email: &str) -> Result<Option<MemberRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {MEMBER_COLUMNS} FROM member WHERE email = $1"
+                ))
+                .bind(email)
+                .fetch_optional(&self.pool)
+                .await?
+                .as_ref()
+                .map(member_from_row)
+                .transpose()
+            }
+
+            async fn insert_session(
+                &self,
+                token_hash: &[u8],
+                member_id: i64,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO member_session (token_hash, member_id, created_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $3)",
+                )
+                .bind(token_hash)
+                .bind(member_id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_session(
+                &self,
+                token_hash: &[u8],
+            ) -> Result<Option<SessionRecord>, StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {MEMBER_COLUMNS}, tenant.name AS tenant_name, \
+                     member_session.created_at, member_session.last_seen_at \
+                     FROM member_session \
+                     JOIN member ON member.member_id = member_session.member_id \
+                     JOIN tenant ON tenant.tenant_id = member.tenant_id \
+                     WHERE member_session.token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| {
+                    let member = member_from_row(&row)?;
+                    Ok(SessionRecord {
+                        tenant: TenantRecord {
+                            tenant_id: member.tenant_id,
+                            name: row.try_get("tenant_name")?,
+                        },
+                        member,
+                        created_at: row.try_get("created_at")?,
+                        last_seen_at: row.try_get("last_seen_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn touch_session(&self, token_hash: &[u8], now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE member_session SET last_seen_at = $1 WHERE token_hash = $2")
+                    .bind(now)
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM member_session WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO audit (tenant_id, member_id, action, detail, ip, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(entry.tenant_id)
+                .bind(entry.member_id)
+                .bind(entry.action)
+                .bind(&entry.detail)
+                .bind(entry.ip)
+                .bind(entry.now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit_log(
+                &self,
+                tenant_id: i64,
+                limit: i64,
+            ) -> Result<Vec<AuditRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT audit.audit_id, member.email AS actor, audit.action, audit.detail, \
+                     audit.ip, audit.created_at FROM audit \
+                     LEFT JOIN member ON member.member_id = audit.member_id \
+                     WHERE audit.tenant_id = $1 ORDER BY audit.audit_id DESC LIMIT $2",
+                )
+                .bind(tenant_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(AuditRecord {
+                            audit_id: row.try_get("audit_id")?,
+                            actor: row.try_get("actor")?,
+                            action: row.try_get("action")?,
+                            detail: row.try_get("detail")?,
+                            ip: row.try_get("ip")?,
+                            created_at: row.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+pub(in crate::gateway::store) use sql_tenants;

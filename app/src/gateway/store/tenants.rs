@@ -1,0 +1,130 @@
+//! Tenants: the organisations that manage apps in the dashboard, their members, the
+//! members' sessions and the audit log.
+
+use super::StoreError;
+use async_trait::async_trait;
+
+/// What a member may do: owners everything, developers manage apps (their keys,
+/// providers and templates), viewers only read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Owner,
+    Developer,
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Developer => "developer",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "owner" => Some(Role::Owner),
+            "developer" => Some(Role::Developer),
+            "viewer" => Some(Role::Viewer),
+            _ => None,
+        }
+    }
+
+    /// Whether the role may create and change apps.
+    pub fn manages_apps(self) -> bool {
+        matches!(self, Role::Owner | Role::Developer)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRecord {
+    pub tenant_id: i64,
+    pub name: String,
+}
+
+/// A member as stored; `password_hash` is an argon2id PHC string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub member_id: i64,
+    pub tenant_id: i64,
+    pub email: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+crate::debug_showing!(MemberRecord {
+    member_id,
+    tenant_id,
+    email,
+    role
+});
+
+/// A signed-in browser's session, found by the SHA-256 of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub member: MemberRecord,
+    pub tenant: TenantRecord,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub audit_id: i64,
+    /// Who did it, when someone was signed in.
+    pub actor: Option<String>,
+    pub action: String,
+    /// JSON: what changed (never a secret).
+    pub detail: String,
+    pub ip: String,
+    pub created_at: i64,
+}
+
+/// An audit entry to append.
+#[derive(Debug, Clone)]
+pub struct NewAudit<'a> {
+    pub tenant_id: i64,
+    pub member_id: Option<i64>,
+    pub action: &'a str,
+    pub detail: String,
+    pub ip: &'a str,
+    pub now: i64,
+}
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    /// Creates a tenant and its first member, an owner; `Conflict` when the e-mail address
+    /// already belongs to a member.
+    async fn create_tenant(
+        &self,
+        name: &str,
+        email: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<(TenantRecord, MemberRecord), StoreError>;
+    /// Adds a member to a tenant; `Conflict` when the e-mail address is taken.
+    async fn add_member(
+        &self,
+        tenant_id: i64,
+        email: &str,
+        role: Role,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<MemberRecord, StoreError>;
+    async fn find_member(&self, email: &str) -> Result<Option<MemberRecord>, StoreError>;
+    async fn insert_session(
+        &self,
+        token_hash: &[u8],
+        member_id: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    async fn find_session(&self, token_hash: &[u8]) -> Result<Option<SessionRecord>, StoreError>;
+    async fn touch_session(&self, token_hash: &[u8], now: i64) -> Result<(), StoreError>;
+    /// Ends a session; false when there was none.
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
+    async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<(), StoreError>;
+    /// A tenant's audit log, newest first.
+    async fn audit_log(&self, tenant_id: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+}

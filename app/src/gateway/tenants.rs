@@ -1,0 +1,214 @@
+//! Tenants: the organisations that manage apps in the dashboard. Making a tenant and its
+//! members, the apps a tenant manages, and the audit log of what its members did. Signing
+//! in and sessions are in `tenants/sessions.rs`.
+
+pub mod sessions;
+
+use crate::gateway::{
+    apps::hash_off_executor,
+    error::EngineError,
+    handle::Gateway,
+    secret::ApiSecret,
+    store::{AppRecord, AuditRecord, MemberRecord, NewAudit, Role, StoreError, TenantRecord},
+};
+use crate::model::Namespace;
+pub use sessions::{Session, SessionToken, SignedIn};
+
+/// Audit lines shown at once.
+const AUDIT_PAGE: i64 = 200;
+
+/// A tenant just made, with its first owner's one-time password.
+#[derive(Debug)]
+pub struct NewTenant {
+    pub tenant: TenantRecord,
+    pub owner: MemberRecord,
+    pub password: ApiSecret,
+}
+
+/// An e-mail address as a member's sign-in name: trimmed, lower-case, one `@`, no spaces
+/// or control characters, at most 254 characters.
+pub fn member_email(raw: &str) -> Result<String, EngineError> {
+    let email = raw.trim().to_lowercase();
+    let well_formed = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.contains('@')
+        });
+    if well_formed {
+        Ok(email)
+    } else {
+        Err(EngineError::invalid("email", "must be an e-mail address"))
+    }
+}
+
+fn display_name(field: &'static str, raw: &str) -> Result<String, EngineError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(EngineError::invalid(
+            field,
+            "must be 1 to 100 printable characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+impl Gateway {
+    /// Makes a tenant and its first owner, who signs in with the one-time password
+    /// returned (only its argon2id hash is stored). For the operator's command line.
+    pub async fn create_tenant(&self, name: &str, email: &str) -> Result<NewTenant, EngineError> {
+        let name = display_name("name", name)?;
+        let email = member_email(email)?;
+        let password = ApiSecret::generate();
+        let hash = hash_off_executor(&password).await;
+        let now = self.now_ms();
+        let (tenant, owner) = self
+            .store()
+            .create_tenant(&name, &email, &hash, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => {
+                    EngineError::invalid("email", "already belongs to a member")
+                }
+                e => e.into(),
+            })?;
+        self.audit(
+            tenant.tenant_id,
+            None,
+            "tenant_created",
+            serde_json::json!({"name": name, "owner": email}),
+            "cli",
+        )
+        .await?;
+        Ok(NewTenant {
+            tenant,
+            owner,
+            password,
+        })
+    }
+
+    /// Adds a member to the session's tenant (owners only) and returns their one-time
+    /// password.
+    pub async fn add_member(
+        &self,
+        session: &Session,
+        email: &str,
+        role: Role,
+        ip: &str,
+    ) -> Result<(MemberRecord, ApiSecret), EngineError> {
+        if session.member.role != Role::Owner {
+            return Err(EngineError::Forbidden);
+        }
+        let email = member_email(email)?;
+        let password = ApiSecret::generate();
+        let hash = hash_off_executor(&password).await;
+        let member = self
+            .store()
+            .add_member(session.tenant.tenant_id, &email, role, &hash, self.now_ms())
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => {
+                    EngineError::invalid("email", "already belongs to a member")
+                }
+                e => e.into(),
+            })?;
+        let detail = serde_json::json!({"email": email, "role": role.as_str()});
+        self.audit(
+            session.tenant.tenant_id,
+            Some(&session.member),
+            "member_added",
+            detail,
+            ip,
+        )
+        .await?;
+        Ok((member, password))
+    }
+
+    /// The apps the session's tenant manages.
+    pub async fn tenant_apps(&self, session: &Session) -> Result<Vec<AppRecord>, EngineError> {
+        Ok(self.store().tenant_apps(session.tenant.tenant_id).await?)
+    }
+
+    /// One of the session's tenant's apps; any other namespace, whoever owns it, is
+    /// `NotFound`.
+    pub async fn tenant_app(
+        &self,
+        session: &Session,
+        namespace: &str,
+    ) -> Result<AppRecord, EngineError> {
+        match self.store().find_app(namespace).await? {
+            Some(app) if app.tenant_id == Some(session.tenant.tenant_id) => Ok(app),
+            _ => Err(EngineError::NotFound),
+        }
+    }
+
+    /// Creates an app for the session's tenant (owners and developers) with a generated
+    /// secret, returned once.
+    pub async fn create_tenant_app(
+        &self,
+        session: &Session,
+        namespace: &str,
+        name: &str,
+        ip: &str,
+    ) -> Result<(AppRecord, ApiSecret), EngineError> {
+        if !session.member.role.manages_apps() {
+            return Err(EngineError::Forbidden);
+        }
+        let namespace = Namespace::parse(namespace.trim())
+            .map_err(|e| EngineError::invalid("namespace", e.to_string()))?;
+        let name = display_name("name", name)?;
+        let secret = ApiSecret::generate();
+        let hash = hash_off_executor(&secret).await;
+        let app = self
+            .store()
+            .create_app(
+                namespace.as_str(),
+                &name,
+                Some(session.tenant.tenant_id),
+                &hash,
+                self.now_ms(),
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict => EngineError::invalid("namespace", "is taken"),
+                e => e.into(),
+            })?;
+        let detail = serde_json::json!({"namespace": app.namespace, "name": app.name});
+        self.audit(
+            session.tenant.tenant_id,
+            Some(&session.member),
+            "app_created",
+            detail,
+            ip,
+        )
+        .await?;
+        Ok((app, secret))
+    }
+
+    /// The session's tenant's audit log, newest first.
+    pub async fn audit_log(&self, session: &Session) -> Result<Vec<AuditRecord>, EngineError> {
+        Ok(self
+            .store()
+            .audit_log(session.tenant.tenant_id, AUDIT_PAGE)
+            .await?)
+    }
+
+    /// Appends one line to a tenant's audit log. `detail` must never hold a secret.
+    pub(crate) async fn audit(
+        &self,
+        tenant_id: i64,
+        member: Option<&MemberRecord>,
+        action: &str,
+        detail: serde_json::Value,
+        ip: &str,
+    ) -> Result<(), EngineError> {
+        let entry = NewAudit {
+            tenant_id,
+            member_id: member.map(|m| m.member_id),
+            action,
+            detail: detail.to_string(),
+            ip,
+            now: self.now_ms(),
+        };
+        Ok(self.store().append_audit(&entry).await?)
+    }
+}

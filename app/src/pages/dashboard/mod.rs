@@ -1,0 +1,290 @@
+//! The tenant dashboard under `/dashboard`: rendered on the server from what its handler
+//! read through the gateway, in one synchronous pass like the code page. Every action is a
+//! plain form (with the session's CSRF token), so it all works without JavaScript; the
+//! dashboard has no island, so nothing of it reaches the code page's WASM.
+
+use crate::{i18n::Lang, render_document, RenderedPage};
+use leptos::prelude::*;
+
+/// Who is signed in, shown in the header, and the token every form of the session carries.
+#[derive(Debug, Clone)]
+pub struct Nav {
+    pub tenant: String,
+    pub email: String,
+    pub role: &'static str,
+    pub csrf: String,
+    /// Whether the member may create and change apps.
+    pub manages_apps: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppRow {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    /// `YYYY-MM-DD HH:MM:SS` UTC.
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+    pub ip: String,
+}
+
+/// One dashboard page and what it shows.
+#[derive(Debug, Clone)]
+pub enum DashboardPage {
+    SignIn {
+        email: String,
+        error: Option<String>,
+    },
+    Apps {
+        nav: Nav,
+        apps: Vec<AppRow>,
+        error: Option<String>,
+    },
+    /// Right after creating an app: its secret, shown this once.
+    AppCreated {
+        nav: Nav,
+        app: AppRow,
+        secret: String,
+    },
+    App {
+        nav: Nav,
+        app: AppRow,
+    },
+    Audit {
+        nav: Nav,
+        entries: Vec<AuditRow>,
+    },
+    NotFound {
+        nav: Option<Nav>,
+    },
+    Forbidden {
+        nav: Nav,
+    },
+}
+
+/// Renders a dashboard page as a whole document.
+pub fn render_dashboard(
+    options: &LeptosOptions,
+    status: http::StatusCode,
+    page: DashboardPage,
+) -> RenderedPage {
+    let title = match &page {
+        DashboardPage::SignIn { .. } => "Sign in".to_owned(),
+        DashboardPage::Apps { .. } => "Apps".to_owned(),
+        DashboardPage::AppCreated { app, .. } | DashboardPage::App { app, .. } => app.name.clone(),
+        DashboardPage::Audit { .. } => "Audit log".to_owned(),
+        DashboardPage::NotFound { .. } => "Not found".to_owned(),
+        DashboardPage::Forbidden { .. } => "Not allowed".to_owned(),
+    };
+    render_document(
+        options,
+        status,
+        Lang::EN,
+        move |_| view! { <title>{format!("{title} · otpgate dashboard")}</title> },
+        move || body(page),
+    )
+}
+
+fn body(page: DashboardPage) -> AnyView {
+    match page {
+        DashboardPage::SignIn { email, error } => view! { <SignIn email error/> }.into_any(),
+        DashboardPage::Apps { nav, apps, error } => {
+            let manages = nav.manages_apps;
+            let csrf = nav.csrf.clone();
+            view! {
+                <Frame nav>
+                    <h1 class="text-2xl font-semibold">"Apps"</h1>
+                    <AppList apps/>
+                    {manages.then(|| view! { <NewApp csrf error/> })}
+                </Frame>
+            }
+            .into_any()
+        }
+        DashboardPage::AppCreated { nav, app, secret } => view! {
+            <Frame nav>
+                <h1 class="text-2xl font-semibold">{app.name.clone()}</h1>
+                <div role="status" class="mt-4 rounded-xl bg-emerald-50 p-4 ring-1 ring-emerald-200">
+                    <p class="font-medium">"App created. Its API secret, shown this once:"</p>
+                    <p class="mt-2 break-all font-mono text-sm" data-role="secret">{secret}</p>
+                    <p class="mt-2 text-sm text-zinc-700">
+                        "Store it now: only its hash is kept. Use "
+                        <code class="font-mono">{format!("{}:<secret>", app.namespace)}</code>
+                        " as Basic or Bearer credentials."
+                    </p>
+                </div>
+                <p class="mt-6"><a class="underline" href="/dashboard">"Back to the apps"</a></p>
+            </Frame>
+        }
+        .into_any(),
+        DashboardPage::App { nav, app } => view! {
+            <Frame nav>
+                <h1 class="text-2xl font-semibold">{app.name.clone()}</h1>
+                <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-6 gap-y-2 text-sm">
+                    <dt class="text-zinc-600">"Namespace"</dt>
+                    <dd class="font-mono" data-role="namespace">{app.namespace.clone()}</dd>
+                </dl>
+                <p class="mt-6"><a class="underline" href="/dashboard">"Back to the apps"</a></p>
+            </Frame>
+        }
+        .into_any(),
+        DashboardPage::Audit { nav, entries } => view! {
+            <Frame nav>
+                <h1 class="text-2xl font-semibold">"Audit log"</h1>
+                <AuditTable entries/>
+            </Frame>
+        }
+        .into_any(),
+        DashboardPage::NotFound { nav } => {
+            let message = view! {
+                <h1 class="text-2xl font-semibold">"Not found"</h1>
+                <p class="mt-2 text-sm text-zinc-600">"There is nothing here for your team."</p>
+            };
+            match nav {
+                Some(nav) => view! { <Frame nav>{message}</Frame> }.into_any(),
+                None => view! { <main class="mx-auto max-w-md px-4 py-12">{message}</main> }.into_any(),
+            }
+        }
+        DashboardPage::Forbidden { nav } => view! {
+            <Frame nav>
+                <h1 class="text-2xl font-semibold">"Not allowed"</h1>
+                <p class="mt-2 text-sm text-zinc-600">"Your role does not allow this change."</p>
+            </Frame>
+        }
+        .into_any(),
+    }
+}
+
+const INPUT: &str = "mt-1 block w-full rounded-lg border border-zinc-300 bg-white px-3 py-2 text-base focus:border-zinc-900 focus:outline-none focus:ring-2 focus:ring-zinc-900";
+const BUTTON: &str = "rounded-lg bg-zinc-900 px-4 py-2 text-sm font-medium text-white hover:bg-zinc-700 focus:outline-none focus:ring-2 focus:ring-zinc-900 focus:ring-offset-2";
+
+/// The signed-in layout: header with the tenant, the member, the sections and sign-out.
+#[component]
+fn Frame(nav: Nav, children: Children) -> impl IntoView {
+    view! {
+        <header class="border-b border-zinc-200 bg-white">
+            <div class="mx-auto flex max-w-4xl flex-wrap items-center gap-x-6 gap-y-2 px-4 py-3">
+                <a href="/dashboard" class="font-semibold">{nav.tenant.clone()}</a>
+                <nav aria-label="Dashboard" class="flex gap-4 text-sm">
+                    <a class="underline-offset-4 hover:underline" href="/dashboard">"Apps"</a>
+                    <a class="underline-offset-4 hover:underline" href="/dashboard/audit">"Audit log"</a>
+                </nav>
+                <div class="ml-auto flex items-center gap-3 text-sm text-zinc-700">
+                    <span data-role="member">{format!("{} ({})", nav.email, nav.role)}</span>
+                    <form method="post" action="/dashboard/sign-out">
+                        <input type="hidden" name="csrf" value=nav.csrf.clone()/>
+                        <button type="submit" class="underline underline-offset-4">"Sign out"</button>
+                    </form>
+                </div>
+            </div>
+        </header>
+        <main class="mx-auto max-w-4xl px-4 py-8">{children()}</main>
+    }
+}
+
+#[component]
+fn SignIn(email: String, error: Option<String>) -> impl IntoView {
+    view! {
+        <main class="mx-auto flex min-h-screen max-w-md items-center px-4 py-12">
+            <div class="w-full rounded-2xl bg-white p-8 shadow-sm ring-1 ring-zinc-200">
+                <h1 class="text-xl font-semibold">"Sign in to the dashboard"</h1>
+                {error.map(|e| view! {
+                    <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                })}
+                <form method="post" action="/dashboard/sign-in" class="mt-6 space-y-4">
+                    <div>
+                        <label for="email" class="block text-sm font-medium">"E-mail address"</label>
+                        <input id="email" name="email" type="email" autocomplete="username" required value=email class=INPUT/>
+                    </div>
+                    <div>
+                        <label for="password" class="block text-sm font-medium">"Password"</label>
+                        <input id="password" name="password" type="password" autocomplete="current-password" required class=INPUT/>
+                    </div>
+                    <button type="submit" class=BUTTON>"Sign in"</button>
+                </form>
+            </div>
+        </main>
+    }
+}
+
+#[component]
+fn AppList(apps: Vec<AppRow>) -> impl IntoView {
+    if apps.is_empty() {
+        return view! { <p class="mt-4 text-sm text-zinc-600">"No apps yet."</p> }.into_any();
+    }
+    view! {
+        <ul class="mt-4 divide-y divide-zinc-200 rounded-xl bg-white ring-1 ring-zinc-200">
+            {apps.into_iter().map(|app| {
+                let href = format!("/dashboard/apps/{}", app.namespace);
+                let key = app.namespace.clone();
+                view! {
+                    <li class="flex items-center justify-between px-4 py-3" data-namespace=key>
+                        <a class="font-medium underline-offset-4 hover:underline" href=href>{app.name}</a>
+                        <span class="font-mono text-sm text-zinc-600">{app.namespace}</span>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
+#[component]
+fn NewApp(csrf: String, error: Option<String>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="new-app" class="mt-8 rounded-xl bg-white p-6 ring-1 ring-zinc-200">
+            <h2 id="new-app" class="text-lg font-semibold">"New app"</h2>
+            {error.map(|e| view! {
+                <p role="alert" class="mt-3 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+            })}
+            <form method="post" action="/dashboard/apps" class="mt-4 grid gap-4 sm:grid-cols-2">
+                <input type="hidden" name="csrf" value=csrf/>
+                <div>
+                    <label for="app-name" class="block text-sm font-medium">"Name"</label>
+                    <input id="app-name" name="name" required maxlength="100" class=INPUT/>
+                </div>
+                <div>
+                    <label for="app-namespace" class="block text-sm font-medium">"Namespace"</label>
+                    <input id="app-namespace" name="namespace" required maxlength="64" pattern="[A-Za-z0-9._\\-]+" class=INPUT/>
+                </div>
+                <div class="sm:col-span-2">
+                    <button type="submit" class=BUTTON>"Create app"</button>
+                </div>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn AuditTable(entries: Vec<AuditRow>) -> impl IntoView {
+    view! {
+        <div class="mt-4 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200">
+            <table class="min-w-full text-left text-sm">
+                <thead class="bg-zinc-100 text-zinc-700">
+                    <tr>
+                        <th scope="col" class="px-3 py-2">"When (UTC)"</th>
+                        <th scope="col" class="px-3 py-2">"Who"</th>
+                        <th scope="col" class="px-3 py-2">"What"</th>
+                        <th scope="col" class="px-3 py-2">"Details"</th>
+                        <th scope="col" class="px-3 py-2">"From"</th>
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-zinc-200">
+                    {entries.into_iter().map(|e| view! {
+                        <tr data-action=e.action.clone()>
+                            <td class="whitespace-nowrap px-3 py-2">{e.at}</td>
+                            <td class="px-3 py-2">{e.actor}</td>
+                            <td class="px-3 py-2 font-mono">{e.action.clone()}</td>
+                            <td class="px-3 py-2 font-mono text-xs">{e.detail}</td>
+                            <td class="px-3 py-2">{e.ip}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}

@@ -1,0 +1,393 @@
+//! The tenant dashboard over real HTTP: signing in and out, sessions, CSRF, roles, tenant
+//! isolation and the audit log, on SQLite and on PostgreSQL.
+
+mod support;
+
+use app::gateway::{store::Role, tenants::SessionToken};
+use support::{spawn_app_on, Backend, TestApp};
+
+const OWNER: &str = "owner@acme.example";
+
+/// A tenant made as the command line makes it; its owner's one-time password.
+async fn tenant(app: &TestApp, name: &str, email: &str) -> String {
+    let made = app.gateway.create_tenant(name, email).await.unwrap();
+    made.password.expose().to_owned()
+}
+
+/// Signs in over HTTP; the `Cookie` header value of the new session.
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> String {
+    let res = app
+        .client
+        .post(app.url("/dashboard/sign-in"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "signed in");
+    assert_eq!(res.headers()["location"], "/dashboard");
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    set.split(';').next().unwrap().to_owned()
+}
+
+async fn get(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
+    let res = app
+        .client
+        .get(app.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let res = app
+        .client
+        .post(app.url(path))
+        .header("cookie", cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// The CSRF token in a signed-in page's forms.
+fn csrf(html: &str) -> String {
+    let at = html
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with the CSRF token")
+        + 19;
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+/// The text of the element marked `data-role=role`.
+fn role_text(html: &str, role: &str) -> String {
+    let marker = format!(r#"data-role="{role}""#);
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{role} in {html}"));
+    let start = at + html[at..].find('>').unwrap() + 1;
+    html[start..start + html[start..].find('<').unwrap()].to_owned()
+}
+
+async fn an_owner_signs_in_with_the_cli_password_and_signs_out(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+
+    let res = app.client.get(app.url("/dashboard")).send().await.unwrap();
+    assert_eq!(
+        (
+            res.status().as_u16(),
+            res.headers()["location"].to_str().unwrap()
+        ),
+        (303, "/dashboard/sign-in")
+    );
+    let form = app.get_text("/dashboard/sign-in").await;
+    assert!(form.contains(r#"action="/dashboard/sign-in""#), "{form}");
+
+    let res = app
+        .client
+        .post(app.url("/dashboard/sign-in"))
+        .form(&[("email", OWNER), ("password", "not-the-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().get("set-cookie").is_none());
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Wrong e-mail address or password."));
+
+    let res = app
+        .client
+        .post(app.url("/dashboard/sign-in"))
+        .form(&[
+            ("email", " Owner@Acme.example "),
+            ("password", password.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    assert!(!set.contains("Secure"), "plain http root URL: {set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let again = sign_in(&app, OWNER, &password).await;
+    assert_ne!(cookie, again, "a new session on every sign-in");
+
+    let (status, html) = get(&app, "/dashboard", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(role_text(&html, "member"), format!("{OWNER} (owner)"));
+    assert!(html.contains("Acme"));
+
+    // Sign-out needs the session's token, then ends the session on the server.
+    let (status, _) = post(&app, "/dashboard/sign-out", &cookie, &[("csrf", "forged")]).await;
+    assert_eq!(status, 403);
+    let token = csrf(&html);
+    let (status, _) = post(&app, "/dashboard/sign-out", &cookie, &[("csrf", &token)]).await;
+    assert_eq!(status, 303);
+    let (status, _) = get(&app, "/dashboard", &cookie).await;
+    assert_eq!(status, 303, "the old cookie signs nobody in");
+    let (status, _) = get(&app, "/dashboard", &again).await;
+    assert_eq!(status, 200, "only that session ended");
+
+    let actions = app
+        .sql_strings("SELECT action FROM audit ORDER BY audit_id")
+        .await;
+    assert_eq!(
+        actions,
+        [
+            "tenant_created",
+            "sign_in_failed",
+            "signed_in",
+            "signed_in",
+            "signed_out"
+        ]
+    );
+    let stored = app.sql_strings("SELECT password_hash FROM member").await;
+    assert!(stored[0].starts_with("$argon2id$") && !stored[0].contains(&password));
+}
+
+async fn an_app_made_in_the_dashboard_shows_its_secret_once_and_it_works(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (_, html) = get(&app, "/dashboard", &cookie).await;
+    assert!(html.contains("No apps yet."));
+    let token = csrf(&html);
+    let form = [
+        ("csrf", token.as_str()),
+        ("namespace", "shop"),
+        ("name", "The Shop"),
+    ];
+    let (status, html) = post(&app, "/dashboard/apps", &cookie, &form).await;
+    assert_eq!(status, 200, "{html}");
+    let secret = role_text(&html, "secret");
+    assert_eq!(secret.len(), 43);
+
+    // The secret works with the API, and only its hash is stored.
+    let res = app
+        .client
+        .post(app.url("/v1/verifications"))
+        .header("authorization", format!("Bearer shop:{secret}"))
+        .json(&serde_json::json!({"provider": "console", "to": "a@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let hashes = app
+        .sql_strings(
+            "SELECT secret_hash FROM app_secret JOIN app USING (app_id) WHERE namespace = 'shop'",
+        )
+        .await;
+    assert_eq!(hashes.len(), 1);
+    assert!(hashes[0].starts_with("$argon2id$") && !hashes[0].contains(&secret));
+
+    // Listed, readable, never shown again; a taken namespace is refused with a reason.
+    let (_, html) = get(&app, "/dashboard", &cookie).await;
+    assert!(html.contains(r#"data-namespace="shop""#) && !html.contains(&secret));
+    let (status, html) = get(&app, "/dashboard/apps/shop", &cookie).await;
+    assert_eq!(
+        (status, role_text(&html, "namespace")),
+        (200, "shop".to_owned())
+    );
+    assert!(!html.contains(&secret));
+    let (status, html) = post(&app, "/dashboard/apps", &cookie, &form).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("The namespace is taken."), "{html}");
+
+    let (status, html) = get(&app, "/dashboard/audit", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"data-action="app_created""#));
+    assert!(
+        html.contains(r#"&quot;namespace&quot;:&quot;shop&quot;"#)
+            || html.contains(r#""namespace":"shop""#)
+    );
+    assert!(
+        !html.contains(&secret),
+        "the audit log never holds a secret"
+    );
+}
+
+async fn a_form_without_the_token_or_from_another_site_changes_nothing(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (_, html) = get(&app, "/dashboard", &cookie).await;
+    let token = csrf(&html);
+    let good = [("csrf", token.as_str()), ("namespace", "x1"), ("name", "X")];
+    let attempts = [
+        (vec![("namespace", "x1"), ("name", "X")], None),
+        (
+            vec![("csrf", "forged"), ("namespace", "x1"), ("name", "X")],
+            None,
+        ),
+        (good.to_vec(), Some(("sec-fetch-site", "cross-site"))),
+        (good.to_vec(), Some(("origin", "https://evil.example"))),
+    ];
+    for (form, header) in attempts {
+        let mut req = app
+            .client
+            .post(app.url("/dashboard/apps"))
+            .header("cookie", &cookie)
+            .form(&form);
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 403, "{form:?} {header:?}");
+    }
+    assert!(app.gateway.store().find_app("x1").await.unwrap().is_none());
+    let same_site = app
+        .client
+        .post(app.url("/dashboard/apps"))
+        .header("cookie", &cookie)
+        .header("origin", &app.base)
+        .form(&[("csrf", token.as_str()), ("namespace", "x1"), ("name", "X")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        same_site.status(),
+        200,
+        "the same form from this site is taken"
+    );
+}
+
+async fn a_tenant_sees_only_its_own_apps(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let acme = tenant(&app, "Acme", OWNER).await;
+    let other = tenant(&app, "Other", "someone@other.example").await;
+    let acme_cookie = sign_in(&app, OWNER, &acme).await;
+    let (_, html) = get(&app, "/dashboard", &acme_cookie).await;
+    let token = csrf(&html);
+    let form = [
+        ("csrf", token.as_str()),
+        ("namespace", "acme-shop"),
+        ("name", "Shop"),
+    ];
+    assert_eq!(
+        post(&app, "/dashboard/apps", &acme_cookie, &form).await.0,
+        200
+    );
+
+    let other_cookie = sign_in(&app, "someone@other.example", &other).await;
+    let (status, html) = get(&app, "/dashboard", &other_cookie).await;
+    assert_eq!(status, 200);
+    assert!(!html.contains("acme-shop"));
+    // Another tenant's app and an app of the config file both look like nothing at all.
+    for namespace in ["acme-shop", support::NAMESPACE] {
+        let (status, html) =
+            get(&app, &format!("/dashboard/apps/{namespace}"), &other_cookie).await;
+        assert_eq!(status, 404, "{namespace}");
+        assert!(!html.contains("Shop"));
+    }
+    let (_, audit) = get(&app, "/dashboard/audit", &other_cookie).await;
+    assert!(!audit.contains("acme-shop") && !audit.contains(OWNER));
+}
+
+async fn a_viewer_reads_but_cannot_change(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let signed_in = app
+        .gateway
+        .sign_in(OWNER, &password, "127.0.0.1".parse().unwrap())
+        .await
+        .unwrap();
+    let owner = app
+        .gateway
+        .session(&signed_in.token)
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, viewer_password) = app
+        .gateway
+        .add_member(&owner, "viewer@acme.example", Role::Viewer, "127.0.0.1")
+        .await
+        .unwrap();
+    let cookie = sign_in(&app, "viewer@acme.example", viewer_password.expose()).await;
+    let (status, html) = get(&app, "/dashboard", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains(r#"action="/dashboard/apps""#),
+        "no create form for a viewer"
+    );
+    let token = csrf(&html);
+    let form = [
+        ("csrf", token.as_str()),
+        ("namespace", "viewed"),
+        ("name", "V"),
+    ];
+    let (status, _) = post(&app, "/dashboard/apps", &cookie, &form).await;
+    assert_eq!(status, 403);
+    assert!(app
+        .gateway
+        .store()
+        .find_app("viewed")
+        .await
+        .unwrap()
+        .is_none());
+    let viewer = app
+        .gateway
+        .session(&SessionToken::from_cookie(
+            cookie.split_once('=').unwrap().1,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(app
+        .gateway
+        .add_member(&viewer, "x@acme.example", Role::Owner, "127.0.0.1")
+        .await
+        .is_err());
+}
+
+async fn sign_in_is_limited_per_account_and_sessions_expire_when_idle(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    for n in 1..=9 {
+        let res = app
+            .client
+            .post(app.url("/dashboard/sign-in"))
+            .form(&[("email", OWNER), ("password", "wrong-password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "attempt {n}");
+    }
+    let res = app
+        .client
+        .post(app.url("/dashboard/sign-in"))
+        .form(&[("email", OWNER), ("password", password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429, "even the right password waits");
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("Too many sign-in attempts. Try again in"),
+        "{text}"
+    );
+
+    // Idle for longer than the idle limit: the session is gone.
+    assert_eq!(get(&app, "/dashboard", &cookie).await.0, 200);
+    app.clock
+        .advance_ms(app::gateway::tenants::sessions::IDLE_MS + 1);
+    assert_eq!(get(&app, "/dashboard", &cookie).await.0, 303);
+}
+
+on_both_backends!(
+    an_owner_signs_in_with_the_cli_password_and_signs_out,
+    an_app_made_in_the_dashboard_shows_its_secret_once_and_it_works,
+    a_form_without_the_token_or_from_another_site_changes_nothing,
+    a_tenant_sees_only_its_own_apps,
+    a_viewer_reads_but_cannot_change,
+    sign_in_is_limited_per_account_and_sessions_expire_when_idle,
+);
