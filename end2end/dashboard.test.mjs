@@ -1,0 +1,112 @@
+// The tenant dashboard in Chromium: the owner made on the command line signs in, creates an
+// app, reads its secret once, uses it against the API, reads the audit log and signs out;
+// the same sign-in and app creation with JavaScript off. axe-core checks every page, and
+// each is saved as a screenshot.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startServer, openBrowser, screenshots, assertAccessible, root } from './harness.mjs';
+
+let server;
+
+before(async () => {
+  server = await startServer();
+});
+after(async () => {
+  await server?.stop();
+});
+
+/** `otpgate tenant create` against the running server's data folder: the password. */
+function createTenant(email, name) {
+  const out = spawnSync(join(root, 'target', 'release', 'otpgate'),
+    ['tenant', 'create', '--email', email, '--name', name], {
+      env: { ...process.env, OTPGATE_DATA_DIR: server.dataDir, RUST_LOG: 'warn' },
+      encoding: 'utf8',
+    });
+  assert.equal(out.status, 0, out.stderr);
+  const line = out.stdout.split('\n').find((l) => l.startsWith('password: '));
+  assert.ok(line, out.stdout);
+  return line.slice('password: '.length);
+}
+
+async function signIn(page, email, password) {
+  await page.goto(`${server.base}/dashboard`);
+  assert.equal(new URL(page.url()).pathname, '/dashboard/sign-in');
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL(`${server.base}/dashboard`), page.click('button[type=submit]')]);
+}
+
+async function createApp(page, name, namespace) {
+  await page.fill('#app-name', name);
+  await page.fill('#app-namespace', namespace);
+  await Promise.all([page.waitForURL(`${server.base}/dashboard/apps`), page.click('text=Create app')]);
+  return (await page.textContent('[data-role=secret]')).trim();
+}
+
+for (const javaScriptEnabled of [true, false]) {
+  const mode = javaScriptEnabled ? 'js' : 'nojs';
+  test(`an owner signs in, makes an app whose secret works, reads the audit log and signs out (${mode})`, async () => {
+    const email = `owner-${mode}@e2e.example`;
+    const password = createTenant(email, `Team ${mode}`);
+    const browser = await openBrowser({ javaScriptEnabled });
+    try {
+      const page = await browser.ctx.newPage();
+      await page.goto(`${server.base}/dashboard/sign-in`);
+      await assertAccessible(page, 'sign-in');
+      await page.screenshot({ path: join(screenshots, `dashboard-sign-in-${mode}.png`), fullPage: true });
+
+      // A wrong password first: the form says so and keeps the address.
+      await page.fill('#email', email);
+      await page.fill('#password', 'not-the-password');
+      await page.click('button[type=submit]');
+      await page.waitForSelector('[role=alert]');
+      assert.match(await page.textContent('[role=alert]'), /Wrong e-mail address or password/);
+      assert.equal(await page.inputValue('#email'), email);
+      await assertAccessible(page, 'sign-in refused');
+
+      await signIn(page, email, password);
+      assert.match(await page.textContent('[data-role=member]'), new RegExp(`${email} \\(owner\\)`));
+      await assertAccessible(page, 'apps');
+      await page.screenshot({ path: join(screenshots, `dashboard-apps-${mode}.png`), fullPage: true });
+
+      const namespace = `shop-${mode}`;
+      const secret = await createApp(page, 'The Shop', namespace);
+      assert.equal(secret.length, 43);
+      await assertAccessible(page, 'app created');
+      await page.screenshot({ path: join(screenshots, `dashboard-app-created-${mode}.png`), fullPage: true });
+
+      // The secret is the app's credential for the API.
+      const res = await fetch(`${server.base}/api/otp/e2e-${mode}-0001`, {
+        method: 'PUT',
+        headers: {
+          authorization: 'Basic ' + Buffer.from(`${namespace}:${secret}`).toString('base64'),
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ provider: 'console', to: `user-${mode}@example.com` }).toString(),
+      });
+      assert.equal(res.status, 200);
+
+      await page.goto(`${server.base}/dashboard`);
+      assert.ok(await page.isVisible(`[data-namespace="${namespace}"]`));
+      assert.equal((await page.content()).includes(secret), false, 'the secret is shown once');
+      await page.click(`text=The Shop`);
+      assert.equal(await page.textContent('[data-role=namespace]'), namespace);
+      await assertAccessible(page, 'app');
+
+      await page.goto(`${server.base}/dashboard/audit`);
+      for (const action of ['signed_in', 'sign_in_failed', 'app_created']) {
+        assert.ok(await page.isVisible(`[data-action=${action}]`), action);
+      }
+      await assertAccessible(page, 'audit log');
+      await page.screenshot({ path: join(screenshots, `dashboard-audit-${mode}.png`), fullPage: true });
+
+      await Promise.all([page.waitForURL(`${server.base}/dashboard/sign-in`), page.click('text=Sign out')]);
+      await page.goto(`${server.base}/dashboard`);
+      assert.equal(new URL(page.url()).pathname, '/dashboard/sign-in', 'signed out on the server');
+    } finally {
+      await browser.close();
+    }
+  });
+}
