@@ -46,3 +46,9 @@ CREATE INDEX audit_tenant ON audit (tenant_id, audit_id);
 -- `otpgate app create`, which no tenant manages.
 ALTER TABLE app ADD COLUMN tenant_id INTEGER REFERENCES tenant (tenant_id) ON DELETE CASCADE;
 CREATE INDEX app_tenant ON app (tenant_id);
+
+-- Several secrets per app: a label, when each was last used, and when a rotated-out one
+-- stops working (NULL: until revoked).
+ALTER TABLE app_secret ADD COLUMN label TEXT NOT NULL DEFAULT '';
+ALTER TABLE app_secret ADD COLUMN last_used_at INTEGER;
+ALTER TABLE app_secret ADD COLUMN expires_at INTEGER;

@@ -383,6 +383,123 @@ async fn sign_in_is_limited_per_account_and_sessions_expire_when_idle(backend: B
     assert_eq!(get(&app, "/dashboard", &cookie).await.0, 303);
 }
 
+/// Whether `namespace:secret` authenticates against the API.
+async fn works(app: &TestApp, namespace: &str, secret: &str) -> bool {
+    let res = app
+        .client
+        .get(app.url("/api/providers"))
+        .basic_auth(namespace, Some(secret))
+        .send()
+        .await
+        .unwrap();
+    match res.status().as_u16() {
+        200 => true,
+        401 => false,
+        other => panic!("{other}"),
+    }
+}
+
+async fn secrets_are_added_revoked_and_rotated_with_an_overlap(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (_, html) = get(&app, "/dashboard", &cookie).await;
+    let token = csrf(&html);
+    let form = [
+        ("csrf", token.as_str()),
+        ("namespace", "keys"),
+        ("name", "Keys"),
+    ];
+    let (_, html) = post(&app, "/dashboard/apps", &cookie, &form).await;
+    let first = role_text(&html, "secret");
+    assert!(html.contains("never"), "not used yet");
+    assert!(works(&app, "keys", &first).await);
+    let (_, html) = get(&app, "/dashboard/apps/keys", &cookie).await;
+    assert!(!html.contains("never"), "its use is noted: {html}");
+
+    // A second secret, labelled, works beside the first.
+    let (status, html) = post(
+        &app,
+        "/dashboard/apps/keys/secrets",
+        &cookie,
+        &[("csrf", &token), ("label", "ci runner")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let second = role_text(&html, "secret");
+    assert!(html.contains("ci runner"));
+    assert!(works(&app, "keys", &first).await && works(&app, "keys", &second).await);
+
+    // Revoked: the very next request with it is refused.
+    let ids = app
+        .sql_strings("SELECT CAST(app_secret_id AS TEXT) FROM app_secret JOIN app USING (app_id) WHERE namespace = 'keys' ORDER BY app_secret_id")
+        .await;
+    let (first_id, second_id) = (&ids[0], &ids[1]);
+    let revoke = format!("/dashboard/apps/keys/secrets/{second_id}/revoke");
+    let (status, _) = post(&app, &revoke, &cookie, &[("csrf", &token)]).await;
+    assert_eq!(status, 303);
+    assert!(!works(&app, "keys", &second).await);
+    let (status, _) = post(&app, &revoke, &cookie, &[("csrf", &token)]).await;
+    assert_eq!(status, 404, "gone already");
+
+    // Rotated with an hour of overlap: both work for the hour, then only the new one.
+    let rotate = format!("/dashboard/apps/keys/secrets/{first_id}/rotate");
+    let (status, html) = post(
+        &app,
+        &rotate,
+        &cookie,
+        &[("csrf", &token), ("overlap", "3600")],
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    let rotated = role_text(&html, "secret");
+    assert!(works(&app, "keys", &first).await && works(&app, "keys", &rotated).await);
+    app.clock.advance_ms(3_600_001);
+    assert!(!works(&app, "keys", &first).await, "the overlap is over");
+    assert!(works(&app, "keys", &rotated).await);
+    let (status, _) = post(
+        &app,
+        &rotate,
+        &cookie,
+        &[("csrf", &token), ("overlap", "99999999")],
+    )
+    .await;
+    assert_eq!(status, 422);
+
+    // Only hashes are stored; every change is in the audit log, no secret is.
+    let stored = app.sql_strings("SELECT secret_hash FROM app_secret").await;
+    for secret in [&first, &second, &rotated] {
+        assert!(stored.iter().all(|h| !h.contains(secret.as_str())));
+    }
+    let details = app
+        .sql_strings("SELECT action || ' ' || detail FROM audit")
+        .await
+        .join("\n");
+    for action in ["secret_created", "secret_revoked", "secret_rotated"] {
+        assert!(details.contains(action), "{details}");
+    }
+    for secret in [&first, &second, &rotated] {
+        assert!(!details.contains(secret.as_str()));
+    }
+
+    // Another tenant cannot see or touch them.
+    let other = tenant(&app, "Other", "someone@other.example").await;
+    let other_cookie = sign_in(&app, "someone@other.example", &other).await;
+    let (_, html) = get(&app, "/dashboard", &other_cookie).await;
+    let other_token = csrf(&html);
+    let (status, _) = get(&app, "/dashboard/apps/keys", &other_cookie).await;
+    assert_eq!(status, 404);
+    let (status, _) = post(
+        &app,
+        &rotate,
+        &other_cookie,
+        &[("csrf", &other_token), ("overlap", "0")],
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(works(&app, "keys", &rotated).await);
+}
+
 on_both_backends!(
     an_owner_signs_in_with_the_cli_password_and_signs_out,
     an_app_made_in_the_dashboard_shows_its_secret_once_and_it_works,
@@ -390,4 +507,5 @@ on_both_backends!(
     a_tenant_sees_only_its_own_apps,
     a_viewer_reads_but_cannot_change,
     sign_in_is_limited_per_account_and_sessions_expire_when_idle,
+    secrets_are_added_revoked_and_rotated_with_an_overlap,
 );

@@ -20,7 +20,10 @@ impl Gateway {
         namespace: &str,
         secret: &str,
     ) -> Result<AppRecord, EngineError> {
-        self.inner.auth.authenticate(namespace, secret).await
+        self.inner
+            .auth
+            .authenticate(namespace, secret, self.inner.clock.now_ms())
+            .await
     }
 
     /// Creates an app with `secret` (or a generated one, returned once).
@@ -96,12 +99,16 @@ impl Gateway {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(namespace.to_string(), declared.pages.clone());
-        let hashes = store.app_secret_hashes(app.app_id).await?;
+        let secrets = store.app_secrets(app.app_id).await?;
+        let active = store
+            .active_secrets(app.app_id, self.inner.clock.now_ms())
+            .await?;
         let probe = secret.clone();
-        let current =
-            tokio::task::spawn_blocking(move || hashes.len() == 1 && probe.verify(&hashes[0]))
-                .await
-                .unwrap_or(false);
+        let current = tokio::task::spawn_blocking(move || {
+            secrets.len() == 1 && active.len() == 1 && probe.verify(&active[0].hash)
+        })
+        .await
+        .unwrap_or(false);
         if !current {
             let hash = hash_off_executor(secret).await;
             store

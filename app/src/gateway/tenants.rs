@@ -1,7 +1,9 @@
 //! Tenants: the organisations that manage apps in the dashboard. Making a tenant and its
 //! members, the apps a tenant manages, and the audit log of what its members did. Signing
-//! in and sessions are in `tenants/sessions.rs`.
+//! in and sessions are in `tenants/sessions.rs`, an app's API secrets in
+//! `tenants/secrets.rs`.
 
+pub mod secrets;
 pub mod sessions;
 
 use crate::gateway::{

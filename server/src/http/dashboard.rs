@@ -5,10 +5,10 @@
 
 use super::AppState;
 use app::{
-    dashboard::{render_dashboard, AppRow, AuditRow, DashboardPage, Nav},
+    dashboard::{render_dashboard, AppRow, AuditRow, DashboardPage, Nav, SecretRow},
     gateway::{
         clock::utc_timestamp,
-        store::AppRecord,
+        store::{AppRecord, SecretRecord},
         tenants::{sessions::IDLE_MS, Session, SessionToken},
         EngineError, Gateway,
     },
@@ -45,6 +45,15 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/sign-out", post(sign_out))
         .route("/dashboard/apps", post(create_app))
         .route("/dashboard/apps/{namespace}", get(app_page))
+        .route("/dashboard/apps/{namespace}/secrets", post(add_secret))
+        .route(
+            "/dashboard/apps/{namespace}/secrets/{id}/revoke",
+            post(revoke_secret),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/secrets/{id}/rotate",
+            post(rotate_secret),
+        )
         .route("/dashboard/audit", get(audit))
 }
 
@@ -336,15 +345,10 @@ async fn create_app(
         .create_tenant_app(&session, &form.namespace, &form.name, &ip)
         .await
     {
-        Ok((app, secret)) => page(
-            &options,
-            StatusCode::OK,
-            DashboardPage::AppCreated {
-                nav: nav(&session),
-                app: row(&app),
-                secret: secret.expose().to_owned(),
-            },
-        ),
+        Ok((app, secret)) => {
+            let fresh = Some(secret.expose().to_owned());
+            app_with_secrets(&gw, &options, &session, &app.namespace, fresh, None).await
+        }
         Err(EngineError::InvalidInput { field, reason }) => {
             let error = Some(format!("The {field} {reason}."));
             apps_page(
@@ -360,23 +364,146 @@ async fn create_app(
     }
 }
 
+/// An app's page with its secrets; `fresh` is a secret just made, shown this once.
+async fn app_with_secrets(
+    gw: &Gateway,
+    options: &LeptosOptions,
+    session: &Session,
+    namespace: &str,
+    fresh: Option<String>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let (app, secrets) = match gw.tenant_app_secrets(session, namespace).await {
+        Ok(found) => found,
+        Err(e) => return failure(options, session, e),
+    };
+    let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
+    page(
+        options,
+        status,
+        DashboardPage::App {
+            nav: nav(session),
+            app: row(&app),
+            secrets: secrets.iter().map(secret_row).collect(),
+            fresh,
+            error: error.map(|(_, message)| message),
+        },
+    )
+}
+
+fn secret_row(s: &SecretRecord) -> SecretRow {
+    let when = |at: Option<i64>, none: &str| at.map_or_else(|| none.to_owned(), utc_timestamp);
+    SecretRow {
+        id: s.secret_id,
+        label: s.label.clone(),
+        created: utc_timestamp(s.created_at),
+        last_used: when(s.last_used_at, "never"),
+        expires: when(s.expires_at, "when revoked"),
+    }
+}
+
 async fn app_page(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
     Member(session): Member,
     Path(namespace): Path<String>,
 ) -> Response {
-    match gw.tenant_app(&session, &namespace).await {
-        Ok(app) => page(
-            &options,
-            StatusCode::OK,
-            DashboardPage::App {
-                nav: nav(&session),
-                app: row(&app),
-            },
-        ),
-        Err(e) => failure(&options, &session, e),
+    app_with_secrets(&gw, &options, &session, &namespace, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct SecretForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    overlap: Option<i64>,
+}
+
+/// After a secret form: the secret made (shown once), or the reason it was refused.
+async fn after_secret_change(
+    gw: &Gateway,
+    options: &LeptosOptions,
+    session: &Session,
+    namespace: &str,
+    result: Result<Option<String>, EngineError>,
+) -> Response {
+    match result {
+        Ok(Some(fresh)) => {
+            app_with_secrets(gw, options, session, namespace, Some(fresh), None).await
+        }
+        Ok(None) => Redirect::to(&format!("/dashboard/apps/{namespace}")).into_response(),
+        Err(EngineError::InvalidInput { field, reason }) => {
+            let error = (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("The {field} {reason}."),
+            );
+            app_with_secrets(gw, options, session, namespace, None, Some(error)).await
+        }
+        Err(e) => failure(options, session, e),
     }
+}
+
+async fn add_secret(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Member(session): Member,
+    Path(namespace): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<SecretForm>,
+) -> Response {
+    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
+        return refused();
+    }
+    let ip = client.ip().to_string();
+    let result = gw
+        .add_app_secret(&session, &namespace, &form.label, &ip)
+        .await
+        .map(|s| Some(s.expose().to_owned()));
+    after_secret_change(&gw, &options, &session, &namespace, result).await
+}
+
+async fn revoke_secret(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Member(session): Member,
+    Path((namespace, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    Form(form): Form<SecretForm>,
+) -> Response {
+    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
+        return refused();
+    }
+    let ip = client.ip().to_string();
+    let result = gw
+        .revoke_app_secret(&session, &namespace, id, &ip)
+        .await
+        .map(|()| None);
+    after_secret_change(&gw, &options, &session, &namespace, result).await
+}
+
+async fn rotate_secret(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Member(session): Member,
+    Path((namespace, id)): Path<(String, i64)>,
+    headers: HeaderMap,
+    Form(form): Form<SecretForm>,
+) -> Response {
+    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
+        return refused();
+    }
+    let ip = client.ip().to_string();
+    let overlap = form.overlap.unwrap_or(0);
+    let result = gw
+        .rotate_app_secret(&session, &namespace, id, overlap, &ip)
+        .await
+        .map(|s| Some(s.expose().to_owned()));
+    after_secret_change(&gw, &options, &session, &namespace, result).await
 }
 
 async fn audit(

@@ -7,7 +7,7 @@
 use crate::gateway::{
     error::EngineError,
     secret::ApiSecret,
-    store::{AppRecord, Store},
+    store::{ActiveSecret, AppRecord, Store},
 };
 use sha2::{Digest, Sha256};
 use std::{
@@ -24,6 +24,8 @@ struct Remembered {
     digest: [u8; 32],
     app: AppRecord,
     at: Instant,
+    /// When the matched secret stops working (a rotated-out one), in the engine's time.
+    expires_at: Option<i64>,
 }
 
 pub(crate) struct Authenticator {
@@ -51,20 +53,26 @@ impl Authenticator {
         self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Checks a pair at `now` (engine time, for secrets that expire after a rotation); a
+    /// secret that matches is noted as used.
     pub(crate) async fn authenticate(
         &self,
         namespace: &str,
         secret: &str,
+        now: i64,
     ) -> Result<AppRecord, EngineError> {
         let digest: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         if let Some(known) = self.cache().get(namespace) {
-            if known.at.elapsed() < REMEMBER && bool::from(known.digest.ct_eq(&digest)) {
+            if known.at.elapsed() < REMEMBER
+                && known.expires_at.is_none_or(|at| now < at)
+                && bool::from(known.digest.ct_eq(&digest))
+            {
                 return Ok(known.app.clone());
             }
         }
         let app = self.store.find_app(namespace).await?;
-        let hashes = match &app {
-            Some(app) => self.store.app_secret_hashes(app.app_id).await?,
+        let secrets = match &app {
+            Some(app) => self.store.active_secrets(app.app_id, now).await?,
             None => {
                 let decoy = self
                     .decoy_hash
@@ -74,24 +82,29 @@ impl Authenticator {
                             .expect("argon2 hashing does not panic")
                     })
                     .await;
-                vec![decoy.clone()]
+                vec![ActiveSecret {
+                    secret_id: 0,
+                    hash: decoy.clone(),
+                    expires_at: None,
+                }]
             }
         };
         let secret = secret.to_owned();
         let matched = tokio::task::spawn_blocking(move || {
-            let secret = ApiSecret::parse(&secret).ok();
-            hashes
-                .iter()
-                .any(|h| secret.as_ref().is_some_and(|s| s.verify(h)))
+            let secret = ApiSecret::parse(&secret).ok()?;
+            secrets.into_iter().find(|s| secret.verify(&s.hash))
         })
         .await
-        .unwrap_or(false);
-        match app {
-            Some(app) if matched => {
+        .ok()
+        .flatten();
+        match (app, matched) {
+            (Some(app), Some(matched)) => {
+                self.store.secret_used(matched.secret_id, now).await?;
                 let remembered = Remembered {
                     digest,
                     app: app.clone(),
                     at: Instant::now(),
+                    expires_at: matched.expires_at,
                 };
                 self.cache().insert(namespace.to_owned(), remembered);
                 Ok(app)

@@ -18,6 +18,26 @@ pub struct AppRecord {
     pub tenant_id: Option<i64>,
 }
 
+/// An API secret as the dashboard lists it: never its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub secret_id: i64,
+    pub label: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    /// When a rotated-out secret stops working; `None` until revoked.
+    pub expires_at: Option<i64>,
+}
+
+/// A secret that can authenticate now: its id (to note its use) and argon2id hash, and
+/// when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveSecret {
+    pub secret_id: i64,
+    pub hash: String,
+    pub expires_at: Option<i64>,
+}
+
 /// The apps an engine authenticates and shows.
 #[async_trait]
 pub trait AppStore: Send + Sync {
@@ -25,8 +45,30 @@ pub trait AppStore: Send + Sync {
     /// [`find_app`](Store::find_app) for what pages show, from memory when held (re-read
     /// after a few seconds, and at once after an app changes here).
     async fn find_app_viewed(&self, namespace: &str) -> Result<Option<AppRecord>, StoreError>;
-    /// The app's active secret hashes (argon2id PHC strings).
-    async fn app_secret_hashes(&self, app_id: i64) -> Result<Vec<String>, StoreError>;
+    /// The app's secrets that work at `now`, newest first.
+    async fn active_secrets(&self, app_id: i64, now: i64) -> Result<Vec<ActiveSecret>, StoreError>;
+    /// All of an app's secrets, newest first, without their hashes.
+    async fn app_secrets(&self, app_id: i64) -> Result<Vec<SecretRecord>, StoreError>;
+    /// Adds a secret; its id.
+    async fn add_app_secret(
+        &self,
+        app_id: i64,
+        label: &str,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<i64, StoreError>;
+    /// Deletes one of the app's secrets; false when it has no such secret.
+    async fn revoke_app_secret(&self, app_id: i64, secret_id: i64) -> Result<bool, StoreError>;
+    /// Makes one of the app's secrets stop working at `at` (rotation); false when it has no
+    /// such secret.
+    async fn expire_app_secret(
+        &self,
+        app_id: i64,
+        secret_id: i64,
+        at: i64,
+    ) -> Result<bool, StoreError>;
+    /// Notes that a secret authenticated a request.
+    async fn secret_used(&self, secret_id: i64, now: i64) -> Result<(), StoreError>;
     /// Creates an app with one secret, managed by `tenant_id` when given; `Conflict` when
     /// the namespace is taken.
     async fn create_app(

@@ -18,7 +18,7 @@ mod tenants;
 mod verifications;
 mod views;
 
-pub use apps::{AppRecord, AppStore};
+pub use apps::{ActiveSecret, AppRecord, AppStore, SecretRecord};
 pub use counters::{CounterStore, IdempotentAnswer};
 pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore};
 pub use events::{EventRow, EventStore};

@@ -23,6 +23,17 @@ pub struct AppRow {
     pub name: String,
 }
 
+/// One of an app's API secrets as listed (never the secret).
+#[derive(Debug, Clone)]
+pub struct SecretRow {
+    pub id: i64,
+    pub label: String,
+    pub created: String,
+    pub last_used: String,
+    /// When a rotated-out secret stops working; empty until revoked.
+    pub expires: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct AuditRow {
     /// `YYYY-MM-DD HH:MM:SS` UTC.
@@ -45,15 +56,13 @@ pub enum DashboardPage {
         apps: Vec<AppRow>,
         error: Option<String>,
     },
-    /// Right after creating an app: its secret, shown this once.
-    AppCreated {
-        nav: Nav,
-        app: AppRow,
-        secret: String,
-    },
+    /// An app and its secrets; `fresh` is a secret just made, shown this once.
     App {
         nav: Nav,
         app: AppRow,
+        secrets: Vec<SecretRow>,
+        fresh: Option<String>,
+        error: Option<String>,
     },
     Audit {
         nav: Nav,
@@ -76,7 +85,7 @@ pub fn render_dashboard(
     let title = match &page {
         DashboardPage::SignIn { .. } => "Sign in".to_owned(),
         DashboardPage::Apps { .. } => "Apps".to_owned(),
-        DashboardPage::AppCreated { app, .. } | DashboardPage::App { app, .. } => app.name.clone(),
+        DashboardPage::App { app, .. } => app.name.clone(),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
         DashboardPage::NotFound { .. } => "Not found".to_owned(),
         DashboardPage::Forbidden { .. } => "Not allowed".to_owned(),
@@ -105,33 +114,33 @@ fn body(page: DashboardPage) -> AnyView {
             }
             .into_any()
         }
-        DashboardPage::AppCreated { nav, app, secret } => view! {
-            <Frame nav>
-                <h1 class="text-2xl font-semibold">{app.name.clone()}</h1>
-                <div role="status" class="mt-4 rounded-xl bg-emerald-50 p-4 ring-1 ring-emerald-200">
-                    <p class="font-medium">"App created. Its API secret, shown this once:"</p>
-                    <p class="mt-2 break-all font-mono text-sm" data-role="secret">{secret}</p>
-                    <p class="mt-2 text-sm text-zinc-700">
-                        "Store it now: only its hash is kept. Use "
-                        <code class="font-mono">{format!("{}:<secret>", app.namespace)}</code>
-                        " as Basic or Bearer credentials."
-                    </p>
-                </div>
-                <p class="mt-6"><a class="underline" href="/dashboard">"Back to the apps"</a></p>
-            </Frame>
+        DashboardPage::App {
+            nav,
+            app,
+            secrets,
+            fresh,
+            error,
+        } => {
+            let manages = nav.manages_apps;
+            let csrf = nav.csrf.clone();
+            let base = format!("/dashboard/apps/{}", app.namespace);
+            view! {
+                <Frame nav>
+                    <h1 class="text-2xl font-semibold">{app.name.clone()}</h1>
+                    <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-6 gap-y-2 text-sm">
+                        <dt class="text-zinc-600">"Namespace"</dt>
+                        <dd class="font-mono" data-role="namespace">{app.namespace.clone()}</dd>
+                    </dl>
+                    {fresh.map(|secret| view! { <FreshSecret namespace=app.namespace.clone() secret/> })}
+                    {error.map(|e| view! {
+                        <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                    })}
+                    <Secrets secrets manages csrf base/>
+                    <p class="mt-6"><a class="underline" href="/dashboard">"Back to the apps"</a></p>
+                </Frame>
+            }
+            .into_any()
         }
-        .into_any(),
-        DashboardPage::App { nav, app } => view! {
-            <Frame nav>
-                <h1 class="text-2xl font-semibold">{app.name.clone()}</h1>
-                <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-6 gap-y-2 text-sm">
-                    <dt class="text-zinc-600">"Namespace"</dt>
-                    <dd class="font-mono" data-role="namespace">{app.namespace.clone()}</dd>
-                </dl>
-                <p class="mt-6"><a class="underline" href="/dashboard">"Back to the apps"</a></p>
-            </Frame>
-        }
-        .into_any(),
         DashboardPage::Audit { nav, entries } => view! {
             <Frame nav>
                 <h1 class="text-2xl font-semibold">"Audit log"</h1>
@@ -146,7 +155,9 @@ fn body(page: DashboardPage) -> AnyView {
             };
             match nav {
                 Some(nav) => view! { <Frame nav>{message}</Frame> }.into_any(),
-                None => view! { <main class="mx-auto max-w-md px-4 py-12">{message}</main> }.into_any(),
+                None => {
+                    view! { <main class="mx-auto max-w-md px-4 py-12">{message}</main> }.into_any()
+                }
             }
         }
         DashboardPage::Forbidden { nav } => view! {
@@ -256,6 +267,104 @@ fn NewApp(csrf: String, error: Option<String>) -> impl IntoView {
                 </div>
             </form>
         </section>
+    }
+}
+
+/// A secret just made: shown this once.
+#[component]
+fn FreshSecret(namespace: String, secret: String) -> impl IntoView {
+    view! {
+        <div role="status" class="mt-4 rounded-xl bg-emerald-50 p-4 ring-1 ring-emerald-200">
+            <p class="font-medium">"A new API secret, shown this once:"</p>
+            <p class="mt-2 break-all font-mono text-sm" data-role="secret">{secret}</p>
+            <p class="mt-2 text-sm text-zinc-700">
+                "Store it now: only its hash is kept. Use "
+                <code class="font-mono">{format!("{namespace}:<secret>")}</code>
+                " as Basic or Bearer credentials."
+            </p>
+        </div>
+    }
+}
+
+/// The app's secrets, with revoke and rotate for members who manage apps, and a form for
+/// a new one.
+#[component]
+fn Secrets(secrets: Vec<SecretRow>, manages: bool, csrf: String, base: String) -> impl IntoView {
+    let rows = secrets
+        .into_iter()
+        .map(|s| {
+            let label = if s.label.is_empty() {
+                "(no label)".to_owned()
+            } else {
+                s.label.clone()
+            };
+            let actions = manages.then(|| secret_actions(&base, &csrf, s.id));
+            view! {
+                <tr data-secret=s.id>
+                    <td class="px-3 py-2">{label}</td>
+                    <td class="whitespace-nowrap px-3 py-2">{s.created}</td>
+                    <td class="whitespace-nowrap px-3 py-2">{s.last_used}</td>
+                    <td class="whitespace-nowrap px-3 py-2">{s.expires}</td>
+                    {actions}
+                </tr>
+            }
+        })
+        .collect_view();
+    let new_secret = manages.then(|| view! {
+        <form method="post" action=format!("{base}/secrets") class="mt-4 flex flex-wrap items-end gap-3">
+            <input type="hidden" name="csrf" value=csrf.clone()/>
+            <div>
+                <label for="secret-label" class="block text-sm font-medium">"Label"</label>
+                <input id="secret-label" name="label" maxlength="64" class=INPUT/>
+            </div>
+            <button type="submit" class=BUTTON>"New secret"</button>
+        </form>
+    });
+    view! {
+        <section aria-labelledby="secrets" class="mt-8">
+            <h2 id="secrets" class="text-lg font-semibold">"API secrets"</h2>
+            <div class="mt-3 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200">
+                <table class="min-w-full text-left text-sm">
+                    <thead class="bg-zinc-100 text-zinc-700">
+                        <tr>
+                            <th scope="col" class="px-3 py-2">"Label"</th>
+                            <th scope="col" class="px-3 py-2">"Created (UTC)"</th>
+                            <th scope="col" class="px-3 py-2">"Last used (UTC)"</th>
+                            <th scope="col" class="px-3 py-2">"Stops working (UTC)"</th>
+                            {manages.then(|| view! { <th scope="col" class="px-3 py-2">"Actions"</th> })}
+                        </tr>
+                    </thead>
+                    <tbody class="divide-y divide-zinc-200">{rows}</tbody>
+                </table>
+            </div>
+            {new_secret}
+        </section>
+    }
+}
+
+/// Revoke and rotate forms of one secret.
+fn secret_actions(base: &str, csrf: &str, id: i64) -> impl IntoView {
+    let overlap_id = format!("overlap-{id}");
+    view! {
+        <td class="px-3 py-2">
+            <div class="flex flex-wrap items-end gap-2">
+                <form method="post" action=format!("{base}/secrets/{id}/revoke")>
+                    <input type="hidden" name="csrf" value=csrf.to_owned()/>
+                    <button type="submit" class="rounded-lg px-2 py-1 text-sm text-red-800 ring-1 ring-red-300 hover:bg-red-50">"Revoke"</button>
+                </form>
+                <form method="post" action=format!("{base}/secrets/{id}/rotate") class="flex items-end gap-2">
+                    <input type="hidden" name="csrf" value=csrf.to_owned()/>
+                    <label for=overlap_id.clone() class="text-xs text-zinc-700">"Old one works for"</label>
+                    <select id=overlap_id name="overlap" class="rounded-lg border border-zinc-300 bg-white px-2 py-1 text-sm">
+                        <option value="0">"no longer"</option>
+                        <option value="3600" selected>"1 hour"</option>
+                        <option value="86400">"1 day"</option>
+                        <option value="604800">"7 days"</option>
+                    </select>
+                    <button type="submit" class="rounded-lg px-2 py-1 text-sm ring-1 ring-zinc-300 hover:bg-zinc-50">"Rotate"</button>
+                </form>
+            </div>
+        </td>
     }
 }
 

@@ -42,14 +42,106 @@ macro_rules! sql_apps {
                 .collect()
             }
 
-            async fn app_secret_hashes(&self, app_id: i64) -> Result<Vec<String>, StoreError> {
-                Ok(sqlx::query_scalar(
-                    "SELECT secret_hash FROM app_secret WHERE app_id = $1 \
+            async fn active_secrets(
+                &self,
+                app_id: i64,
+                now: i64,
+            ) -> Result<Vec<ActiveSecret>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT app_secret_id, secret_hash, expires_at FROM app_secret \
+                     WHERE app_id = $1 AND (expires_at IS NULL OR expires_at > $2) \
                      ORDER BY app_secret_id DESC",
                 )
                 .bind(app_id)
+                .bind(now)
                 .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(ActiveSecret {
+                            secret_id: row.try_get("app_secret_id")?,
+                            hash: row.try_get("secret_hash")?,
+                            expires_at: row.try_get("expires_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn app_secrets(&self, app_id: i64) -> Result<Vec<SecretRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT app_secret_id, label, created_at, last_used_at, expires_at \
+                     FROM app_secret WHERE app_id = $1 ORDER BY app_secret_id DESC",
+                )
+                .bind(app_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(SecretRecord {
+                            secret_id: row.try_get("app_secret_id")?,
+                            label: row.try_get("label")?,
+                            created_at: row.try_get("created_at")?,
+                            last_used_at: row.try_get("last_used_at")?,
+                            expires_at: row.try_get("expires_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn add_app_secret(
+                &self,
+                app_id: i64,
+                label: &str,
+                secret_hash: &str,
+                now: i64,
+            ) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO app_secret (app_id, label, secret_hash, created_at) \
+                     VALUES ($1, $2, $3, $4) RETURNING app_secret_id",
+                )
+                .bind(app_id)
+                .bind(label)
+                .bind(secret_hash)
+                .bind(now)
+                .fetch_one(&self.pool)
                 .await?)
+            }
+
+            async fn revoke_app_secret(&self, app_id: i64, secret_id: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "DELETE FROM app_secret WHERE app_id = $1 AND app_secret_id = $2",
+                )
+                .bind(app_id)
+                .bind(secret_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn expire_app_secret(
+                &self,
+                app_id: i64,
+                secret_id: i64,
+                at: i64,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE app_secret SET expires_at = $1 WHERE app_id = $2 AND app_secret_id = $3",
+                )
+                .bind(at)
+                .bind(app_id)
+                .bind(secret_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn secret_used(&self, secret_id: i64, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE app_secret SET last_used_at = $1 WHERE app_secret_id = $2")
+                    .bind(now)
+                    .bind(secret_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn create_app(

@@ -81,11 +81,11 @@ macro_rules! sql_store {
                 EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::{
-                AppRecord, AppStore, Attempt, AttemptOutcome, AuditRecord, ClaimedDelivery,
-                CounterStore, DeliveryOutcome, DeliveryStore, EventRow, EventStore,
-                IdempotentAnswer, MemberRecord, NewAudit, NewDelivery, NewVerification, Reissue,
-                Role, SessionRecord, Store, StoreError, Switch, TenantRecord, TenantStore,
-                VerificationRecord, VerificationStore,
+                ActiveSecret, AppRecord, AppStore, Attempt, AttemptOutcome, AuditRecord,
+                ClaimedDelivery, CounterStore, DeliveryOutcome, DeliveryStore, EventRow,
+                EventStore, IdempotentAnswer, MemberRecord, NewAudit, NewDelivery, NewVerification,
+                Reissue, Role, SecretRecord, SessionRecord, Store, StoreError, Switch,
+                TenantRecord, TenantStore, VerificationRecord, VerificationStore,
             };
             use crate::model::Status;
             use async_trait::async_trait;
