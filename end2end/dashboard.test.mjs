@@ -1,5 +1,6 @@
 // The tenant dashboard in Chromium: the owner made on the command line signs in, creates an
-// app, reads its secret once, uses it against the API, reads the audit log and signs out;
+// app, reads its secret once, uses it against the API, revokes it (the next API call is
+// refused), reads the audit log and signs out;
 // the same sign-in and app creation with JavaScript off. axe-core checks every page, and
 // each is saved as a screenshot.
 import { test, before, after } from 'node:test';
@@ -94,9 +95,21 @@ for (const javaScriptEnabled of [true, false]) {
       await page.click(`text=The Shop`);
       assert.equal(await page.textContent('[data-role=namespace]'), namespace);
       await assertAccessible(page, 'app');
+      await page.screenshot({ path: join(screenshots, `dashboard-app-${mode}.png`), fullPage: true });
+
+      // Revoked in the dashboard: the next API call with it is refused.
+      await Promise.all([
+        page.waitForURL(`${server.base}/dashboard/apps/${namespace}`),
+        page.click('[data-secret] button:has-text("Revoke")'),
+      ]);
+      assert.equal(await page.isVisible('[data-secret]'), false);
+      const refused = await fetch(`${server.base}/api/providers`, {
+        headers: { authorization: 'Basic ' + Buffer.from(`${namespace}:${secret}`).toString('base64') },
+      });
+      assert.equal(refused.status, 401);
 
       await page.goto(`${server.base}/dashboard/audit`);
-      for (const action of ['signed_in', 'sign_in_failed', 'app_created']) {
+      for (const action of ['signed_in', 'sign_in_failed', 'app_created', 'secret_revoked']) {
         assert.ok(await page.isVisible(`[data-action=${action}]`), action);
       }
       await assertAccessible(page, 'audit log');

@@ -52,3 +52,14 @@ CREATE INDEX app_tenant ON app (tenant_id);
 ALTER TABLE app_secret ADD COLUMN label TEXT NOT NULL DEFAULT '';
 ALTER TABLE app_secret ADD COLUMN last_used_at INTEGER;
 ALTER TABLE app_secret ADD COLUMN expires_at INTEGER;
+
+-- An invitation to join a tenant, by the SHA-256 of the link's token; used once, within
+-- its time.
+CREATE TABLE invite (
+    token_hash  BLOB    PRIMARY KEY,
+    tenant_id   INTEGER NOT NULL REFERENCES tenant (tenant_id) ON DELETE CASCADE,
+    email       TEXT    NOT NULL,
+    role        TEXT    NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    used_at     INTEGER
+);

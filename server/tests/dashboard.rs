@@ -230,6 +230,8 @@ async fn a_form_without_the_token_or_from_another_site_changes_nothing(backend: 
         ),
         (good.to_vec(), Some(("sec-fetch-site", "cross-site"))),
         (good.to_vec(), Some(("origin", "https://evil.example"))),
+        // Another port of this host is the same site, not the same origin.
+        (good.to_vec(), Some(("sec-fetch-site", "same-site"))),
     ];
     for (form, header) in attempts {
         let mut req = app
@@ -248,7 +250,9 @@ async fn a_form_without_the_token_or_from_another_site_changes_nothing(backend: 
         .client
         .post(app.url("/dashboard/apps"))
         .header("cookie", &cookie)
-        .header("origin", &app.base)
+        // As Chromium sends it from a page with `Referrer-Policy: no-referrer`.
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
         .form(&[("csrf", token.as_str()), ("namespace", "x1"), ("name", "X")])
         .send()
         .await
@@ -500,6 +504,142 @@ async fn secrets_are_added_revoked_and_rotated_with_an_overlap(backend: Backend)
     assert!(works(&app, "keys", &rotated).await);
 }
 
+async fn an_owner_invites_a_member_who_joins_once_with_a_chosen_password(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (status, html) = get(&app, "/dashboard/members", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&format!(r#"data-member="{OWNER}""#)));
+    let token = csrf(&html);
+    let invite = |email: &'static str, role: &'static str| {
+        let token = token.clone();
+        let cookie = cookie.clone();
+        let app = &app;
+        async move {
+            post(
+                app,
+                "/dashboard/members",
+                &cookie,
+                &[("csrf", &token), ("email", email), ("role", role)],
+            )
+            .await
+        }
+    };
+    let (status, html) = invite("Dev@Acme.example", "developer").await;
+    assert_eq!(status, 200, "{html}");
+    let link = role_text(&html, "invite-link");
+    let path = link
+        .strip_prefix(&app.base)
+        .expect("a link to this server")
+        .to_owned();
+    assert!(path.starts_with("/dashboard/invite/"));
+    let lengths = app
+        .sql_strings("SELECT CAST(length(token_hash) AS TEXT) FROM invite")
+        .await;
+    assert_eq!(lengths, ["32"], "only the token's SHA-256 is stored");
+
+    // The link opens without a session; a short password is refused with the reason.
+    let form = app.get_text(&path).await;
+    assert!(form.contains("dev@acme.example"), "{form}");
+    let short = app
+        .client
+        .post(app.url(&path))
+        .form(&[("password", "too-short")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 422);
+    assert!(short
+        .text()
+        .await
+        .unwrap()
+        .contains("The password must be at least 12 characters."));
+    let joined = app
+        .client
+        .post(app.url(&path))
+        .form(&[("password", "a long enough passphrase")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(joined.status(), 303);
+    let dev_cookie = joined.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (_, html) = get(&app, "/dashboard", &dev_cookie).await;
+    assert_eq!(role_text(&html, "member"), "dev@acme.example (developer)");
+    assert!(
+        !sign_in(&app, "dev@acme.example", "a long enough passphrase")
+            .await
+            .is_empty()
+    );
+
+    // Used once; only owners invite; an address that is a member already is refused.
+    let again = app
+        .client
+        .post(app.url(&path))
+        .form(&[("password", "another passphrase!")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    assert_eq!(
+        app.client
+            .get(app.url(&path))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let dev_token = csrf(&html);
+    let (status, _) = post(
+        &app,
+        "/dashboard/members",
+        &dev_cookie,
+        &[
+            ("csrf", &dev_token),
+            ("email", "x@acme.example"),
+            ("role", "owner"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, html) = invite("dev@acme.example", "viewer").await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("The email already belongs to a member."),
+        "{html}"
+    );
+
+    // An invitation works for seven days only.
+    let (_, html) = invite("late@acme.example", "viewer").await;
+    let late = role_text(&html, "invite-link")
+        .strip_prefix(&app.base)
+        .unwrap()
+        .to_owned();
+    app.clock
+        .advance_ms(app::gateway::tenants::invites::INVITE_MS + 1);
+    assert_eq!(
+        app.client
+            .get(app.url(&late))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let actions = app.sql_strings("SELECT action FROM audit").await;
+    for action in ["member_invited", "invite_accepted"] {
+        assert!(actions.iter().any(|a| a == action), "{actions:?}");
+    }
+}
+
 on_both_backends!(
     an_owner_signs_in_with_the_cli_password_and_signs_out,
     an_app_made_in_the_dashboard_shows_its_secret_once_and_it_works,
@@ -508,4 +648,5 @@ on_both_backends!(
     a_viewer_reads_but_cannot_change,
     sign_in_is_limited_per_account_and_sessions_expire_when_idle,
     secrets_are_added_revoked_and_rotated_with_an_overlap,
+    an_owner_invites_a_member_who_joins_once_with_a_chosen_password,
 );

@@ -1,8 +1,9 @@
 //! Tenants: the organisations that manage apps in the dashboard. Making a tenant and its
 //! members, the apps a tenant manages, and the audit log of what its members did. Signing
-//! in and sessions are in `tenants/sessions.rs`, an app's API secrets in
-//! `tenants/secrets.rs`.
+//! in and sessions are in `tenants/sessions.rs`, invitations in `tenants/invites.rs`, an
+//! app's API secrets in `tenants/secrets.rs`.
 
+pub mod invites;
 pub mod secrets;
 pub mod sessions;
 
@@ -123,6 +124,17 @@ impl Gateway {
         )
         .await?;
         Ok((member, password))
+    }
+
+    /// The members of the session's tenant.
+    pub async fn tenant_members(
+        &self,
+        session: &Session,
+    ) -> Result<Vec<MemberRecord>, EngineError> {
+        Ok(self
+            .store()
+            .tenant_members(session.tenant.tenant_id)
+            .await?)
     }
 
     /// The apps the session's tenant manages.

@@ -5,10 +5,10 @@
 
 use super::AppState;
 use app::{
-    dashboard::{render_dashboard, AppRow, AuditRow, DashboardPage, Nav, SecretRow},
+    dashboard::{render_dashboard, AppRow, AuditRow, DashboardPage, MemberRow, Nav, SecretRow},
     gateway::{
         clock::utc_timestamp,
-        store::{AppRecord, SecretRecord},
+        store::{AppRecord, Role, SecretRecord},
         tenants::{sessions::IDLE_MS, Session, SessionToken},
         EngineError, Gateway,
     },
@@ -55,6 +55,11 @@ pub fn router() -> Router<AppState> {
             post(rotate_secret),
         )
         .route("/dashboard/audit", get(audit))
+        .route("/dashboard/members", get(members).post(invite))
+        .route(
+            "/dashboard/invite/{token}",
+            get(invite_form).post(accept_invite),
+        )
 }
 
 /// A page or a refusal, rendered.
@@ -150,9 +155,20 @@ fn csrf_ok(session: &Session, gw: &Gateway, headers: &HeaderMap, token: &str) ->
     same_origin(gw, headers) && session.csrf_matches(token)
 }
 
+/// Whether the browser says the request comes from this server's own pages: by
+/// `Sec-Fetch-Site` where it sends one, else by `Origin` (which is `null` for a form of a
+/// page with `Referrer-Policy: no-referrer`, as all of ours are, so it proves nothing).
 fn same_origin(gw: &Gateway, headers: &HeaderMap) -> bool {
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    if let Some(site) = header("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    match header(header::ORIGIN.as_str()) {
+        None | Some("null") => true,
         Some(origin) => gw.settings().root_url.trim_end_matches('/') == origin,
     }
 }
@@ -214,12 +230,7 @@ async fn sign_in(
         )
     };
     match gw.sign_in(&form.email, &form.password, client.ip()).await {
-        Ok(signed_in) => {
-            let mut response = Redirect::to("/dashboard").into_response();
-            let cookie = session_cookie(&gw, signed_in.token.expose(), IDLE_MS / 1000);
-            response.headers_mut().insert(header::SET_COOKIE, cookie);
-            response
-        }
+        Ok(signed_in) => signed_in_response(&gw, &signed_in.token),
         Err(EngineError::Unauthorized) => again(
             StatusCode::UNAUTHORIZED,
             "Wrong e-mail address or password.".into(),
@@ -239,6 +250,14 @@ async fn sign_in(
             )
         }
     }
+}
+
+/// To the dashboard, with the new session's cookie.
+fn signed_in_response(gw: &Gateway, token: &SessionToken) -> Response {
+    let mut response = Redirect::to("/dashboard").into_response();
+    let cookie = session_cookie(gw, token.expose(), IDLE_MS / 1000);
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
 }
 
 #[derive(Deserialize)]
@@ -530,5 +549,167 @@ async fn audit(
             },
         ),
         Err(e) => failure(&options, &session, e),
+    }
+}
+
+async fn members_page(
+    gw: &Gateway,
+    options: &LeptosOptions,
+    session: &Session,
+    invite_link: Option<String>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let members = match gw.tenant_members(session).await {
+        Ok(members) => members,
+        Err(e) => return failure(options, session, e),
+    };
+    let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
+    page(
+        options,
+        status,
+        DashboardPage::Members {
+            nav: nav(session),
+            members: members
+                .iter()
+                .map(|m| MemberRow {
+                    email: m.email.clone(),
+                    role: m.role.as_str(),
+                })
+                .collect(),
+            invite_link,
+            error: error.map(|(_, message)| message),
+        },
+    )
+}
+
+async fn members(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Member(session): Member,
+) -> Response {
+    members_page(&gw, &options, &session, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+async fn invite(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Member(session): Member,
+    headers: HeaderMap,
+    Form(form): Form<InviteForm>,
+) -> Response {
+    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
+        return refused();
+    }
+    let Some(role) = Role::parse(&form.role) else {
+        let error = (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Choose a role.".to_owned(),
+        );
+        return members_page(&gw, &options, &session, None, Some(error)).await;
+    };
+    let ip = client.ip().to_string();
+    match gw.invite_member(&session, &form.email, role, &ip).await {
+        Ok(token) => {
+            let root = gw.settings().root_url.trim_end_matches('/').to_owned();
+            let link = format!("{root}/dashboard/invite/{token}");
+            members_page(&gw, &options, &session, Some(link), None).await
+        }
+        Err(EngineError::InvalidInput { field, reason }) => {
+            let error = (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("The {field} {reason}."),
+            );
+            members_page(&gw, &options, &session, None, Some(error)).await
+        }
+        Err(e) => failure(&options, &session, e),
+    }
+}
+
+fn invite_page(
+    options: &LeptosOptions,
+    status: StatusCode,
+    email: String,
+    token: String,
+    error: Option<String>,
+) -> Response {
+    page(
+        options,
+        status,
+        DashboardPage::AcceptInvite {
+            email,
+            token,
+            error,
+        },
+    )
+}
+
+fn no_such_invite(options: &LeptosOptions) -> Response {
+    page(
+        options,
+        StatusCode::NOT_FOUND,
+        DashboardPage::NotFound { nav: None },
+    )
+}
+
+async fn invite_form(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path(token): Path<String>,
+) -> Response {
+    match gw.invitation(&token).await {
+        Ok(email) => invite_page(&options, StatusCode::OK, email, token, None),
+        Err(EngineError::NotFound) => no_such_invite(&options),
+        Err(e) => {
+            tracing::error!(error = ?e, "reading an invitation failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct AcceptForm {
+    #[serde(default)]
+    password: String,
+}
+
+async fn accept_invite(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<AcceptForm>,
+) -> Response {
+    if !same_origin(&gw, &headers) {
+        return refused();
+    }
+    match gw.accept_invite(&token, &form.password, client.ip()).await {
+        Ok(signed_in) => signed_in_response(&gw, &signed_in.token),
+        Err(EngineError::InvalidInput { field, reason }) => match gw.invitation(&token).await {
+            Ok(email) => invite_page(
+                &options,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                email,
+                token,
+                Some(format!("The {field} {reason}.")),
+            ),
+            Err(_) => no_such_invite(&options),
+        },
+        Err(EngineError::NotFound) => no_such_invite(&options),
+        Err(e) => {
+            tracing::error!(error = ?e, "accepting an invitation failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
+        }
     }
 }

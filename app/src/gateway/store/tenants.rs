@@ -82,6 +82,14 @@ pub struct AuditRecord {
     pub created_at: i64,
 }
 
+/// An open invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    pub tenant_id: i64,
+    pub email: String,
+    pub role: Role,
+}
+
 /// An audit entry to append.
 #[derive(Debug, Clone)]
 pub struct NewAudit<'a> {
@@ -114,6 +122,31 @@ pub trait TenantStore: Send + Sync {
         now: i64,
     ) -> Result<MemberRecord, StoreError>;
     async fn find_member(&self, email: &str) -> Result<Option<MemberRecord>, StoreError>;
+    /// The tenant's members, by e-mail address.
+    async fn tenant_members(&self, tenant_id: i64) -> Result<Vec<MemberRecord>, StoreError>;
+    /// Stores an invitation by the SHA-256 of its token.
+    async fn insert_invite(
+        &self,
+        token_hash: &[u8],
+        tenant_id: i64,
+        email: &str,
+        role: Role,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    /// An invitation that is unused and unexpired at `now`.
+    async fn find_invite(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<InviteRecord>, StoreError>;
+    /// Uses an open invitation and makes its member, in one transaction; `None` when the
+    /// invitation is unknown, used or expired; `Conflict` when the address became a member.
+    async fn accept_invite(
+        &self,
+        token_hash: &[u8],
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<MemberRecord>, StoreError>;
     async fn insert_session(
         &self,
         token_hash: &[u8],

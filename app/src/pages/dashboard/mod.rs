@@ -35,6 +35,12 @@ pub struct SecretRow {
 }
 
 #[derive(Debug, Clone)]
+pub struct MemberRow {
+    pub email: String,
+    pub role: &'static str,
+}
+
+#[derive(Debug, Clone)]
 pub struct AuditRow {
     /// `YYYY-MM-DD HH:MM:SS` UTC.
     pub at: String,
@@ -68,6 +74,19 @@ pub enum DashboardPage {
         nav: Nav,
         entries: Vec<AuditRow>,
     },
+    /// The tenant's members; `invite_link` is an invitation just made, shown this once.
+    Members {
+        nav: Nav,
+        members: Vec<MemberRow>,
+        invite_link: Option<String>,
+        error: Option<String>,
+    },
+    /// Where an invitation link leads: choose a password.
+    AcceptInvite {
+        email: String,
+        token: String,
+        error: Option<String>,
+    },
     NotFound {
         nav: Option<Nav>,
     },
@@ -87,6 +106,8 @@ pub fn render_dashboard(
         DashboardPage::Apps { .. } => "Apps".to_owned(),
         DashboardPage::App { app, .. } => app.name.clone(),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
+        DashboardPage::Members { .. } => "Members".to_owned(),
+        DashboardPage::AcceptInvite { .. } => "Join".to_owned(),
         DashboardPage::NotFound { .. } => "Not found".to_owned(),
         DashboardPage::Forbidden { .. } => "Not allowed".to_owned(),
     };
@@ -148,6 +169,36 @@ fn body(page: DashboardPage) -> AnyView {
             </Frame>
         }
         .into_any(),
+        DashboardPage::Members {
+            nav,
+            members,
+            invite_link,
+            error,
+        } => {
+            let owner = nav.role == "owner";
+            let csrf = nav.csrf.clone();
+            view! {
+                <Frame nav>
+                    <h1 class="text-2xl font-semibold">"Members"</h1>
+                    {invite_link.map(|link| view! {
+                        <div role="status" class="mt-4 rounded-xl bg-emerald-50 p-4 ring-1 ring-emerald-200">
+                            <p class="font-medium">"Invitation made. Send this link, shown this once; it works once, for 7 days:"</p>
+                            <p class="mt-2 break-all font-mono text-sm" data-role="invite-link">{link}</p>
+                        </div>
+                    })}
+                    {error.map(|e| view! {
+                        <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                    })}
+                    <Members members owner csrf/>
+                </Frame>
+            }
+            .into_any()
+        }
+        DashboardPage::AcceptInvite {
+            email,
+            token,
+            error,
+        } => view! { <AcceptInvite email token error/> }.into_any(),
         DashboardPage::NotFound { nav } => {
             let message = view! {
                 <h1 class="text-2xl font-semibold">"Not found"</h1>
@@ -182,6 +233,7 @@ fn Frame(nav: Nav, children: Children) -> impl IntoView {
                 <a href="/dashboard" class="font-semibold">{nav.tenant.clone()}</a>
                 <nav aria-label="Dashboard" class="flex gap-4 text-sm">
                     <a class="underline-offset-4 hover:underline" href="/dashboard">"Apps"</a>
+                    <a class="underline-offset-4 hover:underline" href="/dashboard/members">"Members"</a>
                     <a class="underline-offset-4 hover:underline" href="/dashboard/audit">"Audit log"</a>
                 </nav>
                 <div class="ml-auto flex items-center gap-3 text-sm text-zinc-700">
@@ -365,6 +417,67 @@ fn secret_actions(base: &str, csrf: &str, id: i64) -> impl IntoView {
                 </form>
             </div>
         </td>
+    }
+}
+
+/// The tenant's members, and for owners the form that invites one.
+#[component]
+fn Members(members: Vec<MemberRow>, owner: bool, csrf: String) -> impl IntoView {
+    let invite = owner.then(|| view! {
+        <section aria-labelledby="invite" class="mt-8 rounded-xl bg-white p-6 ring-1 ring-zinc-200">
+            <h2 id="invite" class="text-lg font-semibold">"Invite a member"</h2>
+            <form method="post" action="/dashboard/members" class="mt-4 grid gap-4 sm:grid-cols-[1fr_auto_auto] sm:items-end">
+                <input type="hidden" name="csrf" value=csrf/>
+                <div>
+                    <label for="invite-email" class="block text-sm font-medium">"E-mail address"</label>
+                    <input id="invite-email" name="email" type="email" required class=INPUT/>
+                </div>
+                <div>
+                    <label for="invite-role" class="block text-sm font-medium">"Role"</label>
+                    <select id="invite-role" name="role" class=INPUT>
+                        <option value="viewer">"Viewer (reads)"</option>
+                        <option value="developer">"Developer (manages apps)"</option>
+                        <option value="owner">"Owner (everything)"</option>
+                    </select>
+                </div>
+                <button type="submit" class=BUTTON>"Invite"</button>
+            </form>
+        </section>
+    });
+    view! {
+        <ul class="mt-4 divide-y divide-zinc-200 rounded-xl bg-white ring-1 ring-zinc-200">
+            {members.into_iter().map(|m| view! {
+                <li class="flex items-center justify-between px-4 py-3" data-member=m.email.clone()>
+                    <span>{m.email.clone()}</span>
+                    <span class="text-sm text-zinc-600">{m.role}</span>
+                </li>
+            }).collect_view()}
+        </ul>
+        {invite}
+    }
+}
+
+/// The page an invitation link opens: choose a password.
+#[component]
+fn AcceptInvite(email: String, token: String, error: Option<String>) -> impl IntoView {
+    view! {
+        <main class="mx-auto flex min-h-screen max-w-md items-center px-4 py-12">
+            <div class="w-full rounded-2xl bg-white p-8 shadow-sm ring-1 ring-zinc-200">
+                <h1 class="text-xl font-semibold">"Join the dashboard"</h1>
+                <p class="mt-2 text-sm text-zinc-600">{format!("You were invited as {email}. Choose a password of at least 12 characters.")}</p>
+                {error.map(|e| view! {
+                    <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                })}
+                <form method="post" action=format!("/dashboard/invite/{token}") class="mt-6 space-y-4">
+                    <input type="hidden" name="email" value=email autocomplete="username"/>
+                    <div>
+                        <label for="new-password" class="block text-sm font-medium">"Password"</label>
+                        <input id="new-password" name="password" type="password" autocomplete="new-password" minlength="12" required class=INPUT/>
+                    </div>
+                    <button type="submit" class=BUTTON>"Join"</button>
+                </form>
+            </div>
+        </main>
     }
 }
 

@@ -83,9 +83,9 @@ macro_rules! sql_store {
             use super::{
                 ActiveSecret, AppRecord, AppStore, Attempt, AttemptOutcome, AuditRecord,
                 ClaimedDelivery, CounterStore, DeliveryOutcome, DeliveryStore, EventRow,
-                EventStore, IdempotentAnswer, MemberRecord, NewAudit, NewDelivery, NewVerification,
-                Reissue, Role, SecretRecord, SessionRecord, Store, StoreError, Switch,
-                TenantRecord, TenantStore, VerificationRecord, VerificationStore,
+                EventStore, IdempotentAnswer, InviteRecord, MemberRecord, NewAudit, NewDelivery,
+                NewVerification, Reissue, Role, SecretRecord, SessionRecord, Store, StoreError,
+                Switch, TenantRecord, TenantStore, VerificationRecord, VerificationStore,
             };
             use crate::model::Status;
             use async_trait::async_trait;

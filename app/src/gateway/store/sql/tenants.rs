@@ -95,6 +95,104 @@ macro_rules! sql_tenants {
                 .transpose()
             }
 
+            async fn tenant_members(
+                &self,
+                tenant_id: i64,
+            ) -> Result<Vec<MemberRecord>, StoreError> {
+                sqlx::query(&format!(
+                    "SELECT {MEMBER_COLUMNS} FROM member WHERE tenant_id = $1 ORDER BY email"
+                ))
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(member_from_row)
+                .collect()
+            }
+
+            async fn insert_invite(
+                &self,
+                token_hash: &[u8],
+                tenant_id: i64,
+                email: &str,
+                role: Role,
+                expires_at: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO invite (token_hash, tenant_id, email, role, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token_hash)
+                .bind(tenant_id)
+                .bind(email)
+                .bind(role.as_str())
+                .bind(expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn find_invite(
+                &self,
+                token_hash: &[u8],
+                now: i64,
+            ) -> Result<Option<InviteRecord>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT tenant_id, email, role FROM invite \
+                     WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|row| {
+                    let role: String = row.try_get("role")?;
+                    Ok(InviteRecord {
+                        tenant_id: row.try_get("tenant_id")?,
+                        email: row.try_get("email")?,
+                        role: Role::parse(&role).ok_or(StoreError::Corrupt("invite.role"))?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn accept_invite(
+                &self,
+                token_hash: &[u8],
+                password_hash: &str,
+                now: i64,
+            ) -> Result<Option<MemberRecord>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let used = sqlx::query(
+                    "UPDATE invite SET used_at = $1 \
+                     WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+                     RETURNING tenant_id, email, role",
+                )
+                .bind(now)
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(used) = used else {
+                    tx.rollback().await?;
+                    return Ok(None);
+                };
+                let row = sqlx::query(&format!(
+                    "INSERT INTO member (tenant_id, email, role, password_hash, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
+                ))
+                .bind(used.try_get::<i64, _>("tenant_id")?)
+                .bind(used.try_get::<String, _>("email")?)
+                .bind(used.try_get::<String, _>("role")?)
+                .bind(password_hash)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unique_violation)?;
+                let member = member_from_row(&row)?;
+                tx.commit().await?;
+                Ok(Some(member))
+            }
+
             async fn insert_session(
                 &self,
                 token_hash: &[u8],
