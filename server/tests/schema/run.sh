@@ -24,7 +24,7 @@ namespace = "schema"
 secret = "schema-secret-123"
 
 [inbound]
-number = "+15550100100"
+number = "+14155550100"
 signing_secret = "whsec_c2NoZW1hLWZ1enppbmctc2lnbmluZy1rZXk="
 
 [limits]
@@ -37,10 +37,17 @@ OTPGATE_ADDRESS="127.0.0.1:$port" OTPGATE_ROOT_URL="$base" OTPGATE_DATA_DIR="$di
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$dir"' EXIT
 
+ready=
 for _ in $(seq 1 300); do
-  curl -fs "$base/readyz" > /dev/null && break
+  if curl -fs "$base/readyz" > /dev/null; then ready=1; break; fi
+  if ! kill -0 "$server" 2>/dev/null; then break; fi
   sleep 0.1
 done
+if [ -z "$ready" ]; then
+  echo "otpgate did not become ready on $base:" >&2
+  cat "$dir/server.log" >&2
+  exit 1
+fi
 
 # One worker: CPython 3.11 can fail compiling patterns in parallel threads.
 status=0
