@@ -7,7 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { startServer, openBrowser, screenshots, assertAccessible, root } from './harness.mjs';
+import {
+  startServer, openBrowser, screenshots, assertAccessible, withoutPageScripts, root,
+} from './harness.mjs';
 
 let server;
 
@@ -46,14 +48,19 @@ async function createApp(page, name, namespace) {
   return (await page.textContent('[data-role=secret]')).trim();
 }
 
-for (const javaScriptEnabled of [true, false]) {
-  const mode = javaScriptEnabled ? 'js' : 'nojs';
+for (const javaScript of [true, false]) {
+  const mode = javaScript ? 'js' : 'nojs';
   test(`an owner signs in, makes an app whose secret works, reads the audit log and signs out (${mode})`, async () => {
     const email = `owner-${mode}@e2e.example`;
     const password = createTenant(email, `Team ${mode}`);
-    const browser = await openBrowser({ javaScriptEnabled });
+    const browser = await openBrowser();
     try {
       const page = await browser.ctx.newPage();
+      // Without JavaScript: the page exactly as the server rendered it (axe still runs).
+      if (!javaScript) await withoutPageScripts(page);
+      // The dashboard has no island: its pages load no script and no WASM at all.
+      const scripts = [];
+      page.on('request', (r) => { if (/\/pkg\/.*\.(js|wasm)$/.test(r.url())) scripts.push(r.url()); });
       await page.goto(`${server.base}/dashboard/sign-in`);
       await assertAccessible(page, 'sign-in');
       await page.screenshot({ path: join(screenshots, `dashboard-sign-in-${mode}.png`), fullPage: true });
@@ -118,6 +125,7 @@ for (const javaScriptEnabled of [true, false]) {
       await Promise.all([page.waitForURL(`${server.base}/dashboard/sign-in`), page.click('text=Sign out')]);
       await page.goto(`${server.base}/dashboard`);
       assert.equal(new URL(page.url()).pathname, '/dashboard/sign-in', 'signed out on the server');
+      assert.deepEqual(scripts, [], 'no script or WASM on any dashboard page');
     } finally {
       await browser.close();
     }

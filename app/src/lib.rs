@@ -48,17 +48,20 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// The classes of every page's `<body>`.
 const BODY_CLASS: &str = "min-h-screen bg-zinc-50 text-zinc-900 antialiased";
 
-/// What every page's `<head>` holds: encoding, viewport, referrer policy, icon and the
-/// scripts that hydrate the page's islands (carrying the response's nonce).
+/// What every page's `<head>` holds: encoding, viewport, referrer policy, icon and, unless
+/// the page has no island (`static_page`), the scripts that hydrate its islands (carrying
+/// the response's nonce).
 #[component]
-fn HeadCommon(options: LeptosOptions) -> impl IntoView {
+fn HeadCommon(options: LeptosOptions, #[prop(optional)] static_page: bool) -> impl IntoView {
     view! {
         <meta charset="utf-8"/>
         <meta name="viewport" content="width=device-width, initial-scale=1"/>
         <meta name="referrer" content="no-referrer"/>
         <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-        <AutoReload options=options.clone()/>
-        <HydrationScripts options islands=true/>
+        {(!static_page).then(|| view! {
+            <AutoReload options=options.clone()/>
+            <HydrationScripts options islands=true/>
+        })}
     }
 }
 
@@ -71,6 +74,16 @@ pub struct RenderedPage {
     pub content_security_policy: String,
 }
 
+/// Whether a rendered document loads the scripts that hydrate its islands.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scripts {
+    /// The page has islands: the hydration script and the WASM.
+    Islands,
+    /// The page has none: no script at all.
+    None,
+}
+
 /// Renders a whole document in one synchronous pass: no router, no streaming, no
 /// meta context; everything it shows is known before it starts. `head` and `body` run
 /// inside the render's reactive owner (with the response's nonce in context).
@@ -79,9 +92,11 @@ pub fn render_document<H: IntoView, B: IntoView>(
     options: &LeptosOptions,
     status: http::StatusCode,
     lang: i18n::Lang,
+    scripts: Scripts,
     head: impl FnOnce(&leptos::nonce::Nonce) -> H,
     body: impl FnOnce() -> B,
 ) -> RenderedPage {
+    let static_page = scripts == Scripts::None;
     use std::sync::Arc;
     let owner = Owner::new_root(Some(Arc::new(
         hydration_context::SsrSharedContext::new_islands(),
@@ -95,7 +110,7 @@ pub fn render_document<H: IntoView, B: IntoView>(
             <!DOCTYPE html>
             <html lang=lang.tag() dir=lang.dir()>
                 <head>
-                    <HeadCommon options/>
+                    <HeadCommon options static_page/>
                     <link rel="stylesheet" id="leptos" href="/pkg/otpgate.css"/>
                     {head(&nonce)}
                 </head>

@@ -85,6 +85,10 @@ async fn an_owner_signs_in_with_the_cli_password_and_signs_out(backend: Backend)
     );
     let form = app.get_text("/dashboard/sign-in").await;
     assert!(form.contains(r#"action="/dashboard/sign-in""#), "{form}");
+    assert!(
+        !form.contains("/pkg/otpgate.js") && !form.contains("<script"),
+        "no island, no script: {form}"
+    );
 
     let res = app
         .client

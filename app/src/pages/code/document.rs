@@ -19,7 +19,7 @@ pub fn render_code_page(
     result: Option<String>,
     confirm: Option<String>,
 ) -> crate::RenderedPage {
-    use crate::{i18n::Lang, render_document};
+    use crate::{i18n::Lang, render_document, Scripts};
     use http::StatusCode;
     // An e-mail link carries the code: the page asks for one press before checking it, so
     // a mail scanner that opens links verifies nothing.
@@ -33,6 +33,7 @@ pub fn render_code_page(
                 options,
                 StatusCode::OK,
                 view.lang,
+                Scripts::Islands,
                 move |nonce| {
                     let nonce = nonce.clone();
                     view! {
@@ -47,6 +48,7 @@ pub fn render_code_page(
             options,
             StatusCode::NOT_FOUND,
             Lang::EN,
+            Scripts::None,
             |_| view! { <title>"otpgate"</title> },
             || view! { <NotFoundCard/> },
         ),
@@ -54,6 +56,7 @@ pub fn render_code_page(
             options,
             StatusCode::SERVICE_UNAVAILABLE,
             Lang::EN,
+            Scripts::None,
             |_| view! { <title>"otpgate"</title> },
             || view! { <UnavailableCard/> },
         ),

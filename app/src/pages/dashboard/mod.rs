@@ -1,9 +1,10 @@
 //! The tenant dashboard under `/dashboard`: rendered on the server from what its handler
 //! read through the gateway, in one synchronous pass like the code page. Every action is a
 //! plain form (with the session's CSRF token), so it all works without JavaScript; the
-//! dashboard has no island, so nothing of it reaches the code page's WASM.
+//! dashboard has no island, so nothing of it reaches the code page's WASM, and its pages
+//! load no script at all.
 
-use crate::{i18n::Lang, render_document, RenderedPage};
+use crate::{i18n::Lang, render_document, RenderedPage, Scripts};
 use leptos::prelude::*;
 
 /// Who is signed in, shown in the header, and the token every form of the session carries.
@@ -115,6 +116,7 @@ pub fn render_dashboard(
         options,
         status,
         Lang::EN,
+        Scripts::None,
         move |_| view! { <title>{format!("{title} · otpgate dashboard")}</title> },
         move || body(page),
     )
