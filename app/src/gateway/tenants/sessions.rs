@@ -129,13 +129,15 @@ impl Gateway {
                 .unwrap_or(false),
             None => false,
         };
-        let Some(member) = member.filter(|_| matches) else {
-            if let Some(m) = self.store().find_member(&email).await? {
+        let member = match member {
+            Some(member) if matches => member,
+            Some(member) => {
                 let detail = serde_json::json!({ "email": email });
-                self.audit(m.tenant_id, None, "sign_in_failed", detail, &ip_text)
+                self.audit(member.tenant_id, None, "sign_in_failed", detail, &ip_text)
                     .await?;
+                return Err(EngineError::Unauthorized);
             }
-            return Err(EngineError::Unauthorized);
+            None => return Err(EngineError::Unauthorized),
         };
         let token = SessionToken::generate();
         self.store()
