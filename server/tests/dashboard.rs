@@ -644,6 +644,92 @@ async fn an_owner_invites_a_member_who_joins_once_with_a_chosen_password(backend
     }
 }
 
+async fn an_app_is_renamed_and_deleted_only_with_its_namespace_repeated(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (_, html) = get(&app, "/dashboard", &cookie).await;
+    let token = csrf(&html);
+    let form = [
+        ("csrf", token.as_str()),
+        ("namespace", "gone"),
+        ("name", "Old"),
+    ];
+    let (_, html) = post(&app, "/dashboard/apps", &cookie, &form).await;
+    let secret = role_text(&html, "secret");
+    let (status, _) = post(
+        &app,
+        "/dashboard/apps/gone/rename",
+        &cookie,
+        &[("csrf", &token), ("name", "New name")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let (_, html) = get(&app, "/dashboard", &cookie).await;
+    assert!(html.contains("New name") && !html.contains(">Old<"));
+    let (status, html) = post(
+        &app,
+        "/dashboard/apps/gone/rename",
+        &cookie,
+        &[("csrf", &token), ("name", "  ")],
+    )
+    .await;
+    assert_eq!(status, 422, "{html}");
+
+    // Another tenant cannot delete it; a wrong confirmation deletes nothing.
+    let other = tenant(&app, "Other", "someone@other.example").await;
+    let other_cookie = sign_in(&app, "someone@other.example", &other).await;
+    let (_, other_html) = get(&app, "/dashboard", &other_cookie).await;
+    let other_token = csrf(&other_html);
+    let (status, _) = post(
+        &app,
+        "/dashboard/apps/gone/delete",
+        &other_cookie,
+        &[("csrf", &other_token), ("confirm", "gone")],
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, html) = post(
+        &app,
+        "/dashboard/apps/gone/delete",
+        &cookie,
+        &[("csrf", &token), ("confirm", "gon")],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("The confirmation must repeat the app&#x27;s namespace.")
+            || html.contains("The confirmation must repeat the app's namespace."),
+        "{html}"
+    );
+    assert!(works(&app, "gone", &secret).await);
+
+    let (status, _) = post(
+        &app,
+        "/dashboard/apps/gone/delete",
+        &cookie,
+        &[("csrf", &token), ("confirm", "gone")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert!(app
+        .gateway
+        .store()
+        .find_app("gone")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(
+        !works(&app, "gone", &secret).await,
+        "its secret stops at once"
+    );
+    assert_eq!(get(&app, "/dashboard/apps/gone", &cookie).await.0, 404);
+    let actions = app.sql_strings("SELECT action FROM audit").await;
+    for action in ["app_renamed", "app_deleted"] {
+        assert!(actions.iter().any(|a| a == action), "{actions:?}");
+    }
+}
+
 on_both_backends!(
     an_owner_signs_in_with_the_cli_password_and_signs_out,
     an_app_made_in_the_dashboard_shows_its_secret_once_and_it_works,
@@ -653,4 +739,5 @@ on_both_backends!(
     sign_in_is_limited_per_account_and_sessions_expire_when_idle,
     secrets_are_added_revoked_and_rotated_with_an_overlap,
     an_owner_invites_a_member_who_joins_once_with_a_chosen_password,
+    an_app_is_renamed_and_deleted_only_with_its_namespace_repeated,
 );

@@ -155,6 +155,19 @@ impl Gateway {
         }
     }
 
+    /// A changeable app of the session's tenant: the member's role must manage apps.
+    pub(crate) async fn managed_app(
+        &self,
+        session: &Session,
+        namespace: &str,
+    ) -> Result<AppRecord, EngineError> {
+        let app = self.tenant_app(session, namespace).await?;
+        if !session.member.role.manages_apps() {
+            return Err(EngineError::Forbidden);
+        }
+        Ok(app)
+    }
+
     /// Creates an app for the session's tenant (owners and developers) with a generated
     /// secret, returned once.
     pub async fn create_tenant_app(
@@ -196,6 +209,61 @@ impl Gateway {
         )
         .await?;
         Ok((app, secret))
+    }
+
+    /// Renames one of the tenant's apps (owners and developers).
+    pub async fn rename_tenant_app(
+        &self,
+        session: &Session,
+        namespace: &str,
+        name: &str,
+        ip: &str,
+    ) -> Result<AppRecord, EngineError> {
+        let app = self.managed_app(session, namespace).await?;
+        let name = display_name("name", name)?;
+        self.store()
+            .rename_app(app.app_id, &name, self.now_ms())
+            .await?;
+        self.inner.auth.forget(&app.namespace);
+        let detail = serde_json::json!({"namespace": app.namespace, "from": app.name, "to": name});
+        self.audit(
+            session.tenant.tenant_id,
+            Some(&session.member),
+            "app_renamed",
+            detail,
+            ip,
+        )
+        .await?;
+        Ok(AppRecord { name, ..app })
+    }
+
+    /// Deletes one of the tenant's apps with everything it holds (owners and developers).
+    /// `confirm` must repeat its namespace.
+    pub async fn delete_tenant_app(
+        &self,
+        session: &Session,
+        namespace: &str,
+        confirm: &str,
+        ip: &str,
+    ) -> Result<(), EngineError> {
+        let app = self.managed_app(session, namespace).await?;
+        if confirm.trim() != app.namespace {
+            return Err(EngineError::invalid(
+                "confirmation",
+                "must repeat the app's namespace",
+            ));
+        }
+        self.store().delete_app(app.app_id).await?;
+        self.inner.auth.forget(&app.namespace);
+        let detail = serde_json::json!({"namespace": app.namespace, "name": app.name});
+        self.audit(
+            session.tenant.tenant_id,
+            Some(&session.member),
+            "app_deleted",
+            detail,
+            ip,
+        )
+        .await
     }
 
     /// The session's tenant's audit log, newest first.

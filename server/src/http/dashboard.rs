@@ -14,14 +14,14 @@ use app::{
     },
 };
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Path, State},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State},
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
     Form, Router,
 };
 use leptos::prelude::LeptosOptions;
-use serde::Deserialize;
+use serde::{de::DeserializeOwned, Deserialize};
 use std::net::SocketAddr;
 
 /// The session cookie's name; `__Host-` (Secure, whole site, no Domain) when the root URL
@@ -45,6 +45,8 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/sign-out", post(sign_out))
         .route("/dashboard/apps", post(create_app))
         .route("/dashboard/apps/{namespace}", get(app_page))
+        .route("/dashboard/apps/{namespace}/rename", post(rename_app))
+        .route("/dashboard/apps/{namespace}/delete", post(delete_app))
         .route("/dashboard/apps/{namespace}/secrets", post(add_secret))
         .route(
             "/dashboard/apps/{namespace}/secrets/{id}/revoke",
@@ -149,10 +151,53 @@ fn session_cookie(gw: &Gateway, value: &str, max_age_secs: i64) -> HeaderValue {
     HeaderValue::from_str(&cookie).expect("the token is base64url")
 }
 
-/// A form of a signed-in page is accepted only with the session's CSRF token, and only
-/// from this server's own origin when the browser names one.
-fn csrf_ok(session: &Session, gw: &Gateway, headers: &HeaderMap, token: &str) -> bool {
-    same_origin(gw, headers) && session.csrf_matches(token)
+/// A form that carries the session's CSRF token in its `csrf` field.
+pub trait WithCsrf {
+    fn csrf(&self) -> &str;
+}
+
+macro_rules! with_csrf {
+    ($($form:ty),*) => {$(
+        impl WithCsrf for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )*};
+}
+with_csrf!(CsrfForm, NewAppForm, SecretForm, InviteForm, AppChangeForm);
+
+/// A signed-in member's form, with the client's IP for the audit log. Accepted only with
+/// the session's CSRF token and only from this server's own pages; anything else is
+/// refused (403) before a handler runs.
+pub struct Change<T> {
+    session: Session,
+    form: T,
+    ip: String,
+}
+
+impl<T: DeserializeOwned + WithCsrf + Send> FromRequest<AppState> for Change<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Member(session) = Member::from_request_parts(&mut parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_default();
+        let from_here = same_origin(&state.gateway, &parts.headers);
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !from_here || !session.csrf_matches(form.csrf()) {
+            return Err(refused());
+        }
+        Ok(Change { session, form, ip })
+    }
 }
 
 /// Whether the browser says the request comes from this server's own pages: by
@@ -268,15 +313,9 @@ pub struct CsrfForm {
 
 async fn sign_out(
     State(gw): State<Gateway>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    Member(session): Member,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Change { session, ip, .. }: Change<CsrfForm>,
 ) -> Response {
-    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
-        return refused();
-    }
-    if let Err(e) = gw.sign_out(&session, &client.ip().to_string()).await {
+    if let Err(e) = gw.sign_out(&session, &ip).await {
         tracing::error!(error = ?e, "sign-out failed");
         return (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response();
     }
@@ -351,15 +390,8 @@ pub struct NewAppForm {
 async fn create_app(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    Member(session): Member,
-    headers: HeaderMap,
-    Form(form): Form<NewAppForm>,
+    Change { session, form, ip }: Change<NewAppForm>,
 ) -> Response {
-    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
-        return refused();
-    }
-    let ip = client.ip().to_string();
     match gw
         .create_tenant_app(&session, &form.namespace, &form.name, &ip)
         .await
@@ -440,19 +472,28 @@ pub struct SecretForm {
     overlap: Option<i64>,
 }
 
-/// After a secret form: the secret made (shown once), or the reason it was refused.
-async fn after_secret_change(
+/// What an app form leads to when it succeeds.
+enum Then {
+    /// The app's page showing a secret just made, this once.
+    ShowSecret(String),
+    /// Another page.
+    GoTo(String),
+}
+
+/// After a form of an app's page: where it leads, or that page with the reason it was
+/// refused.
+async fn after_app_form(
     gw: &Gateway,
     options: &LeptosOptions,
     session: &Session,
     namespace: &str,
-    result: Result<Option<String>, EngineError>,
+    result: Result<Then, EngineError>,
 ) -> Response {
     match result {
-        Ok(Some(fresh)) => {
+        Ok(Then::ShowSecret(fresh)) => {
             app_with_secrets(gw, options, session, namespace, Some(fresh), None).await
         }
-        Ok(None) => Redirect::to(&format!("/dashboard/apps/{namespace}")).into_response(),
+        Ok(Then::GoTo(to)) => Redirect::to(&to).into_response(),
         Err(EngineError::InvalidInput { field, reason }) => {
             let error = (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -464,65 +505,48 @@ async fn after_secret_change(
     }
 }
 
+fn app_page_of(namespace: &str) -> Then {
+    Then::GoTo(format!("/dashboard/apps/{namespace}"))
+}
+
 async fn add_secret(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    Member(session): Member,
     Path(namespace): Path<String>,
-    headers: HeaderMap,
-    Form(form): Form<SecretForm>,
+    Change { session, form, ip }: Change<SecretForm>,
 ) -> Response {
-    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
-        return refused();
-    }
-    let ip = client.ip().to_string();
     let result = gw
         .add_app_secret(&session, &namespace, &form.label, &ip)
         .await
-        .map(|s| Some(s.expose().to_owned()));
-    after_secret_change(&gw, &options, &session, &namespace, result).await
+        .map(|s| Then::ShowSecret(s.expose().to_owned()));
+    after_app_form(&gw, &options, &session, &namespace, result).await
 }
 
 async fn revoke_secret(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    Member(session): Member,
     Path((namespace, id)): Path<(String, i64)>,
-    headers: HeaderMap,
-    Form(form): Form<SecretForm>,
+    Change { session, ip, .. }: Change<SecretForm>,
 ) -> Response {
-    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
-        return refused();
-    }
-    let ip = client.ip().to_string();
     let result = gw
         .revoke_app_secret(&session, &namespace, id, &ip)
         .await
-        .map(|()| None);
-    after_secret_change(&gw, &options, &session, &namespace, result).await
+        .map(|()| app_page_of(&namespace));
+    after_app_form(&gw, &options, &session, &namespace, result).await
 }
 
 async fn rotate_secret(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    Member(session): Member,
     Path((namespace, id)): Path<(String, i64)>,
-    headers: HeaderMap,
-    Form(form): Form<SecretForm>,
+    Change { session, form, ip }: Change<SecretForm>,
 ) -> Response {
-    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
-        return refused();
-    }
-    let ip = client.ip().to_string();
     let overlap = form.overlap.unwrap_or(0);
     let result = gw
         .rotate_app_secret(&session, &namespace, id, overlap, &ip)
         .await
-        .map(|s| Some(s.expose().to_owned()));
-    after_secret_change(&gw, &options, &session, &namespace, result).await
+        .map(|s| Then::ShowSecret(s.expose().to_owned()));
+    after_app_form(&gw, &options, &session, &namespace, result).await
 }
 
 async fn audit(
@@ -603,14 +627,8 @@ pub struct InviteForm {
 async fn invite(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    Member(session): Member,
-    headers: HeaderMap,
-    Form(form): Form<InviteForm>,
+    Change { session, form, ip }: Change<InviteForm>,
 ) -> Response {
-    if !csrf_ok(&session, &gw, &headers, &form.csrf) {
-        return refused();
-    }
     let Some(role) = Role::parse(&form.role) else {
         let error = (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -618,7 +636,6 @@ async fn invite(
         );
         return members_page(&gw, &options, &session, None, Some(error)).await;
     };
-    let ip = client.ip().to_string();
     match gw.invite_member(&session, &form.email, role, &ip).await {
         Ok(token) => {
             let root = gw.settings().root_url.trim_end_matches('/').to_owned();
@@ -712,4 +729,40 @@ async fn accept_invite(
             (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
         }
     }
+}
+
+#[derive(Deserialize)]
+pub struct AppChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn rename_app(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path(namespace): Path<String>,
+    Change { session, form, ip }: Change<AppChangeForm>,
+) -> Response {
+    let result = gw
+        .rename_tenant_app(&session, &namespace, &form.name, &ip)
+        .await
+        .map(|_| app_page_of(&namespace));
+    after_app_form(&gw, &options, &session, &namespace, result).await
+}
+
+async fn delete_app(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path(namespace): Path<String>,
+    Change { session, form, ip }: Change<AppChangeForm>,
+) -> Response {
+    let result = gw
+        .delete_tenant_app(&session, &namespace, &form.confirm, &ip)
+        .await
+        .map(|()| Then::GoTo("/dashboard".into()));
+    after_app_form(&gw, &options, &session, &namespace, result).await
 }

@@ -79,6 +79,10 @@ pub trait AppStore: Send + Sync {
         secret_hash: &str,
         now: i64,
     ) -> Result<AppRecord, StoreError>;
+    /// Renames an app.
+    async fn rename_app(&self, app_id: i64, name: &str, now: i64) -> Result<(), StoreError>;
+    /// Deletes an app with its secrets, verifications, their messages and events.
+    async fn delete_app(&self, app_id: i64) -> Result<(), StoreError>;
     /// The apps a tenant manages, by namespace.
     async fn tenant_apps(&self, tenant_id: i64) -> Result<Vec<AppRecord>, StoreError>;
     /// Sets an app's display name, code echo and redirect allow-list.

@@ -37,19 +37,6 @@ impl Gateway {
         Ok((app, secrets))
     }
 
-    /// A changeable app of the session's tenant: its role must manage apps.
-    async fn managed_app(
-        &self,
-        session: &Session,
-        namespace: &str,
-    ) -> Result<AppRecord, EngineError> {
-        let app = self.tenant_app(session, namespace).await?;
-        if !session.member.role.manages_apps() {
-            return Err(EngineError::Forbidden);
-        }
-        Ok(app)
-    }
-
     /// Adds a secret to one of the tenant's apps; returned once.
     pub async fn add_app_secret(
         &self,

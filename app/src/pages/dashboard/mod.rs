@@ -158,7 +158,8 @@ fn body(page: DashboardPage) -> AnyView {
                     {error.map(|e| view! {
                         <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
                     })}
-                    <Secrets secrets manages csrf base/>
+                    <Secrets secrets manages csrf=csrf.clone() base=base.clone()/>
+                    {manages.then(|| view! { <AppSettings csrf base name=app.name.clone() namespace=app.namespace.clone()/> })}
                     <p class="mt-6"><a class="underline" href="/dashboard">"Back to the apps"</a></p>
                 </Frame>
             }
@@ -392,6 +393,37 @@ fn Secrets(secrets: Vec<SecretRow>, manages: bool, csrf: String, base: String) -
                 </table>
             </div>
             {new_secret}
+        </section>
+    }
+}
+
+/// Renaming and deleting an app (deleting asks for its namespace again).
+#[component]
+fn AppSettings(csrf: String, base: String, name: String, namespace: String) -> impl IntoView {
+    view! {
+        <section aria-labelledby="settings" class="mt-8 space-y-6">
+            <h2 id="settings" class="text-lg font-semibold">"Settings"</h2>
+            <form method="post" action=format!("{base}/rename") class="flex flex-wrap items-end gap-3">
+                <input type="hidden" name="csrf" value=csrf.clone()/>
+                <div>
+                    <label for="rename" class="block text-sm font-medium">"Name"</label>
+                    <input id="rename" name="name" required maxlength="100" value=name class=INPUT/>
+                </div>
+                <button type="submit" class=BUTTON>"Rename"</button>
+            </form>
+            <form method="post" action=format!("{base}/delete") class="rounded-xl bg-red-50 p-4 ring-1 ring-red-200">
+                <input type="hidden" name="csrf" value=csrf/>
+                <p class="text-sm text-red-900">
+                    "Deleting the app removes its secrets, verifications, messages and events. Its API calls stop at once."
+                </p>
+                <label for="confirm-delete" class="mt-3 block text-sm font-medium">
+                    {format!("Type {namespace} to confirm")}
+                </label>
+                <div class="mt-1 flex flex-wrap items-end gap-3">
+                    <input id="confirm-delete" name="confirm" required autocomplete="off" class=INPUT/>
+                    <button type="submit" class="rounded-lg bg-red-700 px-4 py-2 text-sm font-medium text-white hover:bg-red-800 focus:outline-none focus:ring-2 focus:ring-red-700 focus:ring-offset-2">"Delete app"</button>
+                </div>
+            </form>
         </section>
     }
 }

@@ -30,6 +30,26 @@ macro_rules! sql_apps {
                 Ok(app)
             }
 
+            async fn rename_app(&self, app_id: i64, name: &str, now: i64) -> Result<(), StoreError> {
+                sqlx::query("UPDATE app SET name = $1, updated_at = $2 WHERE app_id = $3")
+                    .bind(name)
+                    .bind(now)
+                    .bind(app_id)
+                    .execute(&self.pool)
+                    .await?;
+                self.views.forget_apps();
+                Ok(())
+            }
+
+            async fn delete_app(&self, app_id: i64) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM app WHERE app_id = $1")
+                    .bind(app_id)
+                    .execute(&self.pool)
+                    .await?;
+                self.views.forget_apps();
+                Ok(())
+            }
+
             async fn tenant_apps(&self, tenant_id: i64) -> Result<Vec<AppRecord>, StoreError> {
                 sqlx::query(&format!(
                     "SELECT {APP_COLUMNS} FROM app WHERE tenant_id = $1 ORDER BY namespace"
