@@ -217,6 +217,15 @@ async fn an_app_made_in_the_dashboard_shows_its_secret_once_and_it_works(backend
         !html.contains(&secret),
         "the audit log never holds a secret"
     );
+    // Filtered by action; an action it does not record shows everything.
+    let (_, html) = get(&app, "/dashboard/audit?action=app_created", &cookie).await;
+    assert!(html.contains(r#"data-action="app_created""#));
+    assert!(!html.contains(r#"data-action="signed_in""#), "{html}");
+    let (_, html) = get(&app, "/dashboard/audit?action=%27%20OR%201%3D1", &cookie).await;
+    assert!(
+        html.contains(r#"data-action="signed_in""#)
+            && html.contains(r#"data-action="app_created""#)
+    );
 }
 
 async fn a_form_without_the_token_or_from_another_site_changes_nothing(backend: Backend) {

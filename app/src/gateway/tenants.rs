@@ -20,6 +20,23 @@ pub use sessions::{Session, SessionToken, SignedIn};
 /// Audit lines shown at once.
 const AUDIT_PAGE: i64 = 200;
 
+/// Every action the audit log records.
+pub const AUDIT_ACTIONS: &[&str] = &[
+    "tenant_created",
+    "signed_in",
+    "sign_in_failed",
+    "signed_out",
+    "member_added",
+    "member_invited",
+    "invite_accepted",
+    "app_created",
+    "app_renamed",
+    "app_deleted",
+    "secret_created",
+    "secret_revoked",
+    "secret_rotated",
+];
+
 /// A tenant just made, with its first owner's one-time password.
 #[derive(Debug)]
 pub struct NewTenant {
@@ -266,11 +283,21 @@ impl Gateway {
         .await
     }
 
-    /// The session's tenant's audit log, newest first.
-    pub async fn audit_log(&self, session: &Session) -> Result<Vec<AuditRecord>, EngineError> {
+    /// The session's tenant's audit log, newest first; only one action's lines when
+    /// `action` is one of [`AUDIT_ACTIONS`] (anything else shows them all).
+    pub async fn audit_log(
+        &self,
+        session: &Session,
+        action: &str,
+    ) -> Result<Vec<AuditRecord>, EngineError> {
+        let action = AUDIT_ACTIONS
+            .iter()
+            .find(|a| **a == action)
+            .copied()
+            .unwrap_or("");
         Ok(self
             .store()
-            .audit_log(session.tenant.tenant_id, AUDIT_PAGE)
+            .audit_log(session.tenant.tenant_id, action, AUDIT_PAGE)
             .await?)
     }
 

@@ -9,12 +9,12 @@ use app::{
     gateway::{
         clock::utc_timestamp,
         store::{AppRecord, Role, SecretRecord},
-        tenants::{sessions::IDLE_MS, Session, SessionToken},
+        tenants::{sessions::IDLE_MS, Session, SessionToken, AUDIT_ACTIONS},
         EngineError, Gateway,
     },
 };
 use axum::{
-    extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request, State},
+    extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State},
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -549,12 +549,19 @@ async fn rotate_secret(
     after_app_form(&gw, &options, &session, &namespace, result).await
 }
 
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    action: String,
+}
+
 async fn audit(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
     Member(session): Member,
+    Query(query): Query<AuditQuery>,
 ) -> Response {
-    match gw.audit_log(&session).await {
+    match gw.audit_log(&session, &query.action).await {
         Ok(entries) => page(
             &options,
             StatusCode::OK,
@@ -570,6 +577,8 @@ async fn audit(
                         ip: e.ip,
                     })
                     .collect(),
+                actions: AUDIT_ACTIONS,
+                action: query.action,
             },
         ),
         Err(e) => failure(&options, &session, e),

@@ -158,6 +158,11 @@ pub trait TenantStore: Send + Sync {
     /// Ends a session; false when there was none.
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
     async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<(), StoreError>;
-    /// A tenant's audit log, newest first.
-    async fn audit_log(&self, tenant_id: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// A tenant's audit log, newest first; only `action`'s lines when it is not empty.
+    async fn audit_log(
+        &self,
+        tenant_id: i64,
+        action: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 }

@@ -71,9 +71,12 @@ pub enum DashboardPage {
         fresh: Option<String>,
         error: Option<String>,
     },
+    /// The audit log, only `action`'s lines when it is not empty.
     Audit {
         nav: Nav,
         entries: Vec<AuditRow>,
+        actions: &'static [&'static str],
+        action: String,
     },
     /// The tenant's members; `invite_link` is an invitation just made, shown this once.
     Members {
@@ -165,9 +168,26 @@ fn body(page: DashboardPage) -> AnyView {
             }
             .into_any()
         }
-        DashboardPage::Audit { nav, entries } => view! {
+        DashboardPage::Audit {
+            nav,
+            entries,
+            actions,
+            action,
+        } => view! {
             <Frame nav>
                 <h1 class="text-2xl font-semibold">"Audit log"</h1>
+                <form method="get" action="/dashboard/audit" class="mt-4 flex flex-wrap items-end gap-3">
+                    <div>
+                        <label for="audit-action" class="block text-sm font-medium">"Action"</label>
+                        <select id="audit-action" name="action" class=INPUT>
+                            <option value="" selected=action.is_empty()>"All"</option>
+                            {actions.iter().map(|a| view! {
+                                <option value=*a selected=*a == action>{*a}</option>
+                            }).collect_view()}
+                        </select>
+                    </div>
+                    <button type="submit" class=BUTTON>"Filter"</button>
+                </form>
                 <AuditTable entries/>
             </Frame>
         }

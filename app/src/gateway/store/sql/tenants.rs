@@ -277,15 +277,18 @@ macro_rules! sql_tenants {
             async fn audit_log(
                 &self,
                 tenant_id: i64,
+                action: &str,
                 limit: i64,
             ) -> Result<Vec<AuditRecord>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT audit.audit_id, member.email AS actor, audit.action, audit.detail, \
                      audit.ip, audit.created_at FROM audit \
                      LEFT JOIN member ON member.member_id = audit.member_id \
-                     WHERE audit.tenant_id = $1 ORDER BY audit.audit_id DESC LIMIT $2",
+                     WHERE audit.tenant_id = $1 AND ($2 = '' OR audit.action = $2) \
+                     ORDER BY audit.audit_id DESC LIMIT $3",
                 )
                 .bind(tenant_id)
+                .bind(action)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
