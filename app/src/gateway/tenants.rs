@@ -61,6 +61,14 @@ pub fn member_email(raw: &str) -> Result<String, EngineError> {
     }
 }
 
+/// A new member's address that another member already has.
+pub(crate) fn email_taken(err: StoreError) -> EngineError {
+    match err {
+        StoreError::Conflict => EngineError::invalid("email", "already belongs to a member"),
+        e => e.into(),
+    }
+}
+
 fn display_name(field: &'static str, raw: &str) -> Result<String, EngineError> {
     let name = raw.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
@@ -85,12 +93,7 @@ impl Gateway {
             .store()
             .create_tenant(&name, &email, &hash, now)
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict => {
-                    EngineError::invalid("email", "already belongs to a member")
-                }
-                e => e.into(),
-            })?;
+            .map_err(email_taken)?;
         self.audit(
             tenant.tenant_id,
             None,
@@ -125,21 +128,9 @@ impl Gateway {
             .store()
             .add_member(session.tenant.tenant_id, &email, role, &hash, self.now_ms())
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict => {
-                    EngineError::invalid("email", "already belongs to a member")
-                }
-                e => e.into(),
-            })?;
+            .map_err(email_taken)?;
         let detail = serde_json::json!({"email": email, "role": role.as_str()});
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "member_added",
-            detail,
-            ip,
-        )
-        .await?;
+        self.audit_by(session, "member_added", detail, ip).await?;
         Ok((member, password))
     }
 
@@ -217,14 +208,7 @@ impl Gateway {
                 e => e.into(),
             })?;
         let detail = serde_json::json!({"namespace": app.namespace, "name": app.name});
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "app_created",
-            detail,
-            ip,
-        )
-        .await?;
+        self.audit_by(session, "app_created", detail, ip).await?;
         Ok((app, secret))
     }
 
@@ -243,14 +227,7 @@ impl Gateway {
             .await?;
         self.inner.auth.forget(&app.namespace);
         let detail = serde_json::json!({"namespace": app.namespace, "from": app.name, "to": name});
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "app_renamed",
-            detail,
-            ip,
-        )
-        .await?;
+        self.audit_by(session, "app_renamed", detail, ip).await?;
         Ok(AppRecord { name, ..app })
     }
 
@@ -273,14 +250,7 @@ impl Gateway {
         self.store().delete_app(app.app_id).await?;
         self.inner.auth.forget(&app.namespace);
         let detail = serde_json::json!({"namespace": app.namespace, "name": app.name});
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "app_deleted",
-            detail,
-            ip,
-        )
-        .await
+        self.audit_by(session, "app_deleted", detail, ip).await
     }
 
     /// The session's tenant's audit log, newest first; only one action's lines when
@@ -299,6 +269,19 @@ impl Gateway {
             .store()
             .audit_log(session.tenant.tenant_id, action, AUDIT_PAGE)
             .await?)
+    }
+
+    /// Appends one line to the session's tenant's audit log, as its member's action.
+    pub(crate) async fn audit_by(
+        &self,
+        session: &Session,
+        action: &str,
+        detail: serde_json::Value,
+        ip: &str,
+    ) -> Result<(), EngineError> {
+        let tenant_id = session.tenant.tenant_id;
+        self.audit(tenant_id, Some(&session.member), action, detail, ip)
+            .await
     }
 
     /// Appends one line to a tenant's audit log. `detail` must never hold a secret.

@@ -2,13 +2,13 @@
 //! a link holding a random token (only its SHA-256 is stored), shown once, good for one
 //! use within seven days. Following it, the person chooses a password and is signed in.
 
-use super::{member_email, Session, SignedIn};
+use super::{email_taken, member_email, Session, SignedIn};
 use crate::gateway::{
     apps::hash_off_executor,
     error::EngineError,
     handle::Gateway,
     secret::{random_bytes, ApiSecret},
-    store::{Role, StoreError},
+    store::Role,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
@@ -51,14 +51,7 @@ impl Gateway {
             )
             .await?;
         let detail = serde_json::json!({"email": email, "role": role.as_str()});
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "member_invited",
-            detail,
-            ip,
-        )
-        .await?;
+        self.audit_by(session, "member_invited", detail, ip).await?;
         Ok(token)
     }
 
@@ -94,12 +87,7 @@ impl Gateway {
             .store()
             .accept_invite(&digest(token), &hash, self.now_ms())
             .await
-            .map_err(|e| match e {
-                StoreError::Conflict => {
-                    EngineError::invalid("email", "already belongs to a member")
-                }
-                e => e.into(),
-            })?
+            .map_err(email_taken)?
             .ok_or(EngineError::NotFound)?;
         let detail = serde_json::json!({"email": member.email, "role": member.role.as_str()});
         self.audit(

@@ -55,14 +55,7 @@ impl Gateway {
             .await?;
         let detail =
             serde_json::json!({"namespace": app.namespace, "secret": secret_id, "label": label});
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "secret_created",
-            detail,
-            ip,
-        )
-        .await?;
+        self.audit_by(session, "secret_created", detail, ip).await?;
         Ok(secret)
     }
 
@@ -84,14 +77,7 @@ impl Gateway {
         }
         self.inner.auth.forget(&app.namespace);
         let detail = serde_json::json!({"namespace": app.namespace, "secret": secret_id});
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "secret_revoked",
-            detail,
-            ip,
-        )
-        .await
+        self.audit_by(session, "secret_revoked", detail, ip).await
     }
 
     /// Rotates a secret: a new one with the same label (returned once), and the old one
@@ -130,14 +116,7 @@ impl Gateway {
             "namespace": app.namespace, "secret": secret_id, "new_secret": new_id,
             "overlap_secs": overlap_secs,
         });
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "secret_rotated",
-            detail,
-            ip,
-        )
-        .await?;
+        self.audit_by(session, "secret_rotated", detail, ip).await?;
         Ok(secret)
     }
 }

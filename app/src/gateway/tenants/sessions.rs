@@ -180,13 +180,7 @@ impl Gateway {
     /// Ends a session on the server: its token no longer signs anyone in.
     pub async fn sign_out(&self, session: &Session, ip: &str) -> Result<(), EngineError> {
         self.store().delete_session(&session.token_hash).await?;
-        self.audit(
-            session.tenant.tenant_id,
-            Some(&session.member),
-            "signed_out",
-            serde_json::json!({}),
-            ip,
-        )
-        .await
+        self.audit_by(session, "signed_out", serde_json::json!({}), ip)
+            .await
     }
 }
