@@ -82,7 +82,13 @@ pub async fn page_state(
 ) -> Result<crate::model::PageView, PageError> {
     use crate::i18n::Lang;
     let mut view = gw.page_view(namespace, id, read).await?;
-    view.embed_origin = origin.filter(|o| gw.embed_origins(namespace).contains(o));
+    if let Some(origin) = origin {
+        view.embed_origin = gw
+            .embed_origins(namespace)
+            .await
+            .contains(&origin)
+            .then_some(origin);
+    }
     // The phone picker starts on the app's country, else the browser's (`de-AT` → AT).
     if view.country.is_none() && !view.countries.is_empty() {
         view.country = crate::i18n::region_of(accept_language)

@@ -97,8 +97,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                         settings.root_url.trim_end_matches('/')
                     );
                     println!(
-                        "created tenant {:?} with owner {}",
-                        made.tenant.name, made.owner.email
+                        "created tenant {} ({:?}) with owner {}",
+                        made.tenant.tenant_id, made.tenant.name, made.owner.email
                     );
                     println!("password: {}", made.password.expose());
                     println!("(shown once; only its hash is stored) sign in at {url}");

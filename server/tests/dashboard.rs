@@ -4,7 +4,10 @@
 mod support;
 
 use app::gateway::{store::Role, tenants::SessionToken};
-use support::{spawn_app_on, Backend, TestApp};
+use support::{
+    http::{HttpCapture, Reply},
+    spawn_app_on, Backend, TestApp,
+};
 
 const OWNER: &str = "owner@acme.example";
 
@@ -739,7 +742,411 @@ async fn an_app_is_renamed_and_deleted_only_with_its_namespace_repeated(backend:
     }
 }
 
+/// Makes an app in the dashboard as `cookie`'s member; its secret and the page's token.
+async fn dashboard_app(app: &TestApp, cookie: &str, namespace: &str) -> (String, String) {
+    let (_, html) = get(app, "/dashboard", cookie).await;
+    let token = csrf(&html);
+    let form = [
+        ("csrf", token.as_str()),
+        ("namespace", namespace),
+        ("name", "Shop"),
+    ];
+    let (status, html) = post(app, "/dashboard/apps", cookie, &form).await;
+    assert_eq!(status, 200, "{html}");
+    (role_text(&html, "secret"), token)
+}
+
+/// Starts a verification with the native API as `namespace:secret`.
+async fn start(
+    app: &TestApp,
+    namespace: &str,
+    secret: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let res = app
+        .client
+        .post(app.url("/v1/verifications"))
+        .header("authorization", format!("Bearer {namespace}:{secret}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.json().await.unwrap())
+}
+
+async fn app_settings_shape_the_apps_verifications(backend: Backend) {
+    let sms = HttpCapture::start(Reply::Status(200, "{}".into())).await;
+    let config = format!(
+        "[providers.gateway]\ntype = \"http_sms\"\nurl = \"{}\"\n[providers.gateway.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n",
+        sms.url("/send")
+    );
+    let app = spawn_app_on(backend, &config).await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (secret, token) = dashboard_app(&app, &cookie, "shop").await;
+    let (_, html) = get(&app, "/dashboard/apps/shop", &cookie).await;
+    assert!(html.contains(r#"action="/dashboard/apps/shop/settings""#));
+    assert!(
+        html.contains(r#"placeholder="600 (default)""#),
+        "the server's default shown"
+    );
+
+    let settings = [
+        ("csrf", token.as_str()),
+        ("ttl_secs", "120"),
+        ("max_attempts", "3"),
+        ("max_sends", "2"),
+        ("code_length", "8"),
+        ("code_alphabet", "alphanumeric"),
+        ("locale", "de"),
+        ("accent_color", "#0A7F5C"),
+        (
+            "redirect_urls",
+            "https://shop.example/done\nhttps://shop.example/again",
+        ),
+        ("embed_origins", "https://shop.example"),
+    ];
+    let (status, html) = post(&app, "/dashboard/apps/shop/settings", &cookie, &settings).await;
+    assert_eq!(status, 303, "{html}");
+    let (_, html) = get(&app, "/dashboard/apps/shop", &cookie).await;
+    for shown in [
+        r#"id="ttl_secs" name="ttl_secs" type="number" min="1" max="86400" value="120""#,
+        r##"value="#0a7f5c""##,
+        "https://shop.example/again</textarea>",
+    ] {
+        assert!(html.contains(shown), "{shown} in {html}");
+    }
+
+    // A verification without its own values takes the app's.
+    let (status, body) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "console", "to": "a@example.com",
+            "redirect_url": "https://shop.example/again"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["attempts_left"], 3);
+    assert_eq!(body["sends_left"], 1);
+    assert_eq!(
+        body["expires_at"].as_i64().unwrap() - body["created_at"].as_i64().unwrap(),
+        120
+    );
+    let message = app.console_message_for("a@example.com").await;
+    let generated = |w: &&str| {
+        w.len() == 8
+            && w.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    assert!(
+        message
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| generated(&w)),
+        "an 8-character code of capitals and digits in {message:?}"
+    );
+    let page = app
+        .client
+        .get(body["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors https://shop.example"),
+        "the app's embed origin may frame its page"
+    );
+    assert!(
+        page.text().await.unwrap().contains(r#"lang="de""#),
+        "the app's language"
+    );
+
+    // Only SMS to +91 numbers: other channels and countries are refused.
+    let only = [
+        ("csrf", token.as_str()),
+        ("channel_sms", "on"),
+        ("prefixes", "+91"),
+    ];
+    assert_eq!(
+        post(&app, "/dashboard/apps/shop/settings", &cookie, &only)
+            .await
+            .0,
+        303
+    );
+    let (status, body) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "console", "to": "b@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("a channel this app does not allow"),
+        "{body}"
+    );
+    let (status, body) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "gateway", "to": "+14155550100"}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.to_string()
+            .contains("numbers of this country are not accepted here"),
+        "{body}"
+    );
+    let (status, body) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "gateway", "to": "+919876543210"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["attempts_left"], 5, "back to the server's default");
+
+    let actions = app
+        .sql_strings("SELECT action FROM audit WHERE action = 'app_settings_changed'")
+        .await;
+    assert_eq!(actions.len(), 2);
+    let details = app
+        .sql_strings("SELECT detail FROM audit WHERE action = 'app_settings_changed'")
+        .await;
+    assert!(
+        details
+            .iter()
+            .any(|d| d.contains("\"channels\"") && d.contains("\"prefixes\"")),
+        "{details:?}"
+    );
+}
+
+async fn refused_settings_change_nothing_and_say_why(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (_, token) = dashboard_app(&app, &cookie, "shop").await;
+    let before = app
+        .sql_strings("SELECT settings || redirect_urls FROM app WHERE namespace = 'shop'")
+        .await;
+    let cases: [(&str, &str, &str); 9] = [
+        ("ttl_secs", "0", "The ttl secs must be 1 to 86400 seconds."),
+        (
+            "ttl_secs",
+            "soon",
+            "The ttl secs \"soon\" is not a whole number.",
+        ),
+        ("max_attempts", "11", "The max attempts must be 1 to 10."),
+        (
+            "code_length",
+            "3",
+            "The code length must be 4 to 16 characters.",
+        ),
+        (
+            "prefixes",
+            "91",
+            "The prefixes \"91\": write a country code",
+        ),
+        (
+            "accent_color",
+            "red",
+            "The accent color \"red\": write a colour as #rrggbb.",
+        ),
+        (
+            "embed_origins",
+            "https://shop.example/path",
+            "is not an origin like https://shop.example",
+        ),
+        (
+            "redirect_urls",
+            "javascript:alert(1)",
+            "is not an http(s) URL",
+        ),
+        (
+            "fallbacks",
+            "nowhere",
+            "The fallbacks \"nowhere\" is not a configured provider.",
+        ),
+    ];
+    for (field, value, says) in cases {
+        let form = [("csrf", token.as_str()), ("max_sends", "2"), (field, value)];
+        let (status, html) = post(&app, "/dashboard/apps/shop/settings", &cookie, &form).await;
+        assert_eq!(status, 422, "{field}={value}");
+        let text = html.replace("&quot;", "\"").replace("&#x27;", "'");
+        assert!(text.contains(says), "{field}={value}: {says} in {html}");
+        let kept = [format!(">{value}<"), format!(r#"value="{value}""#)];
+        assert!(
+            kept.iter().any(|k| html.contains(k.as_str())),
+            "the form keeps what was typed: {field}={value}"
+        );
+    }
+    let after = app
+        .sql_strings("SELECT settings || redirect_urls FROM app WHERE namespace = 'shop'")
+        .await;
+    assert_eq!(before, after);
+    assert!(app
+        .sql_strings("SELECT action FROM audit WHERE action = 'app_settings_changed'")
+        .await
+        .is_empty());
+}
+
+async fn settings_are_changed_only_by_members_who_manage_the_app(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (_, token) = dashboard_app(&app, &cookie, "shop").await;
+    let owner = app
+        .gateway
+        .session(&SessionToken::from_cookie(
+            cookie.split_once('=').unwrap().1,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, viewer_password) = app
+        .gateway
+        .add_member(&owner, "viewer@acme.example", Role::Viewer, "127.0.0.1")
+        .await
+        .unwrap();
+    let viewer = sign_in(&app, "viewer@acme.example", viewer_password.expose()).await;
+    let (status, html) = get(&app, "/dashboard/apps/shop", &viewer).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(r#"id="ttl_secs""#) && !html.contains("Save settings"),
+        "shown, not editable"
+    );
+    let viewer_token = csrf(&html);
+    let form = [("csrf", viewer_token.as_str()), ("ttl_secs", "60")];
+    assert_eq!(
+        post(&app, "/dashboard/apps/shop/settings", &viewer, &form)
+            .await
+            .0,
+        403
+    );
+
+    let other = tenant(&app, "Other", "someone@other.example").await;
+    let other_cookie = sign_in(&app, "someone@other.example", &other).await;
+    let (_, other_html) = get(&app, "/dashboard", &other_cookie).await;
+    let other_token = csrf(&other_html);
+    for namespace in ["shop", support::NAMESPACE] {
+        let path = format!("/dashboard/apps/{namespace}/settings");
+        let form = [("csrf", other_token.as_str()), ("ttl_secs", "60")];
+        assert_eq!(
+            post(&app, &path, &other_cookie, &form).await.0,
+            404,
+            "{namespace}"
+        );
+    }
+    let form = [("csrf", "forged"), ("ttl_secs", "60")];
+    assert_eq!(
+        post(&app, "/dashboard/apps/shop/settings", &cookie, &form)
+            .await
+            .0,
+        403
+    );
+    let stored = app
+        .sql_strings("SELECT settings FROM app WHERE namespace = 'shop'")
+        .await;
+    assert_eq!(stored, ["{}"]);
+    let form = [("csrf", token.as_str()), ("ttl_secs", "60")];
+    assert_eq!(
+        post(&app, "/dashboard/apps/shop/settings", &cookie, &form)
+            .await
+            .0,
+        303
+    );
+}
+
+async fn an_app_of_the_config_file_is_shown_read_only_to_its_tenant(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let tenant_id: i64 = app
+        .sql_strings("SELECT CAST(tenant_id AS TEXT) FROM tenant")
+        .await[0]
+        .parse()
+        .unwrap();
+    let declared = app::gateway::DeclaredApp {
+        namespace: app::model::Namespace::parse("from-config").unwrap(),
+        secret: app::gateway::secret::ApiSecret::parse("config-secret-123").unwrap(),
+        name: Some("Config app".into()),
+        echo_code: false,
+        redirect_urls: vec!["https://config.example/done".into()],
+        settings: app::gateway::settings::AppSettings {
+            ttl_secs: Some(90),
+            ..Default::default()
+        },
+        tenant: Some(tenant_id),
+        routes: Vec::new(),
+    };
+    app.gateway.declare_app(&declared).await.unwrap();
+    let unknown = app::gateway::DeclaredApp {
+        tenant: Some(tenant_id + 100),
+        ..declared.clone()
+    };
+    match app.gateway.declare_app(&unknown).await {
+        Err(app::gateway::EngineError::InvalidInput { field, reason }) => {
+            assert_eq!(field, "tenant");
+            assert!(reason.contains("no tenant has id"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (_, html) = get(&app, "/dashboard", &cookie).await;
+    assert!(html.contains("config file, read-only"), "{html}");
+    let (status, html) = get(&app, "/dashboard/apps/from-config", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"data-role="declared""#));
+    assert!(html.contains(r#"value="90""#) && html.contains("https://config.example/done"));
+    assert!(
+        !html.contains("Save settings") && !html.contains("Rename") && !html.contains("New secret"),
+        "no forms: {html}"
+    );
+    let token = csrf(&html);
+    for (path, form) in [
+        (
+            "/dashboard/apps/from-config/settings",
+            vec![("csrf", token.as_str()), ("ttl_secs", "60")],
+        ),
+        (
+            "/dashboard/apps/from-config/rename",
+            vec![("csrf", token.as_str()), ("name", "Mine")],
+        ),
+        (
+            "/dashboard/apps/from-config/secrets",
+            vec![("csrf", token.as_str()), ("label", "extra")],
+        ),
+    ] {
+        let (status, html) = post(&app, path, &cookie, &form).await;
+        assert_eq!(status, 422, "{path}");
+        assert!(
+            html.contains("is declared in the config file, so it is changed there"),
+            "{path}"
+        );
+    }
+    let stored = app
+        .gateway
+        .store()
+        .find_app("from-config")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.name.as_str(), stored.settings.ttl_secs),
+        ("Config app", Some(90))
+    );
+}
+
 on_both_backends!(
+    app_settings_shape_the_apps_verifications,
+    refused_settings_change_nothing_and_say_why,
+    settings_are_changed_only_by_members_who_manage_the_app,
+    an_app_of_the_config_file_is_shown_read_only_to_its_tenant,
     an_owner_signs_in_with_the_cli_password_and_signs_out,
     an_app_made_in_the_dashboard_shows_its_secret_once_and_it_works,
     a_form_without_the_token_or_from_another_site_changes_nothing,

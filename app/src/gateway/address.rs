@@ -3,7 +3,8 @@
 use std::fmt;
 
 /// How a provider reaches a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
     Sms,
@@ -65,6 +66,8 @@ pub enum AddressError {
     Email,
     #[error("not a valid phone number; check the country and the number, e.g. +14155550100")]
     Phone,
+    #[error("numbers of this country are not accepted here")]
+    Region,
 }
 
 /// A validated destination for one channel.

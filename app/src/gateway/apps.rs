@@ -7,8 +7,8 @@ use crate::gateway::{
     error::EngineError,
     handle::Gateway,
     secret::ApiSecret,
-    settings::{AppPages, DeclaredApp},
-    store::AppRecord,
+    settings::DeclaredApp,
+    store::{AppRecord, StoreError},
 };
 use crate::model::Namespace;
 
@@ -65,22 +65,18 @@ impl Gateway {
                     .0
             }
         };
-        let now = self.inner.clock.now_ms();
-        store
-            .update_app(
-                app.app_id,
-                &name,
-                declared.echo_code,
-                &declared.redirect_urls,
-                now,
-            )
-            .await?;
-        self.inner.auth.forget(namespace.as_str());
         let named = declared
             .routes
             .iter()
             .flat_map(|rule| rule.providers.iter().map(|p| ("routes", p)))
-            .chain(declared.pages.fallbacks.iter().map(|p| ("fallbacks", p)));
+            .chain(
+                declared
+                    .settings
+                    .pages
+                    .fallbacks
+                    .iter()
+                    .map(|p| ("fallbacks", p)),
+            );
         for (field, provider) in named {
             if self.inner.providers.get(provider).is_none() {
                 return Err(EngineError::invalid(
@@ -89,16 +85,31 @@ impl Gateway {
                 ));
             }
         }
+        let app = AppRecord {
+            name,
+            echo_code: declared.echo_code,
+            redirect_urls: declared.redirect_urls.clone(),
+            settings: declared.settings.clone(),
+            tenant_id: declared.tenant,
+            declared: true,
+            ..app
+        };
+        store
+            .update_app(&app, self.inner.clock.now_ms())
+            .await
+            .map_err(|e| match e {
+                StoreError::Dangling => EngineError::invalid(
+                    "tenant",
+                    format!("no tenant has id {}", declared.tenant.unwrap_or_default()),
+                ),
+                e => e.into(),
+            })?;
+        self.inner.auth.forget(namespace.as_str());
         self.inner
             .routes
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(app.app_id, declared.routes.clone());
-        self.inner
-            .pages
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(namespace.to_string(), declared.pages.clone());
         let secrets = store.app_secrets(app.app_id).await?;
         let active = store
             .active_secrets(app.app_id, self.inner.clock.now_ms())
@@ -116,28 +127,20 @@ impl Gateway {
                 .await?;
             self.inner.auth.forget(namespace.as_str());
         }
-        Ok(AppRecord {
-            name,
-            echo_code: declared.echo_code,
-            redirect_urls: declared.redirect_urls.clone(),
-            ..app
-        })
+        Ok(app)
     }
 
-    /// An app's hosted-page settings; the defaults for an app the config does not declare.
-    pub fn app_pages(&self, namespace: &str) -> AppPages {
-        self.inner
-            .pages
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(namespace)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// The origins that may frame this app's hosted pages; empty for none.
-    pub fn embed_origins(&self, namespace: &str) -> Vec<String> {
-        self.app_pages(namespace).embed_origins
+    /// The origins that may frame this app's hosted pages; empty for none (and for an
+    /// unknown app). Read from memory when held, as pages read their app.
+    pub async fn embed_origins(&self, namespace: &str) -> Vec<String> {
+        match self.inner.store.find_app_viewed(namespace).await {
+            Ok(Some(app)) => app.settings.pages.embed_origins,
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(error = ?e, "reading an app's embed origins failed");
+                Vec::new()
+            }
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use std::fmt;
 use subtle::ConstantTimeEq;
 
 /// Which characters a code is made of.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Alphabet {
     /// `0-9`.
     Digits,

@@ -62,7 +62,7 @@ impl From<super::delivery::ReceiptError> for EngineError {
 }
 
 impl EngineError {
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidInput {
             field,
             reason: reason.into(),

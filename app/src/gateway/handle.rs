@@ -13,7 +13,7 @@ use crate::gateway::{
     live::hub::LiveHub,
     outbox::{Breakers, Outbox, OutboxSettings, OutboxSignal},
     secret::random_id,
-    settings::{route_for, AppPages, EngineSettings, RouteRule},
+    settings::{route_for, EngineSettings, RouteRule},
     store::{AppRecord, NewDelivery, Store},
     tokens::jwt::TokenKeys,
 };
@@ -43,8 +43,6 @@ pub(crate) struct Inner {
     pub(crate) hub: LiveHub,
     /// Failover rules of the apps declared in the config file, by app id.
     pub(crate) routes: RwLock<HashMap<i64, Vec<RouteRule>>>,
-    /// Hosted-page settings of the apps declared in the config file, by namespace.
-    pub(crate) pages: RwLock<HashMap<String, AppPages>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -77,7 +75,6 @@ impl Gateway {
                 outbox: Arc::default(),
                 hub: LiveHub::default(),
                 routes: RwLock::default(),
-                pages: RwLock::default(),
             }),
         }
     }

@@ -9,7 +9,7 @@ use crate::gateway::{
     error::EngineError,
     handle::Gateway,
     store::{AppRecord, StoreError, VerificationRecord},
-    verify::CheckMode,
+    verify::{create::admit, CheckMode},
 };
 use crate::model::{
     CheckReply, CheckResult, CountryOption, FallbackOption, Namespace, PageView, Status,
@@ -86,7 +86,7 @@ impl Gateway {
             });
         let live_token = self.live_token(&app.namespace, &record);
         let inbound = self.inbound_view(&app, &record);
-        let pages = self.app_pages(&app.namespace);
+        let pages = app.settings.pages.clone();
         let needs_address = record.address.is_empty() && record.status == Status::Pending;
         let address_kind = match channel {
             Channel::Email => "email",
@@ -113,7 +113,7 @@ impl Gateway {
             },
             country: pages.country,
             fallbacks: if record.status == Status::Pending {
-                self.fallback_options(&pages.fallbacks, &record.provider)
+                self.fallback_options(&app, &record.provider)
             } else {
                 Vec::new()
             },
@@ -138,13 +138,17 @@ impl Gateway {
         })
     }
 
-    /// The app's fallbacks other than `current`, with how each reaches the person.
-    fn fallback_options(&self, fallbacks: &[String], current: &str) -> Vec<FallbackOption> {
-        fallbacks
+    /// The app's fallbacks other than `current` on channels it allows, with how each
+    /// reaches the person.
+    fn fallback_options(&self, app: &AppRecord, current: &str) -> Vec<FallbackOption> {
+        app.settings
+            .pages
+            .fallbacks
             .iter()
             .filter(|p| *p != current)
             .filter_map(|p| {
                 let provider = self.inner.providers.get(p)?;
+                admit(app, provider.channel(), None).ok()?;
                 let kind = if p == INBOUND_PROVIDER {
                     "qr"
                 } else {
@@ -215,6 +219,7 @@ impl Gateway {
         } else {
             provider.parse_address(raw)?
         };
+        admit(&app, provider.channel(), Some(&address))?;
         let delivery = self.delivery_for(&app, provider.as_ref(), address.as_str());
         match self
             .inner

@@ -1,8 +1,14 @@
 //! What the engine is told at start: limits and defaults for every app, and each app
 //! declared in the config file (its secret, pages and failover routes).
 
-use crate::gateway::{address::Channel, code::CodeSpec, limits::LimitSettings, secret::ApiSecret};
+use crate::gateway::{
+    address::{dialling_codes, Channel},
+    code::{Alphabet, CodeSpec},
+    limits::LimitSettings,
+    secret::ApiSecret,
+};
 use crate::model::Namespace;
+use serde::{Deserialize, Serialize};
 
 /// Limits and defaults that apply to every app unless a request narrows them.
 #[derive(Debug, Clone)]
@@ -55,14 +61,217 @@ pub struct DeclaredApp {
     /// otpgateway's behaviour of returning the code in API answers (off unless asked for).
     pub echo_code: bool,
     pub redirect_urls: Vec<String>,
-    /// How the app's hosted pages look and who may frame them.
-    pub pages: AppPages,
+    /// Its defaults, limits and hosted pages' look.
+    pub settings: AppSettings,
+    /// The tenant whose dashboard shows it, read-only.
+    pub tenant: Option<i64>,
     /// Failover routes: providers to try in order, per channel and number prefix.
     pub routes: Vec<RouteRule>,
 }
 
-/// An app's hosted-page settings, as the config file declares them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What an app sets for itself, in the config file or the dashboard; stored with the app.
+/// `None` and empty lists leave the engine's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSettings {
+    /// The code's lifetime when a request names none.
+    pub ttl_secs: Option<u64>,
+    /// Wrong codes allowed when a request names no number.
+    pub max_attempts: Option<u32>,
+    /// Messages (the first and re-sends) when a request names no number.
+    pub max_sends: Option<u32>,
+    /// The generated code's length and alphabet.
+    pub code_length: Option<u32>,
+    pub code_alphabet: Option<Alphabet>,
+    /// The channels its verifications may use; empty: every channel.
+    pub channels: Vec<Channel>,
+    /// The country codes (`+91`, or longer prefixes) its phone numbers must start with;
+    /// empty: any.
+    pub prefixes: Vec<String>,
+    /// How its hosted pages look and who may frame them.
+    pub pages: AppPages,
+}
+
+/// Why an app setting was refused: the setting's key and a reason that names the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    pub key: &'static str,
+    pub reason: String,
+}
+
+fn refuse(key: &'static str, reason: impl Into<String>) -> Result<(), SettingError> {
+    Err(SettingError {
+        key,
+        reason: reason.into(),
+    })
+}
+
+impl AppSettings {
+    /// The shape of generated codes, from `default` with this app's choices.
+    pub fn code_spec(&self, default: CodeSpec) -> CodeSpec {
+        CodeSpec {
+            length: self.code_length.unwrap_or(default.length),
+            alphabet: self.code_alphabet.unwrap_or(default.alphabet),
+        }
+    }
+
+    /// Whether the app takes a verification on `channel` to `address`: its channel is
+    /// allowed, and a phone number starts with one of its country codes.
+    pub fn admits(&self, channel: Channel, address: Option<&str>) -> Result<(), AdmitError> {
+        if !self.channels.is_empty() && !self.channels.contains(&channel) {
+            return Err(AdmitError::Channel);
+        }
+        let foreign = |a: &str| !self.prefixes.iter().any(|p| a.starts_with(p.as_str()));
+        if channel.is_phone() && !self.prefixes.is_empty() && address.is_some_and(foreign) {
+            return Err(AdmitError::Region);
+        }
+        Ok(())
+    }
+
+    /// Checks every value against the bounds the engine keeps; the first refusal.
+    pub fn check(&self) -> Result<(), SettingError> {
+        let within = |value: Option<u64>, max: u64| value.is_none_or(|v| (1..=max).contains(&v));
+        if !within(self.ttl_secs, EngineSettings::MAX_TTL_SECS) {
+            refuse("ttl_secs", "must be 1 to 86400 seconds")?;
+        }
+        if !within(
+            self.max_attempts.map(u64::from),
+            EngineSettings::MAX_ATTEMPTS.into(),
+        ) {
+            refuse("max_attempts", "must be 1 to 10")?;
+        }
+        if !within(
+            self.max_sends.map(u64::from),
+            EngineSettings::MAX_SENDS.into(),
+        ) {
+            refuse("max_sends", "must be 1 to 10")?;
+        }
+        if self
+            .code_length
+            .is_some_and(|l| !(CodeSpec::MIN_LEN..=CodeSpec::MAX_LEN).contains(&l))
+        {
+            refuse("code_length", "must be 4 to 16 characters")?;
+        }
+        if let Some(prefix) = self.prefixes.iter().find(|p| !is_number_prefix(p)) {
+            refuse(
+                "prefixes",
+                format!("{prefix:?}: write a country code such as \"+91\""),
+            )?;
+        }
+        self.pages.check()
+    }
+}
+
+/// Why an app does not take a verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmitError {
+    /// The app does not use this channel.
+    Channel,
+    /// The phone number is outside the app's countries.
+    Region,
+}
+
+impl AppPages {
+    /// Checks the lists and the look; the first refusal. Fallback providers are checked
+    /// where the providers are known.
+    pub fn check(&self) -> Result<(), SettingError> {
+        if let Some(origin) = self.embed_origins.iter().find(|o| !is_origin(o)) {
+            refuse(
+                "embed_origins",
+                format!("{origin:?} is not an origin like https://shop.example"),
+            )?;
+        }
+        if let Some(tag) = self
+            .locale
+            .as_deref()
+            .filter(|t| crate::i18n::Lang::from_tag(t).is_none())
+        {
+            let spoken: Vec<_> = crate::i18n::Lang::all().iter().map(|l| l.tag()).collect();
+            refuse(
+                "locale",
+                format!("{tag:?}: the pages speak {}", spoken.join(", ")),
+            )?;
+        }
+        if let Some(url) = self.logo_url.as_deref().filter(|u| !is_image_url(u)) {
+            refuse(
+                "logo_url",
+                format!("{url:?}: use an https URL or a path such as /static/logo.svg"),
+            )?;
+        }
+        if let Some(colour) = self.accent_color.as_deref().filter(|c| !is_hex_colour(c)) {
+            refuse(
+                "accent_color",
+                format!("{colour:?}: write a colour as #rrggbb"),
+            )?;
+        }
+        if let Some(region) = self
+            .country
+            .as_deref()
+            .filter(|r| !dialling_codes().iter().any(|d| d.region == *r))
+        {
+            refuse(
+                "country",
+                format!("{region:?}: write a country code such as IN or DE"),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks an app's redirect allow-list: exact http(s) URLs.
+pub fn check_redirect_urls(urls: &[String]) -> Result<(), SettingError> {
+    match urls.iter().find(|u| !is_redirect_url(u)) {
+        Some(url) => refuse("redirect_urls", format!("{url:?} is not an http(s) URL")),
+        None => Ok(()),
+    }
+}
+
+fn is_redirect_url(url: &str) -> bool {
+    (url.starts_with("https://") || url.starts_with("http://"))
+        && url.len() <= 2048
+        && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// The start of an E.164 number: `+` and 1 to 15 digits (a country code such as `+91`,
+/// or more of the number).
+pub fn is_number_prefix(prefix: &str) -> bool {
+    prefix
+        .strip_prefix('+')
+        .is_some_and(|d| (1..=15).contains(&d.len()) && d.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// `scheme://host[:port]`, nothing more: what a browser reports as an origin.
+pub fn is_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "https" | "http")
+        && !rest.is_empty()
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+}
+
+/// An https URL, or a path on this server (`/static/logo.svg`), that can sit in an `src`
+/// attribute as it is. Plain http is refused: the pages' CSP loads images over https only.
+pub fn is_image_url(url: &str) -> bool {
+    (url.starts_with("https://") || (url.starts_with('/') && !url.starts_with("//")))
+        && url.len() <= 2048
+        && !url
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
+}
+
+/// `#rrggbb`.
+pub fn is_hex_colour(colour: &str) -> bool {
+    colour
+        .strip_prefix('#')
+        .is_some_and(|hex| hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// An app's hosted-page settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct AppPages {
     /// Exact origins that may frame the hosted page (the embed modal).
     pub embed_origins: Vec<String>,

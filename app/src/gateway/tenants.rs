@@ -1,8 +1,9 @@
 //! Tenants: the organisations that manage apps in the dashboard. Making a tenant and its
 //! members, the apps a tenant manages, and the audit log of what its members did. Signing
 //! in and sessions are in `tenants/sessions.rs`, invitations in `tenants/invites.rs`, an
-//! app's API secrets in `tenants/secrets.rs`.
+//! app's API secrets in `tenants/secrets.rs`, its settings in `tenants/app_settings.rs`.
 
+pub mod app_settings;
 pub mod invites;
 pub mod secrets;
 pub mod sessions;
@@ -31,6 +32,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "invite_accepted",
     "app_created",
     "app_renamed",
+    "app_settings_changed",
     "app_deleted",
     "secret_created",
     "secret_revoked",
@@ -163,7 +165,8 @@ impl Gateway {
         }
     }
 
-    /// A changeable app of the session's tenant: the member's role must manage apps.
+    /// A changeable app of the session's tenant: the member's role must manage apps, and
+    /// the config file must not declare it.
     pub(crate) async fn managed_app(
         &self,
         session: &Session,
@@ -172,6 +175,12 @@ impl Gateway {
         let app = self.tenant_app(session, namespace).await?;
         if !session.member.role.manages_apps() {
             return Err(EngineError::Forbidden);
+        }
+        if app.declared {
+            return Err(EngineError::invalid(
+                "app",
+                "is declared in the config file, so it is changed there",
+            ));
         }
         Ok(app)
     }

@@ -16,7 +16,10 @@ pub async fn security_headers(
     next: Next,
 ) -> Response {
     let path = req.uri().path();
-    let framable = framing_origins(&gw, path);
+    let framable = match framed_app(path) {
+        Some(namespace) => Some(gw.embed_origins(namespace).await),
+        None => None,
+    };
     let browser_form = path.starts_with("/otp/")
         || path.starts_with("/dashboard")
         || path.starts_with(app::api::SERVER_FN_PREFIX);
@@ -67,15 +70,16 @@ pub async fn security_headers(
     response
 }
 
-/// For a hosted page `/otp/{namespace}/{id}`: the origins its app lets frame it.
-fn framing_origins(gw: &app::gateway::Gateway, path: &str) -> Option<Vec<String>> {
+/// For a hosted page `/otp/{namespace}/{id}`: its app's namespace, whose embed origins
+/// may frame it.
+fn framed_app(path: &str) -> Option<&str> {
     let mut parts = path.strip_prefix("/otp/")?.split('/');
     let namespace = parts.next()?;
     let _id = parts.next()?;
     if parts.next().is_some() {
         return None;
     }
-    Some(gw.embed_origins(namespace))
+    Some(namespace)
 }
 
 /// Built assets (WASM, CSS, scripts) may be cached; they carry no codes.

@@ -119,11 +119,10 @@ async fn submit(
     if let Some(lang) = keep.lang.filter(|l| app::i18n::Lang::from_tag(l).is_some()) {
         query.push(("lang", lang));
     }
-    if let Some(origin) = keep
-        .origin
-        .filter(|o| gw.embed_origins(&namespace).contains(o))
-    {
-        query.push(("origin", origin));
+    if let Some(origin) = keep.origin {
+        if gw.embed_origins(&namespace).await.contains(&origin) {
+            query.push(("origin", origin));
+        }
     }
     let page_with = |result: Option<&str>| {
         let mut pairs: Vec<(&str, &str)> = result.map(|r| ("result", r)).into_iter().collect();

@@ -1,10 +1,11 @@
 //! Apps: the integrators' namespaces, names, settings and secret hashes.
 
 use super::StoreError;
+use crate::gateway::settings::AppSettings;
 use async_trait::async_trait;
 
 /// An app as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppRecord {
     pub app_id: i64,
     pub namespace: String,
@@ -13,9 +14,13 @@ pub struct AppRecord {
     pub echo_code: bool,
     /// Exact URLs a verification of this app may redirect to.
     pub redirect_urls: Vec<String>,
-    /// The tenant that manages it in the dashboard; `None` for apps from the config file
-    /// or the command line.
+    /// The tenant that sees it in the dashboard; `None` for apps of the command line and
+    /// config apps that name no tenant.
     pub tenant_id: Option<i64>,
+    /// Its defaults, limits and hosted pages' look.
+    pub settings: AppSettings,
+    /// Declared in the config file: the dashboard shows it and changes nothing.
+    pub declared: bool,
 }
 
 /// An API secret as the dashboard lists it: never its hash.
@@ -85,15 +90,9 @@ pub trait AppStore: Send + Sync {
     async fn delete_app(&self, app_id: i64) -> Result<(), StoreError>;
     /// The apps a tenant manages, by namespace.
     async fn tenant_apps(&self, tenant_id: i64) -> Result<Vec<AppRecord>, StoreError>;
-    /// Sets an app's display name, code echo and redirect allow-list.
-    async fn update_app(
-        &self,
-        app_id: i64,
-        name: &str,
-        echo_code: bool,
-        redirect_urls: &[String],
-        now: i64,
-    ) -> Result<(), StoreError>;
+    /// Stores `app`'s display name, code echo, redirect allow-list, settings, tenant and
+    /// whether the config file declares it; `Dangling` when no such tenant exists.
+    async fn update_app(&self, app: &AppRecord, now: i64) -> Result<(), StoreError>;
     /// Replaces all of an app's secrets with one.
     async fn replace_app_secret(
         &self,

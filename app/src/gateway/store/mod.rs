@@ -40,6 +40,8 @@ use async_trait::async_trait;
 pub enum StoreError {
     #[error("the record already exists")]
     Conflict,
+    #[error("a record it refers to does not exist")]
+    Dangling,
     #[error("database error")]
     Database(#[from] sqlx::Error),
     #[error("migration error")]

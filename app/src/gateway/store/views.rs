@@ -238,8 +238,7 @@ mod tests {
             namespace: "demo".into(),
             name: "Demo".into(),
             echo_code: false,
-            redirect_urls: Vec::new(),
-            tenant_id: None,
+            ..AppRecord::default()
         };
         views.fill_app(views.epoch(), app.clone());
         assert_eq!(

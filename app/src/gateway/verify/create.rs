@@ -3,7 +3,7 @@
 //! transaction (or an open one with the same id re-issued, as otpgateway's re-PUT does).
 
 use crate::gateway::{
-    address::Address,
+    address::{Address, AddressError, Channel},
     clock::secs_until,
     code::{CodeSpec, OtpCode},
     delivery::{
@@ -14,7 +14,7 @@ use crate::gateway::{
     handle::Gateway,
     limits,
     secret::random_id,
-    settings::EngineSettings,
+    settings::{AdmitError, EngineSettings},
     store::{AppRecord, NewDelivery, NewVerification, Reissue, StoreError, VerificationRecord},
 };
 use crate::model::{Status, VerificationId};
@@ -128,25 +128,27 @@ impl Gateway {
         req: CreateRequest,
     ) -> Result<Created, EngineError> {
         let s = &self.inner.settings;
+        let own = &app.settings;
         let Target { provider, address } = req.target;
+        admit(app, provider.channel(), address.as_ref())?;
         let ttl = bounded(
             "ttl",
             req.ttl_secs,
-            s.default_ttl_secs,
+            own.ttl_secs.unwrap_or(s.default_ttl_secs),
             1,
             EngineSettings::MAX_TTL_SECS,
         )?;
         let max_attempts = bounded(
             "max_attempts",
             req.max_attempts,
-            s.default_max_attempts,
+            own.max_attempts.unwrap_or(s.default_max_attempts),
             1,
             EngineSettings::MAX_ATTEMPTS,
         )?;
         let max_sends = bounded(
             "max_sends",
             req.max_sends,
-            s.default_max_sends,
+            own.max_sends.unwrap_or(s.default_max_sends),
             1,
             EngineSettings::MAX_SENDS,
         )?;
@@ -200,7 +202,10 @@ impl Gateway {
                 let spec = inbound_code_spec();
                 (OtpCode::generate(spec), spec)
             }
-            None => (OtpCode::generate(s.code_spec), s.code_spec),
+            None => {
+                let spec = own.code_spec(s.code_spec);
+                (OtpCode::generate(spec), spec)
+            }
         };
         let l = &s.limits;
         self.limit_ip("create_ip", app, req.client_ip, l.create_per_ip)
@@ -355,6 +360,26 @@ fn description(field: &'static str, raw: String) -> Result<String, EngineError> 
 }
 
 /// A BCP 47 language tag of the common shape: `en`, `pt-BR`, `zh-Hant-TW`.
+/// Whether `app` takes a verification on `channel` to `address` (its allowed channels and
+/// number prefixes).
+pub(crate) fn admit(
+    app: &AppRecord,
+    channel: Channel,
+    address: Option<&Address>,
+) -> Result<(), EngineError> {
+    match app.settings.admits(channel, address.map(Address::as_str)) {
+        Ok(()) => Ok(()),
+        Err(AdmitError::Channel) => Err(EngineError::invalid(
+            "provider",
+            format!(
+                "uses {}, a channel this app does not allow",
+                channel.as_str()
+            ),
+        )),
+        Err(AdmitError::Region) => Err(AddressError::Region.into()),
+    }
+}
+
 fn valid_locale(tag: &str) -> bool {
     let mut parts = tag.split('-');
     let lang_ok = parts

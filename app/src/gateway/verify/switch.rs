@@ -8,7 +8,7 @@ use crate::gateway::{
     error::EngineError,
     handle::Gateway,
     store::Switch,
-    verify::read::spec_of,
+    verify::{create::admit, read::spec_of},
 };
 use std::net::IpAddr;
 
@@ -28,8 +28,9 @@ impl Gateway {
     ) -> Result<bool, EngineError> {
         let (app, record, now) = self.open_for_sending(namespace, id, client_ip).await?;
         if provider_id == record.provider
-            || !self
-                .app_pages(namespace)
+            || !app
+                .settings
+                .pages
                 .fallbacks
                 .iter()
                 .any(|p| p == provider_id)
@@ -45,10 +46,11 @@ impl Gateway {
         let address = (was_phone && provider.channel().is_phone())
             .then(|| provider.parse_address(&record.address).ok())
             .flatten();
+        admit(&app, provider.channel(), address.as_ref())?;
         let spec = if inbound {
             inbound_code_spec()
         } else if record.provider == INBOUND_PROVIDER {
-            self.inner.settings.code_spec
+            app.settings.code_spec(self.inner.settings.code_spec)
         } else {
             spec_of(&record)?
         };

@@ -22,6 +22,48 @@ pub struct Nav {
 pub struct AppRow {
     pub namespace: String,
     pub name: String,
+    /// Declared in the config file: shown, never changed here.
+    pub declared: bool,
+}
+
+/// An app's settings as its form shows and sends them: each a text field (empty for the
+/// engine's default), lists one entry per line.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct SettingsFields {
+    pub ttl_secs: String,
+    pub max_attempts: String,
+    pub max_sends: String,
+    pub code_length: String,
+    /// `digits`, `alphanumeric` or empty.
+    pub code_alphabet: String,
+    pub channel_email: Option<String>,
+    pub channel_sms: Option<String>,
+    pub channel_whatsapp: Option<String>,
+    pub channel_voice: Option<String>,
+    pub channel_other: Option<String>,
+    pub prefixes: String,
+    pub locale: String,
+    pub logo_url: String,
+    pub accent_color: String,
+    pub country: String,
+    pub fallbacks: String,
+    pub redirect_urls: String,
+    pub embed_origins: String,
+}
+
+/// The engine-wide values an app's empty setting falls back to, shown beside the fields.
+#[derive(Debug, Clone)]
+pub struct SettingsDefaults {
+    pub ttl_secs: u64,
+    pub max_attempts: u32,
+    pub max_sends: u32,
+    pub code_length: u32,
+    pub code_alphabet: &'static str,
+    /// The languages the hosted pages speak.
+    pub locales: Vec<&'static str>,
+    /// The providers a fallback may name.
+    pub providers: Vec<String>,
 }
 
 /// One of an app's API secrets as listed (never the secret).
@@ -63,11 +105,13 @@ pub enum DashboardPage {
         apps: Vec<AppRow>,
         error: Option<String>,
     },
-    /// An app and its secrets; `fresh` is a secret just made, shown this once.
+    /// An app, its secrets and settings; `fresh` is a secret just made, shown this once.
     App {
         nav: Nav,
         app: AppRow,
         secrets: Vec<SecretRow>,
+        settings: Box<SettingsFields>,
+        defaults: SettingsDefaults,
         fresh: Option<String>,
         error: Option<String>,
     },
@@ -144,10 +188,12 @@ fn body(page: DashboardPage) -> AnyView {
             nav,
             app,
             secrets,
+            settings,
+            defaults,
             fresh,
             error,
         } => {
-            let manages = nav.manages_apps;
+            let manages = nav.manages_apps && !app.declared;
             let csrf = nav.csrf.clone();
             let base = format!("/dashboard/apps/{}", app.namespace);
             view! {
@@ -157,12 +203,18 @@ fn body(page: DashboardPage) -> AnyView {
                         <dt class="text-zinc-600">"Namespace"</dt>
                         <dd class="font-mono" data-role="namespace">{app.namespace.clone()}</dd>
                     </dl>
+                    {app.declared.then(|| view! {
+                        <p class="mt-4 rounded-lg bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200" data-role="declared">
+                            "This app is declared in the config file: it is shown here read-only and changed there."
+                        </p>
+                    })}
                     {fresh.map(|secret| view! { <FreshSecret namespace=app.namespace.clone() secret/> })}
                     {error.map(|e| view! {
                         <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
                     })}
                     <Secrets secrets manages csrf=csrf.clone() base=base.clone()/>
-                    {manages.then(|| view! { <AppSettings csrf base name=app.name.clone() namespace=app.namespace.clone()/> })}
+                    <Settings fields=*settings defaults manages csrf=csrf.clone() base=base.clone()/>
+                    {manages.then(|| view! { <AppChanges csrf base name=app.name.clone() namespace=app.namespace.clone()/> })}
                     <p class="mt-6"><a class="underline" href="/dashboard">"Back to the apps"</a></p>
                 </Frame>
             }
@@ -308,9 +360,12 @@ fn AppList(apps: Vec<AppRow>) -> impl IntoView {
                 let href = format!("/dashboard/apps/{}", app.namespace);
                 let key = app.namespace.clone();
                 view! {
-                    <li class="flex items-center justify-between px-4 py-3" data-namespace=key>
+                    <li class="flex items-center justify-between gap-3 px-4 py-3" data-namespace=key>
                         <a class="font-medium underline-offset-4 hover:underline" href=href>{app.name}</a>
-                        <span class="font-mono text-sm text-zinc-600">{app.namespace}</span>
+                        {app.declared.then(|| view! {
+                            <span class="rounded bg-amber-100 px-2 py-0.5 text-xs text-amber-900">"config file, read-only"</span>
+                        })}
+                        <span class="ml-auto font-mono text-sm text-zinc-600">{app.namespace}</span>
                     </li>
                 }
             }).collect_view()}
@@ -419,10 +474,10 @@ fn Secrets(secrets: Vec<SecretRow>, manages: bool, csrf: String, base: String) -
 
 /// Renaming and deleting an app (deleting asks for its namespace again).
 #[component]
-fn AppSettings(csrf: String, base: String, name: String, namespace: String) -> impl IntoView {
+fn AppChanges(csrf: String, base: String, name: String, namespace: String) -> impl IntoView {
     view! {
-        <section aria-labelledby="settings" class="mt-8 space-y-6">
-            <h2 id="settings" class="text-lg font-semibold">"Settings"</h2>
+        <section aria-labelledby="app-changes" class="mt-8 space-y-6">
+            <h2 id="app-changes" class="text-lg font-semibold">"Name and deletion"</h2>
             <form method="post" action=format!("{base}/rename") class="flex flex-wrap items-end gap-3">
                 <input type="hidden" name="csrf" value=csrf.clone()/>
                 <div>
@@ -443,6 +498,125 @@ fn AppSettings(csrf: String, base: String, name: String, namespace: String) -> i
                     <input id="confirm-delete" name="confirm" required autocomplete="off" class=INPUT/>
                     <button type="submit" class="rounded-lg bg-red-700 px-4 py-2 text-sm font-medium text-white hover:bg-red-800 focus:outline-none focus:ring-2 focus:ring-red-700 focus:ring-offset-2">"Delete app"</button>
                 </div>
+            </form>
+        </section>
+    }
+}
+
+/// An app's settings: a form for members who manage it, the same fields disabled for
+/// the others (and for apps of the config file).
+#[component]
+fn Settings(
+    fields: SettingsFields,
+    defaults: SettingsDefaults,
+    manages: bool,
+    csrf: String,
+    base: String,
+) -> impl IntoView {
+    let d = defaults;
+    let number = move |id: &'static str,
+                       label: &'static str,
+                       value: String,
+                       default: String,
+                       [min, max]: [&'static str; 2]| {
+        view! {
+            <div>
+                <label for=id class="block text-sm font-medium">{label}</label>
+                <input id=id name=id type="number" min=min max=max value=value placeholder=format!("{default} (default)") disabled=!manages class=INPUT/>
+            </div>
+        }
+    };
+    let text = move |id: &'static str, label: &'static str, value: String, hint: &'static str| {
+        let hint_id = format!("{id}-hint");
+        view! {
+            <div>
+                <label for=id class="block text-sm font-medium">{label}</label>
+                <input id=id name=id value=value aria-describedby=hint_id.clone() disabled=!manages class=INPUT/>
+                <p id=hint_id class="mt-1 text-xs text-zinc-600">{hint}</p>
+            </div>
+        }
+    };
+    let lines = move |id: &'static str, label: &'static str, value: String, hint: &'static str| {
+        let hint_id = format!("{id}-hint");
+        view! {
+            <div class="sm:col-span-2">
+                <label for=id class="block text-sm font-medium">{label}</label>
+                <textarea id=id name=id rows="3" aria-describedby=hint_id.clone() disabled=!manages class=INPUT>{value}</textarea>
+                <p id=hint_id class="mt-1 text-xs text-zinc-600">{hint}</p>
+            </div>
+        }
+    };
+    let channels = [
+        ("channel_email", "E-mail", fields.channel_email.is_some()),
+        ("channel_sms", "SMS", fields.channel_sms.is_some()),
+        (
+            "channel_whatsapp",
+            "WhatsApp",
+            fields.channel_whatsapp.is_some(),
+        ),
+        (
+            "channel_voice",
+            "Phone call",
+            fields.channel_voice.is_some(),
+        ),
+        (
+            "channel_other",
+            "Other (webhook)",
+            fields.channel_other.is_some(),
+        ),
+    ];
+    let alphabet = fields.code_alphabet.clone();
+    let locale = fields.locale.clone();
+    let providers = d.providers.join(", ");
+    view! {
+        <section aria-labelledby="settings" class="mt-8 rounded-xl bg-white p-6 ring-1 ring-zinc-200">
+            <h2 id="settings" class="text-lg font-semibold">"Settings"</h2>
+            <p class="mt-1 text-sm text-zinc-600">"Empty fields keep the server's defaults. A request to the API may still name its own TTL, attempts and sends."</p>
+            <form method="post" action=format!("{base}/settings") class="mt-4 grid gap-4 sm:grid-cols-2">
+                <input type="hidden" name="csrf" value=csrf/>
+                {number("ttl_secs", "Code lifetime (seconds)", fields.ttl_secs, d.ttl_secs.to_string(), ["1", "86400"])}
+                {number("max_attempts", "Wrong codes allowed", fields.max_attempts, d.max_attempts.to_string(), ["1", "10"])}
+                {number("max_sends", "Messages per verification", fields.max_sends, d.max_sends.to_string(), ["1", "10"])}
+                {number("code_length", "Code length", fields.code_length, d.code_length.to_string(), ["4", "16"])}
+                <div>
+                    <label for="code_alphabet" class="block text-sm font-medium">"Code characters"</label>
+                    <select id="code_alphabet" name="code_alphabet" disabled=!manages class=INPUT>
+                        <option value="" selected=alphabet.is_empty()>{format!("{} (default)", d.code_alphabet)}</option>
+                        <option value="digits" selected=alphabet == "digits">"digits"</option>
+                        <option value="alphanumeric" selected=alphabet == "alphanumeric">"letters and digits"</option>
+                    </select>
+                </div>
+                <div>
+                    <label for="locale" class="block text-sm font-medium">"Pages' language"</label>
+                    <select id="locale" name="locale" disabled=!manages class=INPUT>
+                        <option value="" selected=locale.is_empty()>"the visitor's"</option>
+                        {d.locales.iter().map(|l| view! {
+                            <option value=*l selected=locale == *l>{*l}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <fieldset class="sm:col-span-2">
+                    <legend class="text-sm font-medium">"Channels (none ticked: all)"</legend>
+                    <div class="mt-2 flex flex-wrap gap-4">
+                        {channels.into_iter().map(|(name, label, on)| view! {
+                            <label class="flex items-center gap-2 text-sm">
+                                <input type="checkbox" name=name value="on" checked=on disabled=!manages class="h-4 w-4"/>
+                                {label}
+                            </label>
+                        }).collect_view()}
+                    </div>
+                </fieldset>
+                {text("prefixes", "Phone number prefixes", fields.prefixes, "Country codes such as +91 +44, separated by spaces; empty: any number.")}
+                {text("fallbacks", "\u{201C}Didn\u{2019}t get it?\u{201D} providers", fields.fallbacks, "In order, separated by spaces.")}
+                {text("logo_url", "Logo URL", fields.logo_url, "An https URL or a path such as /static/logo.svg.")}
+                {text("accent_color", "Accent colour", fields.accent_color, "#rrggbb")}
+                {text("country", "Phone picker starts on", fields.country, "A country code such as IN or DE.")}
+                {lines("redirect_urls", "Redirect URLs", fields.redirect_urls, "Exact http(s) URLs the pages may send people back to, one per line.")}
+                {lines("embed_origins", "Embed origins", fields.embed_origins, "Sites that may frame the pages (otp.js modal), such as https://shop.example, one per line.")}
+                <p class="text-xs text-zinc-600 sm:col-span-2">{format!("Providers on this server: {providers}.")}</p>
+                {manages.then(|| view! {
+                    <div class="sm:col-span-2"><button type="submit" class=BUTTON>"Save settings"</button></div>
+                })}
             </form>
         </section>
     }

@@ -198,26 +198,24 @@ macro_rules! sql_apps {
                 Ok(app)
             }
 
-            async fn update_app(
-                &self,
-                app_id: i64,
-                name: &str,
-                echo_code: bool,
-                redirect_urls: &[String],
-                now: i64,
-            ) -> Result<(), StoreError> {
-                let urls = serde_json::to_string(redirect_urls).expect("strings serialise");
+            async fn update_app(&self, app: &AppRecord, now: i64) -> Result<(), StoreError> {
+                let urls = serde_json::to_string(&app.redirect_urls).expect("strings serialise");
+                let settings = serde_json::to_string(&app.settings).expect("settings serialise");
                 sqlx::query(
-                    "UPDATE app SET name = $1, echo_code = $2, redirect_urls = $3, updated_at = $4 \
-                     WHERE app_id = $5",
+                    "UPDATE app SET name = $1, echo_code = $2, redirect_urls = $3, settings = $4, \
+                     tenant_id = $5, declared = $6, updated_at = $7 WHERE app_id = $8",
                 )
-                .bind(name)
-                .bind(echo_code)
+                .bind(&app.name)
+                .bind(app.echo_code)
                 .bind(urls)
+                .bind(settings)
+                .bind(app.tenant_id)
+                .bind(app.declared)
                 .bind(now)
-                .bind(app_id)
+                .bind(app.app_id)
                 .execute(&self.pool)
-                .await?;
+                .await
+                .map_err(dangling)?;
                 self.views.forget_apps();
                 Ok(())
             }

@@ -10,7 +10,8 @@ pub(super) const VERIFICATION_COLUMNS: &str = "verification_id, app_id, public_i
     expires_at, verified_at, retired_at, code_sealed, last_sent_at, redirect_url, state, locale";
 
 /// Columns of `app`, in the order `app_from_row` reads them.
-pub(super) const APP_COLUMNS: &str = "app_id, namespace, name, echo_code, redirect_urls, tenant_id";
+pub(super) const APP_COLUMNS: &str =
+    "app_id, namespace, name, echo_code, redirect_urls, tenant_id, settings, declared";
 
 /// Reads a counter stored as a 64-bit integer.
 pub(super) fn counter(value: i64, column: &'static str) -> Result<u32, super::StoreError> {
@@ -20,6 +21,14 @@ pub(super) fn counter(value: i64, column: &'static str) -> Result<u32, super::St
 pub(super) fn unique_violation(err: sqlx::Error) -> super::StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => super::StoreError::Conflict,
+        _ => super::StoreError::Database(err),
+    }
+}
+
+/// A foreign key naming a row that does not exist is [`Dangling`](super::StoreError::Dangling).
+pub(super) fn dangling(err: sqlx::Error) -> super::StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => super::StoreError::Dangling,
         _ => super::StoreError::Database(err),
     }
 }
@@ -77,8 +86,8 @@ macro_rules! sql_store {
         const _: () = {
             use super::sql::tenants::MEMBER_COLUMNS;
             use super::sql::{
-                counter, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME, COUNT_ATTEMPT,
-                EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
+                counter, dangling, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME,
+                COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::{
                 ActiveSecret, AppRecord, AppStore, Attempt, AttemptOutcome, AuditRecord,
@@ -172,6 +181,9 @@ macro_rules! sql_store {
                     )
                     .map_err(|_| StoreError::Corrupt("app.redirect_urls"))?,
                     tenant_id: row.try_get("tenant_id")?,
+                    settings: serde_json::from_str(&row.try_get::<String, _>("settings")?)
+                        .map_err(|_| StoreError::Corrupt("app.settings"))?,
+                    declared: row.try_get("declared")?,
                 })
             }
 

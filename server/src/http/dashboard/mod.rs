@@ -3,9 +3,14 @@
 //! rendering with `app::dashboard`. Forms answer with a redirect (or, when something must
 //! be shown once, the page itself), so the dashboard works without JavaScript.
 
+mod settings;
+
 use super::AppState;
 use app::{
-    dashboard::{render_dashboard, AppRow, AuditRow, DashboardPage, MemberRow, Nav, SecretRow},
+    dashboard::{
+        render_dashboard, AppRow, AuditRow, DashboardPage, MemberRow, Nav, SecretRow,
+        SettingsFields,
+    },
     gateway::{
         clock::utc_timestamp,
         store::{AppRecord, Role, SecretRecord},
@@ -47,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/apps/{namespace}", get(app_page))
         .route("/dashboard/apps/{namespace}/rename", post(rename_app))
         .route("/dashboard/apps/{namespace}/delete", post(delete_app))
+        .route("/dashboard/apps/{namespace}/settings", post(save_settings))
         .route("/dashboard/apps/{namespace}/secrets", post(add_secret))
         .route(
             "/dashboard/apps/{namespace}/secrets/{id}/revoke",
@@ -90,6 +96,7 @@ fn row(app: &AppRecord) -> AppRow {
     AppRow {
         namespace: app.namespace.clone(),
         name: app.name.clone(),
+        declared: app.declared,
     }
 }
 
@@ -165,7 +172,14 @@ macro_rules! with_csrf {
         }
     )*};
 }
-with_csrf!(CsrfForm, NewAppForm, SecretForm, InviteForm, AppChangeForm);
+with_csrf!(
+    CsrfForm,
+    NewAppForm,
+    SecretForm,
+    InviteForm,
+    AppChangeForm,
+    SettingsForm
+);
 
 /// A signed-in member's form, with the client's IP for the audit log. Accepted only with
 /// the session's CSRF token and only from this server's own pages; anything else is
@@ -397,8 +411,11 @@ async fn create_app(
         .await
     {
         Ok((app, secret)) => {
-            let fresh = Some(secret.expose().to_owned());
-            app_with_secrets(&gw, &options, &session, &app.namespace, fresh, None).await
+            let extras = AppPageExtras {
+                fresh: Some(secret.expose().to_owned()),
+                ..AppPageExtras::default()
+            };
+            app_with_secrets(&gw, &options, &session, &app.namespace, extras).await
         }
         Err(EngineError::InvalidInput { field, reason }) => {
             let error = Some(format!("The {field} {reason}."));
@@ -415,19 +432,32 @@ async fn create_app(
     }
 }
 
-/// An app's page with its secrets; `fresh` is a secret just made, shown this once.
+/// What an app's page shows besides the app: a secret just made (shown this once), the
+/// settings form as sent when it was refused, and why a form was refused.
+#[derive(Default)]
+struct AppPageExtras {
+    fresh: Option<String>,
+    fields: Option<SettingsFields>,
+    error: Option<(StatusCode, String)>,
+}
+
+/// An app's page with its secrets and settings.
 async fn app_with_secrets(
     gw: &Gateway,
     options: &LeptosOptions,
     session: &Session,
     namespace: &str,
-    fresh: Option<String>,
-    error: Option<(StatusCode, String)>,
+    extras: AppPageExtras,
 ) -> Response {
     let (app, secrets) = match gw.tenant_app_secrets(session, namespace).await {
         Ok(found) => found,
         Err(e) => return failure(options, session, e),
     };
+    let AppPageExtras {
+        fresh,
+        fields,
+        error,
+    } = extras;
     let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
     page(
         options,
@@ -436,9 +466,19 @@ async fn app_with_secrets(
             nav: nav(session),
             app: row(&app),
             secrets: secrets.iter().map(secret_row).collect(),
+            settings: Box::new(fields.unwrap_or_else(|| settings::fields_of(&app))),
+            defaults: settings::defaults(gw),
             fresh,
             error: error.map(|(_, message)| message),
         },
+    )
+}
+
+/// A refused form's reason, as the page shows it.
+fn refusal(field: &str, reason: &str) -> (StatusCode, String) {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("The {} {reason}.", field.replace('_', " ")),
     )
 }
 
@@ -459,7 +499,8 @@ async fn app_page(
     Member(session): Member,
     Path(namespace): Path<String>,
 ) -> Response {
-    app_with_secrets(&gw, &options, &session, &namespace, None, None).await
+    let extras = AppPageExtras::default();
+    app_with_secrets(&gw, &options, &session, &namespace, extras).await
 }
 
 #[derive(Deserialize)]
@@ -481,28 +522,29 @@ enum Then {
 }
 
 /// After a form of an app's page: where it leads, or that page with the reason it was
-/// refused.
+/// refused (and the settings form as sent, when it was that form).
 async fn after_app_form(
     gw: &Gateway,
     options: &LeptosOptions,
     session: &Session,
     namespace: &str,
     result: Result<Then, EngineError>,
+    fields: Option<SettingsFields>,
 ) -> Response {
-    match result {
-        Ok(Then::ShowSecret(fresh)) => {
-            app_with_secrets(gw, options, session, namespace, Some(fresh), None).await
-        }
-        Ok(Then::GoTo(to)) => Redirect::to(&to).into_response(),
-        Err(EngineError::InvalidInput { field, reason }) => {
-            let error = (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("The {field} {reason}."),
-            );
-            app_with_secrets(gw, options, session, namespace, None, Some(error)).await
-        }
-        Err(e) => failure(options, session, e),
-    }
+    let extras = match result {
+        Ok(Then::ShowSecret(fresh)) => AppPageExtras {
+            fresh: Some(fresh),
+            ..AppPageExtras::default()
+        },
+        Ok(Then::GoTo(to)) => return Redirect::to(&to).into_response(),
+        Err(EngineError::InvalidInput { field, reason }) => AppPageExtras {
+            fields,
+            error: Some(refusal(field, &reason)),
+            ..AppPageExtras::default()
+        },
+        Err(e) => return failure(options, session, e),
+    };
+    app_with_secrets(gw, options, session, namespace, extras).await
 }
 
 fn app_page_of(namespace: &str) -> Then {
@@ -519,7 +561,7 @@ async fn add_secret(
         .add_app_secret(&session, &namespace, &form.label, &ip)
         .await
         .map(|s| Then::ShowSecret(s.expose().to_owned()));
-    after_app_form(&gw, &options, &session, &namespace, result).await
+    after_app_form(&gw, &options, &session, &namespace, result, None).await
 }
 
 async fn revoke_secret(
@@ -532,7 +574,7 @@ async fn revoke_secret(
         .revoke_app_secret(&session, &namespace, id, &ip)
         .await
         .map(|()| app_page_of(&namespace));
-    after_app_form(&gw, &options, &session, &namespace, result).await
+    after_app_form(&gw, &options, &session, &namespace, result, None).await
 }
 
 async fn rotate_secret(
@@ -546,7 +588,7 @@ async fn rotate_secret(
         .rotate_app_secret(&session, &namespace, id, overlap, &ip)
         .await
         .map(|s| Then::ShowSecret(s.expose().to_owned()));
-    after_app_form(&gw, &options, &session, &namespace, result).await
+    after_app_form(&gw, &options, &session, &namespace, result, None).await
 }
 
 #[derive(Deserialize)]
@@ -760,7 +802,7 @@ async fn rename_app(
         .rename_tenant_app(&session, &namespace, &form.name, &ip)
         .await
         .map(|_| app_page_of(&namespace));
-    after_app_form(&gw, &options, &session, &namespace, result).await
+    after_app_form(&gw, &options, &session, &namespace, result, None).await
 }
 
 async fn delete_app(
@@ -773,5 +815,30 @@ async fn delete_app(
         .delete_tenant_app(&session, &namespace, &form.confirm, &ip)
         .await
         .map(|()| Then::GoTo("/dashboard".into()));
-    after_app_form(&gw, &options, &session, &namespace, result).await
+    after_app_form(&gw, &options, &session, &namespace, result, None).await
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    fields: SettingsFields,
+}
+
+async fn save_settings(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path(namespace): Path<String>,
+    Change { session, form, ip }: Change<SettingsForm>,
+) -> Response {
+    let result = match settings::read(&form.fields) {
+        Ok((values, redirect_urls)) => gw
+            .set_app_settings(&session, &namespace, values, redirect_urls, &ip)
+            .await
+            .map(|_| app_page_of(&namespace)),
+        Err(e) => Err(e),
+    };
+    let fields = Some(form.fields);
+    after_app_form(&gw, &options, &session, &namespace, result, fields).await
 }

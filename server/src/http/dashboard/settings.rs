@@ -1,0 +1,176 @@
+//! An app's settings form: the stored settings as the form's fields, and the fields sent
+//! back read into settings (numbers, lists one per line or space, ticked channels).
+
+use app::{
+    dashboard::{SettingsDefaults, SettingsFields},
+    gateway::{
+        address::Channel,
+        code::Alphabet,
+        settings::{AppPages, AppSettings},
+        store::AppRecord,
+        EngineError, Gateway,
+    },
+    i18n::Lang,
+};
+
+/// The fields showing `app`'s stored settings.
+pub fn fields_of(app: &AppRecord) -> SettingsFields {
+    let s = &app.settings;
+    let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let ticked = |c: Channel| s.channels.contains(&c).then(|| "on".to_owned());
+    SettingsFields {
+        ttl_secs: number(s.ttl_secs),
+        max_attempts: number(s.max_attempts.map(u64::from)),
+        max_sends: number(s.max_sends.map(u64::from)),
+        code_length: number(s.code_length.map(u64::from)),
+        code_alphabet: s
+            .code_alphabet
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default(),
+        channel_email: ticked(Channel::Email),
+        channel_sms: ticked(Channel::Sms),
+        channel_whatsapp: ticked(Channel::Whatsapp),
+        channel_voice: ticked(Channel::Voice),
+        channel_other: ticked(Channel::Other),
+        prefixes: s.prefixes.join(" "),
+        locale: s.pages.locale.clone().unwrap_or_default(),
+        logo_url: s.pages.logo_url.clone().unwrap_or_default(),
+        accent_color: s.pages.accent_color.clone().unwrap_or_default(),
+        country: s.pages.country.clone().unwrap_or_default(),
+        fallbacks: s.pages.fallbacks.join(" "),
+        redirect_urls: app.redirect_urls.join("\n"),
+        embed_origins: s.pages.embed_origins.join("\n"),
+    }
+}
+
+/// What an empty field falls back to on this server.
+pub fn defaults(gw: &Gateway) -> SettingsDefaults {
+    let s = gw.settings();
+    SettingsDefaults {
+        ttl_secs: s.default_ttl_secs,
+        max_attempts: s.default_max_attempts,
+        max_sends: s.default_max_sends,
+        code_length: s.code_spec.length,
+        code_alphabet: s.code_spec.alphabet.as_str(),
+        locales: Lang::all().iter().map(|l| l.tag()).collect(),
+        providers: gw.providers().ids().map(str::to_owned).collect(),
+    }
+}
+
+/// The settings and redirect allow-list the fields ask for. Only their form is checked
+/// here (a number is a number); the gateway checks the values.
+pub fn read(fields: &SettingsFields) -> Result<(AppSettings, Vec<String>), EngineError> {
+    let ticked = [
+        (&fields.channel_email, Channel::Email),
+        (&fields.channel_sms, Channel::Sms),
+        (&fields.channel_whatsapp, Channel::Whatsapp),
+        (&fields.channel_voice, Channel::Voice),
+        (&fields.channel_other, Channel::Other),
+    ];
+    let settings = AppSettings {
+        ttl_secs: number("ttl_secs", &fields.ttl_secs)?,
+        max_attempts: number("max_attempts", &fields.max_attempts)?,
+        max_sends: number("max_sends", &fields.max_sends)?,
+        code_length: number("code_length", &fields.code_length)?,
+        code_alphabet: match fields.code_alphabet.trim() {
+            "" => None,
+            raw => Some(Alphabet::parse(raw).ok_or_else(|| {
+                EngineError::invalid("code_alphabet", "must be digits or alphanumeric")
+            })?),
+        },
+        channels: ticked
+            .into_iter()
+            .filter(|(on, _)| on.is_some())
+            .map(|(_, channel)| channel)
+            .collect(),
+        prefixes: words(&fields.prefixes),
+        pages: AppPages {
+            embed_origins: words(&fields.embed_origins),
+            locale: optional(&fields.locale),
+            logo_url: optional(&fields.logo_url),
+            accent_color: optional(&fields.accent_color).map(|c| c.to_ascii_lowercase()),
+            country: optional(&fields.country).map(|c| c.to_ascii_uppercase()),
+            fallbacks: words(&fields.fallbacks),
+        },
+    };
+    Ok((settings, words(&fields.redirect_urls)))
+}
+
+/// An empty field is `None`; otherwise a whole number.
+fn number<T: std::str::FromStr>(key: &'static str, raw: &str) -> Result<Option<T>, EngineError> {
+    match raw.trim() {
+        "" => Ok(None),
+        raw => raw
+            .parse()
+            .map(Some)
+            .map_err(|_| EngineError::invalid(key, format!("{raw:?} is not a whole number"))),
+    }
+}
+
+fn optional(raw: &str) -> Option<String> {
+    Some(raw.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// Entries separated by spaces, commas or new lines, without repeats.
+fn words(raw: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for word in raw.split(|c: char| c.is_whitespace() || c == ',') {
+        if !word.is_empty() && !out.iter().any(|w| w == word) {
+            out.push(word.to_owned());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_read_back_into_the_settings_they_show() {
+        let app = AppRecord {
+            redirect_urls: vec!["https://shop.example/done".into()],
+            settings: AppSettings {
+                ttl_secs: Some(300),
+                max_attempts: Some(3),
+                code_length: Some(8),
+                code_alphabet: Some(Alphabet::Alphanumeric),
+                channels: vec![Channel::Email, Channel::Sms],
+                prefixes: vec!["+91".into(), "+44".into()],
+                pages: AppPages {
+                    embed_origins: vec!["https://shop.example".into()],
+                    locale: Some("de".into()),
+                    accent_color: Some("#0a7f5c".into()),
+                    fallbacks: vec!["console".into()],
+                    ..AppPages::default()
+                },
+                ..AppSettings::default()
+            },
+            ..AppRecord::default()
+        };
+        let (settings, urls) = read(&fields_of(&app)).unwrap();
+        assert_eq!(settings, app.settings);
+        assert_eq!(urls, app.redirect_urls);
+    }
+
+    #[test]
+    fn words_split_on_spaces_commas_and_lines_once_each() {
+        assert_eq!(words(" +91, +44\n+91 "), ["+91", "+44"]);
+        assert!(words(" \n ").is_empty());
+    }
+
+    #[test]
+    fn a_number_field_says_which_value_is_not_a_number() {
+        let fields = SettingsFields {
+            max_sends: "three".into(),
+            ..SettingsFields::default()
+        };
+        match read(&fields) {
+            Err(EngineError::InvalidInput { field, reason }) => {
+                assert_eq!(field, "max_sends");
+                assert!(reason.contains("\"three\""), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
