@@ -774,12 +774,17 @@ async fn start(
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
-async fn app_settings_shape_the_apps_verifications(backend: Backend) {
-    let sms = HttpCapture::start(Reply::Status(200, "{}".into())).await;
-    let config = format!(
+/// An `http_sms` provider `gateway` posting to `sms`.
+fn sms_gateway(sms: &HttpCapture) -> String {
+    format!(
         "[providers.gateway]\ntype = \"http_sms\"\nurl = \"{}\"\n[providers.gateway.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n",
         sms.url("/send")
-    );
+    )
+}
+
+async fn app_settings_shape_the_apps_verifications(backend: Backend) {
+    let sms = HttpCapture::start(Reply::Status(200, "{}".into())).await;
+    let config = sms_gateway(&sms);
     let app = spawn_app_on(backend, &config).await;
     let password = tenant(&app, "Acme", OWNER).await;
     let cookie = sign_in(&app, OWNER, &password).await;
@@ -1142,7 +1147,128 @@ async fn an_app_of_the_config_file_is_shown_read_only_to_its_tenant(backend: Bac
     );
 }
 
+async fn test_addresses_and_test_mode_keep_messages_in_the_dev_inbox(backend: Backend) {
+    let mut sms = HttpCapture::start(Reply::Status(200, "{}".into())).await;
+    let app = spawn_app_on(backend, &sms_gateway(&sms)).await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (secret, token) = dashboard_app(&app, &cookie, "shop").await;
+    let form = [
+        ("csrf", token.as_str()),
+        ("test_addresses", "+1 500 555 0006 424242"),
+    ];
+    let (status, html) = post(&app, "/dashboard/apps/shop/settings", &cookie, &form).await;
+    assert_eq!(
+        status, 422,
+        "a phone number is written without spaces: {html}"
+    );
+    let form = [
+        ("csrf", token.as_str()),
+        (
+            "test_addresses",
+            "+15005550006 424242\nqa@shop.example 9999",
+        ),
+    ];
+    assert_eq!(
+        post(&app, "/dashboard/apps/shop/settings", &cookie, &form)
+            .await
+            .0,
+        303
+    );
+
+    // A test number gets its fixed code, and its message stays on this machine.
+    let (status, body) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "gateway", "to": "+15005550006"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let mut kept = String::new();
+    for _ in 0..200 {
+        kept = get(&app, "/dashboard/apps/shop/inbox", &cookie).await.1;
+        if kept.contains(r#"data-inbox-to="+15005550006""#) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(kept.contains(r#"data-inbox-to="+15005550006""#), "{kept}");
+    assert!(kept.contains("424242") && kept.contains(&id));
+    let res = app
+        .client
+        .post(app.url(&format!("/v1/verifications/{id}/check")))
+        .header("authorization", format!("Bearer shop:{secret}"))
+        .json(&serde_json::json!({"code": "424242"}))
+        .send()
+        .await
+        .unwrap();
+    let checked: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(checked["verified"], true, "{checked}");
+    assert!(
+        sms.drain(std::time::Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "nothing was sent"
+    );
+
+    // Other numbers go out as usual.
+    let (status, _) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "gateway", "to": "+919876543210"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(String::from_utf8_lossy(&sms.next().await.body).contains("+919876543210"));
+
+    // Test mode keeps every message.
+    let form = [("csrf", token.as_str()), ("test_mode", "on")];
+    assert_eq!(
+        post(&app, "/dashboard/apps/shop/settings", &cookie, &form)
+            .await
+            .0,
+        303
+    );
+    let (status, _) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "gateway", "to": "+14155550100"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut kept = String::new();
+    for _ in 0..200 {
+        kept = get(&app, "/dashboard/apps/shop/inbox", &cookie).await.1;
+        if kept.contains(r#"data-inbox-to="+14155550100""#) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        kept.contains("Test mode is on") && kept.contains(r#"data-inbox-to="+14155550100""#),
+        "{kept}"
+    );
+    assert!(
+        sms.drain(std::time::Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "nothing was sent"
+    );
+
+    // Another tenant's member finds no inbox there.
+    let other = tenant(&app, "Other", "someone@other.example").await;
+    let other_cookie = sign_in(&app, "someone@other.example", &other).await;
+    let (status, html) = get(&app, "/dashboard/apps/shop/inbox", &other_cookie).await;
+    assert_eq!(status, 404);
+    assert!(!html.contains("424242"));
+}
+
 on_both_backends!(
+    test_addresses_and_test_mode_keep_messages_in_the_dev_inbox,
     app_settings_shape_the_apps_verifications,
     refused_settings_change_nothing_and_say_why,
     settings_are_changed_only_by_members_who_manage_the_app,

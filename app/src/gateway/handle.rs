@@ -7,7 +7,7 @@ use crate::gateway::{
     apps::auth::Authenticator,
     clock::Clock,
     code::CodeHasher,
-    delivery::{Provider, Providers},
+    delivery::{Provider, Providers, DEV_INBOX},
     error::EngineError,
     limits::{self, Limit},
     live::hub::LiveHub,
@@ -115,8 +115,13 @@ impl Gateway {
             .get(&app.app_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
+        let route = if app.settings.captures(address) {
+            vec![DEV_INBOX.to_owned()]
+        } else {
+            route_for(rules, provider.id(), provider.channel(), address)
+        };
         NewDelivery {
-            route: route_for(rules, provider.id(), provider.channel(), address),
+            route,
             address: address.to_owned(),
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::gateway::{
     address::{dialling_codes, Channel},
-    code::{Alphabet, CodeSpec},
+    code::{Alphabet, CodeSpec, OtpCode},
     limits::LimitSettings,
     secret::ApiSecret,
 };
@@ -90,6 +90,19 @@ pub struct AppSettings {
     pub prefixes: Vec<String>,
     /// How its hosted pages look and who may frame them.
     pub pages: AppPages,
+    /// Test mode: every message goes to the app's dev inbox instead of its provider.
+    pub test_mode: bool,
+    /// Addresses whose verifications get a fixed code and whose messages go to the dev
+    /// inbox, never out (as Twilio's test numbers).
+    pub test_addresses: Vec<TestAddress>,
+}
+
+/// A test address and the code every verification started for it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestAddress {
+    /// As its provider writes it: `+15005550006`, `qa@example.com`.
+    pub address: String,
+    pub code: String,
 }
 
 /// Why an app setting was refused: the setting's key and a reason that names the value.
@@ -113,6 +126,19 @@ impl AppSettings {
             length: self.code_length.unwrap_or(default.length),
             alphabet: self.code_alphabet.unwrap_or(default.alphabet),
         }
+    }
+
+    /// The fixed code of a test address; `address` as its provider parsed it.
+    pub fn test_code(&self, address: &str) -> Option<&str> {
+        self.test_addresses
+            .iter()
+            .find(|t| t.address.eq_ignore_ascii_case(address))
+            .map(|t| t.code.as_str())
+    }
+
+    /// Whether a message to `address` stays in the dev inbox.
+    pub fn captures(&self, address: &str) -> bool {
+        self.test_mode || self.test_code(address).is_some()
     }
 
     /// Whether the app takes a verification on `channel` to `address`: its channel is
@@ -158,9 +184,41 @@ impl AppSettings {
                 format!("{prefix:?}: write a country code such as \"+91\""),
             )?;
         }
+        if self.test_addresses.len() > MAX_TEST_ADDRESSES {
+            refuse("test_addresses", "are at most 20")?;
+        }
+        for (i, t) in self.test_addresses.iter().enumerate() {
+            let printable = !t.address.is_empty()
+                && t.address.len() <= 254
+                && !t
+                    .address
+                    .chars()
+                    .any(|c| c.is_control() || c.is_whitespace());
+            if !printable {
+                refuse(
+                    "test_addresses",
+                    format!("{:?}: write an address, a space and its code", t.address),
+                )?;
+            }
+            if OtpCode::parse_custom(&t.code).is_err() {
+                refuse(
+                    "test_addresses",
+                    format!("{:?}: a code is 4 to 16 letters or digits", t.code),
+                )?;
+            }
+            if self.test_addresses[..i]
+                .iter()
+                .any(|o| o.address.eq_ignore_ascii_case(&t.address))
+            {
+                refuse("test_addresses", format!("{:?} is listed twice", t.address))?;
+            }
+        }
         self.pages.check()
     }
 }
+
+/// How many test addresses an app may list.
+pub const MAX_TEST_ADDRESSES: usize = 20;
 
 /// Why an app does not take a verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,11 @@
 //! Tenants: the organisations that manage apps in the dashboard. Making a tenant and its
 //! members, the apps a tenant manages, and the audit log of what its members did. Signing
 //! in and sessions are in `tenants/sessions.rs`, invitations in `tenants/invites.rs`, an
-//! app's API secrets in `tenants/secrets.rs`, its settings in `tenants/app_settings.rs`.
+//! app's API secrets in `tenants/secrets.rs`, its settings in `tenants/app_settings.rs`,
+//! its dev inbox in `tenants/inbox.rs`.
 
 pub mod app_settings;
+pub mod inbox;
 pub mod invites;
 pub mod secrets;
 pub mod sessions;

@@ -418,6 +418,12 @@ pub(super) fn http_providers(
     let mut out = HttpProviders::default();
     for (id, value) in sections {
         let key = format!("providers.{id}");
+        if id == app::gateway::delivery::DEV_INBOX {
+            return Err(invalid(
+                &key,
+                "this name is the dev inbox's; choose another",
+            ));
+        }
         let kind = value
             .get("type")
             .and_then(|t| t.as_str())

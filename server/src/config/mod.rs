@@ -316,6 +316,12 @@ impl Settings {
 
         let mut webhooks = Vec::new();
         for (name, section) in file.webhooks {
+            if name == app::gateway::delivery::DEV_INBOX {
+                return Err(invalid(
+                    format!("webhooks.{name}"),
+                    "this name is the dev inbox's; choose another",
+                ));
+            }
             if section.enabled {
                 webhooks.push(webhooks::webhook_settings(&name, section, &templates, net)?);
             }

@@ -23,6 +23,10 @@ use super::address::{Address, AddressError, Channel};
 use async_trait::async_trait;
 use std::{collections::BTreeMap, fmt, sync::Arc, time::Duration};
 
+/// The dev inbox's route: a message routed here is kept in its app's dev inbox (written
+/// by the verification's provider's templates) and never sent.
+pub const DEV_INBOX: &str = "dev_inbox";
+
 /// A rendered message, ready for a provider. Holds the code in its body: never log it.
 #[derive(Clone)]
 pub struct OutgoingMessage {

@@ -106,4 +106,29 @@ pub trait DeliveryStore: Send + Sync {
         &self,
         verification_id: i64,
     ) -> Result<Vec<(String, String, u32)>, StoreError>;
+    /// Keeps a message in its app's dev inbox instead of sending it, dropping all but the
+    /// app's newest [`DEV_INBOX_SIZE`]; its id.
+    async fn capture_message(&self, message: &DevMessage) -> Result<i64, StoreError>;
+    /// An app's dev inbox, newest first.
+    async fn dev_messages(&self, app_id: i64) -> Result<Vec<DevMessage>, StoreError>;
+}
+
+/// How many messages each app's dev inbox keeps.
+pub const DEV_INBOX_SIZE: i64 = 200;
+
+/// A message kept in an app's dev inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DevMessage {
+    /// 0 until stored.
+    pub dev_message_id: i64,
+    pub app_id: i64,
+    /// The verification it belongs to.
+    pub public_id: String,
+    /// The provider that would have sent it.
+    pub provider: String,
+    pub channel: String,
+    pub address: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: i64,
 }

@@ -20,7 +20,7 @@ mod views;
 
 pub use apps::{ActiveSecret, AppRecord, AppStore, SecretRecord};
 pub use counters::{CounterStore, IdempotentAnswer};
-pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore};
+pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore, DevMessage, DEV_INBOX_SIZE};
 pub use events::{EventRow, EventStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

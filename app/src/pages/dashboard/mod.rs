@@ -50,6 +50,21 @@ pub struct SettingsFields {
     pub fallbacks: String,
     pub redirect_urls: String,
     pub embed_origins: String,
+    pub test_mode: Option<String>,
+    /// `address code`, one per line.
+    pub test_addresses: String,
+}
+
+/// A message of an app's dev inbox.
+#[derive(Debug, Clone)]
+pub struct InboxRow {
+    /// `YYYY-MM-DD HH:MM:SS` UTC.
+    pub at: String,
+    pub verification: String,
+    pub provider: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
 }
 
 /// The engine-wide values an app's empty setting falls back to, shown beside the fields.
@@ -115,6 +130,13 @@ pub enum DashboardPage {
         fresh: Option<String>,
         error: Option<String>,
     },
+    /// An app's dev inbox.
+    Inbox {
+        nav: Nav,
+        app: AppRow,
+        test_mode: bool,
+        messages: Vec<InboxRow>,
+    },
     /// The audit log, only `action`'s lines when it is not empty.
     Audit {
         nav: Nav,
@@ -153,6 +175,7 @@ pub fn render_dashboard(
         DashboardPage::SignIn { .. } => "Sign in".to_owned(),
         DashboardPage::Apps { .. } => "Apps".to_owned(),
         DashboardPage::App { app, .. } => app.name.clone(),
+        DashboardPage::Inbox { app, .. } => format!("{} · dev inbox", app.name),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
         DashboardPage::Members { .. } => "Members".to_owned(),
         DashboardPage::AcceptInvite { .. } => "Join".to_owned(),
@@ -202,6 +225,8 @@ fn body(page: DashboardPage) -> AnyView {
                     <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-6 gap-y-2 text-sm">
                         <dt class="text-zinc-600">"Namespace"</dt>
                         <dd class="font-mono" data-role="namespace">{app.namespace.clone()}</dd>
+                        <dt class="text-zinc-600">"Dev inbox"</dt>
+                        <dd><a class="underline" href=format!("{base}/inbox")>"Messages kept instead of sent"</a></dd>
                     </dl>
                     {app.declared.then(|| view! {
                         <p class="mt-4 rounded-lg bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200" data-role="declared">
@@ -220,6 +245,26 @@ fn body(page: DashboardPage) -> AnyView {
             }
             .into_any()
         }
+        DashboardPage::Inbox {
+            nav,
+            app,
+            test_mode,
+            messages,
+        } => view! {
+            <Frame nav>
+                <h1 class="text-2xl font-semibold">{format!("{}: dev inbox", app.name)}</h1>
+                <p class="mt-2 text-sm text-zinc-600">
+                    {if test_mode {
+                        "Test mode is on: every message of this app is kept here and none is sent."
+                    } else {
+                        "Messages to this app's test addresses are kept here and never sent. Turn on test mode in the app's settings to keep all of them."
+                    }}
+                </p>
+                <Inbox messages/>
+                <p class="mt-6"><a class="underline" href=format!("/dashboard/apps/{}", app.namespace)>"Back to the app"</a></p>
+            </Frame>
+        }
+        .into_any(),
         DashboardPage::Audit {
             nav,
             entries,
@@ -566,6 +611,7 @@ fn Settings(
         ),
     ];
     let alphabet = fields.code_alphabet.clone();
+    let test_mode = fields.test_mode.is_some();
     let locale = fields.locale.clone();
     let providers = d.providers.join(", ");
     view! {
@@ -613,6 +659,13 @@ fn Settings(
                 {text("country", "Phone picker starts on", fields.country, "A country code such as IN or DE.")}
                 {lines("redirect_urls", "Redirect URLs", fields.redirect_urls, "Exact http(s) URLs the pages may send people back to, one per line.")}
                 {lines("embed_origins", "Embed origins", fields.embed_origins, "Sites that may frame the pages (otp.js modal), such as https://shop.example, one per line.")}
+                <div class="sm:col-span-2">
+                    <label class="flex items-center gap-2 text-sm font-medium">
+                        <input type="checkbox" name="test_mode" value="on" checked=test_mode disabled=!manages class="h-4 w-4"/>
+                        "Test mode: keep every message in the dev inbox instead of sending it"
+                    </label>
+                </div>
+                {lines("test_addresses", "Test addresses", fields.test_addresses, "An address, a space and its fixed code on each line, such as +15005550006 123456: their messages stay in the dev inbox.")}
                 <p class="text-xs text-zinc-600 sm:col-span-2">{format!("Providers on this server: {providers}.")}</p>
                 {manages.then(|| view! {
                     <div class="sm:col-span-2"><button type="submit" class=BUTTON>"Save settings"</button></div>
@@ -707,6 +760,28 @@ fn AcceptInvite(email: String, token: String, error: Option<String>) -> impl Int
             </div>
         </main>
     }
+}
+
+/// The messages of a dev inbox, newest first.
+#[component]
+fn Inbox(messages: Vec<InboxRow>) -> impl IntoView {
+    if messages.is_empty() {
+        return view! { <p class="mt-4 text-sm text-zinc-600">"No messages yet."</p> }.into_any();
+    }
+    view! {
+        <ol class="mt-4 space-y-3">
+            {messages.into_iter().map(|m| view! {
+                <li class="rounded-xl bg-white p-4 ring-1 ring-zinc-200" data-inbox-to=m.to.clone()>
+                    <p class="text-sm text-zinc-600">
+                        {format!("{} UTC · to {} via {} · verification {}", m.at, m.to, m.provider, m.verification)}
+                    </p>
+                    {(!m.subject.is_empty()).then(|| view! { <p class="mt-1 font-medium">{m.subject.clone()}</p> })}
+                    <pre class="mt-2 whitespace-pre-wrap break-words font-mono text-sm" data-role="inbox-body">{m.body}</pre>
+                </li>
+            }).collect_view()}
+        </ol>
+    }
+    .into_any()
 }
 
 #[component]

@@ -8,7 +8,7 @@ mod settings;
 use super::AppState;
 use app::{
     dashboard::{
-        render_dashboard, AppRow, AuditRow, DashboardPage, MemberRow, Nav, SecretRow,
+        render_dashboard, AppRow, AuditRow, DashboardPage, InboxRow, MemberRow, Nav, SecretRow,
         SettingsFields,
     },
     gateway::{
@@ -53,6 +53,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/apps/{namespace}/rename", post(rename_app))
         .route("/dashboard/apps/{namespace}/delete", post(delete_app))
         .route("/dashboard/apps/{namespace}/settings", post(save_settings))
+        .route("/dashboard/apps/{namespace}/inbox", get(inbox))
         .route("/dashboard/apps/{namespace}/secrets", post(add_secret))
         .route(
             "/dashboard/apps/{namespace}/secrets/{id}/revoke",
@@ -841,4 +842,35 @@ async fn save_settings(
     };
     let fields = Some(form.fields);
     after_app_form(&gw, &options, &session, &namespace, result, fields).await
+}
+
+async fn inbox(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Member(session): Member,
+    Path(namespace): Path<String>,
+) -> Response {
+    match gw.dev_inbox(&session, &namespace).await {
+        Ok((app, messages)) => page(
+            &options,
+            StatusCode::OK,
+            DashboardPage::Inbox {
+                nav: nav(&session),
+                app: row(&app),
+                test_mode: app.settings.test_mode,
+                messages: messages
+                    .into_iter()
+                    .map(|m| InboxRow {
+                        at: utc_timestamp(m.created_at),
+                        verification: m.public_id,
+                        provider: m.provider,
+                        to: m.address,
+                        subject: m.subject,
+                        body: m.body,
+                    })
+                    .collect(),
+            },
+        ),
+        Err(e) => failure(&options, &session, e),
+    }
 }

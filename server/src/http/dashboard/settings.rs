@@ -6,7 +6,7 @@ use app::{
     gateway::{
         address::Channel,
         code::Alphabet,
-        settings::{AppPages, AppSettings},
+        settings::{AppPages, AppSettings, TestAddress},
         store::AppRecord,
         EngineError, Gateway,
     },
@@ -40,6 +40,13 @@ pub fn fields_of(app: &AppRecord) -> SettingsFields {
         fallbacks: s.pages.fallbacks.join(" "),
         redirect_urls: app.redirect_urls.join("\n"),
         embed_origins: s.pages.embed_origins.join("\n"),
+        test_mode: s.test_mode.then(|| "on".to_owned()),
+        test_addresses: s
+            .test_addresses
+            .iter()
+            .map(|t| format!("{} {}", t.address, t.code))
+            .collect::<Vec<_>>()
+            .join("\n"),
     }
 }
 
@@ -92,6 +99,14 @@ pub fn read(fields: &SettingsFields) -> Result<(AppSettings, Vec<String>), Engin
             country: optional(&fields.country).map(|c| c.to_ascii_uppercase()),
             fallbacks: words(&fields.fallbacks),
         },
+        test_mode: fields.test_mode.is_some(),
+        test_addresses: fields
+            .test_addresses
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(test_address)
+            .collect(),
     };
     Ok((settings, words(&fields.redirect_urls)))
 }
@@ -104,6 +119,15 @@ fn number<T: std::str::FromStr>(key: &'static str, raw: &str) -> Result<Option<T
             .parse()
             .map(Some)
             .map_err(|_| EngineError::invalid(key, format!("{raw:?} is not a whole number"))),
+    }
+}
+
+/// `address code`; a line without a code keeps an empty one, which the gateway refuses.
+fn test_address(line: &str) -> TestAddress {
+    let (address, code) = line.rsplit_once(char::is_whitespace).unwrap_or((line, ""));
+    TestAddress {
+        address: address.trim().to_owned(),
+        code: code.trim().to_owned(),
     }
 }
 
@@ -144,6 +168,11 @@ mod tests {
                     fallbacks: vec!["console".into()],
                     ..AppPages::default()
                 },
+                test_mode: true,
+                test_addresses: vec![TestAddress {
+                    address: "+15005550006".into(),
+                    code: "424242".into(),
+                }],
                 ..AppSettings::default()
             },
             ..AppRecord::default()

@@ -318,6 +318,63 @@ macro_rules! sql_deliveries {
                     })
                     .collect()
             }
+
+            async fn capture_message(&self, m: &DevMessage) -> Result<i64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO dev_message \
+                     (app_id, public_id, provider, channel, address, subject, body, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING dev_message_id",
+                )
+                .bind(m.app_id)
+                .bind(&m.public_id)
+                .bind(&m.provider)
+                .bind(&m.channel)
+                .bind(&m.address)
+                .bind(&m.subject)
+                .bind(&m.body)
+                .bind(m.created_at)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "DELETE FROM dev_message WHERE app_id = $1 AND dev_message_id <= $2 - $3",
+                )
+                .bind(m.app_id)
+                .bind(id)
+                .bind(DEV_INBOX_SIZE)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(id)
+            }
+
+            async fn dev_messages(&self, app_id: i64) -> Result<Vec<DevMessage>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT dev_message_id, app_id, public_id, provider, channel, address, \
+                            subject, body, created_at \
+                     FROM dev_message WHERE app_id = $1 \
+                     ORDER BY dev_message_id DESC LIMIT $2",
+                )
+                .bind(app_id)
+                .bind(DEV_INBOX_SIZE)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(DevMessage {
+                            dev_message_id: row.try_get("dev_message_id")?,
+                            app_id: row.try_get("app_id")?,
+                            public_id: row.try_get("public_id")?,
+                            provider: row.try_get("provider")?,
+                            channel: row.try_get("channel")?,
+                            address: row.try_get("address")?,
+                            subject: row.try_get("subject")?,
+                            body: row.try_get("body")?,
+                            created_at: row.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
         }
     };
 }
