@@ -1,8 +1,10 @@
 // The tenant dashboard in Chromium: the owner made on the command line signs in, creates an
-// app, reads its secret once, uses it against the API, revokes it (the next API call is
-// refused), reads the audit log and signs out;
-// the same sign-in and app creation with JavaScript off. axe-core checks every page, and
-// each is saved as a screenshot.
+// app, reads its secret once, turns on test mode in the app's settings (a wrong value is
+// refused first), uses the secret against the API, finds the message with its code in the
+// app's dev inbox, revokes the secret (the next API call is refused), invites a viewer who
+// sees the app but no form to change it, reads the audit log and signs out; all of it
+// with JavaScript on and off. axe-core checks every page, and each is saved as a
+// screenshot.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -85,6 +87,24 @@ for (const javaScript of [true, false]) {
       await assertAccessible(page, 'app created');
       await page.screenshot({ path: join(screenshots, `dashboard-app-created-${mode}.png`), fullPage: true });
 
+      // Settings: a wrong value is refused with its reason and keeps what was typed;
+      // then test mode, so the app's messages stay in its dev inbox.
+      await page.fill('#ttl_secs', '0');
+      await page.click('text=Save settings');
+      await page.waitForSelector('[role=alert]');
+      assert.match(await page.textContent('[role=alert]'), /ttl secs must be 1 to 86400 seconds/);
+      assert.equal(await page.inputValue('#ttl_secs'), '0');
+      await assertAccessible(page, 'settings refused');
+      await page.fill('#ttl_secs', '300');
+      await page.check('input[name=test_mode]');
+      await Promise.all([
+        page.waitForURL(`${server.base}/dashboard/apps/${namespace}`),
+        page.click('text=Save settings'),
+      ]);
+      assert.equal(await page.inputValue('#ttl_secs'), '300');
+      assert.equal(await page.isChecked('input[name=test_mode]'), true);
+      await page.screenshot({ path: join(screenshots, `dashboard-settings-${mode}.png`), fullPage: true });
+
       // The secret is the app's credential for the API.
       const res = await fetch(`${server.base}/api/otp/e2e-${mode}-0001`, {
         method: 'PUT',
@@ -95,6 +115,19 @@ for (const javaScript of [true, false]) {
         body: new URLSearchParams({ provider: 'console', to: `user-${mode}@example.com` }).toString(),
       });
       assert.equal(res.status, 200);
+
+      // The message went to the app's dev inbox, not to the console provider.
+      const to = `user-${mode}@example.com`;
+      let kept = false;
+      for (let i = 0; i < 50 && !kept; i += 1) {
+        await page.goto(`${server.base}/dashboard/apps/${namespace}/inbox`);
+        kept = await page.isVisible(`[data-inbox-to="${to}"]`);
+        if (!kept) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(kept, 'the message is in the dev inbox');
+      assert.match(await page.textContent(`[data-inbox-to="${to}"] [data-role=inbox-body]`), /\b\d{6}\b/);
+      await assertAccessible(page, 'dev inbox');
+      await page.screenshot({ path: join(screenshots, `dashboard-inbox-${mode}.png`), fullPage: true });
 
       await page.goto(`${server.base}/dashboard`);
       assert.ok(await page.isVisible(`[data-namespace="${namespace}"]`));
@@ -115,8 +148,35 @@ for (const javaScript of [true, false]) {
       });
       assert.equal(refused.status, 401);
 
+      // A viewer, invited by the owner, sees the app and its settings but cannot change them.
+      await page.goto(`${server.base}/dashboard/members`);
+      await page.fill('#invite-email', `viewer-${mode}@e2e.example`);
+      await page.selectOption('#invite-role', 'viewer');
+      await page.click('button:has-text("Invite")');
+      const link = (await page.textContent('[data-role=invite-link]')).trim();
+      await assertAccessible(page, 'members');
+      const viewerBrowser = await openBrowser();
+      try {
+        const viewer = await viewerBrowser.ctx.newPage();
+        if (!javaScript) await withoutPageScripts(viewer);
+        await viewer.goto(link);
+        await assertAccessible(viewer, 'invitation');
+        await viewer.fill('#new-password', 'a viewer password');
+        await Promise.all([viewer.waitForURL(`${server.base}/dashboard`), viewer.click('text=Join')]);
+        await viewer.goto(`${server.base}/dashboard/apps/${namespace}`);
+        assert.equal(await viewer.inputValue('#ttl_secs'), '300');
+        assert.equal(await viewer.isDisabled('#ttl_secs'), true);
+        for (const action of ['Save settings', 'New secret', 'Rename', 'Delete app']) {
+          assert.equal(await viewer.isVisible(`button:has-text("${action}")`), false, action);
+        }
+        await assertAccessible(viewer, 'app as a viewer');
+        await viewer.screenshot({ path: join(screenshots, `dashboard-viewer-${mode}.png`), fullPage: true });
+      } finally {
+        await viewerBrowser.close();
+      }
+
       await page.goto(`${server.base}/dashboard/audit`);
-      for (const action of ['signed_in', 'sign_in_failed', 'app_created', 'secret_revoked']) {
+      for (const action of ['signed_in', 'sign_in_failed', 'app_created', 'app_settings_changed', 'secret_revoked', 'member_invited']) {
         assert.ok(await page.isVisible(`[data-action=${action}]`), action);
       }
       await assertAccessible(page, 'audit log');
