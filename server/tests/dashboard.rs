@@ -1033,6 +1033,19 @@ async fn settings_are_changed_only_by_members_who_manage_the_app(backend: Backen
             .0,
         403
     );
+    let template = [
+        ("csrf", viewer_token.as_str()),
+        ("action", "save"),
+        ("channel", "sms"),
+        ("body", "{{ OTP }}"),
+    ];
+    let templates = "/dashboard/apps/shop/templates";
+    assert_eq!(post(&app, templates, &viewer, &template).await.0, 403);
+    let (_, html) = get(&app, templates, &viewer).await;
+    assert!(
+        html.contains("Preview") && !html.contains("Save template"),
+        "a viewer previews, never saves"
+    );
 
     let other = tenant(&app, "Other", "someone@other.example").await;
     let other_cookie = sign_in(&app, "someone@other.example", &other).await;
@@ -1267,7 +1280,124 @@ async fn test_addresses_and_test_mode_keep_messages_in_the_dev_inbox(backend: Ba
     assert!(!html.contains("424242"));
 }
 
+async fn an_apps_templates_are_checked_previewed_and_used_for_its_messages(backend: Backend) {
+    let mut sms = HttpCapture::start(Reply::Status(200, "{}".into())).await;
+    let app = spawn_app_on(backend, &sms_gateway(&sms)).await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (secret, token) = dashboard_app(&app, &cookie, "shop").await;
+    let path = "/dashboard/apps/shop/templates";
+    let (status, html) = get(&app, path, &cookie).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Save template"));
+
+    // A broken template is refused with its part, line and reason, and nothing is stored.
+    let broken = [
+        ("csrf", token.as_str()),
+        ("action", "save"),
+        ("channel", "sms"),
+        ("body", "Your code:\n{{ OTP }\n"),
+    ];
+    let (status, html) = post(&app, path, &cookie, &broken).await;
+    assert_eq!(status, 422, "{html}");
+    let text = html.replace("&quot;", "\"");
+    assert!(
+        text.contains("The template does not compile: body.txt") && text.contains("body.txt:2"),
+        "{html}"
+    );
+    assert!(
+        html.contains("{{ OTP }\n</textarea>") || html.contains("{{ OTP }"),
+        "the draft is kept"
+    );
+    assert!(app
+        .sql_strings("SELECT body FROM app_template")
+        .await
+        .is_empty());
+
+    // Preview renders with sample values and stores nothing.
+    let draft = [
+        ("csrf", token.as_str()),
+        ("action", "preview"),
+        ("channel", "sms"),
+        (
+            "body",
+            "Code {{ OTP }} for {{ AppName }}, valid {{ .OTPTTL }}.",
+        ),
+    ];
+    let (status, html) = post(&app, path, &cookie, &draft).await;
+    assert_eq!(status, 200, "{html}");
+    assert_eq!(
+        role_text(&html, "preview-text"),
+        "Code 123456 for Shop, valid 10 minutes."
+    );
+    assert!(app
+        .sql_strings("SELECT body FROM app_template")
+        .await
+        .is_empty());
+
+    let save = |channel: &'static str, locale: &'static str, body: &'static str| {
+        [
+            ("csrf", token.clone()),
+            ("action", "save".into()),
+            ("channel", channel.into()),
+            ("locale", locale.into()),
+            ("body", body.into()),
+        ]
+    };
+    for form in [
+        save("sms", "", "Code {{ OTP }} for {{ AppName }}."),
+        save("sms", "de", "Ihr Code {{ OTP }}."),
+    ] {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, html) = post(&app, path, &cookie, &form).await;
+        assert_eq!(status, 303, "{html}");
+    }
+    let (_, html) = get(&app, path, &cookie).await;
+    assert!(html.contains(r#"data-template="sms/""#) && html.contains(r#"data-template="sms/de""#));
+
+    // The outbox words the app's messages with them: the language's, else every language's.
+    for (locale, expected) in [("de-AT", "Ihr Code "), ("fr", "Code ")] {
+        let (status, body) = start(
+            &app,
+            "shop",
+            &secret,
+            serde_json::json!({"provider": "gateway", "to": "+919876543210", "locale": locale}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let sent = String::from_utf8_lossy(&sms.next().await.body).into_owned();
+        assert!(sent.contains(expected), "{locale}: {sent}");
+    }
+
+    // Another tenant finds nothing; removing one brings the providers' wording back.
+    let other = tenant(&app, "Other", "someone@other.example").await;
+    let other_cookie = sign_in(&app, "someone@other.example", &other).await;
+    assert_eq!(get(&app, path, &other_cookie).await.0, 404);
+    let remove = [
+        ("csrf", token.as_str()),
+        ("channel", "sms"),
+        ("locale", "de"),
+    ];
+    let (status, _) = post(
+        &app,
+        "/dashboard/apps/shop/templates/delete",
+        &cookie,
+        &remove,
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(
+        app.sql_strings("SELECT locale FROM app_template").await,
+        [""]
+    );
+    let actions = app.sql_strings("SELECT action FROM audit").await;
+    for action in ["template_saved", "template_deleted"] {
+        assert!(actions.iter().any(|a| a == action), "{actions:?}");
+    }
+}
+
 on_both_backends!(
+    an_apps_templates_are_checked_previewed_and_used_for_its_messages,
     test_addresses_and_test_mode_keep_messages_in_the_dev_inbox,
     app_settings_shape_the_apps_verifications,
     refused_settings_change_nothing_and_say_why,

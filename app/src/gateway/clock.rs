@@ -50,7 +50,7 @@ pub(crate) fn secs_until(deadline_ms: i64, now_ms: i64) -> u64 {
     u64::try_from((deadline_ms - now_ms + 999) / 1000).unwrap_or(0)
 }
 
-pub(crate) fn human_duration(secs: u64) -> String {
+pub fn human_duration(secs: u64) -> String {
     match secs {
         s if s % 3600 == 0 && s >= 3600 => plural(s / 3600, "hour"),
         s if s % 60 == 0 && s >= 60 => plural(s / 60, "minute"),

@@ -2,13 +2,14 @@
 //! members, the apps a tenant manages, and the audit log of what its members did. Signing
 //! in and sessions are in `tenants/sessions.rs`, invitations in `tenants/invites.rs`, an
 //! app's API secrets in `tenants/secrets.rs`, its settings in `tenants/app_settings.rs`,
-//! its dev inbox in `tenants/inbox.rs`.
+//! its dev inbox in `tenants/inbox.rs`, its message templates in `tenants/templates.rs`.
 
 pub mod app_settings;
 pub mod inbox;
 pub mod invites;
 pub mod secrets;
 pub mod sessions;
+pub mod templates;
 
 use crate::gateway::{
     apps::hash_off_executor,
@@ -39,6 +40,8 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "secret_created",
     "secret_revoked",
     "secret_rotated",
+    "template_saved",
+    "template_deleted",
 ];
 
 /// A tenant just made, with its first owner's one-time password.

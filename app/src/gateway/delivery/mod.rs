@@ -15,7 +15,7 @@ pub use http_sms::{HttpSmsBody, HttpSmsProvider, HttpSmsSettings};
 pub use kaleyra::{KaleyraProvider, KaleyraSettings};
 pub use net::NetPolicy;
 pub use smtp::{SmtpAuth, SmtpProvider, SmtpSettings, TlsMode};
-pub use template::{MessageTemplate, TemplateError, TemplateSet, TemplateVars};
+pub use template::{MessageTemplate, Rendered, TemplateError, TemplateSet, TemplateVars};
 pub use twilio::{TwilioProvider, TwilioSettings};
 pub use webhook::{verify as verify_signed_request, WebhookProvider, WebhookSettings};
 

@@ -270,7 +270,18 @@ impl TemplateSet {
 
     /// Renders for `locale`, adding the WebOTP line when enabled.
     pub fn render(&self, locale: &str, vars: &TemplateVars<'_>) -> Rendered {
-        let mut rendered = self.for_locale(locale).render(vars);
+        self.render_with(None, locale, vars)
+    }
+
+    /// Renders `own` (an app's template) when given, else the template for `locale`;
+    /// the WebOTP line is added either way.
+    pub fn render_with(
+        &self,
+        own: Option<&MessageTemplate>,
+        locale: &str,
+        vars: &TemplateVars<'_>,
+    ) -> Rendered {
+        let mut rendered = own.unwrap_or_else(|| self.for_locale(locale)).render(vars);
         if let Some(host) = &self.webotp_host {
             let text = rendered.text.trim_end().to_owned();
             rendered.text = format!("{text}\n\n@{host} #{}", vars.otp);

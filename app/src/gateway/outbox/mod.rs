@@ -21,10 +21,11 @@ use crate::gateway::{
     clock::{human_duration, secs_until, Clock},
     code::{CodeHasher, OtpCode},
     delivery::{
-        DeliveryError, MessageMeta, OutgoingMessage, Providers, Sent, TemplateVars, DEV_INBOX,
+        DeliveryError, MessageMeta, MessageTemplate, OutgoingMessage, Providers, Sent,
+        TemplateVars, DEV_INBOX,
     },
     limits::{self, Limit},
-    store::{ClaimedDelivery, DeliveryOutcome, DevMessage, Store},
+    store::{pick_template, ClaimedDelivery, DeliveryOutcome, DevMessage, Store},
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -231,7 +232,9 @@ impl Outbox {
             self.root_url, claimed.namespace, v.public_id
         );
         let channel = Channel::parse(&v.channel).unwrap_or(Channel::Other);
-        let rendered = provider.templates().render(
+        let own = self.own_template(v.app_id, &v.channel, &v.locale).await?;
+        let rendered = provider.templates().render_with(
+            own.as_ref(),
             &v.locale,
             &TemplateVars {
                 to: to.as_str(),
@@ -289,6 +292,30 @@ impl Outbox {
             Ok(_) | Err(DeliveryError::Rejected(_)) => self.breakers.success(provider_id),
         }
         outcome
+    }
+
+    /// The app's own template for this channel and language, when it has one. Templates
+    /// are checked when saved; one that no longer compiles is logged and skipped.
+    async fn own_template(
+        &self,
+        app_id: i64,
+        channel: &str,
+        locale: &str,
+    ) -> Result<Option<MessageTemplate>, DeliveryError> {
+        let templates = self.store.app_templates(app_id).await.map_err(|e| {
+            DeliveryError::Unavailable(format!("the app's templates are unavailable: {e}"))
+        })?;
+        let Some(t) = pick_template(&templates, channel, locale) else {
+            return Ok(None);
+        };
+        let html = t.html.as_deref();
+        match MessageTemplate::new(&t.subject, &t.body, html) {
+            Ok(compiled) => Ok(Some(compiled)),
+            Err(e) => {
+                tracing::error!(error = %e, "an app's stored template does not compile; using the provider's");
+                Ok(None)
+            }
+        }
     }
 
     /// Keeps a message in its app's dev inbox: it never leaves the machine.

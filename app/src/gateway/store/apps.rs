@@ -23,6 +23,35 @@ pub struct AppRecord {
     pub declared: bool,
 }
 
+/// An app's own wording of its messages on one channel, for one language (`""`: any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppTemplate {
+    pub app_id: i64,
+    pub channel: String,
+    pub locale: String,
+    pub subject: String,
+    pub body: String,
+    pub html: Option<String>,
+    pub updated_at: i64,
+}
+
+/// The template an outgoing message uses among an app's own: its exact language, then the
+/// language without region, then the one for every language.
+pub fn pick_template<'a>(
+    templates: &'a [AppTemplate],
+    channel: &str,
+    locale: &str,
+) -> Option<&'a AppTemplate> {
+    let language = locale.split(['-', '_']).next().unwrap_or_default();
+    let wants = [locale, language, ""];
+    let found = wants.iter().find_map(|want| {
+        templates
+            .iter()
+            .find(|t| t.channel == channel && t.locale.eq_ignore_ascii_case(want))
+    });
+    found
+}
+
 /// An API secret as the dashboard lists it: never its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretRecord {
@@ -93,6 +122,17 @@ pub trait AppStore: Send + Sync {
     /// Stores `app`'s display name, code echo, redirect allow-list, settings, tenant and
     /// whether the config file declares it; `Dangling` when no such tenant exists.
     async fn update_app(&self, app: &AppRecord, now: i64) -> Result<(), StoreError>;
+    /// An app's templates, by channel and language.
+    async fn app_templates(&self, app_id: i64) -> Result<Vec<AppTemplate>, StoreError>;
+    /// Adds or replaces the app's template for its channel and language.
+    async fn put_app_template(&self, template: &AppTemplate) -> Result<(), StoreError>;
+    /// Removes one; false when there was none.
+    async fn delete_app_template(
+        &self,
+        app_id: i64,
+        channel: &str,
+        locale: &str,
+    ) -> Result<bool, StoreError>;
     /// Replaces all of an app's secrets with one.
     async fn replace_app_secret(
         &self,
@@ -100,4 +140,38 @@ pub trait AppStore: Send + Sync {
         secret_hash: &str,
         now: i64,
     ) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(channel: &str, locale: &str) -> AppTemplate {
+        AppTemplate {
+            app_id: 1,
+            channel: channel.into(),
+            locale: locale.into(),
+            subject: String::new(),
+            body: format!("{channel}/{locale}"),
+            html: None,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn the_closest_language_on_the_channel_wins() {
+        let all = [
+            template("sms", ""),
+            template("sms", "de"),
+            template("sms", "pt-br"),
+            template("email", "fr"),
+        ];
+        let pick = |c, l| pick_template(&all, c, l).map(|t| t.body.as_str());
+        assert_eq!(pick("sms", "pt-BR"), Some("sms/pt-br"));
+        assert_eq!(pick("sms", "de-AT"), Some("sms/de"));
+        assert_eq!(pick("sms", "fr"), Some("sms/"));
+        assert_eq!(pick("sms", ""), Some("sms/"));
+        assert_eq!(pick("email", "de"), None);
+        assert_eq!(pick("email", "fr-CA"), Some("email/fr"));
+    }
 }

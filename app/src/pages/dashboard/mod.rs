@@ -55,6 +55,38 @@ pub struct SettingsFields {
     pub test_addresses: String,
 }
 
+/// A template as its form shows and sends it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct TemplateFields {
+    pub channel: String,
+    /// Empty: every language.
+    pub locale: String,
+    pub subject: String,
+    pub body: String,
+    pub html: String,
+}
+
+/// A template rendered with sample values.
+#[derive(Debug, Clone)]
+pub struct PreviewView {
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// The templates page: the app's templates, the one being edited, its preview.
+#[derive(Debug, Clone)]
+pub struct TemplatesView {
+    pub app: AppRow,
+    pub manages: bool,
+    pub templates: Vec<TemplateFields>,
+    pub draft: TemplateFields,
+    pub preview: Option<PreviewView>,
+    pub error: Option<String>,
+    pub locales: Vec<&'static str>,
+}
+
 /// A message of an app's dev inbox.
 #[derive(Debug, Clone)]
 pub struct InboxRow {
@@ -137,6 +169,11 @@ pub enum DashboardPage {
         test_mode: bool,
         messages: Vec<InboxRow>,
     },
+    /// An app's message templates and the editor.
+    Templates {
+        nav: Nav,
+        view: Box<TemplatesView>,
+    },
     /// The audit log, only `action`'s lines when it is not empty.
     Audit {
         nav: Nav,
@@ -176,6 +213,7 @@ pub fn render_dashboard(
         DashboardPage::Apps { .. } => "Apps".to_owned(),
         DashboardPage::App { app, .. } => app.name.clone(),
         DashboardPage::Inbox { app, .. } => format!("{} · dev inbox", app.name),
+        DashboardPage::Templates { view, .. } => format!("{} · templates", view.app.name),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
         DashboardPage::Members { .. } => "Members".to_owned(),
         DashboardPage::AcceptInvite { .. } => "Join".to_owned(),
@@ -227,6 +265,8 @@ fn body(page: DashboardPage) -> AnyView {
                         <dd class="font-mono" data-role="namespace">{app.namespace.clone()}</dd>
                         <dt class="text-zinc-600">"Dev inbox"</dt>
                         <dd><a class="underline" href=format!("{base}/inbox")>"Messages kept instead of sent"</a></dd>
+                        <dt class="text-zinc-600">"Templates"</dt>
+                        <dd><a class="underline" href=format!("{base}/templates")>"The wording of its messages"</a></dd>
                     </dl>
                     {app.declared.then(|| view! {
                         <p class="mt-4 rounded-lg bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200" data-role="declared">
@@ -265,6 +305,10 @@ fn body(page: DashboardPage) -> AnyView {
             </Frame>
         }
         .into_any(),
+        DashboardPage::Templates { nav, view } => {
+            let csrf = nav.csrf.clone();
+            view! { <Frame nav><Templates view=*view csrf/></Frame> }.into_any()
+        }
         DashboardPage::Audit {
             nav,
             entries,
@@ -759,6 +803,128 @@ fn AcceptInvite(email: String, token: String, error: Option<String>) -> impl Int
                 </form>
             </div>
         </main>
+    }
+}
+
+const CHANNELS: [(&str, &str); 5] = [
+    ("sms", "SMS"),
+    ("email", "E-mail"),
+    ("whatsapp", "WhatsApp"),
+    ("voice", "Phone call"),
+    ("other", "Other (webhook)"),
+];
+
+/// An app's templates, the editor (preview for everyone, save for members who manage the
+/// app) and the preview of the draft.
+#[component]
+fn Templates(view: TemplatesView, csrf: String) -> impl IntoView {
+    let TemplatesView {
+        app,
+        manages,
+        templates,
+        draft,
+        preview,
+        error,
+        locales,
+    } = view;
+    let base = format!("/dashboard/apps/{}/templates", app.namespace);
+    let language = |l: &str| {
+        if l.is_empty() {
+            "every language".to_owned()
+        } else {
+            l.to_owned()
+        }
+    };
+    let rows = templates
+        .into_iter()
+        .map(|t| {
+            let edit = format!("{base}?channel={}&locale={}", t.channel, t.locale);
+            let delete = manages.then(|| view! {
+                <form method="post" action=format!("{base}/delete")>
+                    <input type="hidden" name="csrf" value=csrf.clone()/>
+                    <input type="hidden" name="channel" value=t.channel.clone()/>
+                    <input type="hidden" name="locale" value=t.locale.clone()/>
+                    <button type="submit" class="rounded-lg px-2 py-1 text-sm text-red-800 ring-1 ring-red-300 hover:bg-red-50">"Remove"</button>
+                </form>
+            });
+            view! {
+                <li class="flex flex-wrap items-center gap-3 px-4 py-3" data-template=format!("{}/{}", t.channel, t.locale)>
+                    <a class="font-medium underline" href=edit>{format!("{} · {}", t.channel, language(&t.locale))}</a>
+                    <span class="truncate text-sm text-zinc-600">{t.body.lines().next().unwrap_or_default().to_owned()}</span>
+                    <span class="ml-auto">{delete}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    let channel = draft.channel.clone();
+    let locale = draft.locale.clone();
+    view! {
+        <h1 class="text-2xl font-semibold">{format!("{}: templates", app.name)}</h1>
+        <p class="mt-2 text-sm text-zinc-600">
+            "An app's own wording replaces its providers' for that channel and language. Write "
+            <code class="font-mono">"{{ OTP }}"</code>", "<code class="font-mono">"{{ AppName }}"</code>", "
+            <code class="font-mono">"{{ OTPURL }}"</code>", "<code class="font-mono">"{{ OTPLink }}"</code>", "
+            <code class="font-mono">"{{ OTPTTL }}"</code>" and "<code class="font-mono">"{{ To }}"</code>" (Jinja, or otpgateway's "
+            <code class="font-mono">"{{ .OTP }}"</code>")."
+        </p>
+        <ul class="mt-4 divide-y divide-zinc-200 rounded-xl bg-white ring-1 ring-zinc-200">{rows}</ul>
+        {error.map(|e| view! {
+            <p role="alert" class="mt-4 whitespace-pre-wrap rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+        })}
+        <section aria-labelledby="editor" class="mt-6 rounded-xl bg-white p-6 ring-1 ring-zinc-200">
+            <h2 id="editor" class="text-lg font-semibold">"Edit a template"</h2>
+            <form method="post" action=base.clone() class="mt-4 grid gap-4 sm:grid-cols-2">
+                <input type="hidden" name="csrf" value=csrf.clone()/>
+                <div>
+                    <label for="template-channel" class="block text-sm font-medium">"Channel"</label>
+                    <select id="template-channel" name="channel" class=INPUT>
+                        {CHANNELS.iter().map(|(value, label)| view! {
+                            <option value=*value selected=channel == *value>{*label}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label for="template-locale" class="block text-sm font-medium">"Language"</label>
+                    <select id="template-locale" name="locale" class=INPUT>
+                        <option value="" selected=locale.is_empty()>"every language"</option>
+                        {locales.iter().map(|l| view! {
+                            <option value=*l selected=locale == *l>{*l}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div class="sm:col-span-2">
+                    <label for="template-subject" class="block text-sm font-medium">"Subject (e-mail)"</label>
+                    <input id="template-subject" name="subject" maxlength="200" value=draft.subject class=INPUT/>
+                </div>
+                <div class="sm:col-span-2">
+                    <label for="template-body" class="block text-sm font-medium">"Text"</label>
+                    <textarea id="template-body" name="body" rows="4" class=INPUT>{draft.body}</textarea>
+                </div>
+                <div class="sm:col-span-2">
+                    <label for="template-html" class="block text-sm font-medium">"HTML (e-mail, optional)"</label>
+                    <textarea id="template-html" name="html" rows="4" class=INPUT>{draft.html}</textarea>
+                </div>
+                <div class="flex gap-3 sm:col-span-2">
+                    <button type="submit" name="action" value="preview" class="rounded-lg px-4 py-2 text-sm font-medium ring-1 ring-zinc-300 hover:bg-zinc-50">"Preview"</button>
+                    {manages.then(|| view! {
+                        <button type="submit" name="action" value="save" class=BUTTON>"Save template"</button>
+                    })}
+                </div>
+            </form>
+        </section>
+        {preview.map(|p| view! {
+            <section aria-labelledby="preview" class="mt-6 rounded-xl bg-white p-6 ring-1 ring-zinc-200" data-role="preview">
+                <h2 id="preview" class="text-lg font-semibold">"Preview, with sample values"</h2>
+                {(!p.subject.is_empty()).then(|| view! { <p class="mt-3 font-medium" data-role="preview-subject">{p.subject.clone()}</p> })}
+                <pre class="mt-3 whitespace-pre-wrap break-words font-mono text-sm" data-role="preview-text">{p.text}</pre>
+                {p.html.map(|html| view! {
+                    <details class="mt-3"><summary class="cursor-pointer text-sm">"HTML part"</summary>
+                        <pre class="mt-2 whitespace-pre-wrap break-words font-mono text-xs">{html}</pre>
+                    </details>
+                })}
+            </section>
+        })}
+        <p class="mt-6"><a class="underline" href=format!("/dashboard/apps/{}", app.namespace)>"Back to the app"</a></p>
     }
 }
 

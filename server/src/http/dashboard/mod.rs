@@ -4,6 +4,7 @@
 //! be shown once, the page itself), so the dashboard works without JavaScript.
 
 mod settings;
+mod templates;
 
 use super::AppState;
 use app::{
@@ -54,6 +55,14 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/apps/{namespace}/delete", post(delete_app))
         .route("/dashboard/apps/{namespace}/settings", post(save_settings))
         .route("/dashboard/apps/{namespace}/inbox", get(inbox))
+        .route(
+            "/dashboard/apps/{namespace}/templates",
+            get(templates::show).post(templates::submit),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/templates/delete",
+            post(templates::remove),
+        )
         .route("/dashboard/apps/{namespace}/secrets", post(add_secret))
         .route(
             "/dashboard/apps/{namespace}/secrets/{id}/revoke",

@@ -220,6 +220,67 @@ macro_rules! sql_apps {
                 Ok(())
             }
 
+            async fn app_templates(&self, app_id: i64) -> Result<Vec<AppTemplate>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT app_id, channel, locale, subject, body, html, updated_at \
+                     FROM app_template WHERE app_id = $1 ORDER BY channel, locale",
+                )
+                .bind(app_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(AppTemplate {
+                            app_id: row.try_get("app_id")?,
+                            channel: row.try_get("channel")?,
+                            locale: row.try_get("locale")?,
+                            subject: row.try_get("subject")?,
+                            body: row.try_get("body")?,
+                            html: row.try_get("html")?,
+                            updated_at: row.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_app_template(&self, t: &AppTemplate) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO app_template \
+                     (app_id, channel, locale, subject, body, html, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (app_id, channel, locale) DO UPDATE SET \
+                       subject = excluded.subject, body = excluded.body, html = excluded.html, \
+                       updated_at = excluded.updated_at",
+                )
+                .bind(t.app_id)
+                .bind(&t.channel)
+                .bind(&t.locale)
+                .bind(&t.subject)
+                .bind(&t.body)
+                .bind(&t.html)
+                .bind(t.updated_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn delete_app_template(
+                &self,
+                app_id: i64,
+                channel: &str,
+                locale: &str,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "DELETE FROM app_template WHERE app_id = $1 AND channel = $2 AND locale = $3",
+                )
+                .bind(app_id)
+                .bind(channel)
+                .bind(locale)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn replace_app_secret(
                 &self,
                 app_id: i64,

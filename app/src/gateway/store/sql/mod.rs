@@ -90,11 +90,11 @@ macro_rules! sql_store {
                 COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::{
-                ActiveSecret, AppRecord, AppStore, Attempt, AttemptOutcome, AuditRecord,
-                ClaimedDelivery, CounterStore, DeliveryOutcome, DeliveryStore, DevMessage,
-                EventRow, EventStore, IdempotentAnswer, InviteRecord, MemberRecord, NewAudit,
-                NewDelivery, NewVerification, Reissue, Role, SecretRecord, SessionRecord, Store,
-                StoreError, Switch, TenantRecord, TenantStore, VerificationRecord,
+                ActiveSecret, AppRecord, AppStore, AppTemplate, Attempt, AttemptOutcome,
+                AuditRecord, ClaimedDelivery, CounterStore, DeliveryOutcome, DeliveryStore,
+                DevMessage, EventRow, EventStore, IdempotentAnswer, InviteRecord, MemberRecord,
+                NewAudit, NewDelivery, NewVerification, Reissue, Role, SecretRecord, SessionRecord,
+                Store, StoreError, Switch, TenantRecord, TenantStore, VerificationRecord,
                 VerificationStore, DEV_INBOX_SIZE,
             };
             use crate::model::Status;

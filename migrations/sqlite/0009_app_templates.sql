@@ -1,0 +1,12 @@
+-- An app's own message wording, per channel and language ('' for every language), used
+-- instead of its providers' templates. Checked when saved.
+CREATE TABLE app_template (
+    app_id     INTEGER NOT NULL REFERENCES app (app_id) ON DELETE CASCADE,
+    channel    TEXT    NOT NULL,
+    locale     TEXT    NOT NULL,
+    subject    TEXT    NOT NULL,
+    body       TEXT    NOT NULL,
+    html       TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (app_id, channel, locale)
+);

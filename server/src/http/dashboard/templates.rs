@@ -1,0 +1,194 @@
+//! An app's templates page: the list, the editor (preview or save, one form), removal.
+
+use super::{failure, nav, page, refusal, row, Change, WithCsrf};
+use app::{
+    dashboard::{DashboardPage, PreviewView, TemplateFields, TemplatesView},
+    gateway::{
+        store::AppTemplate, tenants::templates::TemplateDraft, tenants::Session, EngineError,
+        Gateway,
+    },
+    i18n::Lang,
+};
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+use leptos::prelude::LeptosOptions;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub struct Which {
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    locale: String,
+}
+
+fn fields(t: &AppTemplate) -> TemplateFields {
+    TemplateFields {
+        channel: t.channel.clone(),
+        locale: t.locale.clone(),
+        subject: t.subject.clone(),
+        body: t.body.clone(),
+        html: t.html.clone().unwrap_or_default(),
+    }
+}
+
+fn draft(f: &TemplateFields) -> TemplateDraft {
+    TemplateDraft {
+        channel: f.channel.clone(),
+        locale: f.locale.clone(),
+        subject: f.subject.clone(),
+        body: f.body.clone(),
+        html: f.html.clone(),
+    }
+}
+
+/// The templates page with `draft` in the editor, and a preview or a refusal.
+async fn templates_page(
+    gw: &Gateway,
+    options: &LeptosOptions,
+    session: &Session,
+    namespace: &str,
+    draft: Option<TemplateFields>,
+    preview: Option<PreviewView>,
+    error: Option<(StatusCode, String)>,
+) -> Response {
+    let (app, templates) = match gw.app_templates(session, namespace).await {
+        Ok(found) => found,
+        Err(e) => return failure(options, session, e),
+    };
+    let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
+    let view = TemplatesView {
+        app: row(&app),
+        manages: session.member.role.manages_apps() && !app.declared,
+        templates: templates.iter().map(fields).collect(),
+        draft: draft.unwrap_or_else(|| TemplateFields {
+            channel: "sms".into(),
+            ..TemplateFields::default()
+        }),
+        preview,
+        error: error.map(|(_, message)| message),
+        locales: Lang::all().iter().map(|l| l.tag()).collect(),
+    };
+    page(
+        options,
+        status,
+        DashboardPage::Templates {
+            nav: nav(session),
+            view: Box::new(view),
+        },
+    )
+}
+
+pub async fn show(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    super::Member(session): super::Member,
+    Path(namespace): Path<String>,
+    Query(which): Query<Which>,
+) -> Response {
+    // The template asked for in the editor, when the app has it.
+    let chosen = match gw.app_templates(&session, &namespace).await {
+        Ok((_, templates)) => templates
+            .iter()
+            .find(|t| t.channel == which.channel && t.locale == which.locale)
+            .map(fields),
+        Err(e) => return failure(&options, &session, e),
+    };
+    templates_page(&gw, &options, &session, &namespace, chosen, None, None).await
+}
+
+#[derive(Deserialize)]
+pub struct TemplateForm {
+    #[serde(default)]
+    csrf: String,
+    /// `preview` or `save`.
+    #[serde(default)]
+    action: String,
+    #[serde(flatten)]
+    fields: TemplateFields,
+}
+
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    locale: String,
+}
+
+impl WithCsrf for TemplateForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl WithCsrf for RemoveForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn submit(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path(namespace): Path<String>,
+    Change { session, form, ip }: Change<TemplateForm>,
+) -> Response {
+    let d = draft(&form.fields);
+    let (preview, error) = if form.action == "save" {
+        match gw.save_app_template(&session, &namespace, &d, &ip).await {
+            Ok(t) => {
+                let to = format!(
+                    "/dashboard/apps/{namespace}/templates?channel={}&locale={}",
+                    t.channel, t.locale
+                );
+                return Redirect::to(&to).into_response();
+            }
+            Err(EngineError::InvalidInput { field, reason }) => {
+                (None, Some(refusal(field, &reason)))
+            }
+            Err(e) => return failure(&options, &session, e),
+        }
+    } else {
+        match gw.preview_template(&session, &namespace, &d).await {
+            Ok(r) => (
+                Some(PreviewView {
+                    subject: r.subject,
+                    text: r.text,
+                    html: r.html,
+                }),
+                None,
+            ),
+            Err(EngineError::InvalidInput { field, reason }) => {
+                (None, Some(refusal(field, &reason)))
+            }
+            Err(e) => return failure(&options, &session, e),
+        }
+    };
+    let draft = Some(form.fields);
+    templates_page(&gw, &options, &session, &namespace, draft, preview, error).await
+}
+
+pub async fn remove(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path(namespace): Path<String>,
+    Change { session, form, ip }: Change<RemoveForm>,
+) -> Response {
+    match gw
+        .delete_app_template(&session, &namespace, &form.channel, &form.locale, &ip)
+        .await
+    {
+        Ok(()) => Redirect::to(&format!("/dashboard/apps/{namespace}/templates")).into_response(),
+        Err(EngineError::InvalidInput { field, reason }) => {
+            let error = Some(refusal(field, &reason));
+            templates_page(&gw, &options, &session, &namespace, None, None, error).await
+        }
+        Err(e) => failure(&options, &session, e),
+    }
+}
