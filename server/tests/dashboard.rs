@@ -1099,7 +1099,6 @@ async fn an_app_of_the_config_file_is_shown_read_only_to_its_tenant(backend: Bac
             ..Default::default()
         },
         tenant: Some(tenant_id),
-        routes: Vec::new(),
     };
     app.gateway.declare_app(&declared).await.unwrap();
     let unknown = app::gateway::DeclaredApp {
@@ -1396,7 +1395,56 @@ async fn an_apps_templates_are_checked_previewed_and_used_for_its_messages(backe
     }
 }
 
+async fn failover_routes_set_in_the_dashboard_carry_the_apps_messages(backend: Backend) {
+    let sms = HttpCapture::start(Reply::Status(400, "no such route".into())).await;
+    let app = spawn_app_on(backend, &sms_gateway(&sms)).await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let (secret, token) = dashboard_app(&app, &cookie, "shop").await;
+    let path = "/dashboard/apps/shop/settings";
+    for (routes, says) in [
+        (
+            "sms +91 nowhere",
+            "The routes \"nowhere\" is not a configured provider.",
+        ),
+        (
+            "fax gateway",
+            "The routes \"fax\": a rule starts with email, sms",
+        ),
+        ("sms +91", "The routes sms: name at least one provider."),
+    ] {
+        let form = [("csrf", token.as_str()), ("routes", routes)];
+        let (status, html) = post(&app, path, &cookie, &form).await;
+        assert_eq!(status, 422, "{routes}");
+        let text = html.replace("&quot;", "\"");
+        assert!(text.contains(says), "{routes}: {says} in {html}");
+    }
+    let form = [
+        ("csrf", token.as_str()),
+        ("routes", "sms +91 gateway console"),
+    ];
+    assert_eq!(post(&app, path, &cookie, &form).await.0, 303);
+    let (_, html) = get(&app, "/dashboard/apps/shop", &cookie).await;
+    assert!(
+        html.contains("sms +91 gateway console</textarea>"),
+        "{html}"
+    );
+
+    // The gateway refuses the message; the route hands it to the next provider.
+    let (status, body) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "gateway", "to": "+919876543210"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let message = app.console_message_for("+919876543210").await;
+    assert!(message.contains("Shop"), "{message}");
+}
+
 on_both_backends!(
+    failover_routes_set_in_the_dashboard_carry_the_apps_messages,
     an_apps_templates_are_checked_previewed_and_used_for_its_messages,
     test_addresses_and_test_mode_keep_messages_in_the_dev_inbox,
     app_settings_shape_the_apps_verifications,

@@ -65,18 +65,7 @@ impl Gateway {
                     .0
             }
         };
-        let named = declared
-            .routes
-            .iter()
-            .flat_map(|rule| rule.providers.iter().map(|p| ("routes", p)))
-            .chain(
-                declared
-                    .settings
-                    .pages
-                    .fallbacks
-                    .iter()
-                    .map(|p| ("fallbacks", p)),
-            );
+        let named = declared.settings.named_providers();
         for (field, provider) in named {
             if self.inner.providers.get(provider).is_none() {
                 return Err(EngineError::invalid(
@@ -105,11 +94,6 @@ impl Gateway {
                 e => e.into(),
             })?;
         self.inner.auth.forget(namespace.as_str());
-        self.inner
-            .routes
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(app.app_id, declared.routes.clone());
         let secrets = store.app_secrets(app.app_id).await?;
         let active = store
             .active_secrets(app.app_id, self.inner.clock.now_ms())

@@ -13,16 +13,12 @@ use crate::gateway::{
     live::hub::LiveHub,
     outbox::{Breakers, Outbox, OutboxSettings, OutboxSignal},
     secret::random_id,
-    settings::{route_for, EngineSettings, RouteRule},
+    settings::{route_for, EngineSettings},
     store::{AppRecord, NewDelivery, Store},
     tokens::jwt::TokenKeys,
 };
 use crate::model::InboxMessage;
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Arc, RwLock},
-};
+use std::{net::IpAddr, sync::Arc};
 
 /// The engine. Cheap to clone; all clones share one state.
 #[derive(Clone)]
@@ -41,8 +37,6 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenKeys,
     pub(crate) outbox: Arc<OutboxSignal>,
     pub(crate) hub: LiveHub,
-    /// Failover rules of the apps declared in the config file, by app id.
-    pub(crate) routes: RwLock<HashMap<i64, Vec<RouteRule>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -74,7 +68,6 @@ impl Gateway {
                 tokens,
                 outbox: Arc::default(),
                 hub: LiveHub::default(),
-                routes: RwLock::default(),
             }),
         }
     }
@@ -110,11 +103,7 @@ impl Gateway {
         provider: &dyn Provider,
         address: &str,
     ) -> NewDelivery {
-        let routes = self.inner.routes.read().unwrap_or_else(|p| p.into_inner());
-        let rules = routes
-            .get(&app.app_id)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let rules = &app.settings.routes;
         let route = if app.settings.captures(address) {
             vec![DEV_INBOX.to_owned()]
         } else {

@@ -65,8 +65,6 @@ pub struct DeclaredApp {
     pub settings: AppSettings,
     /// The tenant whose dashboard shows it, read-only.
     pub tenant: Option<i64>,
-    /// Failover routes: providers to try in order, per channel and number prefix.
-    pub routes: Vec<RouteRule>,
 }
 
 /// What an app sets for itself, in the config file or the dashboard; stored with the app.
@@ -95,6 +93,8 @@ pub struct AppSettings {
     /// Addresses whose verifications get a fixed code and whose messages go to the dev
     /// inbox, never out (as Twilio's test numbers).
     pub test_addresses: Vec<TestAddress>,
+    /// Failover routes: providers to try in order, per channel and number prefix.
+    pub routes: Vec<RouteRule>,
 }
 
 /// A test address and the code every verification started for it gets.
@@ -154,6 +154,18 @@ impl AppSettings {
         Ok(())
     }
 
+    /// The providers the app names (failover routes, then "didn't get it?" fallbacks), with
+    /// the setting that names each.
+    pub fn named_providers(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let routes = self.routes.iter().flat_map(|rule| rule.providers.iter());
+        routes.map(|p| ("routes", p.as_str())).chain(
+            self.pages
+                .fallbacks
+                .iter()
+                .map(|p| ("fallbacks", p.as_str())),
+        )
+    }
+
     /// Checks every value against the bounds the engine keeps; the first refusal.
     pub fn check(&self) -> Result<(), SettingError> {
         let within = |value: Option<u64>, max: u64| value.is_none_or(|v| (1..=max).contains(&v));
@@ -183,6 +195,20 @@ impl AppSettings {
                 "prefixes",
                 format!("{prefix:?}: write a country code such as \"+91\""),
             )?;
+        }
+        for rule in &self.routes {
+            if rule.providers.is_empty() {
+                refuse(
+                    "routes",
+                    format!("{}: name at least one provider", rule.channel.as_str()),
+                )?;
+            }
+            if !rule.prefix.is_empty() && !is_number_prefix(&rule.prefix) {
+                refuse(
+                    "routes",
+                    format!("{:?}: write a country code such as \"+91\"", rule.prefix),
+                )?;
+            }
         }
         if self.test_addresses.len() > MAX_TEST_ADDRESSES {
             refuse("test_addresses", "are at most 20")?;
@@ -348,7 +374,7 @@ pub struct AppPages {
 
 /// One failover rule of an app: for `channel` (and, for phone numbers, addresses starting
 /// with `prefix`), try `providers` in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteRule {
     pub channel: Channel,
     /// `+91`, `+1`, ... or empty for every address.

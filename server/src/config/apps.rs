@@ -96,6 +96,7 @@ pub(super) fn declared_app(
             country: entry.country.map(|c| c.to_ascii_uppercase()),
             fallbacks: entry.fallbacks,
         },
+        routes,
         ..AppSettings::default()
     };
     check_redirect_urls(&entry.redirect_urls)
@@ -109,6 +110,5 @@ pub(super) fn declared_app(
         redirect_urls: entry.redirect_urls,
         settings,
         tenant: entry.tenant,
-        routes,
     })
 }

@@ -25,14 +25,12 @@ impl Gateway {
         let refused = |e: SettingError| EngineError::invalid(e.key, e.reason);
         settings.check().map_err(refused)?;
         check_redirect_urls(&redirect_urls).map_err(refused)?;
-        if let Some(unknown) = settings
-            .pages
-            .fallbacks
-            .iter()
-            .find(|p| self.inner.providers.get(p).is_none())
+        if let Some((key, unknown)) = settings
+            .named_providers()
+            .find(|(_, p)| self.inner.providers.get(p).is_none())
         {
             return Err(EngineError::invalid(
-                "fallbacks",
+                key,
                 format!("{unknown:?} is not a configured provider"),
             ));
         }

@@ -53,6 +53,8 @@ pub struct SettingsFields {
     pub test_mode: Option<String>,
     /// `address code`, one per line.
     pub test_addresses: String,
+    /// `channel [prefix] provider provider…`, one rule per line.
+    pub routes: String,
 }
 
 /// A template as its form shows and sends it.
@@ -702,6 +704,7 @@ fn Settings(
                 {text("accent_color", "Accent colour", fields.accent_color, "#rrggbb")}
                 {text("country", "Phone picker starts on", fields.country, "A country code such as IN or DE.")}
                 {lines("redirect_urls", "Redirect URLs", fields.redirect_urls, "Exact http(s) URLs the pages may send people back to, one per line.")}
+                {lines("routes", "Failover routes", fields.routes, "One rule per line: a channel, a number prefix if any, then the providers to try in order, such as sms +91 kaleyra_sms twilio.")}
                 {lines("embed_origins", "Embed origins", fields.embed_origins, "Sites that may frame the pages (otp.js modal), such as https://shop.example, one per line.")}
                 <div class="sm:col-span-2">
                     <label class="flex items-center gap-2 text-sm font-medium">

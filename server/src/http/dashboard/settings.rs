@@ -6,7 +6,7 @@ use app::{
     gateway::{
         address::Channel,
         code::Alphabet,
-        settings::{AppPages, AppSettings, TestAddress},
+        settings::{AppPages, AppSettings, RouteRule, TestAddress},
         store::AppRecord,
         EngineError, Gateway,
     },
@@ -45,6 +45,17 @@ pub fn fields_of(app: &AppRecord) -> SettingsFields {
             .test_addresses
             .iter()
             .map(|t| format!("{} {}", t.address, t.code))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        routes: s
+            .routes
+            .iter()
+            .map(|r| {
+                let mut words = vec![r.channel.as_str().to_owned()];
+                words.extend(Some(r.prefix.clone()).filter(|p| !p.is_empty()));
+                words.extend(r.providers.iter().cloned());
+                words.join(" ")
+            })
             .collect::<Vec<_>>()
             .join("\n"),
     }
@@ -107,6 +118,12 @@ pub fn read(fields: &SettingsFields) -> Result<(AppSettings, Vec<String>), Engin
             .filter(|line| !line.is_empty())
             .map(test_address)
             .collect(),
+        routes: fields
+            .routes
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(route)
+            .collect::<Result<_, _>>()?,
     };
     Ok((settings, words(&fields.redirect_urls)))
 }
@@ -120,6 +137,27 @@ fn number<T: std::str::FromStr>(key: &'static str, raw: &str) -> Result<Option<T
             .map(Some)
             .map_err(|_| EngineError::invalid(key, format!("{raw:?} is not a whole number"))),
     }
+}
+
+/// `channel [prefix] provider…`.
+fn route(line: &str) -> Result<RouteRule, EngineError> {
+    let mut words = line.split_whitespace().peekable();
+    let first = words.next().unwrap_or_default();
+    let channel = Channel::parse(first).ok_or_else(|| {
+        EngineError::invalid(
+            "routes",
+            format!("{first:?}: a rule starts with email, sms, whatsapp, voice or other"),
+        )
+    })?;
+    let prefix = words
+        .next_if(|w| w.starts_with('+'))
+        .unwrap_or_default()
+        .to_owned();
+    Ok(RouteRule {
+        channel,
+        prefix,
+        providers: words.map(str::to_owned).collect(),
+    })
 }
 
 /// `address code`; a line without a code keeps an empty one, which the gateway refuses.
@@ -169,6 +207,11 @@ mod tests {
                     ..AppPages::default()
                 },
                 test_mode: true,
+                routes: vec![RouteRule {
+                    channel: Channel::Sms,
+                    prefix: "+91".into(),
+                    providers: vec!["console".into(), "gateway".into()],
+                }],
                 test_addresses: vec![TestAddress {
                     address: "+15005550006".into(),
                     code: "424242".into(),
