@@ -1443,7 +1443,109 @@ async fn failover_routes_set_in_the_dashboard_carry_the_apps_messages(backend: B
     assert!(message.contains("Shop"), "{message}");
 }
 
+async fn owners_change_roles_and_remove_members_but_keep_an_owner(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let owner = app
+        .gateway
+        .session(&SessionToken::from_cookie(
+            cookie.split_once('=').unwrap().1,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let dev_email = "dev@acme.example";
+    let (dev, dev_password) = app
+        .gateway
+        .add_member(&owner, dev_email, Role::Developer, "127.0.0.1")
+        .await
+        .unwrap();
+    let dev_cookie = sign_in(&app, dev_email, dev_password.expose()).await;
+    let (_, html) = get(&app, "/dashboard/members", &cookie).await;
+    let token = csrf(&html);
+    let role_path = format!("/dashboard/members/{}/role", dev.member_id);
+    let remove_path = format!("/dashboard/members/{}/remove", dev.member_id);
+
+    // A developer manages apps, not members.
+    let (_, dev_html) = get(&app, "/dashboard/members", &dev_cookie).await;
+    let dev_token = csrf(&dev_html);
+    assert!(!dev_html.contains("Change role"));
+    let form = [("csrf", dev_token.as_str()), ("role", "owner")];
+    assert_eq!(post(&app, &role_path, &dev_cookie, &form).await.0, 403);
+
+    // The owner makes them a viewer: from the next request on, they only read.
+    let form = [("csrf", token.as_str()), ("role", "viewer")];
+    assert_eq!(post(&app, &role_path, &cookie, &form).await.0, 303);
+    let (_, dev_html) = get(&app, "/dashboard", &dev_cookie).await;
+    assert_eq!(
+        role_text(&dev_html, "member"),
+        format!("{dev_email} (viewer)")
+    );
+    let new_app = [
+        ("csrf", dev_token.as_str()),
+        ("namespace", "by-dev"),
+        ("name", "D"),
+    ];
+    assert_eq!(
+        post(&app, "/dashboard/apps", &dev_cookie, &new_app).await.0,
+        403
+    );
+
+    // The only owner can neither step down nor remove themselves.
+    let own_role = format!("/dashboard/members/{}/role", owner.member.member_id);
+    let form = [("csrf", token.as_str()), ("role", "developer")];
+    let (status, html) = post(&app, &own_role, &cookie, &form).await;
+    assert_eq!(status, 422);
+    assert!(
+        html.contains("The change would leave the team without an owner."),
+        "{html}"
+    );
+    let own_remove = format!("/dashboard/members/{}/remove", owner.member.member_id);
+    let (status, html) = post(&app, &own_remove, &cookie, &[("csrf", token.as_str())]).await;
+    assert_eq!(status, 422);
+    assert!(html.contains("another owner can remove you"), "{html}");
+
+    // Another tenant's owner finds no such member.
+    let other = tenant(&app, "Other", "someone@other.example").await;
+    let other_cookie = sign_in(&app, "someone@other.example", &other).await;
+    let (_, other_html) = get(&app, "/dashboard", &other_cookie).await;
+    let other_token = csrf(&other_html);
+    let form = [("csrf", other_token.as_str())];
+    assert_eq!(post(&app, &remove_path, &other_cookie, &form).await.0, 404);
+
+    // Removed: their session ends at once, and the log still names what they did.
+    assert_eq!(
+        post(&app, &remove_path, &cookie, &[("csrf", token.as_str())])
+            .await
+            .0,
+        303
+    );
+    assert_eq!(get(&app, "/dashboard", &dev_cookie).await.0, 303);
+    let (_, html) = get(&app, "/dashboard/members", &cookie).await;
+    assert!(!html.contains(dev_email));
+    let (_, html) = get(
+        &app,
+        &format!("/dashboard/audit?actor={dev_email}"),
+        &cookie,
+    )
+    .await;
+    assert!(html.contains(r#"data-action="signed_in""#), "{html}");
+    assert!(
+        !html.contains(r#"data-action="member_removed""#),
+        "only the developer's lines"
+    );
+    let (_, html) = get(&app, &format!("/dashboard/audit?actor={OWNER}"), &cookie).await;
+    for action in ["member_role_changed", "member_removed"] {
+        assert!(
+            html.contains(&format!(r#"data-action="{action}""#)),
+            "{action}"
+        );
+    }
+}
+
 on_both_backends!(
+    owners_change_roles_and_remove_members_but_keep_an_owner,
     failover_routes_set_in_the_dashboard_carry_the_apps_messages,
     an_apps_templates_are_checked_previewed_and_used_for_its_messages,
     test_addresses_and_test_mode_keep_messages_in_the_dev_inbox,

@@ -33,6 +33,8 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "member_added",
     "member_invited",
     "invite_accepted",
+    "member_role_changed",
+    "member_removed",
     "app_created",
     "app_renamed",
     "app_settings_changed",
@@ -74,6 +76,10 @@ pub(crate) fn email_taken(err: StoreError) -> EngineError {
         StoreError::Conflict => EngineError::invalid("email", "already belongs to a member"),
         e => e.into(),
     }
+}
+
+fn last_owner() -> EngineError {
+    EngineError::invalid("change", "would leave the team without an owner")
 }
 
 fn display_name(field: &'static str, raw: &str) -> Result<String, EngineError> {
@@ -268,21 +274,91 @@ impl Gateway {
     }
 
     /// The session's tenant's audit log, newest first; only one action's lines when
-    /// `action` is one of [`AUDIT_ACTIONS`] (anything else shows them all).
+    /// `action` is one of [`AUDIT_ACTIONS`] (anything else shows them all), only one
+    /// member's when `actor` is an e-mail address.
     pub async fn audit_log(
         &self,
         session: &Session,
         action: &str,
+        actor: &str,
     ) -> Result<Vec<AuditRecord>, EngineError> {
         let action = AUDIT_ACTIONS
             .iter()
             .find(|a| **a == action)
             .copied()
             .unwrap_or("");
+        let actor = member_email(actor).unwrap_or_default();
         Ok(self
             .store()
-            .audit_log(session.tenant.tenant_id, action, AUDIT_PAGE)
+            .audit_log(session.tenant.tenant_id, action, &actor, AUDIT_PAGE)
             .await?)
+    }
+
+    /// The member of the session's tenant with this id (owners only).
+    async fn owned_member(
+        &self,
+        session: &Session,
+        member_id: i64,
+    ) -> Result<MemberRecord, EngineError> {
+        if session.member.role != Role::Owner {
+            return Err(EngineError::Forbidden);
+        }
+        self.store()
+            .tenant_members(session.tenant.tenant_id)
+            .await?
+            .into_iter()
+            .find(|m| m.member_id == member_id)
+            .ok_or(EngineError::NotFound)
+    }
+
+    /// Gives a member another role (owners only); the tenant keeps at least one owner.
+    pub async fn change_member_role(
+        &self,
+        session: &Session,
+        member_id: i64,
+        role: Role,
+        ip: &str,
+    ) -> Result<(), EngineError> {
+        let member = self.owned_member(session, member_id).await?;
+        let tenant_id = session.tenant.tenant_id;
+        if !self
+            .store()
+            .set_member_role(tenant_id, member_id, role)
+            .await?
+        {
+            return Err(last_owner());
+        }
+        let detail = serde_json::json!({
+            "email": member.email, "from": member.role.as_str(), "to": role.as_str(),
+        });
+        self.audit_by(session, "member_role_changed", detail, ip)
+            .await
+    }
+
+    /// Removes a member (owners only), which ends their sessions at once; the tenant
+    /// keeps at least one owner.
+    pub async fn remove_member(
+        &self,
+        session: &Session,
+        member_id: i64,
+        ip: &str,
+    ) -> Result<(), EngineError> {
+        let member = self.owned_member(session, member_id).await?;
+        if member.member_id == session.member.member_id {
+            return Err(EngineError::invalid(
+                "member",
+                "is you: another owner can remove you",
+            ));
+        }
+        if !self
+            .store()
+            .remove_member(session.tenant.tenant_id, member_id)
+            .await?
+        {
+            return Err(last_owner());
+        }
+        let detail = serde_json::json!({"email": member.email, "role": member.role.as_str()});
+        self.audit_by(session, "member_removed", detail, ip).await
     }
 
     /// Appends one line to the session's tenant's audit log, as its member's action.

@@ -123,6 +123,17 @@ pub trait TenantStore: Send + Sync {
     ) -> Result<MemberRecord, StoreError>;
     async fn find_member(&self, email: &str) -> Result<Option<MemberRecord>, StoreError>;
     /// The tenant's members, by e-mail address.
+    /// Gives a member of the tenant another role; false when there is no such member or
+    /// it would leave the tenant without an owner.
+    async fn set_member_role(
+        &self,
+        tenant_id: i64,
+        member_id: i64,
+        role: Role,
+    ) -> Result<bool, StoreError>;
+    /// Removes a member of the tenant with their sessions; false when there is no such
+    /// member or they are its only owner.
+    async fn remove_member(&self, tenant_id: i64, member_id: i64) -> Result<bool, StoreError>;
     async fn tenant_members(&self, tenant_id: i64) -> Result<Vec<MemberRecord>, StoreError>;
     /// Stores an invitation by the SHA-256 of its token.
     async fn insert_invite(
@@ -158,11 +169,13 @@ pub trait TenantStore: Send + Sync {
     /// Ends a session; false when there was none.
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
     async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<(), StoreError>;
-    /// A tenant's audit log, newest first; only `action`'s lines when it is not empty.
+    /// A tenant's audit log, newest first; only `action`'s lines when it is not empty,
+    /// only `actor`'s (an e-mail address) when that is not empty.
     async fn audit_log(
         &self,
         tenant_id: i64,
         action: &str,
+        actor: &str,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError>;
 }

@@ -128,6 +128,7 @@ pub struct SecretRow {
 
 #[derive(Debug, Clone)]
 pub struct MemberRow {
+    pub id: i64,
     pub email: String,
     pub role: &'static str,
 }
@@ -182,6 +183,9 @@ pub enum DashboardPage {
         entries: Vec<AuditRow>,
         actions: &'static [&'static str],
         action: String,
+        /// The members' addresses, and the one whose lines are shown (empty: all).
+        actors: Vec<String>,
+        actor: String,
     },
     /// The tenant's members; `invite_link` is an invitation just made, shown this once.
     Members {
@@ -316,6 +320,8 @@ fn body(page: DashboardPage) -> AnyView {
             entries,
             actions,
             action,
+            actors,
+            actor,
         } => view! {
             <Frame nav>
                 <h1 class="text-2xl font-semibold">"Audit log"</h1>
@@ -326,6 +332,16 @@ fn body(page: DashboardPage) -> AnyView {
                             <option value="" selected=action.is_empty()>"All"</option>
                             {actions.iter().map(|a| view! {
                                 <option value=*a selected=*a == action>{*a}</option>
+                            }).collect_view()}
+                        </select>
+                    </div>
+                    <div>
+                        <label for="audit-actor" class="block text-sm font-medium">"Member"</label>
+                        <select id="audit-actor" name="actor" class=INPUT>
+                            <option value="" selected=actor.is_empty()>"All"</option>
+                            {actors.into_iter().map(|a| {
+                                let selected = a == actor;
+                                view! { <option value=a.clone() selected=selected>{a.clone()}</option> }
                             }).collect_view()}
                         </select>
                     </div>
@@ -755,7 +771,7 @@ fn Members(members: Vec<MemberRow>, owner: bool, csrf: String) -> impl IntoView 
         <section aria-labelledby="invite" class="mt-8 rounded-xl bg-white p-6 ring-1 ring-zinc-200">
             <h2 id="invite" class="text-lg font-semibold">"Invite a member"</h2>
             <form method="post" action="/dashboard/members" class="mt-4 grid gap-4 sm:grid-cols-[1fr_auto_auto] sm:items-end">
-                <input type="hidden" name="csrf" value=csrf/>
+                <input type="hidden" name="csrf" value=csrf.clone()/>
                 <div>
                     <label for="invite-email" class="block text-sm font-medium">"E-mail address"</label>
                     <input id="invite-email" name="email" type="email" required class=INPUT/>
@@ -772,16 +788,45 @@ fn Members(members: Vec<MemberRow>, owner: bool, csrf: String) -> impl IntoView 
             </form>
         </section>
     });
-    view! {
-        <ul class="mt-4 divide-y divide-zinc-200 rounded-xl bg-white ring-1 ring-zinc-200">
-            {members.into_iter().map(|m| view! {
-                <li class="flex items-center justify-between px-4 py-3" data-member=m.email.clone()>
+    let rows = members
+        .into_iter()
+        .map(|m| {
+            let manage = owner.then(|| member_actions(&csrf, &m));
+            view! {
+                <li class="flex flex-wrap items-center gap-3 px-4 py-3" data-member=m.email.clone()>
                     <span>{m.email.clone()}</span>
-                    <span class="text-sm text-zinc-600">{m.role}</span>
+                    <span class="text-sm text-zinc-600" data-role="member-role">{m.role}</span>
+                    <span class="ml-auto">{manage}</span>
                 </li>
-            }).collect_view()}
-        </ul>
+            }
+        })
+        .collect_view();
+    view! {
+        <ul class="mt-4 divide-y divide-zinc-200 rounded-xl bg-white ring-1 ring-zinc-200">{rows}</ul>
         {invite}
+    }
+}
+
+/// An owner's forms for one member: another role, or removal.
+fn member_actions(csrf: &str, m: &MemberRow) -> impl IntoView {
+    let select_id = format!("role-{}", m.id);
+    view! {
+        <div class="flex flex-wrap items-end gap-2">
+            <form method="post" action=format!("/dashboard/members/{}/role", m.id) class="flex items-end gap-2">
+                <input type="hidden" name="csrf" value=csrf.to_owned()/>
+                <label for=select_id.clone() class="sr-only">{format!("Role of {}", m.email)}</label>
+                <select id=select_id name="role" class="rounded-lg border border-zinc-300 bg-white px-2 py-1 text-sm">
+                    {["viewer", "developer", "owner"].into_iter().map(|r| view! {
+                        <option value=r selected=r == m.role>{r}</option>
+                    }).collect_view()}
+                </select>
+                <button type="submit" class="rounded-lg px-2 py-1 text-sm ring-1 ring-zinc-300 hover:bg-zinc-50">"Change role"</button>
+            </form>
+            <form method="post" action=format!("/dashboard/members/{}/remove", m.id)>
+                <input type="hidden" name="csrf" value=csrf.to_owned()/>
+                <button type="submit" class="rounded-lg px-2 py-1 text-sm text-red-800 ring-1 ring-red-300 hover:bg-red-50">"Remove"</button>
+            </form>
+        </div>
     }
 }
 

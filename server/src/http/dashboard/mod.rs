@@ -74,6 +74,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/dashboard/audit", get(audit))
         .route("/dashboard/members", get(members).post(invite))
+        .route("/dashboard/members/{id}/role", post(change_role))
+        .route("/dashboard/members/{id}/remove", post(remove_member))
         .route(
             "/dashboard/invite/{token}",
             get(invite_form).post(accept_invite),
@@ -184,6 +186,7 @@ macro_rules! with_csrf {
 }
 with_csrf!(
     CsrfForm,
+    RoleForm,
     NewAppForm,
     SecretForm,
     InviteForm,
@@ -605,6 +608,8 @@ async fn rotate_secret(
 pub struct AuditQuery {
     #[serde(default)]
     action: String,
+    #[serde(default)]
+    actor: String,
 }
 
 async fn audit(
@@ -613,8 +618,12 @@ async fn audit(
     Member(session): Member,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    match gw.audit_log(&session, &query.action).await {
-        Ok(entries) => page(
+    let found = match gw.audit_log(&session, &query.action, &query.actor).await {
+        Ok(entries) => gw.tenant_members(&session).await.map(|m| (entries, m)),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok((entries, members)) => page(
             &options,
             StatusCode::OK,
             DashboardPage::Audit {
@@ -631,6 +640,8 @@ async fn audit(
                     .collect(),
                 actions: AUDIT_ACTIONS,
                 action: query.action,
+                actors: members.into_iter().map(|m| m.email).collect(),
+                actor: query.actor,
             },
         ),
         Err(e) => failure(&options, &session, e),
@@ -657,6 +668,7 @@ async fn members_page(
             members: members
                 .iter()
                 .map(|m| MemberRow {
+                    id: m.member_id,
                     email: m.email.clone(),
                     role: m.role.as_str(),
                 })
@@ -882,4 +894,55 @@ async fn inbox(
         ),
         Err(e) => failure(&options, &session, e),
     }
+}
+
+#[derive(Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// After a form of the members page: back to it, or it with the reason it was refused.
+async fn after_member_form(
+    gw: &Gateway,
+    options: &LeptosOptions,
+    session: &Session,
+    result: Result<(), EngineError>,
+) -> Response {
+    match result {
+        Ok(()) => Redirect::to("/dashboard/members").into_response(),
+        Err(EngineError::InvalidInput { field, reason }) => {
+            let error = Some(refusal(field, &reason));
+            members_page(gw, options, session, None, error).await
+        }
+        Err(e) => failure(options, session, e),
+    }
+}
+
+async fn change_role(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path(id): Path<i64>,
+    Change { session, form, ip }: Change<RoleForm>,
+) -> Response {
+    let result = match Role::parse(&form.role) {
+        Some(role) => gw.change_member_role(&session, id, role, &ip).await,
+        None => Err(EngineError::invalid(
+            "role",
+            "must be viewer, developer or owner",
+        )),
+    };
+    after_member_form(&gw, &options, &session, result).await
+}
+
+async fn remove_member(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Path(id): Path<i64>,
+    Change { session, ip, .. }: Change<CsrfForm>,
+) -> Response {
+    let result = gw.remove_member(&session, id, &ip).await;
+    after_member_form(&gw, &options, &session, result).await
 }

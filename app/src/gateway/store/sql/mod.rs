@@ -84,7 +84,7 @@ pub(super) mod verifications;
 macro_rules! sql_store {
     ($store:ty, $db:ty, $skip_locked:expr) => {
         const _: () = {
-            use super::sql::tenants::MEMBER_COLUMNS;
+            use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::{
                 counter, dangling, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME,
                 COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,

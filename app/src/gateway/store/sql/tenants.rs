@@ -6,6 +6,15 @@
 pub(in crate::gateway::store) const MEMBER_COLUMNS: &str =
     "member.member_id, member.tenant_id, member.email, member.role, member.password_hash";
 
+/// SQL that is true when the member row at hand is not the only owner of its tenant;
+/// `tenant` and `member` name the statement's parameters holding their ids.
+pub(in crate::gateway::store) fn another_owner(tenant: &str, member: &str) -> String {
+    format!(
+        "(role <> 'owner' OR EXISTS (SELECT 1 FROM member other WHERE other.tenant_id = {tenant} \
+          AND other.role = 'owner' AND other.member_id <> {member}))"
+    )
+}
+
 /// Implements [`TenantStore`](crate::gateway::store::TenantStore) for `$store`.
 macro_rules! sql_tenants {
     ($store:ty) => {
@@ -93,6 +102,37 @@ macro_rules! sql_tenants {
                 .as_ref()
                 .map(member_from_row)
                 .transpose()
+            }
+
+            async fn set_member_role(
+                &self,
+                tenant_id: i64,
+                member_id: i64,
+                role: Role,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(&format!(
+                    "UPDATE member SET role = $1 WHERE tenant_id = $2 AND member_id = $3 \
+                     AND ($1 = 'owner' OR {})",
+                    another_owner("$2", "$3")
+                ))
+                .bind(role.as_str())
+                .bind(tenant_id)
+                .bind(member_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn remove_member(&self, tenant_id: i64, member_id: i64) -> Result<bool, StoreError> {
+                let done = sqlx::query(&format!(
+                    "DELETE FROM member WHERE tenant_id = $1 AND member_id = $2 AND {}",
+                    another_owner("$1", "$2")
+                ))
+                .bind(tenant_id)
+                .bind(member_id)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn tenant_members(
@@ -260,8 +300,9 @@ macro_rules! sql_tenants {
 
             async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO audit (tenant_id, member_id, action, detail, ip, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO audit (tenant_id, member_id, action, detail, ip, created_at, actor) \
+                     VALUES ($1, $2, $3, $4, $5, $6, \
+                       COALESCE((SELECT email FROM member WHERE member_id = $2), ''))",
                 )
                 .bind(entry.tenant_id)
                 .bind(entry.member_id)
@@ -278,17 +319,18 @@ macro_rules! sql_tenants {
                 &self,
                 tenant_id: i64,
                 action: &str,
+                actor: &str,
                 limit: i64,
             ) -> Result<Vec<AuditRecord>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT audit.audit_id, member.email AS actor, audit.action, audit.detail, \
-                     audit.ip, audit.created_at FROM audit \
-                     LEFT JOIN member ON member.member_id = audit.member_id \
-                     WHERE audit.tenant_id = $1 AND ($2 = '' OR audit.action = $2) \
-                     ORDER BY audit.audit_id DESC LIMIT $3",
+                    "SELECT audit_id, NULLIF(actor, '') AS actor, action, detail, ip, created_at \
+                     FROM audit WHERE tenant_id = $1 AND ($2 = '' OR action = $2) \
+                       AND ($3 = '' OR actor = $3) \
+                     ORDER BY audit_id DESC LIMIT $4",
                 )
                 .bind(tenant_id)
                 .bind(action)
+                .bind(actor)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
