@@ -1,7 +1,8 @@
 // The tenant dashboard in Chromium: the owner made on the command line signs in, creates an
 // app, reads its secret once, turns on test mode in the app's settings (a wrong value is
-// refused first), uses the secret against the API, finds the message with its code in the
-// app's dev inbox, revokes the secret (the next API call is refused), invites a viewer who
+// refused first), writes an e-mail template (a broken one is refused with its line, a
+// preview shows sample values), uses the secret against the API, finds the message, worded
+// by that template and with its code, in the app's dev inbox, revokes the secret (the next API call is refused), invites a viewer who
 // sees the app but no form to change it, reads the audit log and signs out; all of it
 // with JavaScript on and off. axe-core checks every page, and each is saved as a
 // screenshot.
@@ -105,6 +106,26 @@ for (const javaScript of [true, false]) {
       assert.equal(await page.isChecked('input[name=test_mode]'), true);
       await page.screenshot({ path: join(screenshots, `dashboard-settings-${mode}.png`), fullPage: true });
 
+      // A template: a broken one is refused with its line; the preview fills in samples.
+      await page.goto(`${server.base}/dashboard/apps/${namespace}/templates`);
+      await assertAccessible(page, 'templates');
+      await page.selectOption('#template-channel', 'other');
+      await page.fill('#template-body', 'Shop code {{ OTP }\nThanks');
+      await page.click('button:has-text("Save template")');
+      await page.waitForSelector('[role=alert]');
+      assert.match(await page.textContent('[role=alert]'), /body\.txt:1/);
+      await page.fill('#template-body', 'Shop code {{ OTP }} for {{ AppName }}.');
+      await page.click('button:has-text("Preview")');
+      await page.waitForSelector('[data-role=preview-text]');
+      assert.equal((await page.textContent('[data-role=preview-text]')).trim(), 'Shop code 123456 for The Shop.');
+      await assertAccessible(page, 'template preview');
+      await page.screenshot({ path: join(screenshots, `dashboard-template-${mode}.png`), fullPage: true });
+      await Promise.all([
+        page.waitForURL(/\/templates\?channel=other/),
+        page.click('button:has-text("Save template")'),
+      ]);
+      assert.ok(await page.isVisible('[data-template="other/"]'));
+
       // The secret is the app's credential for the API.
       const res = await fetch(`${server.base}/api/otp/e2e-${mode}-0001`, {
         method: 'PUT',
@@ -125,7 +146,7 @@ for (const javaScript of [true, false]) {
         if (!kept) await new Promise((r) => setTimeout(r, 100));
       }
       assert.ok(kept, 'the message is in the dev inbox');
-      assert.match(await page.textContent(`[data-inbox-to="${to}"] [data-role=inbox-body]`), /\b\d{6}\b/);
+      assert.match(await page.textContent(`[data-inbox-to="${to}"] [data-role=inbox-body]`), /^Shop code \d{6} for The Shop\./);
       await assertAccessible(page, 'dev inbox');
       await page.screenshot({ path: join(screenshots, `dashboard-inbox-${mode}.png`), fullPage: true });
 
@@ -176,7 +197,7 @@ for (const javaScript of [true, false]) {
       }
 
       await page.goto(`${server.base}/dashboard/audit`);
-      for (const action of ['signed_in', 'sign_in_failed', 'app_created', 'app_settings_changed', 'secret_revoked', 'member_invited']) {
+      for (const action of ['signed_in', 'sign_in_failed', 'app_created', 'app_settings_changed', 'template_saved', 'secret_revoked', 'member_invited']) {
         assert.ok(await page.isVisible(`[data-action=${action}]`), action);
       }
       await assertAccessible(page, 'audit log');

@@ -1544,7 +1544,124 @@ async fn owners_change_roles_and_remove_members_but_keep_an_owner(backend: Backe
     }
 }
 
+async fn self_sign_up_is_off_unless_the_operator_turns_it_on(backend: Backend) {
+    let off = spawn_app_on(backend, "").await;
+    assert_eq!(
+        off.client
+            .get(off.url("/dashboard/sign-up"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    let res = off
+        .client
+        .post(off.url("/dashboard/sign-up"))
+        .form(&[
+            ("team", "Mine"),
+            ("email", "me@mine.example"),
+            ("password", "long enough password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(off.sql_strings("SELECT name FROM tenant").await.is_empty());
+    assert!(!off
+        .get_text("/dashboard/sign-in")
+        .await
+        .contains("/dashboard/sign-up"));
+    drop(off);
+
+    let app = spawn_app_on(backend, "[dashboard]\nsignup = true\n").await;
+    assert!(app
+        .get_text("/dashboard/sign-in")
+        .await
+        .contains(r#"href="/dashboard/sign-up""#));
+    let taken = tenant(&app, "Acme", OWNER).await;
+    assert!(!taken.is_empty());
+    let sign_up = |team: &str, email: &str, password: &str| {
+        app.client
+            .post(app.url("/dashboard/sign-up"))
+            .form(&[("team", team), ("email", email), ("password", password)])
+            .send()
+    };
+    for (email, password, says) in [
+        (
+            "me@mine.example",
+            "short",
+            "The password must be at least 12 characters.",
+        ),
+        (
+            OWNER,
+            "long enough password",
+            "The email already belongs to a member.",
+        ),
+    ] {
+        let res = sign_up("Mine", email, password).await.unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res.text().await.unwrap().contains(says), "{says}");
+    }
+    let cross = app
+        .client
+        .post(app.url("/dashboard/sign-up"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[
+            ("team", "Mine"),
+            ("email", "me@mine.example"),
+            ("password", "long enough password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+
+    let res = sign_up("Mine", "me@mine.example", "long enough password")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, html) = get(&app, "/dashboard", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(role_text(&html, "member"), "me@mine.example (owner)");
+    assert!(html.contains("Mine"));
+    let actions = app
+        .sql_strings("SELECT action FROM audit WHERE actor = 'me@mine.example'")
+        .await;
+    assert!(actions.contains(&"signed_in".to_owned()), "{actions:?}");
+
+    // Five tries an hour from one address (the refused ones count too), then a clear
+    // refusal.
+    for n in 0..2 {
+        let email = format!("n{n}@mine.example");
+        assert_eq!(
+            sign_up("More", &email, "long enough password")
+                .await
+                .unwrap()
+                .status(),
+            303
+        );
+    }
+    let res = sign_up("More", "n9@mine.example", "long enough password")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("Too many teams made from here."));
+}
+
 on_both_backends!(
+    self_sign_up_is_off_unless_the_operator_turns_it_on,
     owners_change_roles_and_remove_members_but_keep_an_owner,
     failover_routes_set_in_the_dashboard_carry_the_apps_messages,
     an_apps_templates_are_checked_previewed_and_used_for_its_messages,

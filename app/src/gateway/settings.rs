@@ -26,6 +26,8 @@ pub struct EngineSettings {
     pub inbound_number: Option<String>,
     /// The Standard Webhooks key that authenticates `POST /v1/inbound/generic`.
     pub inbound_signing_secret: Option<Vec<u8>>,
+    /// Whether people may make a tenant for themselves at `/dashboard/sign-up`.
+    pub self_signup: bool,
 }
 
 impl EngineSettings {
@@ -48,6 +50,7 @@ impl Default for EngineSettings {
             token_ttl_secs: 120,
             inbound_number: None,
             inbound_signing_secret: None,
+            self_signup: false,
         }
     }
 }

@@ -21,6 +21,10 @@ use crate::gateway::{
 use crate::model::Namespace;
 pub use sessions::{Session, SessionToken, SignedIn};
 
+/// Sign-up attempts (refused ones included) one client IP may make per hour.
+pub const SIGN_UP_PER_IP: crate::gateway::limits::Limit =
+    crate::gateway::limits::Limit::new(5, 60 * 60);
+
 /// Audit lines shown at once.
 const AUDIT_PAGE: i64 = 200;
 
@@ -120,6 +124,43 @@ impl Gateway {
             owner,
             password,
         })
+    }
+
+    /// Self sign-up, when the operator turned it on: a new tenant named `team` whose first
+    /// owner is `email` with the password they chose, signed in. Limited per client IP.
+    pub async fn sign_up(
+        &self,
+        team: &str,
+        email: &str,
+        password: &str,
+        ip: std::net::IpAddr,
+    ) -> Result<SignedIn, EngineError> {
+        if !self.settings().self_signup {
+            return Err(EngineError::NotFound);
+        }
+        self.limit(
+            crate::gateway::limits::key("sign_up_ip", 0, &crate::gateway::limits::ip_subject(ip)),
+            Some(SIGN_UP_PER_IP),
+        )
+        .await?;
+        let name = display_name("team", team)?;
+        let email = member_email(email)?;
+        let hash = invites::chosen_password_hash(password).await?;
+        let (tenant, _) = self
+            .store()
+            .create_tenant(&name, &email, &hash, self.now_ms())
+            .await
+            .map_err(email_taken)?;
+        let detail = serde_json::json!({"name": name, "owner": email, "by": "sign-up"});
+        self.audit(
+            tenant.tenant_id,
+            None,
+            "tenant_created",
+            detail,
+            &ip.to_string(),
+        )
+        .await?;
+        self.sign_in(&email, password, ip).await
     }
 
     /// Adds a member to the session's tenant (owners only) and returns their one-time

@@ -100,6 +100,14 @@ struct FileConfig {
     delivery: delivery::DeliverySection,
     templates: BTreeMap<String, delivery::ChannelTemplates>,
     inbound: engine::InboundSection,
+    dashboard: DashboardSection,
+}
+
+/// `[dashboard]`: whether people may sign up for a tenant themselves (off by default).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct DashboardSection {
+    signup: bool,
 }
 
 /// Development or production. Development turns on the console provider and the dev inbox.
@@ -256,6 +264,7 @@ impl Settings {
         };
 
         engine::inbound_settings(&file.inbound, &mut engine)?;
+        engine.self_signup = file.dashboard.signup;
         let net = file.delivery.net();
         let outbox = file.delivery.outbox()?;
         let webotp_host = file.delivery.webotp.then(|| {

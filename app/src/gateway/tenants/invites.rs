@@ -18,6 +18,19 @@ pub const INVITE_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// The shortest password a member may choose.
 pub const MIN_PASSWORD_CHARS: usize = 12;
 
+/// The argon2id hash of a password a person chose, once it is long enough.
+pub(crate) async fn chosen_password_hash(password: &str) -> Result<String, EngineError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(EngineError::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    let chosen =
+        ApiSecret::parse(password).map_err(|e| EngineError::invalid("password", e.to_string()))?;
+    Ok(hash_off_executor(&chosen).await)
+}
+
 fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -74,15 +87,7 @@ impl Gateway {
         password: &str,
         ip: std::net::IpAddr,
     ) -> Result<SignedIn, EngineError> {
-        if password.chars().count() < MIN_PASSWORD_CHARS {
-            return Err(EngineError::invalid(
-                "password",
-                format!("must be at least {MIN_PASSWORD_CHARS} characters"),
-            ));
-        }
-        let chosen = ApiSecret::parse(password)
-            .map_err(|e| EngineError::invalid("password", e.to_string()))?;
-        let hash = hash_off_executor(&chosen).await;
+        let hash = chosen_password_hash(password).await?;
         let member = self
             .store()
             .accept_invite(&digest(token), &hash, self.now_ms())

@@ -149,6 +149,14 @@ pub enum DashboardPage {
     SignIn {
         email: String,
         error: Option<String>,
+        /// Whether the operator lets people make a team themselves.
+        signup: bool,
+    },
+    /// Making a team: its name, the first owner's address and password.
+    SignUp {
+        team: String,
+        email: String,
+        error: Option<String>,
     },
     Apps {
         nav: Nav,
@@ -216,6 +224,7 @@ pub fn render_dashboard(
 ) -> RenderedPage {
     let title = match &page {
         DashboardPage::SignIn { .. } => "Sign in".to_owned(),
+        DashboardPage::SignUp { .. } => "Make a team".to_owned(),
         DashboardPage::Apps { .. } => "Apps".to_owned(),
         DashboardPage::App { app, .. } => app.name.clone(),
         DashboardPage::Inbox { app, .. } => format!("{} · dev inbox", app.name),
@@ -238,7 +247,14 @@ pub fn render_dashboard(
 
 fn body(page: DashboardPage) -> AnyView {
     match page {
-        DashboardPage::SignIn { email, error } => view! { <SignIn email error/> }.into_any(),
+        DashboardPage::SignIn {
+            email,
+            error,
+            signup,
+        } => view! { <SignIn email error signup/> }.into_any(),
+        DashboardPage::SignUp { team, email, error } => {
+            view! { <SignUp team email error/> }.into_any()
+        }
         DashboardPage::Apps { nav, apps, error } => {
             let manages = nav.manages_apps;
             let csrf = nav.csrf.clone();
@@ -432,7 +448,38 @@ fn Frame(nav: Nav, children: Children) -> impl IntoView {
 }
 
 #[component]
-fn SignIn(email: String, error: Option<String>) -> impl IntoView {
+fn SignUp(team: String, email: String, error: Option<String>) -> impl IntoView {
+    view! {
+        <main class="mx-auto flex min-h-screen max-w-md items-center px-4 py-12">
+            <div class="w-full rounded-2xl bg-white p-8 shadow-sm ring-1 ring-zinc-200">
+                <h1 class="text-xl font-semibold">"Make a team"</h1>
+                <p class="mt-2 text-sm text-zinc-600">"You will be its owner, and can invite others once signed in."</p>
+                {error.map(|e| view! {
+                    <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                })}
+                <form method="post" action="/dashboard/sign-up" class="mt-6 space-y-4">
+                    <div>
+                        <label for="team" class="block text-sm font-medium">"Team name"</label>
+                        <input id="team" name="team" required maxlength="100" value=team autocomplete="organization" class=INPUT/>
+                    </div>
+                    <div>
+                        <label for="email" class="block text-sm font-medium">"E-mail address"</label>
+                        <input id="email" name="email" type="email" autocomplete="username" required value=email class=INPUT/>
+                    </div>
+                    <div>
+                        <label for="new-password" class="block text-sm font-medium">"Password (at least 12 characters)"</label>
+                        <input id="new-password" name="password" type="password" autocomplete="new-password" minlength="12" required class=INPUT/>
+                    </div>
+                    <button type="submit" class=BUTTON>"Make the team"</button>
+                </form>
+                <p class="mt-6 text-sm"><a class="underline" href="/dashboard/sign-in">"Sign in instead"</a></p>
+            </div>
+        </main>
+    }
+}
+
+#[component]
+fn SignIn(email: String, error: Option<String>, signup: bool) -> impl IntoView {
     view! {
         <main class="mx-auto flex min-h-screen max-w-md items-center px-4 py-12">
             <div class="w-full rounded-2xl bg-white p-8 shadow-sm ring-1 ring-zinc-200">
@@ -451,6 +498,9 @@ fn SignIn(email: String, error: Option<String>) -> impl IntoView {
                     </div>
                     <button type="submit" class=BUTTON>"Sign in"</button>
                 </form>
+                {signup.then(|| view! {
+                    <p class="mt-6 text-sm"><a class="underline" href="/dashboard/sign-up">"Make a team"</a></p>
+                })}
             </div>
         </main>
     }

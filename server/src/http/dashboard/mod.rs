@@ -49,6 +49,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(apps))
         .route("/dashboard/sign-in", get(sign_in_page).post(sign_in))
         .route("/dashboard/sign-out", post(sign_out))
+        .route("/dashboard/sign-up", get(sign_up_page).post(sign_up))
         .route("/dashboard/apps", post(create_app))
         .route("/dashboard/apps/{namespace}", get(app_page))
         .route("/dashboard/apps/{namespace}/rename", post(rename_app))
@@ -269,6 +270,7 @@ async fn sign_in_page(
         DashboardPage::SignIn {
             email: String::new(),
             error: None,
+            signup: gw.settings().self_signup,
         },
     )
 }
@@ -298,6 +300,7 @@ async fn sign_in(
             DashboardPage::SignIn {
                 email: form.email.clone(),
                 error: Some(error),
+                signup: gw.settings().self_signup,
             },
         )
     };
@@ -319,6 +322,87 @@ async fn sign_in(
             again(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Signing in is not possible right now. Try again shortly.".into(),
+            )
+        }
+    }
+}
+
+async fn sign_up_page(State(gw): State<Gateway>, State(options): State<LeptosOptions>) -> Response {
+    if !gw.settings().self_signup {
+        return page(
+            &options,
+            StatusCode::NOT_FOUND,
+            DashboardPage::NotFound { nav: None },
+        );
+    }
+    page(
+        &options,
+        StatusCode::OK,
+        DashboardPage::SignUp {
+            team: String::new(),
+            email: String::new(),
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SignUpForm {
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn sign_up(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<SignUpForm>,
+) -> Response {
+    if !same_origin(&gw, &headers) {
+        return refused();
+    }
+    let again = |status: StatusCode, error: String| {
+        page(
+            &options,
+            status,
+            DashboardPage::SignUp {
+                team: form.team.clone(),
+                email: form.email.clone(),
+                error: Some(error),
+            },
+        )
+    };
+    match gw
+        .sign_up(&form.team, &form.email, &form.password, client.ip())
+        .await
+    {
+        Ok(signed_in) => signed_in_response(&gw, &signed_in.token),
+        Err(EngineError::NotFound) => page(
+            &options,
+            StatusCode::NOT_FOUND,
+            DashboardPage::NotFound { nav: None },
+        ),
+        Err(EngineError::InvalidInput { field, reason }) => {
+            let (status, message) = refusal(field, &reason);
+            again(status, message)
+        }
+        Err(EngineError::RateLimited { retry_after_secs }) => again(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "Too many teams made from here. Try again in {} minutes.",
+                retry_after_secs.div_ceil(60)
+            ),
+        ),
+        Err(e) => {
+            tracing::error!(error = ?e, "sign-up failed");
+            again(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing up is not possible right now. Try again shortly.".into(),
             )
         }
     }
