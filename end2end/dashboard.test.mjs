@@ -90,13 +90,15 @@ for (const javaScript of [true, false]) {
 
       // Settings: a wrong value is refused with its reason and keeps what was typed;
       // then test mode, so the app's messages stay in its dev inbox.
-      await page.fill('#ttl_secs', '0');
+      await page.fill('#ttl_secs', '300');
+      await page.fill('#accent_color', 'red');
       await page.click('text=Save settings');
       await page.waitForSelector('[role=alert]');
-      assert.match(await page.textContent('[role=alert]'), /ttl secs must be 1 to 86400 seconds/);
-      assert.equal(await page.inputValue('#ttl_secs'), '0');
+      assert.match(await page.textContent('[role=alert]'), /accent color "red": write a colour as #rrggbb/);
+      assert.equal(await page.inputValue('#accent_color'), 'red');
+      assert.equal(await page.inputValue('#ttl_secs'), '300');
       await assertAccessible(page, 'settings refused');
-      await page.fill('#ttl_secs', '300');
+      await page.fill('#accent_color', '#0f766e');
       await page.check('input[name=test_mode]');
       await Promise.all([
         page.waitForURL(`${server.base}/dashboard/apps/${namespace}`),
@@ -183,7 +185,7 @@ for (const javaScript of [true, false]) {
         await viewer.goto(link);
         await assertAccessible(viewer, 'invitation');
         await viewer.fill('#new-password', 'a viewer password');
-        await Promise.all([viewer.waitForURL(`${server.base}/dashboard`), viewer.click('text=Join')]);
+        await Promise.all([viewer.waitForURL(`${server.base}/dashboard`), viewer.click('button:has-text("Join")')]);
         await viewer.goto(`${server.base}/dashboard/apps/${namespace}`);
         assert.equal(await viewer.inputValue('#ttl_secs'), '300');
         assert.equal(await viewer.isDisabled('#ttl_secs'), true);

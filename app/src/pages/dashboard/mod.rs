@@ -610,7 +610,7 @@ fn Secrets(secrets: Vec<SecretRow>, manages: bool, csrf: String, base: String) -
     view! {
         <section aria-labelledby="secrets" class="mt-8">
             <h2 id="secrets" class="text-lg font-semibold">"API secrets"</h2>
-            <div class="mt-3 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200">
+            <div class="mt-3 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200" tabindex="0" role="region" aria-label="API secrets list">
                 <table class="min-w-full text-left text-sm">
                     <thead class="bg-zinc-100 text-zinc-700">
                         <tr>
@@ -1051,7 +1051,8 @@ fn Inbox(messages: Vec<InboxRow>) -> impl IntoView {
 #[component]
 fn AuditTable(entries: Vec<AuditRow>) -> impl IntoView {
     view! {
-        <div class="mt-4 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200">
+        // Focusable, so a keyboard can scroll a wide log sideways.
+        <div class="mt-4 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200" tabindex="0" role="region" aria-label="Audit log entries">
             <table class="min-w-full text-left text-sm">
                 <thead class="bg-zinc-100 text-zinc-700">
                     <tr>
