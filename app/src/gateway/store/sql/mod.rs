@@ -201,7 +201,7 @@ macro_rules! sql_store {
             super::sql::deliveries::sql_deliveries!($store, $skip_locked);
             super::sql::events::sql_events!($store);
             super::sql::counters::sql_counters!($store);
-            super::sql::tenants::sql_tenants!($store);
+            super::sql::tenants::sql_tenants!($store, $db);
         };
     };
 }

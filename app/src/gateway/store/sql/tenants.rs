@@ -17,7 +17,7 @@ pub(in crate::gateway::store) fn another_owner(tenant: &str, member: &str) -> St
 
 /// Implements [`TenantStore`](crate::gateway::store::TenantStore) for `$store`.
 macro_rules! sql_tenants {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
         fn member_from_row(row: &DbRow) -> Result<MemberRecord, StoreError> {
             let role: String = row.try_get("role")?;
             Ok(MemberRecord {
@@ -27,6 +27,49 @@ macro_rules! sql_tenants {
                 role: Role::parse(&role).ok_or(StoreError::Corrupt("member.role"))?,
                 password_hash: row.try_get("password_hash")?,
             })
+        }
+
+        /// A member row to insert.
+        struct NewMember<'a> {
+            tenant_id: i64,
+            email: &'a str,
+            role: &'a str,
+            password_hash: &'a str,
+            now: i64,
+        }
+
+        /// Inserts a member; `Conflict` when the address already belongs to one.
+        async fn insert_member<'e>(
+            exec: impl sqlx::Executor<'e, Database = $db>,
+            m: NewMember<'_>,
+        ) -> Result<MemberRecord, StoreError> {
+            let row = sqlx::query(&format!(
+                "INSERT INTO member (tenant_id, email, role, password_hash, created_at) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
+            ))
+            .bind(m.tenant_id)
+            .bind(m.email)
+            .bind(m.role)
+            .bind(m.password_hash)
+            .bind(m.now)
+            .fetch_one(exec)
+            .await
+            .map_err(unique_violation)?;
+            member_from_row(&row)
+        }
+
+        /// Takes the tenant's row lock for the rest of the transaction, so two changes to
+        /// its owners run one after the other and the second sees the first (PostgreSQL
+        /// re-reads for each statement; SQLite holds one writer at a time anyway).
+        async fn lock_tenant(
+            tx: &mut sqlx::Transaction<'_, $db>,
+            tenant_id: i64,
+        ) -> Result<(), StoreError> {
+            sqlx::query("UPDATE tenant SET name = name WHERE tenant_id = $1")
+                .bind(tenant_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(())
         }
 
         #[async_trait]
@@ -46,19 +89,14 @@ macro_rules! sql_tenants {
                 .bind(now)
                 .fetch_one(&mut *tx)
                 .await?;
-                let row = sqlx::query(&format!(
-                    "INSERT INTO member (tenant_id, email, role, password_hash, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
-                ))
-                .bind(tenant_id)
-                .bind(email)
-                .bind(Role::Owner.as_str())
-                .bind(password_hash)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(unique_violation)?;
-                let member = member_from_row(&row)?;
+                let new = NewMember {
+                    tenant_id,
+                    email,
+                    role: Role::Owner.as_str(),
+                    password_hash,
+                    now,
+                };
+                let member = insert_member(&mut *tx, new).await?;
                 tx.commit().await?;
                 Ok((
                     TenantRecord {
@@ -77,19 +115,14 @@ macro_rules! sql_tenants {
                 password_hash: &str,
                 now: i64,
             ) -> Result<MemberRecord, StoreError> {
-                let row = sqlx::query(&format!(
-                    "INSERT INTO member (tenant_id, email, role, password_hash, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
-                ))
-                .bind(tenant_id)
-                .bind(email)
-                .bind(role.as_str())
-                .bind(password_hash)
-                .bind(now)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(unique_violation)?;
-                member_from_row(&row)
+                let new = NewMember {
+                    tenant_id,
+                    email,
+                    role: role.as_str(),
+                    password_hash,
+                    now,
+                };
+                insert_member(&self.pool, new).await
             }
 
             async fn find_member(&self, email: &str) -> Result<Option<MemberRecord>, StoreError> {
@@ -110,6 +143,8 @@ macro_rules! sql_tenants {
                 member_id: i64,
                 role: Role,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                lock_tenant(&mut tx, tenant_id).await?;
                 let done = sqlx::query(&format!(
                     "UPDATE member SET role = $1 WHERE tenant_id = $2 AND member_id = $3 \
                      AND ($1 = 'owner' OR {})",
@@ -118,20 +153,28 @@ macro_rules! sql_tenants {
                 .bind(role.as_str())
                 .bind(tenant_id)
                 .bind(member_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn remove_member(&self, tenant_id: i64, member_id: i64) -> Result<bool, StoreError> {
+            async fn remove_member(
+                &self,
+                tenant_id: i64,
+                member_id: i64,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                lock_tenant(&mut tx, tenant_id).await?;
                 let done = sqlx::query(&format!(
                     "DELETE FROM member WHERE tenant_id = $1 AND member_id = $2 AND {}",
                     another_owner("$1", "$2")
                 ))
                 .bind(tenant_id)
                 .bind(member_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -216,19 +259,16 @@ macro_rules! sql_tenants {
                     tx.rollback().await?;
                     return Ok(None);
                 };
-                let row = sqlx::query(&format!(
-                    "INSERT INTO member (tenant_id, email, role, password_hash, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) RETURNING {MEMBER_COLUMNS}"
-                ))
-                .bind(used.try_get::<i64, _>("tenant_id")?)
-                .bind(used.try_get::<String, _>("email")?)
-                .bind(used.try_get::<String, _>("role")?)
-                .bind(password_hash)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(unique_violation)?;
-                let member = member_from_row(&row)?;
+                let email: String = used.try_get("email")?;
+                let role: String = used.try_get("role")?;
+                let new = NewMember {
+                    tenant_id: used.try_get("tenant_id")?,
+                    email: &email,
+                    role: &role,
+                    password_hash,
+                    now,
+                };
+                let member = insert_member(&mut *tx, new).await?;
                 tx.commit().await?;
                 Ok(Some(member))
             }
@@ -300,7 +340,8 @@ macro_rules! sql_tenants {
 
             async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO audit (tenant_id, member_id, action, detail, ip, created_at, actor) \
+                    "INSERT INTO audit \
+                     (tenant_id, member_id, action, detail, ip, created_at, actor) \
                      VALUES ($1, $2, $3, $4, $5, $6, \
                        COALESCE((SELECT email FROM member WHERE member_id = $2), ''))",
                 )
