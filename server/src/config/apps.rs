@@ -4,8 +4,9 @@
 use super::{invalid, ConfigError};
 use app::gateway::{
     address::Channel,
+    code::Alphabet,
     secret::ApiSecret,
-    settings::{check_redirect_urls, is_number_prefix, AppSettings},
+    settings::{check_redirect_urls, is_number_prefix, AppSettings, TestAddress},
     AppPages, DeclaredApp, RouteRule,
 };
 use app::model::Namespace;
@@ -38,6 +39,25 @@ pub(super) struct AuthEntry {
     /// Providers the hosted page offers when the code does not arrive, in order.
     #[serde(default)]
     pub(super) fallbacks: Vec<String>,
+    /// The code's lifetime when a request names none (`"5m"`, or seconds).
+    pub(super) ttl: Option<super::DurationValue>,
+    pub(super) max_attempts: Option<u32>,
+    pub(super) max_sends: Option<u32>,
+    pub(super) code_length: Option<u32>,
+    /// `digits` or `alphanumeric`.
+    pub(super) code_alphabet: Option<String>,
+    /// The channels its verifications may use; none: all.
+    #[serde(default)]
+    pub(super) channels: Vec<String>,
+    /// The number prefixes (`+91`) its phone numbers must start with; none: any.
+    #[serde(default)]
+    pub(super) prefixes: Vec<String>,
+    /// Every message to the dev inbox instead of out.
+    #[serde(default)]
+    pub(super) test_mode: bool,
+    /// Test addresses and their fixed codes: `{ "+15005550006" = "123456" }`.
+    #[serde(default)]
+    pub(super) test_addresses: std::collections::BTreeMap<String, String>,
     /// Failover: `[[auth.<name>.routes]]` with `channel`, optional `prefix`, `providers`.
     #[serde(default)]
     pub(super) routes: Vec<RouteEntry>,
@@ -84,7 +104,41 @@ pub(super) fn declared_app(
             providers: r.providers,
         });
     }
+    let key = |k: &str| format!("auth.{name}.{k}");
+    let ttl_secs = match &entry.ttl {
+        Some(ttl) => Some(ttl.resolve(&key("ttl"))?.as_secs()),
+        None => None,
+    };
+    let code_alphabet = match entry.code_alphabet.as_deref() {
+        Some(raw) => Some(
+            Alphabet::parse(raw)
+                .ok_or_else(|| invalid(key("code_alphabet"), "use digits or alphanumeric"))?,
+        ),
+        None => None,
+    };
+    let mut channels = Vec::new();
+    for raw in &entry.channels {
+        channels.push(Channel::parse(raw).ok_or_else(|| {
+            invalid(
+                key("channels"),
+                format!("{raw:?}: use email, sms, whatsapp, voice or other"),
+            )
+        })?);
+    }
     let settings = AppSettings {
+        ttl_secs,
+        max_attempts: entry.max_attempts,
+        max_sends: entry.max_sends,
+        code_length: entry.code_length,
+        code_alphabet,
+        channels,
+        prefixes: entry.prefixes,
+        test_mode: entry.test_mode,
+        test_addresses: entry
+            .test_addresses
+            .into_iter()
+            .map(|(address, code)| TestAddress { address, code })
+            .collect(),
         pages: AppPages {
             embed_origins: entry.embed_origins,
             locale: entry.locale,
@@ -97,11 +151,14 @@ pub(super) fn declared_app(
             fallbacks: entry.fallbacks,
         },
         routes,
-        ..AppSettings::default()
     };
     check_redirect_urls(&entry.redirect_urls)
         .and_then(|()| settings.check())
-        .map_err(|e| invalid(format!("auth.{name}.{}", e.key), e.reason))?;
+        .map_err(|e| {
+            // The file writes the lifetime as `ttl`, a duration.
+            let k = if e.key == "ttl_secs" { "ttl" } else { e.key };
+            invalid(key(k), e.reason)
+        })?;
     Ok(DeclaredApp {
         namespace: ns,
         secret,

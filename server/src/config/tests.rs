@@ -81,10 +81,52 @@ fn bad_values_name_their_key() {
             "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\ncountry = \"XX\"",
             "auth.x.country",
         ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\nttl = \"2d\"",
+            "auth.x.ttl",
+        ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\nttl = 0",
+            "`auth.x.ttl`: must be 1 to 86400 seconds",
+        ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\nchannels = [\"fax\"]",
+            "auth.x.channels",
+        ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\ncode_alphabet = \"emoji\"",
+            "auth.x.code_alphabet",
+        ),
+        (
+            "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\ntest_addresses = { \"+15005550006\" = \"12\" }",
+            "auth.x.test_addresses",
+        ),
     ] {
         let err = Settings::from_toml(toml, no_env).expect_err(toml);
         assert!(err.to_string().contains(key), "{err} should name {key}");
     }
+}
+
+#[test]
+fn an_app_of_the_file_sets_its_own_defaults_and_test_addresses() {
+    let toml = "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\nttl = \"2m\"\n\
+        max_attempts = 3\ncode_length = 8\ncode_alphabet = \"alphanumeric\"\n\
+        channels = [\"sms\", \"email\"]\nprefixes = [\"+91\"]\ntest_mode = true\n\
+        test_addresses = { \"+15005550006\" = \"424242\" }\n";
+    let settings = Settings::from_toml(toml, no_env).unwrap();
+    let s = &settings.apps[0].settings;
+    assert_eq!(
+        (s.ttl_secs, s.max_attempts, s.code_length),
+        (Some(120), Some(3), Some(8))
+    );
+    assert_eq!(
+        s.code_alphabet,
+        Some(app::gateway::code::Alphabet::Alphanumeric)
+    );
+    assert_eq!(s.prefixes, ["+91"]);
+    assert!(s.test_mode);
+    assert_eq!(s.test_code("+15005550006"), Some("424242"));
+    assert_eq!(s.channels.len(), 2);
 }
 
 #[test]
