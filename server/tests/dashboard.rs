@@ -1114,6 +1114,22 @@ async fn an_app_of_the_config_file_is_shown_read_only_to_its_tenant(backend: Bac
     }
 
     let cookie = sign_in(&app, OWNER, &password).await;
+    // A namespace a tenant made in the dashboard is not the file's to take.
+    dashboard_app(&app, &cookie, "made-here").await;
+    let taken = app::gateway::DeclaredApp {
+        namespace: app::model::Namespace::parse("made-here").unwrap(),
+        ..declared.clone()
+    };
+    match app.gateway.declare_app(&taken).await {
+        Err(app::gateway::EngineError::InvalidInput { field, reason }) => {
+            assert_eq!(field, "namespace");
+            assert!(
+                reason.contains("a tenant made in the dashboard"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     let (_, html) = get(&app, "/dashboard", &cookie).await;
     assert!(html.contains("config file, read-only"), "{html}");
     let (status, html) = get(&app, "/dashboard/apps/from-config", &cookie).await;

@@ -58,6 +58,13 @@ impl Gateway {
             .clone()
             .unwrap_or_else(|| namespace.to_string());
         let app = match store.find_app(namespace.as_str()).await? {
+            // A tenant made this namespace in the dashboard: the file may not take it over.
+            Some(app) if app.tenant_id.is_some() && !app.declared => {
+                return Err(EngineError::invalid(
+                    "namespace",
+                    format!("{namespace} belongs to an app a tenant made in the dashboard"),
+                ))
+            }
             Some(app) => app,
             None => {
                 self.create_app(namespace, &name, Some(secret.clone()))
