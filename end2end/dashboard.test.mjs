@@ -1,7 +1,7 @@
 // The tenant dashboard in Chromium: the owner made on the command line signs in, creates an
 // app, reads its secret once, turns on test mode in the app's settings (a wrong value is
-// refused first), writes an e-mail template (a broken one is refused with its line, a
-// preview shows sample values), uses the secret against the API, finds the message, worded
+// refused first), writes a template (a broken one is refused with its line; the preview
+// shows sample values, live while typing with JavaScript, on "Preview" without), uses the secret against the API, finds the message, worded
 // by that template and with its code, in the app's dev inbox, revokes the secret (the next API call is refused), invites a viewer who
 // sees the app but no form to change it, reads the audit log and signs out; all of it
 // with JavaScript on and off. axe-core checks every page, and each is saved as a
@@ -61,7 +61,8 @@ for (const javaScript of [true, false]) {
       const page = await browser.ctx.newPage();
       // Without JavaScript: the page exactly as the server rendered it (axe still runs).
       if (!javaScript) await withoutPageScripts(page);
-      // The dashboard has no island: its pages load no script and no WASM at all.
+      // The dashboard has no island: its pages load no hydration script and no WASM (the
+      // templates page has one small script of its own, for the live preview).
       const scripts = [];
       page.on('request', (r) => { if (/\/pkg\/.*\.(js|wasm)$/.test(r.url())) scripts.push(r.url()); });
       await page.goto(`${server.base}/dashboard/sign-in`);
@@ -117,8 +118,14 @@ for (const javaScript of [true, false]) {
       await page.waitForSelector('[role=alert]');
       assert.match(await page.textContent('[role=alert]'), /body\.txt:1/);
       await page.fill('#template-body', 'Shop code {{ OTP }} for {{ AppName }}.');
-      await page.click('button:has-text("Preview")');
-      await page.waitForSelector('[data-role=preview-text]');
+      if (javaScript) {
+        // The live preview follows the typing, with no button pressed.
+        await page.waitForFunction(() => document.querySelector('[data-role=preview-text]')?.textContent
+          === 'Shop code 123456 for The Shop.');
+      } else {
+        await page.click('button:has-text("Preview")');
+        await page.waitForSelector('[data-role=preview-text]');
+      }
       assert.equal((await page.textContent('[data-role=preview-text]')).trim(), 'Shop code 123456 for The Shop.');
       await assertAccessible(page, 'template preview');
       await page.screenshot({ path: join(screenshots, `dashboard-template-${mode}.png`), fullPage: true });
@@ -208,7 +215,7 @@ for (const javaScript of [true, false]) {
       await Promise.all([page.waitForURL(`${server.base}/dashboard/sign-in`), page.click('text=Sign out')]);
       await page.goto(`${server.base}/dashboard`);
       assert.equal(new URL(page.url()).pathname, '/dashboard/sign-in', 'signed out on the server');
-      assert.deepEqual(scripts, [], 'no script or WASM on any dashboard page');
+      assert.deepEqual(scripts, [], 'no hydration script or WASM on any dashboard page');
     } finally {
       await browser.close();
     }

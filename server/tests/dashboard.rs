@@ -1345,6 +1345,47 @@ async fn an_apps_templates_are_checked_previewed_and_used_for_its_messages(backe
         role_text(&html, "preview-text"),
         "Code 123456 for Shop, valid 10 minutes."
     );
+    // The live preview the templates page's script asks for: JSON, the same rendering.
+    let live = "/dashboard/apps/shop/templates/preview";
+    let res = app
+        .client
+        .post(app.url(live))
+        .header("cookie", &cookie)
+        .form(&draft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(answer["text"], "Code 123456 for Shop, valid 10 minutes.");
+    let res = app
+        .client
+        .post(app.url(live))
+        .header("cookie", &cookie)
+        .form(&broken)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        answer["error"].as_str().unwrap().contains("body.txt:2"),
+        "{answer}"
+    );
+    let res = app
+        .client
+        .post(app.url(live))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&draft)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "another site cannot use the preview");
+    assert!(
+        html.contains(r#"src="/static/dashboard.js""#),
+        "the page loads its script"
+    );
     assert!(app
         .sql_strings("SELECT body FROM app_template")
         .await

@@ -235,12 +235,20 @@ pub fn render_dashboard(
         DashboardPage::NotFound { .. } => "Not found".to_owned(),
         DashboardPage::Forbidden { .. } => "Not allowed".to_owned(),
     };
+    // The templates page alone loads a small script (no WASM): its live preview.
+    let live_preview = matches!(page, DashboardPage::Templates { .. });
     render_document(
         options,
         status,
         Lang::EN,
         Scripts::None,
-        move |_| view! { <title>{format!("{title} · otpgate dashboard")}</title> },
+        move |nonce| {
+            let nonce = nonce.to_string();
+            view! {
+                <title>{format!("{title} · otpgate dashboard")}</title>
+                {live_preview.then(|| view! { <script nonce=nonce src="/static/dashboard.js" defer></script> })}
+            }
+        },
         move || body(page),
     )
 }
@@ -969,9 +977,10 @@ fn Templates(view: TemplatesView, csrf: String) -> impl IntoView {
         {error.map(|e| view! {
             <p role="alert" class="mt-4 whitespace-pre-wrap rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
         })}
+        <p data-role="live-error" hidden class="mt-4 whitespace-pre-wrap rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200"></p>
         <section aria-labelledby="editor" class="mt-6 rounded-xl bg-white p-6 ring-1 ring-zinc-200">
             <h2 id="editor" class="text-lg font-semibold">"Edit a template"</h2>
-            <form method="post" action=base.clone() class="mt-4 grid gap-4 sm:grid-cols-2">
+            <form method="post" action=base.clone() data-live-preview=format!("{base}/preview") class="mt-4 grid gap-4 sm:grid-cols-2">
                 <input type="hidden" name="csrf" value=csrf.clone()/>
                 <div>
                     <label for="template-channel" class="block text-sm font-medium">"Channel"</label>
@@ -1010,18 +1019,23 @@ fn Templates(view: TemplatesView, csrf: String) -> impl IntoView {
                 </div>
             </form>
         </section>
-        {preview.map(|p| view! {
-            <section aria-labelledby="preview" class="mt-6 rounded-xl bg-white p-6 ring-1 ring-zinc-200" data-role="preview">
-                <h2 id="preview" class="text-lg font-semibold">"Preview, with sample values"</h2>
-                {(!p.subject.is_empty()).then(|| view! { <p class="mt-3 font-medium" data-role="preview-subject">{p.subject.clone()}</p> })}
-                <pre class="mt-3 whitespace-pre-wrap break-words font-mono text-sm" data-role="preview-text">{p.text}</pre>
-                {p.html.map(|html| view! {
-                    <details class="mt-3"><summary class="cursor-pointer text-sm">"HTML part"</summary>
-                        <pre class="mt-2 whitespace-pre-wrap break-words font-mono text-xs">{html}</pre>
+        // Filled by the server after "Preview", and by static/dashboard.js while typing.
+        {
+            let shown = preview.is_some();
+            let p = preview.unwrap_or(PreviewView { subject: String::new(), text: String::new(), html: None });
+            let no_html = p.html.is_none();
+            view! {
+                <section aria-labelledby="preview" aria-live="polite" hidden=!shown class="mt-6 rounded-xl bg-white p-6 ring-1 ring-zinc-200" data-role="preview">
+                    <h2 id="preview" class="text-lg font-semibold">"Preview, with sample values"</h2>
+                    <p class="mt-3 font-medium" data-role="preview-subject">{p.subject}</p>
+                    <pre class="mt-3 whitespace-pre-wrap break-words font-mono text-sm" data-role="preview-text">{p.text}</pre>
+                    <details class="mt-3" hidden=no_html data-role="preview-html-part">
+                        <summary class="cursor-pointer text-sm">"HTML part"</summary>
+                        <pre class="mt-2 whitespace-pre-wrap break-words font-mono text-xs" data-role="preview-html">{p.html.unwrap_or_default()}</pre>
                     </details>
-                })}
-            </section>
-        })}
+                </section>
+            }
+        }
         <p class="mt-6"><a class="underline" href=format!("/dashboard/apps/{}", app.namespace)>"Back to the app"</a></p>
     }
 }

@@ -64,6 +64,10 @@ pub fn router() -> Router<AppState> {
             "/dashboard/apps/{namespace}/templates/delete",
             post(templates::remove),
         )
+        .route(
+            "/dashboard/apps/{namespace}/templates/preview",
+            post(templates::live_preview),
+        )
         .route("/dashboard/apps/{namespace}/secrets", post(add_secret))
         .route(
             "/dashboard/apps/{namespace}/secrets/{id}/revoke",

@@ -13,6 +13,7 @@ use axum::{
     extract::{Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
+    Json,
 };
 use leptos::prelude::LeptosOptions;
 use serde::Deserialize;
@@ -172,6 +173,33 @@ pub async fn submit(
     };
     let draft = Some(form.fields);
     templates_page(&gw, &options, &session, &namespace, draft, preview, error).await
+}
+
+/// The live preview `static/dashboard.js` asks for while a template is typed: the draft
+/// rendered with sample values, or why it does not compile, as JSON. Changes nothing.
+pub async fn live_preview(
+    State(gw): State<Gateway>,
+    Path(namespace): Path<String>,
+    Change { session, form, .. }: Change<TemplateForm>,
+) -> Response {
+    match gw
+        .preview_template(&session, &namespace, &draft(&form.fields))
+        .await
+    {
+        Ok(r) => Json(serde_json::json!({
+            "subject": r.subject, "text": r.text, "html": r.html,
+        }))
+        .into_response(),
+        Err(EngineError::InvalidInput { field, reason }) => {
+            let (status, message) = refusal(field, &reason);
+            (status, Json(serde_json::json!({ "error": message }))).into_response()
+        }
+        Err(EngineError::NotFound) => StatusCode::NOT_FOUND.into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "template preview failed");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 pub async fn remove(
