@@ -122,6 +122,7 @@ for (const javaScript of [true, false]) {
         // The live preview follows the typing, with no button pressed.
         await page.waitForFunction(() => document.querySelector('[data-role=preview-text]')?.textContent
           === 'Shop code 123456 for The Shop.');
+        assert.equal(await page.isVisible('[data-role=template-error]'), false, 'the old reason is gone');
       } else {
         await page.click('button:has-text("Preview")');
         await page.waitForSelector('[data-role=preview-text]');

@@ -21,6 +21,11 @@
   var sent = 0;
 
   function show(answer) {
+    // The reason the last page load gave is out of date once the draft changed.
+    var stale = document.querySelector("[data-role=template-error]");
+    if (stale) {
+      stale.hidden = true;
+    }
     if (answer.error) {
       problem.textContent = answer.error;
       problem.hidden = false;

@@ -975,7 +975,7 @@ fn Templates(view: TemplatesView, csrf: String) -> impl IntoView {
         </p>
         <ul class="mt-4 divide-y divide-zinc-200 rounded-xl bg-white ring-1 ring-zinc-200">{rows}</ul>
         {error.map(|e| view! {
-            <p role="alert" class="mt-4 whitespace-pre-wrap rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+            <p role="alert" data-role="template-error" class="mt-4 whitespace-pre-wrap rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
         })}
         <p data-role="live-error" hidden class="mt-4 whitespace-pre-wrap rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200"></p>
         <section aria-labelledby="editor" class="mt-6 rounded-xl bg-white p-6 ring-1 ring-zinc-200">
