@@ -1717,7 +1717,51 @@ async fn self_sign_up_is_off_unless_the_operator_turns_it_on(backend: Backend) {
         .contains("Too many teams made from here."));
 }
 
+async fn the_audit_log_pages_back_through_older_lines(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let values: Vec<String> = (0..250)
+        .map(|n| format!("(1, NULL, 'app_renamed', '{{\"n\":{n}}}', '127.0.0.1', {n}, '')"))
+        .collect();
+    app.sql(&format!(
+        "INSERT INTO audit (tenant_id, member_id, action, detail, ip, created_at, actor) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+    let cookie = sign_in(&app, OWNER, &password).await;
+    let path = "/dashboard/audit?action=app_renamed";
+    let (_, first) = get(&app, path, &cookie).await;
+    assert_eq!(first.matches("data-audit=").count(), 200);
+    let older = role_href(&first, "older");
+    assert!(
+        older.contains("action=app_renamed") && older.contains("before="),
+        "{older}"
+    );
+    let (status, second) = get(&app, &older.replace("&amp;", "&"), &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        second.matches("data-audit=").count(),
+        50,
+        "the rest, with the same filter"
+    );
+    assert!(second.contains("&quot;n&quot;:0") || second.contains(r#""n":0"#));
+    assert!(!second.contains(r#"data-role="older""#), "nothing older");
+}
+
+/// The `href` of the element marked `data-role=role`.
+fn role_href(html: &str, role: &str) -> String {
+    let marker = format!(r#"data-role="{role}""#);
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{role} in {html}"));
+    let tag_start = html[..at].rfind('<').unwrap();
+    let tag = &html[tag_start..at + html[at..].find('>').unwrap()];
+    let href = tag.find(r#"href=""#).unwrap() + 6;
+    tag[href..href + tag[href..].find('"').unwrap()].to_owned()
+}
+
 on_both_backends!(
+    the_audit_log_pages_back_through_older_lines,
     self_sign_up_is_off_unless_the_operator_turns_it_on,
     owners_change_roles_and_remove_members_but_keep_an_owner,
     failover_routes_set_in_the_dashboard_carry_the_apps_messages,

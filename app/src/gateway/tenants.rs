@@ -16,7 +16,9 @@ use crate::gateway::{
     error::EngineError,
     handle::Gateway,
     secret::ApiSecret,
-    store::{AppRecord, AuditRecord, MemberRecord, NewAudit, Role, StoreError, TenantRecord},
+    store::{
+        AppRecord, AuditFilter, AuditRecord, MemberRecord, NewAudit, Role, StoreError, TenantRecord,
+    },
 };
 use crate::model::Namespace;
 pub use sessions::{Session, SessionToken, SignedIn};
@@ -26,7 +28,7 @@ pub const SIGN_UP_PER_IP: crate::gateway::limits::Limit =
     crate::gateway::limits::Limit::new(5, 60 * 60);
 
 /// Audit lines shown at once.
-const AUDIT_PAGE: i64 = 200;
+pub const AUDIT_PAGE: i64 = 200;
 
 /// Every action the audit log records.
 pub const AUDIT_ACTIONS: &[&str] = &[
@@ -314,14 +316,16 @@ impl Gateway {
         self.audit_by(session, "app_deleted", detail, ip).await
     }
 
-    /// The session's tenant's audit log, newest first; only one action's lines when
-    /// `action` is one of [`AUDIT_ACTIONS`] (anything else shows them all), only one
-    /// member's when `actor` is an e-mail address.
+    /// A page of the session's tenant's audit log, newest first, older than line `before`
+    /// when given; only one action's lines when `action` is one of [`AUDIT_ACTIONS`]
+    /// (anything else shows them all), only one member's when `actor` is an e-mail
+    /// address. The page is full ([`AUDIT_PAGE`] lines) when older ones may follow.
     pub async fn audit_log(
         &self,
         session: &Session,
         action: &str,
         actor: &str,
+        before: Option<i64>,
     ) -> Result<Vec<AuditRecord>, EngineError> {
         let action = AUDIT_ACTIONS
             .iter()
@@ -329,9 +333,14 @@ impl Gateway {
             .copied()
             .unwrap_or("");
         let actor = member_email(actor).unwrap_or_default();
+        let filter = AuditFilter {
+            action,
+            actor: &actor,
+            before,
+        };
         Ok(self
             .store()
-            .audit_log(session.tenant.tenant_id, action, &actor, AUDIT_PAGE)
+            .audit_log(session.tenant.tenant_id, &filter, AUDIT_PAGE)
             .await?)
     }
 

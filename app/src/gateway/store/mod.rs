@@ -25,8 +25,8 @@ pub use events::{EventRow, EventStore};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tenants::{
-    AuditRecord, InviteRecord, MemberRecord, NewAudit, Role, SessionRecord, TenantRecord,
-    TenantStore,
+    AuditFilter, AuditRecord, InviteRecord, MemberRecord, NewAudit, Role, SessionRecord,
+    TenantRecord, TenantStore,
 };
 pub use verifications::{
     Attempt, AttemptOutcome, NewDelivery, NewVerification, Reissue, Switch, VerificationRecord,

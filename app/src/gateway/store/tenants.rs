@@ -101,6 +101,17 @@ pub struct NewAudit<'a> {
     pub now: i64,
 }
 
+/// Which audit lines to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuditFilter<'a> {
+    /// An action, or empty for all.
+    pub action: &'a str,
+    /// A member's e-mail address, or empty for all.
+    pub actor: &'a str,
+    /// Only lines older than this one.
+    pub before: Option<i64>,
+}
+
 #[async_trait]
 pub trait TenantStore: Send + Sync {
     /// Creates a tenant and its first member, an owner; `Conflict` when the e-mail address
@@ -169,13 +180,13 @@ pub trait TenantStore: Send + Sync {
     /// Ends a session; false when there was none.
     async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
     async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<(), StoreError>;
-    /// A tenant's audit log, newest first; only `action`'s lines when it is not empty,
-    /// only `actor`'s (an e-mail address) when that is not empty.
+    /// A tenant's audit log, newest first, from before line `before` when given; only
+    /// `action`'s lines when it is not empty, only `actor`'s (an e-mail address) when that
+    /// is not empty.
     async fn audit_log(
         &self,
         tenant_id: i64,
-        action: &str,
-        actor: &str,
+        filter: &AuditFilter<'_>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError>;
 }

@@ -135,6 +135,7 @@ pub struct MemberRow {
 
 #[derive(Debug, Clone)]
 pub struct AuditRow {
+    pub id: i64,
     /// `YYYY-MM-DD HH:MM:SS` UTC.
     pub at: String,
     pub actor: String,
@@ -194,6 +195,8 @@ pub enum DashboardPage {
         /// The members' addresses, and the one whose lines are shown (empty: all).
         actors: Vec<String>,
         actor: String,
+        /// The link to the next, older page, when there may be one.
+        older: Option<String>,
     },
     /// The tenant's members; `invite_link` is an invitation just made, shown this once.
     Members {
@@ -346,6 +349,7 @@ fn body(page: DashboardPage) -> AnyView {
             action,
             actors,
             actor,
+            older,
         } => view! {
             <Frame nav>
                 <h1 class="text-2xl font-semibold">"Audit log"</h1>
@@ -372,6 +376,9 @@ fn body(page: DashboardPage) -> AnyView {
                     <button type="submit" class=BUTTON>"Filter"</button>
                 </form>
                 <AuditTable entries/>
+                {older.map(|href| view! {
+                    <p class="mt-4"><a class="underline" href=href data-role="older">"Older entries"</a></p>
+                })}
             </Frame>
         }
         .into_any(),
@@ -1079,7 +1086,7 @@ fn AuditTable(entries: Vec<AuditRow>) -> impl IntoView {
                 </thead>
                 <tbody class="divide-y divide-zinc-200">
                     {entries.into_iter().map(|e| view! {
-                        <tr data-action=e.action.clone()>
+                        <tr data-action=e.action.clone() data-audit=e.id>
                             <td class="whitespace-nowrap px-3 py-2">{e.at}</td>
                             <td class="px-3 py-2">{e.actor}</td>
                             <td class="px-3 py-2 font-mono">{e.action.clone()}</td>

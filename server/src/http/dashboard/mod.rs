@@ -15,7 +15,7 @@ use app::{
     gateway::{
         clock::utc_timestamp,
         store::{AppRecord, Role, SecretRecord},
-        tenants::{sessions::IDLE_MS, Session, SessionToken, AUDIT_ACTIONS},
+        tenants::{sessions::IDLE_MS, Session, SessionToken, AUDIT_ACTIONS, AUDIT_PAGE},
         EngineError, Gateway,
     },
 };
@@ -698,6 +698,7 @@ pub struct AuditQuery {
     action: String,
     #[serde(default)]
     actor: String,
+    before: Option<i64>,
 }
 
 async fn audit(
@@ -706,32 +707,51 @@ async fn audit(
     Member(session): Member,
     Query(query): Query<AuditQuery>,
 ) -> Response {
-    let found = match gw.audit_log(&session, &query.action, &query.actor).await {
+    let read = gw.audit_log(&session, &query.action, &query.actor, query.before);
+    let found = match read.await {
         Ok(entries) => gw.tenant_members(&session).await.map(|m| (entries, m)),
         Err(e) => Err(e),
     };
     match found {
-        Ok((entries, members)) => page(
-            &options,
-            StatusCode::OK,
-            DashboardPage::Audit {
-                nav: nav(&session),
-                entries: entries
-                    .into_iter()
-                    .map(|e| AuditRow {
-                        at: utc_timestamp(e.created_at),
-                        actor: e.actor.unwrap_or_else(|| "—".into()),
-                        action: e.action,
-                        detail: e.detail,
-                        ip: e.ip,
-                    })
-                    .collect(),
-                actions: AUDIT_ACTIONS,
-                action: query.action,
-                actors: members.into_iter().map(|m| m.email).collect(),
-                actor: query.actor,
-            },
-        ),
+        Ok((entries, members)) => {
+            // A full page may have older lines behind it: link to them, same filters.
+            let older = entries
+                .last()
+                .filter(|_| entries.len() as i64 == AUDIT_PAGE)
+                .and_then(|last| {
+                    let before = last.audit_id.to_string();
+                    let pairs = [
+                        ("action", query.action.as_str()),
+                        ("actor", query.actor.as_str()),
+                        ("before", before.as_str()),
+                    ];
+                    serde_urlencoded::to_string(pairs).ok()
+                })
+                .map(|q| format!("/dashboard/audit?{q}"));
+            page(
+                &options,
+                StatusCode::OK,
+                DashboardPage::Audit {
+                    nav: nav(&session),
+                    entries: entries
+                        .into_iter()
+                        .map(|e| AuditRow {
+                            id: e.audit_id,
+                            at: utc_timestamp(e.created_at),
+                            actor: e.actor.unwrap_or_else(|| "—".into()),
+                            action: e.action,
+                            detail: e.detail,
+                            ip: e.ip,
+                        })
+                        .collect(),
+                    actions: AUDIT_ACTIONS,
+                    action: query.action,
+                    actors: members.into_iter().map(|m| m.email).collect(),
+                    actor: query.actor,
+                    older,
+                },
+            )
+        }
         Err(e) => failure(&options, &session, e),
     }
 }

@@ -91,11 +91,11 @@ macro_rules! sql_store {
             };
             use super::{
                 ActiveSecret, AppRecord, AppStore, AppTemplate, Attempt, AttemptOutcome,
-                AuditRecord, ClaimedDelivery, CounterStore, DeliveryOutcome, DeliveryStore,
-                DevMessage, EventRow, EventStore, IdempotentAnswer, InviteRecord, MemberRecord,
-                NewAudit, NewDelivery, NewVerification, Reissue, Role, SecretRecord, SessionRecord,
-                Store, StoreError, Switch, TenantRecord, TenantStore, VerificationRecord,
-                VerificationStore, DEV_INBOX_SIZE,
+                AuditFilter, AuditRecord, ClaimedDelivery, CounterStore, DeliveryOutcome,
+                DeliveryStore, DevMessage, EventRow, EventStore, IdempotentAnswer, InviteRecord,
+                MemberRecord, NewAudit, NewDelivery, NewVerification, Reissue, Role, SecretRecord,
+                SessionRecord, Store, StoreError, Switch, TenantRecord, TenantStore,
+                VerificationRecord, VerificationStore, DEV_INBOX_SIZE,
             };
             use crate::model::Status;
             use async_trait::async_trait;

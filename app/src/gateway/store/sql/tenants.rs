@@ -359,19 +359,19 @@ macro_rules! sql_tenants {
             async fn audit_log(
                 &self,
                 tenant_id: i64,
-                action: &str,
-                actor: &str,
+                filter: &AuditFilter<'_>,
                 limit: i64,
             ) -> Result<Vec<AuditRecord>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT audit_id, NULLIF(actor, '') AS actor, action, detail, ip, created_at \
                      FROM audit WHERE tenant_id = $1 AND ($2 = '' OR action = $2) \
-                       AND ($3 = '' OR actor = $3) \
-                     ORDER BY audit_id DESC LIMIT $4",
+                       AND ($3 = '' OR actor = $3) AND audit_id < $4 \
+                     ORDER BY audit_id DESC LIMIT $5",
                 )
                 .bind(tenant_id)
-                .bind(action)
-                .bind(actor)
+                .bind(filter.action)
+                .bind(filter.actor)
+                .bind(filter.before.unwrap_or(i64::MAX))
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
