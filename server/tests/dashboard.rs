@@ -1175,6 +1175,21 @@ async fn an_app_of_the_config_file_is_shown_read_only_to_its_tenant(backend: Bac
     );
 }
 
+/// The shop app's dev inbox page once it holds a message to `to` (the outbox works in
+/// the background); the last page read when it never does.
+async fn inbox_holding(app: &TestApp, cookie: &str, to: &str) -> String {
+    let marker = format!(r#"data-inbox-to="{to}""#);
+    let mut page = String::new();
+    for _ in 0..200 {
+        page = get(app, "/dashboard/apps/shop/inbox", cookie).await.1;
+        if page.contains(&marker) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    page
+}
+
 async fn test_addresses_and_test_mode_keep_messages_in_the_dev_inbox(backend: Backend) {
     let mut sms = HttpCapture::start(Reply::Status(200, "{}".into())).await;
     let app = spawn_app_on(backend, &sms_gateway(&sms)).await;
@@ -1214,14 +1229,7 @@ async fn test_addresses_and_test_mode_keep_messages_in_the_dev_inbox(backend: Ba
     .await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().unwrap().to_owned();
-    let mut kept = String::new();
-    for _ in 0..200 {
-        kept = get(&app, "/dashboard/apps/shop/inbox", &cookie).await.1;
-        if kept.contains(r#"data-inbox-to="+15005550006""#) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let kept = inbox_holding(&app, &cookie, "+15005550006").await;
     assert!(kept.contains(r#"data-inbox-to="+15005550006""#), "{kept}");
     assert!(kept.contains("424242") && kept.contains(&id));
     let res = app
@@ -1268,14 +1276,7 @@ async fn test_addresses_and_test_mode_keep_messages_in_the_dev_inbox(backend: Ba
     )
     .await;
     assert_eq!(status, 201);
-    let mut kept = String::new();
-    for _ in 0..200 {
-        kept = get(&app, "/dashboard/apps/shop/inbox", &cookie).await.1;
-        if kept.contains(r#"data-inbox-to="+14155550100""#) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let kept = inbox_holding(&app, &cookie, "+14155550100").await;
     assert!(
         kept.contains("Test mode is on") && kept.contains(r#"data-inbox-to="+14155550100""#),
         "{kept}"

@@ -94,15 +94,16 @@ impl Gateway {
             .await
             .map_err(email_taken)?
             .ok_or(EngineError::NotFound)?;
+        let ip = ip.to_string();
         let detail = serde_json::json!({"email": member.email, "role": member.role.as_str()});
         self.audit(
             member.tenant_id,
             Some(&member),
             "invite_accepted",
             detail,
-            &ip.to_string(),
+            &ip,
         )
         .await?;
-        self.sign_in(&member.email, password, ip).await
+        self.open_session(member, &ip).await
     }
 }

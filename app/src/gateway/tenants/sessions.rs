@@ -139,18 +139,23 @@ impl Gateway {
             }
             None => return Err(EngineError::Unauthorized),
         };
+        self.open_session(member, &ip_text).await
+    }
+
+    /// A new session for a member whose password was just checked or chosen; audited as
+    /// a sign-in.
+    pub(crate) async fn open_session(
+        &self,
+        member: MemberRecord,
+        ip: &str,
+    ) -> Result<SignedIn, EngineError> {
         let token = SessionToken::generate();
         self.store()
             .insert_session(&token.digest(), member.member_id, self.now_ms())
             .await?;
-        self.audit(
-            member.tenant_id,
-            Some(&member),
-            "signed_in",
-            serde_json::json!({}),
-            &ip_text,
-        )
-        .await?;
+        let detail = serde_json::json!({});
+        self.audit(member.tenant_id, Some(&member), "signed_in", detail, ip)
+            .await?;
         Ok(SignedIn { token, member })
     }
 

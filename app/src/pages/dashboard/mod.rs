@@ -308,7 +308,7 @@ fn body(page: DashboardPage) -> AnyView {
                     })}
                     {fresh.map(|secret| view! { <FreshSecret namespace=app.namespace.clone() secret/> })}
                     {error.map(|e| view! {
-                        <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                        <p role="alert" class=ALERT>{e}</p>
                     })}
                     <Secrets secrets manages csrf=csrf.clone() base=base.clone()/>
                     <Settings fields=*settings defaults manages csrf=csrf.clone() base=base.clone()/>
@@ -400,7 +400,7 @@ fn body(page: DashboardPage) -> AnyView {
                         </div>
                     })}
                     {error.map(|e| view! {
-                        <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                        <p role="alert" class=ALERT>{e}</p>
                     })}
                     <Members members owner csrf/>
                 </Frame>
@@ -435,6 +435,8 @@ fn body(page: DashboardPage) -> AnyView {
 }
 
 const INPUT: &str = "mt-1 block w-full rounded-lg border border-zinc-300 bg-white px-3 py-2 text-base focus:border-zinc-900 focus:outline-none focus:ring-2 focus:ring-zinc-900";
+/// Why a form was refused, above the page's content.
+const ALERT: &str = "mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200";
 const BUTTON: &str = "rounded-lg bg-zinc-900 px-4 py-2 text-sm font-medium text-white hover:bg-zinc-700 focus:outline-none focus:ring-2 focus:ring-zinc-900 focus:ring-offset-2";
 
 /// The signed-in layout: header with the tenant, the member, the sections and sign-out.
@@ -470,7 +472,7 @@ fn SignUp(team: String, email: String, error: Option<String>) -> impl IntoView {
                 <h1 class="text-xl font-semibold">"Make a team"</h1>
                 <p class="mt-2 text-sm text-zinc-600">"You will be its owner, and can invite others once signed in."</p>
                 {error.map(|e| view! {
-                    <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                    <p role="alert" class=ALERT>{e}</p>
                 })}
                 <form method="post" action="/dashboard/sign-up" class="mt-6 space-y-4">
                     <div>
@@ -500,7 +502,7 @@ fn SignIn(email: String, error: Option<String>, signup: bool) -> impl IntoView {
             <div class="w-full rounded-2xl bg-white p-8 shadow-sm ring-1 ring-zinc-200">
                 <h1 class="text-xl font-semibold">"Sign in to the dashboard"</h1>
                 {error.map(|e| view! {
-                    <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                    <p role="alert" class=ALERT>{e}</p>
                 })}
                 <form method="post" action="/dashboard/sign-in" class="mt-6 space-y-4">
                     <div>
@@ -904,7 +906,7 @@ fn AcceptInvite(email: String, token: String, error: Option<String>) -> impl Int
                 <h1 class="text-xl font-semibold">"Join the dashboard"</h1>
                 <p class="mt-2 text-sm text-zinc-600">{format!("You were invited as {email}. Choose a password of at least 12 characters.")}</p>
                 {error.map(|e| view! {
-                    <p role="alert" class="mt-4 rounded-lg bg-red-50 p-3 text-sm text-red-800 ring-1 ring-red-200">{e}</p>
+                    <p role="alert" class=ALERT>{e}</p>
                 })}
                 <form method="post" action=format!("/dashboard/invite/{token}") class="mt-6 space-y-4">
                     <input type="hidden" name="email" value=email autocomplete="username"/>

@@ -333,11 +333,7 @@ async fn sign_in(
 
 async fn sign_up_page(State(gw): State<Gateway>, State(options): State<LeptosOptions>) -> Response {
     if !gw.settings().self_signup {
-        return page(
-            &options,
-            StatusCode::NOT_FOUND,
-            DashboardPage::NotFound { nav: None },
-        );
+        return not_found(&options);
     }
     page(
         &options,
@@ -386,11 +382,7 @@ async fn sign_up(
         .await
     {
         Ok(signed_in) => signed_in_response(&gw, &signed_in.token),
-        Err(EngineError::NotFound) => page(
-            &options,
-            StatusCode::NOT_FOUND,
-            DashboardPage::NotFound { nav: None },
-        ),
+        Err(EngineError::NotFound) => not_found(&options),
         Err(EngineError::InvalidInput { field, reason }) => {
             let (status, message) = refusal(field, &reason);
             again(status, message)
@@ -519,7 +511,7 @@ async fn create_app(
             app_with_secrets(&gw, &options, &session, &app.namespace, extras).await
         }
         Err(EngineError::InvalidInput { field, reason }) => {
-            let error = Some(format!("The {field} {reason}."));
+            let error = Some(refusal(field, &reason).1);
             apps_page(
                 &gw,
                 &options,
@@ -824,10 +816,7 @@ async fn invite(
             members_page(&gw, &options, &session, Some(link), None).await
         }
         Err(EngineError::InvalidInput { field, reason }) => {
-            let error = (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("The {field} {reason}."),
-            );
+            let error = refusal(field, &reason);
             members_page(&gw, &options, &session, None, Some(error)).await
         }
         Err(e) => failure(&options, &session, e),
@@ -852,7 +841,8 @@ fn invite_page(
     )
 }
 
-fn no_such_invite(options: &LeptosOptions) -> Response {
+/// "Not found" for someone signed out (an unknown invitation, sign-up when it is off).
+fn not_found(options: &LeptosOptions) -> Response {
     page(
         options,
         StatusCode::NOT_FOUND,
@@ -867,7 +857,7 @@ async fn invite_form(
 ) -> Response {
     match gw.invitation(&token).await {
         Ok(email) => invite_page(&options, StatusCode::OK, email, token, None),
-        Err(EngineError::NotFound) => no_such_invite(&options),
+        Err(EngineError::NotFound) => not_found(&options),
         Err(e) => {
             tracing::error!(error = ?e, "reading an invitation failed");
             (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()
@@ -900,11 +890,11 @@ async fn accept_invite(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 email,
                 token,
-                Some(format!("The {field} {reason}.")),
+                Some(refusal(field, &reason).1),
             ),
-            Err(_) => no_such_invite(&options),
+            Err(_) => not_found(&options),
         },
-        Err(EngineError::NotFound) => no_such_invite(&options),
+        Err(EngineError::NotFound) => not_found(&options),
         Err(e) => {
             tracing::error!(error = ?e, "accepting an invitation failed");
             (StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable").into_response()

@@ -18,7 +18,7 @@ use axum::{
 use leptos::prelude::LeptosOptions;
 use serde::Deserialize;
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 pub struct Which {
     #[serde(default)]
     channel: String,
@@ -46,19 +46,33 @@ fn draft(f: &TemplateFields) -> TemplateDraft {
     }
 }
 
-/// The templates page with `draft` in the editor, and a preview or a refusal.
+/// What the editor holds: a draft as sent, or the app's template for a channel and
+/// language (a blank SMS one when it has none).
+enum Editing {
+    Draft(TemplateFields),
+    Stored(Which),
+}
+
+/// The templates page with the editor, and a preview or a refusal.
 async fn templates_page(
     gw: &Gateway,
     options: &LeptosOptions,
     session: &Session,
     namespace: &str,
-    draft: Option<TemplateFields>,
+    editing: Editing,
     preview: Option<PreviewView>,
     error: Option<(StatusCode, String)>,
 ) -> Response {
     let (app, templates) = match gw.app_templates(session, namespace).await {
         Ok(found) => found,
         Err(e) => return failure(options, session, e),
+    };
+    let draft = match editing {
+        Editing::Draft(fields) => Some(fields),
+        Editing::Stored(which) => templates
+            .iter()
+            .find(|t| t.channel == which.channel && t.locale == which.locale)
+            .map(fields),
     };
     let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
     let view = TemplatesView {
@@ -90,15 +104,8 @@ pub async fn show(
     Path(namespace): Path<String>,
     Query(which): Query<Which>,
 ) -> Response {
-    // The template asked for in the editor, when the app has it.
-    let chosen = match gw.app_templates(&session, &namespace).await {
-        Ok((_, templates)) => templates
-            .iter()
-            .find(|t| t.channel == which.channel && t.locale == which.locale)
-            .map(fields),
-        Err(e) => return failure(&options, &session, e),
-    };
-    templates_page(&gw, &options, &session, &namespace, chosen, None, None).await
+    let editing = Editing::Stored(which);
+    templates_page(&gw, &options, &session, &namespace, editing, None, None).await
 }
 
 #[derive(Deserialize)]
@@ -171,8 +178,8 @@ pub async fn submit(
             Err(e) => return failure(&options, &session, e),
         }
     };
-    let draft = Some(form.fields);
-    templates_page(&gw, &options, &session, &namespace, draft, preview, error).await
+    let editing = Editing::Draft(form.fields);
+    templates_page(&gw, &options, &session, &namespace, editing, preview, error).await
 }
 
 /// The live preview `static/dashboard.js` asks for while a template is typed: the draft
@@ -215,7 +222,8 @@ pub async fn remove(
         Ok(()) => Redirect::to(&format!("/dashboard/apps/{namespace}/templates")).into_response(),
         Err(EngineError::InvalidInput { field, reason }) => {
             let error = Some(refusal(field, &reason));
-            templates_page(&gw, &options, &session, &namespace, None, None, error).await
+            let editing = Editing::Stored(Which::default());
+            templates_page(&gw, &options, &session, &namespace, editing, None, error).await
         }
         Err(e) => failure(&options, &session, e),
     }
