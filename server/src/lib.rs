@@ -63,6 +63,7 @@ pub async fn build_gateway(
         std::env::var("OTPGATE_CODE_HMAC_KEYS").ok(),
     )?;
     let mut providers = Providers::default();
+    providers.set_kit(settings.provider_kit.clone());
     if let Some(smtp) = &settings.smtp {
         if smtp.auth == app::gateway::delivery::SmtpAuth::Cram {
             tracing::warn!(

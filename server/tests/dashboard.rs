@@ -975,7 +975,7 @@ async fn refused_settings_change_nothing_and_say_why(backend: Backend) {
         (
             "fallbacks",
             "nowhere",
-            "The fallbacks \"nowhere\" is not a configured provider.",
+            "The fallbacks \"nowhere\" is not one of this app's providers.",
         ),
     ];
     for (field, value, says) in cases {
@@ -1463,7 +1463,7 @@ async fn failover_routes_set_in_the_dashboard_carry_the_apps_messages(backend: B
     for (routes, says) in [
         (
             "sms +91 nowhere",
-            "The routes \"nowhere\" is not a configured provider.",
+            "The routes \"nowhere\" is not one of this app's providers.",
         ),
         (
             "fax gateway",

@@ -6,7 +6,7 @@ mod support;
 use app::{
     gateway::{
         store::{AppRecord, VerificationRecord},
-        CheckMode, CreateRequest, CustomCode, EngineError,
+        CheckMode, CreateRequest, CustomCode, EngineError, Target,
     },
     model::{CheckResult, Status, VerificationId},
 };
@@ -18,8 +18,15 @@ fn request(app: &TestApp, id: &str, code: &str, ttl: u64) -> CreateRequest {
         id: Some(VerificationId::parse(id).unwrap()),
         code: Some(CustomCode::parse(code).unwrap()),
         ttl_secs: Some(ttl),
-        ..CreateRequest::new(app.gateway.target("console", "e@example.com").unwrap())
+        ..CreateRequest::new(console(app, "e@example.com"))
     }
+}
+
+/// The server's console provider, reaching `to`.
+fn console(app: &TestApp, to: &str) -> Target {
+    let provider = app.gateway.providers().get("console").unwrap().clone();
+    let address = Some(provider.parse_address(to).unwrap());
+    Target { provider, address }
 }
 
 /// A code checked as the hosted page checks it; the check must be answered.
@@ -217,10 +224,7 @@ async fn new_verifications_never_reset_the_failed_check_cap_of_an_address(backen
     );
     // A different address of the same app is unaffected.
     let other = CreateRequest {
-        target: app
-            .gateway
-            .target("console", "someone-else@example.com")
-            .unwrap(),
+        target: console(&app, "someone-else@example.com"),
         ..request(&app, "fresh", "999999", 600)
     };
     app.gateway.create(&demo, other).await.unwrap();

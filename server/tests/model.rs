@@ -114,7 +114,7 @@ proptest! {
                 code: Some(CustomCode::parse("424242").unwrap()),
                 ttl_secs: Some(TTL as u64),
                 max_attempts: Some(MAX_ATTEMPTS),
-                ..CreateRequest::new(gw.target("console", "m@example.com").unwrap())
+                ..CreateRequest::new(gw.target(&app, "console", "m@example.com").await.unwrap())
             }).await.unwrap();
             let mut model = Model { status: Status::Pending, attempts: 0, age: 0 };
             let mut successes = 0;

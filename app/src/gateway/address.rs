@@ -15,6 +15,14 @@ pub enum Channel {
 }
 
 impl Channel {
+    pub const ALL: [Channel; 5] = [
+        Channel::Email,
+        Channel::Sms,
+        Channel::Whatsapp,
+        Channel::Voice,
+        Channel::Other,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Email => "email",

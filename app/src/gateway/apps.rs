@@ -74,7 +74,7 @@ impl Gateway {
         };
         let named = declared.settings.named_providers();
         for (field, provider) in named {
-            if self.inner.providers.get(provider).is_none() {
+            if self.providers().get(provider).is_none() {
                 return Err(EngineError::invalid(
                     field,
                     format!("provider {provider:?} is not configured"),

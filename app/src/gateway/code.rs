@@ -154,6 +154,47 @@ impl OtpCode {
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// ChaCha20-Poly1305 under `key` with a random nonce and `aad` as associated data:
+/// `nonce ‖ ciphertext`.
+fn encrypt(key: &[u8; 32], aad: &str, plain: &[u8]) -> Vec<u8> {
+    use chacha20poly1305::{
+        aead::{Aead, KeyInit, Payload},
+        ChaCha20Poly1305, Nonce,
+    };
+    let cipher = ChaCha20Poly1305::new(key.into());
+    let nonce = crate::gateway::secret::random_bytes::<12>();
+    let mut out = nonce.to_vec();
+    let payload = Payload {
+        msg: plain,
+        aad: aad.as_bytes(),
+    };
+    out.extend(
+        cipher
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .expect("encryption into a Vec cannot fail"),
+    );
+    out
+}
+
+/// Opens what [`encrypt`] made; `None` when the key, the associated data or the bytes differ.
+fn decrypt(key: &[u8; 32], aad: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+    use chacha20poly1305::{
+        aead::{Aead, KeyInit, Payload},
+        ChaCha20Poly1305, Nonce,
+    };
+    if sealed.len() < 12 {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(12);
+    let payload = Payload {
+        msg: ciphertext,
+        aad: aad.as_bytes(),
+    };
+    ChaCha20Poly1305::new(key.into())
+        .decrypt(Nonce::from_slice(nonce), payload)
+        .ok()
+}
+
 /// A 32-byte HMAC key. `Debug` never shows it.
 #[derive(Clone)]
 pub struct CodeKey([u8; 32]);
@@ -201,51 +242,32 @@ impl CodeHasher {
     /// The code encrypted for a later resend: ChaCha20-Poly1305 under a key derived from
     /// the newest HMAC key, bound to (namespace, id) as associated data. `nonce ‖ ciphertext`.
     pub fn seal(&self, namespace: &str, id: &str, code: &OtpCode) -> Vec<u8> {
-        use chacha20poly1305::{
-            aead::{Aead, KeyInit, Payload},
-            ChaCha20Poly1305, Nonce,
-        };
-        let cipher = ChaCha20Poly1305::new(&Self::seal_key(&self.keys[0]).into());
-        let nonce = crate::gateway::secret::random_bytes::<12>();
         let aad = format!("{}:{namespace}:{id}", namespace.len());
-        let mut out = nonce.to_vec();
-        out.extend(
-            cipher
-                .encrypt(
-                    Nonce::from_slice(&nonce),
-                    Payload {
-                        msg: code.0.as_bytes(),
-                        aad: aad.as_bytes(),
-                    },
-                )
-                .expect("encryption of a short code cannot fail"),
-        );
-        out
+        encrypt(&Self::seal_key(&self.keys[0]), &aad, code.0.as_bytes())
     }
 
     /// Opens a sealed code with any key; `None` if it was not sealed for this (namespace, id).
     pub fn open(&self, namespace: &str, id: &str, sealed: &[u8]) -> Option<OtpCode> {
-        use chacha20poly1305::{
-            aead::{Aead, KeyInit, Payload},
-            ChaCha20Poly1305, Nonce,
-        };
-        if sealed.len() < 12 {
-            return None;
-        }
-        let (nonce, ciphertext) = sealed.split_at(12);
         let aad = format!("{}:{namespace}:{id}", namespace.len());
         self.keys.iter().find_map(|key| {
-            let cipher = ChaCha20Poly1305::new(&Self::seal_key(key).into());
-            let plain = cipher
-                .decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ciphertext,
-                        aad: aad.as_bytes(),
-                    },
-                )
-                .ok()?;
+            let plain = decrypt(&Self::seal_key(key), &aad, sealed)?;
             String::from_utf8(plain).ok().map(OtpCode)
+        })
+    }
+
+    /// `plain` encrypted like [`seal`](Self::seal), under a key of its own for `purpose`
+    /// (provider credentials, webhook secrets), bound to `binding` (the row it belongs to).
+    pub fn seal_for(&self, purpose: &str, binding: &str, plain: &[u8]) -> Vec<u8> {
+        let key = Self::label_mac(&self.keys[0], "otpgate/seal-for/v1", &[purpose]);
+        encrypt(&key, binding, plain)
+    }
+
+    /// Opens what [`seal_for`](Self::seal_for) sealed, with any key; `None` when it was
+    /// sealed for another purpose or binding, or with a key no longer held.
+    pub fn open_for(&self, purpose: &str, binding: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        self.keys.iter().find_map(|key| {
+            let key = Self::label_mac(key, "otpgate/seal-for/v1", &[purpose]);
+            decrypt(&key, binding, sealed)
         })
     }
 
@@ -400,6 +422,30 @@ mod tests {
         assert_eq!(hasher(&[2, 1]).open("app", "id", &sealed), Some(code));
         assert_eq!(hasher(&[2]).open("app", "id", &sealed), None);
         assert_eq!(h.open("app", "id", &sealed[..8]), None);
+    }
+
+    #[test]
+    fn sealed_credentials_open_only_for_their_purpose_and_row() {
+        let h = hasher(&[1]);
+        let sealed = h.seal_for("provider", "app:1:sms", b"token-abc");
+        assert!(!sealed.windows(9).any(|w| w == b"token-abc"));
+        assert_eq!(
+            h.open_for("provider", "app:1:sms", &sealed).as_deref(),
+            Some(&b"token-abc"[..])
+        );
+        assert_eq!(h.open_for("provider", "app:2:sms", &sealed), None);
+        assert_eq!(h.open_for("webhook", "app:1:sms", &sealed), None);
+        assert!(hasher(&[2, 1])
+            .open_for("provider", "app:1:sms", &sealed)
+            .is_some());
+        assert_eq!(
+            hasher(&[2]).open_for("provider", "app:1:sms", &sealed),
+            None
+        );
+        // Not the key that seals codes.
+        let code = OtpCode::parse("123456", CodeSpec::default()).unwrap();
+        let code_sealed = h.seal("app", "id", &code);
+        assert_eq!(h.open_for("provider", "2:app:id", &code_sealed), None);
     }
 
     #[test]

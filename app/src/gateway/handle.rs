@@ -12,6 +12,7 @@ use crate::gateway::{
     limits::{self, Limit},
     live::hub::LiveHub,
     outbox::{Breakers, Outbox, OutboxSettings, OutboxSignal},
+    providers::ProviderBook,
     secret::random_id,
     settings::{route_for, EngineSettings},
     store::{AppRecord, NewDelivery, Store},
@@ -31,7 +32,7 @@ pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) auth: Authenticator,
     pub(crate) hasher: CodeHasher,
-    pub(crate) providers: Providers,
+    pub(crate) providers: Arc<ProviderBook>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: EngineSettings,
     pub(crate) tokens: TokenKeys,
@@ -42,7 +43,7 @@ pub(crate) struct Inner {
 impl std::fmt::Debug for Gateway {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gateway")
-            .field("providers", &self.inner.providers)
+            .field("providers", self.inner.providers.server())
             .field("settings", &self.inner.settings)
             .finish_non_exhaustive()
     }
@@ -60,9 +61,9 @@ impl Gateway {
         Self {
             inner: Arc::new(Inner {
                 auth: Authenticator::new(store.clone()),
+                providers: Arc::new(ProviderBook::new(providers, store.clone(), hasher.clone())),
                 store,
                 hasher,
-                providers,
                 clock,
                 settings,
                 tokens,
@@ -104,7 +105,7 @@ impl Gateway {
         address: &str,
     ) -> NewDelivery {
         let rules = &app.settings.routes;
-        let route = if app.settings.captures(address) {
+        let route = if provider.keeps_messages() || app.settings.captures(address) {
             vec![DEV_INBOX.to_owned()]
         } else {
             route_for(rules, provider.id(), provider.channel(), address)
@@ -157,16 +158,43 @@ impl Gateway {
         &self.inner.settings
     }
 
+    /// The server's providers (the config file's), which every app can use.
     pub fn providers(&self) -> &Providers {
-        &self.inner.providers
+        self.inner.providers.server()
     }
 
-    pub(crate) fn provider(&self, id: &str) -> Result<Arc<dyn Provider>, EngineError> {
+    /// The provider `id` names for `app`: one of its own, else one of the server's.
+    pub(crate) async fn provider_for(
+        &self,
+        app: &AppRecord,
+        id: &str,
+    ) -> Result<Arc<dyn Provider>, EngineError> {
         self.inner
             .providers
+            .find(app.app_id, app.providers_rev, id)
+            .await?
+            .ok_or(EngineError::UnknownProvider)
+    }
+
+    /// One of the server's providers (receipts and inbound messages come to the server's).
+    pub(crate) fn server_provider(&self, id: &str) -> Result<Arc<dyn Provider>, EngineError> {
+        self.providers()
             .get(id)
             .cloned()
             .ok_or(EngineError::UnknownProvider)
+    }
+
+    /// The ids `app` can name as its provider: its own, then the server's.
+    pub async fn provider_ids(&self, app: &AppRecord) -> Result<Vec<String>, EngineError> {
+        let book = &self.inner.providers;
+        let own = book.own(app.app_id, app.providers_rev).await?;
+        let server = book.server().ids().filter(|id| !own.contains_key(*id));
+        Ok(own
+            .keys()
+            .map(String::as_str)
+            .chain(server)
+            .map(str::to_owned)
+            .collect())
     }
 
     /// The idempotency store, for adapters that replay answers.
@@ -186,7 +214,11 @@ impl Gateway {
 
     /// The dev inbox, when the console provider is enabled.
     pub fn inbox(&self) -> Option<Vec<InboxMessage>> {
-        self.inner.providers.console().map(|c| c.messages())
+        self.inner
+            .providers
+            .server()
+            .console()
+            .map(|c| c.messages())
     }
 
     /// The public URL of a verification's hosted page.

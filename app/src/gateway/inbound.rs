@@ -117,7 +117,7 @@ impl Gateway {
                 body: g.body,
             }
         } else {
-            let provider = self.provider(provider_id)?;
+            let provider = self.server_provider(provider_id)?;
             let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
                 .map_err(|_| EngineError::invalid("body", "expected a form"))?;
             let url = format!("{}/v1/inbound/{provider_id}", self.settings().root_url);

@@ -24,6 +24,7 @@ pub mod apps;
 pub mod handle;
 pub mod inbound;
 pub mod pages;
+pub mod providers;
 pub mod receipts;
 pub mod settings;
 pub mod tenants;

@@ -113,7 +113,7 @@ impl Gateway {
             },
             country: pages.country,
             fallbacks: if record.status == Status::Pending {
-                self.fallback_options(&app, &record.provider)
+                self.fallback_options(&app, &record.provider).await?
             } else {
                 Vec::new()
             },
@@ -140,14 +140,25 @@ impl Gateway {
 
     /// The app's fallbacks other than `current` on channels it allows, with how each
     /// reaches the person.
-    fn fallback_options(&self, app: &AppRecord, current: &str) -> Vec<FallbackOption> {
-        app.settings
+    async fn fallback_options(
+        &self,
+        app: &AppRecord,
+        current: &str,
+    ) -> Result<Vec<FallbackOption>, EngineError> {
+        let own = self
+            .inner
+            .providers
+            .own(app.app_id, app.providers_rev)
+            .await?;
+        let server = self.providers();
+        let options = app
+            .settings
             .pages
             .fallbacks
             .iter()
             .filter(|p| *p != current)
             .filter_map(|p| {
-                let provider = self.inner.providers.get(p)?;
+                let provider = own.get(p).or_else(|| server.get(p))?;
                 admit(app, provider.channel(), None).ok()?;
                 let kind = if p == INBOUND_PROVIDER {
                     "qr"
@@ -159,7 +170,8 @@ impl Gateway {
                     kind: kind.into(),
                 })
             })
-            .collect()
+            .collect();
+        Ok(options)
     }
 
     /// A code typed on the hosted page. When this check verified a verification that
@@ -213,7 +225,7 @@ impl Gateway {
         client_ip: Option<IpAddr>,
     ) -> Result<(), EngineError> {
         let (app, record, now) = self.open_for_sending(namespace, id, client_ip).await?;
-        let provider = self.provider(&record.provider)?;
+        let provider = self.provider_for(&app, &record.provider).await?;
         let address = if provider.channel().is_phone() {
             provider.parse_address(&with_region(raw, country))?
         } else {

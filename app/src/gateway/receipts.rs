@@ -21,7 +21,7 @@ impl Gateway {
         headers: &http::HeaderMap,
         form: &[(String, String)],
     ) -> Result<(), EngineError> {
-        let provider = self.provider(provider_id)?;
+        let provider = self.server_provider(provider_id)?;
         let receipt = provider.parse_receipt(&self.receipt_url(provider_id), headers, form)?;
         let now = self.inner.clock.now_ms();
         let Some(verification_id) = self

@@ -2,11 +2,13 @@
 //! members, the apps a tenant manages, and the audit log of what its members did. Signing
 //! in and sessions are in `tenants/sessions.rs`, invitations in `tenants/invites.rs`, an
 //! app's API secrets in `tenants/secrets.rs`, its settings in `tenants/app_settings.rs`,
-//! its dev inbox in `tenants/inbox.rs`, its message templates in `tenants/templates.rs`.
+//! its dev inbox in `tenants/inbox.rs`, its message templates in `tenants/templates.rs`,
+//! its own providers in `tenants/providers.rs`.
 
 pub mod app_settings;
 pub mod inbox;
 pub mod invites;
+pub mod providers;
 pub mod secrets;
 pub mod sessions;
 pub mod templates;
@@ -50,6 +52,9 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "secret_rotated",
     "template_saved",
     "template_deleted",
+    "provider_saved",
+    "provider_deleted",
+    "provider_tested",
 ];
 
 /// A tenant just made, with its first owner's one-time password.

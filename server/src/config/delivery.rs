@@ -552,6 +552,7 @@ pub(super) fn http_providers(
                     query: pairs(s.query),
                     body,
                     headers: pairs(s.headers),
+                    password: String::new(),
                     success_status: s.success_status,
                     success_contains: s.success_contains.filter(|s| !s.is_empty()),
                     message_id_pointer: s.message_id_pointer.filter(|s| !s.is_empty()),

@@ -13,7 +13,7 @@ pub use delivery::HttpProviders;
 
 use app::gateway::{
     address::Channel,
-    delivery::{NetPolicy, SmtpSettings, WebhookSettings},
+    delivery::{catalogue::ProviderKit, NetPolicy, SmtpSettings, WebhookSettings},
     outbox::OutboxSettings,
     DeclaredApp, EngineSettings,
 };
@@ -139,6 +139,8 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// Where providers may send requests (SSRF protection).
     pub net: NetPolicy,
+    /// The network policy and per-channel templates of the providers tenants add.
+    pub provider_kit: ProviderKit,
     /// Sections found in the file that this version does not act on, for one warning each.
     pub ignored: Vec<String>,
 }
@@ -293,6 +295,15 @@ impl Settings {
             }
         }
 
+        let mut kit = ProviderKit {
+            net,
+            templates: Default::default(),
+        };
+        for channel in Channel::ALL {
+            let set = templates.build(channel, "templates", None, None)?;
+            kit.templates.insert(channel.as_str().to_owned(), set);
+        }
+
         let mut apps = Vec::new();
         for (name, entry) in file.auth {
             apps.push(apps::declared_app(&name, entry, app.logo_url.as_deref())?);
@@ -353,6 +364,7 @@ impl Settings {
             console,
             outbox,
             net,
+            provider_kit: kit,
             ignored,
         })
     }

@@ -104,6 +104,7 @@ pub(super) fn smtp_settings(
     )?;
     Ok(SmtpSettings {
         host: s.host,
+        connect_to: None,
         port: s.port,
         tls,
         tls_skip_verify: s.tls_skip_verify,

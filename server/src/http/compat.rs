@@ -157,7 +157,9 @@ async fn create_inner(
     p: Params,
 ) -> Result<Success, ApiError> {
     let provider = p.text("provider")?.unwrap_or_default();
-    let target = gw.target(provider, p.text("to")?.unwrap_or_default())?;
+    let target = gw
+        .target(&app, provider, p.text("to")?.unwrap_or_default())
+        .await?;
     let request = CreateRequest {
         id,
         channel_description: p

@@ -2,7 +2,7 @@
 //! parameters, a form or JSON body, headers, and what counts as success.
 //!
 //! Values are small templates with `to` (E.164, `+` included), `to_digits` (without the
-//! `+`), `body`, `subject`, `otp`, `namespace` and `id`, so the common
+//! `+`), `body`, `subject`, `otp`, `namespace`, `id` and `password`, so the common
 //! `GET {endpoint}?username=…&password=…&phone={{ to }}&message={{ body }}` with an
 //! `X-API-Key` header is a few lines of TOML.
 
@@ -33,6 +33,8 @@ pub struct HttpSmsSettings {
     pub query: Vec<(String, String)>,
     pub body: HttpSmsBody,
     pub headers: Vec<(String, String)>,
+    /// A secret the fields, headers and URL may use as `{{ password }}`.
+    pub password: String,
     /// Statuses that mean accepted; empty means any 2xx.
     pub success_status: Vec<u16>,
     /// Text the answer must contain to count as accepted (gateways that answer 200 with
@@ -58,6 +60,7 @@ struct FieldVars<'a> {
     otp: &'a str,
     namespace: &'a str,
     id: &'a str,
+    password: &'a str,
 }
 
 pub struct HttpSmsProvider {
@@ -128,6 +131,7 @@ impl Provider for HttpSmsProvider {
             otp: message.meta.code.expose(),
             namespace: &message.meta.namespace,
             id: &message.meta.id,
+            password: &s.password,
         };
         let url = env
             .render_str(&s.url, &vars)

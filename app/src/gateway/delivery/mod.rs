@@ -1,5 +1,6 @@
 //! Delivery: the providers that carry a code to a person, and the messages they carry.
 
+pub mod catalogue;
 mod console;
 mod http_sms;
 pub mod inbound;
@@ -117,6 +118,10 @@ pub trait Provider: Send + Sync + 'static {
     fn timeout(&self) -> Duration {
         Duration::from_secs(10)
     }
+    /// Whether its messages stay in the app's dev inbox instead of being sent.
+    fn keeps_messages(&self) -> bool {
+        false
+    }
     async fn send(&self, message: &OutgoingMessage) -> Result<Sent, DeliveryError>;
     /// Authenticates and parses a delivery receipt posted to `url` (the exact public URL
     /// the provider was given) with a form body.
@@ -196,11 +201,13 @@ pub fn transport_error(e: reqwest::Error) -> DeliveryError {
     }
 }
 
-/// The providers known to this instance, by id.
+/// The providers known to this instance, by id, and what the providers tenants add to
+/// their apps are built with.
 #[derive(Clone, Default)]
 pub struct Providers {
     by_id: BTreeMap<String, Arc<dyn Provider>>,
     console: Option<Arc<ConsoleProvider>>,
+    kit: catalogue::ProviderKit,
 }
 
 impl fmt::Debug for Providers {
@@ -226,6 +233,15 @@ impl Providers {
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.by_id.keys().map(String::as_str)
+    }
+
+    /// Sets the network policy and templates of the providers tenants add.
+    pub fn set_kit(&mut self, kit: catalogue::ProviderKit) {
+        self.kit = kit;
+    }
+
+    pub fn kit(&self) -> &catalogue::ProviderKit {
+        &self.kit
     }
 
     /// The console provider, when enabled (development only).

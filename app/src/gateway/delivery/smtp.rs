@@ -37,7 +37,11 @@ pub enum SmtpAuth {
 /// Everything needed to reach an SMTP server. `Debug` hides the password.
 #[derive(Clone)]
 pub struct SmtpSettings {
+    /// The server's name (or address), which its TLS certificate must match.
     pub host: String,
+    /// Where to connect instead of resolving `host` (a tenant's server, resolved and
+    /// checked against the network policy just before).
+    pub connect_to: Option<std::net::IpAddr>,
     pub port: u16,
     pub tls: TlsMode,
     pub tls_skip_verify: bool,
@@ -76,7 +80,11 @@ impl SmtpProvider {
                 .build()
                 .map_err(bad)
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+        let server = match settings.connect_to {
+            Some(ip) => ip.to_string(),
+            None => settings.host.clone(),
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
             .port(settings.port)
             .timeout(Some(settings.timeout))
             .pool_config(PoolConfig::new().max_size(settings.max_conns.max(1)));

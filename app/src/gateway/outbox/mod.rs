@@ -21,10 +21,10 @@ use crate::gateway::{
     clock::{human_duration, secs_until, Clock},
     code::{CodeHasher, OtpCode},
     delivery::{
-        DeliveryError, MessageMeta, MessageTemplate, OutgoingMessage, Providers, Sent,
-        TemplateVars, DEV_INBOX,
+        DeliveryError, MessageMeta, MessageTemplate, OutgoingMessage, Sent, TemplateVars, DEV_INBOX,
     },
     limits::{self, Limit},
+    providers::ProviderBook,
     store::{pick_template, ClaimedDelivery, DeliveryOutcome, DevMessage, Store},
 };
 use serde_json::json;
@@ -50,7 +50,7 @@ impl OutboxSignal {
 /// The worker. One per process; several processes share the table safely.
 pub struct Outbox {
     pub(crate) store: Arc<dyn Store>,
-    pub(crate) providers: Providers,
+    pub(crate) providers: Arc<ProviderBook>,
     pub(crate) hasher: CodeHasher,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) root_url: String,
@@ -215,10 +215,28 @@ impl Outbox {
         // A message for the dev inbox is written by the verification's own provider.
         let captured = provider_id == DEV_INBOX;
         let writer = if captured { &v.provider } else { provider_id };
-        let provider = self.providers.get(writer).ok_or_else(|| {
-            DeliveryError::Rejected(format!("provider {writer:?} is not configured"))
-        })?;
-        if !captured && !self.breakers.allow(provider_id) {
+        let own = self
+            .providers
+            .own(v.app_id, claimed.providers_rev)
+            .await
+            .map_err(|e| {
+                DeliveryError::Unavailable(format!("the app's providers are unavailable: {e}"))
+            })?;
+        let server = self.providers.server();
+        let provider = own
+            .get(writer)
+            .or_else(|| server.get(writer))
+            .ok_or_else(|| {
+                DeliveryError::Rejected(format!("provider {writer:?} is not configured"))
+            })?;
+        // An app's own provider has a breaker of its own: another app's account failing
+        // says nothing about it.
+        let breaker = if own.contains_key(provider_id) {
+            format!("{}/{provider_id}", v.app_id)
+        } else {
+            provider_id.to_owned()
+        };
+        if !captured && !self.breakers.allow(&breaker) {
             return Err(DeliveryError::Unavailable(format!(
                 "{provider_id}: circuit open after repeated failures"
             )));
@@ -284,12 +302,12 @@ impl Outbox {
                     self.settings.breaker_failures,
                     self.settings.breaker_cooldown,
                 );
-                if self.breakers.failure(provider_id, threshold, cooldown) {
+                if self.breakers.failure(&breaker, threshold, cooldown) {
                     tracing::warn!(provider = %provider_id, "circuit open");
                 }
             }
             // A refused message says nothing about the provider's health.
-            Ok(_) | Err(DeliveryError::Rejected(_)) => self.breakers.success(provider_id),
+            Ok(_) | Err(DeliveryError::Rejected(_)) => self.breakers.success(&breaker),
         }
         outcome
     }

@@ -21,6 +21,26 @@ pub struct AppRecord {
     pub settings: AppSettings,
     /// Declared in the config file: the dashboard shows it and changes nothing.
     pub declared: bool,
+    /// Changes with every write to the app's own providers (see [`AppProvider`]), so a
+    /// cache of built providers knows when it is stale.
+    pub providers_rev: i64,
+}
+
+/// A provider a tenant added to one app, as stored: its settings that are not secret, and
+/// the secret ones sealed (see [`CodeHasher::seal_for`](crate::gateway::code::CodeHasher::seal_for)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppProvider {
+    pub app_id: i64,
+    /// The id integrators pass as `provider`.
+    pub provider_id: String,
+    /// `smtp`, `twilio`, `http_sms`, `kaleyra`, `webhook` or `console`.
+    pub kind: String,
+    /// Field name to value, secrets left out.
+    pub fields: std::collections::BTreeMap<String, String>,
+    /// The secret fields as sealed JSON: never shown, never logged.
+    pub sealed: Vec<u8>,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// An app's own wording of its messages on one channel, for one language (`""`: any).
@@ -133,6 +153,14 @@ pub trait AppStore: Send + Sync {
         channel: &str,
         locale: &str,
     ) -> Result<bool, StoreError>;
+    /// An app's own providers, by id.
+    async fn app_providers(&self, app_id: i64) -> Result<Vec<AppProvider>, StoreError>;
+    /// Adds or replaces one of the app's providers (keeping its creation time) and moves
+    /// the app's `providers_rev` on, in one transaction.
+    async fn put_app_provider(&self, provider: &AppProvider) -> Result<(), StoreError>;
+    /// Removes one and moves `providers_rev` on; false when there was none.
+    async fn delete_app_provider(&self, app_id: i64, provider_id: &str)
+        -> Result<bool, StoreError>;
     /// Replaces all of an app's secrets with one.
     async fn replace_app_secret(
         &self,

@@ -18,6 +18,8 @@ pub struct ClaimedDelivery {
     pub verification: VerificationRecord,
     pub namespace: String,
     pub app_name: String,
+    /// The app's `providers_rev`, to find its own providers.
+    pub providers_rev: i64,
 }
 
 /// How a claimed delivery ends for now.

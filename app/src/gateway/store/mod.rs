@@ -18,7 +18,9 @@ mod tenants;
 mod verifications;
 mod views;
 
-pub use apps::{pick_template, ActiveSecret, AppRecord, AppStore, AppTemplate, SecretRecord};
+pub use apps::{
+    pick_template, ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, SecretRecord,
+};
 pub use counters::{CounterStore, IdempotentAnswer};
 pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore, DevMessage, DEV_INBOX_SIZE};
 pub use events::{EventRow, EventStore};

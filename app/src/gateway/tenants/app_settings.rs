@@ -25,13 +25,14 @@ impl Gateway {
         let refused = |e: SettingError| EngineError::invalid(e.key, e.reason);
         settings.check().map_err(refused)?;
         check_redirect_urls(&redirect_urls).map_err(refused)?;
+        let known = self.provider_ids(&app).await?;
         if let Some((key, unknown)) = settings
             .named_providers()
-            .find(|(_, p)| self.inner.providers.get(p).is_none())
+            .find(|(_, p)| !known.iter().any(|k| k == p))
         {
             return Err(EngineError::invalid(
                 key,
-                format!("{unknown:?} is not a configured provider"),
+                format!("{unknown:?} is not one of this app's providers"),
             ));
         }
         let changed = changed_keys(&app, &settings, &redirect_urls);

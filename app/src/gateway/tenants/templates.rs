@@ -3,14 +3,18 @@
 //! with its part, line and reason), previewed with sample values, and audited.
 
 use crate::gateway::{
-    address::Channel,
+    address::{Address, Channel},
     clock::human_duration,
-    delivery::{MessageTemplate, Rendered, TemplateVars},
+    code::{CodeSpec, OtpCode},
+    delivery::{MessageMeta, MessageTemplate, OutgoingMessage, Provider, Rendered, TemplateVars},
     error::EngineError,
     handle::Gateway,
-    store::{AppRecord, AppTemplate},
+    store::{pick_template, AppRecord, AppTemplate},
     tenants::Session,
 };
+
+/// The code previews and test messages show.
+const SAMPLE_CODE: &str = "123456";
 
 /// The longest subject, text body and HTML body a template may have, in bytes.
 const MAX_SUBJECT: usize = 200;
@@ -91,26 +95,81 @@ impl Gateway {
             Channel::Other => "someone",
             _ => "+15005550006",
         };
-        let code = "123456";
+        Ok(self.with_sample(&app, channel, to, |vars| template.render(vars)))
+    }
+
+    /// Calls `f` with the values a sample message of `app` on `channel` to `to` has.
+    fn with_sample<R>(
+        &self,
+        app: &AppRecord,
+        channel: Channel,
+        to: &str,
+        f: impl FnOnce(&TemplateVars<'_>) -> R,
+    ) -> R {
         let url = format!(
             "{}/otp/{}/sample-id",
             self.settings().root_url,
             app.namespace
         );
-        let ttl = app
-            .settings
-            .ttl_secs
-            .unwrap_or(self.settings().default_ttl_secs);
-        Ok(template.render(&TemplateVars {
+        f(&TemplateVars {
             to,
             namespace: &app.namespace,
             app_name: &app.name,
             channel: channel.label(),
-            otp: code,
+            otp: SAMPLE_CODE,
             otp_url: &url,
-            otp_link: &format!("{url}?code={code}"),
-            otp_ttl: &human_duration(ttl),
-        }))
+            otp_link: &format!("{url}?code={SAMPLE_CODE}"),
+            otp_ttl: &human_duration(self.sample_ttl(app)),
+        })
+    }
+
+    fn sample_ttl(&self, app: &AppRecord) -> u64 {
+        app.settings
+            .ttl_secs
+            .unwrap_or(self.settings().default_ttl_secs)
+    }
+
+    /// A message of `app` through `provider` to `to` with the sample code, written as the
+    /// outbox would write it (the app's own template first).
+    pub(crate) async fn sample_message(
+        &self,
+        app: &AppRecord,
+        provider: &dyn Provider,
+        to: Address,
+    ) -> Result<OutgoingMessage, EngineError> {
+        let channel = provider.channel();
+        let locale = app.settings.pages.locale.clone().unwrap_or_default();
+        let templates = self.store().app_templates(app.app_id).await?;
+        let own = pick_template(&templates, channel.as_str(), &locale)
+            .and_then(|t| MessageTemplate::new(&t.subject, &t.body, t.html.as_deref()).ok());
+        let rendered = self.with_sample(app, channel, to.as_str(), |vars| {
+            provider
+                .templates()
+                .render_with(own.as_ref(), &locale, vars)
+        });
+        let code = OtpCode::parse(SAMPLE_CODE, CodeSpec::default())
+            .expect("the sample code is a valid code");
+        let s = self.settings();
+        Ok(OutgoingMessage {
+            to,
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            meta: MessageMeta {
+                namespace: app.namespace.clone(),
+                id: "test".into(),
+                provider: provider.id().to_owned(),
+                code,
+                channel_description: String::new(),
+                address_description: String::new(),
+                extra: "{}".into(),
+                attempts: 0,
+                max_attempts: app.settings.max_attempts.unwrap_or(s.default_max_attempts),
+                sends: 1,
+                max_sends: app.settings.max_sends.unwrap_or(s.default_max_sends),
+                ttl_secs: self.sample_ttl(app),
+            },
+        })
     }
 
     /// Saves `draft` as the app's template for its channel and language (owners and

@@ -110,8 +110,13 @@ pub struct Created {
 impl Gateway {
     /// Where a verification goes: the provider named `provider_id` and `to` as that
     /// provider reads it (empty: the hosted page asks for it).
-    pub fn target(&self, provider_id: &str, to: &str) -> Result<Target, EngineError> {
-        let provider = self.provider(provider_id)?;
+    pub async fn target(
+        &self,
+        app: &AppRecord,
+        provider_id: &str,
+        to: &str,
+    ) -> Result<Target, EngineError> {
+        let provider = self.provider_for(app, provider_id).await?;
         let address = match to.trim() {
             "" => None,
             raw => Some(provider.parse_address(raw)?),

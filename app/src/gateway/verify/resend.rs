@@ -28,7 +28,7 @@ impl Gateway {
         if self.settle(&mut record, now).await?.is_some() {
             return Err(EngineError::Closed(record.status));
         }
-        let provider = self.provider(&record.provider)?;
+        let provider = self.provider_for(app, &record.provider).await?;
         let address = provider
             .parse_address(&record.address)
             .map_err(|_| EngineError::NoAddress)?;

@@ -40,7 +40,7 @@ impl Gateway {
                 "is not another way this app offers",
             ));
         }
-        let provider = self.provider(provider_id)?;
+        let provider = self.provider_for(&app, provider_id).await?;
         let inbound = provider.id() == INBOUND_PROVIDER;
         let was_phone = Channel::parse(&record.channel).is_some_and(Channel::is_phone);
         let address = (was_phone && provider.channel().is_phone())

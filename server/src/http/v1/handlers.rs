@@ -127,7 +127,9 @@ pub async fn create(
     }
     let b: CreateBody = parse_body(&headers, &body)?;
     let id = b.id.as_deref().map(parse_id).transpose()?;
-    let target = gw.target(&b.provider, b.to.as_deref().unwrap_or_default())?;
+    let target = gw
+        .target(&app, &b.provider, b.to.as_deref().unwrap_or_default())
+        .await?;
     let code = b.code.as_deref().map(CustomCode::parse).transpose()?;
     let created = gw
         .create(

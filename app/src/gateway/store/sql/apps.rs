@@ -281,6 +281,81 @@ macro_rules! sql_apps {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn app_providers(&self, app_id: i64) -> Result<Vec<AppProvider>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT app_id, provider_id, kind, fields, sealed, created_at, updated_at \
+                     FROM app_provider WHERE app_id = $1 ORDER BY provider_id",
+                )
+                .bind(app_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(AppProvider {
+                            app_id: row.try_get("app_id")?,
+                            provider_id: row.try_get("provider_id")?,
+                            kind: row.try_get("kind")?,
+                            fields: serde_json::from_str(&row.try_get::<String, _>("fields")?)
+                                .map_err(|_| StoreError::Corrupt("app_provider.fields"))?,
+                            sealed: row.try_get("sealed")?,
+                            created_at: row.try_get("created_at")?,
+                            updated_at: row.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn put_app_provider(&self, p: &AppProvider) -> Result<(), StoreError> {
+                let fields = serde_json::to_string(&p.fields).expect("strings serialise");
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO app_provider \
+                     (app_id, provider_id, kind, fields, sealed, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (app_id, provider_id) DO UPDATE SET \
+                       kind = excluded.kind, fields = excluded.fields, \
+                       sealed = excluded.sealed, updated_at = excluded.updated_at",
+                )
+                .bind(p.app_id)
+                .bind(&p.provider_id)
+                .bind(&p.kind)
+                .bind(fields)
+                .bind(&p.sealed)
+                .bind(p.created_at)
+                .bind(p.updated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(dangling)?;
+                sqlx::query("UPDATE app SET providers_rev = providers_rev + 1 WHERE app_id = $1")
+                    .bind(p.app_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                self.views.forget_apps();
+                Ok(())
+            }
+
+            async fn delete_app_provider(
+                &self,
+                app_id: i64,
+                provider_id: &str,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let done =
+                    sqlx::query("DELETE FROM app_provider WHERE app_id = $1 AND provider_id = $2")
+                        .bind(app_id)
+                        .bind(provider_id)
+                        .execute(&mut *tx)
+                        .await?;
+                sqlx::query("UPDATE app SET providers_rev = providers_rev + 1 WHERE app_id = $1")
+                    .bind(app_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                self.views.forget_apps();
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn replace_app_secret(
                 &self,
                 app_id: i64,

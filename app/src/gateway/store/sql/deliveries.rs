@@ -169,7 +169,9 @@ macro_rules! sql_deliveries {
                 let lookup = format!(
                     "SELECT {VERIFICATION_COLUMNS}, \
                      (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace, \
-                     (SELECT app.name FROM app WHERE app.app_id = verification.app_id) AS app_name \
+                     (SELECT app.name FROM app WHERE app.app_id = verification.app_id) AS app_name, \
+                     (SELECT app.providers_rev FROM app WHERE app.app_id = verification.app_id) \
+                       AS providers_rev \
                      FROM verification WHERE verification_id IN (SELECT verification_id FROM delivery \
                        WHERE lease_owner = $1 AND lease_until = $2 AND status = 'sending')"
                 );
@@ -203,6 +205,7 @@ macro_rules! sql_deliveries {
                         verification: verification_from_row(v)?,
                         namespace: v.try_get("namespace")?,
                         app_name: v.try_get("app_name")?,
+                        providers_rev: v.try_get("providers_rev")?,
                     });
                 }
                 Ok(claimed)

@@ -11,7 +11,8 @@ pub(super) const VERIFICATION_COLUMNS: &str = "verification_id, app_id, public_i
 
 /// Columns of `app`, in the order `app_from_row` reads them.
 pub(super) const APP_COLUMNS: &str =
-    "app_id, namespace, name, echo_code, redirect_urls, tenant_id, settings, declared";
+    "app_id, namespace, name, echo_code, redirect_urls, tenant_id, settings, declared, \
+     providers_rev";
 
 /// Reads a counter stored as a 64-bit integer.
 pub(super) fn counter(value: i64, column: &'static str) -> Result<u32, super::StoreError> {
@@ -90,11 +91,11 @@ macro_rules! sql_store {
                 COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::{
-                ActiveSecret, AppRecord, AppStore, AppTemplate, Attempt, AttemptOutcome,
-                AuditFilter, AuditRecord, ClaimedDelivery, CounterStore, DeliveryOutcome,
-                DeliveryStore, DevMessage, EventRow, EventStore, IdempotentAnswer, InviteRecord,
-                MemberRecord, NewAudit, NewDelivery, NewVerification, Reissue, Role, SecretRecord,
-                SessionRecord, Store, StoreError, Switch, TenantRecord, TenantStore,
+                ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, Attempt,
+                AttemptOutcome, AuditFilter, AuditRecord, ClaimedDelivery, CounterStore,
+                DeliveryOutcome, DeliveryStore, DevMessage, EventRow, EventStore, IdempotentAnswer,
+                InviteRecord, MemberRecord, NewAudit, NewDelivery, NewVerification, Reissue, Role,
+                SecretRecord, SessionRecord, Store, StoreError, Switch, TenantRecord, TenantStore,
                 VerificationRecord, VerificationStore, DEV_INBOX_SIZE,
             };
             use crate::model::Status;
@@ -185,6 +186,7 @@ macro_rules! sql_store {
                     settings: serde_json::from_str(&row.try_get::<String, _>("settings")?)
                         .map_err(|_| StoreError::Corrupt("app.settings"))?,
                     declared: row.try_get("declared")?,
+                    providers_rev: row.try_get("providers_rev")?,
                 })
             }
 
