@@ -5,74 +5,12 @@ mod support;
 
 use app::gateway::{store::Role, tenants::SessionToken};
 use support::{
+    dashboard::{
+        csrf, dashboard_app, get, post, role_text, sign_in, sms_gateway, start, tenant, OWNER,
+    },
     http::{HttpCapture, Reply},
     spawn_app_on, Backend, TestApp,
 };
-
-const OWNER: &str = "owner@acme.example";
-
-/// A tenant made as the command line makes it; its owner's one-time password.
-async fn tenant(app: &TestApp, name: &str, email: &str) -> String {
-    let made = app.gateway.create_tenant(name, email).await.unwrap();
-    made.password.expose().to_owned()
-}
-
-/// Signs in over HTTP; the `Cookie` header value of the new session.
-async fn sign_in(app: &TestApp, email: &str, password: &str) -> String {
-    let res = app
-        .client
-        .post(app.url("/dashboard/sign-in"))
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 303, "signed in");
-    assert_eq!(res.headers()["location"], "/dashboard");
-    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
-    set.split(';').next().unwrap().to_owned()
-}
-
-async fn get(app: &TestApp, path: &str, cookie: &str) -> (u16, String) {
-    let res = app
-        .client
-        .get(app.url(path))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
-}
-
-async fn post(app: &TestApp, path: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
-    let res = app
-        .client
-        .post(app.url(path))
-        .header("cookie", cookie)
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.text().await.unwrap())
-}
-
-/// The CSRF token in a signed-in page's forms.
-fn csrf(html: &str) -> String {
-    let at = html
-        .find(r#"name="csrf" value=""#)
-        .expect("a form with the CSRF token")
-        + 19;
-    html[at..at + html[at..].find('"').unwrap()].to_owned()
-}
-
-/// The text of the element marked `data-role=role`.
-fn role_text(html: &str, role: &str) -> String {
-    let marker = format!(r#"data-role="{role}""#);
-    let at = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("{role} in {html}"));
-    let start = at + html[at..].find('>').unwrap() + 1;
-    html[start..start + html[start..].find('<').unwrap()].to_owned()
-}
 
 async fn an_owner_signs_in_with_the_cli_password_and_signs_out(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
@@ -740,46 +678,6 @@ async fn an_app_is_renamed_and_deleted_only_with_its_namespace_repeated(backend:
     for action in ["app_renamed", "app_deleted"] {
         assert!(actions.iter().any(|a| a == action), "{actions:?}");
     }
-}
-
-/// Makes an app in the dashboard as `cookie`'s member; its secret and the page's token.
-async fn dashboard_app(app: &TestApp, cookie: &str, namespace: &str) -> (String, String) {
-    let (_, html) = get(app, "/dashboard", cookie).await;
-    let token = csrf(&html);
-    let form = [
-        ("csrf", token.as_str()),
-        ("namespace", namespace),
-        ("name", "Shop"),
-    ];
-    let (status, html) = post(app, "/dashboard/apps", cookie, &form).await;
-    assert_eq!(status, 200, "{html}");
-    (role_text(&html, "secret"), token)
-}
-
-/// Starts a verification with the native API as `namespace:secret`.
-async fn start(
-    app: &TestApp,
-    namespace: &str,
-    secret: &str,
-    body: serde_json::Value,
-) -> (u16, serde_json::Value) {
-    let res = app
-        .client
-        .post(app.url("/v1/verifications"))
-        .header("authorization", format!("Bearer {namespace}:{secret}"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (res.status().as_u16(), res.json().await.unwrap())
-}
-
-/// An `http_sms` provider `gateway` posting to `sms`.
-fn sms_gateway(sms: &HttpCapture) -> String {
-    format!(
-        "[providers.gateway]\ntype = \"http_sms\"\nurl = \"{}\"\n[providers.gateway.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n",
-        sms.url("/send")
-    )
 }
 
 async fn app_settings_shape_the_apps_verifications(backend: Backend) {

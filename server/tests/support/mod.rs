@@ -2,6 +2,7 @@
 //! test moves, and an SMTP server on loopback that captures what lettre sends.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod dashboard;
 pub mod http;
 pub mod smtp;
 

@@ -4,6 +4,10 @@
 //! dashboard has no island, so nothing of it reaches the code page's WASM, and its pages
 //! load no script at all.
 
+mod providers;
+
+pub use providers::{FormField, KindChoice, ProviderForm, ProviderRow, ProvidersView, TestOutcome};
+
 use crate::{i18n::Lang, render_document, RenderedPage, Scripts};
 use leptos::prelude::*;
 
@@ -186,6 +190,11 @@ pub enum DashboardPage {
         nav: Nav,
         view: Box<TemplatesView>,
     },
+    /// An app's own providers and the form of one.
+    Providers {
+        nav: Nav,
+        view: Box<ProvidersView>,
+    },
     /// The audit log, only `action`'s lines when it is not empty.
     Audit {
         nav: Nav,
@@ -232,6 +241,7 @@ pub fn render_dashboard(
         DashboardPage::App { app, .. } => app.name.clone(),
         DashboardPage::Inbox { app, .. } => format!("{} · dev inbox", app.name),
         DashboardPage::Templates { view, .. } => format!("{} · templates", view.app.name),
+        DashboardPage::Providers { view, .. } => format!("{} · providers", view.app.name),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
         DashboardPage::Members { .. } => "Members".to_owned(),
         DashboardPage::AcceptInvite { .. } => "Join".to_owned(),
@@ -300,6 +310,8 @@ fn body(page: DashboardPage) -> AnyView {
                         <dd><a class="underline" href=format!("{base}/inbox")>"Messages kept instead of sent"</a></dd>
                         <dt class="text-zinc-600">"Templates"</dt>
                         <dd><a class="underline" href=format!("{base}/templates")>"The wording of its messages"</a></dd>
+                        <dt class="text-zinc-600">"Providers"</dt>
+                        <dd><a class="underline" href=format!("{base}/providers")>"Its own SMS, e-mail and webhook accounts"</a></dd>
                     </dl>
                     {app.declared.then(|| view! {
                         <p class="mt-4 rounded-lg bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200" data-role="declared">
@@ -341,6 +353,10 @@ fn body(page: DashboardPage) -> AnyView {
         DashboardPage::Templates { nav, view } => {
             let csrf = nav.csrf.clone();
             view! { <Frame nav><Templates view=*view csrf/></Frame> }.into_any()
+        }
+        DashboardPage::Providers { nav, view } => {
+            let csrf = nav.csrf.clone();
+            view! { <Frame nav><providers::Providers view=*view csrf/></Frame> }.into_any()
         }
         DashboardPage::Audit {
             nav,
@@ -796,7 +812,7 @@ fn Settings(
                     </label>
                 </div>
                 {lines("test_addresses", "Test addresses", fields.test_addresses, "An address, a space and its fixed code on each line, such as +15005550006 123456: their messages stay in the dev inbox.")}
-                <p class="text-xs text-zinc-600 sm:col-span-2">{format!("Providers on this server: {providers}.")}</p>
+                <p class="text-xs text-zinc-600 sm:col-span-2">{format!("Providers this app may name: {providers}.")}</p>
                 {manages.then(|| view! {
                     <div class="sm:col-span-2"><button type="submit" class=BUTTON>"Save settings"</button></div>
                 })}

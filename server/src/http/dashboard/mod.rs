@@ -3,6 +3,7 @@
 //! rendering with `app::dashboard`. Forms answer with a redirect (or, when something must
 //! be shown once, the page itself), so the dashboard works without JavaScript.
 
+mod providers;
 mod settings;
 mod templates;
 
@@ -67,6 +68,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/dashboard/apps/{namespace}/templates/preview",
             post(templates::live_preview),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/providers",
+            get(providers::show).post(providers::save),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/providers/delete",
+            post(providers::remove),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/providers/test",
+            post(providers::test),
         )
         .route("/dashboard/apps/{namespace}/secrets", post(add_secret))
         .route(
@@ -551,6 +564,10 @@ async fn app_with_secrets(
         fields,
         error,
     } = extras;
+    let providers = match gw.provider_ids(&app).await {
+        Ok(ids) => ids,
+        Err(e) => return failure(options, session, e),
+    };
     let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
     page(
         options,
@@ -560,7 +577,7 @@ async fn app_with_secrets(
             app: row(&app),
             secrets: secrets.iter().map(secret_row).collect(),
             settings: Box::new(fields.unwrap_or_else(|| settings::fields_of(&app))),
-            defaults: settings::defaults(gw),
+            defaults: settings::defaults(gw, providers),
             fresh,
             error: error.map(|(_, message)| message),
         },

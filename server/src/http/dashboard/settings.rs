@@ -61,8 +61,9 @@ pub fn fields_of(app: &AppRecord) -> SettingsFields {
     }
 }
 
-/// What an empty field falls back to on this server.
-pub fn defaults(gw: &Gateway) -> SettingsDefaults {
+/// What an empty field falls back to on this server; `providers` are those the app may
+/// name.
+pub fn defaults(gw: &Gateway, providers: Vec<String>) -> SettingsDefaults {
     let s = gw.settings();
     SettingsDefaults {
         ttl_secs: s.default_ttl_secs,
@@ -71,7 +72,7 @@ pub fn defaults(gw: &Gateway) -> SettingsDefaults {
         code_length: s.code_spec.length,
         code_alphabet: s.code_spec.alphabet.as_str(),
         locales: Lang::all().iter().map(|l| l.tag()).collect(),
-        providers: gw.providers().ids().map(str::to_owned).collect(),
+        providers,
     }
 }
 
