@@ -1,7 +1,9 @@
 // The tenant dashboard in Chromium: the owner made on the command line signs in, creates an
 // app, reads its secret once, turns on test mode in the app's settings (a wrong value is
 // refused first), writes a template (a broken one is refused with its line; the preview
-// shows sample values, live while typing with JavaScript, on "Preview" without), uses the secret against the API, finds the message, worded
+// shows sample values, live while typing with JavaScript, on "Preview" without), adds a
+// provider of the app's own (a form missing its secret is refused first) and sends a test
+// message through it, uses the secret against the API, finds the message, worded
 // by that template and with its code, in the app's dev inbox, revokes the secret (the next API call is refused), invites a viewer who
 // sees the app but no form to change it, reads the audit log and signs out; all of it
 // with JavaScript on and off. axe-core checks every page, and each is saved as a
@@ -136,18 +138,51 @@ for (const javaScript of [true, false]) {
       ]);
       assert.ok(await page.isVisible('[data-template="other/"]'));
 
-      // The secret is the app's credential for the API.
+      // A provider of the app's own: a Twilio form without its token is refused and
+      // names the field, keeping what was typed; a dev inbox provider is saved and takes
+      // a test message.
+      await page.goto(`${server.base}/dashboard/apps/${namespace}/providers`);
+      await assertAccessible(page, 'providers');
+      await page.selectOption('#provider-kind', 'twilio');
+      await Promise.all([
+        page.waitForURL(/\/providers\?kind=twilio$/),
+        page.click('button:has-text("Continue")'),
+      ]);
+      await assertAccessible(page, 'provider form');
+      await page.fill('#provider-id', 'tw');
+      await page.fill('#provider-account_sid', 'ACe2e');
+      await page.fill('#provider-from', '+15005550006');
+      await page.click('button:has-text("Save provider")');
+      await page.waitForSelector('[data-role=provider-error]');
+      assert.equal((await page.textContent('[data-role=provider-error]')).trim(), 'Auth token is required.');
+      assert.equal(await page.inputValue('#provider-account_sid'), 'ACe2e');
+      await page.goto(`${server.base}/dashboard/apps/${namespace}/providers?kind=console`);
+      await page.fill('#provider-id', 'kept');
+      await Promise.all([
+        page.waitForURL(`${server.base}/dashboard/apps/${namespace}/providers`),
+        page.click('button:has-text("Save provider")'),
+      ]);
+      assert.ok(await page.isVisible('[data-provider="kept"]'));
+      await page.fill('#test-to-kept', `test-${mode}@example.com`);
+      await page.click('button:has-text("Send test")');
+      await page.waitForSelector('[data-role=test-outcome]');
+      assert.match(await page.textContent('[data-role=test-outcome]'), /^kept accepted the test message \(its id: dev-\d+\)\.$/);
+      await assertAccessible(page, 'provider tested');
+      await page.screenshot({ path: join(screenshots, `dashboard-providers-${mode}.png`), fullPage: true });
+
+      // The secret is the app's credential for the API; the message goes through the
+      // app's own provider.
       const res = await fetch(`${server.base}/api/otp/e2e-${mode}-0001`, {
         method: 'PUT',
         headers: {
           authorization: 'Basic ' + Buffer.from(`${namespace}:${secret}`).toString('base64'),
           'content-type': 'application/x-www-form-urlencoded',
         },
-        body: new URLSearchParams({ provider: 'console', to: `user-${mode}@example.com` }).toString(),
+        body: new URLSearchParams({ provider: 'kept', to: `user-${mode}@example.com` }).toString(),
       });
       assert.equal(res.status, 200);
 
-      // The message went to the app's dev inbox, not to the console provider.
+      // The message went to the app's dev inbox.
       const to = `user-${mode}@example.com`;
       let kept = false;
       for (let i = 0; i < 50 && !kept; i += 1) {
