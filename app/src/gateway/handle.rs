@@ -11,7 +11,7 @@ use crate::gateway::{
     error::EngineError,
     limits::{self, Limit},
     live::hub::LiveHub,
-    outbox::{Breakers, Outbox, OutboxSettings, OutboxSignal},
+    outbox::{webhooks::WebhookWorker, Breakers, Outbox, OutboxSettings, OutboxSignal},
     providers::ProviderBook,
     secret::random_id,
     settings::{route_for, EngineSettings},
@@ -81,6 +81,15 @@ impl Gateway {
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
         let i = &self.inner;
+        let webhooks = Arc::new(WebhookWorker {
+            store: i.store.clone(),
+            hasher: i.hasher.clone(),
+            clock: i.clock.clone(),
+            client: WebhookWorker::client(i.providers.server().kit().net),
+            poll_interval: settings.poll_interval,
+            lease: settings.lease,
+            owner: format!("webhooks-{}", random_id()),
+        });
         let outbox = Arc::new(Outbox {
             store: i.store.clone(),
             providers: i.providers.clone(),
@@ -93,7 +102,9 @@ impl Gateway {
             breakers: Breakers::default(),
             owner: format!("worker-{}", random_id()),
         });
-        tokio::spawn(outbox.run(shutdown))
+        tokio::spawn(async move {
+            tokio::join!(outbox.run(shutdown.clone()), webhooks.run(shutdown));
+        })
     }
 
     /// The outbox row for a message to `address` through `provider`, along the app's

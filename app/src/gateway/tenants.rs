@@ -3,7 +3,7 @@
 //! in and sessions are in `tenants/sessions.rs`, invitations in `tenants/invites.rs`, an
 //! app's API secrets in `tenants/secrets.rs`, its settings in `tenants/app_settings.rs`,
 //! its dev inbox in `tenants/inbox.rs`, its message templates in `tenants/templates.rs`,
-//! its own providers in `tenants/providers.rs`.
+//! its own providers in `tenants/providers.rs`, its event webhooks in `tenants/webhooks.rs`.
 
 pub mod app_settings;
 pub mod inbox;
@@ -12,6 +12,7 @@ pub mod providers;
 pub mod secrets;
 pub mod sessions;
 pub mod templates;
+pub mod webhooks;
 
 use crate::gateway::{
     apps::hash_off_executor,
@@ -55,6 +56,9 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "provider_saved",
     "provider_deleted",
     "provider_tested",
+    "webhook_added",
+    "webhook_removed",
+    "webhook_replayed",
 ];
 
 /// A tenant just made, with its first owner's one-time password.

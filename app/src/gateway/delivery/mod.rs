@@ -18,7 +18,9 @@ pub use net::NetPolicy;
 pub use smtp::{SmtpAuth, SmtpProvider, SmtpSettings, TlsMode};
 pub use template::{MessageTemplate, Rendered, TemplateError, TemplateSet, TemplateVars};
 pub use twilio::{TwilioProvider, TwilioSettings};
-pub use webhook::{verify as verify_signed_request, WebhookProvider, WebhookSettings};
+pub use webhook::{
+    sign as sign_webhook, verify as verify_signed_request, WebhookProvider, WebhookSettings,
+};
 
 use super::address::{Address, AddressError, Channel};
 use async_trait::async_trait;

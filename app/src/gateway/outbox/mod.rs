@@ -12,6 +12,7 @@
 
 mod breaker;
 mod policy;
+pub mod webhooks;
 
 pub use breaker::Breakers;
 pub use policy::{after_failure, backoff, OutboxSettings};

@@ -17,6 +17,7 @@ mod sqlite;
 mod tenants;
 mod verifications;
 mod views;
+mod webhooks;
 
 pub use apps::{
     pick_template, ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, SecretRecord,
@@ -33,6 +34,10 @@ pub use tenants::{
 pub use verifications::{
     Attempt, AttemptOutcome, NewDelivery, NewVerification, Reissue, Switch, VerificationRecord,
     VerificationStore,
+};
+pub use webhooks::{
+    ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome, WebhookRecord,
+    WebhookStore,
 };
 
 use async_trait::async_trait;
@@ -56,7 +61,14 @@ pub enum StoreError {
 /// (`AppStore`, `VerificationStore`, ...).
 #[async_trait]
 pub trait Store:
-    AppStore + VerificationStore + DeliveryStore + EventStore + CounterStore + TenantStore + 'static
+    AppStore
+    + VerificationStore
+    + DeliveryStore
+    + EventStore
+    + CounterStore
+    + TenantStore
+    + WebhookStore
+    + 'static
 {
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -58,6 +58,21 @@ impl Gateway {
         {
             return Err(EngineError::TokenReused);
         }
+        // For the verification's timeline and the app's event webhooks. The token is
+        // confirmed already: a failure here is logged, not the integrator's problem.
+        let store = &self.inner.store;
+        match store.find_verification(app.app_id, &claims.sub).await {
+            Ok(Some(v)) => {
+                if let Err(e) = store
+                    .record_event(v.verification_id, "token_confirmed", "{}", now)
+                    .await
+                {
+                    tracing::error!(error = ?e, "could not record a token confirmation");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = ?e, "could not record a token confirmation"),
+        }
         Ok(claims)
     }
 

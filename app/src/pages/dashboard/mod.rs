@@ -5,8 +5,10 @@
 //! load no script at all.
 
 mod providers;
+mod webhooks;
 
 pub use providers::{FormField, KindChoice, ProviderForm, ProviderRow, ProvidersView, TestOutcome};
+pub use webhooks::{EndpointRow, WebhookLogRow, WebhooksView};
 
 use crate::{i18n::Lang, render_document, RenderedPage, Scripts};
 use leptos::prelude::*;
@@ -195,6 +197,11 @@ pub enum DashboardPage {
         nav: Nav,
         view: Box<ProvidersView>,
     },
+    /// An app's event webhooks and their delivery log.
+    Webhooks {
+        nav: Nav,
+        view: Box<WebhooksView>,
+    },
     /// The audit log, only `action`'s lines when it is not empty.
     Audit {
         nav: Nav,
@@ -242,6 +249,7 @@ pub fn render_dashboard(
         DashboardPage::Inbox { app, .. } => format!("{} · dev inbox", app.name),
         DashboardPage::Templates { view, .. } => format!("{} · templates", view.app.name),
         DashboardPage::Providers { view, .. } => format!("{} · providers", view.app.name),
+        DashboardPage::Webhooks { view, .. } => format!("{} · webhooks", view.app.name),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
         DashboardPage::Members { .. } => "Members".to_owned(),
         DashboardPage::AcceptInvite { .. } => "Join".to_owned(),
@@ -312,6 +320,8 @@ fn body(page: DashboardPage) -> AnyView {
                         <dd><a class="underline" href=format!("{base}/templates")>"The wording of its messages"</a></dd>
                         <dt class="text-zinc-600">"Providers"</dt>
                         <dd><a class="underline" href=format!("{base}/providers")>"Its own SMS, e-mail and webhook accounts"</a></dd>
+                        <dt class="text-zinc-600">"Event webhooks"</dt>
+                        <dd><a class="underline" href=format!("{base}/webhooks")>"Events posted to your servers, and their delivery log"</a></dd>
                     </dl>
                     {app.declared.then(|| view! {
                         <p class="mt-4 rounded-lg bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200" data-role="declared">
@@ -357,6 +367,10 @@ fn body(page: DashboardPage) -> AnyView {
         DashboardPage::Providers { nav, view } => {
             let csrf = nav.csrf.clone();
             view! { <Frame nav><providers::Providers view=*view csrf/></Frame> }.into_any()
+        }
+        DashboardPage::Webhooks { nav, view } => {
+            let csrf = nav.csrf.clone();
+            view! { <Frame nav><webhooks::Webhooks view=*view csrf/></Frame> }.into_any()
         }
         DashboardPage::Audit {
             nav,

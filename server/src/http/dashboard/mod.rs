@@ -6,6 +6,7 @@
 mod providers;
 mod settings;
 mod templates;
+mod webhooks;
 
 use super::AppState;
 use app::{
@@ -80,6 +81,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/dashboard/apps/{namespace}/providers/test",
             post(providers::test),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/webhooks",
+            get(webhooks::show).post(webhooks::add),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/webhooks/remove",
+            post(webhooks::remove),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/webhooks/replay",
+            post(webhooks::replay),
         )
         .route("/dashboard/apps/{namespace}/secrets", post(add_secret))
         .route(

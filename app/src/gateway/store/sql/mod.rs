@@ -81,11 +81,13 @@ pub(super) mod deliveries;
 pub(super) mod events;
 pub(super) mod tenants;
 pub(super) mod verifications;
+pub(super) mod webhooks;
 
 macro_rules! sql_store {
     ($store:ty, $db:ty, $skip_locked:expr) => {
         const _: () = {
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
+            use super::sql::webhooks::{commas, uncommas};
             use super::sql::{
                 counter, dangling, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME,
                 COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
@@ -97,6 +99,10 @@ macro_rules! sql_store {
                 InviteRecord, MemberRecord, NewAudit, NewDelivery, NewVerification, Reissue, Role,
                 SecretRecord, SessionRecord, Store, StoreError, Switch, TenantRecord, TenantStore,
                 VerificationRecord, VerificationStore, DEV_INBOX_SIZE,
+            };
+            use super::{
+                ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome,
+                WebhookRecord, WebhookStore,
             };
             use crate::model::Status;
             use async_trait::async_trait;
@@ -204,6 +210,7 @@ macro_rules! sql_store {
             super::sql::events::sql_events!($store);
             super::sql::counters::sql_counters!($store);
             super::sql::tenants::sql_tenants!($store, $db);
+            super::sql::webhooks::sql_webhooks!($store, $skip_locked);
         };
     };
 }
