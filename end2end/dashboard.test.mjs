@@ -3,7 +3,8 @@
 // refused first), writes a template (a broken one is refused with its line; the preview
 // shows sample values, live while typing with JavaScript, on "Preview" without), adds a
 // provider of the app's own (a form missing its secret is refused first) and sends a test
-// message through it, uses the secret against the API, finds the message, worded
+// message through it, adds an event webhook endpoint (its secret shown once), uses the
+// secret against the API, finds the message, worded
 // by that template and with its code, in the app's dev inbox, revokes the secret (the next API call is refused), invites a viewer who
 // sees the app but no form to change it, reads the audit log and signs out; all of it
 // with JavaScript on and off. axe-core checks every page, and each is saved as a
@@ -170,6 +171,23 @@ for (const javaScript of [true, false]) {
       await assertAccessible(page, 'provider tested');
       await page.screenshot({ path: join(screenshots, `dashboard-providers-${mode}.png`), fullPage: true });
 
+      // An event webhook endpoint: one on the cloud metadata address is refused; one the
+      // flow below never fires (only "locked") is added and its secret shown once.
+      await page.goto(`${server.base}/dashboard/apps/${namespace}/webhooks`);
+      await assertAccessible(page, 'webhooks');
+      await page.fill('#webhook-url', 'http://169.254.169.254/latest');
+      await page.check('input[name=event_locked]');
+      await page.click('button:has-text("Add endpoint")');
+      await page.waitForSelector('[data-role=webhook-error]');
+      assert.match(await page.textContent('[data-role=webhook-error]'), /may not reach/);
+      await page.fill('#webhook-url', 'https://hooks.shop.example/otp');
+      await page.click('button:has-text("Add endpoint")');
+      await page.waitForSelector('[data-role=webhook-secret]');
+      assert.match(await page.textContent('[data-role=webhook-secret]'), /^whsec_[A-Za-z0-9+/]{43}=$/);
+      assert.ok(await page.isVisible('[data-endpoint="https://hooks.shop.example/otp"]'));
+      await assertAccessible(page, 'webhook added');
+      await page.screenshot({ path: join(screenshots, `dashboard-webhooks-${mode}.png`), fullPage: true });
+
       // The secret is the app's credential for the API; the message goes through the
       // app's own provider.
       const res = await fetch(`${server.base}/api/otp/e2e-${mode}-0001`, {
@@ -242,7 +260,7 @@ for (const javaScript of [true, false]) {
       }
 
       await page.goto(`${server.base}/dashboard/audit`);
-      for (const action of ['signed_in', 'sign_in_failed', 'app_created', 'app_settings_changed', 'template_saved', 'secret_revoked', 'member_invited']) {
+      for (const action of ['signed_in', 'sign_in_failed', 'app_created', 'app_settings_changed', 'template_saved', 'provider_saved', 'provider_tested', 'webhook_added', 'secret_revoked', 'member_invited']) {
         assert.ok(await page.isVisible(`[data-action=${action}]`), action);
       }
       await assertAccessible(page, 'audit log');

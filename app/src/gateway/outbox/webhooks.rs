@@ -261,11 +261,7 @@ mod tests {
             for kind in *kinds {
                 let detail =
                     json!({"status": if *event == "failed" { "failed" } else { "delivered" }});
-                assert_eq!(
-                    public_event(kind, &detail).is_some(),
-                    true,
-                    "{event} {kind}"
-                );
+                assert_eq!(public_event(kind, &detail), Some(*event), "{kind}");
             }
         }
     }
