@@ -6,7 +6,8 @@ mod support;
 use app::gateway::{store::Role, tenants::SessionToken};
 use support::{
     dashboard::{
-        csrf, dashboard_app, get, post, role_text, sign_in, sms_gateway, start, tenant, OWNER,
+        csrf, dashboard_app, get, inbox_holding, post, role_text, sign_in, sms_gateway, start,
+        tenant, OWNER,
     },
     http::{HttpCapture, Reply},
     spawn_app_on, Backend, TestApp,
@@ -1075,19 +1076,6 @@ async fn an_app_of_the_config_file_is_shown_read_only_to_its_tenant(backend: Bac
 
 /// The shop app's dev inbox page once it holds a message to `to` (the outbox works in
 /// the background); the last page read when it never does.
-async fn inbox_holding(app: &TestApp, cookie: &str, to: &str) -> String {
-    let marker = format!(r#"data-inbox-to="{to}""#);
-    let mut page = String::new();
-    for _ in 0..200 {
-        page = get(app, "/dashboard/apps/shop/inbox", cookie).await.1;
-        if page.contains(&marker) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    page
-}
-
 async fn test_addresses_and_test_mode_keep_messages_in_the_dev_inbox(backend: Backend) {
     let mut sms = HttpCapture::start(Reply::Status(200, "{}".into())).await;
     let app = spawn_app_on(backend, &sms_gateway(&sms)).await;

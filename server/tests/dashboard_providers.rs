@@ -8,7 +8,9 @@ mod support;
 use app::gateway::{store::Role, tenants::SessionToken};
 use base64::Engine;
 use support::{
-    dashboard::{csrf, dashboard_app, get, post, role_text, sign_in, start, tenant, OWNER},
+    dashboard::{
+        csrf, dashboard_app, get, inbox_holding, post, role_text, sign_in, start, tenant, OWNER,
+    },
     http::{Captured, HttpCapture, Reply},
     spawn_app_on, Backend, TestApp,
 };
@@ -375,14 +377,7 @@ async fn a_dev_inbox_provider_keeps_the_apps_messages(backend: Backend) {
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    let mut kept = String::new();
-    for _ in 0..100 {
-        kept = get(&app, "/dashboard/apps/shop/inbox", &cookie).await.1;
-        if kept.contains(r#"data-inbox-to="kept@example.com""#) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let kept = inbox_holding(&app, &cookie, "kept@example.com").await;
     assert!(
         kept.contains(r#"data-inbox-to="kept@example.com""#),
         "{kept}"

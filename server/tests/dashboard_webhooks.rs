@@ -8,7 +8,9 @@ mod support;
 use app::gateway::{delivery::verify_signed_request, store::Role, tenants::SessionToken};
 use base64::Engine;
 use support::{
-    dashboard::{csrf, dashboard_app, get, post, role_text, sign_in, start, tenant, OWNER},
+    dashboard::{
+        csrf, dashboard_app, get, get_until, post, role_text, sign_in, start, tenant, OWNER,
+    },
     http::{Captured, HttpCapture, Reply},
     spawn_app_on, Backend, TestApp,
 };
@@ -109,14 +111,8 @@ async fn events_reach_the_endpoint_signed_retried_and_replayed(backend: Backend)
         !body.to_string().contains("a@example.com"),
         "the address is masked: {body}"
     );
-    let mut log = String::new();
-    for _ in 0..100 {
-        log = log_of(&app, &cookie).await;
-        if log.contains("answered 500: down for a moment") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let answered = |log: &str| log.contains("answered 500: down for a moment");
+    let log = get_until(&app, page, &cookie, answered).await;
     assert!(log.contains("answered 500: down for a moment"), "{log}");
     assert!(
         hook.drain(std::time::Duration::from_millis(300))
@@ -147,14 +143,8 @@ async fn events_reach_the_endpoint_signed_retried_and_replayed(backend: Backend)
     assert!(!String::from_utf8_lossy(&first.body).contains("424242"));
 
     // The log shows the answers; a delivered message is replayed with its id and body.
-    let mut log = String::new();
-    for _ in 0..100 {
-        log = log_of(&app, &cookie).await;
-        if log.matches(r#"data-status="delivered""#).count() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let delivered = |log: &str| log.matches(r#"data-status="delivered""#).count() == 2;
+    let log = get_until(&app, page, &cookie, delivered).await;
     assert_eq!(
         log.matches(r#"data-status="delivered""#).count(),
         2,

@@ -107,3 +107,31 @@ pub fn sms_gateway(sms: &HttpCapture) -> String {
         sms.url("/send")
     )
 }
+
+/// `path` as `cookie`'s member sees it, read again every 20 ms (for up to 4 s) until
+/// `done` holds.
+pub async fn get_until(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let mut page = String::new();
+    for _ in 0..200 {
+        page = get(app, path, cookie).await.1;
+        if done(&page) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    page
+}
+
+/// The dev inbox of `shop` once it holds a message to `to`.
+pub async fn inbox_holding(app: &TestApp, cookie: &str, to: &str) -> String {
+    let marker = format!(r#"data-inbox-to="{to}""#);
+    get_until(app, "/dashboard/apps/shop/inbox", cookie, |page| {
+        page.contains(&marker)
+    })
+    .await
+}

@@ -208,7 +208,7 @@ pub trait WithCsrf {
 
 macro_rules! with_csrf {
     ($($form:ty),*) => {$(
-        impl WithCsrf for $form {
+        impl $crate::http::dashboard::WithCsrf for $form {
             fn csrf(&self) -> &str {
                 &self.csrf
             }
@@ -224,6 +224,7 @@ with_csrf!(
     AppChangeForm,
     SettingsForm
 );
+pub(crate) use with_csrf;
 
 /// A signed-in member's form, with the client's IP for the audit log. Accepted only with
 /// the session's CSRF token and only from this server's own pages; anything else is

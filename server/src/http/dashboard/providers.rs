@@ -1,7 +1,7 @@
 //! An app's providers page: the list, the form of one kind (add or change), removal and
 //! the test message. No value of a secret field is ever put in a page.
 
-use super::{failure, nav, page, row, Change, WithCsrf};
+use super::{failure, nav, page, row, with_csrf, Change};
 use app::{
     dashboard::{
         DashboardPage, FormField, KindChoice, ProviderForm, ProviderRow, ProvidersView, TestOutcome,
@@ -243,12 +243,6 @@ pub struct ProviderFormBody {
     values: BTreeMap<String, String>,
 }
 
-impl WithCsrf for ProviderFormBody {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 pub async fn save(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
@@ -299,12 +293,6 @@ pub struct OneProvider {
     /// The test message's address.
     #[serde(default)]
     to: String,
-}
-
-impl WithCsrf for OneProvider {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 pub async fn remove(
@@ -372,3 +360,5 @@ pub async fn test(
     )
     .await
 }
+
+with_csrf!(ProviderFormBody, OneProvider);

@@ -1,6 +1,6 @@
 //! An app's templates page: the list, the editor (preview or save, one form), removal.
 
-use super::{failure, nav, page, refusal, row, Change, WithCsrf};
+use super::{failure, nav, page, refusal, row, with_csrf, Change};
 use app::{
     dashboard::{DashboardPage, PreviewView, TemplateFields, TemplatesView},
     gateway::{
@@ -129,18 +129,6 @@ pub struct RemoveForm {
     locale: String,
 }
 
-impl WithCsrf for TemplateForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl WithCsrf for RemoveForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 pub async fn submit(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
@@ -228,3 +216,5 @@ pub async fn remove(
         Err(e) => failure(&options, &session, e),
     }
 }
+
+with_csrf!(TemplateForm, RemoveForm);

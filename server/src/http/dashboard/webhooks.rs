@@ -1,7 +1,7 @@
 //! An app's event webhooks page: the endpoints, adding one (its secret shown once on the
 //! answer), removing one, the delivery log and replaying a message.
 
-use super::{failure, nav, page, refusal, row, Change, WithCsrf};
+use super::{failure, nav, page, refusal, row, with_csrf, Change};
 use app::{
     dashboard::{DashboardPage, EndpointRow, WebhookLogRow, WebhooksView},
     gateway::{
@@ -108,12 +108,6 @@ pub struct AddForm {
     ticked: BTreeMap<String, String>,
 }
 
-impl WithCsrf for AddForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 pub async fn add(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
@@ -153,12 +147,6 @@ pub struct OneForm {
     id: String,
 }
 
-impl WithCsrf for OneForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 pub async fn remove(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
@@ -188,3 +176,5 @@ pub async fn replay(
         Err(e) => failure(&options, &session, e),
     }
 }
+
+with_csrf!(AddForm, OneForm);
