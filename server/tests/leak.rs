@@ -1,6 +1,7 @@
 //! The code must never leave the server except in the message that delivers it: every flow
 //! runs with tracing at TRACE, and neither the log nor any response body may contain it.
-//! (The dev inbox page shows messages by design and is the one page left out.)
+//! (The dev inbox page shows messages by design and is the one page left out.) The app's
+//! event webhook endpoint, asking for every event, must not receive it either.
 
 mod support;
 
@@ -8,6 +9,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use support::{
     find_code,
+    http::{HttpCapture, Reply},
     smtp::{mime_part, SmtpCapture},
     spawn_app, NAMESPACE, SECRET,
 };
@@ -58,6 +60,34 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
     let mut bodies: Vec<String> = Vec::new();
     let mut codes: Vec<String> = Vec::new();
     let bearer = format!("Bearer {NAMESPACE}:{SECRET}");
+
+    // The demo app handed to a tenant, whose endpoint asks for every event.
+    let mut hook = HttpCapture::start(Reply::Status(200, "ok".into())).await;
+    let gw = &app.gateway;
+    let made = gw.create_tenant("Leak", "leak@example.com").await.unwrap();
+    let ip = "127.0.0.1".parse().unwrap();
+    let signed = gw
+        .sign_in("leak@example.com", made.password.expose(), ip)
+        .await
+        .unwrap();
+    let session = gw.session(&signed.token).await.unwrap().unwrap();
+    let mut demo = gw.store().find_app(NAMESPACE).await.unwrap().unwrap();
+    demo.tenant_id = Some(made.tenant.tenant_id);
+    demo.declared = false;
+    gw.store().update_app(&demo, 0).await.unwrap();
+    let every: Vec<String> = app::gateway::outbox::webhooks::WEBHOOK_EVENTS
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    gw.add_app_webhook(
+        &session,
+        NAMESPACE,
+        &hook.url("/hooks"),
+        &every,
+        "127.0.0.1",
+    )
+    .await
+    .unwrap();
 
     // otpgateway API over SMTP: create, wrong, right (kept), status, delete.
     let (_, body) = app
@@ -206,6 +236,24 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
     codes.push(code);
 
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let posted = hook.drain(std::time::Duration::from_millis(1500)).await;
+    let types: Vec<String> = posted
+        .iter()
+        .map(|c| serde_json::from_slice::<Value>(&c.body).unwrap()["type"].to_string())
+        .collect();
+    for wanted in ["created", "sent", "verified"] {
+        let t = format!("\"verification.{wanted}\"");
+        assert!(types.contains(&t), "{wanted} was posted: {types:?}");
+    }
+    assert!(
+        types.iter().any(|t| t == "\"token.confirmed\""),
+        "{types:?}"
+    );
+    bodies.extend(
+        posted
+            .iter()
+            .map(|c| String::from_utf8_lossy(&c.body).into_owned()),
+    );
     let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     assert!(
         log.contains("capture is on") && log.lines().count() > 50,
