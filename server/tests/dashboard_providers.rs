@@ -53,6 +53,21 @@ fn twilio_message(c: &Captured) -> (String, String, String, String) {
     )
 }
 
+/// Twilio's request signature: HMAC-SHA1 under the auth token of the URL and the sorted
+/// fields, computed here independently of the server's code.
+fn twilio_signature(token: &str, url: &str, fields: &[(&str, &str)]) -> String {
+    use hmac::Mac;
+    let mut sorted = fields.to_vec();
+    sorted.sort();
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(url.as_bytes());
+    for (k, v) in sorted {
+        mac.update(k.as_bytes());
+        mac.update(v.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
 async fn stored_rows(app: &TestApp, namespace: &str) -> Vec<app::gateway::store::AppProvider> {
     let found = app
         .gateway
@@ -208,7 +223,9 @@ async fn an_apps_own_provider_is_sealed_tested_and_carries_its_messages(backend:
     )
     .await;
     assert_eq!(status, 201, "{created}");
-    let (credentials, to, _, body) = twilio_message(&twilio.next().await);
+    let sent = twilio.next().await;
+    let sent_form = sent.form();
+    let (credentials, to, _, body) = twilio_message(&sent);
     assert_eq!(credentials, format!("ACtest:{TOKEN}"));
     assert_eq!(to, "+14155550101");
     let code = support::find_code(&body, 6);
@@ -225,6 +242,51 @@ async fn an_apps_own_provider_is_sealed_tested_and_carries_its_messages(backend:
         .unwrap();
     let checked: serde_json::Value = checked.json().await.unwrap();
     assert_eq!(checked["status"], "verified", "{checked}");
+
+    // Its delivery receipts come back to the app's own callback, signed with its token;
+    // the server's route for a provider of that id knows nothing of them.
+    let shop = app.gateway.store().find_app("shop").await.unwrap().unwrap();
+    let callback = app.url(&format!("/v1/apps/{}/providers/tw/status", shop.app_id));
+    assert_eq!(Captured::field(&sent_form, "StatusCallback"), callback);
+    let receipt = [
+        ("AccountSid", "ACtest"),
+        ("MessageSid", "SM1"),
+        ("MessageStatus", "delivered"),
+    ];
+    let post_receipt = |url: String, token: &str| {
+        app.client
+            .post(url)
+            .header(
+                "x-twilio-signature",
+                twilio_signature(token, &callback, &receipt),
+            )
+            .form(&receipt)
+            .send()
+    };
+    let res = post_receipt(app.url("/v1/providers/tw/status"), TOKEN)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "no server provider tw");
+    let res = post_receipt(callback.clone(), "not-the-token")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = post_receipt(callback.clone(), TOKEN).await.unwrap();
+    assert_eq!(res.status(), 204);
+    let id = created["id"].as_str().unwrap();
+    let record = app
+        .gateway
+        .store()
+        .find_verification(shop.app_id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let kinds = app.gateway.event_kinds(&record).await.unwrap();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "receipt").count(),
+        1,
+        "{kinds:?}"
+    );
 
     // Changed with the secret left empty: the stored one is kept.
     let mut change = twilio_form(&token, &base_url, "");

@@ -104,12 +104,22 @@ impl ProviderBook {
             field: "password",
             reason: "its secrets cannot be opened with this server's keys".into(),
         })?;
+        let receipts = Some(self.receipts_url(row.app_id, &row.provider_id));
         catalogue::build(
             &row.provider_id,
             &row.kind,
             &row.fields,
             &secrets,
             &self.kit,
+            receipts.filter(|_| !self.kit.root_url.is_empty()),
+        )
+    }
+
+    /// Where one app's own provider posts its delivery receipts.
+    pub fn receipts_url(&self, app_id: i64, provider_id: &str) -> String {
+        format!(
+            "{}/v1/apps/{app_id}/providers/{provider_id}/status",
+            self.kit.root_url
         )
     }
 
@@ -121,7 +131,7 @@ impl ProviderBook {
         fields: &BTreeMap<String, String>,
         secrets: &BTreeMap<String, String>,
     ) -> Result<Arc<dyn Provider>, FieldError> {
-        catalogue::build(id, kind, fields, secrets, &self.kit)
+        catalogue::build(id, kind, fields, secrets, &self.kit, None)
     }
 
     /// The secret fields sealed for one app's provider: only that row opens them.

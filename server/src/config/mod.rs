@@ -298,6 +298,7 @@ impl Settings {
         let mut kit = ProviderKit {
             net,
             templates: Default::default(),
+            root_url: root_url.clone(),
         };
         for channel in Channel::ALL {
             let set = templates.build(channel, "templates", None, None)?;

@@ -236,12 +236,14 @@ impl FieldError {
     }
 }
 
-/// What every stored provider is built with: the server's network policy and its
-/// templates per channel (`[templates.<channel>]`, the built-in ones otherwise).
+/// What every stored provider is built with: the server's network policy, its templates
+/// per channel (`[templates.<channel>]`, the built-in ones otherwise) and its public URL
+/// (where providers post delivery receipts).
 #[derive(Debug, Clone, Default)]
 pub struct ProviderKit {
     pub net: NetPolicy,
     pub templates: BTreeMap<String, TemplateSet>,
+    pub root_url: String,
 }
 
 impl ProviderKit {
@@ -347,14 +349,16 @@ fn built(field: &'static str) -> impl Fn(DeliveryError) -> FieldError {
     }
 }
 
-/// Builds the provider `id` of `kind` from its plain `fields` and `secrets`; the first
-/// field that does not fit otherwise.
+/// Builds the provider `id` of `kind` from its plain `fields` and `secrets`, asking for
+/// delivery receipts at `receipts` where the kind has them; the first field that does not
+/// fit otherwise.
 pub fn build(
     id: &str,
     kind_name: &str,
     fields: &BTreeMap<String, String>,
     secrets: &BTreeMap<String, String>,
     kit: &ProviderKit,
+    receipts: Option<String>,
 ) -> Result<Arc<dyn Provider>, FieldError> {
     let kind = kind(kind_name).ok_or_else(|| FieldError::new("kind", "is not one we know"))?;
     let v = Values {
@@ -385,7 +389,7 @@ pub fn build(
                     from: from.to_owned(),
                     messaging_service_sid: service.to_owned(),
                     base_url: v.url("base_url", net)?,
-                    status_callback: None,
+                    status_callback: receipts,
                     timeout: TIMEOUT,
                     max_conns: MAX_CONNS,
                     templates,
@@ -623,14 +627,11 @@ mod tests {
     }
 
     fn kit() -> ProviderKit {
-        ProviderKit {
-            net: NetPolicy::default(),
-            templates: BTreeMap::new(),
-        }
+        ProviderKit::default()
     }
 
     fn refusal(kind: &str, fields: &[(&str, &str)], secrets: &[(&str, &str)]) -> FieldError {
-        match build("p", kind, &map(fields), &map(secrets), &kit()) {
+        match build("p", kind, &map(fields), &map(secrets), &kit(), None) {
             Err(e) => e,
             Ok(_) => panic!("{kind} {fields:?} was accepted"),
         }
@@ -668,7 +669,7 @@ mod tests {
             ),
             ("console", vec![("channel", "email")], Channel::Email),
         ] {
-            let p = build("mine", kind, &map(&fields), &secrets, &kit())
+            let p = build("mine", kind, &map(&fields), &secrets, &kit(), None)
                 .unwrap_or_else(|e| panic!("{kind}: {e:?}"));
             assert_eq!((p.id(), p.channel()), ("mine", channel), "{kind}");
             assert_eq!(p.keeps_messages(), kind == "console");
@@ -735,7 +736,7 @@ mod tests {
             ("tls", "none"),
             ("from", "a@example.com"),
         ]);
-        let p = build("mail", "smtp", &fields, &BTreeMap::new(), &kit()).unwrap();
+        let p = build("mail", "smtp", &fields, &BTreeMap::new(), &kit(), None).unwrap();
         let message = OutgoingMessage {
             to: crate::gateway::address::Address::parse(Channel::Email, "b@example.com").unwrap(),
             subject: "s".into(),

@@ -375,6 +375,44 @@ pub async fn provider_status(
     }
 }
 
+/// A delivery receipt for a message an app sent through one of its own providers (added
+/// in the dashboard), authenticated by that provider's signature.
+#[utoipa::path(
+    post, path = "/v1/apps/{app}/providers/{provider}/status", tag = "providers", security(()),
+    params(
+        ("app" = String, Path, description = "The app's number, as in the callback URL otpgate gave the provider"),
+        ("provider" = String, Path, description = "The app's provider id"),
+        ("X-Twilio-Signature" = String, Header, description = "Twilio's signature of the URL and form"),
+    ),
+    request_body(content = TwilioStatusForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 204, description = "Recorded (or already recorded)"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+pub async fn app_provider_status(
+    State(gw): State<Gateway>,
+    Path((app, provider)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, V1Error> {
+    let unknown = || {
+        V1Error::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no provider with receipts by this id",
+        )
+    };
+    let app_id: i64 = app.parse().map_err(|_| unknown())?;
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| V1Error::invalid("the body is not a form"))?;
+    match gw
+        .record_app_receipt(app_id, &provider, &headers, &form)
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(EngineError::UnknownProvider) => Err(unknown()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// An SMS that reached the app's number (inbound verification). `generic`: JSON
 /// `{"id", "from", "to", "body"}` with Standard Webhooks signature headers; a Twilio
 /// provider id: Twilio's incoming-message form with `X-Twilio-Signature`. Each message id

@@ -31,6 +31,7 @@ use utoipa::OpenApi;
         handlers::confirm_token,
         handlers::jwks,
         handlers::provider_status,
+        handlers::app_provider_status,
         handlers::inbound,
         live::sse,
     ),
@@ -165,6 +166,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/providers/{provider}/status",
             post(handlers::provider_status),
+        )
+        .route(
+            "/v1/apps/{app}/providers/{provider}/status",
+            post(handlers::app_provider_status),
         )
         .route("/v1/inbound/{provider}", post(handlers::inbound))
         .route(

@@ -285,19 +285,35 @@ macro_rules! sql_deliveries {
                 message_id: &str,
                 status: &str,
                 now: i64,
+                app_id: Option<i64>,
             ) -> Result<Option<i64>, StoreError> {
-                Ok(sqlx::query_scalar(
+                // Whose provider sent it: an app's own (that app's), or the server's (no
+                // app with an own provider of that id), so one tenant's signed receipts
+                // never reach another's messages.
+                let own = "EXISTS (SELECT 1 FROM verification v JOIN app_provider p \
+                     ON p.app_id = v.app_id AND p.provider_id = delivery.provider \
+                     WHERE v.verification_id = delivery.verification_id \
+                       AND v.app_id = $5)";
+                let server = "NOT EXISTS (SELECT 1 FROM verification v JOIN app_provider p \
+                     ON p.app_id = v.app_id AND p.provider_id = delivery.provider \
+                     WHERE v.verification_id = delivery.verification_id)";
+                let sql = format!(
                     "UPDATE delivery SET receipt_status = $3, updated_at = $4 \
                      WHERE provider = $1 AND provider_message_id = $2 \
-                       AND (receipt_status IS NULL OR receipt_status <> $3) \
+                       AND (receipt_status IS NULL OR receipt_status <> $3) AND {} \
                      RETURNING verification_id",
-                )
-                .bind(provider)
-                .bind(message_id)
-                .bind(status)
-                .bind(now)
-                .fetch_optional(&self.pool)
-                .await?)
+                    if app_id.is_some() { own } else { server }
+                );
+                let query = sqlx::query_scalar(&sql)
+                    .bind(provider)
+                    .bind(message_id)
+                    .bind(status)
+                    .bind(now);
+                let query = match app_id {
+                    Some(app) => query.bind(app),
+                    None => query,
+                };
+                Ok(query.fetch_optional(&self.pool).await?)
             }
 
             async fn deliveries_of(
