@@ -114,6 +114,7 @@ pub(super) fn Webhooks(view: WebhooksView, csrf: String) -> impl IntoView {
             </section>
         }
     });
+    let empty_log = log.is_empty();
     let rows = log
         .into_iter()
         .map(|m| {
@@ -152,7 +153,8 @@ pub(super) fn Webhooks(view: WebhooksView, csrf: String) -> impl IntoView {
         {endpoint_list}
         {add}
         <h2 class="mt-8 text-lg font-semibold">"Delivery log"</h2>
-        <div class="mt-4 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200" tabindex="0" role="region" aria-label="Webhook delivery log">
+        {empty_log.then(|| view! { <p class="mt-2 text-sm text-zinc-600">"No messages yet."</p> })}
+        <div hidden=empty_log class="mt-4 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200" tabindex="0" role="region" aria-label="Webhook delivery log">
             <table class="min-w-full text-left text-sm">
                 <thead class="bg-zinc-100 text-zinc-700">
                     <tr>
