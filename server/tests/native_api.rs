@@ -590,6 +590,7 @@ async fn every_route_is_in_the_openapi_document() {
         ("post", "/v1/tokens/confirm"),
         ("get", "/.well-known/jwks.json"),
         ("post", "/v1/providers/{provider}/status"),
+        ("post", "/v1/apps/{app}/providers/{provider}/status"),
         ("get", "/v1/verifications/{id}/events"),
         ("post", "/v1/inbound/{provider}"),
     ];
@@ -599,7 +600,12 @@ async fn every_route_is_in_the_openapi_document() {
             "{method} {path} is documented"
         );
         // And the documented route is served (anything but 404/405 without a body).
-        let url = app.url(&path.replace("{id}", "x").replace("{provider}", "console"));
+        let url = app.url(
+            &path
+                .replace("{id}", "x")
+                .replace("{provider}", "console")
+                .replace("{app}", "1"),
+        );
         let res = app
             .client
             .request(method.to_uppercase().parse().unwrap(), url)
