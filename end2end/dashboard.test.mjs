@@ -213,6 +213,20 @@ for (const javaScript of [true, false]) {
       await assertAccessible(page, 'dev inbox');
       await page.screenshot({ path: join(screenshots, `dashboard-inbox-${mode}.png`), fullPage: true });
 
+      // The verification's timeline, found by its id on the app's page.
+      await page.goto(`${server.base}/dashboard/apps/${namespace}`);
+      await page.fill('#find-verification', `e2e-${mode}-0001`);
+      await Promise.all([
+        page.waitForURL(/\/verifications\?id=/),
+        page.click('button:has-text("Show its timeline")'),
+      ]);
+      for (const what of ['created', 'sent']) {
+        assert.ok(await page.isVisible(`[data-timeline=${what}]`), what);
+      }
+      assert.equal((await page.content()).includes(to), false, 'the address is masked');
+      await assertAccessible(page, 'timeline');
+      await page.screenshot({ path: join(screenshots, `dashboard-timeline-${mode}.png`), fullPage: true });
+
       await page.goto(`${server.base}/dashboard`);
       assert.ok(await page.isVisible(`[data-namespace="${namespace}"]`));
       assert.equal((await page.content()).includes(secret), false, 'the secret is shown once');

@@ -150,6 +150,17 @@ async fn events_reach_the_endpoint_signed_retried_and_replayed(backend: Backend)
         2,
         "{log}"
     );
+    let (_, timeline) = get(
+        &app,
+        "/dashboard/apps/shop/verifications?id=hooked-1",
+        &cookie,
+    )
+    .await;
+    assert!(
+        timeline.contains(r#"data-timeline="webhook""#),
+        "{timeline}"
+    );
+    assert!(timeline.contains("event: verification.sent"), "{timeline}");
     let message = id.strip_prefix("msg_").unwrap();
     assert!(
         log.contains(&format!(

@@ -3,7 +3,8 @@
 //! in and sessions are in `tenants/sessions.rs`, invitations in `tenants/invites.rs`, an
 //! app's API secrets in `tenants/secrets.rs`, its settings in `tenants/app_settings.rs`,
 //! its dev inbox in `tenants/inbox.rs`, its message templates in `tenants/templates.rs`,
-//! its own providers in `tenants/providers.rs`, its event webhooks in `tenants/webhooks.rs`.
+//! its own providers in `tenants/providers.rs`, its event webhooks in `tenants/webhooks.rs`,
+//! one verification's timeline in `tenants/timeline.rs`.
 
 pub mod app_settings;
 pub mod inbox;
@@ -12,6 +13,7 @@ pub mod providers;
 pub mod secrets;
 pub mod sessions;
 pub mod templates;
+pub mod timeline;
 pub mod webhooks;
 
 use crate::gateway::{

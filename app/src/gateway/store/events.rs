@@ -13,6 +13,16 @@ pub struct EventRow {
     pub detail: String,
 }
 
+/// One event of a verification's timeline, with its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEvent {
+    pub event_id: i64,
+    pub kind: String,
+    /// JSON without secrets.
+    pub detail: String,
+    pub created_at: i64,
+}
+
 /// Events: recorded with each change, read in order.
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -34,4 +44,6 @@ pub trait EventStore: Send + Sync {
         -> Result<Option<std::sync::Arc<tokio::sync::Notify>>, StoreError>;
     /// The kinds of a verification's events, oldest first.
     async fn event_kinds(&self, verification_id: i64) -> Result<Vec<String>, StoreError>;
+    /// A verification's events with their details and times, oldest first.
+    async fn timeline(&self, verification_id: i64) -> Result<Vec<TimelineEvent>, StoreError>;
 }

@@ -24,7 +24,7 @@ pub use apps::{
 };
 pub use counters::{CounterStore, IdempotentAnswer};
 pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore, DevMessage, DEV_INBOX_SIZE};
-pub use events::{EventRow, EventStore};
+pub use events::{EventRow, EventStore, TimelineEvent};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use tenants::{

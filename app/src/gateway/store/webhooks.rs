@@ -107,6 +107,11 @@ pub trait WebhookStore: Send + Sync {
         app_id: i64,
         limit: i64,
     ) -> Result<Vec<WebhookMessage>, StoreError>;
+    /// The messages sent for one verification's events, oldest first.
+    async fn webhook_messages_of(
+        &self,
+        verification_id: i64,
+    ) -> Result<Vec<WebhookMessage>, StoreError>;
     /// Leases up to `limit` due messages until `lease_until`, counting an attempt on each.
     async fn claim_webhook_messages(
         &self,

@@ -5,9 +5,11 @@
 //! load no script at all.
 
 mod providers;
+mod timeline;
 mod webhooks;
 
 pub use providers::{FormField, KindChoice, ProviderForm, ProviderRow, ProvidersView, TestOutcome};
+pub use timeline::{TimelineRow, TimelineView};
 pub use webhooks::{EndpointRow, WebhookLogRow, WebhooksView};
 
 use crate::{i18n::Lang, render_document, RenderedPage, Scripts};
@@ -197,6 +199,11 @@ pub enum DashboardPage {
         nav: Nav,
         view: Box<ProvidersView>,
     },
+    /// One verification's timeline.
+    Timeline {
+        nav: Nav,
+        view: Box<TimelineView>,
+    },
     /// An app's event webhooks and their delivery log.
     Webhooks {
         nav: Nav,
@@ -250,6 +257,7 @@ pub fn render_dashboard(
         DashboardPage::Templates { view, .. } => format!("{} · templates", view.app.name),
         DashboardPage::Providers { view, .. } => format!("{} · providers", view.app.name),
         DashboardPage::Webhooks { view, .. } => format!("{} · webhooks", view.app.name),
+        DashboardPage::Timeline { view, .. } => format!("{} · {}", view.app.name, view.id),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
         DashboardPage::Members { .. } => "Members".to_owned(),
         DashboardPage::AcceptInvite { .. } => "Join".to_owned(),
@@ -323,6 +331,13 @@ fn body(page: DashboardPage) -> AnyView {
                         <dt class="text-zinc-600">"Event webhooks"</dt>
                         <dd><a class="underline" href=format!("{base}/webhooks")>"Events posted to your servers, and their delivery log"</a></dd>
                     </dl>
+                    <form method="get" action=format!("{base}/verifications") class="mt-4 flex flex-wrap items-end gap-3">
+                        <div>
+                            <label for="find-verification" class="block text-sm font-medium">"Find a verification by its id"</label>
+                            <input id="find-verification" name="id" required autocomplete="off" class=INPUT/>
+                        </div>
+                        <button type="submit" class=BUTTON>"Show its timeline"</button>
+                    </form>
                     {app.declared.then(|| view! {
                         <p class="mt-4 rounded-lg bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200" data-role="declared">
                             "This app is declared in the config file: it is shown here read-only and changed there."
@@ -367,6 +382,9 @@ fn body(page: DashboardPage) -> AnyView {
         DashboardPage::Providers { nav, view } => {
             let csrf = nav.csrf.clone();
             view! { <Frame nav><providers::Providers view=*view csrf/></Frame> }.into_any()
+        }
+        DashboardPage::Timeline { nav, view } => {
+            view! { <Frame nav><timeline::Timeline view=*view/></Frame> }.into_any()
         }
         DashboardPage::Webhooks { nav, view } => {
             let csrf = nav.csrf.clone();

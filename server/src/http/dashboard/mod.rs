@@ -6,6 +6,7 @@
 mod providers;
 mod settings;
 mod templates;
+mod timeline;
 mod webhooks;
 
 use super::AppState;
@@ -81,6 +82,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/dashboard/apps/{namespace}/providers/test",
             post(providers::test),
+        )
+        .route(
+            "/dashboard/apps/{namespace}/verifications",
+            get(timeline::show),
         )
         .route(
             "/dashboard/apps/{namespace}/webhooks",

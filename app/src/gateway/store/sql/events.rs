@@ -72,6 +72,29 @@ macro_rules! sql_events {
                 .fetch_all(&self.pool)
                 .await?)
             }
+
+            async fn timeline(
+                &self,
+                verification_id: i64,
+            ) -> Result<Vec<TimelineEvent>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT event_id, kind, detail, created_at FROM event \
+                     WHERE verification_id = $1 ORDER BY event_id",
+                )
+                .bind(verification_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|row| {
+                        Ok(TimelineEvent {
+                            event_id: row.try_get("event_id")?,
+                            kind: row.try_get("kind")?,
+                            detail: row.try_get("detail")?,
+                            created_at: row.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
         }
     };
 }

@@ -87,7 +87,7 @@ macro_rules! sql_store {
     ($store:ty, $db:ty, $skip_locked:expr) => {
         const _: () = {
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
-            use super::sql::webhooks::{commas, uncommas};
+            use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
                 counter, dangling, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME,
                 COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
@@ -98,7 +98,7 @@ macro_rules! sql_store {
                 DeliveryOutcome, DeliveryStore, DevMessage, EventRow, EventStore, IdempotentAnswer,
                 InviteRecord, MemberRecord, NewAudit, NewDelivery, NewVerification, Reissue, Role,
                 SecretRecord, SessionRecord, Store, StoreError, Switch, TenantRecord, TenantStore,
-                VerificationRecord, VerificationStore, DEV_INBOX_SIZE,
+                TimelineEvent, VerificationRecord, VerificationStore, DEV_INBOX_SIZE,
             };
             use super::{
                 ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome,

@@ -7,6 +7,11 @@ pub(in crate::gateway::store) fn commas(list: &[String]) -> String {
     format!(",{},", list.join(","))
 }
 
+/// The columns of `webhook_message m` (with its endpoint `w`) the delivery log reads.
+pub(in crate::gateway::store) const MESSAGE_COLUMNS: &str =
+    "m.message_id, m.webhook_id, w.url, m.status, m.attempts, m.event_type, m.last_status, \
+     m.last_error, m.next_attempt_at, m.created_at, m.updated_at";
+
 /// The list `commas` wrote.
 pub(in crate::gateway::store) fn uncommas(text: &str) -> Vec<String> {
     text.split(',')
@@ -19,6 +24,22 @@ pub(in crate::gateway::store) fn uncommas(text: &str) -> Vec<String> {
 /// `$skip_locked` as for deliveries.
 macro_rules! sql_webhooks {
     ($store:ty, $skip_locked:expr) => {
+        fn webhook_message_from_row(row: &DbRow) -> Result<WebhookMessage, StoreError> {
+            Ok(WebhookMessage {
+                message_id: row.try_get("message_id")?,
+                webhook_id: row.try_get("webhook_id")?,
+                url: row.try_get("url")?,
+                status: row.try_get("status")?,
+                attempts: counter(row.try_get("attempts")?, "attempts")?,
+                event_type: row.try_get("event_type")?,
+                last_status: row.try_get("last_status")?,
+                last_error: row.try_get("last_error")?,
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        }
+
         #[async_trait]
         impl WebhookStore for $store {
             async fn app_webhooks(&self, app_id: i64) -> Result<Vec<WebhookRecord>, StoreError> {
@@ -93,35 +114,34 @@ macro_rules! sql_webhooks {
                 app_id: i64,
                 limit: i64,
             ) -> Result<Vec<WebhookMessage>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT m.message_id, m.webhook_id, w.url, m.status, m.attempts, \
-                       m.event_type, m.last_status, m.last_error, m.next_attempt_at, \
-                       m.created_at, m.updated_at \
+                let rows = sqlx::query(&format!(
+                    "SELECT {MESSAGE_COLUMNS} \
                      FROM webhook_message m JOIN app_webhook w ON w.webhook_id = m.webhook_id \
                      WHERE w.app_id = $1 AND m.status <> 'skipped' \
-                     ORDER BY m.message_id DESC LIMIT $2",
-                )
+                     ORDER BY m.message_id DESC LIMIT $2"
+                ))
                 .bind(app_id)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(WebhookMessage {
-                            message_id: row.try_get("message_id")?,
-                            webhook_id: row.try_get("webhook_id")?,
-                            url: row.try_get("url")?,
-                            status: row.try_get("status")?,
-                            attempts: counter(row.try_get("attempts")?, "attempts")?,
-                            event_type: row.try_get("event_type")?,
-                            last_status: row.try_get("last_status")?,
-                            last_error: row.try_get("last_error")?,
-                            next_attempt_at: row.try_get("next_attempt_at")?,
-                            created_at: row.try_get("created_at")?,
-                            updated_at: row.try_get("updated_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(webhook_message_from_row).collect()
+            }
+
+            async fn webhook_messages_of(
+                &self,
+                verification_id: i64,
+            ) -> Result<Vec<WebhookMessage>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {MESSAGE_COLUMNS} \
+                     FROM webhook_message m JOIN app_webhook w ON w.webhook_id = m.webhook_id \
+                     WHERE m.status <> 'skipped' AND m.event_id IN \
+                       (SELECT event_id FROM event WHERE verification_id = $1) \
+                     ORDER BY m.message_id"
+                ))
+                .bind(verification_id)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(webhook_message_from_row).collect()
             }
 
             async fn claim_webhook_messages(
