@@ -7,7 +7,7 @@ use app::gateway::{store::Role, tenants::SessionToken};
 use support::{
     dashboard::{
         csrf, dashboard_app, get, inbox_holding, post, role_text, sign_in, sms_gateway, start,
-        tenant, OWNER,
+        tenant, viewer_of, OWNER,
     },
     http::{HttpCapture, Reply},
     spawn_app_on, Backend, TestApp,
@@ -904,20 +904,7 @@ async fn settings_are_changed_only_by_members_who_manage_the_app(backend: Backen
     let password = tenant(&app, "Acme", OWNER).await;
     let cookie = sign_in(&app, OWNER, &password).await;
     let (_, token) = dashboard_app(&app, &cookie, "shop").await;
-    let owner = app
-        .gateway
-        .session(&SessionToken::from_cookie(
-            cookie.split_once('=').unwrap().1,
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let (_, viewer_password) = app
-        .gateway
-        .add_member(&owner, "viewer@acme.example", Role::Viewer, "127.0.0.1")
-        .await
-        .unwrap();
-    let viewer = sign_in(&app, "viewer@acme.example", viewer_password.expose()).await;
+    let viewer = viewer_of(&app, &cookie).await;
     let (status, html) = get(&app, "/dashboard/apps/shop", &viewer).await;
     assert_eq!(status, 200);
     assert!(

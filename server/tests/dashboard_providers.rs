@@ -5,11 +5,11 @@
 
 mod support;
 
-use app::gateway::{store::Role, tenants::SessionToken};
 use base64::Engine;
 use support::{
     dashboard::{
-        csrf, dashboard_app, get, inbox_holding, post, role_text, sign_in, start, tenant, OWNER,
+        csrf, dashboard_app, get, inbox_holding, post, role_text, sign_in, start, tenant,
+        viewer_of, OWNER,
     },
     http::{Captured, HttpCapture, Reply},
     spawn_app_on, Backend, TestApp,
@@ -359,20 +359,7 @@ async fn providers_are_changed_only_by_their_tenants_managers(backend: Backend) 
     assert_eq!(status, 303);
 
     // A viewer of the same tenant reads the list, has no forms, and is refused.
-    let owner = app
-        .gateway
-        .session(&SessionToken::from_cookie(
-            cookie.split_once('=').unwrap().1,
-        ))
-        .await
-        .unwrap()
-        .expect("the owner's session");
-    let (_, viewer_password) = app
-        .gateway
-        .add_member(&owner, "viewer@acme.example", Role::Viewer, "127.0.0.1")
-        .await
-        .unwrap();
-    let viewer = sign_in(&app, "viewer@acme.example", viewer_password.expose()).await;
+    let viewer = viewer_of(&app, &cookie).await;
     let (status, html) = get(&app, providers, &viewer).await;
     assert_eq!(status, 200);
     assert!(html.contains(r#"data-provider="tw""#));

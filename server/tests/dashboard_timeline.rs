@@ -3,9 +3,8 @@
 
 mod support;
 
-use app::gateway::{store::Role, tenants::SessionToken};
 use support::{
-    dashboard::{dashboard_app, get, get_until, sign_in, start, tenant, OWNER},
+    dashboard::{dashboard_app, get, get_until, sign_in, start, tenant, viewer_of, OWNER},
     spawn_app_on, Backend,
 };
 
@@ -63,20 +62,7 @@ async fn a_verifications_timeline_shows_its_events_in_order(backend: Backend) {
     let rival_password = tenant(&app, "Rival", "rival@rival.example").await;
     let rival = sign_in(&app, "rival@rival.example", &rival_password).await;
     assert_eq!(get(&app, page, &rival).await.0, 404);
-    let owner = app
-        .gateway
-        .session(&SessionToken::from_cookie(
-            cookie.split_once('=').unwrap().1,
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let (_, viewer_password) = app
-        .gateway
-        .add_member(&owner, "viewer@acme.example", Role::Viewer, "127.0.0.1")
-        .await
-        .unwrap();
-    let viewer = sign_in(&app, "viewer@acme.example", viewer_password.expose()).await;
+    let viewer = viewer_of(&app, &cookie).await;
     assert_eq!(get(&app, page, &viewer).await.0, 200);
 }
 

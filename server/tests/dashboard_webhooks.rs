@@ -5,11 +5,12 @@
 
 mod support;
 
-use app::gateway::{delivery::verify_signed_request, store::Role, tenants::SessionToken};
+use app::gateway::delivery::verify_signed_request;
 use base64::Engine;
 use support::{
     dashboard::{
-        csrf, dashboard_app, get, get_until, post, role_text, sign_in, start, tenant, OWNER,
+        csrf, dashboard_app, get, get_until, post, role_text, sign_in, start, tenant, viewer_of,
+        OWNER,
     },
     http::{Captured, HttpCapture, Reply},
     spawn_app_on, Backend, TestApp,
@@ -243,20 +244,7 @@ async fn webhooks_are_changed_only_by_their_tenants_managers(backend: Backend) {
         .webhook_id
         .to_string();
 
-    let owner = app
-        .gateway
-        .session(&SessionToken::from_cookie(
-            cookie.split_once('=').unwrap().1,
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let (_, viewer_password) = app
-        .gateway
-        .add_member(&owner, "viewer@acme.example", Role::Viewer, "127.0.0.1")
-        .await
-        .unwrap();
-    let viewer = sign_in(&app, "viewer@acme.example", viewer_password.expose()).await;
+    let viewer = viewer_of(&app, &cookie).await;
     let (status, html) = get(&app, page, &viewer).await;
     assert_eq!(status, 200);
     assert!(html.contains(&format!(r#"data-endpoint="{url}""#)));

@@ -2,6 +2,7 @@
 //! over HTTP, pages and forms with the session cookie, an app made in the dashboard.
 
 use super::{http::HttpCapture, TestApp};
+use app::gateway::{store::Role, tenants::SessionToken};
 
 pub const OWNER: &str = "owner@acme.example";
 
@@ -134,4 +135,17 @@ pub async fn inbox_holding(app: &TestApp, cookie: &str, to: &str) -> String {
         page.contains(&marker)
     })
     .await
+}
+
+/// Adds `viewer@acme.example` as a viewer to the tenant of `owner_cookie`'s member and
+/// signs them in: their `Cookie` header value.
+pub async fn viewer_of(app: &TestApp, owner_cookie: &str) -> String {
+    let token = SessionToken::from_cookie(owner_cookie.split_once('=').unwrap().1);
+    let owner = app.gateway.session(&token).await.unwrap().unwrap();
+    let (_, password) = app
+        .gateway
+        .add_member(&owner, "viewer@acme.example", Role::Viewer, "127.0.0.1")
+        .await
+        .unwrap();
+    sign_in(app, "viewer@acme.example", password.expose()).await
 }
