@@ -67,7 +67,9 @@ fn provider_id(raw: &str) -> Result<String, EngineError> {
 }
 
 impl Gateway {
-    fn listing(&self, row: &AppProvider) -> Option<ProviderListing> {
+    /// A stored provider as listed; `built`: it is among the app's built providers, so it
+    /// works and is not built again to say why not.
+    fn listing(&self, row: &AppProvider, built: bool) -> Option<ProviderListing> {
         let kind = catalogue::kind(&row.kind)?;
         let book = &self.inner.providers;
         let secrets = book.open(row);
@@ -89,9 +91,9 @@ impl Gateway {
             fields: row.fields.clone(),
             secrets_set,
             updated_at: row.updated_at,
-            broken: book
-                .build(row)
-                .err()
+            broken: (!built)
+                .then(|| book.build(row).err())
+                .flatten()
                 .map(|e| format!("{}: {}", e.field, e.reason)),
         })
     }
@@ -104,7 +106,15 @@ impl Gateway {
     ) -> Result<(AppRecord, Vec<ProviderListing>), EngineError> {
         let app = self.tenant_app(session, namespace).await?;
         let rows = self.store().app_providers(app.app_id).await?;
-        let listed = rows.iter().filter_map(|row| self.listing(row)).collect();
+        let built = self
+            .inner
+            .providers
+            .own(app.app_id, app.providers_rev)
+            .await?;
+        let listed = rows
+            .iter()
+            .filter_map(|row| self.listing(row, built.contains_key(&row.provider_id)))
+            .collect();
         Ok((app, listed))
     }
 
@@ -191,7 +201,8 @@ impl Gateway {
             "changed": changed, "added": stored.is_none(),
         });
         self.audit_by(session, "provider_saved", detail, ip).await?;
-        self.listing(&row)
+        // Built from these very values above.
+        self.listing(&row, true)
             .ok_or_else(|| EngineError::invalid("kind", "is not one of the provider kinds"))
     }
 

@@ -147,19 +147,36 @@ pub struct OneForm {
     id: String,
 }
 
+/// Back to the webhooks page after a change to endpoint or message `form.id`, or the
+/// page that says why not.
+async fn change<F>(
+    options: &LeptosOptions,
+    session: &Session,
+    namespace: &str,
+    form: &OneForm,
+    act: impl FnOnce(i64) -> F,
+) -> Response
+where
+    F: std::future::Future<Output = Result<(), EngineError>>,
+{
+    let done = match form.id.parse() {
+        Ok(id) => act(id).await,
+        Err(_) => Err(EngineError::NotFound),
+    };
+    match done {
+        Ok(()) => Redirect::to(&format!("/dashboard/apps/{namespace}/webhooks")).into_response(),
+        Err(e) => failure(options, session, e),
+    }
+}
+
 pub async fn remove(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
     Path(namespace): Path<String>,
     Change { session, form, ip }: Change<OneForm>,
 ) -> Response {
-    let Ok(id) = form.id.parse() else {
-        return failure(&options, &session, EngineError::NotFound);
-    };
-    match gw.delete_app_webhook(&session, &namespace, id, &ip).await {
-        Ok(()) => Redirect::to(&format!("/dashboard/apps/{namespace}/webhooks")).into_response(),
-        Err(e) => failure(&options, &session, e),
-    }
+    let act = |id| gw.delete_app_webhook(&session, &namespace, id, &ip);
+    change(&options, &session, &namespace, &form, act).await
 }
 
 pub async fn replay(
@@ -168,13 +185,8 @@ pub async fn replay(
     Path(namespace): Path<String>,
     Change { session, form, ip }: Change<OneForm>,
 ) -> Response {
-    let Ok(id) = form.id.parse() else {
-        return failure(&options, &session, EngineError::NotFound);
-    };
-    match gw.replay_webhook(&session, &namespace, id, &ip).await {
-        Ok(()) => Redirect::to(&format!("/dashboard/apps/{namespace}/webhooks")).into_response(),
-        Err(e) => failure(&options, &session, e),
-    }
+    let act = |id| gw.replay_webhook(&session, &namespace, id, &ip);
+    change(&options, &session, &namespace, &form, act).await
 }
 
 with_csrf!(AddForm, OneForm);
