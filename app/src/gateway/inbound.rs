@@ -170,7 +170,12 @@ impl Gateway {
                 return Ok(false);
             }
             if store.consume(id, false, now).await? {
-                let detail = serde_json::json!({ "via": provider }).to_string();
+                let detail = serde_json::json!({
+                    "via": provider,
+                    "after_ms": now - record.created_at,
+                    "wrong": 0,
+                })
+                .to_string();
                 store.record_event(id, "verified", &detail, now).await?;
                 return Ok(true);
             }

@@ -59,7 +59,7 @@ impl Gateway {
         let provider_id = provider.id();
         let receipt = provider.parse_receipt(url, headers, form)?;
         let now = self.inner.clock.now_ms();
-        let Some(verification_id) = self
+        let Some((verification_id, sent_at)) = self
             .inner
             .store
             .record_receipt(
@@ -77,6 +77,7 @@ impl Gateway {
             "provider": provider_id,
             "status": receipt.status,
             "error_code": receipt.error_code,
+            "after_ms": sent_at.map(|sent| now - sent),
         });
         self.inner
             .store

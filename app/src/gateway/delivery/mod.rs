@@ -75,6 +75,14 @@ impl DeliveryError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, DeliveryError::Rejected(_))
     }
+
+    /// The kind of failure, as stats count it: `rejected` or `unavailable`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            DeliveryError::Rejected(_) => "rejected",
+            DeliveryError::Unavailable(_) => "unavailable",
+        }
+    }
 }
 
 /// A provider's acceptance of a message.

@@ -453,6 +453,7 @@ impl Outbox {
                 }
                 let mut detail = json!({
                     "provider": provider_id,
+                    "class": error.class(),
                     "error": error.to_string(),
                     "attempt": claimed.attempts,
                 });

@@ -95,7 +95,8 @@ pub trait DeliveryStore: Send + Sync {
     /// Gives back every row `owner` holds (graceful shutdown), to be claimed at once.
     async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError>;
     /// Records a provider's delivery receipt for its message id; the verification it
-    /// belongs to, or `None` when unknown or already recorded with that status. With
+    /// belongs to and when the message was sent (Unix ms), or `None` when unknown or
+    /// already recorded with that status. With
     /// `app_id`, only a message that app sent through its own provider `provider`;
     /// without, only one sent through the server's.
     async fn record_receipt(
@@ -105,7 +106,7 @@ pub trait DeliveryStore: Send + Sync {
         status: &str,
         now: i64,
         app_id: Option<i64>,
-    ) -> Result<Option<i64>, StoreError>;
+    ) -> Result<Option<(i64, Option<i64>)>, StoreError>;
     /// The outbox rows of a verification: (status, provider, attempts), oldest first.
     async fn deliveries_of(
         &self,

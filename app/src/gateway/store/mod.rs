@@ -14,6 +14,7 @@ mod events;
 mod postgres;
 mod sql;
 mod sqlite;
+pub mod stats;
 mod tenants;
 mod verifications;
 mod views;
@@ -27,6 +28,7 @@ pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore, DevMessage
 pub use events::{EventRow, EventStore, TimelineEvent};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use stats::{StatKey, StatsQuery, StatsStore};
 pub use tenants::{
     AuditFilter, AuditRecord, InviteRecord, MemberRecord, NewAudit, Role, SessionRecord,
     TenantRecord, TenantStore,
@@ -68,6 +70,7 @@ pub trait Store:
     + CounterStore
     + TenantStore
     + WebhookStore
+    + StatsStore
     + 'static
 {
     /// Answers when the database does.

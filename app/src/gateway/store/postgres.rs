@@ -106,4 +106,9 @@ async fn notify_listeners(pool: PgPool, events: std::sync::Weak<Notify>) {
     }
 }
 
-sql_store!(PostgresStore, Postgres, "FOR UPDATE SKIP LOCKED");
+sql_store!(
+    PostgresStore,
+    Postgres,
+    "FOR UPDATE SKIP LOCKED",
+    "jsonb_array_elements_text(e.tags::jsonb) AS t(value)"
+);

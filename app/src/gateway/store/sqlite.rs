@@ -51,4 +51,4 @@ impl SqliteStore {
     fn events_added(&self) {}
 }
 
-sql_store!(SqliteStore, Sqlite, "");
+sql_store!(SqliteStore, Sqlite, "", "json_each(e.tags) AS t");

@@ -43,7 +43,7 @@ macro_rules! sql_deliveries {
                 let mut tx = self.pool.begin().await?;
                 let sql = format!(
                     "UPDATE verification SET address = $1, sends = sends + 1, last_sent_at = $2, \
-                     updated_at = $2 \
+                     updated_at = $2, country = $4 \
                      WHERE verification_id = $3 AND status = 'pending' AND expires_at > $2 \
                        AND address = '' AND sends < max_sends \
                      RETURNING {VERIFICATION_COLUMNS}"
@@ -52,18 +52,12 @@ macro_rules! sql_deliveries {
                     .bind(address)
                     .bind(now)
                     .bind(verification_id)
+                    .bind(country_prefix(address))
                     .fetch_optional(&mut *tx)
                     .await?;
                 let record = changed_and_queued(&mut tx, row, delivery, now).await?;
                 if record.is_some() {
-                    sqlx::query(
-                        "INSERT INTO event (verification_id, kind, detail, created_at) \
-                         VALUES ($1, 'address_set', '{}', $2)",
-                    )
-                    .bind(verification_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                    insert_event(&mut tx, verification_id, "address_set", "{}", now).await?;
                 }
                 tx.commit().await?;
                 self.views.forget(verification_id);
@@ -85,7 +79,7 @@ macro_rules! sql_deliveries {
                     "UPDATE verification SET provider = $1, channel = $2, address = $3, \
                      code_hmac = $4, code_sealed = $5, code_length = $6, code_alphabet = $7, \
                      inbound_key = $8, sends = sends + $9, updated_at = $10, \
-                     last_sent_at = CASE WHEN $9 > 0 THEN $10 ELSE last_sent_at END \
+                     last_sent_at = CASE WHEN $9 > 0 THEN $10 ELSE last_sent_at END, country = $13 \
                      WHERE verification_id = $11 AND provider = $12 AND status = 'pending' \
                        AND expires_at > $10 AND attempts < max_attempts \
                        AND sends + $9 <= max_sends \
@@ -104,6 +98,7 @@ macro_rules! sql_deliveries {
                     .bind(s.now)
                     .bind(verification_id)
                     .bind(&s.from_provider)
+                    .bind(country_prefix(&s.address))
                     .fetch_optional(&mut *tx)
                     .await?
                     .as_ref()
@@ -125,12 +120,7 @@ macro_rules! sql_deliveries {
                     insert_delivery(&mut tx, verification_id, delivery, s.now).await?;
                 }
                 let detail = serde_json::json!({ "from": s.from_provider, "to": s.provider });
-                sqlx::query(EVENT)
-                    .bind(verification_id)
-                    .bind("channel_switched")
-                    .bind(detail.to_string())
-                    .bind(s.now)
-                    .execute(&mut *tx)
+                insert_event(&mut tx, verification_id, "channel_switched", &detail.to_string(), s.now)
                     .await?;
                 tx.commit().await?;
                 self.views.forget(verification_id);
@@ -224,7 +214,7 @@ macro_rules! sql_deliveries {
                         sqlx::query(&format!(
                             "UPDATE delivery SET status = 'sent', provider = $3, \
                              provider_message_id = $4, last_error = '', lease_owner = NULL, \
-                             lease_until = NULL, updated_at = $5 {HELD}"
+                             lease_until = NULL, updated_at = $5, sent_at = $5 {HELD}"
                         ))
                         .bind(delivery_id)
                         .bind(owner)
@@ -286,7 +276,7 @@ macro_rules! sql_deliveries {
                 status: &str,
                 now: i64,
                 app_id: Option<i64>,
-            ) -> Result<Option<i64>, StoreError> {
+            ) -> Result<Option<(i64, Option<i64>)>, StoreError> {
                 // Whose provider sent it: an app's own (that app's), or the server's (no
                 // app with an own provider of that id), so one tenant's signed receipts
                 // never reach another's messages.
@@ -301,10 +291,10 @@ macro_rules! sql_deliveries {
                     "UPDATE delivery SET receipt_status = $3, updated_at = $4 \
                      WHERE provider = $1 AND provider_message_id = $2 \
                        AND (receipt_status IS NULL OR receipt_status <> $3) AND {} \
-                     RETURNING verification_id",
+                     RETURNING verification_id, sent_at",
                     if app_id.is_some() { own } else { server }
                 );
-                let query = sqlx::query_scalar(&sql)
+                let query = sqlx::query_as::<_, (i64, Option<i64>)>(&sql)
                     .bind(provider)
                     .bind(message_id)
                     .bind(status)

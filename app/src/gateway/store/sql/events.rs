@@ -13,13 +13,8 @@ macro_rules! sql_events {
                 detail: &str,
                 now: i64,
             ) -> Result<(), StoreError> {
-                sqlx::query(EVENT)
-                    .bind(verification_id)
-                    .bind(kind)
-                    .bind(detail)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
+                let mut conn = self.pool.acquire().await?;
+                insert_event(&mut conn, verification_id, kind, detail, now).await?;
                 self.events_added();
                 Ok(())
             }

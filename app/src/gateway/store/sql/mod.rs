@@ -49,7 +49,7 @@ pub(super) const COUNT_ATTEMPT: &str =
     "UPDATE verification SET attempts = attempts + 1, updated_at = $1 \
      WHERE verification_id = $2 AND status = $3 AND expires_at > $1 \
        AND retired_at IS NULL AND attempts < max_attempts \
-     RETURNING attempts, max_attempts, code_hmac";
+     RETURNING attempts, max_attempts, code_hmac, created_at";
 
 /// Consumes a pending verification: exactly one row changes, once.
 pub(super) const CONSUME: &str = "UPDATE verification SET status = 'verified', verified_at = $1, \
@@ -65,29 +65,40 @@ pub(super) const RECONFIRM: &str = "UPDATE verification SET updated_at = $1, \
 pub(super) const FINISH: &str = "UPDATE verification SET status = $1, updated_at = $2 \
      WHERE verification_id = $3 AND status = 'pending'";
 
-pub(super) const EVENT: &str =
-    "INSERT INTO event (verification_id, kind, detail, created_at) VALUES ($1, $2, $3, $4)";
+/// Records an event with what it is counted under (see `store/stats.rs`): its
+/// verification's app, channel and country now, the provider it names or else the
+/// verification's, and its tags.
+pub(super) const EVENT: &str = "INSERT INTO event \
+     (verification_id, kind, detail, created_at, app_id, channel, provider, country, tags) \
+     SELECT $1, $2, $3, $4, v.app_id, v.channel, COALESCE($5, v.provider), v.country, $6 \
+     FROM verification v WHERE v.verification_id = $1";
 
 /// Columns of `delivery` read when a worker claims rows.
 pub(super) const CLAIM_COLUMNS: &str =
     "delivery_id, verification_id, route, route_index, attempts, address";
 
-/// Implements [`Store`](super::Store) for `$store`, whose field `pool` is a `Pool<$db>`.
-/// `$skip_locked` ends the claim's row selection: `FOR UPDATE SKIP LOCKED` where the
-/// database has it, nothing on SQLite (one writer at a time already).
 pub(super) mod apps;
 pub(super) mod counters;
 pub(super) mod deliveries;
 pub(super) mod events;
+pub(super) mod stats;
 pub(super) mod tenants;
 pub(super) mod verifications;
 pub(super) mod webhooks;
 
+/// Implements [`Store`](super::Store) for `$store`, whose field `pool` is a `Pool<$db>`.
+/// `$skip_locked` ends the claim's row selection: `FOR UPDATE SKIP LOCKED` where the
+/// database has it, nothing on SQLite (one writer at a time already). `$each_tag` is the table function that turns an
+/// event's `tags` into rows `t(value)`.
 macro_rules! sql_store {
-    ($store:ty, $db:ty, $skip_locked:expr) => {
+    ($store:ty, $db:ty, $skip_locked:expr, $each_tag:expr) => {
         const _: () = {
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
+            use super::stats::{
+                country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore, HOUR_MS,
+                SHARDS,
+            };
             use super::sql::{
                 counter, dangling, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME,
                 COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
@@ -141,6 +152,28 @@ macro_rules! sql_store {
                     state: row.try_get("state")?,
                     locale: row.try_get("locale")?,
                 })
+            }
+
+            /// Records one event inside the caller's transaction (see [`EVENT`]).
+            async fn insert_event(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                verification_id: i64,
+                kind: &str,
+                detail: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                let parsed: serde_json::Value =
+                    serde_json::from_str(detail).unwrap_or(serde_json::Value::Null);
+                sqlx::query(EVENT)
+                    .bind(verification_id)
+                    .bind(kind)
+                    .bind(detail)
+                    .bind(now)
+                    .bind(event_provider(&parsed))
+                    .bind(tags(kind, &parsed))
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
             }
 
             /// Queues one outbox row, due at once, inside the caller's transaction.
@@ -211,6 +244,7 @@ macro_rules! sql_store {
             super::sql::counters::sql_counters!($store);
             super::sql::tenants::sql_tenants!($store, $db);
             super::sql::webhooks::sql_webhooks!($store, $skip_locked);
+            super::sql::stats::sql_stats!($store, $each_tag);
         };
     };
 }

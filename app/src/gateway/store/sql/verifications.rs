@@ -17,9 +17,9 @@ macro_rules! sql_verifications {
                      channel_description, address_description, code_hmac, code_length, \
                      code_alphabet, max_attempts, sends, max_sends, extra, created_at, \
                      updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, locale, \
-                     inbound_key) \
+                     inbound_key, country) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, \
-                     $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21) \
+                     $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22) \
                      RETURNING {VERIFICATION_COLUMNS}"
                 );
                 let row = sqlx::query(&sql)
@@ -44,18 +44,12 @@ macro_rules! sql_verifications {
                     .bind(&new.state)
                     .bind(&new.locale)
                     .bind(&new.inbound_key)
+                    .bind(country_prefix(&new.address))
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(unique_violation)?;
                 let record = verification_from_row(&row)?;
-                sqlx::query(
-                    "INSERT INTO event (verification_id, kind, detail, created_at) \
-                     VALUES ($1, 'created', '{}', $2)",
-                )
-                .bind(record.verification_id)
-                .bind(new.now)
-                .execute(&mut *tx)
-                .await?;
+                insert_event(&mut tx, record.verification_id, "created", "{}", new.now).await?;
                 if let Some(delivery) = delivery {
                     insert_delivery(&mut tx, record.verification_id, delivery, new.now).await?;
                 }
@@ -78,7 +72,7 @@ macro_rules! sql_verifications {
                      channel_description = $4, address_description = $5, code_hmac = $6, \
                      code_length = $7, code_alphabet = $8, extra = $9, sends = sends + $10, \
                      updated_at = $11, expires_at = $12, retired_at = NULL, code_sealed = $14, \
-                     last_sent_at = CASE WHEN $10 > 0 THEN $11 ELSE last_sent_at END \
+                     last_sent_at = CASE WHEN $10 > 0 THEN $11 ELSE last_sent_at END, country = $15 \
                      WHERE verification_id = $13 AND status = 'pending' AND expires_at > $11 \
                        AND attempts < max_attempts AND sends + $10 <= max_sends \
                      RETURNING {VERIFICATION_COLUMNS}"
@@ -98,6 +92,7 @@ macro_rules! sql_verifications {
                     .bind(r.expires_at)
                     .bind(verification_id)
                     .bind(&r.code_sealed)
+                    .bind(country_prefix(&r.address))
                     .fetch_optional(&mut *tx)
                     .await?
                     .as_ref()
@@ -197,13 +192,8 @@ macro_rules! sql_verifications {
                 let attempts = counter(row.try_get("attempts")?, "attempts")?;
                 let max_attempts = counter(row.try_get("max_attempts")?, "max_attempts")?;
                 let code_hmac: Vec<u8> = row.try_get("code_hmac")?;
-                let event = |kind: &'static str, detail: String| {
-                    sqlx::query(EVENT)
-                        .bind(a.verification_id)
-                        .bind(kind)
-                        .bind(detail)
-                        .bind(a.now)
-                };
+                let created_at: i64 = row.try_get("created_at")?;
+                let (id, now) = (a.verification_id, a.now);
                 let left = max_attempts.saturating_sub(attempts);
                 let outcome = if matches(&code_hmac) {
                     let consumed = sqlx::query(if a.reconfirm { RECONFIRM } else { CONSUME })
@@ -218,9 +208,14 @@ macro_rules! sql_verifications {
                     }
                     if a.reconfirm {
                         let detail = serde_json::json!({ "verified": true, "attempts_left": left });
-                        event("recheck", detail.to_string()).execute(&mut *tx).await?;
+                        insert_event(&mut tx, id, "recheck", &detail.to_string(), now).await?;
                     } else {
-                        event("verified", "{}".into()).execute(&mut *tx).await?;
+                        // How long it took and how many wrong codes came first, for stats.
+                        let detail = serde_json::json!({
+                            "after_ms": now - created_at,
+                            "wrong": attempts.saturating_sub(1),
+                        });
+                        insert_event(&mut tx, id, "verified", &detail.to_string(), now).await?;
                     }
                     // A right code spends nothing of the address's failure budget.
                     sqlx::query(HIT)
@@ -234,11 +229,11 @@ macro_rules! sql_verifications {
                     // A kept verified record stays verified; its spent budget only stops
                     // further re-checks.
                     let detail = serde_json::json!({ "verified": false, "attempts_left": left });
-                    event("recheck", detail.to_string()).execute(&mut *tx).await?;
+                    insert_event(&mut tx, id, "recheck", &detail.to_string(), now).await?;
                     AttemptOutcome::Incorrect { attempts, max_attempts, locked: false }
                 } else {
                     let detail = serde_json::json!({ "attempts_left": left }).to_string();
-                    event("attempt", detail).execute(&mut *tx).await?;
+                    insert_event(&mut tx, id, "attempt", &detail, now).await?;
                     let locked = left == 0
                         && sqlx::query(FINISH)
                             .bind(Status::Locked.as_str())
@@ -249,7 +244,7 @@ macro_rules! sql_verifications {
                             .rows_affected()
                             == 1;
                     if locked {
-                        event("locked", "{}".into()).execute(&mut *tx).await?;
+                        insert_event(&mut tx, id, "locked", "{}", now).await?;
                     }
                     AttemptOutcome::Incorrect { attempts, max_attempts, locked }
                 };

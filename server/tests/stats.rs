@@ -1,0 +1,257 @@
+//! Stats rollups, on SQLite and PostgreSQL: a random workload of creates, sends (some
+//! failing over), receipts, right and wrong checks, cancels and expiries, spread across
+//! hour boundaries, leaves the same counters whether they were kept by the trigger as the
+//! events happened or recomputed afterwards by `rebuild_stats`; and the counters match
+//! what the workload did.
+
+mod support;
+
+use app::{
+    gateway::{
+        clock::{Clock, ManualClock},
+        code::{CodeHasher, CodeKey},
+        delivery::{ConsoleProvider, Providers},
+        store::{DeliveryOutcome, PostgresStore, SqliteStore, StatKey, StatsQuery, Store},
+        tokens::TokenKeys,
+        CheckMode, CreateRequest, CustomCode, EngineSettings, Gateway,
+    },
+    model::{CheckResult, Namespace, VerificationId},
+};
+use proptest::{prelude::*, test_runner::TestRunner};
+use std::{
+    collections::BTreeMap,
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        Arc,
+    },
+};
+use support::{drop_postgres_database, fresh_postgres_database};
+
+#[derive(Debug, Clone)]
+enum Step {
+    Create { phone: bool },
+    Send { ok: bool },
+    Receipt { pick: usize, delivered: bool },
+    Check { pick: usize, right: bool },
+    Cancel { pick: usize },
+    /// Reads every verification, which settles the ones past their expiry.
+    Expire,
+    Advance { minutes: i64 },
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => any::<bool>().prop_map(|phone| Step::Create { phone }),
+        3 => any::<bool>().prop_map(|ok| Step::Send { ok }),
+        2 => (0usize..8, any::<bool>()).prop_map(|(pick, delivered)| Step::Receipt { pick, delivered }),
+        4 => (0usize..8, any::<bool>()).prop_map(|(pick, right)| Step::Check { pick, right }),
+        1 => (0usize..8).prop_map(|pick| Step::Cancel { pick }),
+        1 => Just(Step::Expire),
+        2 => (1i64..50).prop_map(|minutes| Step::Advance { minutes }),
+    ]
+}
+
+/// What the workload did, counted by the test itself.
+#[derive(Debug, Default)]
+struct Done {
+    created: i64,
+    sent: i64,
+    failed: i64,
+    delivered: i64,
+    verified: i64,
+    wrong: i64,
+}
+
+const ADDRESSES: [&str; 2] = ["+4915112345678", "ana@example.com"];
+
+async fn run(store: Arc<dyn Store>, namespace: &str, steps: &[Step]) {
+    let clock = Arc::new(ManualClock::default());
+    // Start at a whole hour plus a bit, so minutes soon cross into the next hour.
+    clock.advance_ms(3_600_000 - clock.now_ms() % 3_600_000 + 55 * 60_000);
+    let mut providers = Providers::default();
+    providers.add_console(Arc::new(ConsoleProvider::default()));
+    let gw = Gateway::new(
+        store.clone(),
+        CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap(),
+        providers,
+        clock.clone(),
+        EngineSettings::default(),
+        TokenKeys::new(&[[4; 32]], "http://127.0.0.1").unwrap(),
+    );
+    let (app, _) = gw
+        .create_app(&Namespace::parse(namespace).unwrap(), "Stats", None)
+        .await
+        .unwrap();
+    let mut ids: Vec<VerificationId> = Vec::new();
+    let mut messages: Vec<(String, i64)> = Vec::new();
+    let mut done = Done::default();
+    for step in steps {
+        let now = clock.now_ms();
+        match step {
+            Step::Create { phone } => {
+                let id = VerificationId::parse(&format!("v{}", ids.len())).unwrap();
+                let to = ADDRESSES[usize::from(!phone)];
+                let request = CreateRequest {
+                    id: Some(id.clone()),
+                    code: Some(CustomCode::parse("424242").unwrap()),
+                    ttl_secs: Some(1800),
+                    max_attempts: Some(3),
+                    ..CreateRequest::new(gw.target(&app, "console", to).await.unwrap())
+                };
+                gw.create(&app, request).await.unwrap();
+                ids.push(id);
+                done.created += 1;
+            }
+            Step::Send { ok } => {
+                let claimed = store
+                    .claim_deliveries("test", now, now + 60_000, 10)
+                    .await
+                    .unwrap();
+                for c in claimed {
+                    let id = c.verification.verification_id;
+                    if c.verification.app_id != app.app_id {
+                        // An earlier case's message (the database is shared): not ours.
+                        let outcome = DeliveryOutcome::Closed { status: "dropped", error: String::new() };
+                        store.settle_delivery(c.delivery_id, "test", &outcome, now).await.unwrap();
+                    } else if *ok {
+                        let message_id = format!("m{}", c.delivery_id);
+                        let outcome = DeliveryOutcome::Sent {
+                            provider: "console".into(),
+                            message_id: Some(message_id.clone()),
+                        };
+                        assert!(store.settle_delivery(c.delivery_id, "test", &outcome, now).await.unwrap());
+                        let detail = serde_json::json!({ "provider": "console", "message_id": message_id });
+                        store.record_event(id, "sent", &detail.to_string(), now).await.unwrap();
+                        messages.push((message_id, id));
+                        done.sent += 1;
+                    } else {
+                        let outcome = DeliveryOutcome::Retry {
+                            route_index: 0,
+                            next_attempt_at: now,
+                            error: "down".into(),
+                        };
+                        assert!(store.settle_delivery(c.delivery_id, "test", &outcome, now).await.unwrap());
+                        let detail = serde_json::json!({
+                            "provider": "backup", "class": "unavailable", "next_provider": "console",
+                        });
+                        store.record_event(id, "send_failed", &detail.to_string(), now).await.unwrap();
+                        done.failed += 1;
+                    }
+                }
+            }
+            Step::Receipt { pick, delivered } => {
+                let Some((message_id, _)) = messages.get(*pick % messages.len().max(1)) else {
+                    continue;
+                };
+                let status = if *delivered { "delivered" } else { "undelivered" };
+                if let Some((id, sent_at)) = store
+                    .record_receipt("console", message_id, status, now, None)
+                    .await
+                    .unwrap()
+                {
+                    let detail = serde_json::json!({
+                        "provider": "console", "status": status,
+                        "after_ms": sent_at.map(|sent| now - sent),
+                    });
+                    store.record_event(id, "receipt", &detail.to_string(), now).await.unwrap();
+                    done.delivered += i64::from(*delivered);
+                }
+            }
+            Step::Check { pick, right } => {
+                let Some(id) = ids.get(*pick % ids.len().max(1)) else { continue };
+                let code = if *right { "424242" } else { "000000" };
+                if let Ok((result, _)) = gw.check(&app, id, code, CheckMode::HostedPage).await {
+                    match result {
+                        CheckResult::Verified => done.verified += 1,
+                        CheckResult::Incorrect { .. } => done.wrong += 1,
+                        _ => {}
+                    }
+                }
+            }
+            Step::Cancel { pick } => {
+                if let Some(id) = ids.get(*pick % ids.len().max(1)) {
+                    let _ = gw.cancel(&app, id).await;
+                }
+            }
+            Step::Expire => {
+                for id in &ids {
+                    gw.get(&app, id).await.unwrap();
+                }
+            }
+            Step::Advance { minutes } => clock.advance_ms(minutes * 60_000),
+        }
+    }
+
+    let counters = |store: Arc<dyn Store>| {
+        let query = StatsQuery { app_ids: vec![app.app_id], from: 0, to: i64::MAX };
+        async move {
+            store
+                .stats(&query)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect::<BTreeMap<StatKey, i64>>()
+        }
+    };
+    let kept = counters(store.clone()).await;
+    let total = |metric: &str| -> i64 {
+        kept.iter().filter(|(k, _)| k.metric == metric).map(|(_, n)| n).sum()
+    };
+    assert_eq!(total("created"), done.created);
+    assert_eq!(total("sent"), done.sent);
+    assert_eq!(total("send_failed"), done.failed);
+    assert_eq!(total("failover"), done.failed, "each failure moved to another provider");
+    assert_eq!(total("error:unavailable"), done.failed);
+    assert_eq!(total("receipt:delivered"), done.delivered);
+    assert_eq!(total("verified"), done.verified);
+    assert_eq!(total("attempt"), done.wrong);
+    let ttv: i64 = kept.iter().filter(|(k, _)| k.metric.starts_with("ttv:")).map(|(_, n)| n).sum();
+    let tries: i64 = kept.iter().filter(|(k, _)| k.metric.starts_with("tries:")).map(|(_, n)| n).sum();
+    assert_eq!((ttv, tries), (done.verified, done.verified));
+    let latency: i64 = kept.iter().filter(|(k, _)| k.metric.starts_with("latency:")).map(|(_, n)| n).sum();
+    assert_eq!(latency, done.delivered);
+    for (key, _) in &kept {
+        assert_eq!(key.hour % 3_600_000, 0, "{key:?}");
+        assert!(key.provider == "console" || key.provider == "backup", "{key:?}");
+        let phone = key.country == "+49";
+        assert!(phone || key.country.is_empty(), "{key:?}");
+    }
+
+    store.rebuild_stats(0).await.unwrap();
+    let rebuilt = counters(store.clone()).await;
+    assert_eq!(kept, rebuilt, "rebuilt counters differ from the ones kept as events happened");
+}
+
+fn rollups_agree_with_their_rebuild(store: Arc<dyn Store>, rt: &tokio::runtime::Runtime) {
+    static CASE: AtomicU32 = AtomicU32::new(0);
+    let mut runner = TestRunner::new(ProptestConfig::with_cases(24));
+    runner
+        .run(&proptest::collection::vec(step(), 1..60), |steps| {
+            let namespace = format!("stats-{}", CASE.fetch_add(1, Ordering::Relaxed));
+            rt.block_on(run(store.clone(), &namespace, &steps));
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn rollups_agree_with_their_rebuild_on_sqlite() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("stats.db").display());
+    let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::connect(&url)).unwrap());
+    rollups_agree_with_their_rebuild(store, &rt);
+}
+
+#[test]
+fn rollups_agree_with_their_rebuild_on_postgres() {
+    let rt = runtime();
+    let (url, name) = rt.block_on(fresh_postgres_database());
+    let store: Arc<dyn Store> = Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap());
+    rollups_agree_with_their_rebuild(store, &rt);
+    drop_postgres_database(name);
+}
