@@ -1,11 +1,14 @@
 //! The command line: `otpgate [--config FILE] [serve | migrate | app create NAMESPACE |
-//! tenant create --email … --name …]`.
+//! tenant create --email … --name … | stats rebuild [--since DATE]]`.
 
 use crate::{
     build_gateway, config::Settings, http::AppState, leptos_options, open_store, StartError,
 };
 use app::{
-    gateway::{clock::SystemClock, secret::ApiSecret},
+    gateway::{
+        clock::{utc_midnight, utc_timestamp, SystemClock},
+        secret::ApiSecret,
+    },
     model::Namespace,
 };
 use clap::{Parser, Subcommand};
@@ -41,6 +44,22 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// The dashboard's stats rollups.
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// Recomputes the hourly rollups from the stored events. Hours before --since keep
+    /// their rollups (their events may have been purged).
+    Rebuild {
+        /// The first day to recompute, YYYY-MM-DD (UTC). Default: every hour with events.
+        #[arg(long)]
+        since: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,6 +93,8 @@ pub enum CliError {
     Start(#[from] StartError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Failed(String),
 }
 
 pub async fn run(cli: Cli) -> Result<(), CliError> {
@@ -84,6 +105,30 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Migrate => {
             open_store(&settings).await?;
             println!("database is up to date");
+            Ok(())
+        }
+        Command::Stats {
+            command: StatsCommand::Rebuild { since },
+        } => {
+            let from = match since.as_deref() {
+                None => 0,
+                Some(date) => utc_midnight(date).ok_or_else(|| {
+                    CliError::Usage(format!(
+                        "--since: {date:?} is not a date such as 2026-01-31"
+                    ))
+                })?,
+            };
+            let store = open_store(&settings).await?;
+            let rows = store
+                .rebuild_stats(from)
+                .await
+                .map_err(|e| CliError::Failed(format!("cannot rebuild the stats: {e:?}")))?;
+            let start = if from == 0 {
+                "the first event".to_owned()
+            } else {
+                utc_timestamp(from)
+            };
+            println!("rebuilt {rows} rollup rows from {start}");
             Ok(())
         }
         Command::Tenant {

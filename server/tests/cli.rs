@@ -89,6 +89,28 @@ fn migrate_creates_the_database() {
     assert!(dir.path().join("otpgate.db").exists());
 }
 
+#[test]
+fn stats_rebuild_recomputes_the_rollups() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = otpgate(dir.path(), &["stats", "rebuild"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("rebuilt 0 rollup rows from the first event"),
+        "{said}"
+    );
+    let out = otpgate(dir.path(), &["stats", "rebuild", "--since", "2026-11-30"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("from 2026-11-30 00:00:00"), "{said}");
+    let bad = otpgate(dir.path(), &["stats", "rebuild", "--since", "last week"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--since"));
+}
+
 #[tokio::test]
 async fn tenant_create_prints_a_one_time_password_that_signs_the_owner_in() {
     let dir = tempfile::tempdir().unwrap();

@@ -58,6 +58,38 @@ pub fn human_duration(secs: u64) -> String {
     }
 }
 
+/// Midnight UTC of a `YYYY-MM-DD` date (years 1970 to 9999), Unix milliseconds; `None`
+/// for anything else, such as 2026-02-30.
+pub fn utc_midnight(date: &str) -> Option<i64> {
+    let mut parts = date.trim().splitn(3, '-');
+    let mut number = |len: usize| {
+        parts
+            .next()
+            .filter(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<i64>().ok())
+    };
+    let (year, month, day) = (number(4)?, number(2)?, number(2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if year < 1970 || !(1..=days_in_month).contains(&day) {
+        return None;
+    }
+    // Days since 1970-01-01 of a civil date (H. Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400_000)
+}
+
 /// Unix milliseconds as `YYYY-MM-DD HH:MM:SS` in UTC (proleptic Gregorian calendar).
 pub fn utc_timestamp(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
@@ -91,6 +123,26 @@ fn plural(n: u64, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_read_back_as_their_midnight() {
+        for ms in [0, 951_782_400_000, 1_767_225_600_000, 4_102_444_800_000] {
+            let date = &utc_timestamp(ms)[..10];
+            assert_eq!(utc_midnight(date), Some(ms), "{date}");
+        }
+        assert_eq!(utc_midnight("2024-02-29"), Some(1_709_164_800_000));
+        for bad in [
+            "2026-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "1969-12-31",
+            "26-01-01",
+            "2026-1-1",
+            "x",
+        ] {
+            assert_eq!(utc_midnight(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn durations_read_naturally() {

@@ -12,6 +12,7 @@ pub mod invites;
 pub mod providers;
 pub mod secrets;
 pub mod sessions;
+pub mod stats;
 pub mod templates;
 pub mod timeline;
 pub mod webhooks;

@@ -197,7 +197,10 @@ mod tests {
             Some(r#"["error:rejected"]"#)
         );
         assert_eq!(tags("created", &json!({})), None);
-        assert_eq!(event_provider(&json!({ "provider": "sms" })).as_deref(), Some("sms"));
+        assert_eq!(
+            event_provider(&json!({ "provider": "sms" })).as_deref(),
+            Some("sms")
+        );
         assert_eq!(event_provider(&json!({ "via": "sms" })), None);
     }
 }

@@ -4,11 +4,14 @@
 //! dashboard has no island, so nothing of it reaches the code page's WASM, and its pages
 //! load no script at all.
 
+pub mod charts;
 mod providers;
+mod stats;
 mod timeline;
 mod webhooks;
 
 pub use providers::{FormField, KindChoice, ProviderForm, ProviderRow, ProvidersView, TestOutcome};
+pub use stats::{ProviderLine, StatsView};
 pub use timeline::{TimelineRow, TimelineView};
 pub use webhooks::{EndpointRow, WebhookLogRow, WebhooksView};
 
@@ -199,6 +202,11 @@ pub enum DashboardPage {
         nav: Nav,
         view: Box<ProvidersView>,
     },
+    /// Stats of one app or the whole team over a range.
+    Stats {
+        nav: Nav,
+        view: Box<StatsView>,
+    },
     /// One verification's timeline.
     Timeline {
         nav: Nav,
@@ -258,6 +266,7 @@ pub fn render_dashboard(
         DashboardPage::Providers { view, .. } => format!("{} · providers", view.app.name),
         DashboardPage::Webhooks { view, .. } => format!("{} · webhooks", view.app.name),
         DashboardPage::Timeline { view, .. } => format!("{} · {}", view.app.name, view.id),
+        DashboardPage::Stats { view, .. } => view.title.clone(),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
         DashboardPage::Members { .. } => "Members".to_owned(),
         DashboardPage::AcceptInvite { .. } => "Join".to_owned(),
@@ -322,6 +331,8 @@ fn body(page: DashboardPage) -> AnyView {
                     <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-6 gap-y-2 text-sm">
                         <dt class="text-zinc-600">"Namespace"</dt>
                         <dd class="font-mono" data-role="namespace">{app.namespace.clone()}</dd>
+                        <dt class="text-zinc-600">"Stats"</dt>
+                        <dd><a class="underline" href=format!("{base}/stats")>"Volume, funnel, providers and speed"</a></dd>
                         <dt class="text-zinc-600">"Dev inbox"</dt>
                         <dd><a class="underline" href=format!("{base}/inbox")>"Messages kept instead of sent"</a></dd>
                         <dt class="text-zinc-600">"Templates"</dt>
@@ -382,6 +393,9 @@ fn body(page: DashboardPage) -> AnyView {
         DashboardPage::Providers { nav, view } => {
             let csrf = nav.csrf.clone();
             view! { <Frame nav><providers::Providers view=*view csrf/></Frame> }.into_any()
+        }
+        DashboardPage::Stats { nav, view } => {
+            view! { <Frame nav><stats::Stats view=*view/></Frame> }.into_any()
         }
         DashboardPage::Timeline { nav, view } => {
             view! { <Frame nav><timeline::Timeline view=*view/></Frame> }.into_any()
@@ -496,6 +510,7 @@ fn Frame(nav: Nav, children: Children) -> impl IntoView {
                 <a href="/dashboard" class="font-semibold">{nav.tenant.clone()}</a>
                 <nav aria-label="Dashboard" class="flex gap-4 text-sm">
                     <a class="underline-offset-4 hover:underline" href="/dashboard">"Apps"</a>
+                    <a class="underline-offset-4 hover:underline" href="/dashboard/stats">"Stats"</a>
                     <a class="underline-offset-4 hover:underline" href="/dashboard/members">"Members"</a>
                     <a class="underline-offset-4 hover:underline" href="/dashboard/audit">"Audit log"</a>
                 </nav>

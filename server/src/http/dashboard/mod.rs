@@ -5,6 +5,7 @@
 
 mod providers;
 mod settings;
+mod stats;
 mod templates;
 mod timeline;
 mod webhooks;
@@ -108,6 +109,8 @@ pub fn router() -> Router<AppState> {
             "/dashboard/apps/{namespace}/secrets/{id}/rotate",
             post(rotate_secret),
         )
+        .route("/dashboard/apps/{namespace}/stats", get(stats::app))
+        .route("/dashboard/stats", get(stats::team))
         .route("/dashboard/audit", get(audit))
         .route("/dashboard/members", get(members).post(invite))
         .route("/dashboard/members/{id}/role", post(change_role))

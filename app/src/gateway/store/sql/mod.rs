@@ -95,13 +95,13 @@ macro_rules! sql_store {
         const _: () = {
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
-            use super::stats::{
-                country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore, HOUR_MS,
-                SHARDS,
-            };
             use super::sql::{
                 counter, dangling, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME,
                 COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
+            };
+            use super::stats::{
+                country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore, HOUR_MS,
+                SHARDS,
             };
             use super::{
                 ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, Attempt,
