@@ -227,6 +227,27 @@ for (const javaScript of [true, false]) {
       await assertAccessible(page, 'timeline');
       await page.screenshot({ path: join(screenshots, `dashboard-timeline-${mode}.png`), fullPage: true });
 
+      // The app's stats: the one verification started is a bar of the volume chart and
+      // the first step of the funnel; the range form works with or without JavaScript.
+      await page.goto(`${server.base}/dashboard/apps/${namespace}`);
+      await Promise.all([
+        page.waitForURL(/\/stats$/),
+        page.click('a:has-text("Volume, funnel, providers and speed")'),
+      ]);
+      assert.equal(await page.textContent('[data-figure="Started"]'), '1');
+      const bars = await page.$$eval('[data-chart=volume] rect[data-value]', (rs) => rs.map((r) => Number(r.dataset.value)));
+      assert.deepEqual(bars, [1], 'one bar, of one verification');
+      assert.equal(await page.getAttribute('[data-chart=funnel] rect[data-label=Started]', 'data-value'), '1');
+      await page.selectOption('#range', '7d');
+      await Promise.all([
+        page.waitForURL(/range=7d/),
+        page.click('button:has-text("Show")'),
+      ]);
+      assert.equal(await page.textContent('[data-figure="Started"]'), '1');
+      assert.match(await page.textContent('[data-chart=volume] figcaption'), /per day/);
+      await assertAccessible(page, 'stats');
+      await page.screenshot({ path: join(screenshots, `dashboard-stats-${mode}.png`), fullPage: true });
+
       await page.goto(`${server.base}/dashboard`);
       assert.ok(await page.isVisible(`[data-namespace="${namespace}"]`));
       assert.equal((await page.content()).includes(secret), false, 'the secret is shown once');

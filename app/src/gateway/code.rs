@@ -291,6 +291,15 @@ impl CodeHasher {
         Self::label_mac(&self.keys[0], label, parts)
     }
 
+    /// The values derived for `label` and `parts` with every key, newest first (to find
+    /// what was derived before a key rotation).
+    pub fn derive_each(&self, label: &str, parts: &[&str]) -> Vec<[u8; 32]> {
+        self.keys
+            .iter()
+            .map(|key| Self::label_mac(key, label, parts))
+            .collect()
+    }
+
     /// Whether `given` was derived for `label` and `parts` with any key; constant time.
     pub fn verify_derived(&self, label: &str, parts: &[&str], given: &[u8]) -> bool {
         let mut matched = subtle::Choice::from(0);

@@ -49,6 +49,9 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// What address keys are derived for (see [`Gateway::address_key`]).
+const ADDRESS_LABEL: &str = "otpgate/address/v1";
+
 impl Gateway {
     pub fn new(
         store: Arc<dyn Store>,
@@ -206,6 +209,22 @@ impl Gateway {
             .chain(server)
             .map(str::to_owned)
             .collect())
+    }
+
+    /// The keyed hash of an address that history searches match: no plaintext index of
+    /// addresses, and none that works without the server's key.
+    pub(crate) fn address_key(&self, address: &str) -> Vec<u8> {
+        self.hasher().derive(ADDRESS_LABEL, &[address]).to_vec()
+    }
+
+    /// [`address_key`](Self::address_key) under every key (older rows were hashed with
+    /// keys since rotated).
+    pub(crate) fn address_keys(&self, address: &str) -> Vec<Vec<u8>> {
+        self.hasher()
+            .derive_each(ADDRESS_LABEL, &[address])
+            .into_iter()
+            .map(|k| k.to_vec())
+            .collect()
     }
 
     /// The idempotency store, for adapters that replay answers.

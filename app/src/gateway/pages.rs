@@ -236,7 +236,13 @@ impl Gateway {
         match self
             .inner
             .store
-            .claim_address(record.verification_id, address.as_str(), now, &delivery)
+            .claim_address(
+                record.verification_id,
+                address.as_str(),
+                &self.address_key(address.as_str()),
+                now,
+                &delivery,
+            )
             .await?
         {
             Some(_) => {

@@ -60,6 +60,7 @@ pub trait DeliveryStore: Send + Sync {
         &self,
         verification_id: i64,
         address: &str,
+        address_key: &[u8],
         now: i64,
         delivery: &NewDelivery,
     ) -> Result<Option<VerificationRecord>, StoreError>;

@@ -34,8 +34,8 @@ pub use tenants::{
     TenantRecord, TenantStore,
 };
 pub use verifications::{
-    Attempt, AttemptOutcome, NewDelivery, NewVerification, Reissue, Switch, VerificationRecord,
-    VerificationStore,
+    Attempt, AttemptOutcome, HistoryQuery, HistoryRow, NewDelivery, NewVerification, Reissue,
+    Switch, VerificationRecord, VerificationStore,
 };
 pub use webhooks::{
     ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome, WebhookRecord,

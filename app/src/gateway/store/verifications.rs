@@ -57,6 +57,9 @@ pub struct NewVerification {
     pub redirect_url: String,
     pub state: String,
     pub locale: String,
+    /// The keyed hash of `address` history searches match (`Gateway::address_key`);
+    /// `None` without an address.
+    pub address_key: Option<Vec<u8>>,
     pub now: i64,
     pub expires_at: i64,
     /// For inbound verifications: the code's HMAC alone, to find it by an incoming SMS.
@@ -78,6 +81,8 @@ pub struct Reissue {
     pub extra: String,
     /// Whether this re-issue sends a message (and so spends one send).
     pub sends: bool,
+    /// As in [`NewVerification`].
+    pub address_key: Option<Vec<u8>>,
     pub now: i64,
     pub expires_at: i64,
 }
@@ -97,7 +102,44 @@ pub struct Switch {
     pub code_length: u32,
     pub code_alphabet: String,
     pub inbound_key: Option<Vec<u8>>,
+    /// As in [`NewVerification`].
+    pub address_key: Option<Vec<u8>>,
     pub now: i64,
+}
+
+/// Which verifications a history page lists: some apps' (newest first), narrowed by
+/// status, channel, provider, creation time (`from` inclusive, `to` exclusive, Unix ms),
+/// public id, or any of `address_keys` (an address's keyed hash under each server key);
+/// `before` is the (created_at, verification_id) of the last row of the page before.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub app_ids: Vec<i64>,
+    pub status: Option<String>,
+    pub channel: Option<String>,
+    pub provider: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub public_id: Option<String>,
+    pub address_keys: Vec<Vec<u8>>,
+    pub before: Option<(i64, i64)>,
+    pub limit: u32,
+}
+
+/// One line of a history page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub verification_id: i64,
+    pub namespace: String,
+    pub public_id: String,
+    pub channel: String,
+    pub provider: String,
+    /// In full: whoever shows it masks it.
+    pub address: String,
+    pub status: Status,
+    pub attempts: u32,
+    pub sends: u32,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 /// One code check, made in one transaction by [`Store::attempt`].
@@ -179,6 +221,8 @@ pub struct NewDelivery {
 /// Verifications and their one-statement guarantees.
 #[async_trait]
 pub trait VerificationStore: Send + Sync {
+    /// One page of verifications, newest first (see [`HistoryQuery`]).
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError>;
     /// Inserts a verification, its `created` event and, when given, its outbox row, in
     /// one transaction; `Conflict` when the id is taken.
     async fn insert_verification(

@@ -253,6 +253,7 @@ impl Gateway {
             now,
             expires_at: now + (ttl as i64) * 1000,
             inbound_key: inbound.then(|| self.inbound_key(&code)),
+            address_key: address.as_ref().map(|a| self.address_key(a.as_str())),
         };
         let delivery = address
             .as_ref()
@@ -314,6 +315,7 @@ impl Gateway {
                 code_alphabet: new.code_alphabet.clone(),
                 extra: new.extra.clone(),
                 sends: new.sends > 0,
+                address_key: new.address_key.clone(),
                 now: new.now,
                 expires_at: new.expires_at,
             };

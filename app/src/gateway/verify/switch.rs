@@ -63,7 +63,7 @@ impl Gateway {
             from_provider: record.provider.clone(),
             provider: provider_id.to_owned(),
             channel: provider.channel().as_str().into(),
-            address: address.map(|a| a.to_string()).unwrap_or_default(),
+            address: address.as_ref().map(|a| a.to_string()).unwrap_or_default(),
             code_hmac: self
                 .inner
                 .hasher
@@ -75,6 +75,7 @@ impl Gateway {
             code_length: spec.length,
             code_alphabet: spec.alphabet.as_str().into(),
             inbound_key: inbound.then(|| self.inbound_key(&code)),
+            address_key: address.as_ref().map(|a| self.address_key(a.as_str())),
             now,
         };
         let switched = self

@@ -5,11 +5,13 @@
 //! load no script at all.
 
 pub mod charts;
+mod history;
 mod providers;
 mod stats;
 mod timeline;
 mod webhooks;
 
+pub use history::{HistoryFields, HistoryLine, HistoryView};
 pub use providers::{FormField, KindChoice, ProviderForm, ProviderRow, ProvidersView, TestOutcome};
 pub use stats::{ProviderLine, StatsView};
 pub use timeline::{TimelineRow, TimelineView};
@@ -202,6 +204,11 @@ pub enum DashboardPage {
         nav: Nav,
         view: Box<ProvidersView>,
     },
+    /// An app's verifications, a page at a time.
+    History {
+        nav: Nav,
+        view: Box<HistoryView>,
+    },
     /// Stats of one app or the whole team over a range.
     Stats {
         nav: Nav,
@@ -267,6 +274,7 @@ pub fn render_dashboard(
         DashboardPage::Webhooks { view, .. } => format!("{} · webhooks", view.app.name),
         DashboardPage::Timeline { view, .. } => format!("{} · {}", view.app.name, view.id),
         DashboardPage::Stats { view, .. } => view.title.clone(),
+        DashboardPage::History { view, .. } => format!("{} · history", view.app.name),
         DashboardPage::Audit { .. } => "Audit log".to_owned(),
         DashboardPage::Members { .. } => "Members".to_owned(),
         DashboardPage::AcceptInvite { .. } => "Join".to_owned(),
@@ -331,6 +339,8 @@ fn body(page: DashboardPage) -> AnyView {
                     <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-6 gap-y-2 text-sm">
                         <dt class="text-zinc-600">"Namespace"</dt>
                         <dd class="font-mono" data-role="namespace">{app.namespace.clone()}</dd>
+                        <dt class="text-zinc-600">"History"</dt>
+                        <dd><a class="underline" href=format!("{base}/history")>"Every verification, filtered, searched and exported"</a></dd>
                         <dt class="text-zinc-600">"Stats"</dt>
                         <dd><a class="underline" href=format!("{base}/stats")>"Volume, funnel, providers and speed"</a></dd>
                         <dt class="text-zinc-600">"Dev inbox"</dt>
@@ -393,6 +403,9 @@ fn body(page: DashboardPage) -> AnyView {
         DashboardPage::Providers { nav, view } => {
             let csrf = nav.csrf.clone();
             view! { <Frame nav><providers::Providers view=*view csrf/></Frame> }.into_any()
+        }
+        DashboardPage::History { nav, view } => {
+            view! { <Frame nav><history::History view=*view/></Frame> }.into_any()
         }
         DashboardPage::Stats { nav, view } => {
             view! { <Frame nav><stats::Stats view=*view/></Frame> }.into_any()

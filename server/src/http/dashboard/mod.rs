@@ -3,6 +3,7 @@
 //! rendering with `app::dashboard`. Forms answer with a redirect (or, when something must
 //! be shown once, the page itself), so the dashboard works without JavaScript.
 
+mod history;
 mod providers;
 mod settings;
 mod stats;
@@ -110,6 +111,11 @@ pub fn router() -> Router<AppState> {
             post(rotate_secret),
         )
         .route("/dashboard/apps/{namespace}/stats", get(stats::app))
+        .route("/dashboard/apps/{namespace}/history", get(history::show))
+        .route(
+            "/dashboard/apps/{namespace}/history.csv",
+            get(history::export),
+        )
         .route("/dashboard/stats", get(stats::team))
         .route("/dashboard/audit", get(audit))
         .route("/dashboard/members", get(members).post(invite))

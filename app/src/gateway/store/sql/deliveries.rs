@@ -37,13 +37,14 @@ macro_rules! sql_deliveries {
                 &self,
                 verification_id: i64,
                 address: &str,
+                address_key: &[u8],
                 now: i64,
                 delivery: &NewDelivery,
             ) -> Result<Option<VerificationRecord>, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let sql = format!(
                     "UPDATE verification SET address = $1, sends = sends + 1, last_sent_at = $2, \
-                     updated_at = $2, country = $4 \
+                     updated_at = $2, country = $4, address_key = $5 \
                      WHERE verification_id = $3 AND status = 'pending' AND expires_at > $2 \
                        AND address = '' AND sends < max_sends \
                      RETURNING {VERIFICATION_COLUMNS}"
@@ -53,6 +54,7 @@ macro_rules! sql_deliveries {
                     .bind(now)
                     .bind(verification_id)
                     .bind(country_prefix(address))
+                    .bind(address_key)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let record = changed_and_queued(&mut tx, row, delivery, now).await?;
@@ -79,7 +81,8 @@ macro_rules! sql_deliveries {
                     "UPDATE verification SET provider = $1, channel = $2, address = $3, \
                      code_hmac = $4, code_sealed = $5, code_length = $6, code_alphabet = $7, \
                      inbound_key = $8, sends = sends + $9, updated_at = $10, \
-                     last_sent_at = CASE WHEN $9 > 0 THEN $10 ELSE last_sent_at END, country = $13 \
+                     last_sent_at = CASE WHEN $9 > 0 THEN $10 ELSE last_sent_at END, country = $13, \
+                     address_key = $14 \
                      WHERE verification_id = $11 AND provider = $12 AND status = 'pending' \
                        AND expires_at > $10 AND attempts < max_attempts \
                        AND sends + $9 <= max_sends \
@@ -99,6 +102,7 @@ macro_rules! sql_deliveries {
                     .bind(verification_id)
                     .bind(&s.from_provider)
                     .bind(country_prefix(&s.address))
+                    .bind(&s.address_key)
                     .fetch_optional(&mut *tx)
                     .await?
                     .as_ref()

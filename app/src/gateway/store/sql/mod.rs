@@ -106,10 +106,11 @@ macro_rules! sql_store {
             use super::{
                 ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, Attempt,
                 AttemptOutcome, AuditFilter, AuditRecord, ClaimedDelivery, CounterStore,
-                DeliveryOutcome, DeliveryStore, DevMessage, EventRow, EventStore, IdempotentAnswer,
-                InviteRecord, MemberRecord, NewAudit, NewDelivery, NewVerification, Reissue, Role,
-                SecretRecord, SessionRecord, Store, StoreError, Switch, TenantRecord, TenantStore,
-                TimelineEvent, VerificationRecord, VerificationStore, DEV_INBOX_SIZE,
+                DeliveryOutcome, DeliveryStore, DevMessage, EventRow, EventStore, HistoryQuery,
+                HistoryRow, IdempotentAnswer, InviteRecord, MemberRecord, NewAudit, NewDelivery,
+                NewVerification, Reissue, Role, SecretRecord, SessionRecord, Store, StoreError,
+                Switch, TenantRecord, TenantStore, TimelineEvent, VerificationRecord,
+                VerificationStore, DEV_INBOX_SIZE,
             };
             use super::{
                 ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome,
@@ -119,6 +120,7 @@ macro_rules! sql_store {
             use async_trait::async_trait;
             use sqlx::Row;
 
+            type Db = $db;
             type DbRow = <$db as sqlx::Database>::Row;
 
             fn verification_from_row(row: &DbRow) -> Result<VerificationRecord, StoreError> {

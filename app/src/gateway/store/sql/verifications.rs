@@ -6,6 +6,78 @@ macro_rules! sql_verifications {
     ($store:ty) => {
         #[async_trait]
         impl VerificationStore for $store {
+            async fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
+                if q.app_ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut b = sqlx::QueryBuilder::<Db>::new(
+                    "SELECT v.verification_id, a.namespace, v.public_id, v.channel, v.provider, \
+                     v.address, v.status, v.attempts, v.sends, v.created_at, v.updated_at \
+                     FROM verification v JOIN app a ON a.app_id = v.app_id WHERE v.app_id IN (",
+                );
+                let mut apps = b.separated(", ");
+                for app in &q.app_ids {
+                    apps.push_bind(*app);
+                }
+                b.push(")");
+                let text = [
+                    (" AND v.status = ", &q.status),
+                    (" AND v.channel = ", &q.channel),
+                    (" AND v.provider = ", &q.provider),
+                    (" AND v.public_id = ", &q.public_id),
+                ];
+                for (clause, value) in text {
+                    if let Some(value) = value {
+                        b.push(clause).push_bind(value.clone());
+                    }
+                }
+                if let Some(from) = q.from {
+                    b.push(" AND v.created_at >= ").push_bind(from);
+                }
+                if let Some(to) = q.to {
+                    b.push(" AND v.created_at < ").push_bind(to);
+                }
+                if !q.address_keys.is_empty() {
+                    b.push(" AND v.address_key IN (");
+                    let mut keys = b.separated(", ");
+                    for key in &q.address_keys {
+                        keys.push_bind(key.clone());
+                    }
+                    b.push(")");
+                }
+                if let Some((at, id)) = q.before {
+                    b.push(" AND (v.created_at < ")
+                        .push_bind(at)
+                        .push(" OR (v.created_at = ")
+                        .push_bind(at)
+                        .push(" AND v.verification_id < ")
+                        .push_bind(id)
+                        .push("))");
+                }
+                b.push(" ORDER BY v.created_at DESC, v.verification_id DESC LIMIT ")
+                    .push_bind(i64::from(q.limit));
+                let rows = b.build().fetch_all(&self.pool).await?;
+                rows.iter()
+                    .map(|row| {
+                        let status: String = row.try_get("status")?;
+                        Ok(HistoryRow {
+                            verification_id: row.try_get("verification_id")?,
+                            namespace: row.try_get("namespace")?,
+                            public_id: row.try_get("public_id")?,
+                            channel: row.try_get("channel")?,
+                            provider: row.try_get("provider")?,
+                            address: row.try_get("address")?,
+                            status: Status::parse(&status)
+                                .ok_or(StoreError::Corrupt("verification.status"))?,
+                            attempts: counter(row.try_get("attempts")?, "attempts")?,
+                            sends: counter(row.try_get("sends")?, "sends")?,
+                            created_at: row.try_get("created_at")?,
+                            updated_at: row.try_get("updated_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
             async fn insert_verification(
                 &self,
                 new: &NewVerification,
@@ -17,9 +89,9 @@ macro_rules! sql_verifications {
                      channel_description, address_description, code_hmac, code_length, \
                      code_alphabet, max_attempts, sends, max_sends, extra, created_at, \
                      updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, locale, \
-                     inbound_key, country) \
+                     inbound_key, country, address_key) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, \
-                     $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22) \
+                     $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22, $23) \
                      RETURNING {VERIFICATION_COLUMNS}"
                 );
                 let row = sqlx::query(&sql)
@@ -45,6 +117,7 @@ macro_rules! sql_verifications {
                     .bind(&new.locale)
                     .bind(&new.inbound_key)
                     .bind(country_prefix(&new.address))
+                    .bind(&new.address_key)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(unique_violation)?;
@@ -72,7 +145,8 @@ macro_rules! sql_verifications {
                      channel_description = $4, address_description = $5, code_hmac = $6, \
                      code_length = $7, code_alphabet = $8, extra = $9, sends = sends + $10, \
                      updated_at = $11, expires_at = $12, retired_at = NULL, code_sealed = $14, \
-                     last_sent_at = CASE WHEN $10 > 0 THEN $11 ELSE last_sent_at END, country = $15 \
+                     last_sent_at = CASE WHEN $10 > 0 THEN $11 ELSE last_sent_at END, country = $15, \
+                     address_key = $16 \
                      WHERE verification_id = $13 AND status = 'pending' AND expires_at > $11 \
                        AND attempts < max_attempts AND sends + $10 <= max_sends \
                      RETURNING {VERIFICATION_COLUMNS}"
@@ -93,6 +167,7 @@ macro_rules! sql_verifications {
                     .bind(verification_id)
                     .bind(&r.code_sealed)
                     .bind(country_prefix(&r.address))
+                    .bind(&r.address_key)
                     .fetch_optional(&mut *tx)
                     .await?
                     .as_ref()

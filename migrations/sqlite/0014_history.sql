@@ -1,0 +1,7 @@
+-- The dashboard's history: verifications newest first per app (keyset pages on
+-- (created_at, verification_id)), and found by a keyed hash of their address, so a search
+-- by address needs no plaintext index. Rows stored before this have no hash.
+ALTER TABLE verification ADD COLUMN address_key BLOB;
+CREATE INDEX verification_history ON verification (app_id, created_at, verification_id);
+CREATE INDEX verification_address_key ON verification (app_id, address_key)
+    WHERE address_key IS NOT NULL;
