@@ -12,6 +12,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   startServer, openBrowser, screenshots, assertAccessible, withoutPageScripts, root,
@@ -247,6 +248,34 @@ for (const javaScript of [true, false]) {
       assert.match(await page.textContent('[data-chart=volume] figcaption'), /per day/);
       await assertAccessible(page, 'stats');
       await page.screenshot({ path: join(screenshots, `dashboard-stats-${mode}.png`), fullPage: true });
+
+      // The history: filtered, then a row opens its timeline; the CSV has the same rows.
+      await page.goto(`${server.base}/dashboard/apps/${namespace}/history`);
+      await page.selectOption('#status', 'pending');
+      await Promise.all([
+        page.waitForURL(/status=pending/),
+        page.click('button:has-text("Filter")'),
+      ]);
+      const rows = await page.$$eval('[data-history]', (rs) => rs.map((r) => r.dataset.history));
+      assert.deepEqual(rows, [`e2e-${mode}-0001`]);
+      assert.match(await page.textContent(`[data-history="e2e-${mode}-0001"] [data-col=to]`), /^us\*+@example\.com$/);
+      assert.equal((await page.content()).includes(to), false, 'the address is masked');
+      await assertAccessible(page, 'history');
+      await page.screenshot({ path: join(screenshots, `dashboard-history-${mode}.png`), fullPage: true });
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('a:has-text("Download all matching as CSV")'),
+      ]);
+      const csv = await readFile(await download.path(), 'utf8');
+      const csvLines = csv.trim().split('\r\n');
+      assert.equal(csvLines.length, 2, csv);
+      assert.ok(csvLines[1].startsWith(`e2e-${mode}-0001,`));
+      assert.equal(csv.includes(to), false, 'the export masks the address too');
+      await Promise.all([
+        page.waitForURL(/\/verifications\?id=/),
+        page.click(`[data-history="e2e-${mode}-0001"] a`),
+      ]);
+      assert.ok(await page.isVisible('[data-timeline=created]'));
 
       await page.goto(`${server.base}/dashboard`);
       assert.ok(await page.isVisible(`[data-namespace="${namespace}"]`));

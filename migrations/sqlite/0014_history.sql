@@ -5,3 +5,13 @@ ALTER TABLE verification ADD COLUMN address_key BLOB;
 CREATE INDEX verification_history ON verification (app_id, created_at, verification_id);
 CREATE INDEX verification_address_key ON verification (app_id, address_key)
     WHERE address_key IS NOT NULL;
+
+-- Retention: verifications older than the configured days are purged with their events
+-- and messages; the rollups stay. The newest cutoff is kept so a stats rebuild never
+-- recomputes hours whose events are gone.
+CREATE TABLE purge_mark (
+    name TEXT PRIMARY KEY,
+    at   INTEGER NOT NULL
+);
+CREATE INDEX verification_created ON verification (created_at);
+CREATE INDEX webhook_message_event ON webhook_message (event_id);

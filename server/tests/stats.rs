@@ -2,7 +2,7 @@
 //! failing over), receipts, right and wrong checks, cancels and expiries, spread across
 //! hour boundaries, leaves the same counters whether they were kept by the trigger as the
 //! events happened or recomputed afterwards by `rebuild_stats`; and the counters match
-//! what the workload did.
+//! what the workload did. Retention purges old verifications and keeps their rollups.
 
 mod support;
 
@@ -327,5 +327,85 @@ fn rollups_agree_with_their_rebuild_on_postgres() {
     let (url, name) = rt.block_on(fresh_postgres_database());
     let store: Arc<dyn Store> = Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap());
     rollups_agree_with_their_rebuild(store, &rt);
+    drop_postgres_database(name);
+}
+
+/// Retention purges verifications older than the configured days with their events, keeps
+/// the newer ones, and leaves every rollup as it was, even after a rebuild.
+async fn retention_keeps_the_rollups(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::default());
+    let mut providers = Providers::default();
+    providers.add_console(Arc::new(ConsoleProvider::default()));
+    let gw = Gateway::new(
+        store.clone(),
+        CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap(),
+        providers,
+        clock.clone(),
+        EngineSettings::default(),
+        TokenKeys::new(&[[4; 32]], "http://127.0.0.1").unwrap(),
+    );
+    let (app, _) = gw
+        .create_app(&Namespace::parse("kept").unwrap(), "Kept", None)
+        .await
+        .unwrap();
+    let create = |id: &'static str| {
+        let gw = &gw;
+        let app = &app;
+        async move {
+            let target = gw.target(app, "console", "k@example.com").await.unwrap();
+            let id = VerificationId::parse(id).unwrap();
+            let request = CreateRequest {
+                id: Some(id.clone()),
+                code: Some(CustomCode::parse("424242").unwrap()),
+                ..CreateRequest::new(target)
+            };
+            gw.create(app, request).await.unwrap();
+            id
+        }
+    };
+    let old = create("old").await;
+    gw.check(&app, &old, "424242", CheckMode::HostedPage)
+        .await
+        .unwrap();
+    clock.advance_ms(100 * 86_400_000);
+    let new = create("new").await;
+    let all = StatsQuery {
+        app_ids: vec![app.app_id],
+        from: 0,
+        to: i64::MAX,
+    };
+    let before: BTreeMap<StatKey, i64> = store.stats(&all).await.unwrap().into_iter().collect();
+
+    assert_eq!(gw.purge_old(90).await.unwrap(), 1);
+    assert!(gw.get(&app, &old).await.is_err(), "the old one is gone");
+    assert_eq!(gw.get(&app, &new).await.unwrap().public_id, "new");
+    assert_eq!(gw.purge_old(90).await.unwrap(), 0, "nothing more to purge");
+    let after: BTreeMap<StatKey, i64> = store.stats(&all).await.unwrap().into_iter().collect();
+    assert_eq!(before, after, "the rollups stay");
+    assert!(
+        after.keys().any(|k| k.metric == "verified"),
+        "the old one's counters"
+    );
+
+    store.rebuild_stats(0).await.unwrap();
+    let rebuilt: BTreeMap<StatKey, i64> = store.stats(&all).await.unwrap().into_iter().collect();
+    assert_eq!(before, rebuilt, "a rebuild leaves the purged hours alone");
+}
+
+#[test]
+fn retention_keeps_the_rollups_on_sqlite() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("kept.db").display());
+    let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::connect(&url)).unwrap());
+    rt.block_on(retention_keeps_the_rollups(store));
+}
+
+#[test]
+fn retention_keeps_the_rollups_on_postgres() {
+    let rt = runtime();
+    let (url, name) = rt.block_on(fresh_postgres_database());
+    let store: Arc<dyn Store> = Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap());
+    rt.block_on(retention_keeps_the_rollups(store));
     drop_postgres_database(name);
 }

@@ -26,6 +26,7 @@ pub mod inbound;
 pub mod pages;
 pub mod providers;
 pub mod receipts;
+pub mod retention;
 pub mod settings;
 pub mod tenants;
 pub mod tokens;

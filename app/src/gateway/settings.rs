@@ -28,6 +28,9 @@ pub struct EngineSettings {
     pub inbound_signing_secret: Option<Vec<u8>>,
     /// Whether people may make a tenant for themselves at `/dashboard/sign-up`.
     pub self_signup: bool,
+    /// Verifications (with their events) older than this many days are purged; the stats
+    /// rollups stay. 0 keeps everything.
+    pub retention_days: u32,
 }
 
 impl EngineSettings {
@@ -51,6 +54,7 @@ impl Default for EngineSettings {
             inbound_number: None,
             inbound_signing_secret: None,
             self_signup: false,
+            retention_days: 90,
         }
     }
 }

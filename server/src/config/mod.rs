@@ -103,11 +103,13 @@ struct FileConfig {
     dashboard: DashboardSection,
 }
 
-/// `[dashboard]`: whether people may sign up for a tenant themselves (off by default).
+/// `[dashboard]`: whether people may sign up for a tenant themselves (off by default), and
+/// how many days verifications are kept (90; 0 keeps them all; stats are kept always).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct DashboardSection {
     signup: bool,
+    retention_days: Option<u32>,
 }
 
 /// Development or production. Development turns on the console provider and the dev inbox.
@@ -267,6 +269,15 @@ impl Settings {
 
         engine::inbound_settings(&file.inbound, &mut engine)?;
         engine.self_signup = file.dashboard.signup;
+        if let Some(days) = file.dashboard.retention_days {
+            if days > 36_500 {
+                return Err(invalid(
+                    "dashboard.retention_days",
+                    "must be at most 36500 (0 keeps everything)",
+                ));
+            }
+            engine.retention_days = days;
+        }
         let net = file.delivery.net();
         let outbox = file.delivery.outbox()?;
         let webotp_host = file.delivery.webotp.then(|| {

@@ -101,6 +101,7 @@ fn bad_values_name_their_key() {
             "[auth.x]\nnamespace = \"x\"\nsecret = \"longenough\"\ntest_addresses = { \"+15005550006\" = \"12\" }",
             "auth.x.test_addresses",
         ),
+        ("[dashboard]\nretention_days = 40000", "dashboard.retention_days"),
     ] {
         let err = Settings::from_toml(toml, no_env).expect_err(toml);
         assert!(err.to_string().contains(key), "{err} should name {key}");
@@ -127,6 +128,23 @@ fn an_app_of_the_file_sets_its_own_defaults_and_test_addresses() {
     assert!(s.test_mode);
     assert_eq!(s.test_code("+15005550006"), Some("424242"));
     assert_eq!(s.channels.len(), 2);
+}
+
+#[test]
+fn verifications_are_kept_ninety_days_unless_told() {
+    let kept = |toml: &str| {
+        Settings::from_toml(toml, no_env)
+            .unwrap()
+            .engine
+            .retention_days
+    };
+    assert_eq!(kept(""), 90);
+    assert_eq!(kept("[dashboard]\nretention_days = 30"), 30);
+    assert_eq!(
+        kept("[dashboard]\nretention_days = 0"),
+        0,
+        "0 keeps everything"
+    );
 }
 
 #[test]

@@ -138,9 +138,14 @@ pub trait StatsStore: Send + Sync {
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<(StatKey, i64)>, StoreError>;
     /// Recomputes every rollup row of hours from `since` on (Unix milliseconds, rounded
     /// down to its hour) from the stored events, in one transaction; returns the number
-    /// of rows written. Hours before `since` (whose events retention may have purged) are
-    /// kept as they are.
+    /// of rows written. Hours before `since`, and hours retention has purged events of,
+    /// are kept as they are.
     async fn rebuild_stats(&self, since: i64) -> Result<u64, StoreError>;
+    /// Retention: deletes up to `batch` of the verifications started before `before` (Unix
+    /// ms), with their events, outbox rows and event webhook messages, and remembers
+    /// `before` so [`rebuild_stats`](Self::rebuild_stats) never recomputes the hours whose
+    /// events are gone. The rollups stay. Returns how many verifications went.
+    async fn purge_verifications(&self, before: i64, batch: u32) -> Result<u64, StoreError>;
 }
 
 #[cfg(test)]

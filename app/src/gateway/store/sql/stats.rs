@@ -41,8 +41,15 @@ macro_rules! sql_stats {
             }
 
             async fn rebuild_stats(&self, since: i64) -> Result<u64, StoreError> {
-                let since = since - since.rem_euclid(HOUR_MS);
                 let mut tx = self.pool.begin().await?;
+                let purged: Option<i64> =
+                    sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'verifications'")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                // The first whole hour retention left every event of.
+                let kept_from = purged.map_or(0, |at| at + (HOUR_MS - at.rem_euclid(HOUR_MS)) % HOUR_MS);
+                let since = since.max(kept_from);
+                let since = since - since.rem_euclid(HOUR_MS);
                 sqlx::query("DELETE FROM stat_hour WHERE hour >= $1")
                     .bind(since)
                     .execute(&mut *tx)
@@ -67,6 +74,38 @@ macro_rules! sql_stats {
                 let written = sqlx::query(&sql).bind(since).execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(written.rows_affected())
+            }
+
+            async fn purge_verifications(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
+                let chosen = "SELECT verification_id FROM verification WHERE created_at < $1 \
+                     ORDER BY created_at LIMIT $2";
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(&format!(
+                    "DELETE FROM webhook_message WHERE event_id IN \
+                     (SELECT event_id FROM event WHERE verification_id IN ({chosen}))"
+                ))
+                .bind(before)
+                .bind(i64::from(batch))
+                .execute(&mut *tx)
+                .await?;
+                let gone = sqlx::query(&format!(
+                    "DELETE FROM verification WHERE verification_id IN ({chosen})"
+                ))
+                .bind(before)
+                .bind(i64::from(batch))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                sqlx::query(
+                    "INSERT INTO purge_mark (name, at) VALUES ('verifications', $1) \
+                     ON CONFLICT (name) DO UPDATE SET at = CASE WHEN purge_mark.at > $1 \
+                     THEN purge_mark.at ELSE $1 END",
+                )
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(gone)
             }
         }
     };
