@@ -18,7 +18,8 @@ UPDATE event SET app_id = v.app_id, channel = v.channel,
 FROM verification v WHERE v.verification_id = event.verification_id;
 
 -- One counter of one app in one hour, under one channel, provider and country prefix;
--- `shard` (event id modulo 4) spreads one busy counter over four rows.
+-- `shard` (event id modulo 4) spreads one busy counter of the current hour over four
+-- rows; the stats maintenance folds older hours back into shard 0.
 CREATE TABLE stat_hour (
     app_id   BIGINT NOT NULL,
     hour     BIGINT NOT NULL,
@@ -51,6 +52,6 @@ CREATE TRIGGER event_to_stats AFTER INSERT ON event
 -- Existing events count too.
 INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n)
 SELECT app_id, created_at - created_at % 3600000, channel, provider, country, kind,
-       event_id % 4, count(*)
+       0, count(*)
 FROM event WHERE app_id IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6, 7;

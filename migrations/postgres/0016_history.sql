@@ -15,3 +15,17 @@ CREATE TABLE purge_mark (
 );
 CREATE INDEX verification_created ON verification (created_at);
 CREATE INDEX webhook_message_event ON webhook_message (event_id);
+
+-- Daily rollups: the hourly ones of whole past days summed, so a 30-day stats page reads
+-- 30 rows per counter instead of 720. The upkeep rolls each day once it is over and
+-- records how far it got in purge_mark ('days_rolled'); later hours are read hourly.
+CREATE TABLE stat_day (
+    app_id   BIGINT NOT NULL,
+    day      BIGINT NOT NULL,
+    channel  TEXT   NOT NULL,
+    provider TEXT   NOT NULL,
+    country  TEXT   NOT NULL,
+    metric   TEXT   NOT NULL,
+    n        BIGINT NOT NULL,
+    PRIMARY KEY (app_id, day, channel, provider, country, metric)
+);

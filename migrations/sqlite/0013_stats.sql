@@ -18,8 +18,9 @@ UPDATE event SET (app_id, channel, provider) = (
     FROM verification v WHERE v.verification_id = event.verification_id
 );
 
--- One counter of one app in one hour, under one channel, provider and country prefix;
--- `shard` (event id modulo 4) spreads one busy counter over four rows.
+-- One counter of one app in one hour, under one channel, provider and country prefix.
+-- `shard` is always 0 here (SQLite has one writer at a time); PostgreSQL spreads a busy
+-- counter over four shards.
 CREATE TABLE stat_hour (
     app_id   INTEGER NOT NULL,
     hour     INTEGER NOT NULL,
@@ -37,7 +38,7 @@ WHEN NEW.app_id IS NOT NULL
 BEGIN
     INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n)
     SELECT NEW.app_id, NEW.created_at - NEW.created_at % 3600000, NEW.channel, NEW.provider,
-           NEW.country, m.metric, NEW.event_id % 4, 1
+           NEW.country, m.metric, 0, 1
     FROM (SELECT NEW.kind AS metric
           UNION ALL
           SELECT t.value FROM json_each(COALESCE(NEW.tags, '[]')) t) m
@@ -49,6 +50,6 @@ END;
 -- Existing events count too.
 INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n)
 SELECT app_id, created_at - created_at % 3600000, channel, provider, country, kind,
-       event_id % 4, count(*)
+       0, count(*)
 FROM event WHERE app_id IS NOT NULL
 GROUP BY 1, 2, 3, 4, 5, 6, 7;

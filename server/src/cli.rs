@@ -198,7 +198,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     tracing::info!(address = %settings.address, root_url = %settings.root_url, "otpgate listening");
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     let worker = gateway.start_delivery(settings.outbox.clone(), worker_stop);
-    let retention = gateway.start_retention(stop_worker.subscribe());
+    let upkeep = gateway.start_upkeep(stop_worker.subscribe());
     let live = gateway.start_live(
         std::time::Duration::from_millis(250),
         stop_worker.subscribe(),
@@ -219,9 +219,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     let _ = stop_worker.send(true);
     let _ = worker.await;
     let _ = live.await;
-    if let Some(retention) = retention {
-        let _ = retention.await;
-    }
+    let _ = upkeep.await;
     served.map_err(StartError::from)?;
     tracing::info!("otpgate stopped");
     Ok(())

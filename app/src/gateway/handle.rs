@@ -219,7 +219,7 @@ impl Gateway {
 
     /// [`address_key`](Self::address_key) under every key (older rows were hashed with
     /// keys since rotated).
-    pub(crate) fn address_keys(&self, address: &str) -> Vec<Vec<u8>> {
+    pub fn address_keys(&self, address: &str) -> Vec<Vec<u8>> {
         self.hasher()
             .derive_each(ADDRESS_LABEL, &[address])
             .into_iter()

@@ -1,15 +1,20 @@
-//! Retention: verifications older than the configured number of days go, with their
-//! events, outbox rows and event webhook messages, in batches; the stats rollups stay.
-//! Every instance may run it: each batch is one transaction over rows no one reads.
+//! Upkeep, hourly: retention (verifications older than the configured number of days go,
+//! with their events, outbox rows and event webhook messages, in batches; the stats
+//! rollups stay), folding the rollups' shards of past hours into one row each, and
+//! summing the hours of each day that is over into daily rollups. Every
+//! instance may run it: each step is one transaction over rows no one writes any more.
 
-use crate::gateway::{error::EngineError, handle::Gateway};
+use crate::gateway::{
+    error::EngineError,
+    handle::Gateway,
+    store::stats::{DAY_MS, HOUR_MS},
+};
 use std::time::Duration;
 
 /// Verifications deleted per transaction.
 const BATCH: u32 = 1000;
 /// How often the job looks for old verifications.
 const EVERY: Duration = Duration::from_secs(3600);
-const DAY_MS: i64 = 86_400_000;
 
 impl Gateway {
     /// Deletes every verification started more than `days` days ago, a batch at a time;
@@ -27,33 +32,43 @@ impl Gateway {
         }
     }
 
-    /// Runs [`purge_old`](Self::purge_old) a minute after start and then hourly, when the
-    /// settings keep verifications for a number of days; stops when `shutdown` turns true.
-    pub fn start_retention(
+    /// Runs the upkeep a minute after start and then hourly: folds the rollups' shards
+    /// of hours before the last one, and purges old verifications when the settings keep
+    /// them for a number of days. Stops when `shutdown` turns true.
+    pub fn start_upkeep(
         &self,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
+    ) -> tokio::task::JoinHandle<()> {
         let days = self.settings().retention_days;
-        if days == 0 {
-            return None;
-        }
         let gw = self.clone();
-        Some(tokio::spawn(async move {
+        tokio::spawn(async move {
             let mut wait = Duration::from_secs(60);
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.changed() => return,
                 }
-                match gw.purge_old(days).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(verifications = n, days, "purged old verifications"),
-                    Err(e) => {
-                        tracing::warn!(error = ?e, "retention purge failed; trying again later")
+                let now = gw.now_ms();
+                let last_hour = now - now.rem_euclid(HOUR_MS) - HOUR_MS;
+                if let Err(e) = gw.store().compact_stats(last_hour).await {
+                    tracing::warn!(error = ?e, "folding the stats shards failed; trying again later");
+                }
+                if let Err(e) = gw.store().roll_days(now - now.rem_euclid(DAY_MS)).await {
+                    tracing::warn!(error = ?e, "summing the stats of past days failed; trying again later");
+                }
+                if days > 0 {
+                    match gw.purge_old(days).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(verifications = n, days, "purged old verifications")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = ?e, "retention purge failed; trying again later")
+                        }
                     }
                 }
                 wait = EVERY;
             }
-        }))
+        })
     }
 }

@@ -28,7 +28,7 @@ pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore, DevMessage
 pub use events::{EventRow, EventStore, TimelineEvent};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use stats::{StatKey, StatsQuery, StatsStore};
+pub use stats::{StatKey, StatsQuery, StatsStore, StatsSummary};
 pub use tenants::{
     AuditFilter, AuditRecord, InviteRecord, MemberRecord, NewAudit, Role, SessionRecord,
     TenantRecord, TenantStore,

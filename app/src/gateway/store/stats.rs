@@ -7,7 +7,11 @@
 //! A trigger adds each new event to `stat_hour` in the transaction that recorded it, so a
 //! counter is never lost or counted twice; [`StatsStore::rebuild_stats`] recomputes the
 //! same rows from the stored events. Both are one function of the event row alone, so
-//! they agree whatever happened to the verification later.
+//! they agree whatever happened to the verification later. On PostgreSQL the trigger
+//! spreads a counter of the current hour over four shards (by event id), so concurrent
+//! transactions of one app do not all wait for one row's lock;
+//! [`StatsStore::compact_stats`] folds older hours back into shard 0, where a rebuild
+//! writes everything. SQLite has one writer at a time and keeps shard 0 only.
 
 use super::StoreError;
 use async_trait::async_trait;
@@ -22,12 +26,10 @@ pub const DURATION_BOUNDS_MS: [i64; 11] = [
 /// Wrong codes before success are counted up to this; more fall in `tries:5`.
 pub const MOST_TRIES: i64 = 5;
 
-/// Rows of one counter are spread over this many shards (by event id) so concurrent
-/// transactions of one app in one hour do not all wait for one row's lock.
-pub const SHARDS: i64 = 4;
-
 /// Milliseconds in an hour: rollups are per hour, starting at whole UTC hours.
 pub const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in a day: whole past UTC days are also kept summed (`stat_day`).
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// The bucket a duration falls in.
 pub fn bucket(ms: i64) -> usize {
@@ -131,15 +133,39 @@ pub struct StatsQuery {
     pub to: i64,
 }
 
+/// What the stats page reads, summed by the database: verifications started per bar (an
+/// hour or a day, counted from the query's `from`) and channel, and every counter's total
+/// per provider and country.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatsSummary {
+    /// (bar start, channel, verifications started)
+    pub volume: Vec<(i64, String, i64)>,
+    /// (provider, country, metric, total)
+    pub totals: Vec<(String, String, String, i64)>,
+}
+
 /// The rollups: kept by the trigger, read by the stats page, rebuilt on demand.
 #[async_trait]
 pub trait StatsStore: Send + Sync {
-    /// The counters of the query's apps and hours, summed over shards and apps.
+    /// Every counter of the query's apps and hours, summed over shards.
     async fn stats(&self, query: &StatsQuery) -> Result<Vec<(StatKey, i64)>, StoreError>;
+    /// The query's counters as the stats page shows them, with bars `bar_ms` wide.
+    async fn stats_summary(
+        &self,
+        query: &StatsQuery,
+        bar_ms: i64,
+    ) -> Result<StatsSummary, StoreError>;
+    /// Folds the shards of every hour before `before` into shard 0 (same sums, fewer
+    /// rows); returns how many rows it folded.
+    async fn compact_stats(&self, before: i64) -> Result<u64, StoreError>;
+    /// Sums the hourly rollups of every whole day not summed yet and before `before` (a
+    /// UTC midnight, Unix ms) into daily ones, which [`stats_summary`](Self::stats_summary)
+    /// reads for ranges by day; returns how many daily rows it wrote.
+    async fn roll_days(&self, before: i64) -> Result<u64, StoreError>;
     /// Recomputes every rollup row of hours from `since` on (Unix milliseconds, rounded
-    /// down to its hour) from the stored events, in one transaction; returns the number
-    /// of rows written. Hours before `since`, and hours retention has purged events of,
-    /// are kept as they are.
+    /// down to its hour) from the stored events, and the daily rollups of those days, in
+    /// one transaction; returns the number of hourly rows written. Hours before `since`,
+    /// and hours retention has purged events of, are kept as they are.
     async fn rebuild_stats(&self, since: i64) -> Result<u64, StoreError>;
     /// Retention: deletes up to `batch` of the verifications started before `before` (Unix
     /// ms), with their events, outbox rows and event webhook messages, and remembers

@@ -9,7 +9,7 @@ use crate::gateway::{
     handle::Gateway,
     store::{
         stats::{DURATION_BOUNDS_MS, HOUR_MS, MOST_TRIES},
-        AppRecord, StatKey, StatsQuery,
+        AppRecord, StatsQuery, StatsSummary,
     },
     tenants::Session,
 };
@@ -175,8 +175,8 @@ impl StatsReport {
         (whole > 0).then(|| (part as f64 * 1000.0 / whole as f64).round() / 10.0)
     }
 
-    /// Sums rollup rows into the report of `[from, to)` with bars `bar_ms` wide.
-    pub fn from_rows(rows: &[(StatKey, i64)], from: i64, to: i64, bar_ms: i64) -> Self {
+    /// The report of `[from, to)` with bars `bar_ms` wide, from the database's sums.
+    pub fn from_summary(summary: &StatsSummary, from: i64, to: i64, bar_ms: i64) -> Self {
         let mut r = StatsReport {
             from,
             to,
@@ -189,23 +189,24 @@ impl StatsReport {
             bars.insert(at, BTreeMap::new());
             at += bar_ms;
         }
+        for (bar, channel, n) in &summary.volume {
+            if let Some(bar) = bars.get_mut(bar) {
+                *bar.entry(channel.clone()).or_default() += n;
+            }
+        }
         let mut providers: BTreeMap<&str, ProviderStats> = BTreeMap::new();
         let mut durations: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
         let mut countries: BTreeMap<&str, CountryRow> = BTreeMap::new();
         let mut failures: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-        for (key, n) in rows {
+        for (provider, country, metric, n) in &summary.totals {
             let n = *n;
-            let p = providers.entry(key.provider.as_str()).or_default();
-            let c = countries.entry(key.country.as_str()).or_default();
-            let metric = key.metric.as_str();
+            let p = providers.entry(provider.as_str()).or_default();
+            let c = countries.entry(country.as_str()).or_default();
+            let metric = metric.as_str();
             match metric {
                 "created" => {
                     r.created += n;
                     c.created += n;
-                    let bar = from + (key.hour - from).div_euclid(bar_ms) * bar_ms;
-                    if let Some(bar) = bars.get_mut(&bar) {
-                        *bar.entry(key.channel.clone()).or_default() += n;
-                    }
                 }
                 "sent" => {
                     r.sent += n;
@@ -233,7 +234,7 @@ impl StatsReport {
                 "suppressed" => r.suppressed += n,
                 _ => {
                     if let Some(error) = metric.strip_prefix("error:") {
-                        *failures.entry((key.provider.as_str(), error)).or_default() += n;
+                        *failures.entry((provider.as_str(), error)).or_default() += n;
                     } else if let Some(tries) = metric.strip_prefix("tries:") {
                         if let Some(slot) =
                             tries.parse::<usize>().ok().and_then(|t| r.tries.get_mut(t))
@@ -244,7 +245,7 @@ impl StatsReport {
                         if matches!(what, "ttv" | "latency") {
                             if let Ok(bucket) = bucket.parse::<usize>() {
                                 let counts = durations
-                                    .entry((key.provider.as_str(), what))
+                                    .entry((provider.as_str(), what))
                                     .or_insert_with(|| vec![0; DURATION_BOUNDS_MS.len() + 1]);
                                 if let Some(slot) = counts.get_mut(bucket) {
                                     *slot += n;
@@ -345,11 +346,11 @@ impl Gateway {
 
     async fn stats_of(&self, app_ids: Vec<i64>, range: Range) -> Result<StatsReport, EngineError> {
         let (from, to, bar_ms) = range.bounds(self.now_ms());
-        let rows = self
+        let summary = self
             .store()
-            .stats(&StatsQuery { app_ids, from, to })
+            .stats_summary(&StatsQuery { app_ids, from, to }, bar_ms)
             .await?;
-        Ok(StatsReport::from_rows(&rows, from, to, bar_ms))
+        Ok(StatsReport::from_summary(&summary, from, to, bar_ms))
     }
 }
 
@@ -357,15 +358,18 @@ impl Gateway {
 mod tests {
     use super::*;
 
-    fn key(hour: i64, channel: &str, provider: &str, metric: &str) -> StatKey {
-        StatKey {
-            app_id: 1,
-            hour,
-            channel: channel.into(),
-            provider: provider.into(),
-            country: "+49".into(),
-            metric: metric.into(),
+    /// The summary the database would give for these (hour, channel, provider, metric,
+    /// count) rows, bars one hour wide from 0.
+    fn summary(rows: &[(i64, &str, &str, &str, i64)]) -> StatsSummary {
+        let mut s = StatsSummary::default();
+        for (hour, channel, provider, metric, n) in rows {
+            if *metric == "created" {
+                s.volume.push((*hour, channel.to_string(), *n));
+            }
+            s.totals
+                .push((provider.to_string(), "+49".into(), metric.to_string(), *n));
         }
+        s
     }
 
     #[test]
@@ -399,21 +403,21 @@ mod tests {
     #[test]
     fn rows_add_up_to_the_report() {
         let from = 0;
-        let rows = vec![
-            (key(0, "sms", "twilio", "created"), 10),
-            (key(HOUR_MS, "email", "smtp", "created"), 4),
-            (key(HOUR_MS, "sms", "twilio", "sent"), 9),
-            (key(HOUR_MS, "sms", "twilio", "receipt:delivered"), 8),
-            (key(HOUR_MS, "sms", "twilio", "verified"), 6),
-            (key(HOUR_MS, "sms", "twilio", "ttv:3"), 5),
-            (key(HOUR_MS, "sms", "twilio", "ttv:9"), 1),
-            (key(HOUR_MS, "sms", "twilio", "tries:0"), 5),
-            (key(HOUR_MS, "sms", "twilio", "tries:2"), 1),
-            (key(HOUR_MS, "sms", "twilio", "error:rejected"), 2),
-            (key(HOUR_MS, "sms", "twilio", "send_failed"), 2),
-            (key(HOUR_MS, "sms", "twilio", "expired"), 3),
-        ];
-        let r = StatsReport::from_rows(&rows, from, 3 * HOUR_MS, HOUR_MS);
+        let rows = summary(&[
+            (0, "sms", "twilio", "created", 10),
+            (HOUR_MS, "email", "smtp", "created", 4),
+            (HOUR_MS, "sms", "twilio", "sent", 9),
+            (HOUR_MS, "sms", "twilio", "receipt:delivered", 8),
+            (HOUR_MS, "sms", "twilio", "verified", 6),
+            (HOUR_MS, "sms", "twilio", "ttv:3", 5),
+            (HOUR_MS, "sms", "twilio", "ttv:9", 1),
+            (HOUR_MS, "sms", "twilio", "tries:0", 5),
+            (HOUR_MS, "sms", "twilio", "tries:2", 1),
+            (HOUR_MS, "sms", "twilio", "error:rejected", 2),
+            (HOUR_MS, "sms", "twilio", "send_failed", 2),
+            (HOUR_MS, "sms", "twilio", "expired", 3),
+        ]);
+        let r = StatsReport::from_summary(&rows, from, 3 * HOUR_MS, HOUR_MS);
         assert_eq!((r.created, r.sent, r.delivered, r.verified), (14, 9, 8, 6));
         assert_eq!(r.abandoned, 3);
         assert_eq!(r.volume.len(), 3);

@@ -93,6 +93,7 @@ pub(super) mod webhooks;
 macro_rules! sql_store {
     ($store:ty, $db:ty, $skip_locked:expr, $each_tag:expr) => {
         const _: () = {
+            use super::sql::stats::ROLL_DAYS;
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
@@ -100,8 +101,8 @@ macro_rules! sql_store {
                 COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::stats::{
-                country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore, HOUR_MS,
-                SHARDS,
+                country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore,
+                StatsSummary, DAY_MS, HOUR_MS,
             };
             use super::{
                 ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, Attempt,

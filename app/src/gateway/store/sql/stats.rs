@@ -3,6 +3,13 @@
 //! block, where the row readers and imports are. The trigger that keeps them is in the
 //! migrations (`*_stats.sql`).
 
+/// Sums the hourly rollups of `[$1, $2)` into daily ones.
+pub(in crate::gateway::store) const ROLL_DAYS: &str = "INSERT INTO stat_day \
+     (app_id, day, channel, provider, country, metric, n) \
+     SELECT app_id, hour - hour % 86400000, channel, provider, country, metric, SUM(n) \
+     FROM stat_hour WHERE hour >= $1 AND hour < $2 \
+     GROUP BY app_id, hour - hour % 86400000, channel, provider, country, metric";
+
 /// Implements [`StatsStore`](crate::gateway::store::StatsStore) for `$store`. `$each_tag`
 /// is the table function that turns `e.tags` (a JSON array) into rows `t(value)`.
 macro_rules! sql_stats {
@@ -40,6 +47,136 @@ macro_rules! sql_stats {
                     .collect()
             }
 
+            async fn stats_summary(
+                &self,
+                q: &StatsQuery,
+                bar_ms: i64,
+            ) -> Result<StatsSummary, StoreError> {
+                if q.app_ids.is_empty() {
+                    return Ok(StatsSummary::default());
+                }
+                // Whole days already summed are read from stat_day, the rest by hour.
+                let rolled: Option<i64> =
+                    sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'days_rolled'")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                let split = match rolled {
+                    Some(at) if bar_ms == DAY_MS && q.from.rem_euclid(DAY_MS) == 0 => {
+                        at.clamp(q.from, q.to)
+                    }
+                    _ => q.from,
+                };
+                let apps: Vec<String> = (0..q.app_ids.len()).map(|i| format!("${}", i + 5)).collect();
+                let apps = apps.join(", ");
+                let days = format!("FROM stat_day WHERE app_id IN ({apps}) AND day >= $1 AND day < $4");
+                let hours =
+                    format!("FROM stat_hour WHERE app_id IN ({apps}) AND hour >= $4 AND hour < $2");
+                let volume = format!(
+                    "SELECT t - (t - $1) % $3 AS bar, channel, CAST(SUM(n) AS BIGINT) AS n \
+                     FROM (SELECT day AS t, channel, n {days} AND metric = 'created' \
+                           UNION ALL \
+                           SELECT hour, channel, n {hours} AND metric = 'created') s \
+                     GROUP BY 1, 2"
+                );
+                // Every statement binds $1 to $4 so the app list starts at $5 in each.
+                let totals = format!(
+                    "SELECT provider, country, metric, CAST(SUM(n) AS BIGINT) AS n \
+                     FROM (SELECT provider, country, metric, n {days} \
+                           UNION ALL \
+                           SELECT provider, country, metric, n {hours}) s \
+                     WHERE $3 > 0 GROUP BY provider, country, metric"
+                );
+                let mut read = Vec::with_capacity(2);
+                for sql in [&volume, &totals] {
+                    let mut query = sqlx::query(sql)
+                        .bind(q.from)
+                        .bind(q.to)
+                        .bind(bar_ms)
+                        .bind(split);
+                    for app in &q.app_ids {
+                        query = query.bind(*app);
+                    }
+                    read.push(query.fetch_all(&self.pool).await?);
+                }
+                let (volume, totals) = (&read[0], &read[1]);
+                Ok(StatsSummary {
+                    volume: volume
+                        .iter()
+                        .map(|r| Ok((r.try_get("bar")?, r.try_get("channel")?, r.try_get("n")?)))
+                        .collect::<Result<_, StoreError>>()?,
+                    totals: totals
+                        .iter()
+                        .map(|r| {
+                            Ok((
+                                r.try_get("provider")?,
+                                r.try_get("country")?,
+                                r.try_get("metric")?,
+                                r.try_get("n")?,
+                            ))
+                        })
+                        .collect::<Result<_, StoreError>>()?,
+                })
+            }
+
+            async fn roll_days(&self, before: i64) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let rolled: Option<i64> =
+                    sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'days_rolled'")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let first: Option<i64> = match rolled {
+                    Some(at) => Some(at),
+                    None => sqlx::query_scalar("SELECT MIN(hour) FROM stat_hour")
+                        .fetch_one(&mut *tx)
+                        .await?,
+                };
+                let from = first.map_or(before, |at| at - at.rem_euclid(DAY_MS));
+                let written = if from < before {
+                    sqlx::query(&format!("{ROLL_DAYS} ON CONFLICT (app_id, day, channel, provider, country, metric) DO UPDATE SET n = excluded.n"))
+                        .bind(from)
+                        .bind(before)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                } else {
+                    0
+                };
+                if rolled.is_none_or(|at| at < before) {
+                    sqlx::query(
+                        "INSERT INTO purge_mark (name, at) VALUES ('days_rolled', $1) \
+                         ON CONFLICT (name) DO UPDATE SET at = $1",
+                    )
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(written)
+            }
+
+            async fn compact_stats(&self, before: i64) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, \
+                     shard, n) \
+                     SELECT app_id, hour, channel, provider, country, metric, 0, SUM(n) \
+                     FROM stat_hour WHERE hour < $1 AND shard > 0 \
+                     GROUP BY app_id, hour, channel, provider, country, metric \
+                     ON CONFLICT (app_id, hour, channel, provider, country, metric, shard) \
+                     DO UPDATE SET n = stat_hour.n + excluded.n",
+                )
+                .bind(before)
+                .execute(&mut *tx)
+                .await?;
+                let folded = sqlx::query("DELETE FROM stat_hour WHERE hour < $1 AND shard > 0")
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                tx.commit().await?;
+                Ok(folded)
+            }
+
             async fn rebuild_stats(&self, since: i64) -> Result<u64, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let purged: Option<i64> =
@@ -59,12 +196,11 @@ macro_rules! sql_stats {
                      shard, n) \
                      SELECT app_id, hour, channel, provider, country, metric, shard, COUNT(*) \
                      FROM (SELECT e.app_id, e.created_at - e.created_at % {HOUR_MS} AS hour, \
-                             e.channel, e.provider, e.country, e.kind AS metric, \
-                             e.event_id % {SHARDS} AS shard \
+                             e.channel, e.provider, e.country, e.kind AS metric, 0 AS shard \
                            FROM event e WHERE e.app_id IS NOT NULL AND e.created_at >= $1 \
                            UNION ALL \
                            SELECT e.app_id, e.created_at - e.created_at % {HOUR_MS}, \
-                             e.channel, e.provider, e.country, t.value, e.event_id % {SHARDS} \
+                             e.channel, e.provider, e.country, t.value, 0 \
                            FROM event e CROSS JOIN {} \
                            WHERE e.app_id IS NOT NULL AND e.tags IS NOT NULL \
                              AND e.created_at >= $1) counted \
@@ -72,6 +208,23 @@ macro_rules! sql_stats {
                     $each_tag
                 );
                 let written = sqlx::query(&sql).bind(since).execute(&mut *tx).await?;
+                // The daily sums of the days rebuilt, from the hourly rows now right.
+                let rolled: Option<i64> =
+                    sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'days_rolled'")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let first_day = since - since.rem_euclid(DAY_MS);
+                if let Some(until) = rolled.filter(|until| *until > first_day) {
+                    sqlx::query("DELETE FROM stat_day WHERE day >= $1")
+                        .bind(first_day)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(ROLL_DAYS)
+                        .bind(first_day)
+                        .bind(until)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 Ok(written.rows_affected())
             }

@@ -24,12 +24,17 @@ macro_rules! sql_verifications {
                     (" AND v.status = ", &q.status),
                     (" AND v.channel = ", &q.channel),
                     (" AND v.provider = ", &q.provider),
-                    (" AND v.public_id = ", &q.public_id),
                 ];
                 for (clause, value) in text {
                     if let Some(value) = value {
                         b.push(clause).push_bind(value.clone());
                     }
+                }
+                if let Some(id) = &q.public_id {
+                    // The current verification of that id (the one its timeline shows),
+                    // found through the unique index of current ids.
+                    b.push(" AND v.superseded_at IS NULL AND v.public_id = ")
+                        .push_bind(id.clone());
                 }
                 if let Some(from) = q.from {
                     b.push(" AND v.created_at >= ").push_bind(from);
