@@ -18,7 +18,7 @@ UPDATE event SET app_id = v.app_id, channel = v.channel,
 FROM verification v WHERE v.verification_id = event.verification_id;
 
 -- One counter of one app in one hour, under one channel, provider and country prefix;
--- `shard` (event id modulo 4) spreads one busy counter of the current hour over four
+-- `shard` (event id modulo 64) spreads one busy counter of the current hour over 64
 -- rows; the stats maintenance folds older hours back into shard 0.
 CREATE TABLE stat_hour (
     app_id   BIGINT NOT NULL,
@@ -36,7 +36,7 @@ CREATE FUNCTION otpgate_event_to_stats() RETURNS trigger AS $$
 BEGIN
     INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n)
     SELECT NEW.app_id, NEW.created_at - NEW.created_at % 3600000, NEW.channel, NEW.provider,
-           NEW.country, m.metric, NEW.event_id % 4, 1
+           NEW.country, m.metric, NEW.event_id % 64, 1
     FROM (SELECT NEW.kind AS metric
           UNION ALL
           SELECT t.value FROM jsonb_array_elements_text(COALESCE(NEW.tags, '[]')::jsonb) AS t(value)) m

@@ -20,7 +20,7 @@ UPDATE event SET (app_id, channel, provider) = (
 
 -- One counter of one app in one hour, under one channel, provider and country prefix.
 -- `shard` is always 0 here (SQLite has one writer at a time); PostgreSQL spreads a busy
--- counter over four shards.
+-- counter over 64 shards.
 CREATE TABLE stat_hour (
     app_id   INTEGER NOT NULL,
     hour     INTEGER NOT NULL,

@@ -3,7 +3,8 @@
 //! measure latency (corrected for coordinated omission: each latency counts from the
 //! moment the request was due, not from when it was sent). Prints create and check
 //! throughput as ratios to the bare `/healthz` route of the same binary, on SQLite and on
-//! PostgreSQL.
+//! PostgreSQL; and create and check with the stats rollup trigger turned off, to show
+//! what keeping the rollups costs.
 //!
 //! `make bench`, or: cargo build --release -p server --bin otpgate &&
 //! cargo run --release -p server --example bench -- [sqlite|postgres|both] [seconds]
@@ -239,6 +240,41 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// Turns the stats rollup trigger off (`restore` None: returns what turns it back on) or
+/// back on (`restore` Some), through a second connection to the server's database.
+async fn rollup_trigger(db: &str, restore: Option<String>) -> Option<String> {
+    use sqlx::Connection;
+    if db.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(db).await.unwrap();
+        let sql = match restore {
+            None => "ALTER TABLE event DISABLE TRIGGER event_to_stats",
+            Some(_) => "ALTER TABLE event ENABLE TRIGGER event_to_stats",
+        };
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+        return Some(String::new());
+    }
+    let mut conn = sqlx::SqliteConnection::connect(db).await.unwrap();
+    match restore {
+        None => {
+            let sql: String = sqlx::query_scalar(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'event_to_stats'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            sqlx::query("DROP TRIGGER event_to_stats")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            Some(sql)
+        }
+        Some(sql) => {
+            sqlx::query(&sql).execute(&mut conn).await.unwrap();
+            None
+        }
+    }
+}
+
 async fn run(backend: &str, secs: u64) {
     let database_url = (backend == "postgres").then(|| {
         let name = format!("otpgate_bench_{}", std::process::id());
@@ -265,6 +301,15 @@ async fn run(backend: &str, secs: u64) {
     let hello = max_rps(&client, &base, Route::Hello, &pool, secs).await;
     let create = max_rps(&client, &base, Route::Create, &pool, secs).await;
     let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
+    // The same two without the stats rollup trigger: what keeping the rollups costs.
+    let sqlite_file = server._dir.path().join("data").join("otpgate.db");
+    let db = database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", sqlite_file.display()));
+    let saved = rollup_trigger(&db, None).await;
+    let create_bare = max_rps(&client, &base, Route::Create, &pool, secs).await;
+    let check_bare = max_rps(&client, &base, Route::Check, &pool, secs).await;
+    rollup_trigger(&db, saved).await;
     // Open verifications whose pages are viewed in turn.
     for n in 0..PAGES {
         let res = client
@@ -313,6 +358,13 @@ async fn run(backend: &str, secs: u64) {
     for (name, max, ratio, p50, p99, p999, n) in rows {
         println!("| {name} | {max:.0} | {ratio:.2} | {p50:.2} | {p99:.2} | {p999:.2} | {n} |");
     }
+    let cost = |with: f64, without: f64| (1.0 - with / without) * 100.0;
+    println!(
+        "\nstats rollups: create {create:.0} rps with, {create_bare:.0} without ({:.1}% cost); \
+         check {check:.0} with, {check_bare:.0} without ({:.1}% cost)",
+        cost(create, create_bare),
+        cost(check, check_bare)
+    );
     drop(server);
     drain(database_url.clone(), 2000).await;
     if let Some(url) = database_url {

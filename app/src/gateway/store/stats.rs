@@ -8,7 +8,7 @@
 //! counter is never lost or counted twice; [`StatsStore::rebuild_stats`] recomputes the
 //! same rows from the stored events. Both are one function of the event row alone, so
 //! they agree whatever happened to the verification later. On PostgreSQL the trigger
-//! spreads a counter of the current hour over four shards (by event id), so concurrent
+//! spreads a counter of the current hour over 64 shards (by event id), so concurrent
 //! transactions of one app do not all wait for one row's lock;
 //! [`StatsStore::compact_stats`] folds older hours back into shard 0, where a rebuild
 //! writes everything. SQLite has one writer at a time and keeps shard 0 only.
