@@ -8,17 +8,15 @@ mod support;
 use app::{
     gateway::{
         clock::ManualClock,
-        code::{CodeHasher, CodeKey},
-        delivery::{ConsoleProvider, Providers},
         store::{PostgresStore, SqliteStore, Store},
         tenants::history::Cursor,
-        tokens::TokenKeys,
-        CreateRequest, EngineSettings, Gateway,
+        CreateRequest,
     },
     model::{Namespace, VerificationId},
 };
 use std::{collections::HashSet, sync::Arc};
 use support::{
+    console_gateway,
     dashboard::{dashboard_app, get, sign_in, start, tenant, viewer_of, OWNER},
     drop_postgres_database, fresh_postgres_database, spawn_app_on, Backend,
 };
@@ -164,16 +162,7 @@ on_both_backends!(history_lists_filters_finds_and_exports);
 /// newest first, and nothing newer leaks into later pages.
 async fn keyset_pages_neither_skip_nor_repeat(store: Arc<dyn Store>) {
     let clock = Arc::new(ManualClock::default());
-    let mut providers = Providers::default();
-    providers.add_console(Arc::new(ConsoleProvider::default()));
-    let gw = Gateway::new(
-        store,
-        CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap(),
-        providers,
-        clock.clone(),
-        EngineSettings::default(),
-        TokenKeys::new(&[[4; 32]], "http://127.0.0.1").unwrap(),
-    );
+    let gw = console_gateway(store, clock.clone());
     let (app, _) = gw
         .create_app(&Namespace::parse("pages").unwrap(), "Pages", None)
         .await

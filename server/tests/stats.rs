@@ -9,11 +9,8 @@ mod support;
 use app::{
     gateway::{
         clock::{Clock, ManualClock},
-        code::{CodeHasher, CodeKey},
-        delivery::{ConsoleProvider, Providers},
         store::{DeliveryOutcome, PostgresStore, SqliteStore, StatKey, StatsQuery, Store},
-        tokens::TokenKeys,
-        CheckMode, CreateRequest, CustomCode, EngineSettings, Gateway,
+        CheckMode, CreateRequest, CustomCode,
     },
     model::{CheckResult, Namespace, VerificationId},
 };
@@ -25,7 +22,7 @@ use std::{
         Arc,
     },
 };
-use support::{drop_postgres_database, fresh_postgres_database};
+use support::{console_gateway, drop_postgres_database, fresh_postgres_database};
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -87,16 +84,7 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
     clock.advance_ms(
         3_600_000 - clock.now_ms() % 3_600_000 + 55 * 60_000 + i64::from(case) * 3 * 86_400_000,
     );
-    let mut providers = Providers::default();
-    providers.add_console(Arc::new(ConsoleProvider::default()));
-    let gw = Gateway::new(
-        store.clone(),
-        CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap(),
-        providers,
-        clock.clone(),
-        EngineSettings::default(),
-        TokenKeys::new(&[[4; 32]], "http://127.0.0.1").unwrap(),
-    );
+    let gw = console_gateway(store.clone(), clock.clone());
     let (app, _) = gw
         .create_app(&Namespace::parse(&namespace).unwrap(), "Stats", None)
         .await
@@ -383,16 +371,7 @@ fn rollups_agree_with_their_rebuild_on_postgres() {
 /// the newer ones, and leaves every rollup as it was, even after a rebuild.
 async fn retention_keeps_the_rollups(store: Arc<dyn Store>) {
     let clock = Arc::new(ManualClock::default());
-    let mut providers = Providers::default();
-    providers.add_console(Arc::new(ConsoleProvider::default()));
-    let gw = Gateway::new(
-        store.clone(),
-        CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap(),
-        providers,
-        clock.clone(),
-        EngineSettings::default(),
-        TokenKeys::new(&[[4; 32]], "http://127.0.0.1").unwrap(),
-    );
+    let gw = console_gateway(store.clone(), clock.clone());
     let (app, _) = gw
         .create_app(&Namespace::parse("kept").unwrap(), "Kept", None)
         .await

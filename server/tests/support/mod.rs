@@ -11,6 +11,30 @@ use otpgate::{build_gateway, config::Settings, http::AppState, leptos_options};
 use serde_json::Value;
 use std::sync::Arc;
 
+/// An engine over `store` with only the console provider, fixed keys and `clock`: for
+/// tests that drive the gateway without the HTTP server.
+pub fn console_gateway(
+    store: Arc<dyn app::gateway::store::Store>,
+    clock: Arc<ManualClock>,
+) -> Gateway {
+    use app::gateway::{
+        code::{CodeHasher, CodeKey},
+        delivery::{ConsoleProvider, Providers},
+        tokens::TokenKeys,
+        EngineSettings,
+    };
+    let mut providers = Providers::default();
+    providers.add_console(Arc::new(ConsoleProvider::default()));
+    Gateway::new(
+        store,
+        CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap(),
+        providers,
+        clock,
+        EngineSettings::default(),
+        TokenKeys::new(&[[4; 32]], "http://127.0.0.1").unwrap(),
+    )
+}
+
 /// Which database a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -3,6 +3,10 @@
 //! block, where the row readers and imports are. The trigger that keeps them is in the
 //! migrations (`*_stats.sql`).
 
+/// Where upkeep got to: `verifications` (purged before) or `days_rolled` (days summed
+/// before), Unix ms.
+pub(in crate::gateway::store) const MARK: &str = "SELECT at FROM purge_mark WHERE name = $1";
+
 /// Sums the hourly rollups of `[$1, $2)` into daily ones.
 pub(in crate::gateway::store) const ROLL_DAYS: &str = "INSERT INTO stat_day \
      (app_id, day, channel, provider, country, metric, n) \
@@ -57,7 +61,7 @@ macro_rules! sql_stats {
                 }
                 // Whole days already summed are read from stat_day, the rest by hour.
                 let rolled: Option<i64> =
-                    sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'days_rolled'")
+                    sqlx::query_scalar(MARK).bind("days_rolled")
                         .fetch_optional(&self.pool)
                         .await?;
                 let split = match rolled {
@@ -121,7 +125,7 @@ macro_rules! sql_stats {
             async fn roll_days(&self, before: i64) -> Result<u64, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let rolled: Option<i64> =
-                    sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'days_rolled'")
+                    sqlx::query_scalar(MARK).bind("days_rolled")
                         .fetch_optional(&mut *tx)
                         .await?;
                 let first: Option<i64> = match rolled {
@@ -180,7 +184,7 @@ macro_rules! sql_stats {
             async fn rebuild_stats(&self, since: i64) -> Result<u64, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let purged: Option<i64> =
-                    sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'verifications'")
+                    sqlx::query_scalar(MARK).bind("verifications")
                         .fetch_optional(&mut *tx)
                         .await?;
                 // The first whole hour retention left every event of.
@@ -210,7 +214,7 @@ macro_rules! sql_stats {
                 let written = sqlx::query(&sql).bind(since).execute(&mut *tx).await?;
                 // The daily sums of the days rebuilt, from the hourly rows now right.
                 let rolled: Option<i64> =
-                    sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'days_rolled'")
+                    sqlx::query_scalar(MARK).bind("days_rolled")
                         .fetch_optional(&mut *tx)
                         .await?;
                 let first_day = since - since.rem_euclid(DAY_MS);
