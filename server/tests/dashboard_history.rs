@@ -1,5 +1,6 @@
 //! An app's history in the dashboard, over real HTTP on SQLite and PostgreSQL: newest
-//! first, filtered, found by id and by full address (never shown whole), exported as CSV
+//! first, filtered, found by id, by full address and by masked address (never shown
+//! whole), exported as CSV
 //! with the same filters and masking, and only to the app's tenant. Keyset pages are
 //! proved below on the engine: they neither skip nor repeat rows while new ones arrive.
 
@@ -85,6 +86,28 @@ async fn history_lists_filters_finds_and_exports(backend: Backend) {
         "by full address"
     );
     assert_eq!(only("q=nobody%40example.com").await, Vec::<String>::new());
+    // By the address as the page shows it: every address with that mask, case and
+    // length exact.
+    assert_eq!(
+        only("q=us***%40example.com").await,
+        ["h-5", "h-4", "h-3", "h-2", "h-1", "h-0"],
+        "by masked address"
+    );
+    assert_eq!(only("q=us***%40example.com&status=verified").await, ["h-2"]);
+    assert_eq!(only("q=us****%40example.com").await, Vec::<String>::new());
+    assert_eq!(only("q=US***%40example.com").await, Vec::<String>::new());
+    assert_eq!(only("q=us***%40example.org").await, Vec::<String>::new());
+    let (status, refused) = get(
+        &app,
+        "/dashboard/apps/shop/history?q=u****%40example.com",
+        &cookie,
+    )
+    .await;
+    assert_eq!(status, 422, "not a mask the history shows");
+    assert!(
+        refused.contains("is not an address as the history shows it"),
+        "{refused}"
+    );
     assert_eq!(
         only("from=2020-01-01&to=2020-12-31").await,
         Vec::<String>::new()

@@ -1,8 +1,10 @@
 //! Stats rollups, on SQLite and PostgreSQL: a random workload of creates, sends (some
-//! failing over), receipts, right and wrong checks, cancels and expiries, spread across
-//! hour boundaries, leaves the same counters whether they were kept by the trigger as the
-//! events happened or recomputed afterwards by `rebuild_stats`; and the counters match
-//! what the workload did. Retention purges old verifications and keeps their rollups.
+//! failing over), receipts, right and wrong checks, cancels, expiries and folds, spread
+//! across hour boundaries, leaves the same counters whether they were kept as the events
+//! happened (SQLite's trigger; PostgreSQL's folds of the event stream) or recomputed
+//! afterwards by `rebuild_stats`; and the counters match what the workload did. Folds
+//! racing concurrent writers lose and double-count nothing. Retention purges old
+//! verifications and keeps their rollups.
 
 mod support;
 
@@ -48,6 +50,8 @@ enum Step {
     Advance {
         minutes: i64,
     },
+    /// Adds the events recorded so far to the rollups, as the upkeep does every second.
+    Fold,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -59,6 +63,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0usize..8).prop_map(|pick| Step::Cancel { pick }),
         1 => Just(Step::Expire),
         2 => (1i64..50).prop_map(|minutes| Step::Advance { minutes }),
+        2 => Just(Step::Fold),
     ]
 }
 
@@ -214,6 +219,9 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
                 }
             }
             Step::Advance { minutes } => clock.advance_ms(minutes * 60_000),
+            Step::Fold => {
+                store.fold_stats().await.unwrap();
+            }
         }
     }
 
@@ -277,6 +285,14 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
         let phone = key.country == "+49";
         assert!(phone || key.country.is_empty(), "{key:?}");
     }
+
+    // Folding the events not folded yet changes no sum.
+    store.fold_stats().await.unwrap();
+    assert_eq!(
+        kept,
+        counters(store.clone()).await,
+        "folding changed a counter"
+    );
 
     // Folding the shards of past hours (upkeep) changes no sum.
     store.compact_stats(i64::MAX).await.unwrap();
@@ -435,5 +451,144 @@ fn retention_keeps_the_rollups_on_postgres() {
     let (url, name) = rt.block_on(fresh_postgres_database());
     let store: Arc<dyn Store> = Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap());
     rt.block_on(retention_keeps_the_rollups(store));
+    drop_postgres_database(name);
+}
+
+/// Writers on several connections while two folders run in a loop: every event is
+/// counted once, whether a fold took it, the read added it, or a rebuild recounted it.
+async fn folds_race_writers(store: Arc<dyn Store>, folds: bool) {
+    const WRITERS: usize = 6;
+    const EACH: usize = 40;
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("race").unwrap(), "Race", None)
+        .await
+        .unwrap();
+    let writing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let folders: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            let writing = writing.clone();
+            tokio::spawn(async move {
+                let mut written = 0;
+                while writing.load(Ordering::SeqCst) {
+                    written += store.fold_stats().await.unwrap();
+                    tokio::task::yield_now().await;
+                }
+                written
+            })
+        })
+        .collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let gw = gw.clone();
+            let app = app.clone();
+            tokio::spawn(async move {
+                let mut verified = 0;
+                for i in 0..EACH {
+                    let id = VerificationId::parse(&format!("r{w}-{i}")).unwrap();
+                    let to = format!("r{w}-{i}@example.com");
+                    let target = gw.target(&app, "console", &to).await.unwrap();
+                    let request = CreateRequest {
+                        id: Some(id.clone()),
+                        code: Some(CustomCode::parse("424242").unwrap()),
+                        ..CreateRequest::new(target)
+                    };
+                    gw.create(&app, request).await.unwrap();
+                    let code = if i % 2 == 0 { "424242" } else { "000000" };
+                    let (result, _) = gw
+                        .check(&app, &id, code, CheckMode::HostedPage)
+                        .await
+                        .unwrap();
+                    verified += i64::from(result == CheckResult::Verified);
+                }
+                verified
+            })
+        })
+        .collect();
+    let mut verified = 0;
+    for w in writers {
+        verified += w.await.unwrap();
+    }
+    writing.store(false, Ordering::SeqCst);
+    let mut folded = 0;
+    for f in folders {
+        folded += f.await.unwrap();
+    }
+    // A fold waits for every transaction of the cluster that began before its events
+    // ended (other tests' too): give it time to have run at least once.
+    for _ in 0..600 {
+        if folded > 0 || !folds {
+            break;
+        }
+        folded += store.fold_stats().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let all = StatsQuery {
+        app_ids: vec![app.app_id],
+        from: 0,
+        to: i64::MAX,
+    };
+    let read = |store: Arc<dyn Store>| {
+        let all = all.clone();
+        async move {
+            store
+                .stats(&all)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect::<BTreeMap<StatKey, i64>>()
+        }
+    };
+    let live = read(store.clone()).await;
+    let metric = |counters: &BTreeMap<StatKey, i64>, metric: &str| -> i64 {
+        counters
+            .iter()
+            .filter(|(k, _)| k.metric == metric)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(metric(&live, "created"), (WRITERS * EACH) as i64);
+    assert_eq!(metric(&live, "verified"), verified);
+    assert_eq!(verified, (WRITERS * EACH / 2) as i64);
+    store.fold_stats().await.unwrap();
+    assert_eq!(
+        live,
+        read(store.clone()).await,
+        "the last fold changed a counter"
+    );
+    store.rebuild_stats(0).await.unwrap();
+    assert_eq!(
+        live,
+        read(store.clone()).await,
+        "a rebuild counts otherwise"
+    );
+    // SQLite's trigger leaves nothing to fold; PostgreSQL's folds ran.
+    assert_eq!(folded > 0, folds, "folded {folded} rollup rows");
+}
+
+fn threaded_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn folds_race_writers_on_sqlite() {
+    let rt = threaded_runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("race.db").display());
+    let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::connect(&url)).unwrap());
+    rt.block_on(folds_race_writers(store, false));
+}
+
+#[test]
+fn folds_race_writers_on_postgres() {
+    let rt = threaded_runtime();
+    let (url, name) = rt.block_on(fresh_postgres_database());
+    let store: Arc<dyn Store> = Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap());
+    rt.block_on(folds_race_writers(store, true));
     drop_postgres_database(name);
 }

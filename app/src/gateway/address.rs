@@ -155,6 +155,33 @@ pub fn mask(raw: &str) -> String {
     out
 }
 
+/// An address as [`mask`] shows it, to find the addresses behind it: `chars` characters,
+/// starting with `head` and ending with `tail` (the domain included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Masked {
+    pub chars: usize,
+    pub head: String,
+    pub tail: String,
+}
+
+impl Masked {
+    /// `shown` when it is something [`mask`] writes (`jo**@example.com`, `+1*******100`),
+    /// else None.
+    pub fn parse(shown: &str) -> Option<Self> {
+        let first = shown.find('*')?;
+        let last = shown.rfind('*')?;
+        // The addresses it stands for mask to it again.
+        if mask(&shown.replace('*', "x")) != shown {
+            return None;
+        }
+        Some(Self {
+            chars: shown.chars().count(),
+            head: shown[..first].to_owned(),
+            tail: shown[last + 1..].to_owned(),
+        })
+    }
+}
+
 /// An international number (`+…` or `00…`), checked against its country's numbering plan
 /// (libphonenumber's metadata) and written in E.164.
 fn parse_phone(raw: &str) -> Result<String, AddressError> {
@@ -318,6 +345,42 @@ mod tests {
             code: 91
         }));
         assert!(codes.windows(2).all(|w| w[0].region < w[1].region));
+    }
+
+    #[test]
+    fn masked_addresses_read_back() {
+        for address in [
+            "john@example.com",
+            "+14155550100",
+            "ab@x.io",
+            "+4915112345678",
+        ] {
+            let shown = mask(address);
+            let m = Masked::parse(&shown).unwrap();
+            assert_eq!(m.chars, address.chars().count(), "{shown}");
+            assert!(
+                address.starts_with(&m.head) && address.ends_with(&m.tail),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            Masked::parse("jo**@example.com"),
+            Some(Masked {
+                chars: 16,
+                head: "jo".into(),
+                tail: "@example.com".into()
+            })
+        );
+        // Not what the history shows: no star, a head or tail of the wrong size, stars
+        // apart.
+        for shown in [
+            "john@example.com",
+            "j***@example.com",
+            "+1******0100",
+            "+1**5****100",
+        ] {
+            assert_eq!(Masked::parse(shown), None, "{shown}");
+        }
     }
 
     #[test]

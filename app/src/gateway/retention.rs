@@ -1,8 +1,10 @@
-//! Upkeep, hourly: retention (verifications older than the configured number of days go,
-//! with their events, outbox rows and event webhook messages, in batches; the stats
-//! rollups stay), folding the rollups' shards of past hours into one row each, and
-//! summing the hours of each day that is over into daily rollups. Every
-//! instance may run it: each step is one transaction over rows no one writes any more.
+//! Upkeep. Every second: adding the events recorded since to the stats rollups, where
+//! the database keeps them apart until then (PostgreSQL). Hourly: retention
+//! (verifications older than the configured number of days go, with their events, outbox
+//! rows and event webhook messages, in batches; the stats rollups stay), folding shards
+//! an earlier version left in past hours into one row each, and summing the hours of each
+//! day that is over into daily rollups. Every instance may run it: each step is one
+//! transaction, and the folders of several instances take turns on one row.
 
 use crate::gateway::{
     error::EngineError,
@@ -13,8 +15,11 @@ use std::time::Duration;
 
 /// Verifications deleted per transaction.
 const BATCH: u32 = 1000;
-/// How often the job looks for old verifications.
+/// How often the hourly steps run.
 const EVERY: Duration = Duration::from_secs(3600);
+/// How often new events are added to the rollups (reads add the rest themselves, so
+/// this bounds their work, not their freshness).
+const FOLD_EVERY: Duration = Duration::from_secs(1);
 
 impl Gateway {
     /// Deletes every verification started more than `days` days ago, a batch at a time;
@@ -32,43 +37,48 @@ impl Gateway {
         }
     }
 
-    /// Runs the upkeep a minute after start and then hourly: folds the rollups' shards
-    /// of hours before the last one, and purges old verifications when the settings keep
-    /// them for a number of days. Stops when `shutdown` turns true.
+    /// Runs the upkeep: the fold every second, the hourly steps a minute after start and
+    /// then hourly. Stops when `shutdown` turns true.
     pub fn start_upkeep(
         &self,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<()> {
-        let days = self.settings().retention_days;
         let gw = self.clone();
         tokio::spawn(async move {
-            let mut wait = Duration::from_secs(60);
+            let mut hourly = tokio::time::Instant::now() + Duration::from_secs(60);
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
+                    _ = tokio::time::sleep(FOLD_EVERY) => {}
                     _ = shutdown.changed() => return,
                 }
-                let now = gw.now_ms();
-                let last_hour = now - now.rem_euclid(HOUR_MS) - HOUR_MS;
-                if let Err(e) = gw.store().compact_stats(last_hour).await {
-                    tracing::warn!(error = ?e, "folding the stats shards failed; trying again later");
+                if let Err(e) = gw.store().fold_stats().await {
+                    tracing::warn!(error = ?e, "adding new events to the stats failed; trying again");
                 }
-                if let Err(e) = gw.store().roll_days(now - now.rem_euclid(DAY_MS)).await {
-                    tracing::warn!(error = ?e, "summing the stats of past days failed; trying again later");
+                if tokio::time::Instant::now() >= hourly {
+                    gw.hourly_upkeep().await;
+                    hourly = tokio::time::Instant::now() + EVERY;
                 }
-                if days > 0 {
-                    match gw.purge_old(days).await {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::info!(verifications = n, days, "purged old verifications")
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = ?e, "retention purge failed; trying again later")
-                        }
-                    }
-                }
-                wait = EVERY;
             }
         })
+    }
+
+    /// The hourly steps; a failed one is logged and tried again an hour later.
+    async fn hourly_upkeep(&self) {
+        let now = self.now_ms();
+        let last_hour = now - now.rem_euclid(HOUR_MS) - HOUR_MS;
+        if let Err(e) = self.store().compact_stats(last_hour).await {
+            tracing::warn!(error = ?e, "folding the stats shards failed; trying again later");
+        }
+        if let Err(e) = self.store().roll_days(now - now.rem_euclid(DAY_MS)).await {
+            tracing::warn!(error = ?e, "summing the stats of past days failed; trying again later");
+        }
+        let days = self.settings().retention_days;
+        if days > 0 {
+            match self.purge_old(days).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(verifications = n, days, "purged old verifications"),
+                Err(e) => tracing::warn!(error = ?e, "retention purge failed; trying again later"),
+            }
+        }
     }
 }

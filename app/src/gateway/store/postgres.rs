@@ -39,6 +39,96 @@ impl PostgresStore {
         })
     }
 
+    /// What the stats read as hourly rollups: the folded ones and the events not folded
+    /// yet (migration 0017).
+    const STAT_HOURS: &'static str = "stat_hour_live";
+    /// The events of `event e` already counted in `stat_hour`: folded, or from before the
+    /// folder (counted by the trigger that preceded it).
+    const COUNTED: &'static str =
+        "(e.txn IS NULL OR e.txn < (SELECT at FROM purge_mark WHERE name = 'events_folded'))";
+
+    /// Adds the events of every transaction that has ended and is not folded yet to
+    /// `stat_hour`, and moves the mark past them, inside `tx`; returns how many rollup
+    /// rows it wrote. Concurrent folders (other instances) wait for each other on the
+    /// mark's row; nothing is locked when there is nothing to fold.
+    async fn fold_events(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<u64, StoreError> {
+        let pending: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM event WHERE txn >= \
+             (SELECT at FROM purge_mark WHERE name = 'events_folded') \
+             AND txn < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
+        )
+        .fetch_one(&mut **tx)
+        .await?;
+        if !pending {
+            return Ok(0);
+        }
+        let from: i64 =
+            sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'events_folded' FOR UPDATE")
+                .fetch_one(&mut **tx)
+                .await?;
+        // Read after the lock: every transaction below it has ended, and the fold's own
+        // statement (a later snapshot) sees all their events.
+        let until: i64 =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                .fetch_one(&mut **tx)
+                .await?;
+        if until <= from {
+            return Ok(0);
+        }
+        let written = sqlx::query(
+            "INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n) \
+             SELECT app_id, hour, channel, provider, country, metric, 0, COUNT(*) \
+             FROM event_metric WHERE txn >= $1 AND txn < $2 \
+             GROUP BY app_id, hour, channel, provider, country, metric \
+             ON CONFLICT (app_id, hour, channel, provider, country, metric, shard) \
+             DO UPDATE SET n = stat_hour.n + excluded.n",
+        )
+        .bind(from)
+        .bind(until)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        sqlx::query("UPDATE purge_mark SET at = $1 WHERE name = 'events_folded'")
+            .bind(until)
+            .execute(&mut **tx)
+            .await?;
+        Ok(written)
+    }
+
+    /// Holds off every fold until `tx` ends, so the events counted in `stat_hour` stay
+    /// those `COUNTED` names meanwhile.
+    async fn hold_folds(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<(), StoreError> {
+        sqlx::query("SELECT at FROM purge_mark WHERE name = 'events_folded' FOR UPDATE")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts the unfolded events of the verifications `chosen` selects (a subquery over
+    /// `$1`, `$2`), which `tx` is about to delete, so no fold needs them.
+    async fn count_before_purge(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        chosen: &str,
+        before: i64,
+        batch: i64,
+    ) -> Result<(), StoreError> {
+        Self::hold_folds(tx).await?;
+        sqlx::query(&format!(
+            "INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n) \
+             SELECT app_id, hour, channel, provider, country, metric, 0, COUNT(*) \
+             FROM event_metric WHERE verification_id IN ({chosen}) \
+               AND txn >= (SELECT at FROM purge_mark WHERE name = 'events_folded') \
+             GROUP BY app_id, hour, channel, provider, country, metric \
+             ON CONFLICT (app_id, hour, channel, provider, country, metric, shard) \
+             DO UPDATE SET n = stat_hour.n + excluded.n"
+        ))
+        .bind(before)
+        .bind(batch)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     /// Called after a commit that added events: the listeners of every instance hear of
     /// it from [`notify_listeners`].
     fn events_added(&self) {

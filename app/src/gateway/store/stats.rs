@@ -4,14 +4,16 @@
 //! channel and country prefix, and the provider: the one named by a delivery event, else
 //! the verification's) and its `tags`, the extra counters it feeds beyond its own kind
 //! (`ttv:3`, `tries:1`, `latency:2`, `receipt:delivered`, `error:rejected`, `failover`).
-//! A trigger adds each new event to `stat_hour` in the transaction that recorded it, so a
-//! counter is never lost or counted twice; [`StatsStore::rebuild_stats`] recomputes the
-//! same rows from the stored events. Both are one function of the event row alone, so
-//! they agree whatever happened to the verification later. On PostgreSQL the trigger
-//! spreads a counter of the current hour over 64 shards (by event id), so concurrent
-//! transactions of one app do not all wait for one row's lock;
-//! [`StatsStore::compact_stats`] folds older hours back into shard 0, where a rebuild
-//! writes everything. SQLite has one writer at a time and keeps shard 0 only.
+//! On SQLite a trigger adds each new event to `stat_hour` in the transaction that
+//! recorded it. On PostgreSQL that made concurrent creates and checks wait on the hot
+//! counters' row locks, so the rollups come from the event stream instead:
+//! [`StatsStore::fold_stats`] (every second, from the upkeep) adds the events of ended
+//! transactions to `stat_hour` and moves a mark past them in one transaction, and reads
+//! add the events not folded yet, so a counter is never lost, counted twice or late.
+//! [`StatsStore::rebuild_stats`] recomputes the same rows from the stored events. All are
+//! one function of the event row alone, so they agree whatever happened to the
+//! verification later. Hours written by an earlier version may hold several shards of a
+//! counter; [`StatsStore::compact_stats`] folds them into shard 0.
 
 use super::StoreError;
 use async_trait::async_trait;
@@ -144,7 +146,7 @@ pub struct StatsSummary {
     pub totals: Vec<(String, String, String, i64)>,
 }
 
-/// The rollups: kept by the trigger, read by the stats page, rebuilt on demand.
+/// The rollups: kept as events are recorded, read by the stats page, rebuilt on demand.
 #[async_trait]
 pub trait StatsStore: Send + Sync {
     /// Every counter of the query's apps and hours, summed over shards.
@@ -155,6 +157,11 @@ pub trait StatsStore: Send + Sync {
         query: &StatsQuery,
         bar_ms: i64,
     ) -> Result<StatsSummary, StoreError>;
+    /// Adds the events recorded since the last fold to the hourly rollups, where the
+    /// database keeps them apart until then (PostgreSQL); returns how many rollup rows it
+    /// wrote. Reads count unfolded events too, so this changes no figure; the upkeep runs
+    /// it every second so that reads have few to add.
+    async fn fold_stats(&self) -> Result<u64, StoreError>;
     /// Folds the shards of every hour before `before` into shard 0 (same sums, fewer
     /// rows); returns how many rows it folded.
     async fn compact_stats(&self, before: i64) -> Result<u64, StoreError>;

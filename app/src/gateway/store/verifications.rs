@@ -1,6 +1,7 @@
 //! Verifications: stored, read, checked (one conditional statement per guarantee), closed; and the inbound-SMS lookups.
 
 use super::StoreError;
+use crate::gateway::address::Masked;
 use crate::model::Status;
 use async_trait::async_trait;
 
@@ -109,7 +110,8 @@ pub struct Switch {
 
 /// Which verifications a history page lists: some apps' (newest first), narrowed by
 /// status, channel, provider, creation time (`from` inclusive, `to` exclusive, Unix ms),
-/// public id, or any of `address_keys` (an address's keyed hash under each server key);
+/// public id, any of `address_keys` (an address's keyed hash under each server key) or a
+/// masked address;
 /// `before` is the (created_at, verification_id) of the last row of the page before.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryQuery {
@@ -121,6 +123,8 @@ pub struct HistoryQuery {
     pub to: Option<i64>,
     pub public_id: Option<String>,
     pub address_keys: Vec<Vec<u8>>,
+    /// Addresses that mask to what the history shows (found by length, head and tail).
+    pub masked: Option<Masked>,
     pub before: Option<(i64, i64)>,
     pub limit: u32,
 }

@@ -1,10 +1,12 @@
 //! An app's verifications as its tenant browses them: newest first, a page at a time
 //! (keyset pages, never OFFSET), narrowed by status, channel, provider and dates, or found
-//! by id or by full address (matched through the address's keyed hash). Addresses leave
+//! by id, by full address (matched through the address's keyed hash) or by an address as
+//! the history shows it masked (every address with that length, head and tail: a walk
+//! through the app's verifications newest first, which dates narrow). Addresses leave
 //! here whole; every page and export masks them.
 
 use crate::gateway::{
-    address::{Address, Channel},
+    address::{Address, Channel, Masked},
     clock::utc_midnight,
     error::EngineError,
     handle::Gateway,
@@ -27,7 +29,7 @@ pub struct HistoryFilter {
     /// `YYYY-MM-DD`, both days included.
     pub from: String,
     pub to: String,
-    /// A verification id, or a full address.
+    /// A verification id, a full address, or an address as the history shows it.
     pub q: String,
 }
 
@@ -118,7 +120,14 @@ impl Gateway {
             if q.len() > Address::MAX_BYTES {
                 return Err(EngineError::invalid("q", "is too long"));
             }
-            if looks_like_address(&q) {
+            if q.contains('*') {
+                query.masked = Some(Masked::parse(&q).ok_or_else(|| {
+                    EngineError::invalid(
+                        "q",
+                        "is not an address as the history shows it, such as jo**@example.com",
+                    )
+                })?);
+            } else if looks_like_address(&q) {
                 // The address as stored: parsed as the channel it looks like, else as typed.
                 let mut forms = vec![q.clone()];
                 for channel in [Channel::Email, Channel::Sms] {

@@ -88,8 +88,9 @@ pub(super) fn History(view: HistoryView) -> impl IntoView {
     let form = view! {
         <form method="get" action=format!("{base}/history") class="mt-4 grid grid-cols-2 gap-3 sm:grid-cols-3" aria-label="Filters">
             <div class="col-span-2 sm:col-span-3">
-                <label for="q" class="block text-sm font-medium">"Verification id or full address"</label>
-                <input id="q" name="q" value=fields.q autocomplete="off" class=INPUT/>
+                <label for="q" class="block text-sm font-medium">"Verification id or address"</label>
+                <input id="q" name="q" value=fields.q autocomplete="off" aria-describedby="q-hint" class=INPUT/>
+                <p id="q-hint" class="mt-1 text-xs text-zinc-600">"A full address, or one as listed here, such as jo**@example.com."</p>
             </div>
             {choice("status", "Status", statuses, fields.status)}
             {choice("channel", "Channel", channels, fields.channel)}

@@ -93,7 +93,7 @@ pub(super) mod webhooks;
 macro_rules! sql_store {
     ($store:ty, $db:ty, $skip_locked:expr, $each_tag:expr) => {
         const _: () = {
-            use super::sql::stats::{MARK, ROLL_DAYS};
+            use super::sql::stats::{roll_days_sql, MARK};
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{

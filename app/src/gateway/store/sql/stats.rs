@@ -1,18 +1,25 @@
-//! Stats rollups: read and rebuilt. The SQL of
+//! Stats rollups: read, folded and rebuilt. The SQL of
 //! [`StatsStore`](crate::gateway::store::StatsStore), expanded by `sql_store!` inside its
-//! block, where the row readers and imports are. The trigger that keeps them is in the
-//! migrations (`*_stats.sql`).
+//! block, where the row readers and imports are. What differs by database is the store's
+//! own: `STAT_HOURS` (what is read as hourly rollups), `COUNTED` (which events the
+//! rollups hold) and `fold_events` (SQLite counts each event by a trigger, migration
+//! 0013; PostgreSQL folds the events of ended transactions, migration 0017).
 
 /// Where upkeep got to: `verifications` (purged before) or `days_rolled` (days summed
 /// before), Unix ms.
 pub(in crate::gateway::store) const MARK: &str = "SELECT at FROM purge_mark WHERE name = $1";
 
-/// Sums the hourly rollups of `[$1, $2)` into daily ones.
-pub(in crate::gateway::store) const ROLL_DAYS: &str = "INSERT INTO stat_day \
-     (app_id, day, channel, provider, country, metric, n) \
-     SELECT app_id, hour - hour % 86400000, channel, provider, country, metric, SUM(n) \
-     FROM stat_hour WHERE hour >= $1 AND hour < $2 \
-     GROUP BY app_id, hour - hour % 86400000, channel, provider, country, metric";
+/// Sums the hourly rollups of `[$1, $2)`, read from `hours` (the store's `STAT_HOURS`),
+/// into daily ones.
+pub(in crate::gateway::store) fn roll_days_sql(hours: &str) -> String {
+    format!(
+        "INSERT INTO stat_day (app_id, day, channel, provider, country, metric, n) \
+         SELECT app_id, hour - hour % 86400000, channel, provider, country, metric, \
+           CAST(SUM(n) AS BIGINT) \
+         FROM {hours} WHERE hour >= $1 AND hour < $2 \
+         GROUP BY app_id, hour - hour % 86400000, channel, provider, country, metric"
+    )
+}
 
 /// Implements [`StatsStore`](crate::gateway::store::StatsStore) for `$store`. `$each_tag`
 /// is the table function that turns `e.tags` (a JSON array) into rows `t(value)`.
@@ -27,8 +34,9 @@ macro_rules! sql_stats {
                 let apps: Vec<String> = (0..q.app_ids.len()).map(|i| format!("${}", i + 3)).collect();
                 let sql = format!(
                     "SELECT app_id, hour, channel, provider, country, metric, CAST(SUM(n) AS BIGINT) AS n \
-                     FROM stat_hour WHERE hour >= $1 AND hour < $2 AND app_id IN ({}) \
+                     FROM {} WHERE hour >= $1 AND hour < $2 AND app_id IN ({}) \
                      GROUP BY app_id, hour, channel, provider, country, metric",
+                    Self::STAT_HOURS,
                     apps.join(", ")
                 );
                 let mut query = sqlx::query(&sql).bind(q.from).bind(q.to);
@@ -73,8 +81,10 @@ macro_rules! sql_stats {
                 let apps: Vec<String> = (0..q.app_ids.len()).map(|i| format!("${}", i + 5)).collect();
                 let apps = apps.join(", ");
                 let days = format!("FROM stat_day WHERE app_id IN ({apps}) AND day >= $1 AND day < $4");
-                let hours =
-                    format!("FROM stat_hour WHERE app_id IN ({apps}) AND hour >= $4 AND hour < $2");
+                let hours = format!(
+                    "FROM {} WHERE app_id IN ({apps}) AND hour >= $4 AND hour < $2",
+                    Self::STAT_HOURS
+                );
                 let volume = format!(
                     "SELECT t - (t - $1) % $3 AS bar, channel, CAST(SUM(n) AS BIGINT) AS n \
                      FROM (SELECT day AS t, channel, n {days} AND metric = 'created' \
@@ -122,6 +132,13 @@ macro_rules! sql_stats {
                 })
             }
 
+            async fn fold_stats(&self) -> Result<u64, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let written = Self::fold_events(&mut tx).await?;
+                tx.commit().await?;
+                Ok(written)
+            }
+
             async fn roll_days(&self, before: i64) -> Result<u64, StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let rolled: Option<i64> =
@@ -130,13 +147,13 @@ macro_rules! sql_stats {
                         .await?;
                 let first: Option<i64> = match rolled {
                     Some(at) => Some(at),
-                    None => sqlx::query_scalar("SELECT MIN(hour) FROM stat_hour")
+                    None => sqlx::query_scalar(&format!("SELECT MIN(hour) FROM {}", Self::STAT_HOURS))
                         .fetch_one(&mut *tx)
                         .await?,
                 };
                 let from = first.map_or(before, |at| at - at.rem_euclid(DAY_MS));
                 let written = if from < before {
-                    sqlx::query(&format!("{ROLL_DAYS} ON CONFLICT (app_id, day, channel, provider, country, metric) DO UPDATE SET n = excluded.n"))
+                    sqlx::query(&format!("{} ON CONFLICT (app_id, day, channel, provider, country, metric) DO UPDATE SET n = excluded.n", roll_days_sql(Self::STAT_HOURS)))
                         .bind(from)
                         .bind(before)
                         .execute(&mut *tx)
@@ -191,6 +208,9 @@ macro_rules! sql_stats {
                 let kept_from = purged.map_or(0, |at| at + (HOUR_MS - at.rem_euclid(HOUR_MS)) % HOUR_MS);
                 let since = since.max(kept_from);
                 let since = since - since.rem_euclid(HOUR_MS);
+                // The recount takes exactly the events the rollups held (COUNTED): the
+                // rest are a fold's, which waits for this transaction.
+                Self::hold_folds(&mut tx).await?;
                 sqlx::query("DELETE FROM stat_hour WHERE hour >= $1")
                     .bind(since)
                     .execute(&mut *tx)
@@ -202,14 +222,16 @@ macro_rules! sql_stats {
                      FROM (SELECT e.app_id, e.created_at - e.created_at % {HOUR_MS} AS hour, \
                              e.channel, e.provider, e.country, e.kind AS metric, 0 AS shard \
                            FROM event e WHERE e.app_id IS NOT NULL AND e.created_at >= $1 \
+                             AND {counted} \
                            UNION ALL \
                            SELECT e.app_id, e.created_at - e.created_at % {HOUR_MS}, \
                              e.channel, e.provider, e.country, t.value, 0 \
                            FROM event e CROSS JOIN {} \
                            WHERE e.app_id IS NOT NULL AND e.tags IS NOT NULL \
-                             AND e.created_at >= $1) counted \
+                             AND e.created_at >= $1 AND {counted}) counted \
                      GROUP BY app_id, hour, channel, provider, country, metric, shard",
-                    $each_tag
+                    $each_tag,
+                    counted = Self::COUNTED
                 );
                 let written = sqlx::query(&sql).bind(since).execute(&mut *tx).await?;
                 // The daily sums of the days rebuilt, from the hourly rows now right.
@@ -223,7 +245,7 @@ macro_rules! sql_stats {
                         .bind(first_day)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query(ROLL_DAYS)
+                    sqlx::query(&roll_days_sql(Self::STAT_HOURS))
                         .bind(first_day)
                         .bind(until)
                         .execute(&mut *tx)
@@ -237,6 +259,8 @@ macro_rules! sql_stats {
                 let chosen = "SELECT verification_id FROM verification WHERE created_at < $1 \
                      ORDER BY created_at LIMIT $2";
                 let mut tx = self.pool.begin().await?;
+                // The events about to go are counted first.
+                Self::count_before_purge(&mut tx, chosen, before, i64::from(batch)).await?;
                 sqlx::query(&format!(
                     "DELETE FROM webhook_message WHERE event_id IN \
                      (SELECT event_id FROM event WHERE verification_id IN ({chosen}))"

@@ -50,6 +50,17 @@ macro_rules! sql_verifications {
                     }
                     b.push(")");
                 }
+                if let Some(m) = &q.masked {
+                    // Lengths are numbers this code computed, written as literals so
+                    // PostgreSQL's substr takes them as integers.
+                    let (chars, head, tail) = (m.chars, m.head.chars().count(), m.tail.chars().count());
+                    b.push(format!(" AND length(v.address) = {chars} AND substr(v.address, 1, {head}) = "))
+                        .push_bind(m.head.clone());
+                    if tail > 0 {
+                        b.push(format!(" AND substr(v.address, {}) = ", chars - tail + 1))
+                            .push_bind(m.tail.clone());
+                    }
+                }
                 if let Some((at, id)) = q.before {
                     b.push(" AND (v.created_at < ")
                         .push_bind(at)
