@@ -239,6 +239,16 @@ for (const javaScript of [true, false]) {
       const bars = await page.$$eval('[data-chart=volume] rect[data-value]', (rs) => rs.map((r) => Number(r.dataset.value)));
       assert.deepEqual(bars, [1], 'one bar, of one verification');
       assert.equal(await page.getAttribute('[data-chart=funnel] rect[data-label=Started]', 'data-value'), '1');
+      // Hovering a bar shows its value: at once with JavaScript, as the browser's own
+      // tooltip (the bar's title) without.
+      await page.hover('[data-chart=volume] rect[data-value]');
+      if (mode === 'js') {
+        assert.ok(await page.isVisible('[data-chart=volume] [data-role=chart-tip]'), 'the tooltip shows');
+        assert.match(await page.textContent('[data-chart=volume] [data-role=chart-tip]'), /: 1$/);
+      } else {
+        assert.equal(await page.isVisible('[data-role=chart-tip]'), false);
+        assert.match(await page.textContent('[data-chart=volume] rect[data-value] title'), /: 1$/);
+      }
       await page.selectOption('#range', '7d');
       await Promise.all([
         page.waitForURL(/range=7d/),

@@ -281,8 +281,13 @@ pub fn render_dashboard(
         DashboardPage::NotFound { .. } => "Not found".to_owned(),
         DashboardPage::Forbidden { .. } => "Not allowed".to_owned(),
     };
-    // The templates page alone loads a small script (no WASM): its live preview.
-    let live_preview = matches!(page, DashboardPage::Templates { .. });
+    // Two pages load a small script (no WASM): the templates page its live preview, the
+    // stats pages their charts' tooltips. Both work without.
+    let script = match page {
+        DashboardPage::Templates { .. } => Some("/static/dashboard.js"),
+        DashboardPage::Stats { .. } => Some("/static/charts.js"),
+        _ => None,
+    };
     render_document(
         options,
         status,
@@ -292,7 +297,7 @@ pub fn render_dashboard(
             let nonce = nonce.to_string();
             view! {
                 <title>{format!("{title} · otpgate dashboard")}</title>
-                {live_preview.then(|| view! { <script nonce=nonce src="/static/dashboard.js" defer></script> })}
+                {script.map(|src| view! { <script nonce=nonce src=src defer></script> })}
             }
         },
         move || body(page),
