@@ -53,8 +53,7 @@ impl PostgresStore {
     /// mark's row; nothing is locked when there is nothing to fold.
     async fn fold_events(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<u64, StoreError> {
         let pending: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM event WHERE txn >= \
-             (SELECT at FROM purge_mark WHERE name = 'events_folded') \
+            "SELECT EXISTS (SELECT 1 FROM event WHERE txn >= otpgate_events_folded() \
              AND txn < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
         )
         .fetch_one(&mut **tx)
@@ -117,7 +116,7 @@ impl PostgresStore {
             "INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n) \
              SELECT app_id, hour, channel, provider, country, metric, 0, COUNT(*) \
              FROM event_metric WHERE verification_id IN ({chosen}) \
-               AND txn >= (SELECT at FROM purge_mark WHERE name = 'events_folded') \
+               AND txn >= otpgate_events_folded() \
              GROUP BY app_id, hour, channel, provider, country, metric \
              ON CONFLICT (app_id, hour, channel, provider, country, metric, shard) \
              DO UPDATE SET n = stat_hour.n + excluded.n"
