@@ -182,6 +182,29 @@ impl Masked {
     }
 }
 
+impl Masked {
+    /// The SQL `LIKE` pattern of the addresses behind it: the head and tail as they are
+    /// (`%`, `_` and `!` escaped with `!`), one `_` per hidden character.
+    pub fn like_pattern(&self) -> String {
+        let escape = |part: &str| {
+            part.chars().fold(String::new(), |mut out, c| {
+                if matches!(c, '%' | '_' | '!') {
+                    out.push('!');
+                }
+                out.push(c);
+                out
+            })
+        };
+        let hidden = self.chars - self.head.chars().count() - self.tail.chars().count();
+        format!(
+            "{}{}{}",
+            escape(&self.head),
+            "_".repeat(hidden),
+            escape(&self.tail)
+        )
+    }
+}
+
 /// An international number (`+…` or `00…`), checked against its country's numbering plan
 /// (libphonenumber's metadata) and written in E.164.
 fn parse_phone(raw: &str) -> Result<String, AddressError> {
@@ -370,6 +393,14 @@ mod tests {
                 head: "jo".into(),
                 tail: "@example.com".into()
             })
+        );
+        assert_eq!(
+            Masked::parse("jo**@example.com").unwrap().like_pattern(),
+            "jo__@example.com"
+        );
+        assert_eq!(
+            Masked::parse("a_***@x%y.io").unwrap().like_pattern(),
+            "a!____@x!%y.io"
         );
         // Not what the history shows: no star, a head or tail of the wrong size, stars
         // apart.

@@ -39,6 +39,9 @@ impl PostgresStore {
         })
     }
 
+    /// PostgreSQL's `LIKE` tells case: a masked search needs nothing else.
+    const LIKE_IS_EXACT: bool = true;
+
     /// What the stats read as hourly rollups: the folded ones and the events not folded
     /// yet (migration 0017).
     const STAT_HOURS: &'static str = "stat_hour_live";

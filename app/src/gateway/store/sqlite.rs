@@ -47,6 +47,9 @@ impl SqliteStore {
         Ok(None)
     }
 
+    /// SQLite's `LIKE` ignores ASCII case: a masked search compares the ends as well.
+    const LIKE_IS_EXACT: bool = false;
+
     /// What the stats read as hourly rollups: kept by a trigger (migration 0013) in the
     /// transaction of each event.
     const STAT_HOURS: &'static str = "stat_hour";

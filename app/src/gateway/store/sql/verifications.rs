@@ -51,24 +51,34 @@ macro_rules! sql_verifications {
                     b.push(")");
                 }
                 if let Some(m) = &q.masked {
-                    // Lengths are numbers this code computed, written as literals so
-                    // PostgreSQL's substr takes them as integers.
-                    let (chars, head, tail) = (m.chars, m.head.chars().count(), m.tail.chars().count());
-                    b.push(format!(" AND length(v.address) = {chars} AND substr(v.address, 1, {head}) = "))
-                        .push_bind(m.head.clone());
-                    if tail > 0 {
-                        b.push(format!(" AND substr(v.address, {}) = ", chars - tail + 1))
+                    // One `_` per hidden character. PostgreSQL's LIKE is exact, and its
+                    // planner estimates how many rows the pattern keeps, so it walks the
+                    // newest first and stops at a page; SQLite's LIKE ignores ASCII case,
+                    // so there the start and end are compared as well (its planner walks
+                    // the history index either way).
+                    b.push(" AND v.address LIKE ").push_bind(m.like_pattern()).push(" ESCAPE '!'");
+                    if !Self::LIKE_IS_EXACT {
+                        b.push(" AND substr(v.address, 1, length(")
+                            .push_bind(m.head.clone())
+                            .push(")) = ")
+                            .push_bind(m.head.clone())
+                            .push(" AND substr(v.address, length(v.address) - length(")
+                            .push_bind(m.tail.clone())
+                            .push(") + 1) = ")
                             .push_bind(m.tail.clone());
                     }
                 }
                 if let Some((at, id)) = q.before {
-                    b.push(" AND (v.created_at < ")
+                    // A row comparison and a plain bound both planners can start an index
+                    // scan at; `a < x OR (a = x AND b < y)` made PostgreSQL walk from the
+                    // newest row to the cursor on every page (a second a page at 10M).
+                    b.push(" AND v.created_at <= ")
                         .push_bind(at)
-                        .push(" OR (v.created_at = ")
+                        .push(" AND (v.created_at, v.verification_id) < (")
                         .push_bind(at)
-                        .push(" AND v.verification_id < ")
+                        .push(", ")
                         .push_bind(id)
-                        .push("))");
+                        .push(")");
                 }
                 b.push(" ORDER BY v.created_at DESC, v.verification_id DESC LIMIT ")
                     .push_bind(i64::from(q.limit));
