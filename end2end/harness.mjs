@@ -77,7 +77,7 @@ export async function startServer({ app = '', extra = '' } = {}) {
  * evaluate axe-core in it.
  */
 export async function withoutPageScripts(page) {
-  await page.route(/\/(pkg\/.*\.(js|wasm)|static\/dashboard\.js)$/, (route) => route.abort());
+  await page.route(/\/(pkg\/.*\.(js|wasm)|static\/(dashboard|charts)\.js)$/, (route) => route.abort());
 }
 
 /** A fresh headless Chromium profile; `javaScriptEnabled: false` for the no-JS runs. */
