@@ -2,19 +2,18 @@
 //! verification, compared with a small reference model. Whatever the sequence, at most one
 //! check succeeds, attempts never exceed the limit, and nothing succeeds after expiry.
 
+mod support;
+
 use app::{
     gateway::{
-        clock::ManualClock,
-        code::{CodeHasher, CodeKey},
-        delivery::{ConsoleProvider, Providers},
-        store::SqliteStore,
-        tokens::TokenKeys,
-        CheckMode, CreateRequest, CustomCode, EngineError, EngineSettings, Gateway,
+        clock::ManualClock, store::SqliteStore, CheckMode, CreateRequest, CustomCode, EngineError,
+        Gateway,
     },
     model::{CheckResult, Namespace, Status, VerificationId},
 };
 use proptest::prelude::*;
 use std::sync::Arc;
+use support::console_gateway;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -84,17 +83,7 @@ impl Model {
 
 async fn gateway(dir: &std::path::Path, clock: Arc<ManualClock>) -> Gateway {
     let url = format!("sqlite://{}", dir.join("model.db").display());
-    let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
-    let mut providers = Providers::default();
-    providers.add_console(Arc::new(ConsoleProvider::default()));
-    Gateway::new(
-        store,
-        CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap(),
-        providers,
-        clock,
-        EngineSettings::default(),
-        TokenKeys::new(&[[4; 32]], "http://127.0.0.1").unwrap(),
-    )
+    console_gateway(Arc::new(SqliteStore::connect(&url).await.unwrap()), clock)
 }
 
 proptest! {

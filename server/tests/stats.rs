@@ -80,6 +80,39 @@ struct Done {
 
 const ADDRESSES: [&str; 2] = ["+4915112345678", "ana@example.com"];
 
+/// Every counter of one app, of all time.
+async fn counters(store: &Arc<dyn Store>, app_id: i64) -> BTreeMap<StatKey, i64> {
+    let all = StatsQuery {
+        app_ids: vec![app_id],
+        from: 0,
+        to: i64::MAX,
+    };
+    store.stats(&all).await.unwrap().into_iter().collect()
+}
+
+/// One metric summed over hours, channels, providers and countries.
+fn total(counters: &BTreeMap<StatKey, i64>, metric: &str) -> i64 {
+    counters
+        .iter()
+        .filter(|(k, _)| k.metric == metric)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Runs `test` on a store in a fresh SQLite file.
+fn on_sqlite(rt: &tokio::runtime::Runtime, test: impl FnOnce(Arc<dyn Store>)) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("stats.db").display());
+    test(Arc::new(rt.block_on(SqliteStore::connect(&url)).unwrap()));
+}
+
+/// Runs `test` on a store in a fresh PostgreSQL database, dropped afterwards.
+fn on_postgres(rt: &tokio::runtime::Runtime, test: impl FnOnce(Arc<dyn Store>)) {
+    let (url, name) = rt.block_on(fresh_postgres_database());
+    test(Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap()));
+    drop_postgres_database(name);
+}
+
 /// Case `case` of the workload; cases share a database, and each starts three days after
 /// the one before so days one case summed are over before the next begins.
 async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
@@ -225,28 +258,8 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
         }
     }
 
-    let counters = |store: Arc<dyn Store>| {
-        let query = StatsQuery {
-            app_ids: vec![app.app_id],
-            from: 0,
-            to: i64::MAX,
-        };
-        async move {
-            store
-                .stats(&query)
-                .await
-                .unwrap()
-                .into_iter()
-                .collect::<BTreeMap<StatKey, i64>>()
-        }
-    };
-    let kept = counters(store.clone()).await;
-    let total = |metric: &str| -> i64 {
-        kept.iter()
-            .filter(|(k, _)| k.metric == metric)
-            .map(|(_, n)| n)
-            .sum()
-    };
+    let kept = counters(&store, app.app_id).await;
+    let total = |metric: &str| total(&kept, metric);
     assert_eq!(total("created"), done.created);
     assert_eq!(total("sent"), done.sent);
     assert_eq!(total("send_failed"), done.failed);
@@ -290,7 +303,7 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
     store.fold_stats().await.unwrap();
     assert_eq!(
         kept,
-        counters(store.clone()).await,
+        counters(&store, app.app_id).await,
         "folding changed a counter"
     );
 
@@ -298,7 +311,7 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
     store.compact_stats(i64::MAX).await.unwrap();
     assert_eq!(
         kept,
-        counters(store.clone()).await,
+        counters(&store, app.app_id).await,
         "compacting changed a counter"
     );
 
@@ -334,7 +347,7 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
     );
 
     store.rebuild_stats(0).await.unwrap();
-    let rebuilt = counters(store.clone()).await;
+    let rebuilt = counters(&store, app.app_id).await;
     assert_eq!(
         hourly,
         summary(store.clone()).await,
@@ -368,19 +381,13 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn rollups_agree_with_their_rebuild_on_sqlite() {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("stats.db").display());
-    let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::connect(&url)).unwrap());
-    rollups_agree_with_their_rebuild(store, &rt);
+    on_sqlite(&rt, |store| rollups_agree_with_their_rebuild(store, &rt));
 }
 
 #[test]
 fn rollups_agree_with_their_rebuild_on_postgres() {
     let rt = runtime();
-    let (url, name) = rt.block_on(fresh_postgres_database());
-    let store: Arc<dyn Store> = Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap());
-    rollups_agree_with_their_rebuild(store, &rt);
-    drop_postgres_database(name);
+    on_postgres(&rt, |store| rollups_agree_with_their_rebuild(store, &rt));
 }
 
 /// Retention purges verifications older than the configured days with their events, keeps
@@ -413,18 +420,13 @@ async fn retention_keeps_the_rollups(store: Arc<dyn Store>) {
         .unwrap();
     clock.advance_ms(100 * 86_400_000);
     let new = create("new").await;
-    let all = StatsQuery {
-        app_ids: vec![app.app_id],
-        from: 0,
-        to: i64::MAX,
-    };
-    let before: BTreeMap<StatKey, i64> = store.stats(&all).await.unwrap().into_iter().collect();
+    let before = counters(&store, app.app_id).await;
 
     assert_eq!(gw.purge_old(90).await.unwrap(), 1);
     assert!(gw.get(&app, &old).await.is_err(), "the old one is gone");
     assert_eq!(gw.get(&app, &new).await.unwrap().public_id, "new");
     assert_eq!(gw.purge_old(90).await.unwrap(), 0, "nothing more to purge");
-    let after: BTreeMap<StatKey, i64> = store.stats(&all).await.unwrap().into_iter().collect();
+    let after = counters(&store, app.app_id).await;
     assert_eq!(before, after, "the rollups stay");
     assert!(
         after.keys().any(|k| k.metric == "verified"),
@@ -432,26 +434,20 @@ async fn retention_keeps_the_rollups(store: Arc<dyn Store>) {
     );
 
     store.rebuild_stats(0).await.unwrap();
-    let rebuilt: BTreeMap<StatKey, i64> = store.stats(&all).await.unwrap().into_iter().collect();
+    let rebuilt = counters(&store, app.app_id).await;
     assert_eq!(before, rebuilt, "a rebuild leaves the purged hours alone");
 }
 
 #[test]
 fn retention_keeps_the_rollups_on_sqlite() {
     let rt = runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("kept.db").display());
-    let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::connect(&url)).unwrap());
-    rt.block_on(retention_keeps_the_rollups(store));
+    on_sqlite(&rt, |store| rt.block_on(retention_keeps_the_rollups(store)));
 }
 
 #[test]
 fn retention_keeps_the_rollups_on_postgres() {
     let rt = runtime();
-    let (url, name) = rt.block_on(fresh_postgres_database());
-    let store: Arc<dyn Store> = Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap());
-    rt.block_on(retention_keeps_the_rollups(store));
-    drop_postgres_database(name);
+    on_postgres(&rt, |store| rt.block_on(retention_keeps_the_rollups(store)));
 }
 
 /// Writers on several connections while two folders run in a loop: every event is
@@ -524,43 +520,20 @@ async fn folds_race_writers(store: Arc<dyn Store>, folds: bool) {
         folded += store.fold_stats().await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let all = StatsQuery {
-        app_ids: vec![app.app_id],
-        from: 0,
-        to: i64::MAX,
-    };
-    let read = |store: Arc<dyn Store>| {
-        let all = all.clone();
-        async move {
-            store
-                .stats(&all)
-                .await
-                .unwrap()
-                .into_iter()
-                .collect::<BTreeMap<StatKey, i64>>()
-        }
-    };
-    let live = read(store.clone()).await;
-    let metric = |counters: &BTreeMap<StatKey, i64>, metric: &str| -> i64 {
-        counters
-            .iter()
-            .filter(|(k, _)| k.metric == metric)
-            .map(|(_, n)| n)
-            .sum()
-    };
-    assert_eq!(metric(&live, "created"), (WRITERS * EACH) as i64);
-    assert_eq!(metric(&live, "verified"), verified);
+    let live = counters(&store, app.app_id).await;
+    assert_eq!(total(&live, "created"), (WRITERS * EACH) as i64);
+    assert_eq!(total(&live, "verified"), verified);
     assert_eq!(verified, (WRITERS * EACH / 2) as i64);
     store.fold_stats().await.unwrap();
     assert_eq!(
         live,
-        read(store.clone()).await,
+        counters(&store, app.app_id).await,
         "the last fold changed a counter"
     );
     store.rebuild_stats(0).await.unwrap();
     assert_eq!(
         live,
-        read(store.clone()).await,
+        counters(&store, app.app_id).await,
         "a rebuild counts otherwise"
     );
     // SQLite's trigger leaves nothing to fold; PostgreSQL's folds ran.
@@ -578,17 +551,11 @@ fn threaded_runtime() -> tokio::runtime::Runtime {
 #[test]
 fn folds_race_writers_on_sqlite() {
     let rt = threaded_runtime();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("race.db").display());
-    let store: Arc<dyn Store> = Arc::new(rt.block_on(SqliteStore::connect(&url)).unwrap());
-    rt.block_on(folds_race_writers(store, false));
+    on_sqlite(&rt, |store| rt.block_on(folds_race_writers(store, false)));
 }
 
 #[test]
 fn folds_race_writers_on_postgres() {
     let rt = threaded_runtime();
-    let (url, name) = rt.block_on(fresh_postgres_database());
-    let store: Arc<dyn Store> = Arc::new(rt.block_on(PostgresStore::connect(&url)).unwrap());
-    rt.block_on(folds_race_writers(store, true));
-    drop_postgres_database(name);
+    on_postgres(&rt, |store| rt.block_on(folds_race_writers(store, true)));
 }

@@ -180,9 +180,7 @@ impl Masked {
             tail: shown[last + 1..].to_owned(),
         })
     }
-}
 
-impl Masked {
     /// The SQL `LIKE` pattern of the addresses behind it: the head and tail as they are
     /// (`%`, `_` and `!` escaped with `!`), one `_` per hidden character.
     pub fn like_pattern(&self) -> String {

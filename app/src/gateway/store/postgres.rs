@@ -77,19 +77,12 @@ impl PostgresStore {
         if until <= from {
             return Ok(0);
         }
-        let written = sqlx::query(
-            "INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n) \
-             SELECT app_id, hour, channel, provider, country, metric, 0, COUNT(*) \
-             FROM event_metric WHERE txn >= $1 AND txn < $2 \
-             GROUP BY app_id, hour, channel, provider, country, metric \
-             ON CONFLICT (app_id, hour, channel, provider, country, metric, shard) \
-             DO UPDATE SET n = stat_hour.n + excluded.n",
-        )
-        .bind(from)
-        .bind(until)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected();
+        let written = sqlx::query(&add_to_rollups("txn >= $1 AND txn < $2"))
+            .bind(from)
+            .bind(until)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
         sqlx::query("UPDATE purge_mark SET at = $1 WHERE name = 'events_folded'")
             .bind(until)
             .execute(&mut **tx)
@@ -115,15 +108,9 @@ impl PostgresStore {
         batch: i64,
     ) -> Result<(), StoreError> {
         Self::hold_folds(tx).await?;
-        sqlx::query(&format!(
-            "INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n) \
-             SELECT app_id, hour, channel, provider, country, metric, 0, COUNT(*) \
-             FROM event_metric WHERE verification_id IN ({chosen}) \
-               AND txn >= otpgate_events_folded() \
-             GROUP BY app_id, hour, channel, provider, country, metric \
-             ON CONFLICT (app_id, hour, channel, provider, country, metric, shard) \
-             DO UPDATE SET n = stat_hour.n + excluded.n"
-        ))
+        sqlx::query(&add_to_rollups(&format!(
+            "verification_id IN ({chosen}) AND txn >= otpgate_events_folded()"
+        )))
         .bind(before)
         .bind(batch)
         .execute(&mut **tx)
@@ -166,6 +153,18 @@ impl PostgresStore {
         });
         Ok(Some(signal))
     }
+}
+
+/// Adds the events `filter` picks (a condition on the view `event_metric`) to `stat_hour`.
+fn add_to_rollups(filter: &str) -> String {
+    format!(
+        "INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, shard, n) \
+         SELECT app_id, hour, channel, provider, country, metric, 0, COUNT(*) \
+         FROM event_metric WHERE {filter} \
+         GROUP BY app_id, hour, channel, provider, country, metric \
+         ON CONFLICT (app_id, hour, channel, provider, country, metric, shard) \
+         DO UPDATE SET n = stat_hour.n + excluded.n"
+    )
 }
 
 /// The channel that tells every instance new events are committed.

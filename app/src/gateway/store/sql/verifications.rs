@@ -58,13 +58,11 @@ macro_rules! sql_verifications {
                     // the history index either way).
                     b.push(" AND v.address LIKE ").push_bind(m.like_pattern()).push(" ESCAPE '!'");
                     if !Self::LIKE_IS_EXACT {
-                        b.push(" AND substr(v.address, 1, length(")
+                        // Lengths are numbers this code computed, written as literals.
+                        let (head, tail) = (m.head.chars().count(), m.tail.chars().count());
+                        b.push(format!(" AND substr(v.address, 1, {head}) = "))
                             .push_bind(m.head.clone())
-                            .push(")) = ")
-                            .push_bind(m.head.clone())
-                            .push(" AND substr(v.address, length(v.address) - length(")
-                            .push_bind(m.tail.clone())
-                            .push(") + 1) = ")
+                            .push(format!(" AND substr(v.address, {}) = ", m.chars - tail + 1))
                             .push_bind(m.tail.clone());
                     }
                 }
