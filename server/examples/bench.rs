@@ -240,6 +240,27 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// The group commit's (writes, commits) so far, from the server's `/metrics`.
+async fn batches(client: &reqwest::Client, base: &str) -> (f64, f64) {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (
+        value("otpgate_write_batch_writes_sum"),
+        value("otpgate_write_batch_writes_count"),
+    )
+}
+
 /// Turns the stats rollups off (`restore` None: returns what turns them back on) or back
 /// on (`restore` Some), through a second connection to the server's database: SQLite's
 /// trigger; PostgreSQL's transaction id on each event and its index (without them the
@@ -309,8 +330,27 @@ async fn run(backend: &str, secs: u64) {
     max_rps(&client, &base, Route::Hello, &pool, 1).await; // warm-up
 
     let hello = max_rps(&client, &base, Route::Hello, &pool, secs).await;
+    let before = batches(&client, &base).await;
     let create = max_rps(&client, &base, Route::Create, &pool, secs).await;
+    let created = batches(&client, &base).await;
     let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
+    let checked = batches(&client, &base).await;
+    let per_batch = |(w0, b0): (f64, f64), (w1, b1): (f64, f64)| {
+        if b1 > b0 {
+            format!(
+                "{:.1} writes per commit ({:.0} commits)",
+                (w1 - w0) / (b1 - b0),
+                b1 - b0
+            )
+        } else {
+            "no write batches (one transaction per write)".to_owned()
+        }
+    };
+    let batching = format!(
+        "group commit: create {}; check {}",
+        per_batch(before, created),
+        per_batch(created, checked)
+    );
     // The same two without the stats rollups: what keeping them costs.
     let sqlite_file = server._dir.path().join("data").join("otpgate.db");
     let db = database_url
@@ -368,6 +408,7 @@ async fn run(backend: &str, secs: u64) {
     for (name, max, ratio, p50, p99, p999, n) in rows {
         println!("| {name} | {max:.0} | {ratio:.2} | {p50:.2} | {p99:.2} | {p999:.2} | {n} |");
     }
+    println!("\n{batching} (the outbox's writes included)");
     let cost = |with: f64, without: f64| (1.0 - with / without) * 100.0;
     println!(
         "\nstats rollups: create {create:.0} rps with, {create_bare:.0} without ({:.1}% cost); \

@@ -210,9 +210,20 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         Ok(Err(e)) => tracing::warn!(error = %e, "assets are served uncompressed"),
         Err(e) => tracing::warn!(error = %e, "assets are served uncompressed"),
     }
+    // Histogram samples are folded into their buckets between scrapes, so memory stays
+    // flat however rarely Prometheus comes.
+    let recorder = crate::http::metrics::recorder();
+    let upkeep_metrics = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            recorder.run_upkeep();
+        }
+    });
     let state = AppState {
         gateway,
         leptos: leptos_options(&settings),
+        metrics_token: settings.metrics_token.as_deref().map(Arc::from),
     };
     let served = crate::serve(listener, state, shutdown_signal()).await;
     // Requests are done; let sends in flight finish and give back the rest.
@@ -220,6 +231,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     let _ = worker.await;
     let _ = live.await;
     let _ = upkeep.await;
+    upkeep_metrics.abort();
     served.map_err(StartError::from)?;
     tracing::info!("otpgate stopped");
     Ok(())

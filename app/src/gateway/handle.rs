@@ -242,6 +242,18 @@ impl Gateway {
         Ok(self.inner.store.ping().await?)
     }
 
+    /// Sets the gauges `/metrics` reads at the moment it is scraped: the outbox's depth
+    /// and oldest due message, and the database pool.
+    pub async fn observe(&self) -> Result<(), EngineError> {
+        let (depth, earliest) = self.inner.store.outbox_depth().await?;
+        let now = self.inner.clock.now_ms();
+        let waited = earliest.map_or(0, |due| (now - due).max(0));
+        crate::gateway::metrics::outbox(depth, std::time::Duration::from_millis(waited as u64));
+        let (busy, idle) = self.inner.store.pool_usage();
+        crate::gateway::metrics::db_connections(busy, idle);
+        Ok(())
+    }
+
     /// The dev inbox, when the console provider is enabled.
     pub fn inbox(&self) -> Option<Vec<InboxMessage>> {
         self.inner

@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod error;
 pub mod limits;
 pub mod live;
+pub mod metrics;
 pub mod outbox;
 pub mod secret;
 pub mod store;

@@ -73,7 +73,7 @@ impl Gateway {
     ) -> Result<PageView, EngineError> {
         let (app, mut record) = self.app_and_record_as(namespace, id, read).await?;
         let now = self.inner.clock.now_ms();
-        self.settle(&mut record, now).await?;
+        self.settle(&app, &mut record, now).await?;
         let channel = Channel::parse(&record.channel).unwrap_or(Channel::Other);
         let cooldown_ms = self.inner.settings.limits.resend_cooldown_secs * 1000;
         let resend_in_secs = (record.status == Status::Pending
@@ -207,7 +207,7 @@ impl Gateway {
         self.limit_ip("resend_ip", &app, client_ip, l.resend_per_ip)
             .await?;
         let now = self.inner.clock.now_ms();
-        if self.settle(&mut record, now).await?.is_some() {
+        if self.settle(&app, &mut record, now).await?.is_some() {
             return Err(EngineError::Closed(record.status));
         }
         Ok((app, record, now))

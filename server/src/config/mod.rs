@@ -101,6 +101,15 @@ struct FileConfig {
     templates: BTreeMap<String, delivery::ChannelTemplates>,
     inbound: engine::InboundSection,
     dashboard: DashboardSection,
+    metrics: MetricsSection,
+}
+
+/// `[metrics]`: the bearer token `/metrics` asks for (none: open, for a scraper on a
+/// private network; `OTPGATE_METRICS_TOKEN` overrides).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct MetricsSection {
+    token: Option<String>,
 }
 
 /// `[dashboard]`: whether people may sign up for a tenant themselves (off by default), and
@@ -145,6 +154,8 @@ pub struct Settings {
     pub provider_kit: ProviderKit,
     /// Sections found in the file that this version does not act on, for one warning each.
     pub ignored: Vec<String>,
+    /// The bearer token `/metrics` asks for, if any.
+    pub metrics_token: Option<String>,
 }
 
 impl fmt::Debug for Settings {
@@ -278,6 +289,12 @@ impl Settings {
             }
             engine.retention_days = days;
         }
+        let metrics_token = env("OTPGATE_METRICS_TOKEN")
+            .or(file.metrics.token)
+            .filter(|t| !t.is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid("metrics.token", "must be at least 16 characters"));
+        }
         let net = file.delivery.net();
         let outbox = file.delivery.outbox()?;
         let webotp_host = file.delivery.webotp.then(|| {
@@ -378,6 +395,7 @@ impl Settings {
             net,
             provider_kit: kit,
             ignored,
+            metrics_token,
         })
     }
 }

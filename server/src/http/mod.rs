@@ -7,6 +7,7 @@ mod dashboard;
 mod envelope;
 mod headers;
 mod hosted;
+pub mod metrics;
 mod params;
 pub mod v1;
 
@@ -19,6 +20,7 @@ use axum::{
 };
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
 /// Everything a handler may need.
@@ -26,6 +28,8 @@ use tower_http::trace::TraceLayer;
 pub struct AppState {
     pub gateway: Gateway,
     pub leptos: LeptosOptions,
+    /// The bearer token `/metrics` asks for (`[metrics] token`), if any.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 /// Builds the full router. Tests call this with a fresh state and serve it on port 0.
@@ -40,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v1::router())
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(hosted::ready))
+        .route("/metrics", get(metrics::scrape))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -51,6 +56,7 @@ pub fn router(state: AppState) -> Router {
             state.gateway.clone(),
             headers::security_headers,
         ))
+        .layer(axum::middleware::from_fn(metrics::time_requests))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let route = req
@@ -58,8 +64,13 @@ pub fn router(state: AppState) -> Router {
                     .get::<MatchedPath>()
                     .map(MatchedPath::as_str)
                     .unwrap_or("<unmatched>");
-                tracing::info_span!("request", method = %req.method(), route)
+                let id = req
+                    .extensions()
+                    .get::<metrics::RequestId>()
+                    .map_or("", |id| id.0.as_str());
+                tracing::info_span!("request", request_id = %id, method = %req.method(), route)
             }),
         )
+        .layer(axum::middleware::from_fn(metrics::request_id))
         .with_state(state)
 }

@@ -233,6 +233,7 @@ async fn spawn_with(
     let state = AppState {
         gateway: gateway.clone(),
         leptos: leptos_options(&settings),
+        metrics_token: settings.metrics_token.as_deref().map(Into::into),
     };
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     gateway.start_live(live_poll, worker_stop.clone());

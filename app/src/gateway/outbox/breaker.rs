@@ -1,6 +1,7 @@
 //! Circuit breakers, one per provider: a provider that keeps failing is given a rest
 //! instead of every message waiting on it.
 
+use crate::gateway::metrics::{self, Circuit as Shown};
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 use tokio::time::Instant;
 
@@ -34,13 +35,18 @@ impl Breakers {
             Some(_) if c.trial_in_flight => false,
             Some(_) => {
                 c.trial_in_flight = true;
+                metrics::circuit(provider, Shown::HalfOpen);
                 true
             }
         }
     }
 
     pub fn success(&self, provider: &str) {
-        self.lock().insert(provider.to_owned(), Circuit::default());
+        if let Some(was) = self.lock().insert(provider.to_owned(), Circuit::default()) {
+            if was.open_until.is_some() {
+                metrics::circuit(provider, Shown::Closed);
+            }
+        }
     }
 
     /// Counts a failure; opens the circuit at `threshold` or when a trial call fails.
@@ -53,6 +59,7 @@ impl Breakers {
         c.trial_in_flight = false;
         if trial_failed || c.failures >= threshold {
             c.open_until = Some(Instant::now() + cooldown);
+            metrics::circuit(provider, Shown::Open);
             return true;
         }
         false

@@ -25,6 +25,7 @@ use crate::gateway::{
         DeliveryError, MessageMeta, MessageTemplate, OutgoingMessage, Sent, TemplateVars, DEV_INBOX,
     },
     limits::{self, Limit},
+    metrics,
     providers::ProviderBook,
     store::{pick_template, ClaimedDelivery, DeliveryOutcome, DevMessage, Store},
 };
@@ -432,6 +433,7 @@ impl Outbox {
                 };
                 if self.settle(&claimed, &outcome).await {
                     tracing::info!(provider = %provider_id, "message sent");
+                    metrics::message_sent(&provider_id);
                     self.event(
                         v.verification_id,
                         "sent",
@@ -446,6 +448,7 @@ impl Outbox {
             }
             Err(error) => {
                 tracing::warn!(provider = %provider_id, error = %error, "delivery attempt failed");
+                metrics::message_failed(&provider_id, error.class());
                 let delay = backoff(&self.settings, claimed.attempts, &mut rand::rng());
                 let outcome = after_failure(&claimed, &error, now, delay);
                 if !self.settle(&claimed, &outcome).await {

@@ -43,6 +43,10 @@ pub enum DeliveryOutcome {
 /// The outbox and what queues into it.
 #[async_trait]
 pub trait DeliveryStore: Send + Sync {
+    /// Messages waiting in the outbox (queued, or leased for sending), and when the one
+    /// due earliest was due.
+    async fn outbox_depth(&self) -> Result<(i64, Option<i64>), StoreError>;
+
     /// Spends one send of a pending, unexpired verification whose last send is at least
     /// `cooldown_ms` old, and queues `delivery` in the same transaction; `None` when the
     /// cap or the cooldown forbids it.

@@ -11,6 +11,7 @@ mod apps;
 mod counters;
 mod deliveries;
 mod events;
+mod group_commit;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -57,6 +58,10 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
     Corrupt(&'static str),
+    /// The batch a write joined (SQLite's group commit) could not be committed: the write
+    /// is not stored.
+    #[error("write batch failed")]
+    Batch(std::sync::Arc<sqlx::Error>),
 }
 
 /// All the storage the engine needs. Call sites import the capability traits they use
@@ -75,4 +80,8 @@ pub trait Store:
 {
     /// Answers when the database does.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The connection pool's (busy, idle) connections now. On SQLite these are the
+    /// readers; its one writer is always open.
+    fn pool_usage(&self) -> (u32, u32);
 }

@@ -3,8 +3,9 @@
 
 use super::{sql::sql_store, views::Views, StoreError};
 use sqlx::{
+    pool::PoolConnection,
     postgres::{PgListener, PgPoolOptions},
-    PgPool, Postgres,
+    PgConnection, PgPool, Postgres,
 };
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -39,6 +40,17 @@ impl PostgresStore {
         })
     }
 
+    /// A transaction of the store's: PostgreSQL commits concurrent transactions' WAL in
+    /// one flush of its own, so each has its own connection.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// One write statement, committed by itself (no `BEGIN`/`COMMIT` round trips).
+    async fn write_one(&self) -> Result<Autocommit, StoreError> {
+        Ok(Autocommit(self.pool.acquire().await?))
+    }
+
     /// PostgreSQL's `LIKE` tells case: a masked search needs nothing else.
     const LIKE_IS_EXACT: bool = true;
 
@@ -54,25 +66,25 @@ impl PostgresStore {
     /// `stat_hour`, and moves the mark past them, inside `tx`; returns how many rollup
     /// rows it wrote. Concurrent folders (other instances) wait for each other on the
     /// mark's row; nothing is locked when there is nothing to fold.
-    async fn fold_events(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<u64, StoreError> {
+    async fn fold_events(tx: &mut PgConnection) -> Result<u64, StoreError> {
         let pending: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM event WHERE txn >= otpgate_events_folded() \
              AND txn < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
         )
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await?;
         if !pending {
             return Ok(0);
         }
         let from: i64 =
             sqlx::query_scalar("SELECT at FROM purge_mark WHERE name = 'events_folded' FOR UPDATE")
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await?;
         // Read after the lock: every transaction below it has ended, and the fold's own
         // statement (a later snapshot) sees all their events.
         let until: i64 =
             sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                .fetch_one(&mut **tx)
+                .fetch_one(&mut *tx)
                 .await?;
         if until <= from {
             return Ok(0);
@@ -80,21 +92,21 @@ impl PostgresStore {
         let written = sqlx::query(&add_to_rollups("txn >= $1 AND txn < $2"))
             .bind(from)
             .bind(until)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         sqlx::query("UPDATE purge_mark SET at = $1 WHERE name = 'events_folded'")
             .bind(until)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         Ok(written)
     }
 
     /// Holds off every fold until `tx` ends, so the events counted in `stat_hour` stay
     /// those `COUNTED` names meanwhile.
-    async fn hold_folds(tx: &mut sqlx::Transaction<'_, Postgres>) -> Result<(), StoreError> {
+    async fn hold_folds(tx: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query("SELECT at FROM purge_mark WHERE name = 'events_folded' FOR UPDATE")
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         Ok(())
     }
@@ -102,7 +114,7 @@ impl PostgresStore {
     /// Counts the unfolded events of the verifications `chosen` selects (a subquery over
     /// `$1`, `$2`), which `tx` is about to delete, so no fold needs them.
     async fn count_before_purge(
-        tx: &mut sqlx::Transaction<'_, Postgres>,
+        tx: &mut PgConnection,
         chosen: &str,
         before: i64,
         batch: i64,
@@ -113,7 +125,7 @@ impl PostgresStore {
         )))
         .bind(before)
         .bind(batch)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
         Ok(())
     }
@@ -152,6 +164,30 @@ impl PostgresStore {
             }
         });
         Ok(Some(signal))
+    }
+}
+
+/// A pooled connection for one write statement, which commits by itself; `commit` is
+/// there so the shared SQL ends every write the same way on both backends.
+pub(super) struct Autocommit(PoolConnection<Postgres>);
+
+impl Autocommit {
+    async fn commit(self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Autocommit {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Autocommit {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
     }
 }
 

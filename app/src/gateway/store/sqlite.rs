@@ -1,9 +1,15 @@
-//! The embedded SQLite backend: one file, WAL mode, a busy timeout.
+//! The embedded SQLite backend: one file, WAL mode, one writer committing in batches,
+//! several readers.
 
-use super::{sql::sql_store, views::Views, StoreError};
+use super::{
+    group_commit::{GroupCommit, Write},
+    sql::sql_store,
+    views::Views,
+    StoreError,
+};
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Sqlite, SqlitePool,
+    Connection, Sqlite, SqliteConnection, SqlitePool,
 };
 use std::{str::FromStr, sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -11,7 +17,11 @@ use tokio::sync::Notify;
 /// SQLite-backed [`Store`](super::Store).
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
+    /// The readers: read-only connections (a write sent here fails), which WAL lets read
+    /// the last commit while the writer writes.
     pool: SqlitePool,
+    /// The one writer; every write goes through it (`group_commit.rs`).
+    writer: Arc<GroupCommit>,
     /// What pages read, kept current by this store's writes (`views.rs`).
     views: Arc<Views>,
 }
@@ -20,26 +30,50 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies the migrations.
     ///
     /// SQLite has one writer at a time, and nearly every request here writes. Several
-    /// connections would contend for the write lock and sleep in SQLite's busy handler; one
-    /// connection queues requests in the pool instead, which is several times faster. WAL
-    /// keeps other processes (backups, `sqlite3`) able to read meanwhile; the busy timeout
-    /// covers them.
+    /// writing connections would contend for the write lock and sleep in SQLite's busy
+    /// handler, and each commit of its own writes its pages to the WAL again; one writer
+    /// connection takes the writes in turn and commits them in batches
+    /// (`group_commit.rs`). Reads go to a few read-only connections. WAL keeps other
+    /// processes (backups, `sqlite3`) able to read meanwhile; the busy timeout covers
+    /// them. `synchronous = NORMAL` is WAL's usual setting: a commit survives the process
+    /// dying at any point (SIGKILL); the WAL is synced at each checkpoint.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
+        let mut writer = SqliteConnection::connect_with(
+            &options
+                .clone()
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal),
+        )
+        .await?;
+        sqlx::migrate!("../migrations/sqlite")
+            .run(&mut writer)
             .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(Self::READERS)
+            .connect_with(options.read_only(true))
+            .await?;
         Ok(Self {
             pool,
+            writer: Arc::new(GroupCommit::new(writer)),
             views: Arc::default(),
         })
+    }
+
+    /// Read-only connections, so reads run side by side.
+    const READERS: u32 = 4;
+
+    /// A transaction of the store's: a write in the writer's current batch.
+    async fn write_tx(&self) -> Result<Write, StoreError> {
+        self.writer.begin().await
+    }
+
+    /// One write statement: the same, SQLite has one way in.
+    async fn write_one(&self) -> Result<Write, StoreError> {
+        self.writer.begin().await
     }
 
     /// SQLite cannot tell another process's commits: readers poll.
@@ -57,18 +91,18 @@ impl SqliteStore {
     const COUNTED: &'static str = "1 = 1";
 
     /// The trigger counts each event as it is written: nothing to fold.
-    async fn fold_events(_: &mut sqlx::Transaction<'_, Sqlite>) -> Result<u64, StoreError> {
+    async fn fold_events(_: &mut SqliteConnection) -> Result<u64, StoreError> {
         Ok(0)
     }
 
     /// No folds to hold off.
-    async fn hold_folds(_: &mut sqlx::Transaction<'_, Sqlite>) -> Result<(), StoreError> {
+    async fn hold_folds(_: &mut SqliteConnection) -> Result<(), StoreError> {
         Ok(())
     }
 
     /// Every event is counted already.
     async fn count_before_purge(
-        _: &mut sqlx::Transaction<'_, Sqlite>,
+        _: &mut SqliteConnection,
         _: &str,
         _: i64,
         _: i64,

@@ -5,7 +5,7 @@ use crate::gateway::{
     code::OtpCode,
     error::EngineError,
     handle::Gateway,
-    limits,
+    limits, metrics,
     store::{AppRecord, Attempt, AttemptOutcome, VerificationRecord},
     verify::read::spec_of,
 };
@@ -47,6 +47,26 @@ impl Gateway {
         mode: CheckMode,
         client_ip: Option<IpAddr>,
     ) -> Result<(CheckResult, VerificationRecord), EngineError> {
+        let answer = self.check_once(app, id, raw_code, mode, client_ip).await;
+        let result = match &answer {
+            Ok((CheckResult::AlreadyVerified, _)) => "already_verified",
+            Ok((result, _)) => result.as_query(),
+            Err(EngineError::RateLimited { .. }) => "rate_limited",
+            Err(EngineError::NotFound) => "not_found",
+            Err(_) => "error",
+        };
+        metrics::check(&app.namespace, result);
+        answer
+    }
+
+    async fn check_once(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        raw_code: &str,
+        mode: CheckMode,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(CheckResult, VerificationRecord), EngineError> {
         let l = &self.inner.settings.limits;
         self.limit_ip("check_ip", app, client_ip, l.check_per_ip)
             .await?;
@@ -69,7 +89,7 @@ impl Gateway {
             if record.attempts >= record.max_attempts {
                 return Ok((CheckResult::Locked, record));
             }
-        } else if let Some(result) = self.settle(&mut record, now).await? {
+        } else if let Some(result) = self.settle(app, &mut record, now).await? {
             return Ok((result, record));
         }
         let Ok(code) = OtpCode::parse(raw_code, spec_of(&record)?) else {
@@ -112,7 +132,7 @@ impl Gateway {
                     };
                 }
                 let result = self
-                    .settle(&mut fresh, now)
+                    .settle(app, &mut fresh, now)
                     .await?
                     .unwrap_or(CheckResult::Locked);
                 Ok((result, fresh))
@@ -120,6 +140,7 @@ impl Gateway {
             AttemptOutcome::Verified { attempts } => {
                 record.attempts = attempts;
                 if !reconfirm {
+                    metrics::verification(&app.namespace, &record.channel, "verified");
                     record.status = Status::Verified;
                     record.verified_at = Some(now);
                 }
@@ -132,6 +153,7 @@ impl Gateway {
             } => {
                 record.attempts = attempts;
                 if locked {
+                    metrics::verification(&app.namespace, &record.channel, "locked");
                     record.status = Status::Locked;
                 }
                 let attempts_left = max_attempts.saturating_sub(attempts);

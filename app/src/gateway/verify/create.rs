@@ -12,7 +12,7 @@ use crate::gateway::{
     },
     error::EngineError,
     handle::Gateway,
-    limits,
+    limits, metrics,
     secret::random_id,
     settings::{AdmitError, EngineSettings},
     store::{AppRecord, NewDelivery, NewVerification, Reissue, StoreError, VerificationRecord},
@@ -260,6 +260,7 @@ impl Gateway {
             .filter(|_| !inbound)
             .map(|a| self.delivery_for(app, provider.as_ref(), a.as_str()));
         let record = self.insert_or_reissue(app, new, delivery.as_ref()).await?;
+        metrics::verification(&app.namespace, &record.channel, "created");
         if delivery.is_some() {
             self.inner.outbox.wake();
         }

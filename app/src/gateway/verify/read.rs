@@ -6,6 +6,7 @@ use crate::gateway::{
     code::{Alphabet, CodeSpec},
     error::EngineError,
     handle::Gateway,
+    metrics,
     store::{AppRecord, StoreError, VerificationRecord},
 };
 use crate::model::{CheckResult, Status, VerificationId};
@@ -42,7 +43,8 @@ impl Gateway {
         id: &VerificationId,
     ) -> Result<VerificationRecord, EngineError> {
         let mut record = self.get(app, id).await?;
-        self.settle(&mut record, self.inner.clock.now_ms()).await?;
+        self.settle(app, &mut record, self.inner.clock.now_ms())
+            .await?;
         Ok(record)
     }
 
@@ -50,6 +52,7 @@ impl Gateway {
     /// overdue one expired. `None` while it is open.
     pub(crate) async fn settle(
         &self,
+        app: &AppRecord,
         record: &mut VerificationRecord,
         now: i64,
     ) -> Result<Option<CheckResult>, EngineError> {
@@ -69,6 +72,7 @@ impl Gateway {
                         .store
                         .record_event(record.verification_id, "expired", "{}", now)
                         .await?;
+                    metrics::verification(&app.namespace, &record.channel, "expired");
                 }
                 record.status = Status::Expired;
                 CheckResult::Expired

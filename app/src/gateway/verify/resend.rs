@@ -25,7 +25,7 @@ impl Gateway {
             .await?;
         let mut record = self.get(app, id).await?;
         let now = self.inner.clock.now_ms();
-        if self.settle(&mut record, now).await?.is_some() {
+        if self.settle(app, &mut record, now).await?.is_some() {
             return Err(EngineError::Closed(record.status));
         }
         let provider = self.provider_for(app, &record.provider).await?;

@@ -31,21 +31,25 @@ macro_rules! sql_apps {
             }
 
             async fn rename_app(&self, app_id: i64, name: &str, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query("UPDATE app SET name = $1, updated_at = $2 WHERE app_id = $3")
                     .bind(name)
                     .bind(now)
                     .bind(app_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 self.views.forget_apps();
                 Ok(())
             }
 
             async fn delete_app(&self, app_id: i64) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query("DELETE FROM app WHERE app_id = $1")
                     .bind(app_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 self.views.forget_apps();
                 Ok(())
             }
@@ -115,7 +119,8 @@ macro_rules! sql_apps {
                 secret_hash: &str,
                 now: i64,
             ) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar(
+                let mut tx = self.write_one().await?;
+                let out = sqlx::query_scalar(
                     "INSERT INTO app_secret (app_id, label, secret_hash, created_at) \
                      VALUES ($1, $2, $3, $4) RETURNING app_secret_id",
                 )
@@ -123,18 +128,22 @@ macro_rules! sql_apps {
                 .bind(label)
                 .bind(secret_hash)
                 .bind(now)
-                .fetch_one(&self.pool)
-                .await?)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(out)
             }
 
             async fn revoke_app_secret(&self, app_id: i64, secret_id: i64) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "DELETE FROM app_secret WHERE app_id = $1 AND app_secret_id = $2",
                 )
                 .bind(app_id)
                 .bind(secret_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -144,23 +153,27 @@ macro_rules! sql_apps {
                 secret_id: i64,
                 at: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "UPDATE app_secret SET expires_at = $1 WHERE app_id = $2 AND app_secret_id = $3",
                 )
                 .bind(at)
                 .bind(app_id)
                 .bind(secret_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn secret_used(&self, secret_id: i64, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query("UPDATE app_secret SET last_used_at = $1 WHERE app_secret_id = $2")
                     .bind(now)
                     .bind(secret_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -172,7 +185,7 @@ macro_rules! sql_apps {
                 secret_hash: &str,
                 now: i64,
             ) -> Result<AppRecord, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let row = sqlx::query(&format!(
                     "INSERT INTO app (namespace, name, tenant_id, created_at, updated_at) \
                      VALUES ($1, $2, $3, $4, $4) RETURNING {APP_COLUMNS}"
@@ -199,6 +212,7 @@ macro_rules! sql_apps {
             }
 
             async fn update_app(&self, app: &AppRecord, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 let urls = serde_json::to_string(&app.redirect_urls).expect("strings serialise");
                 let settings = serde_json::to_string(&app.settings).expect("settings serialise");
                 sqlx::query(
@@ -213,9 +227,10 @@ macro_rules! sql_apps {
                 .bind(app.declared)
                 .bind(now)
                 .bind(app.app_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(dangling)?;
+                tx.commit().await?;
                 self.views.forget_apps();
                 Ok(())
             }
@@ -244,6 +259,7 @@ macro_rules! sql_apps {
             }
 
             async fn put_app_template(&self, t: &AppTemplate) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query(
                     "INSERT INTO app_template \
                      (app_id, channel, locale, subject, body, html, updated_at) \
@@ -259,8 +275,9 @@ macro_rules! sql_apps {
                 .bind(&t.body)
                 .bind(&t.html)
                 .bind(t.updated_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -270,14 +287,16 @@ macro_rules! sql_apps {
                 channel: &str,
                 locale: &str,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "DELETE FROM app_template WHERE app_id = $1 AND channel = $2 AND locale = $3",
                 )
                 .bind(app_id)
                 .bind(channel)
                 .bind(locale)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -307,7 +326,7 @@ macro_rules! sql_apps {
 
             async fn put_app_provider(&self, p: &AppProvider) -> Result<(), StoreError> {
                 let fields = serde_json::to_string(&p.fields).expect("strings serialise");
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO app_provider \
                      (app_id, provider_id, kind, fields, sealed, created_at, updated_at) \
@@ -340,7 +359,7 @@ macro_rules! sql_apps {
                 app_id: i64,
                 provider_id: &str,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let done =
                     sqlx::query("DELETE FROM app_provider WHERE app_id = $1 AND provider_id = $2")
                         .bind(app_id)
@@ -362,7 +381,7 @@ macro_rules! sql_apps {
                 secret_hash: &str,
                 now: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query("DELETE FROM app_secret WHERE app_id = $1")
                     .bind(app_id)
                     .execute(&mut *tx)

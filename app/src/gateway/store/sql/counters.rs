@@ -7,12 +7,15 @@ macro_rules! sql_counters {
         #[async_trait]
         impl CounterStore for $store {
             async fn hit(&self, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar(HIT)
+                let mut tx = self.write_one().await?;
+                let out = sqlx::query_scalar(HIT)
                     .bind(key)
                     .bind(window_start)
                     .bind(hits)
-                    .fetch_one(&self.pool)
-                    .await?)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(out)
             }
 
             async fn peek(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
@@ -33,6 +36,7 @@ macro_rules! sql_counters {
                 expires_at: i64,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "INSERT INTO token_use (jti, app_id, used_at, expires_at) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (jti) DO NOTHING",
@@ -41,8 +45,9 @@ macro_rules! sql_counters {
                 .bind(app_id)
                 .bind(now)
                 .bind(expires_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -77,6 +82,7 @@ macro_rules! sql_counters {
                 answer: &IdempotentAnswer,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "INSERT INTO idempotency_key (app_id, key, request_hash, status, response, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_id, key) DO NOTHING",
@@ -87,8 +93,9 @@ macro_rules! sql_counters {
                 .bind(i64::from(answer.status))
                 .bind(&answer.response)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
         }

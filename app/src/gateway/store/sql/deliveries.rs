@@ -6,6 +6,15 @@ macro_rules! sql_deliveries {
     ($store:ty, $skip_locked:expr) => {
         #[async_trait]
         impl DeliveryStore for $store {
+            async fn outbox_depth(&self) -> Result<(i64, Option<i64>), StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT COUNT(*), MIN(next_attempt_at) FROM delivery \
+                     WHERE status IN ('queued', 'sending')",
+                )
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
             async fn claim_resend(
                 &self,
                 verification_id: i64,
@@ -13,7 +22,7 @@ macro_rules! sql_deliveries {
                 now: i64,
                 delivery: &NewDelivery,
             ) -> Result<Option<VerificationRecord>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let sql = format!(
                     "UPDATE verification SET sends = sends + 1, last_sent_at = $1, updated_at = $1 \
                      WHERE verification_id = $2 AND status = 'pending' AND expires_at > $1 \
@@ -41,7 +50,7 @@ macro_rules! sql_deliveries {
                 now: i64,
                 delivery: &NewDelivery,
             ) -> Result<Option<VerificationRecord>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let sql = format!(
                     "UPDATE verification SET address = $1, sends = sends + 1, last_sent_at = $2, \
                      updated_at = $2, country = $4, address_key = $5 \
@@ -75,7 +84,7 @@ macro_rules! sql_deliveries {
                 s: &Switch,
                 delivery: Option<&NewDelivery>,
             ) -> Result<Option<VerificationRecord>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let sends = i64::from(delivery.is_some());
                 let sql = format!(
                     "UPDATE verification SET provider = $1, channel = $2, address = $3, \
@@ -149,14 +158,16 @@ macro_rules! sql_deliveries {
                      RETURNING {CLAIM_COLUMNS}",
                     $skip_locked
                 );
+                let mut tx = self.write_one().await?;
                 let rows = sqlx::query(&sql)
                     .bind(owner)
                     .bind(lease_until)
                     .bind(now)
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?;
                 if rows.is_empty() {
+                    tx.commit().await?;
                     return Ok(Vec::new());
                 }
                 // The verifications behind every row this claim took, in one query.
@@ -173,12 +184,13 @@ macro_rules! sql_deliveries {
                 for v in sqlx::query(&lookup)
                     .bind(owner)
                     .bind(lease_until)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *tx)
                     .await?
                 {
                     let id: i64 = v.try_get("verification_id")?;
                     verifications.insert(id, v);
                 }
+                tx.commit().await?;
                 let mut claimed = Vec::with_capacity(rows.len());
                 for row in rows {
                     let verification_id: i64 = row.try_get("verification_id")?;
@@ -212,6 +224,7 @@ macro_rules! sql_deliveries {
                 outcome: &DeliveryOutcome,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 const HELD: &str = "WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'";
                 let done = match outcome {
                     DeliveryOutcome::Sent { provider, message_id } => {
@@ -225,7 +238,7 @@ macro_rules! sql_deliveries {
                         .bind(provider)
                         .bind(message_id)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?
                     }
                     DeliveryOutcome::Retry { route_index, next_attempt_at, error } => {
@@ -240,7 +253,7 @@ macro_rules! sql_deliveries {
                         .bind(next_attempt_at)
                         .bind(error)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?
                     }
                     DeliveryOutcome::Closed { status, error } => {
@@ -253,14 +266,16 @@ macro_rules! sql_deliveries {
                         .bind(*status)
                         .bind(error)
                         .bind(now)
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?
                     }
                 };
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "UPDATE delivery SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
                      next_attempt_at = $2, updated_at = $2 \
@@ -268,8 +283,9 @@ macro_rules! sql_deliveries {
                 )
                 .bind(owner)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected())
             }
 
@@ -281,6 +297,7 @@ macro_rules! sql_deliveries {
                 now: i64,
                 app_id: Option<i64>,
             ) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+                let mut tx = self.write_one().await?;
                 // Whose provider sent it: an app's own (that app's), or the server's (no
                 // app with an own provider of that id), so one tenant's signed receipts
                 // never reach another's messages.
@@ -307,7 +324,9 @@ macro_rules! sql_deliveries {
                     Some(app) => query.bind(app),
                     None => query,
                 };
-                Ok(query.fetch_optional(&self.pool).await?)
+                let settled = query.fetch_optional(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(settled)
             }
 
             async fn deliveries_of(
@@ -333,7 +352,7 @@ macro_rules! sql_deliveries {
             }
 
             async fn capture_message(&self, m: &DevMessage) -> Result<i64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO dev_message \
                      (app_id, public_id, provider, channel, address, subject, body, created_at) \

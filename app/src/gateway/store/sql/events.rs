@@ -13,8 +13,9 @@ macro_rules! sql_events {
                 detail: &str,
                 now: i64,
             ) -> Result<(), StoreError> {
-                let mut conn = self.pool.acquire().await?;
-                insert_event(&mut conn, verification_id, kind, detail, now).await?;
+                let mut tx = self.write_one().await?;
+                insert_event(&mut tx, verification_id, kind, detail, now).await?;
+                tx.commit().await?;
                 self.events_added();
                 Ok(())
             }

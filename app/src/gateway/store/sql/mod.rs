@@ -238,6 +238,11 @@ macro_rules! sql_store {
                     sqlx::query("SELECT 1").execute(&self.pool).await?;
                     Ok(())
                 }
+
+                fn pool_usage(&self) -> (u32, u32) {
+                    let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+                    (self.pool.size().saturating_sub(idle), idle)
+                }
             }
 
             super::sql::apps::sql_apps!($store);

@@ -133,14 +133,14 @@ macro_rules! sql_stats {
             }
 
             async fn fold_stats(&self) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let written = Self::fold_events(&mut tx).await?;
                 tx.commit().await?;
                 Ok(written)
             }
 
             async fn roll_days(&self, before: i64) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let rolled: Option<i64> =
                     sqlx::query_scalar(MARK).bind("days_rolled")
                         .fetch_optional(&mut *tx)
@@ -176,7 +176,7 @@ macro_rules! sql_stats {
             }
 
             async fn compact_stats(&self, before: i64) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO stat_hour (app_id, hour, channel, provider, country, metric, \
                      shard, n) \
@@ -199,7 +199,7 @@ macro_rules! sql_stats {
             }
 
             async fn rebuild_stats(&self, since: i64) -> Result<u64, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let purged: Option<i64> =
                     sqlx::query_scalar(MARK).bind("verifications")
                         .fetch_optional(&mut *tx)
@@ -258,7 +258,7 @@ macro_rules! sql_stats {
             async fn purge_verifications(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
                 let chosen = "SELECT verification_id FROM verification WHERE created_at < $1 \
                      ORDER BY created_at LIMIT $2";
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 // The events about to go are counted first.
                 Self::count_before_purge(&mut tx, chosen, before, i64::from(batch)).await?;
                 sqlx::query(&format!(

@@ -62,12 +62,12 @@ macro_rules! sql_tenants {
         /// its owners run one after the other and the second sees the first (PostgreSQL
         /// re-reads for each statement; SQLite holds one writer at a time anyway).
         async fn lock_tenant(
-            tx: &mut sqlx::Transaction<'_, $db>,
+            conn: &mut <$db as sqlx::Database>::Connection,
             tenant_id: i64,
         ) -> Result<(), StoreError> {
             sqlx::query("UPDATE tenant SET name = name WHERE tenant_id = $1")
                 .bind(tenant_id)
-                .execute(&mut **tx)
+                .execute(&mut *conn)
                 .await?;
             Ok(())
         }
@@ -81,7 +81,7 @@ macro_rules! sql_tenants {
                 password_hash: &str,
                 now: i64,
             ) -> Result<(TenantRecord, MemberRecord), StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let tenant_id: i64 = sqlx::query_scalar(
                     "INSERT INTO tenant (name, created_at) VALUES ($1, $2) RETURNING tenant_id",
                 )
@@ -122,7 +122,10 @@ macro_rules! sql_tenants {
                     password_hash,
                     now,
                 };
-                insert_member(&self.pool, new).await
+                let mut tx = self.write_one().await?;
+                let member = insert_member(&mut *tx, new).await?;
+                tx.commit().await?;
+                Ok(member)
             }
 
             async fn find_member(&self, email: &str) -> Result<Option<MemberRecord>, StoreError> {
@@ -143,7 +146,7 @@ macro_rules! sql_tenants {
                 member_id: i64,
                 role: Role,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 lock_tenant(&mut tx, tenant_id).await?;
                 let done = sqlx::query(&format!(
                     "UPDATE member SET role = $1 WHERE tenant_id = $2 AND member_id = $3 \
@@ -164,7 +167,7 @@ macro_rules! sql_tenants {
                 tenant_id: i64,
                 member_id: i64,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 lock_tenant(&mut tx, tenant_id).await?;
                 let done = sqlx::query(&format!(
                     "DELETE FROM member WHERE tenant_id = $1 AND member_id = $2 AND {}",
@@ -201,6 +204,7 @@ macro_rules! sql_tenants {
                 role: Role,
                 expires_at: i64,
             ) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query(
                     "INSERT INTO invite (token_hash, tenant_id, email, role, expires_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -210,8 +214,9 @@ macro_rules! sql_tenants {
                 .bind(email)
                 .bind(role.as_str())
                 .bind(expires_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -245,7 +250,7 @@ macro_rules! sql_tenants {
                 password_hash: &str,
                 now: i64,
             ) -> Result<Option<MemberRecord>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let used = sqlx::query(
                     "UPDATE invite SET used_at = $1 \
                      WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
@@ -279,6 +284,7 @@ macro_rules! sql_tenants {
                 member_id: i64,
                 now: i64,
             ) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query(
                     "INSERT INTO member_session (token_hash, member_id, created_at, last_seen_at) \
                      VALUES ($1, $2, $3, $3)",
@@ -286,8 +292,9 @@ macro_rules! sql_tenants {
                 .bind(token_hash)
                 .bind(member_id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -322,23 +329,28 @@ macro_rules! sql_tenants {
             }
 
             async fn touch_session(&self, token_hash: &[u8], now: i64) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query("UPDATE member_session SET last_seen_at = $1 WHERE token_hash = $2")
                     .bind(now)
                     .bind(token_hash)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
             async fn delete_session(&self, token_hash: &[u8]) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query("DELETE FROM member_session WHERE token_hash = $1")
                     .bind(token_hash)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
             async fn append_audit(&self, entry: &NewAudit<'_>) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query(
                     "INSERT INTO audit \
                      (tenant_id, member_id, action, detail, ip, created_at, actor) \
@@ -351,8 +363,9 @@ macro_rules! sql_tenants {
                 .bind(&entry.detail)
                 .bind(entry.ip)
                 .bind(entry.now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 

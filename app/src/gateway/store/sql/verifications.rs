@@ -107,7 +107,7 @@ macro_rules! sql_verifications {
                 new: &NewVerification,
                 delivery: Option<&NewDelivery>,
             ) -> Result<VerificationRecord, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let sql = format!(
                     "INSERT INTO verification (app_id, public_id, provider, channel, address, \
                      channel_description, address_description, code_hmac, code_length, \
@@ -143,8 +143,16 @@ macro_rules! sql_verifications {
                     .bind(country_prefix(&new.address))
                     .bind(&new.address_key)
                     .fetch_one(&mut *tx)
-                    .await
-                    .map_err(unique_violation)?;
+                    .await;
+                let row = match row {
+                    Ok(row) => row,
+                    Err(e) => {
+                        // The row it collides with may be another write of the same
+                        // batch: answered after that commits, the caller can read it.
+                        tx.rollback().await?;
+                        return Err(unique_violation(e));
+                    }
+                };
                 let record = verification_from_row(&row)?;
                 insert_event(&mut tx, record.verification_id, "created", "{}", new.now).await?;
                 if let Some(delivery) = delivery {
@@ -163,7 +171,7 @@ macro_rules! sql_verifications {
                 r: &Reissue,
                 delivery: Option<&NewDelivery>,
             ) -> Result<Option<VerificationRecord>, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let sql = format!(
                     "UPDATE verification SET provider = $1, channel = $2, address = $3, \
                      channel_description = $4, address_description = $5, code_hmac = $6, \
@@ -266,7 +274,7 @@ macro_rules! sql_verifications {
                 a: &Attempt<'_>,
                 matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
             ) -> Result<AttemptOutcome, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let spent: i64 = sqlx::query_scalar(HIT)
                     .bind(a.budget_key)
                     .bind(a.budget_window)
@@ -359,12 +367,14 @@ macro_rules! sql_verifications {
                 retire: bool,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(CONSUME)
                     .bind(now)
                     .bind(retire)
                     .bind(verification_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 self.views.forget(verification_id);
                 Ok(done.rows_affected() == 1)
             }
@@ -375,17 +385,20 @@ macro_rules! sql_verifications {
                 to: Status,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(FINISH)
                     .bind(to.as_str())
                     .bind(now)
                     .bind(verification_id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 self.views.forget(verification_id);
                 Ok(done.rows_affected() == 1)
             }
 
             async fn supersede(&self, verification_id: i64, now: i64) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "UPDATE verification SET superseded_at = $1, \
                      retired_at = COALESCE(retired_at, $1), updated_at = $1 \
@@ -393,21 +406,24 @@ macro_rules! sql_verifications {
                 )
                 .bind(now)
                 .bind(verification_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 self.views.forget(verification_id);
                 Ok(done.rows_affected() == 1)
             }
 
             async fn retire(&self, verification_id: i64, now: i64) -> Result<(), StoreError> {
+                let mut tx = self.write_one().await?;
                 sqlx::query(
                     "UPDATE verification SET retired_at = $1, updated_at = $1 \
                      WHERE verification_id = $2 AND retired_at IS NULL",
                 )
                 .bind(now)
                 .bind(verification_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 self.views.forget(verification_id);
                 Ok(())
             }
@@ -438,6 +454,7 @@ macro_rules! sql_verifications {
                 message_id: &str,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "INSERT INTO inbound_message (provider, message_id, received_at) \
                      VALUES ($1, $2, $3) ON CONFLICT (provider, message_id) DO NOTHING",
@@ -445,8 +462,9 @@ macro_rules! sql_verifications {
                 .bind(provider)
                 .bind(message_id)
                 .bind(now)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -456,6 +474,7 @@ macro_rules! sql_verifications {
                 address: &str,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "UPDATE verification SET address = $1, updated_at = $2 \
                      WHERE verification_id = $3 AND status = 'pending' \
@@ -464,8 +483,9 @@ macro_rules! sql_verifications {
                 .bind(address)
                 .bind(now)
                 .bind(verification_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 self.views.forget(verification_id);
                 Ok(done.rows_affected() == 1)
             }

@@ -65,6 +65,7 @@ macro_rules! sql_webhooks {
             }
 
             async fn add_webhook(&self, w: &NewWebhook, now: i64) -> Result<i64, StoreError> {
+                let mut tx = self.write_one().await?;
                 let row = sqlx::query(
                     "INSERT INTO app_webhook (app_id, url, events, kinds, sealed, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6) RETURNING webhook_id",
@@ -75,9 +76,10 @@ macro_rules! sql_webhooks {
                 .bind(commas(&w.kinds))
                 .bind(&w.sealed)
                 .bind(now)
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(dangling)?;
+                tx.commit().await?;
                 Ok(row.try_get("webhook_id")?)
             }
 
@@ -86,7 +88,7 @@ macro_rules! sql_webhooks {
                 app_id: i64,
                 webhook_id: i64,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.write_tx().await?;
                 let owned = sqlx::query(
                     "SELECT webhook_id FROM app_webhook WHERE webhook_id = $1 AND app_id = $2",
                 )
@@ -160,14 +162,16 @@ macro_rules! sql_webhooks {
                        ORDER BY next_attempt_at LIMIT $4 {})",
                     $skip_locked
                 );
+                let mut tx = self.write_one().await?;
                 let taken = sqlx::query(&sql)
                     .bind(owner)
                     .bind(lease_until)
                     .bind(now)
                     .bind(i64::from(limit))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
                 if taken.rows_affected() == 0 {
+                    tx.commit().await?;
                     return Ok(Vec::new());
                 }
                 let rows = sqlx::query(
@@ -183,8 +187,9 @@ macro_rules! sql_webhooks {
                 )
                 .bind(owner)
                 .bind(lease_until)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 rows.iter()
                     .map(|row| {
                         let event_id: Option<i64> = row.try_get("event_id")?;
@@ -227,6 +232,7 @@ macro_rules! sql_webhooks {
                 outcome: &WebhookOutcome,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let (status, code, error, next) = match outcome {
                     WebhookOutcome::Delivered { status } => {
                         ("delivered", Some(i64::from(*status)), None, now)
@@ -262,8 +268,9 @@ macro_rules! sql_webhooks {
                 .bind(now)
                 .bind(message_id)
                 .bind(owner)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -273,6 +280,7 @@ macro_rules! sql_webhooks {
                 message_id: i64,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
                 let done = sqlx::query(
                     "UPDATE webhook_message SET status = 'pending', attempts = 0, \
                      next_attempt_at = $1, lease_owner = NULL, lease_until = NULL, updated_at = $1 \
@@ -282,8 +290,9 @@ macro_rules! sql_webhooks {
                 .bind(now)
                 .bind(message_id)
                 .bind(app_id)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
         }

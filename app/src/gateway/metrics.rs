@@ -1,0 +1,77 @@
+//! What the engine counts and times for `/metrics`. Each function names one metric, so
+//! the names and labels live here and the code that records them reads as what happened.
+//! With no recorder installed (tests, the CLI) they cost next to nothing. Labels are
+//! bounded: apps, channels, providers and fixed outcome names, never an address or id.
+
+use std::time::Duration;
+
+/// A verification of `app` on `channel` was created, verified, locked or expired
+/// (`otpgate_verifications_total`).
+pub fn verification(app: &str, channel: &str, event: &'static str) {
+    metrics::counter!(
+        "otpgate_verifications_total",
+        "app" => app.to_owned(),
+        "channel" => channel.to_owned(),
+        "event" => event,
+    )
+    .increment(1);
+}
+
+/// A check of a code at `app` was answered with `result` (`otpgate_checks_total`).
+pub fn check(app: &str, result: &'static str) {
+    metrics::counter!("otpgate_checks_total", "app" => app.to_owned(), "result" => result)
+        .increment(1);
+}
+
+/// A message went out through `provider` (`otpgate_messages_sent_total`).
+pub fn message_sent(provider: &str) {
+    metrics::counter!("otpgate_messages_sent_total", "provider" => provider.to_owned())
+        .increment(1);
+}
+
+/// A send through `provider` failed, of error class `class`
+/// (`otpgate_messages_failed_total`).
+pub fn message_failed(provider: &str, class: &'static str) {
+    metrics::counter!(
+        "otpgate_messages_failed_total",
+        "provider" => provider.to_owned(),
+        "class" => class,
+    )
+    .increment(1);
+}
+
+/// A provider's circuit breaker changed state (`otpgate_provider_circuit`: 0 closed,
+/// 1 open, 2 half-open: one trial call let through).
+pub fn circuit(provider: &str, state: Circuit) {
+    metrics::gauge!("otpgate_provider_circuit", "provider" => provider.to_owned())
+        .set(state as u8 as f64);
+}
+
+/// A circuit breaker's state, as `/metrics` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Circuit {
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
+}
+
+/// The outbox right now: messages waiting to be sent (due or leased), and how long the
+/// oldest due one has waited (`otpgate_outbox_depth`, `otpgate_outbox_oldest_due_seconds`).
+pub fn outbox(depth: i64, oldest_due: Duration) {
+    metrics::gauge!("otpgate_outbox_depth").set(depth as f64);
+    metrics::gauge!("otpgate_outbox_oldest_due_seconds").set(oldest_due.as_secs_f64());
+}
+
+/// The database pool right now (`otpgate_db_connections{state="busy|idle"}`).
+pub fn db_connections(busy: u32, idle: u32) {
+    metrics::gauge!("otpgate_db_connections", "state" => "busy").set(f64::from(busy));
+    metrics::gauge!("otpgate_db_connections", "state" => "idle").set(f64::from(idle));
+}
+
+/// A write batch (SQLite's group commit) was committed: how many writes it held, how
+/// long its `COMMIT` took and how long it was open.
+pub fn batch_committed(writes: usize, commit: Duration, open: Duration) {
+    metrics::histogram!("otpgate_write_batch_writes").record(writes as f64);
+    metrics::histogram!("otpgate_write_commit_seconds").record(commit.as_secs_f64());
+    metrics::histogram!("otpgate_write_batch_open_seconds").record(open.as_secs_f64());
+}

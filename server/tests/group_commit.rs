@@ -1,0 +1,193 @@
+//! Writes that share a batch (SQLite's group commit) each get their own answer: creates
+//! that succeed, creates whose id collides inside the batch (re-issued), creates and
+//! checks of a locked verification (refused), and right codes (verified), all at once.
+//! PostgreSQL commits each on its own; the same answers hold there.
+
+mod support;
+
+use app::{
+    gateway::{
+        clock::ManualClock,
+        store::{PostgresStore, SqliteStore, Store},
+        CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
+    },
+    model::{CheckResult, Namespace, Status, VerificationId},
+};
+use std::sync::Arc;
+use support::{console_gateway, Backend};
+
+fn id(text: &str) -> VerificationId {
+    VerificationId::parse(text).unwrap()
+}
+
+async fn create(
+    gw: &Gateway,
+    app: &app::gateway::store::AppRecord,
+    id_text: &str,
+) -> Result<(), EngineError> {
+    let target = gw.target(app, "console", "ana@example.com").await?;
+    let mut req = CreateRequest::new(target);
+    req.id = Some(id(id_text));
+    req.code = Some(CustomCode::parse("123456").unwrap());
+    req.max_attempts = Some(1);
+    gw.create(app, req).await.map(drop)
+}
+
+/// The sum and count of a histogram in Prometheus' text, if it is there.
+fn histogram(text: &str, name: &str) -> Option<(f64, f64)> {
+    let value = |suffix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}_{suffix} ")))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some((value("sum")?, value("count")?))
+}
+
+async fn a_batch_answers_each_write_on_its_own(backend: Backend) {
+    let recorder = otpgate::http::metrics::recorder();
+    let dir = tempfile::tempdir().unwrap();
+    let mut pg_name = None;
+    let store: Arc<dyn Store> = match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", dir.path().join("batch.db").display());
+            Arc::new(SqliteStore::connect(&url).await.unwrap())
+        }
+        Backend::Postgres => {
+            let (url, name) = support::fresh_postgres_database().await;
+            pg_name = Some(name);
+            Arc::new(PostgresStore::connect(&url).await.unwrap())
+        }
+    };
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("batch").unwrap(), "Batch", None)
+        .await
+        .unwrap();
+    // One locked verification, and twenty open ones to verify.
+    create(&gw, &app, "locked").await.unwrap();
+    let (wrong, _) = gw
+        .check(&app, &id("locked"), "000000", CheckMode::Native)
+        .await
+        .unwrap();
+    assert_eq!(wrong, CheckResult::Incorrect { attempts_left: 0 });
+    for n in 0..20 {
+        create(&gw, &app, &format!("open-{n}")).await.unwrap();
+    }
+    let before = histogram(&recorder.render(), "otpgate_write_batch_writes").unwrap_or_default();
+
+    let mut all = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        let (gw, app) = (gw.clone(), app.clone());
+        all.spawn(async move {
+            (
+                "new",
+                n,
+                create(&gw, &app, &format!("new-{n}")).await.map(|_| None),
+            )
+        });
+    }
+    for n in 0..20 {
+        // Each id twice at once: one insert; the other collides and re-issues it.
+        for _ in 0..2 {
+            let (gw, app) = (gw.clone(), app.clone());
+            all.spawn(async move {
+                (
+                    "twin",
+                    n,
+                    create(&gw, &app, &format!("twin-{n}")).await.map(|_| None),
+                )
+            });
+        }
+    }
+    for n in 0..10 {
+        let (gw1, app1) = (gw.clone(), app.clone());
+        all.spawn(async move {
+            (
+                "recreate locked",
+                n,
+                create(&gw1, &app1, "locked").await.map(|_| None),
+            )
+        });
+        let (gw2, app2) = (gw.clone(), app.clone());
+        all.spawn(async move {
+            let checked = gw2
+                .check(&app2, &id("locked"), "123456", CheckMode::Native)
+                .await;
+            ("check locked", n, checked.map(|(r, _)| Some(r)))
+        });
+    }
+    for n in 0..20 {
+        let (gw, app) = (gw.clone(), app.clone());
+        all.spawn(async move {
+            let checked = gw
+                .check(&app, &id(&format!("open-{n}")), "123456", CheckMode::Native)
+                .await;
+            ("verify", n, checked.map(|(r, _)| Some(r)))
+        });
+    }
+    let mut answers = 0;
+    while let Some(answer) = all.join_next().await {
+        answers += 1;
+        match answer.unwrap() {
+            ("new" | "twin", n, result) => assert!(result.is_ok(), "create {n}: {result:?}"),
+            ("recreate locked", _, result) => {
+                assert!(
+                    matches!(result, Err(EngineError::Locked { .. })),
+                    "{result:?}"
+                )
+            }
+            ("check locked", _, result) => {
+                assert!(
+                    matches!(result, Ok(Some(CheckResult::Locked))),
+                    "{result:?}"
+                )
+            }
+            ("verify", n, result) => {
+                assert!(
+                    matches!(result, Ok(Some(CheckResult::Verified))),
+                    "open-{n}: {result:?}"
+                )
+            }
+            (other, ..) => unreachable!("{other}"),
+        }
+    }
+    assert_eq!(answers, 30 + 40 + 20 + 20);
+
+    // What the answers said is what is stored.
+    for n in 0..30 {
+        let record = gw.get(&app, &id(&format!("new-{n}"))).await.unwrap();
+        assert_eq!(record.status, Status::Pending);
+    }
+    for n in 0..20 {
+        let record = gw.get(&app, &id(&format!("twin-{n}"))).await.unwrap();
+        let kinds = gw.event_kinds(&record).await.unwrap();
+        assert_eq!(
+            kinds.iter().filter(|k| *k == "created").count()
+                + kinds.iter().filter(|k| *k == "reissued").count(),
+            2,
+            "twin-{n}: one insert and one re-issue: {kinds:?}"
+        );
+        let record = gw.get(&app, &id(&format!("open-{n}"))).await.unwrap();
+        assert_eq!(record.status, Status::Verified);
+    }
+    let locked = gw.get(&app, &id("locked")).await.unwrap();
+    assert_eq!((locked.status, locked.attempts), (Status::Locked, 1));
+
+    if backend == Backend::Sqlite {
+        // The writes made at once shared batches: more writes than commits.
+        let after = histogram(&recorder.render(), "otpgate_write_batch_writes")
+            .expect("the batch histogram is recorded");
+        let (writes, batches) = (after.0 - before.0, after.1 - before.1);
+        assert!(
+            batches > 0.0 && writes > batches,
+            "{writes} writes in {batches} batches"
+        );
+    }
+    drop(gw);
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
+on_both_backends!(a_batch_answers_each_write_on_its_own);
