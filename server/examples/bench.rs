@@ -240,8 +240,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-/// The group commit's (writes, commits) so far, from the server's `/metrics`.
-async fn batches(client: &reqwest::Client, base: &str) -> (f64, f64) {
+/// The group commit so far, from the server's `/metrics`: writes, commits, and the
+/// seconds writes held the writer connection in all.
+async fn batches(client: &reqwest::Client, base: &str) -> [f64; 3] {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -255,10 +256,11 @@ async fn batches(client: &reqwest::Client, base: &str) -> (f64, f64) {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (
+    [
         value("otpgate_write_batch_writes_sum"),
         value("otpgate_write_batch_writes_count"),
-    )
+        value("otpgate_write_hold_seconds_sum"),
+    ]
 }
 
 /// Turns the stats rollups off (`restore` None: returns what turns them back on) or back
@@ -335,12 +337,13 @@ async fn run(backend: &str, secs: u64) {
     let created = batches(&client, &base).await;
     let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
     let checked = batches(&client, &base).await;
-    let per_batch = |(w0, b0): (f64, f64), (w1, b1): (f64, f64)| {
+    let per_batch = |[w0, b0, h0]: [f64; 3], [w1, b1, h1]: [f64; 3]| {
         if b1 > b0 {
             format!(
-                "{:.1} writes per commit ({:.0} commits)",
+                "{:.1} writes per commit ({:.0} commits), each write held the writer {:.0} µs",
                 (w1 - w0) / (b1 - b0),
-                b1 - b0
+                b1 - b0,
+                (h1 - h0) / (w1 - w0) * 1e6
             )
         } else {
             "no write batches (one transaction per write)".to_owned()

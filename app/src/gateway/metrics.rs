@@ -68,6 +68,19 @@ pub fn db_connections(busy: u32, idle: u32) {
     metrics::gauge!("otpgate_db_connections", "state" => "idle").set(f64::from(idle));
 }
 
+/// A write waited this long for SQLite's writer connection
+/// (`otpgate_write_queue_seconds`).
+pub fn write_queued(wait: Duration) {
+    metrics::histogram!("otpgate_write_queue_seconds").record(wait.as_secs_f64());
+}
+
+/// A write held SQLite's writer connection this long, from its first statement to its
+/// last (`otpgate_write_hold_seconds`): the writes of a batch run one after another, so
+/// this bounds how many a second the writer takes.
+pub fn write_held(held: Duration) {
+    metrics::histogram!("otpgate_write_hold_seconds").record(held.as_secs_f64());
+}
+
 /// A write batch (SQLite's group commit) was committed: how many writes it held, how
 /// long its `COMMIT` took and how long it was open.
 pub fn batch_committed(writes: usize, commit: Duration, open: Duration) {

@@ -3,7 +3,8 @@
 //! SQLite takes one writer at a time, and each commit writes every page it changed to the
 //! WAL again: one commit per request made the write path a tenth of what the database can
 //! do. Here every write (a whole transaction of the store, or one statement) runs on the
-//! writer connection inside a savepoint of a batch transaction that stays open while
+//! writer connection inside a batch transaction (a transaction of several statements in a
+//! savepoint of its own; one statement is undone whole by SQLite) that stays open while
 //! writes queue for the connection; the committer task commits the batch when its turn in
 //! that queue comes, which is after every write that was waiting when the first of the
 //! batch finished. Each caller is answered only after the commit that holds its write:
@@ -71,23 +72,41 @@ impl GroupCommit {
         Self { lane, wake }
     }
 
-    /// Starts a write: waits for the writer connection, joins (or opens) the batch and
-    /// opens this write's savepoint. End it with [`Write::commit`] or
-    /// [`Write::rollback`]; dropped unfinished, it is rolled back.
+    /// Starts a write of several statements: waits for the writer connection, joins (or
+    /// opens) the batch and opens this write's savepoint. End it with [`Write::commit`]
+    /// or [`Write::rollback`]; dropped unfinished, it is rolled back.
     pub(super) async fn begin(&self) -> Result<Write, StoreError> {
+        self.start(true).await
+    }
+
+    /// Starts a write of one statement. SQLite undoes a failed statement by itself and
+    /// keeps the transaction, so it needs no savepoint: one round trip to the connection
+    /// fewer on each side. End it with [`Write::commit`].
+    pub(super) async fn begin_statement(&self) -> Result<Write, StoreError> {
+        self.start(false).await
+    }
+
+    async fn start(&self, savepoint: bool) -> Result<Write, StoreError> {
+        let queued = Instant::now();
         let mut lane = self.lane.clone().lock_owned().await;
+        let held_since = Instant::now();
+        crate::gateway::metrics::write_queued(held_since - queued);
         lane.recover().await;
         if !lane.open {
             lane.step("BEGIN IMMEDIATE").await?;
             lane.open = true;
             lane.opened_at = Some(Instant::now());
         }
-        if let Err(e) = lane.step("SAVEPOINT w").await {
-            return Err(lane.abort(e).await);
+        if savepoint {
+            if let Err(e) = lane.step("SAVEPOINT w").await {
+                return Err(lane.abort(e).await);
+            }
         }
         Ok(Write {
             lane: Some(lane),
             wake: self.wake.clone(),
+            savepoint,
+            held_since,
         })
     }
 }
@@ -99,21 +118,28 @@ impl Drop for GroupCommit {
     }
 }
 
-/// One write on the writer connection, inside its own savepoint of the open batch.
-/// Dereferences to the connection, so statements run on `&mut *write`.
+/// One write on the writer connection, inside the open batch (and, for several
+/// statements, inside its own savepoint). Dereferences to the connection, so statements
+/// run on `&mut *write`.
 #[derive(Debug)]
 pub(super) struct Write {
     /// `None` once ended.
     lane: Option<OwnedMutexGuard<Lane>>,
     wake: Arc<Notify>,
+    /// Whether this write opened a savepoint.
+    savepoint: bool,
+    /// When it took the writer connection.
+    held_since: Instant,
 }
 
 impl Write {
     /// Keeps this write in the batch; answers once the batch is committed.
     pub(super) async fn commit(mut self) -> Result<(), StoreError> {
         let mut lane = self.lane.take().expect("a write ends once");
-        if let Err(e) = lane.step("RELEASE w").await {
-            return Err(lane.abort(e).await);
+        if self.savepoint {
+            if let Err(e) = lane.step("RELEASE w").await {
+                return Err(lane.abort(e).await);
+            }
         }
         self.wait(lane).await
     }
@@ -121,11 +147,18 @@ impl Write {
     /// Undoes this write; answers once the batch it read from is committed.
     pub(super) async fn rollback(mut self) -> Result<(), StoreError> {
         let mut lane = self.lane.take().expect("a write ends once");
-        lane.undo().await?;
+        debug_assert!(
+            self.savepoint,
+            "a one-statement write has nothing to roll back"
+        );
+        if self.savepoint {
+            lane.undo().await?;
+        }
         self.wait(lane).await
     }
 
     async fn wait(&self, mut lane: OwnedMutexGuard<Lane>) -> Result<(), StoreError> {
+        crate::gateway::metrics::write_held(self.held_since.elapsed());
         let (ticket, answer) = oneshot::channel();
         lane.tickets.push(ticket);
         // The committer queues for the lane behind every write waiting now.
@@ -156,7 +189,8 @@ impl DerefMut for Write {
 impl Drop for Write {
     fn drop(&mut self) {
         if let Some(mut lane) = self.lane.take() {
-            lane.dirty = true;
+            // A lone statement either ran or failed whole; a savepoint is undone.
+            lane.dirty |= self.savepoint;
             self.wake.notify_one();
         }
     }

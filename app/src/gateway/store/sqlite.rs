@@ -71,9 +71,9 @@ impl SqliteStore {
         self.writer.begin().await
     }
 
-    /// One write statement: the same, SQLite has one way in.
+    /// One write statement, in the writer's current batch.
     async fn write_one(&self) -> Result<Write, StoreError> {
-        self.writer.begin().await
+        self.writer.begin_statement().await
     }
 
     /// SQLite cannot tell another process's commits: readers poll.
