@@ -51,6 +51,9 @@ impl PostgresStore {
         Ok(Autocommit(self.pool.acquire().await?))
     }
 
+    /// A statement may write several tables (`WITH … AS (INSERT …)`).
+    const WRITES_IN_WITH: bool = true;
+
     /// PostgreSQL's `LIKE` tells case: a masked search needs nothing else.
     const LIKE_IS_EXACT: bool = true;
 

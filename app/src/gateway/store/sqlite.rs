@@ -81,6 +81,9 @@ impl SqliteStore {
         Ok(None)
     }
 
+    /// A statement writes one table (SQLite has no `INSERT` inside `WITH`).
+    const WRITES_IN_WITH: bool = false;
+
     /// SQLite's `LIKE` ignores ASCII case: a masked search compares the ends as well.
     const LIKE_IS_EXACT: bool = false;
 

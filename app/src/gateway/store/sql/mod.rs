@@ -65,6 +65,43 @@ pub(super) const RECONFIRM: &str = "UPDATE verification SET updated_at = $1, \
 pub(super) const FINISH: &str = "UPDATE verification SET status = $1, updated_at = $2 \
      WHERE verification_id = $3 AND status = 'pending'";
 
+/// PostgreSQL: reserves one of the address's failure budget (`$4`, window `$5`) as `HIT`
+/// does and, unless that spends more than `$6`, counts the attempt as `COUNT_ATTEMPT`
+/// does, in one statement. One row: `spent`, and the counted attempt's columns (NULL when
+/// none was counted). The caller rolls back unless it counted within the budget.
+pub(super) const BUDGET_AND_ATTEMPT: &str =
+    "WITH b AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) VALUES ($4, $5, 1) \
+       ON CONFLICT (bucket_key) DO UPDATE SET \
+         hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+                THEN rate_bucket.hits + excluded.hits ELSE excluded.hits END, \
+         window_start = excluded.window_start \
+       RETURNING hits), \
+     u AS (UPDATE verification SET attempts = attempts + 1, updated_at = $1 \
+       WHERE verification_id = $2 AND status = $3 AND expires_at > $1 \
+         AND retired_at IS NULL AND attempts < max_attempts AND (SELECT hits FROM b) <= $6 \
+       RETURNING attempts, max_attempts, code_hmac, created_at) \
+     SELECT b.hits AS spent, u.attempts, u.max_attempts, u.code_hmac, u.created_at \
+     FROM b LEFT JOIN u ON true";
+
+/// PostgreSQL: `consume` (`CONSUME` or `RECONFIRM`, on `$1` now, `$2` retire, `$3` the
+/// verification), its event (kind `$4`, detail `$5`, tags `$6`) and the address's budget
+/// given back (`$7`, window `$8`), in one statement; answers how many were consumed.
+pub(super) fn consumed_at_once(consume: &str) -> String {
+    format!(
+        "WITH c AS ({consume} RETURNING verification_id, app_id, channel, provider, country), \
+         e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, channel, \
+           provider, country, tags) \
+           SELECT verification_id, $4, $5, $1, app_id, channel, provider, country, $6 FROM c), \
+         r AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) \
+           SELECT $7, $8, -1 FROM c \
+           ON CONFLICT (bucket_key) DO UPDATE SET \
+             hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+                    THEN rate_bucket.hits + excluded.hits ELSE excluded.hits END, \
+             window_start = excluded.window_start) \
+         SELECT COUNT(*) FROM c"
+    )
+}
+
 /// Records an event with what it is counted under (see `store/stats.rs`): its
 /// verification's app, channel and country now, the provider it names or else the
 /// verification's, and its tags.
@@ -97,8 +134,9 @@ macro_rules! sql_store {
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
-                counter, dangling, unique_violation, APP_COLUMNS, CLAIM_COLUMNS, CONSUME,
-                COUNT_ATTEMPT, EVENT, FINISH, HIT, RECONFIRM, VERIFICATION_COLUMNS,
+                consumed_at_once, counter, dangling, unique_violation, APP_COLUMNS,
+                BUDGET_AND_ATTEMPT, CLAIM_COLUMNS, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT,
+                RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::stats::{
                 country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore,

@@ -4,6 +4,71 @@
 /// Implements [`VerificationStore`](crate::gateway::store::VerificationStore) for `$store`.
 macro_rules! sql_verifications {
     ($store:ty) => {
+        /// A new verification, its `created` event and its outbox row in one statement
+        /// (data-modifying `WITH`, PostgreSQL), committed by itself.
+        async fn insert_verification_at_once(
+            store: &$store,
+            new: &NewVerification,
+            delivery: Option<&NewDelivery>,
+        ) -> Result<VerificationRecord, StoreError> {
+            let sql = format!(
+                "WITH v AS (INSERT INTO verification (app_id, public_id, provider, channel, \
+                   address, channel_description, address_description, code_hmac, code_length, \
+                   code_alphabet, max_attempts, sends, max_sends, extra, created_at, \
+                   updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, \
+                   locale, inbound_key, country, address_key) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+                   $15, $16, $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, \
+                   $21, $22, $23) \
+                   RETURNING {VERIFICATION_COLUMNS}, country), \
+                 e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, \
+                   channel, provider, country, tags) \
+                   SELECT verification_id, 'created', '{{}}', $15, app_id, channel, provider, \
+                   country, $24 FROM v), \
+                 d AS (INSERT INTO delivery (verification_id, route, address, \
+                   next_attempt_at, created_at, updated_at) \
+                   SELECT verification_id, $25, $26, $15, $15, $15 FROM v WHERE $27) \
+                 SELECT {VERIFICATION_COLUMNS} FROM v"
+            );
+            let route = delivery
+                .map(|d| serde_json::to_string(&d.route).expect("strings serialise"))
+                .unwrap_or_default();
+            let mut tx = store.write_one().await?;
+            let row = sqlx::query(&sql)
+                .bind(new.app_id)
+                .bind(&new.public_id)
+                .bind(&new.provider)
+                .bind(&new.channel)
+                .bind(&new.address)
+                .bind(&new.channel_description)
+                .bind(&new.address_description)
+                .bind(&new.code_hmac)
+                .bind(i64::from(new.code_length))
+                .bind(&new.code_alphabet)
+                .bind(i64::from(new.max_attempts))
+                .bind(i64::from(new.sends))
+                .bind(i64::from(new.max_sends))
+                .bind(&new.extra)
+                .bind(new.now)
+                .bind(new.expires_at)
+                .bind(&new.code_sealed)
+                .bind(&new.redirect_url)
+                .bind(&new.state)
+                .bind(&new.locale)
+                .bind(&new.inbound_key)
+                .bind(country_prefix(&new.address))
+                .bind(&new.address_key)
+                .bind(tags("created", &serde_json::json!({})))
+                .bind(route)
+                .bind(delivery.map(|d| d.address.clone()).unwrap_or_default())
+                .bind(delivery.is_some())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unique_violation)?;
+            tx.commit().await?;
+            verification_from_row(&row)
+        }
+
         #[async_trait]
         impl VerificationStore for $store {
             async fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
@@ -107,6 +172,14 @@ macro_rules! sql_verifications {
                 new: &NewVerification,
                 delivery: Option<&NewDelivery>,
             ) -> Result<VerificationRecord, StoreError> {
+                if Self::WRITES_IN_WITH {
+                    // One statement: no BEGIN, no COMMIT, one round trip.
+                    let epoch = self.views.epoch();
+                    let record = insert_verification_at_once(self, new, delivery).await?;
+                    self.views.created(epoch, &record);
+                    self.events_added();
+                    return Ok(record);
+                }
                 let mut tx = self.write_tx().await?;
                 let sql = format!(
                     "INSERT INTO verification (app_id, public_id, provider, channel, address, \
@@ -275,26 +348,51 @@ macro_rules! sql_verifications {
                 matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
             ) -> Result<AttemptOutcome, StoreError> {
                 let mut tx = self.write_tx().await?;
-                let spent: i64 = sqlx::query_scalar(HIT)
-                    .bind(a.budget_key)
-                    .bind(a.budget_window)
-                    .bind(1_i64)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if spent > a.budget_max {
-                    tx.rollback().await?;
-                    return Ok(AttemptOutcome::OverBudget);
-                }
                 let on = if a.reconfirm { Status::Verified } else { Status::Pending };
-                let counted = sqlx::query(COUNT_ATTEMPT)
-                    .bind(a.now)
-                    .bind(a.verification_id)
-                    .bind(on.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let Some(row) = counted else {
-                    tx.rollback().await?;
-                    return Ok(AttemptOutcome::NotOpen);
+                let row = if Self::WRITES_IN_WITH {
+                    // The budget and the attempt in one round trip.
+                    let row = sqlx::query(BUDGET_AND_ATTEMPT)
+                        .bind(a.now)
+                        .bind(a.verification_id)
+                        .bind(on.as_str())
+                        .bind(a.budget_key)
+                        .bind(a.budget_window)
+                        .bind(a.budget_max)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let spent: i64 = row.try_get("spent")?;
+                    let counted: Option<i64> = row.try_get("attempts")?;
+                    if spent > a.budget_max || counted.is_none() {
+                        tx.rollback().await?;
+                        return Ok(if spent > a.budget_max {
+                            AttemptOutcome::OverBudget
+                        } else {
+                            AttemptOutcome::NotOpen
+                        });
+                    }
+                    row
+                } else {
+                    let spent: i64 = sqlx::query_scalar(HIT)
+                        .bind(a.budget_key)
+                        .bind(a.budget_window)
+                        .bind(1_i64)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if spent > a.budget_max {
+                        tx.rollback().await?;
+                        return Ok(AttemptOutcome::OverBudget);
+                    }
+                    let counted = sqlx::query(COUNT_ATTEMPT)
+                        .bind(a.now)
+                        .bind(a.verification_id)
+                        .bind(on.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    let Some(row) = counted else {
+                        tx.rollback().await?;
+                        return Ok(AttemptOutcome::NotOpen);
+                    };
+                    row
                 };
                 let attempts = counter(row.try_get("attempts")?, "attempts")?;
                 let max_attempts = counter(row.try_get("max_attempts")?, "max_attempts")?;
@@ -303,34 +401,54 @@ macro_rules! sql_verifications {
                 let (id, now) = (a.verification_id, a.now);
                 let left = max_attempts.saturating_sub(attempts);
                 let outcome = if matches(&code_hmac) {
-                    let consumed = sqlx::query(if a.reconfirm { RECONFIRM } else { CONSUME })
-                        .bind(a.now)
-                        .bind(a.retire)
-                        .bind(a.verification_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    if consumed.rows_affected() != 1 {
+                    let (kind, detail) = if a.reconfirm {
+                        ("recheck", serde_json::json!({ "verified": true, "attempts_left": left }))
+                    } else {
+                        // How long it took and how many wrong codes came first, for stats.
+                        ("verified", serde_json::json!({
+                            "after_ms": now - created_at,
+                            "wrong": attempts.saturating_sub(1),
+                        }))
+                    };
+                    let consume = if a.reconfirm { RECONFIRM } else { CONSUME };
+                    let consumed = if Self::WRITES_IN_WITH {
+                        // Consumed, recorded and the budget given back in one round trip.
+                        let n: i64 = sqlx::query_scalar(&consumed_at_once(consume))
+                            .bind(a.now)
+                            .bind(a.retire)
+                            .bind(a.verification_id)
+                            .bind(kind)
+                            .bind(detail.to_string())
+                            .bind(tags(kind, &detail))
+                            .bind(a.budget_key)
+                            .bind(a.budget_window)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        n == 1
+                    } else {
+                        sqlx::query(consume)
+                            .bind(a.now)
+                            .bind(a.retire)
+                            .bind(a.verification_id)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected()
+                            == 1
+                    };
+                    if !consumed {
                         tx.rollback().await?;
                         return Ok(AttemptOutcome::NotOpen);
                     }
-                    if a.reconfirm {
-                        let detail = serde_json::json!({ "verified": true, "attempts_left": left });
-                        insert_event(&mut tx, id, "recheck", &detail.to_string(), now).await?;
-                    } else {
-                        // How long it took and how many wrong codes came first, for stats.
-                        let detail = serde_json::json!({
-                            "after_ms": now - created_at,
-                            "wrong": attempts.saturating_sub(1),
-                        });
-                        insert_event(&mut tx, id, "verified", &detail.to_string(), now).await?;
+                    if !Self::WRITES_IN_WITH {
+                        insert_event(&mut tx, id, kind, &detail.to_string(), now).await?;
+                        // A right code spends nothing of the address's failure budget.
+                        sqlx::query(HIT)
+                            .bind(a.budget_key)
+                            .bind(a.budget_window)
+                            .bind(-1_i64)
+                            .execute(&mut *tx)
+                            .await?;
                     }
-                    // A right code spends nothing of the address's failure budget.
-                    sqlx::query(HIT)
-                        .bind(a.budget_key)
-                        .bind(a.budget_window)
-                        .bind(-1_i64)
-                        .execute(&mut *tx)
-                        .await?;
                     AttemptOutcome::Verified { attempts }
                 } else if a.reconfirm {
                     // A kept verified record stays verified; its spent budget only stops
