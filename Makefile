@@ -11,7 +11,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: run test tools lint unit e2e schema build bench bench-history clean-data
+.PHONY: run test tools lint unit e2e schema build bench bench-memory bench-history clean-data
 
 ## Build the release and serve it with SQLite under ./data and the dev inbox on.
 run: tools build
@@ -44,6 +44,13 @@ schema:
 bench:
 	cargo build --release -p server --bin otpgate
 	cargo run --release -p server --example bench -- both 5
+
+## Server memory over 1,000,000 creates on SQLite (RSS at each tenth); `CREATES=…` for
+## another count.
+CREATES ?= 1000000
+bench-memory:
+	cargo build --release -p server --bin otpgate
+	cargo run --release -p server --example bench -- memory $(CREATES)
 
 ## Stats and history at volume (SQLite and PostgreSQL): seeds N verifications (default
 ## 10M; `make bench-history N=100000`) and times the dashboard's reads; figures in the

@@ -7,7 +7,9 @@
 //! keeping them costs.
 //!
 //! `make bench`, or: cargo build --release -p server --bin otpgate &&
-//! cargo run --release -p server --example bench -- [sqlite|postgres|both] [seconds]
+//! cargo run --release -p server --example bench -- [sqlite|postgres|both] [seconds];
+//! `-- memory [creates]` prints the server's RSS over a long run of creates (`make
+//! bench-memory`).
 
 use serde_json::json;
 use std::{
@@ -552,10 +554,61 @@ async fn drain(database_url: Option<String>, n: usize) {
     );
 }
 
+/// The server's resident memory (`VmRSS`), in MB.
+fn rss_mb(server: &Server) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// Memory over a long run: `total` creates (each sent by the outbox) on SQLite through 32
+/// connections, the server's RSS printed at each tenth.
+async fn memory(total: usize) {
+    let server = start(None, "").await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(usize::MAX)
+        .build()
+        .unwrap();
+    let pool = Arc::new(Pool::default());
+    println!("memory: {total} creates on SQLite; server RSS after each tenth");
+    println!("| creates | RSS MB | creates/s in that tenth |");
+    println!("|---|---|---|");
+    println!("| 0 | {:.1} | |", rss_mb(&server));
+    let step = total / 10;
+    for tenth in 1..=10 {
+        let started = Instant::now();
+        let target = tenth * step;
+        let workers: Vec<_> = (0..CONCURRENCY)
+            .map(|_| {
+                let (client, base, pool) = (client.clone(), server.base.clone(), pool.clone());
+                tokio::spawn(async move {
+                    while pool.created.load(Ordering::SeqCst) < target {
+                        request(&client, &base, Route::Create, &pool).await;
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await.unwrap();
+        }
+        let rate = step as f64 / started.elapsed().as_secs_f64();
+        println!("| {} | {:.1} | {rate:.0} |", pool.created.load(Ordering::SeqCst), rss_mb(&server));
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("both");
+    if which == "memory" {
+        let total = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+        memory(total).await;
+        return;
+    }
     let secs: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5);
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
