@@ -556,8 +556,8 @@ async fn drain(database_url: Option<String>, n: usize) {
 
 /// The server's resident memory (`VmRSS`), in MB.
 fn rss_mb(server: &Server) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
-        .unwrap_or_default();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -596,7 +596,11 @@ async fn memory(total: usize) {
             w.await.unwrap();
         }
         let rate = step as f64 / started.elapsed().as_secs_f64();
-        println!("| {} | {:.1} | {rate:.0} |", pool.created.load(Ordering::SeqCst), rss_mb(&server));
+        println!(
+            "| {} | {:.1} | {rate:.0} |",
+            pool.created.load(Ordering::SeqCst),
+            rss_mb(&server)
+        );
     }
 }
 
@@ -605,7 +609,10 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("both");
     if which == "memory" {
-        let total = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+        let total = args
+            .get(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000_000);
         memory(total).await;
         return;
     }
