@@ -91,6 +91,21 @@ fn json_text(body: &[u8]) -> String {
     v["text"].as_str().unwrap().to_owned()
 }
 
+/// The database the processes share: a SQLite file in `dir`, or a fresh PostgreSQL
+/// database (and its name, to drop).
+async fn database(backend: Backend, dir: &std::path::Path) -> (String, Option<String>) {
+    match backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}", dir.join("otpgate.db").display()),
+            None,
+        ),
+        Backend::Postgres => {
+            let (url, name) = support::fresh_postgres_database().await;
+            (url, Some(name))
+        }
+    }
+}
+
 /// How the first process goes away.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -110,22 +125,13 @@ async fn a_stopped_worker_gives_its_deliveries_back(backend: Backend) {
 
 async fn worker_replaced(backend: Backend, stop: Stop) {
     let lease = match stop {
-        Stop::Kill => "3s",
+        Stop::Kill => "5s",
         Stop::Terminate => "60s",
     };
     let mut gw = HttpCapture::start(Reply::Status(200, "{}".into())).await;
     gw.script([Reply::Hang]);
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, pg_name) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("otpgate.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, name) = support::fresh_postgres_database().await;
-            (url, Some(name))
-        }
-    };
+    let (database_url, pg_name) = database(backend, dir.path()).await;
     let config = dir.path().join("otpgate.toml");
     std::fs::write(
         &config,
@@ -186,16 +192,7 @@ async fn worker_replaced(backend: Backend, stop: Stop) {
 /// left its verification verified.
 async fn acknowledged_writes_survive_a_kill(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let (database_url, pg_name) = match backend {
-        Backend::Sqlite => (
-            format!("sqlite://{}", dir.path().join("otpgate.db").display()),
-            None,
-        ),
-        Backend::Postgres => {
-            let (url, name) = support::fresh_postgres_database().await;
-            (url, Some(name))
-        }
-    };
+    let (database_url, pg_name) = database(backend, dir.path()).await;
     let config = dir.path().join("otpgate.toml");
     std::fs::write(
         &config,

@@ -42,6 +42,14 @@ async fn metrics_count_a_known_workload_exactly() {
         // Installed before anything is counted (the server installs it at start-up).
         otpgate::http::metrics::recorder();
         let app = spawn_app("").await;
+        // A burst of requests with a pair not yet remembered: argon2id runs at most once
+        // per core, the rest find the pair remembered.
+        let burst: Vec<_> = (0..16)
+            .map(|_| app.v1(reqwest::Method::GET, "/v1/verifications/nobody", None))
+            .collect();
+        for (status, _, _) in futures_util::future::join_all(burst).await {
+            assert_eq!(status, 404, "authenticated, then not found");
+        }
         for n in 0..3 {
             let (status, body) = app
                 .v1_post(
@@ -91,6 +99,10 @@ async fn metrics_count_a_known_workload_exactly() {
             sample(&parsed, "otpgate_messages_sent_total", &[("provider", "console")]),
             Some(3.0)
         );
+        let hashed = sample(&parsed, "otpgate_app_secret_checks_total", &[("result", "match")])
+            .unwrap_or(0.0);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        assert!((1.0..=cores).contains(&hashed), "{hashed} argon2id checks for 16 requests");
         assert_eq!(sample(&parsed, "otpgate_outbox_depth", &[]), Some(0.0));
         assert_eq!(sample(&parsed, "otpgate_outbox_oldest_due_seconds", &[]), Some(0.0));
         let created = &[("method", "POST"), ("route", "/v1/verifications"), ("status", "201")];

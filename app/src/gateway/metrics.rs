@@ -17,6 +17,14 @@ pub fn verification(app: &str, channel: &str, event: &'static str) {
     .increment(1);
 }
 
+/// An app secret was checked against its argon2id hashes (a pair not remembered from
+/// the last minute): `otpgate_app_secret_checks_total{result="match|mismatch"}`. A high
+/// rate of mismatches is someone guessing secrets.
+pub fn secret_checked(matched: bool) {
+    let result = if matched { "match" } else { "mismatch" };
+    metrics::counter!("otpgate_app_secret_checks_total", "result" => result).increment(1);
+}
+
 /// A check of a code at `app` was answered with `result` (`otpgate_checks_total`).
 pub fn check(app: &str, result: &'static str) {
     metrics::counter!("otpgate_checks_total", "app" => app.to_owned(), "result" => result)

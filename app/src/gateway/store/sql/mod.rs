@@ -9,6 +9,15 @@ pub(super) const VERIFICATION_COLUMNS: &str = "verification_id, app_id, public_i
     code_alphabet, attempts, max_attempts, sends, max_sends, status, extra, created_at, \
     expires_at, verified_at, retired_at, code_sealed, last_sent_at, redirect_url, state, locale";
 
+/// A new verification's row; its values are bound by `bind_new_verification`.
+pub(super) const INSERT_VERIFICATION: &str = "INSERT INTO verification (app_id, public_id, \
+     provider, channel, address, channel_description, address_description, code_hmac, \
+     code_length, code_alphabet, max_attempts, sends, max_sends, extra, created_at, updated_at, \
+     expires_at, code_sealed, last_sent_at, redirect_url, state, locale, inbound_key, country, \
+     address_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, \
+     CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22, $23)";
+
 /// Columns of `app`, in the order `app_from_row` reads them.
 pub(super) const APP_COLUMNS: &str =
     "app_id, namespace, name, echo_code, redirect_urls, tenant_id, settings, declared, \
@@ -136,7 +145,7 @@ macro_rules! sql_store {
             use super::sql::{
                 consumed_at_once, counter, dangling, unique_violation, APP_COLUMNS,
                 BUDGET_AND_ATTEMPT, CLAIM_COLUMNS, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT,
-                RECONFIRM, VERIFICATION_COLUMNS,
+                INSERT_VERIFICATION, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::stats::{
                 country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore,

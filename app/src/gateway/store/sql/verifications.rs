@@ -4,37 +4,12 @@
 /// Implements [`VerificationStore`](crate::gateway::store::VerificationStore) for `$store`.
 macro_rules! sql_verifications {
     ($store:ty) => {
-        /// A new verification, its `created` event and its outbox row in one statement
-        /// (data-modifying `WITH`, PostgreSQL), committed by itself.
-        async fn insert_verification_at_once(
-            store: &$store,
-            new: &NewVerification,
-            delivery: Option<&NewDelivery>,
-        ) -> Result<VerificationRecord, StoreError> {
-            let sql = format!(
-                "WITH v AS (INSERT INTO verification (app_id, public_id, provider, channel, \
-                   address, channel_description, address_description, code_hmac, code_length, \
-                   code_alphabet, max_attempts, sends, max_sends, extra, created_at, \
-                   updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, \
-                   locale, inbound_key, country, address_key) \
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-                   $15, $16, $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, \
-                   $21, $22, $23) \
-                   RETURNING {VERIFICATION_COLUMNS}, country), \
-                 e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, \
-                   channel, provider, country, tags) \
-                   SELECT verification_id, 'created', '{{}}', $15, app_id, channel, provider, \
-                   country, $24 FROM v), \
-                 d AS (INSERT INTO delivery (verification_id, route, address, \
-                   next_attempt_at, created_at, updated_at) \
-                   SELECT verification_id, $25, $26, $15, $15, $15 FROM v WHERE $27) \
-                 SELECT {VERIFICATION_COLUMNS} FROM v"
-            );
-            let route = delivery
-                .map(|d| serde_json::to_string(&d.route).expect("strings serialise"))
-                .unwrap_or_default();
-            let mut tx = store.write_one().await?;
-            let row = sqlx::query(&sql)
+        /// The values `INSERT_VERIFICATION` takes (`$1` to `$23`), from `new`.
+        fn bind_new_verification<'q>(
+            query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
+            new: &'q NewVerification,
+        ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
+            query
                 .bind(new.app_id)
                 .bind(&new.public_id)
                 .bind(&new.provider)
@@ -58,6 +33,31 @@ macro_rules! sql_verifications {
                 .bind(&new.inbound_key)
                 .bind(country_prefix(&new.address))
                 .bind(&new.address_key)
+        }
+
+        /// A new verification, its `created` event and its outbox row in one statement
+        /// (data-modifying `WITH`, PostgreSQL), committed by itself.
+        async fn insert_verification_at_once(
+            store: &$store,
+            new: &NewVerification,
+            delivery: Option<&NewDelivery>,
+        ) -> Result<VerificationRecord, StoreError> {
+            let sql = format!(
+                "WITH v AS ({INSERT_VERIFICATION} RETURNING {VERIFICATION_COLUMNS}, country), \
+                 e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, \
+                   channel, provider, country, tags) \
+                   SELECT verification_id, 'created', '{{}}', $15, app_id, channel, provider, \
+                   country, $24 FROM v), \
+                 d AS (INSERT INTO delivery (verification_id, route, address, \
+                   next_attempt_at, created_at, updated_at) \
+                   SELECT verification_id, $25, $26, $15, $15, $15 FROM v WHERE $27) \
+                 SELECT {VERIFICATION_COLUMNS} FROM v"
+            );
+            let route = delivery
+                .map(|d| serde_json::to_string(&d.route).expect("strings serialise"))
+                .unwrap_or_default();
+            let mut tx = store.write_one().await?;
+            let row = bind_new_verification(sqlx::query(&sql), new)
                 .bind(tags("created", &serde_json::json!({})))
                 .bind(route)
                 .bind(delivery.map(|d| d.address.clone()).unwrap_or_default())
@@ -181,40 +181,8 @@ macro_rules! sql_verifications {
                     return Ok(record);
                 }
                 let mut tx = self.write_tx().await?;
-                let sql = format!(
-                    "INSERT INTO verification (app_id, public_id, provider, channel, address, \
-                     channel_description, address_description, code_hmac, code_length, \
-                     code_alphabet, max_attempts, sends, max_sends, extra, created_at, \
-                     updated_at, expires_at, code_sealed, last_sent_at, redirect_url, state, locale, \
-                     inbound_key, country, address_key) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, \
-                     $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22, $23) \
-                     RETURNING {VERIFICATION_COLUMNS}"
-                );
-                let row = sqlx::query(&sql)
-                    .bind(new.app_id)
-                    .bind(&new.public_id)
-                    .bind(&new.provider)
-                    .bind(&new.channel)
-                    .bind(&new.address)
-                    .bind(&new.channel_description)
-                    .bind(&new.address_description)
-                    .bind(&new.code_hmac)
-                    .bind(i64::from(new.code_length))
-                    .bind(&new.code_alphabet)
-                    .bind(i64::from(new.max_attempts))
-                    .bind(i64::from(new.sends))
-                    .bind(i64::from(new.max_sends))
-                    .bind(&new.extra)
-                    .bind(new.now)
-                    .bind(new.expires_at)
-                    .bind(&new.code_sealed)
-                    .bind(&new.redirect_url)
-                    .bind(&new.state)
-                    .bind(&new.locale)
-                    .bind(&new.inbound_key)
-                    .bind(country_prefix(&new.address))
-                    .bind(&new.address_key)
+                let sql = format!("{INSERT_VERIFICATION} RETURNING {VERIFICATION_COLUMNS}");
+                let row = bind_new_verification(sqlx::query(&sql), new)
                     .fetch_one(&mut *tx)
                     .await;
                 let row = match row {
