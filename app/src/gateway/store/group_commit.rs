@@ -1,8 +1,7 @@
 //! Group commit for SQLite's one writer.
 //!
 //! SQLite takes one writer at a time, and each commit writes every page it changed to the
-//! WAL again: one commit per request made the write path a tenth of what the database can
-//! do. Here every write (a whole transaction of the store, or one statement) runs on the
+//! WAL again. Here every write (a whole transaction of the store, or one statement) runs on the
 //! writer connection inside a batch transaction (a transaction of several statements in a
 //! savepoint of its own; one statement is undone whole by SQLite) that stays open while
 //! writes queue for the connection; the committer task commits the batch when its turn in
