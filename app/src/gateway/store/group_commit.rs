@@ -38,8 +38,6 @@ type Ticket = oneshot::Sender<Result<(), Arc<sqlx::Error>>>;
 #[derive(Debug)]
 struct Lane {
     conn: SqliteConnection,
-    /// A batch transaction is open.
-    open: bool,
     /// A write was dropped before it ended (an error returned early, or its caller went
     /// away): its savepoint is still open and is rolled back before anything else runs.
     dirty: bool,
@@ -50,7 +48,7 @@ struct Lane {
     in_doubt: bool,
     /// The writes of the open batch, answered when it ends.
     tickets: Vec<Ticket>,
-    /// When the open batch began.
+    /// When the open batch began; `None` while no batch transaction is open.
     opened_at: Option<Instant>,
 }
 
@@ -60,7 +58,6 @@ impl GroupCommit {
     pub(super) fn new(conn: SqliteConnection) -> Self {
         let lane = Arc::new(Mutex::new(Lane {
             conn,
-            open: false,
             dirty: false,
             in_doubt: false,
             tickets: Vec::new(),
@@ -91,9 +88,8 @@ impl GroupCommit {
         let held_since = Instant::now();
         crate::gateway::metrics::write_queued(held_since - queued);
         lane.recover().await;
-        if !lane.open {
+        if lane.opened_at.is_none() {
             lane.step("BEGIN IMMEDIATE").await?;
-            lane.open = true;
             lane.opened_at = Some(Instant::now());
         }
         if savepoint {
@@ -236,7 +232,6 @@ impl Lane {
         self.in_doubt = true;
         let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
         self.in_doubt = false;
-        self.open = false;
         self.dirty = false;
         self.opened_at = None;
         let e = Arc::new(e);
@@ -249,17 +244,16 @@ impl Lane {
     /// Commits the open batch and answers its writes.
     async fn end_batch(&mut self) {
         self.recover().await;
-        if !self.open {
+        let Some(opened_at) = self.opened_at else {
             return;
-        }
+        };
         let writes = self.tickets.len();
         let started = Instant::now();
         if let Err(e) = self.step("COMMIT").await {
             self.abort(e).await;
             return;
         }
-        self.open = false;
-        let opened_at = self.opened_at.take().unwrap_or(started);
+        self.opened_at = None;
         crate::gateway::metrics::batch_committed(writes, started.elapsed(), opened_at.elapsed());
         for ticket in self.tickets.drain(..) {
             let _ = ticket.send(Ok(()));

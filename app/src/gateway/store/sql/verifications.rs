@@ -330,13 +330,14 @@ macro_rules! sql_verifications {
                         .await?;
                     let spent: i64 = row.try_get("spent")?;
                     let counted: Option<i64> = row.try_get("attempts")?;
-                    if spent > a.budget_max || counted.is_none() {
+                    let refused = if spent > a.budget_max {
+                        Some(AttemptOutcome::OverBudget)
+                    } else {
+                        counted.is_none().then_some(AttemptOutcome::NotOpen)
+                    };
+                    if let Some(refused) = refused {
                         tx.rollback().await?;
-                        return Ok(if spent > a.budget_max {
-                            AttemptOutcome::OverBudget
-                        } else {
-                            AttemptOutcome::NotOpen
-                        });
+                        return Ok(refused);
                     }
                     row
                 } else {
