@@ -227,7 +227,7 @@ impl Lane {
     /// is left of it and tells its writes.
     async fn abort(&mut self, e: sqlx::Error) -> StoreError {
         tracing::error!(error = ?e, writes = self.tickets.len(), "write batch failed");
-        // Whatever `open` says, a transaction may be open; gone mid-way, the next holder
+        // Whatever `opened_at` says, a transaction may be open; gone mid-way, the next holder
         // of the lane rolls back again.
         self.in_doubt = true;
         let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
