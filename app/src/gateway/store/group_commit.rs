@@ -15,11 +15,21 @@
 //! Writes that are rolled back wait for the batch's commit as well: what they read (a
 //! budget spent, a code consumed) came from writes of the batch, and an answer must not
 //! rest on something that is never committed.
+//!
+//! The writer has two connections to the one file, and a batch is open on one of them at a
+//! time. The hot writes (a create, a check, a rate bucket's hit: `direct.rs`) run on a
+//! synchronous connection, every statement in the caller's task with nothing awaited
+//! between them, so the writer is held for the few microseconds SQLite takes. Every other
+//! write runs on the sqlx connection, whose statements each go to its worker thread and
+//! back. A write for the other connection first commits the open batch (answering its
+//! writes), so the two never wait on each other's lock.
 
 use super::StoreError;
+use rusqlite::CachedStatement;
 use sqlx::SqliteConnection;
 use std::{
     ops::{Deref, DerefMut},
+    panic::{self, AssertUnwindSafe},
     sync::{Arc, Weak},
     time::Instant,
 };
@@ -32,11 +42,40 @@ pub(super) struct GroupCommit {
     wake: Arc<Notify>,
 }
 
+/// Why a batch failed, as each of its writes hears it.
+pub type Failure = Arc<dyn std::error::Error + Send + Sync>;
+
 /// How one batch ended, as its writes hear it.
-type Ticket = oneshot::Sender<Result<(), Arc<sqlx::Error>>>;
+type Ticket = oneshot::Sender<Result<(), Failure>>;
+
+/// How a direct write ends: kept in the batch, or undone (its savepoint rolled back). Either
+/// way its answer waits for the batch's commit.
+pub(super) enum Ending<R> {
+    Keep(R),
+    Undo(R),
+}
+
+/// The connection a batch is open on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// `Lane::conn`, through sqlx.
+    Sqlx,
+    /// `Lane::direct`, synchronous.
+    Direct,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Batch {
+    on: Side,
+    opened_at: Instant,
+}
 
 #[derive(Debug)]
 struct Lane {
+    /// The hot writes' connection (see the module's text); declared first, so it closes
+    /// (rolling back anything uncommitted) before the other. Only ever reached through
+    /// `&mut Lane` (`Lane::direct`), never locked: the mutex makes the lane `Sync`.
+    direct: std::sync::Mutex<rusqlite::Connection>,
     conn: SqliteConnection,
     /// A write was dropped before it ended (an error returned early, or its caller went
     /// away): its savepoint is still open and is rolled back before anything else runs.
@@ -48,20 +87,23 @@ struct Lane {
     in_doubt: bool,
     /// The writes of the open batch, answered when it ends.
     tickets: Vec<Ticket>,
-    /// When the open batch began; `None` while no batch transaction is open.
-    opened_at: Option<Instant>,
+    /// The open batch; `None` while no batch transaction is open.
+    batch: Option<Batch>,
 }
 
 impl GroupCommit {
-    /// Takes `conn` as the one writer and starts the committer on the current runtime; it
-    /// stops when the last handle is dropped.
-    pub(super) fn new(conn: SqliteConnection) -> Self {
+    /// Takes `conn` and `direct` (two connections to one file) as the one writer and starts
+    /// the committer on the current runtime; it stops when the last handle is dropped.
+    pub(super) fn new(conn: SqliteConnection, direct: rusqlite::Connection) -> Self {
+        // Every statement of the hot writes stays prepared.
+        direct.set_prepared_statement_cache_capacity(64);
         let lane = Arc::new(Mutex::new(Lane {
+            direct: std::sync::Mutex::new(direct),
             conn,
             dirty: false,
             in_doubt: false,
             tickets: Vec::new(),
-            opened_at: None,
+            batch: None,
         }));
         let wake = Arc::new(Notify::new());
         tokio::spawn(commit_batches(Arc::downgrade(&lane), wake.clone()));
@@ -83,18 +125,11 @@ impl GroupCommit {
     }
 
     async fn start(&self, savepoint: bool) -> Result<Write, StoreError> {
-        let queued = Instant::now();
-        let mut lane = self.lane.clone().lock_owned().await;
-        let held_since = Instant::now();
-        crate::gateway::metrics::write_queued(held_since - queued);
-        lane.recover().await;
-        if lane.opened_at.is_none() {
-            lane.step("BEGIN IMMEDIATE").await?;
-            lane.opened_at = Some(Instant::now());
-        }
+        let (mut lane, held_since) = self.take_lane().await;
+        lane.open(Side::Sqlx).await?;
         if savepoint {
             if let Err(e) = lane.step("SAVEPOINT w").await {
-                return Err(lane.abort(e).await);
+                return Err(lane.abort(Arc::new(e)).await);
             }
         }
         Ok(Write {
@@ -104,6 +139,70 @@ impl GroupCommit {
             held_since,
         })
     }
+
+    /// Runs `write` as one write on the direct connection, in a savepoint of its own, and
+    /// answers once the batch that holds it is committed. An error undoes the savepoint and
+    /// is answered at once (nothing of it is kept).
+    pub(super) async fn run<R>(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError>,
+    ) -> Result<R, StoreError> {
+        let (mut lane, held_since) = self.take_lane().await;
+        lane.open(Side::Direct).await?;
+        if let Err(e) = lane.direct_step("SAVEPOINT w") {
+            return Err(lane.abort(Arc::new(e)).await);
+        }
+        let done = panic::catch_unwind(AssertUnwindSafe(|| write(lane.direct())));
+        let ending = match done {
+            Ok(Ok(Ending::Keep(answer))) => lane.direct_step("RELEASE w").map(|()| answer),
+            Ok(Ok(Ending::Undo(answer))) => lane.direct_undo().map(|()| answer),
+            Ok(Err(e)) => {
+                if let Err(undo) = lane.direct_undo() {
+                    lane.abort(Arc::new(undo)).await;
+                }
+                return Err(e);
+            }
+            Err(panicked) => {
+                if let Err(undo) = lane.direct_undo() {
+                    lane.abort(Arc::new(undo)).await;
+                }
+                panic::resume_unwind(panicked);
+            }
+        };
+        match ending {
+            Ok(answer) => wait(lane, &self.wake, held_since).await.map(|()| answer),
+            Err(e) => Err(lane.abort(Arc::new(e)).await),
+        }
+    }
+
+    /// Waits for the writer (counted as queue time), and puts right what a caller that went
+    /// away left there.
+    async fn take_lane(&self) -> (OwnedMutexGuard<Lane>, Instant) {
+        let queued = Instant::now();
+        let mut lane = self.lane.clone().lock_owned().await;
+        let held_since = Instant::now();
+        crate::gateway::metrics::write_queued(held_since - queued);
+        lane.recover().await;
+        (lane, held_since)
+    }
+}
+
+/// A prepared statement of the direct connection with `values` bound to `$1`, `$2`, …
+/// (the placeholders the shared SQL uses), whatever order they first appear in.
+pub(super) fn bound<'c>(
+    db: &'c rusqlite::Connection,
+    sql: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<CachedStatement<'c>> {
+    let mut statement = db.prepare_cached(sql)?;
+    for (n, value) in values.iter().enumerate() {
+        let name = format!("${}", n + 1);
+        let index = statement
+            .parameter_index(&name)?
+            .ok_or(rusqlite::Error::InvalidParameterName(name))?;
+        statement.raw_bind_parameter(index, value)?;
+    }
+    Ok(statement)
 }
 
 impl Drop for GroupCommit {
@@ -133,7 +232,7 @@ impl Write {
         let mut lane = self.lane.take().expect("a write ends once");
         if self.savepoint {
             if let Err(e) = lane.step("RELEASE w").await {
-                return Err(lane.abort(e).await);
+                return Err(lane.abort(Arc::new(e)).await);
             }
         }
         self.wait(lane).await
@@ -152,18 +251,28 @@ impl Write {
         self.wait(lane).await
     }
 
-    async fn wait(&self, mut lane: OwnedMutexGuard<Lane>) -> Result<(), StoreError> {
-        crate::gateway::metrics::write_held(self.held_since.elapsed());
-        let (ticket, answer) = oneshot::channel();
-        lane.tickets.push(ticket);
-        // The committer queues for the lane behind every write waiting now.
-        self.wake.notify_one();
-        drop(lane);
-        match answer.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Batch(e)),
-            Err(_) => Err(StoreError::Batch(Arc::new(sqlx::Error::PoolClosed))),
-        }
+    async fn wait(&self, lane: OwnedMutexGuard<Lane>) -> Result<(), StoreError> {
+        wait(lane, &self.wake, self.held_since).await
+    }
+}
+
+/// Ends a write that holds the lane: it joins the batch's tickets and lets the lane go, and
+/// answers when the batch is committed.
+async fn wait(
+    mut lane: OwnedMutexGuard<Lane>,
+    wake: &Notify,
+    held_since: Instant,
+) -> Result<(), StoreError> {
+    crate::gateway::metrics::write_held(held_since.elapsed());
+    let (ticket, answer) = oneshot::channel();
+    lane.tickets.push(ticket);
+    // The committer queues for the lane behind every write waiting now.
+    wake.notify_one();
+    drop(lane);
+    match answer.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Batch(e)),
+        Err(_) => Err(StoreError::Batch(Arc::new(sqlx::Error::PoolClosed))),
     }
 }
 
@@ -192,6 +301,44 @@ impl Drop for Write {
 }
 
 impl Lane {
+    /// Opens a batch on `side` unless one is open there; a batch open on the other
+    /// connection is committed first.
+    async fn open(&mut self, side: Side) -> Result<(), StoreError> {
+        match self.batch {
+            Some(batch) if batch.on == side => return Ok(()),
+            Some(_) => self.end_batch().await,
+            None => {}
+        }
+        match side {
+            Side::Sqlx => self.step("BEGIN IMMEDIATE").await?,
+            Side::Direct => self.direct().execute_batch("BEGIN IMMEDIATE")?,
+        }
+        self.batch = Some(Batch {
+            on: side,
+            opened_at: Instant::now(),
+        });
+        Ok(())
+    }
+
+    /// The direct connection.
+    fn direct(&mut self) -> &rusqlite::Connection {
+        // Never locked, so never poisoned; a panic in a write is caught in `run`.
+        self.direct
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs a statement without values on the direct connection (kept prepared).
+    fn direct_step(&mut self, sql: &str) -> rusqlite::Result<()> {
+        self.direct().prepare_cached(sql)?.execute([]).map(drop)
+    }
+
+    /// Rolls back the savepoint of the direct write that holds the lane.
+    fn direct_undo(&mut self) -> rusqlite::Result<()> {
+        self.direct_step("ROLLBACK TO w")?;
+        self.direct_step("RELEASE w")
+    }
+
     /// Runs a statement that moves the batch's state. Should the caller go away before
     /// it answers, `in_doubt` stays set for the next holder of the lane.
     async fn step(&mut self, sql: &str) -> Result<(), sqlx::Error> {
@@ -205,7 +352,7 @@ impl Lane {
     async fn undo(&mut self) -> Result<(), StoreError> {
         for sql in ["ROLLBACK TO w", "RELEASE w"] {
             if let Err(e) = self.step(sql).await {
-                return Err(self.abort(e).await);
+                return Err(self.abort(Arc::new(e)).await);
             }
         }
         Ok(())
@@ -216,7 +363,7 @@ impl Lane {
     async fn recover(&mut self) {
         if std::mem::take(&mut self.in_doubt) {
             let interrupted = sqlx::Error::Protocol("a write batch was interrupted".into());
-            self.abort(interrupted).await;
+            self.abort(Arc::new(interrupted)).await;
         } else if std::mem::take(&mut self.dirty) {
             // On failure `undo` has failed the batch already.
             let _ = self.undo().await;
@@ -225,16 +372,17 @@ impl Lane {
 
     /// The batch cannot go on (SQLite may already have rolled it back): rolls back what
     /// is left of it and tells its writes.
-    async fn abort(&mut self, e: sqlx::Error) -> StoreError {
+    async fn abort(&mut self, e: Failure) -> StoreError {
         tracing::error!(error = ?e, writes = self.tickets.len(), "write batch failed");
-        // Whatever `opened_at` says, a transaction may be open; gone mid-way, the next holder
-        // of the lane rolls back again.
+        // Whatever `batch` says, a transaction may be open on either connection; gone
+        // mid-way, the next holder of the lane rolls back again.
         self.in_doubt = true;
         let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
+        // Fails harmlessly when no transaction is open there.
+        let _ = self.direct().execute_batch("ROLLBACK");
         self.in_doubt = false;
         self.dirty = false;
-        self.opened_at = None;
-        let e = Arc::new(e);
+        self.batch = None;
         for ticket in self.tickets.drain(..) {
             let _ = ticket.send(Err(e.clone()));
         }
@@ -244,17 +392,30 @@ impl Lane {
     /// Commits the open batch and answers its writes.
     async fn end_batch(&mut self) {
         self.recover().await;
-        let Some(opened_at) = self.opened_at else {
+        let Some(batch) = self.batch else {
             return;
         };
         let writes = self.tickets.len();
         let started = Instant::now();
-        if let Err(e) = self.step("COMMIT").await {
+        let committed = match batch.on {
+            Side::Sqlx => self
+                .step("COMMIT")
+                .await
+                .map_err(|e| Arc::new(e) as Failure),
+            Side::Direct => self
+                .direct_step("COMMIT")
+                .map_err(|e| Arc::new(e) as Failure),
+        };
+        if let Err(e) = committed {
             self.abort(e).await;
             return;
         }
-        self.opened_at = None;
-        crate::gateway::metrics::batch_committed(writes, started.elapsed(), opened_at.elapsed());
+        self.batch = None;
+        crate::gateway::metrics::batch_committed(
+            writes,
+            started.elapsed(),
+            batch.opened_at.elapsed(),
+        );
         for ticket in self.tickets.drain(..) {
             let _ = ticket.send(Ok(()));
         }

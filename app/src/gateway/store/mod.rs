@@ -10,6 +10,7 @@
 mod apps;
 mod counters;
 mod deliveries;
+mod direct;
 mod events;
 mod group_commit;
 mod postgres;
@@ -54,6 +55,9 @@ pub enum StoreError {
     Dangling,
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// From SQLite's synchronous writer connection (`group_commit.rs`).
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration error")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt row: {0}")]
@@ -61,7 +65,7 @@ pub enum StoreError {
     /// The batch a write joined (SQLite's group commit) could not be committed: the write
     /// is not stored.
     #[error("write batch failed")]
-    Batch(std::sync::Arc<sqlx::Error>),
+    Batch(group_commit::Failure),
 }
 
 /// All the storage the engine needs. Call sites import the capability traits they use

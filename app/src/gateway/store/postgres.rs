@@ -1,7 +1,7 @@
 //! The PostgreSQL backend, for more than one instance: every guarantee is one statement,
 //! so it holds across instances.
 
-use super::{sql::sql_store, views::Views, StoreError};
+use super::{group_commit::GroupCommit, sql::sql_store, views::Views, StoreError};
 use sqlx::{
     pool::PoolConnection,
     postgres::{PgListener, PgPoolOptions},
@@ -51,8 +51,11 @@ impl PostgresStore {
         Ok(Autocommit(self.pool.acquire().await?))
     }
 
-    /// A statement may write several tables (`WITH … AS (INSERT …)`).
-    const WRITES_IN_WITH: bool = true;
+    /// Every write is the shared SQL's; a statement may write several tables
+    /// (`WITH … AS (INSERT …)`).
+    fn direct(&self) -> Option<&GroupCommit> {
+        None
+    }
 
     /// PostgreSQL's `LIKE` tells case: a masked search needs nothing else.
     const LIKE_IS_EXACT: bool = true;

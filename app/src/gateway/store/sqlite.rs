@@ -52,13 +52,21 @@ impl SqliteStore {
         sqlx::migrate!("../migrations/sqlite")
             .run(&mut writer)
             .await?;
+        // The writer's second connection, for the hot writes (`group_commit.rs`), with the
+        // same settings. WAL is the file's mode already.
+        let direct = rusqlite::Connection::open_with_flags(
+            options.get_filename(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        direct.busy_timeout(Duration::from_secs(5))?;
+        direct.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
         let pool = SqlitePoolOptions::new()
             .max_connections(Self::READERS)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self {
             pool,
-            writer: Arc::new(GroupCommit::new(writer)),
+            writer: Arc::new(GroupCommit::new(writer, direct)),
             views: Arc::default(),
         })
     }
@@ -81,8 +89,10 @@ impl SqliteStore {
         Ok(None)
     }
 
-    /// A statement writes one table (SQLite has no `INSERT` inside `WITH`).
-    const WRITES_IN_WITH: bool = false;
+    /// The hot writes run on the writer's synchronous connection (`direct.rs`).
+    fn direct(&self) -> Option<&GroupCommit> {
+        Some(&self.writer)
+    }
 
     /// SQLite's `LIKE` ignores ASCII case: a masked search compares the ends as well.
     const LIKE_IS_EXACT: bool = false;

@@ -179,6 +179,41 @@ pub enum AttemptOutcome {
     },
 }
 
+impl VerificationRecord {
+    /// The row `new` inserts (`INSERT_VERIFICATION`) as `verification_id`: pending, nothing
+    /// attempted, its first send (if it sends) now.
+    pub(crate) fn inserted(new: &NewVerification, verification_id: i64) -> Self {
+        VerificationRecord {
+            verification_id,
+            app_id: new.app_id,
+            public_id: new.public_id.clone(),
+            provider: new.provider.clone(),
+            channel: new.channel.clone(),
+            address: new.address.clone(),
+            channel_description: new.channel_description.clone(),
+            address_description: new.address_description.clone(),
+            code_hmac: new.code_hmac.clone(),
+            code_length: new.code_length,
+            code_alphabet: new.code_alphabet.clone(),
+            attempts: 0,
+            max_attempts: new.max_attempts,
+            sends: new.sends,
+            max_sends: new.max_sends,
+            status: Status::Pending,
+            extra: new.extra.clone(),
+            created_at: new.now,
+            expires_at: new.expires_at,
+            verified_at: None,
+            retired_at: None,
+            code_sealed: Some(new.code_sealed.clone()),
+            last_sent_at: (new.sends > 0).then_some(new.now),
+            redirect_url: new.redirect_url.clone(),
+            state: new.state.clone(),
+            locale: new.locale.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 impl VerificationRecord {
     /// A pending e-mail verification of app 1 with nothing spent, for unit tests.

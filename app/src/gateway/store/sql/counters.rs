@@ -7,6 +7,9 @@ macro_rules! sql_counters {
         #[async_trait]
         impl CounterStore for $store {
             async fn hit(&self, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError> {
+                if let Some(writer) = self.direct() {
+                    return writer.hit(key, window_start, hits).await;
+                }
                 let mut tx = self.write_one().await?;
                 let out = sqlx::query_scalar(HIT)
                     .bind(key)

@@ -119,6 +119,11 @@ pub(super) const EVENT: &str = "INSERT INTO event \
      SELECT $1, $2, $3, $4, v.app_id, v.channel, COALESCE($5, v.provider), v.country, $6 \
      FROM verification v WHERE v.verification_id = $1";
 
+/// Queues one outbox row for verification `$1` (route `$2` as JSON, address `$3`), due at
+/// `$4`.
+pub(super) const INSERT_DELIVERY: &str = "INSERT INTO delivery (verification_id, route, address, \
+     next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)";
+
 /// Columns of `delivery` read when a worker claims rows.
 pub(super) const CLAIM_COLUMNS: &str =
     "delivery_id, verification_id, route, route_index, attempts, address";
@@ -144,7 +149,7 @@ macro_rules! sql_store {
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
                 consumed_at_once, counter, dangling, unique_violation, APP_COLUMNS,
-                BUDGET_AND_ATTEMPT, CLAIM_COLUMNS, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT,
+                BUDGET_AND_ATTEMPT, CLAIM_COLUMNS, CONSUME, EVENT, FINISH, HIT, INSERT_DELIVERY,
                 INSERT_VERIFICATION, RECONFIRM, VERIFICATION_COLUMNS,
             };
             use super::stats::{
@@ -234,16 +239,13 @@ macro_rules! sql_store {
                 now: i64,
             ) -> Result<(), StoreError> {
                 let route = serde_json::to_string(&delivery.route).expect("strings serialise");
-                sqlx::query(
-                    "INSERT INTO delivery (verification_id, route, address, next_attempt_at, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)",
-                )
-                .bind(verification_id)
-                .bind(route)
-                .bind(&delivery.address)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
+                sqlx::query(INSERT_DELIVERY)
+                    .bind(verification_id)
+                    .bind(route)
+                    .bind(&delivery.address)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(())
             }
 

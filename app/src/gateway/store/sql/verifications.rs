@@ -69,6 +69,98 @@ macro_rules! sql_verifications {
             verification_from_row(&row)
         }
 
+        /// One check in two statements inside a transaction (PostgreSQL): the address's
+        /// budget and the attempt (`BUDGET_AND_ATTEMPT`), then, after the comparison in
+        /// constant time here, either the consumption with its event and the budget given
+        /// back (`consumed_at_once`) or the failure's events (locked on the last attempt).
+        async fn attempt_in_two(
+            store: &$store,
+            a: &Attempt<'_>,
+            matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+        ) -> Result<AttemptOutcome, StoreError> {
+            let mut tx = store.write_tx().await?;
+            let on = if a.reconfirm { Status::Verified } else { Status::Pending };
+            let row = sqlx::query(BUDGET_AND_ATTEMPT)
+                .bind(a.now)
+                .bind(a.verification_id)
+                .bind(on.as_str())
+                .bind(a.budget_key)
+                .bind(a.budget_window)
+                .bind(a.budget_max)
+                .fetch_one(&mut *tx)
+                .await?;
+            let spent: i64 = row.try_get("spent")?;
+            let counted: Option<i64> = row.try_get("attempts")?;
+            let refused = if spent > a.budget_max {
+                Some(AttemptOutcome::OverBudget)
+            } else {
+                counted.is_none().then_some(AttemptOutcome::NotOpen)
+            };
+            if let Some(refused) = refused {
+                tx.rollback().await?;
+                return Ok(refused);
+            }
+            let attempts = counter(row.try_get("attempts")?, "attempts")?;
+            let max_attempts = counter(row.try_get("max_attempts")?, "max_attempts")?;
+            let code_hmac: Vec<u8> = row.try_get("code_hmac")?;
+            let created_at: i64 = row.try_get("created_at")?;
+            let (id, now) = (a.verification_id, a.now);
+            let left = max_attempts.saturating_sub(attempts);
+            let outcome = if matches(&code_hmac) {
+                let (kind, detail) = if a.reconfirm {
+                    ("recheck", serde_json::json!({ "verified": true, "attempts_left": left }))
+                } else {
+                    // How long it took and how many wrong codes came first, for stats.
+                    ("verified", serde_json::json!({
+                        "after_ms": now - created_at,
+                        "wrong": attempts.saturating_sub(1),
+                    }))
+                };
+                let consume = if a.reconfirm { RECONFIRM } else { CONSUME };
+                // Consumed, recorded and the budget given back in one round trip.
+                let consumed: i64 = sqlx::query_scalar(&consumed_at_once(consume))
+                    .bind(a.now)
+                    .bind(a.retire)
+                    .bind(a.verification_id)
+                    .bind(kind)
+                    .bind(detail.to_string())
+                    .bind(tags(kind, &detail))
+                    .bind(a.budget_key)
+                    .bind(a.budget_window)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if consumed != 1 {
+                    tx.rollback().await?;
+                    return Ok(AttemptOutcome::NotOpen);
+                }
+                AttemptOutcome::Verified { attempts }
+            } else if a.reconfirm {
+                // A kept verified record stays verified; its spent budget only stops
+                // further re-checks.
+                let detail = serde_json::json!({ "verified": false, "attempts_left": left });
+                insert_event(&mut tx, id, "recheck", &detail.to_string(), now).await?;
+                AttemptOutcome::Incorrect { attempts, max_attempts, locked: false }
+            } else {
+                let detail = serde_json::json!({ "attempts_left": left }).to_string();
+                insert_event(&mut tx, id, "attempt", &detail, now).await?;
+                let locked = left == 0
+                    && sqlx::query(FINISH)
+                        .bind(Status::Locked.as_str())
+                        .bind(a.now)
+                        .bind(a.verification_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                        == 1;
+                if locked {
+                    insert_event(&mut tx, id, "locked", "{}", now).await?;
+                }
+                AttemptOutcome::Incorrect { attempts, max_attempts, locked }
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        }
+
         #[async_trait]
         impl VerificationStore for $store {
             async fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
@@ -172,35 +264,12 @@ macro_rules! sql_verifications {
                 new: &NewVerification,
                 delivery: Option<&NewDelivery>,
             ) -> Result<VerificationRecord, StoreError> {
-                if Self::WRITES_IN_WITH {
-                    // One statement: no BEGIN, no COMMIT, one round trip.
-                    let epoch = self.views.epoch();
-                    let record = insert_verification_at_once(self, new, delivery).await?;
-                    self.views.created(epoch, &record);
-                    self.events_added();
-                    return Ok(record);
-                }
-                let mut tx = self.write_tx().await?;
-                let sql = format!("{INSERT_VERIFICATION} RETURNING {VERIFICATION_COLUMNS}");
-                let row = bind_new_verification(sqlx::query(&sql), new)
-                    .fetch_one(&mut *tx)
-                    .await;
-                let row = match row {
-                    Ok(row) => row,
-                    Err(e) => {
-                        // The row it collides with may be another write of the same
-                        // batch: answered after that commits, the caller can read it.
-                        tx.rollback().await?;
-                        return Err(unique_violation(e));
-                    }
-                };
-                let record = verification_from_row(&row)?;
-                insert_event(&mut tx, record.verification_id, "created", "{}", new.now).await?;
-                if let Some(delivery) = delivery {
-                    insert_delivery(&mut tx, record.verification_id, delivery, new.now).await?;
-                }
                 let epoch = self.views.epoch();
-                tx.commit().await?;
+                let record = match self.direct() {
+                    Some(writer) => writer.insert_verification(new, delivery).await?,
+                    // One statement: no BEGIN, no COMMIT, one round trip.
+                    None => insert_verification_at_once(self, new, delivery).await?,
+                };
                 self.views.created(epoch, &record);
                 self.events_added();
                 Ok(record)
@@ -315,136 +384,14 @@ macro_rules! sql_verifications {
                 a: &Attempt<'_>,
                 matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
             ) -> Result<AttemptOutcome, StoreError> {
-                let mut tx = self.write_tx().await?;
-                let on = if a.reconfirm { Status::Verified } else { Status::Pending };
-                let row = if Self::WRITES_IN_WITH {
-                    // The budget and the attempt in one round trip.
-                    let row = sqlx::query(BUDGET_AND_ATTEMPT)
-                        .bind(a.now)
-                        .bind(a.verification_id)
-                        .bind(on.as_str())
-                        .bind(a.budget_key)
-                        .bind(a.budget_window)
-                        .bind(a.budget_max)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let spent: i64 = row.try_get("spent")?;
-                    let counted: Option<i64> = row.try_get("attempts")?;
-                    let refused = if spent > a.budget_max {
-                        Some(AttemptOutcome::OverBudget)
-                    } else {
-                        counted.is_none().then_some(AttemptOutcome::NotOpen)
-                    };
-                    if let Some(refused) = refused {
-                        tx.rollback().await?;
-                        return Ok(refused);
-                    }
-                    row
-                } else {
-                    let spent: i64 = sqlx::query_scalar(HIT)
-                        .bind(a.budget_key)
-                        .bind(a.budget_window)
-                        .bind(1_i64)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    if spent > a.budget_max {
-                        tx.rollback().await?;
-                        return Ok(AttemptOutcome::OverBudget);
-                    }
-                    let counted = sqlx::query(COUNT_ATTEMPT)
-                        .bind(a.now)
-                        .bind(a.verification_id)
-                        .bind(on.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    let Some(row) = counted else {
-                        tx.rollback().await?;
-                        return Ok(AttemptOutcome::NotOpen);
-                    };
-                    row
+                let outcome = match self.direct() {
+                    Some(writer) => writer.attempt(a, matches).await?,
+                    None => attempt_in_two(self, a, matches).await?,
                 };
-                let attempts = counter(row.try_get("attempts")?, "attempts")?;
-                let max_attempts = counter(row.try_get("max_attempts")?, "max_attempts")?;
-                let code_hmac: Vec<u8> = row.try_get("code_hmac")?;
-                let created_at: i64 = row.try_get("created_at")?;
-                let (id, now) = (a.verification_id, a.now);
-                let left = max_attempts.saturating_sub(attempts);
-                let outcome = if matches(&code_hmac) {
-                    let (kind, detail) = if a.reconfirm {
-                        ("recheck", serde_json::json!({ "verified": true, "attempts_left": left }))
-                    } else {
-                        // How long it took and how many wrong codes came first, for stats.
-                        ("verified", serde_json::json!({
-                            "after_ms": now - created_at,
-                            "wrong": attempts.saturating_sub(1),
-                        }))
-                    };
-                    let consume = if a.reconfirm { RECONFIRM } else { CONSUME };
-                    let consumed = if Self::WRITES_IN_WITH {
-                        // Consumed, recorded and the budget given back in one round trip.
-                        let n: i64 = sqlx::query_scalar(&consumed_at_once(consume))
-                            .bind(a.now)
-                            .bind(a.retire)
-                            .bind(a.verification_id)
-                            .bind(kind)
-                            .bind(detail.to_string())
-                            .bind(tags(kind, &detail))
-                            .bind(a.budget_key)
-                            .bind(a.budget_window)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        n == 1
-                    } else {
-                        sqlx::query(consume)
-                            .bind(a.now)
-                            .bind(a.retire)
-                            .bind(a.verification_id)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            == 1
-                    };
-                    if !consumed {
-                        tx.rollback().await?;
-                        return Ok(AttemptOutcome::NotOpen);
-                    }
-                    if !Self::WRITES_IN_WITH {
-                        insert_event(&mut tx, id, kind, &detail.to_string(), now).await?;
-                        // A right code spends nothing of the address's failure budget.
-                        sqlx::query(HIT)
-                            .bind(a.budget_key)
-                            .bind(a.budget_window)
-                            .bind(-1_i64)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    AttemptOutcome::Verified { attempts }
-                } else if a.reconfirm {
-                    // A kept verified record stays verified; its spent budget only stops
-                    // further re-checks.
-                    let detail = serde_json::json!({ "verified": false, "attempts_left": left });
-                    insert_event(&mut tx, id, "recheck", &detail.to_string(), now).await?;
-                    AttemptOutcome::Incorrect { attempts, max_attempts, locked: false }
-                } else {
-                    let detail = serde_json::json!({ "attempts_left": left }).to_string();
-                    insert_event(&mut tx, id, "attempt", &detail, now).await?;
-                    let locked = left == 0
-                        && sqlx::query(FINISH)
-                            .bind(Status::Locked.as_str())
-                            .bind(a.now)
-                            .bind(a.verification_id)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected()
-                            == 1;
-                    if locked {
-                        insert_event(&mut tx, id, "locked", "{}", now).await?;
-                    }
-                    AttemptOutcome::Incorrect { attempts, max_attempts, locked }
-                };
-                tx.commit().await?;
-                self.views.forget(a.verification_id);
-                self.events_added();
+                if !matches!(outcome, AttemptOutcome::OverBudget | AttemptOutcome::NotOpen) {
+                    self.views.forget(a.verification_id);
+                    self.events_added();
+                }
                 Ok(outcome)
             }
 

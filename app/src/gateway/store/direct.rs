@@ -1,0 +1,232 @@
+//! SQLite's hot writes, run on the writer's synchronous connection (`group_commit.rs`): a
+//! rate bucket's hit, a create and a check. They are the statements the shared SQL
+//! (`sql/`) runs on PostgreSQL and ran here through sqlx, where every statement went to
+//! sqlx's worker thread and back while the one writer waited; here each whole write takes
+//! the writer for the microseconds SQLite needs. Same texts, same guarantees: each write is
+//! one savepoint in the batch, answered after the batch commits.
+
+use super::{
+    group_commit::{bound, Ending, GroupCommit},
+    sql::{
+        counter, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT, INSERT_DELIVERY, INSERT_VERIFICATION,
+        RECONFIRM,
+    },
+    stats::{country_prefix, event_provider, tags},
+    Attempt, AttemptOutcome, NewDelivery, NewVerification, StoreError, VerificationRecord,
+};
+use crate::model::Status;
+use rusqlite::{Connection, ToSql};
+use serde_json::{json, Value};
+
+impl GroupCommit {
+    /// Raises a rate bucket (`HIT`); answers its hits in the window.
+    pub(super) async fn hit(
+        &self,
+        key: &str,
+        window_start: i64,
+        hits: i64,
+    ) -> Result<i64, StoreError> {
+        self.run(|db| {
+            let spent = first(db, HIT, &[&key, &window_start, &hits], |row| row.get(0))?;
+            Ok(Ending::Keep(
+                spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?,
+            ))
+        })
+        .await
+    }
+
+    /// A new verification, its `created` event and its outbox row.
+    pub(super) async fn insert_verification(
+        &self,
+        new: &NewVerification,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<VerificationRecord, StoreError> {
+        let route = delivery.map(|d| serde_json::to_string(&d.route).expect("strings serialise"));
+        let (sends, code_length, max_attempts, max_sends) = (
+            i64::from(new.sends),
+            i64::from(new.code_length),
+            i64::from(new.max_attempts),
+            i64::from(new.max_sends),
+        );
+        let country = country_prefix(&new.address);
+        self.run(|db| {
+            let values: [&dyn ToSql; 23] = [
+                &new.app_id,
+                &new.public_id,
+                &new.provider,
+                &new.channel,
+                &new.address,
+                &new.channel_description,
+                &new.address_description,
+                &new.code_hmac,
+                &code_length,
+                &new.code_alphabet,
+                &max_attempts,
+                &sends,
+                &max_sends,
+                &new.extra,
+                &new.now,
+                &new.expires_at,
+                &new.code_sealed,
+                &new.redirect_url,
+                &new.state,
+                &new.locale,
+                &new.inbound_key,
+                &country,
+                &new.address_key,
+            ];
+            match bound(db, INSERT_VERIFICATION, &values)?.raw_execute() {
+                // The row it collides with may be another write of the same batch:
+                // answered after that commits, the caller can read it.
+                Err(e) if is_unique_violation(&e) => {
+                    return Ok(Ending::Undo(Err(StoreError::Conflict)))
+                }
+                done => done?,
+            };
+            let id = db.last_insert_rowid();
+            event(db, id, "created", &json!({}), new.now)?;
+            if let (Some(delivery), Some(route)) = (delivery, &route) {
+                bound(
+                    db,
+                    INSERT_DELIVERY,
+                    &[&id, route, &delivery.address, &new.now],
+                )?
+                .raw_execute()?;
+            }
+            Ok(Ending::Keep(Ok(VerificationRecord::inserted(new, id))))
+        })
+        .await?
+    }
+
+    /// One check (see `VerificationStore::attempt`): the address's failure budget reserved,
+    /// the attempt counted, the code compared, and the verification consumed (the budget
+    /// given back) or the failure recorded (locked on the last attempt).
+    pub(super) async fn attempt(
+        &self,
+        a: &Attempt<'_>,
+        matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+    ) -> Result<AttemptOutcome, StoreError> {
+        self.run(|db| {
+            let spent: Option<i64> =
+                first(db, HIT, &[&a.budget_key, &a.budget_window, &1_i64], |row| {
+                    row.get(0)
+                })?;
+            if spent.ok_or(rusqlite::Error::QueryReturnedNoRows)? > a.budget_max {
+                return Ok(Ending::Undo(AttemptOutcome::OverBudget));
+            }
+            let on = if a.reconfirm {
+                Status::Verified
+            } else {
+                Status::Pending
+            };
+            let counted = first(
+                db,
+                COUNT_ATTEMPT,
+                &[&a.now, &a.verification_id, &on.as_str()],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                        row.get(3)?,
+                    ))
+                },
+            )?;
+            let Some((attempts, max_attempts, code_hmac, created_at)) = counted else {
+                return Ok(Ending::Undo(AttemptOutcome::NotOpen));
+            };
+            let attempts = counter(attempts, "attempts")?;
+            let max_attempts = counter(max_attempts, "max_attempts")?;
+            let created_at: i64 = created_at;
+            let (id, now) = (a.verification_id, a.now);
+            let left = max_attempts.saturating_sub(attempts);
+            if matches(&code_hmac) {
+                let (kind, detail, consume) = if a.reconfirm {
+                    let detail = json!({ "verified": true, "attempts_left": left });
+                    ("recheck", detail, RECONFIRM)
+                } else {
+                    // How long it took and how many wrong codes came first, for stats.
+                    let detail = json!({
+                        "after_ms": now - created_at,
+                        "wrong": attempts.saturating_sub(1),
+                    });
+                    ("verified", detail, CONSUME)
+                };
+                if bound(db, consume, &[&now, &a.retire, &id])?.raw_execute()? != 1 {
+                    return Ok(Ending::Undo(AttemptOutcome::NotOpen));
+                }
+                event(db, id, kind, &detail, now)?;
+                // A right code spends nothing of the address's failure budget.
+                first(db, HIT, &[&a.budget_key, &a.budget_window, &-1_i64], |_| {
+                    Ok(())
+                })?;
+                return Ok(Ending::Keep(AttemptOutcome::Verified { attempts }));
+            }
+            if a.reconfirm {
+                // A kept verified record stays verified; its spent budget only stops
+                // further re-checks.
+                let detail = json!({ "verified": false, "attempts_left": left });
+                event(db, id, "recheck", &detail, now)?;
+                let outcome = AttemptOutcome::Incorrect {
+                    attempts,
+                    max_attempts,
+                    locked: false,
+                };
+                return Ok(Ending::Keep(outcome));
+            }
+            event(db, id, "attempt", &json!({ "attempts_left": left }), now)?;
+            let locked = left == 0
+                && bound(db, FINISH, &[&Status::Locked.as_str(), &now, &id])?.raw_execute()? == 1;
+            if locked {
+                event(db, id, "locked", &json!({}), now)?;
+            }
+            Ok(Ending::Keep(AttemptOutcome::Incorrect {
+                attempts,
+                max_attempts,
+                locked,
+            }))
+        })
+        .await
+    }
+}
+
+/// Runs `sql` with `values` and reads its first row, if any.
+fn first<T>(
+    db: &Connection,
+    sql: &str,
+    values: &[&dyn ToSql],
+    read: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    let mut statement = bound(db, sql, values)?;
+    let mut rows = statement.raw_query();
+    rows.next()?.map(read).transpose()
+}
+
+/// Records one event (see `EVENT`).
+fn event(
+    db: &Connection,
+    verification_id: i64,
+    kind: &str,
+    detail: &Value,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let text = detail.to_string();
+    let values: [&dyn ToSql; 6] = [
+        &verification_id,
+        &kind,
+        &text,
+        &now,
+        &event_provider(detail),
+        &tags(kind, detail),
+    ];
+    bound(db, EVENT, &values)?.raw_execute().map(drop)
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
