@@ -242,9 +242,10 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-/// The group commit so far, from the server's `/metrics`: writes, commits, and the
-/// seconds writes held the writer connection in all.
-async fn batches(client: &reqwest::Client, base: &str) -> [f64; 3] {
+/// The group commit so far, from the server's `/metrics`: writes, commits, the seconds
+/// writes held the writer connection and waited for it, and the seconds commits took, in
+/// all.
+async fn batches(client: &reqwest::Client, base: &str) -> [f64; 5] {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -253,15 +254,25 @@ async fn batches(client: &reqwest::Client, base: &str) -> [f64; 3] {
         .text()
         .await
         .unwrap();
-    let value = |name: &str| {
+    // Summed over labels.
+    let value = |name: &str| -> f64 {
         text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
-            .unwrap_or(0.0)
+            .filter_map(|l| {
+                let rest = l.strip_prefix(name)?;
+                let rest = match rest.strip_prefix('{') {
+                    Some(labelled) => labelled.split_once('}')?.1,
+                    None => rest,
+                };
+                rest.strip_prefix(' ')?.parse::<f64>().ok()
+            })
+            .sum()
     };
     [
         value("otpgate_write_batch_writes_sum"),
         value("otpgate_write_batch_writes_count"),
         value("otpgate_write_hold_seconds_sum"),
+        value("otpgate_write_queue_seconds_sum"),
+        value("otpgate_write_commit_seconds_sum"),
     ]
 }
 
@@ -339,13 +350,16 @@ async fn run(backend: &str, secs: u64) {
     let created = batches(&client, &base).await;
     let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
     let checked = batches(&client, &base).await;
-    let per_batch = |[w0, b0, h0]: [f64; 3], [w1, b1, h1]: [f64; 3]| {
+    let per_batch = |[w0, b0, h0, q0, c0]: [f64; 5], [w1, b1, h1, q1, c1]: [f64; 5]| {
         if b1 > b0 {
+            let writes = w1 - w0;
             format!(
-                "{:.1} writes per commit ({:.0} commits), each write held the writer {:.0} µs",
-                (w1 - w0) / (b1 - b0),
+                "{:.1} writes per commit ({:.0} commits, {:.0} µs each), each write waited {:.0} µs for the writer and held it {:.0} µs",
+                writes / (b1 - b0),
                 b1 - b0,
-                (h1 - h0) / (w1 - w0) * 1e6
+                (c1 - c0) / (b1 - b0) * 1e6,
+                (q1 - q0) / writes * 1e6,
+                (h1 - h0) / writes * 1e6
             )
         } else {
             "no write batches (one transaction per write)".to_owned()

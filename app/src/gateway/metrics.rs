@@ -82,11 +82,13 @@ pub fn write_queued(wait: Duration) {
     metrics::histogram!("otpgate_write_queue_seconds").record(wait.as_secs_f64());
 }
 
-/// A write held SQLite's writer connection this long, from its first statement to its
-/// last (`otpgate_write_hold_seconds`): the writes of a batch run one after another, so
-/// this bounds how many a second the writer takes.
-pub fn write_held(held: Duration) {
-    metrics::histogram!("otpgate_write_hold_seconds").record(held.as_secs_f64());
+/// A write held SQLite's writer this long, from its first statement to its last
+/// (`otpgate_write_hold_seconds{connection="direct|sqlx"}`: the hot writes' synchronous
+/// connection or the other): the writes of a batch run one after another, so this bounds
+/// how many a second the writer takes.
+pub fn write_held(connection: &'static str, held: Duration) {
+    metrics::histogram!("otpgate_write_hold_seconds", "connection" => connection)
+        .record(held.as_secs_f64());
 }
 
 /// A write batch (SQLite's group commit) was committed: how many writes it held, how

@@ -22,6 +22,10 @@ pub struct ClaimedDelivery {
     pub providers_rev: i64,
 }
 
+/// An outbox row as a claim leases it: `delivery_id`, `verification_id`, `route` (JSON),
+/// `route_index`, `attempts`, `address`.
+pub(super) type ClaimedRow = (i64, i64, String, i64, i64, String);
+
 /// How a claimed delivery ends for now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
@@ -38,6 +42,30 @@ pub enum DeliveryOutcome {
     },
     /// Never to be sent: `dead`, `suppressed` or `dropped`, with the reason.
     Closed { status: &'static str, error: String },
+}
+
+impl DeliveryOutcome {
+    /// The statement that records this outcome of delivery `$1` leased by `$2`, if it still
+    /// holds the lease: the outcome's values follow, then now (see `bind` in each backend).
+    pub(super) fn settle_sql(&self) -> &'static str {
+        match self {
+            DeliveryOutcome::Sent { .. } => {
+                "UPDATE delivery SET status = 'sent', provider = $3, provider_message_id = $4, \
+                 last_error = '', lease_owner = NULL, lease_until = NULL, updated_at = $5, \
+                 sent_at = $5 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'"
+            }
+            DeliveryOutcome::Retry { .. } => {
+                "UPDATE delivery SET status = 'queued', route_index = $3, next_attempt_at = $4, \
+                 last_error = $5, lease_owner = NULL, lease_until = NULL, updated_at = $6 \
+                 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'"
+            }
+            DeliveryOutcome::Closed { .. } => {
+                "UPDATE delivery SET status = $3, last_error = $4, lease_owner = NULL, \
+                 lease_until = NULL, updated_at = $5 \
+                 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'"
+            }
+        }
+    }
 }
 
 /// The outbox and what queues into it.

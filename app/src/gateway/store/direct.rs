@@ -1,18 +1,21 @@
 //! SQLite's hot writes, run on the writer's synchronous connection (`group_commit.rs`): a
-//! rate bucket's hit, a create and a check. They are the statements the shared SQL
+//! rate bucket's hit, a create, a check, and what the outbox writes for each message it
+//! sends. They are the statements the shared SQL
 //! (`sql/`) runs on PostgreSQL and ran here through sqlx, where every statement went to
 //! sqlx's worker thread and back while the one writer waited; here each whole write takes
 //! the writer for the microseconds SQLite needs. Same texts, same guarantees: each write is
 //! one savepoint in the batch, answered after the batch commits.
 
 use super::{
+    deliveries::ClaimedRow,
     group_commit::{bound, Ending, GroupCommit},
     sql::{
-        counter, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT, INSERT_DELIVERY, INSERT_VERIFICATION,
-        RECONFIRM,
+        counter, CAPTURE_MESSAGE, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT, INSERT_DELIVERY,
+        INSERT_VERIFICATION, RECONFIRM, TRIM_INBOX,
     },
     stats::{country_prefix, event_provider, tags},
-    Attempt, AttemptOutcome, NewDelivery, NewVerification, StoreError, VerificationRecord,
+    Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, NewDelivery, NewVerification, StoreError,
+    VerificationRecord, DEV_INBOX_SIZE,
 };
 use crate::model::Status;
 use rusqlite::{Connection, ToSql};
@@ -96,6 +99,89 @@ impl GroupCommit {
             Ok(Ending::Keep(Ok(VerificationRecord::inserted(new, id))))
         })
         .await?
+    }
+
+    /// Leases due outbox rows to `owner` (`sql`, the claim's text, with its values).
+    pub(super) async fn claim(
+        &self,
+        sql: &str,
+        owner: &str,
+        lease_until: i64,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<ClaimedRow>, StoreError> {
+        self.run(|db| {
+            let mut claim = bound(db, sql, &[&owner, &lease_until, &now, &i64::from(limit)])?;
+            let rows = claim.raw_query().mapped(|row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            });
+            Ok(Ending::Keep(rows.collect::<rusqlite::Result<_>>()?))
+        })
+        .await
+    }
+
+    /// Keeps a message in its app's dev inbox and drops what falls out of it; answers its
+    /// id.
+    pub(super) async fn capture_message(&self, m: &DevMessage) -> Result<i64, StoreError> {
+        self.run(|db| {
+            let values: [&dyn ToSql; 8] = [
+                &m.app_id,
+                &m.public_id,
+                &m.provider,
+                &m.channel,
+                &m.address,
+                &m.subject,
+                &m.body,
+                &m.created_at,
+            ];
+            let id: i64 = first(db, CAPTURE_MESSAGE, &values, |row| row.get(0))?
+                .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            bound(db, TRIM_INBOX, &[&m.app_id, &id, &DEV_INBOX_SIZE])?.raw_execute()?;
+            Ok(Ending::Keep(id))
+        })
+        .await
+    }
+
+    /// Records how a leased delivery went (see `DeliveryOutcome::settle_sql`); `false` when
+    /// the lease was lost.
+    pub(super) async fn settle_delivery(
+        &self,
+        delivery_id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.run(|db| {
+            let settle = |rest: &[&dyn ToSql]| {
+                let values: Vec<&dyn ToSql> = [&delivery_id as &dyn ToSql, &owner]
+                    .into_iter()
+                    .chain(rest.iter().copied())
+                    .chain([&now as &dyn ToSql])
+                    .collect();
+                bound(db, outcome.settle_sql(), &values)?.raw_execute()
+            };
+            let changed = match outcome {
+                DeliveryOutcome::Sent {
+                    provider,
+                    message_id,
+                } => settle(&[provider, message_id])?,
+                DeliveryOutcome::Retry {
+                    route_index,
+                    next_attempt_at,
+                    error,
+                } => settle(&[&i64::from(*route_index), next_attempt_at, error])?,
+                DeliveryOutcome::Closed { status, error } => settle(&[status, error])?,
+            };
+            Ok(Ending::Keep(changed == 1))
+        })
+        .await
     }
 
     /// One check (see `VerificationStore::attempt`): the address's failure budget reserved,

@@ -263,7 +263,11 @@ async fn wait(
     wake: &Notify,
     held_since: Instant,
 ) -> Result<(), StoreError> {
-    crate::gateway::metrics::write_held(held_since.elapsed());
+    let connection = match lane.batch.map(|b| b.on) {
+        Some(Side::Direct) => "direct",
+        _ => "sqlx",
+    };
+    crate::gateway::metrics::write_held(connection, held_since.elapsed());
     let (ticket, answer) = oneshot::channel();
     lane.tickets.push(ticket);
     // The committer queues for the lane behind every write waiting now.

@@ -158,19 +158,26 @@ macro_rules! sql_deliveries {
                      RETURNING {CLAIM_COLUMNS}",
                     $skip_locked
                 );
-                let mut tx = self.write_one().await?;
-                let rows = sqlx::query(&sql)
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(now)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows = match self.direct() {
+                    Some(writer) => writer.claim(&sql, owner, lease_until, now, limit).await?,
+                    None => {
+                        let mut tx = self.write_one().await?;
+                        let rows = sqlx::query_as(&sql)
+                            .bind(owner)
+                            .bind(lease_until)
+                            .bind(now)
+                            .bind(i64::from(limit))
+                            .fetch_all(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                        rows
+                    }
+                };
                 if rows.is_empty() {
-                    tx.commit().await?;
                     return Ok(Vec::new());
                 }
-                // The verifications behind every row this claim took, in one query.
+                // The verifications behind the rows this claim took that are still its own
+                // (a channel switch may have dropped one since), in one read.
                 let lookup = format!(
                     "SELECT {VERIFICATION_COLUMNS}, \
                      (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace, \
@@ -184,30 +191,26 @@ macro_rules! sql_deliveries {
                 for v in sqlx::query(&lookup)
                     .bind(owner)
                     .bind(lease_until)
-                    .fetch_all(&mut *tx)
+                    .fetch_all(&self.pool)
                     .await?
                 {
                     let id: i64 = v.try_get("verification_id")?;
                     verifications.insert(id, v);
                 }
-                tx.commit().await?;
                 let mut claimed = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let verification_id: i64 = row.try_get("verification_id")?;
-                    // A channel switch may drop a row between the claim and this
-                    // lookup; it is no longer this worker's to send.
+                for (delivery_id, verification_id, route, route_index, attempts, address) in rows {
+                    // No longer this worker's to send.
                     let Some(v) = verifications.get(&verification_id) else {
                         continue;
                     };
-                    let route: Vec<String> =
-                        serde_json::from_str(&row.try_get::<String, _>("route")?)
-                            .map_err(|_| StoreError::Corrupt("delivery.route"))?;
+                    let route: Vec<String> = serde_json::from_str(&route)
+                        .map_err(|_| StoreError::Corrupt("delivery.route"))?;
                     claimed.push(ClaimedDelivery {
-                        delivery_id: row.try_get("delivery_id")?,
+                        delivery_id,
                         route,
-                        route_index: counter(row.try_get("route_index")?, "route_index")?,
-                        attempts: counter(row.try_get("attempts")?, "delivery.attempts")?,
-                        address: row.try_get("address")?,
+                        route_index: counter(route_index, "route_index")?,
+                        attempts: counter(attempts, "delivery.attempts")?,
+                        address,
                         verification: verification_from_row(v)?,
                         namespace: v.try_get("namespace")?,
                         app_name: v.try_get("app_name")?,
@@ -224,52 +227,25 @@ macro_rules! sql_deliveries {
                 outcome: &DeliveryOutcome,
                 now: i64,
             ) -> Result<bool, StoreError> {
+                if let Some(writer) = self.direct() {
+                    return writer.settle_delivery(delivery_id, owner, outcome, now).await;
+                }
                 let mut tx = self.write_one().await?;
-                const HELD: &str = "WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'";
-                let done = match outcome {
+                let settle = sqlx::query(outcome.settle_sql()).bind(delivery_id).bind(owner);
+                let settle = match outcome {
                     DeliveryOutcome::Sent { provider, message_id } => {
-                        sqlx::query(&format!(
-                            "UPDATE delivery SET status = 'sent', provider = $3, \
-                             provider_message_id = $4, last_error = '', lease_owner = NULL, \
-                             lease_until = NULL, updated_at = $5, sent_at = $5 {HELD}"
-                        ))
-                        .bind(delivery_id)
-                        .bind(owner)
-                        .bind(provider)
-                        .bind(message_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
+                        settle.bind(provider).bind(message_id).bind(now)
                     }
-                    DeliveryOutcome::Retry { route_index, next_attempt_at, error } => {
-                        sqlx::query(&format!(
-                            "UPDATE delivery SET status = 'queued', route_index = $3, \
-                             next_attempt_at = $4, last_error = $5, lease_owner = NULL, \
-                             lease_until = NULL, updated_at = $6 {HELD}"
-                        ))
-                        .bind(delivery_id)
-                        .bind(owner)
+                    DeliveryOutcome::Retry { route_index, next_attempt_at, error } => settle
                         .bind(i64::from(*route_index))
-                        .bind(next_attempt_at)
+                        .bind(*next_attempt_at)
                         .bind(error)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                    }
+                        .bind(now),
                     DeliveryOutcome::Closed { status, error } => {
-                        sqlx::query(&format!(
-                            "UPDATE delivery SET status = $3, last_error = $4, \
-                             lease_owner = NULL, lease_until = NULL, updated_at = $5 {HELD}"
-                        ))
-                        .bind(delivery_id)
-                        .bind(owner)
-                        .bind(*status)
-                        .bind(error)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
+                        settle.bind(*status).bind(error).bind(now)
                     }
                 };
+                let done = settle.execute(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -352,30 +328,27 @@ macro_rules! sql_deliveries {
             }
 
             async fn capture_message(&self, m: &DevMessage) -> Result<i64, StoreError> {
+                if let Some(writer) = self.direct() {
+                    return writer.capture_message(m).await;
+                }
                 let mut tx = self.write_tx().await?;
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO dev_message \
-                     (app_id, public_id, provider, channel, address, subject, body, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING dev_message_id",
-                )
-                .bind(m.app_id)
-                .bind(&m.public_id)
-                .bind(&m.provider)
-                .bind(&m.channel)
-                .bind(&m.address)
-                .bind(&m.subject)
-                .bind(&m.body)
-                .bind(m.created_at)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "DELETE FROM dev_message WHERE app_id = $1 AND dev_message_id <= $2 - $3",
-                )
-                .bind(m.app_id)
-                .bind(id)
-                .bind(DEV_INBOX_SIZE)
-                .execute(&mut *tx)
-                .await?;
+                let id: i64 = sqlx::query_scalar(CAPTURE_MESSAGE)
+                    .bind(m.app_id)
+                    .bind(&m.public_id)
+                    .bind(&m.provider)
+                    .bind(&m.channel)
+                    .bind(&m.address)
+                    .bind(&m.subject)
+                    .bind(&m.body)
+                    .bind(m.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query(TRIM_INBOX)
+                    .bind(m.app_id)
+                    .bind(id)
+                    .bind(DEV_INBOX_SIZE)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(id)
             }

@@ -124,7 +124,16 @@ pub(super) const EVENT: &str = "INSERT INTO event \
 pub(super) const INSERT_DELIVERY: &str = "INSERT INTO delivery (verification_id, route, address, \
      next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)";
 
-/// Columns of `delivery` read when a worker claims rows.
+/// Keeps a message in app `$1`'s dev inbox; answers its id.
+pub(super) const CAPTURE_MESSAGE: &str = "INSERT INTO dev_message \
+     (app_id, public_id, provider, channel, address, subject, body, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING dev_message_id";
+
+/// Drops what falls out of app `$1`'s dev inbox (`$3` messages up to message `$2`).
+pub(super) const TRIM_INBOX: &str =
+    "DELETE FROM dev_message WHERE app_id = $1 AND dev_message_id <= $2 - $3";
+
+/// Columns of `delivery` read when a worker claims rows (a `ClaimedRow`).
 pub(super) const CLAIM_COLUMNS: &str =
     "delivery_id, verification_id, route, route_index, attempts, address";
 
@@ -149,8 +158,8 @@ macro_rules! sql_store {
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
                 consumed_at_once, counter, dangling, unique_violation, APP_COLUMNS,
-                BUDGET_AND_ATTEMPT, CLAIM_COLUMNS, CONSUME, EVENT, FINISH, HIT, INSERT_DELIVERY,
-                INSERT_VERIFICATION, RECONFIRM, VERIFICATION_COLUMNS,
+                BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT, FINISH, HIT,
+                INSERT_DELIVERY, INSERT_VERIFICATION, RECONFIRM, TRIM_INBOX, VERIFICATION_COLUMNS,
             };
             use super::stats::{
                 country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore,
