@@ -29,11 +29,9 @@ impl GroupCommit {
         window_start: i64,
         hits: i64,
     ) -> Result<i64, StoreError> {
-        self.run(|db| {
+        self.run_one(|db| {
             let spent = first(db, HIT, &[&key, &window_start, &hits], |row| row.get(0))?;
-            Ok(Ending::Keep(
-                spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?,
-            ))
+            Ok(spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
         })
         .await
     }
@@ -87,7 +85,7 @@ impl GroupCommit {
                 done => done?,
             };
             let id = db.last_insert_rowid();
-            event(db, id, "created", &json!({}), new.now)?;
+            event(db, id, "created", "{}", new.now)?;
             if let (Some(delivery), Some(route)) = (delivery, &route) {
                 bound(
                     db,
@@ -99,6 +97,18 @@ impl GroupCommit {
             Ok(Ending::Keep(Ok(VerificationRecord::inserted(new, id))))
         })
         .await?
+    }
+
+    /// Records one event of a verification (see `EVENT`); `detail` is JSON.
+    pub(super) async fn record_event(
+        &self,
+        verification_id: i64,
+        kind: &str,
+        detail: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.run_one(|db| Ok(event(db, verification_id, kind, detail, now)?))
+            .await
     }
 
     /// Leases due outbox rows to `owner` (`sql`, the claim's text, with its values).
@@ -122,6 +132,7 @@ impl GroupCommit {
                     row.get(5)?,
                 ))
             });
+            // In a savepoint: a row that cannot be read undoes the whole claim.
             Ok(Ending::Keep(rows.collect::<rusqlite::Result<_>>()?))
         })
         .await
@@ -158,7 +169,7 @@ impl GroupCommit {
         outcome: &DeliveryOutcome,
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.run(|db| {
+        self.run_one(|db| {
             let settle = |rest: &[&dyn ToSql]| {
                 let values: Vec<&dyn ToSql> = [&delivery_id as &dyn ToSql, &owner]
                     .into_iter()
@@ -179,7 +190,7 @@ impl GroupCommit {
                 } => settle(&[&i64::from(*route_index), next_attempt_at, error])?,
                 DeliveryOutcome::Closed { status, error } => settle(&[status, error])?,
             };
-            Ok(Ending::Keep(changed == 1))
+            Ok(changed == 1)
         })
         .await
     }
@@ -241,7 +252,7 @@ impl GroupCommit {
                 if bound(db, consume, &[&now, &a.retire, &id])?.raw_execute()? != 1 {
                     return Ok(Ending::Undo(AttemptOutcome::NotOpen));
                 }
-                event(db, id, kind, &detail, now)?;
+                event(db, id, kind, &detail.to_string(), now)?;
                 // A right code spends nothing of the address's failure budget.
                 first(db, HIT, &[&a.budget_key, &a.budget_window, &-1_i64], |_| {
                     Ok(())
@@ -252,7 +263,7 @@ impl GroupCommit {
                 // A kept verified record stays verified; its spent budget only stops
                 // further re-checks.
                 let detail = json!({ "verified": false, "attempts_left": left });
-                event(db, id, "recheck", &detail, now)?;
+                event(db, id, "recheck", &detail.to_string(), now)?;
                 let outcome = AttemptOutcome::Incorrect {
                     attempts,
                     max_attempts,
@@ -260,11 +271,17 @@ impl GroupCommit {
                 };
                 return Ok(Ending::Keep(outcome));
             }
-            event(db, id, "attempt", &json!({ "attempts_left": left }), now)?;
+            event(
+                db,
+                id,
+                "attempt",
+                &json!({ "attempts_left": left }).to_string(),
+                now,
+            )?;
             let locked = left == 0
                 && bound(db, FINISH, &[&Status::Locked.as_str(), &now, &id])?.raw_execute()? == 1;
             if locked {
-                event(db, id, "locked", &json!({}), now)?;
+                event(db, id, "locked", "{}", now)?;
             }
             Ok(Ending::Keep(AttemptOutcome::Incorrect {
                 attempts,
@@ -293,17 +310,17 @@ fn event(
     db: &Connection,
     verification_id: i64,
     kind: &str,
-    detail: &Value,
+    detail: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    let text = detail.to_string();
+    let parsed: Value = serde_json::from_str(detail).unwrap_or(Value::Null);
     let values: [&dyn ToSql; 6] = [
         &verification_id,
         &kind,
-        &text,
+        &detail,
         &now,
-        &event_provider(detail),
-        &tags(kind, detail),
+        &event_provider(&parsed),
+        &tags(kind, &parsed),
     ];
     bound(db, EVENT, &values)?.raw_execute().map(drop)
 }

@@ -147,25 +147,44 @@ impl GroupCommit {
         &self,
         write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError>,
     ) -> Result<R, StoreError> {
+        self.run_in(true, write).await
+    }
+
+    /// Runs `write`, one statement, as [`run`](Self::run) does but without a savepoint:
+    /// SQLite undoes a failed statement by itself and keeps the transaction. It cannot end
+    /// in [`Ending::Undo`].
+    pub(super) async fn run_one<R>(
+        &self,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        self.run_in(false, |db| write(db).map(Ending::Keep)).await
+    }
+
+    async fn run_in<R>(
+        &self,
+        savepoint: bool,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError>,
+    ) -> Result<R, StoreError> {
         let (mut lane, held_since) = self.take_lane().await;
         lane.open(Side::Direct).await?;
-        if let Err(e) = lane.direct_step("SAVEPOINT w") {
-            return Err(lane.abort(Arc::new(e)).await);
+        if savepoint {
+            if let Err(e) = lane.direct_step("SAVEPOINT w") {
+                return Err(lane.abort(Arc::new(e)).await);
+            }
         }
         let done = panic::catch_unwind(AssertUnwindSafe(|| write(lane.direct())));
         let ending = match done {
-            Ok(Ok(Ending::Keep(answer))) => lane.direct_step("RELEASE w").map(|()| answer),
+            Ok(Ok(Ending::Keep(answer))) if savepoint => {
+                lane.direct_step("RELEASE w").map(|()| answer)
+            }
+            Ok(Ok(Ending::Keep(answer))) => Ok(answer),
             Ok(Ok(Ending::Undo(answer))) => lane.direct_undo().map(|()| answer),
             Ok(Err(e)) => {
-                if let Err(undo) = lane.direct_undo() {
-                    lane.abort(Arc::new(undo)).await;
-                }
+                lane.direct_failed(savepoint).await;
                 return Err(e);
             }
             Err(panicked) => {
-                if let Err(undo) = lane.direct_undo() {
-                    lane.abort(Arc::new(undo)).await;
-                }
+                lane.direct_failed(savepoint).await;
                 panic::resume_unwind(panicked);
             }
         };
@@ -335,6 +354,20 @@ impl Lane {
     /// Runs a statement without values on the direct connection (kept prepared).
     fn direct_step(&mut self, sql: &str) -> rusqlite::Result<()> {
         self.direct().prepare_cached(sql)?.execute([]).map(drop)
+    }
+
+    /// A direct write failed (or panicked): its savepoint, if it has one, is undone; should
+    /// SQLite have rolled the whole transaction back (a full disk, an I/O error), the
+    /// batch's writes are told.
+    async fn direct_failed(&mut self, savepoint: bool) {
+        if savepoint {
+            if let Err(undo) = self.direct_undo() {
+                self.abort(Arc::new(undo)).await;
+            }
+        } else if self.direct().is_autocommit() {
+            let gone = sqlx::Error::Protocol("SQLite rolled the write batch back".into());
+            self.abort(Arc::new(gone)).await;
+        }
     }
 
     /// Rolls back the savepoint of the direct write that holds the lane.

@@ -13,9 +13,15 @@ macro_rules! sql_events {
                 detail: &str,
                 now: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.write_one().await?;
-                insert_event(&mut tx, verification_id, kind, detail, now).await?;
-                tx.commit().await?;
+                if let Some(writer) = self.direct() {
+                    writer
+                        .record_event(verification_id, kind, detail, now)
+                        .await?;
+                } else {
+                    let mut tx = self.write_one().await?;
+                    insert_event(&mut tx, verification_id, kind, detail, now).await?;
+                    tx.commit().await?;
+                }
                 self.events_added();
                 Ok(())
             }
