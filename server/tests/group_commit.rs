@@ -8,7 +8,7 @@ mod support;
 use app::{
     gateway::{
         clock::ManualClock,
-        store::{PostgresStore, SqliteStore, Store},
+        store::{NewDelivery, NewVerification, PostgresStore, SqliteStore, Store},
         CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
     model::{CheckResult, Namespace, Status, VerificationId},
@@ -43,21 +43,30 @@ fn histogram(text: &str, name: &str) -> Option<(f64, f64)> {
     Some((value("sum")?, value("count")?))
 }
 
-async fn a_batch_answers_each_write_on_its_own(backend: Backend) {
-    let recorder = otpgate::http::metrics::recorder();
+/// A fresh store on `backend`, the directory its SQLite file is in, and the PostgreSQL
+/// database to drop after.
+async fn open(backend: Backend) -> (Arc<dyn Store>, tempfile::TempDir, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut pg_name = None;
-    let store: Arc<dyn Store> = match backend {
+    match backend {
         Backend::Sqlite => {
             let url = format!("sqlite://{}", dir.path().join("batch.db").display());
-            Arc::new(SqliteStore::connect(&url).await.unwrap())
+            (
+                Arc::new(SqliteStore::connect(&url).await.unwrap()),
+                dir,
+                None,
+            )
         }
         Backend::Postgres => {
             let (url, name) = support::fresh_postgres_database().await;
-            pg_name = Some(name);
-            Arc::new(PostgresStore::connect(&url).await.unwrap())
+            let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
+            (store, dir, Some(name))
         }
-    };
+    }
+}
+
+async fn a_batch_answers_each_write_on_its_own(backend: Backend) {
+    let recorder = otpgate::http::metrics::recorder();
+    let (store, _dir, pg_name) = open(backend).await;
     let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
     let (app, _) = gw
         .create_app(&Namespace::parse("batch").unwrap(), "Batch", None)
@@ -190,4 +199,67 @@ async fn a_batch_answers_each_write_on_its_own(backend: Backend) {
     }
 }
 
-on_both_backends!(a_batch_answers_each_write_on_its_own);
+/// A create answers the row it stored, every column as a read finds it (SQLite's create
+/// builds its answer from what it inserted rather than reading the row back).
+async fn an_insert_answers_the_row_it_stored(backend: Backend) {
+    let (store, _dir, pg_name) = open(backend).await;
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("rows").unwrap(), "Rows", None)
+        .await
+        .unwrap();
+    for (n, sends) in [(0, 1), (1, 0)] {
+        let new = NewVerification {
+            app_id: app.app_id,
+            public_id: format!("row-{n}"),
+            provider: "console".into(),
+            channel: "sms".into(),
+            address: "+14155550123".into(),
+            channel_description: "a text".into(),
+            address_description: "your phone".into(),
+            code_hmac: vec![1, 2, 3],
+            code_sealed: vec![4, 5, 6],
+            code_length: 6,
+            code_alphabet: "digits".into(),
+            max_attempts: 3,
+            sends,
+            max_sends: 5,
+            extra: r#"{"k":"v"}"#.into(),
+            redirect_url: "https://example.com/back".into(),
+            state: "s".into(),
+            locale: "de".into(),
+            address_key: Some(vec![7; 32]),
+            now: 1_000,
+            expires_at: 301_000,
+            inbound_key: (n == 1).then(|| vec![9; 32]),
+        };
+        let delivery = NewDelivery {
+            route: vec!["console".into()],
+            address: new.address.clone(),
+        };
+        let answered = store
+            .insert_verification(&new, (sends > 0).then_some(&delivery))
+            .await
+            .unwrap();
+        let stored = store
+            .find_verification(app.app_id, &new.public_id)
+            .await
+            .unwrap()
+            .expect("the row is there");
+        assert_eq!(answered, stored);
+        assert_eq!(
+            (answered.status, answered.attempts, answered.last_sent_at),
+            (Status::Pending, 0, (sends > 0).then_some(1_000))
+        );
+    }
+    drop(gw);
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
+on_both_backends!(
+    a_batch_answers_each_write_on_its_own,
+    an_insert_answers_the_row_it_stored
+);
