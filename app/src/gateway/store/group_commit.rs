@@ -17,9 +17,10 @@
 //! rest on something that is never committed.
 //!
 //! The writer has two connections to the one file, and a batch is open on one of them at a
-//! time. The hot writes (a create, a check, a rate bucket's hit: `direct.rs`) run on a
-//! synchronous connection, every statement in the caller's task with nothing awaited
-//! between them, so the writer is held for the few microseconds SQLite takes. Every other
+//! time. The hot writes (a create, a check, a rate bucket's hit, the outbox's writes for
+//! each message: `direct.rs`) run on a synchronous connection, every statement in the
+//! caller's task with nothing awaited between them, so the writer is held for the few
+//! microseconds SQLite takes. Every other
 //! write runs on the sqlx connection, whose statements each go to its worker thread and
 //! back. A write for the other connection first commits the open batch (answering its
 //! writes), so the two never wait on each other's lock.
@@ -213,13 +214,21 @@ pub(super) fn bound<'c>(
     sql: &str,
     values: &[&dyn rusqlite::ToSql],
 ) -> rusqlite::Result<CachedStatement<'c>> {
+    /// `$1` … `$32`, named once rather than on every bind.
+    static NAMES: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| (1..=32).map(|n| format!("${n}")).collect());
     let mut statement = db.prepare_cached(sql)?;
-    for (n, value) in values.iter().enumerate() {
-        let name = format!("${}", n + 1);
+    for (name, value) in NAMES.iter().zip(values) {
         let index = statement
-            .parameter_index(&name)?
-            .ok_or(rusqlite::Error::InvalidParameterName(name))?;
+            .parameter_index(name)?
+            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.clone()))?;
         statement.raw_bind_parameter(index, value)?;
+    }
+    if values.len() > NAMES.len() {
+        return Err(rusqlite::Error::InvalidParameterCount(
+            values.len(),
+            NAMES.len(),
+        ));
     }
     Ok(statement)
 }
@@ -334,7 +343,7 @@ impl Lane {
         }
         match side {
             Side::Sqlx => self.step("BEGIN IMMEDIATE").await?,
-            Side::Direct => self.direct().execute_batch("BEGIN IMMEDIATE")?,
+            Side::Direct => self.direct_step("BEGIN IMMEDIATE")?,
         }
         self.batch = Some(Batch {
             on: side,
