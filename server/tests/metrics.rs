@@ -118,6 +118,8 @@ async fn metrics_count_a_known_workload_exactly() {
         assert!(sample(&parsed, "otpgate_write_batch_writes_count", &[]).is_some_and(|n| n > 0.0));
         assert!(sample(&parsed, "otpgate_write_commit_seconds_count", &[]).is_some_and(|n| n > 0.0));
         assert!(sample(&parsed, "otpgate_db_connections", &[("state", "idle")]).is_some());
+        // At least the outbox, the event pump and this scrape's connection.
+        assert!(sample(&parsed, "otpgate_runtime_tasks", &[]).is_some_and(|n| n >= 3.0));
         // Nothing that identifies a person or a code.
         for secret in ["123456", "m0@example.com", "m-0"] {
             assert!(!text.contains(secret), "{secret} in /metrics");

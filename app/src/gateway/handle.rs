@@ -243,7 +243,7 @@ impl Gateway {
     }
 
     /// Sets the gauges `/metrics` reads at the moment it is scraped: the outbox's depth
-    /// and oldest due message, and the database pool.
+    /// and oldest due message, the database pool and the runtime's tasks.
     pub async fn observe(&self) -> Result<(), EngineError> {
         let (depth, earliest) = self.inner.store.outbox_depth().await?;
         let now = self.inner.clock.now_ms();
@@ -251,6 +251,8 @@ impl Gateway {
         crate::gateway::metrics::outbox(depth, std::time::Duration::from_millis(waited as u64));
         let (busy, idle) = self.inner.store.pool_usage();
         crate::gateway::metrics::db_connections(busy, idle);
+        let runtime = tokio::runtime::Handle::current().metrics();
+        crate::gateway::metrics::runtime_tasks(runtime.num_alive_tasks());
         Ok(())
     }
 

@@ -70,6 +70,12 @@ pub fn outbox(depth: i64, oldest_due: Duration) {
     metrics::gauge!("otpgate_outbox_oldest_due_seconds").set(oldest_due.as_secs_f64());
 }
 
+/// Tasks alive in the runtime right now (`otpgate_runtime_tasks`): a figure that only
+/// climbs is a leak.
+pub fn runtime_tasks(alive: usize) {
+    metrics::gauge!("otpgate_runtime_tasks").set(alive as f64);
+}
+
 /// The database pool right now (`otpgate_db_connections{state="busy|idle"}`).
 pub fn db_connections(busy: u32, idle: u32) {
     metrics::gauge!("otpgate_db_connections", "state" => "busy").set(f64::from(busy));

@@ -57,6 +57,9 @@ impl PostgresStore {
         None
     }
 
+    /// The ids in the JSON array `$3`, as rows `t(value)`.
+    const EACH_ID: &'static str = "jsonb_array_elements_text($3::jsonb) AS t(value)";
+
     /// PostgreSQL's `LIKE` tells case: a masked search needs nothing else.
     const LIKE_IS_EXACT: bool = true;
 

@@ -94,6 +94,9 @@ impl SqliteStore {
         Some(&self.writer)
     }
 
+    /// The ids in the JSON array `$3`, as rows `t(value)`.
+    const EACH_ID: &'static str = "json_each($3) AS t";
+
     /// SQLite's `LIKE` ignores ASCII case: a masked search compares the ends as well.
     const LIKE_IS_EXACT: bool = false;
 

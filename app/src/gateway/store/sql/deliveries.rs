@@ -177,20 +177,26 @@ macro_rules! sql_deliveries {
                     return Ok(Vec::new());
                 }
                 // The verifications behind the rows this claim took that are still its own
-                // (a channel switch may have dropped one since), in one read.
+                // (a channel switch may have dropped one since), in one read that finds
+                // each row by its id.
                 let lookup = format!(
                     "SELECT {VERIFICATION_COLUMNS}, \
                      (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace, \
                      (SELECT app.name FROM app WHERE app.app_id = verification.app_id) AS app_name, \
                      (SELECT app.providers_rev FROM app WHERE app.app_id = verification.app_id) \
                        AS providers_rev \
-                     FROM verification WHERE verification_id IN (SELECT verification_id FROM delivery \
-                       WHERE lease_owner = $1 AND lease_until = $2 AND status = 'sending')"
+                     FROM verification WHERE verification_id IN (SELECT d.verification_id \
+                       FROM {} JOIN delivery d ON d.delivery_id = CAST(t.value AS BIGINT) \
+                       WHERE d.lease_owner = $1 AND d.lease_until = $2 AND d.status = 'sending')",
+                    Self::EACH_ID
                 );
+                let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
+                let ids = serde_json::to_string(&ids).expect("numbers serialise");
                 let mut verifications = std::collections::HashMap::new();
                 for v in sqlx::query(&lookup)
                     .bind(owner)
                     .bind(lease_until)
+                    .bind(ids)
                     .fetch_all(&self.pool)
                     .await?
                 {
