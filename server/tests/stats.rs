@@ -161,7 +161,7 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
                             error: String::new(),
                         };
                         store
-                            .settle_delivery(c.delivery_id, "test", &outcome, now)
+                            .settle_delivery(c.delivery_id, "test", &outcome, &[], now)
                             .await
                             .unwrap();
                     } else if *ok {
@@ -170,16 +170,14 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
                             provider: "console".into(),
                             message_id: Some(message_id.clone()),
                         };
+                        let detail =
+                            serde_json::json!({ "provider": "console", "message_id": message_id })
+                                .to_string();
+                        let events = [("sent", detail.as_str())];
                         assert!(store
-                            .settle_delivery(c.delivery_id, "test", &outcome, now)
+                            .settle_delivery(c.delivery_id, "test", &outcome, &events, now)
                             .await
                             .unwrap());
-                        let detail =
-                            serde_json::json!({ "provider": "console", "message_id": message_id });
-                        store
-                            .record_event(id, "sent", &detail.to_string(), now)
-                            .await
-                            .unwrap();
                         messages.push((message_id, id));
                         done.sent += 1;
                     } else {
@@ -188,17 +186,21 @@ async fn run(store: Arc<dyn Store>, case: u32, steps: &[Step]) {
                             next_attempt_at: now,
                             error: "down".into(),
                         };
-                        assert!(store
-                            .settle_delivery(c.delivery_id, "test", &outcome, now)
-                            .await
-                            .unwrap());
                         let detail = serde_json::json!({
                             "provider": "backup", "class": "unavailable", "next_provider": "console",
-                        });
-                        store
-                            .record_event(id, "send_failed", &detail.to_string(), now)
+                        })
+                        .to_string();
+                        let events = [("send_failed", detail.as_str())];
+                        assert!(store
+                            .settle_delivery(c.delivery_id, "test", &outcome, &events, now)
                             .await
-                            .unwrap();
+                            .unwrap());
+                        // Settled once, a row is no longer this worker's: a second outcome
+                        // writes nothing, its event neither.
+                        assert!(!store
+                            .settle_delivery(c.delivery_id, "test", &outcome, &events, now)
+                            .await
+                            .unwrap());
                         done.failed += 1;
                     }
                 }

@@ -142,29 +142,27 @@ impl Outbox {
         }
     }
 
-    async fn event(&self, verification_id: i64, kind: &str, detail: serde_json::Value) {
-        if let Err(e) = self
-            .store
-            .record_event(
-                verification_id,
-                kind,
-                &detail.to_string(),
-                self.clock.now_ms(),
-            )
-            .await
-        {
-            tracing::error!(error = ?e, kind, "could not record a delivery event");
-        }
-    }
-
-    /// Settles a row; false (and a log line) when the lease was lost meanwhile.
-    async fn settle(&self, claimed: &ClaimedDelivery, outcome: &DeliveryOutcome) -> bool {
+    /// Settles a row and records `events` (kind, detail) of its verification with it; false
+    /// (and a log line) when the lease was lost meanwhile.
+    async fn settle(
+        &self,
+        claimed: &ClaimedDelivery,
+        outcome: &DeliveryOutcome,
+        events: &[(&str, serde_json::Value)],
+    ) -> bool {
+        let details: Vec<String> = events.iter().map(|(_, d)| d.to_string()).collect();
+        let events: Vec<(&str, &str)> = events
+            .iter()
+            .zip(&details)
+            .map(|((kind, _), detail)| (*kind, detail.as_str()))
+            .collect();
         match self
             .store
             .settle_delivery(
                 claimed.delivery_id,
                 &self.owner,
                 outcome,
+                &events,
                 self.clock.now_ms(),
             )
             .await
@@ -190,18 +188,12 @@ impl Outbox {
             status,
             error: reason.to_owned(),
         };
-        if self.settle(claimed, &outcome).await {
-            let kind = match status {
-                "dead" => "dead_lettered",
-                other => other,
-            };
-            self.event(
-                claimed.verification.verification_id,
-                kind,
-                json!({ "reason": reason, "attempts": claimed.attempts }),
-            )
-            .await;
-        }
+        let kind = match status {
+            "dead" => "dead_lettered",
+            other => other,
+        };
+        let detail = json!({ "reason": reason, "attempts": claimed.attempts });
+        self.settle(claimed, &outcome, &[(kind, detail)]).await;
     }
 
     /// Renders the message for `provider_id` and hands it over, behind the provider's
@@ -378,7 +370,7 @@ impl Outbox {
                 status: "dropped",
                 error: reason,
             };
-            self.settle(&claimed, &outcome).await;
+            self.settle(&claimed, &outcome, &[]).await;
             return;
         }
         if v.expires_at <= now {
@@ -431,19 +423,14 @@ impl Outbox {
                     provider: provider_id.clone(),
                     message_id: sent.message_id.clone(),
                 };
-                if self.settle(&claimed, &outcome).await {
+                let detail = json!({
+                    "provider": provider_id,
+                    "message_id": sent.message_id,
+                    "attempt": claimed.attempts,
+                });
+                if self.settle(&claimed, &outcome, &[("sent", detail)]).await {
                     tracing::info!(provider = %provider_id, "message sent");
                     metrics::message_sent(&provider_id);
-                    self.event(
-                        v.verification_id,
-                        "sent",
-                        json!({
-                            "provider": provider_id,
-                            "message_id": sent.message_id,
-                            "attempt": claimed.attempts,
-                        }),
-                    )
-                    .await;
                 }
             }
             Err(error) => {
@@ -451,9 +438,6 @@ impl Outbox {
                 metrics::message_failed(&provider_id, error.class());
                 let delay = backoff(&self.settings, claimed.attempts, &mut rand::rng());
                 let outcome = after_failure(&claimed, &error, now, delay);
-                if !self.settle(&claimed, &outcome).await {
-                    return;
-                }
                 let mut detail = json!({
                     "provider": provider_id,
                     "class": error.class(),
@@ -468,16 +452,13 @@ impl Outbox {
                     } => {
                         detail["next_provider"] = json!(claimed.route[*route_index as usize]);
                         detail["retry_in_ms"] = json!(next_attempt_at - now);
-                        self.event(v.verification_id, "send_failed", detail).await;
+                        self.settle(&claimed, &outcome, &[("send_failed", detail)])
+                            .await;
                     }
                     DeliveryOutcome::Closed { error, .. } => {
-                        self.event(v.verification_id, "send_failed", detail).await;
-                        self.event(
-                            v.verification_id,
-                            "dead_lettered",
-                            json!({ "reason": error, "attempts": claimed.attempts }),
-                        )
-                        .await;
+                        let dead = json!({ "reason": error, "attempts": claimed.attempts });
+                        let events = [("send_failed", detail), ("dead_lettered", dead)];
+                        self.settle(&claimed, &outcome, &events).await;
                     }
                     DeliveryOutcome::Sent { .. } => unreachable!("a failure is never sent"),
                 }

@@ -46,23 +46,27 @@ pub enum DeliveryOutcome {
 
 impl DeliveryOutcome {
     /// The statement that records this outcome of delivery `$1` leased by `$2`, if it still
-    /// holds the lease: the outcome's values follow, then now (see `bind` in each backend).
+    /// holds the lease, and answers the row's verification: the outcome's values follow,
+    /// then now (see `bind` in each backend).
     pub(super) fn settle_sql(&self) -> &'static str {
         match self {
             DeliveryOutcome::Sent { .. } => {
                 "UPDATE delivery SET status = 'sent', provider = $3, provider_message_id = $4, \
                  last_error = '', lease_owner = NULL, lease_until = NULL, updated_at = $5, \
-                 sent_at = $5 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'"
+                 sent_at = $5 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending' \
+                 RETURNING verification_id"
             }
             DeliveryOutcome::Retry { .. } => {
                 "UPDATE delivery SET status = 'queued', route_index = $3, next_attempt_at = $4, \
                  last_error = $5, lease_owner = NULL, lease_until = NULL, updated_at = $6 \
-                 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'"
+                 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending' \
+                 RETURNING verification_id"
             }
             DeliveryOutcome::Closed { .. } => {
                 "UPDATE delivery SET status = $3, last_error = $4, lease_owner = NULL, \
                  lease_until = NULL, updated_at = $5 \
-                 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending'"
+                 WHERE delivery_id = $1 AND lease_owner = $2 AND status = 'sending' \
+                 RETURNING verification_id"
             }
         }
     }
@@ -117,12 +121,15 @@ pub trait DeliveryStore: Send + Sync {
         lease_until: i64,
         limit: u32,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
-    /// Records how a leased row ended; false when `owner` no longer holds the lease.
+    /// Records how a leased row ended and, in the same transaction, `events` (kind, JSON
+    /// detail) of its verification; false (and nothing written) when `owner` no longer
+    /// holds the lease.
     async fn settle_delivery(
         &self,
         delivery_id: i64,
         owner: &str,
         outcome: &DeliveryOutcome,
+        events: &[(&str, &str)],
         now: i64,
     ) -> Result<bool, StoreError>;
     /// Gives back every row `owner` holds (graceful shutdown), to be claimed at once.

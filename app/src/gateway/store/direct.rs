@@ -160,25 +160,30 @@ impl GroupCommit {
         .await
     }
 
-    /// Records how a leased delivery went (see `DeliveryOutcome::settle_sql`); `false` when
-    /// the lease was lost.
+    /// Records how a leased delivery went (see `DeliveryOutcome::settle_sql`) and `events`
+    /// of its verification; `false` (nothing written) when the lease was lost.
     pub(super) async fn settle_delivery(
         &self,
         delivery_id: i64,
         owner: &str,
         outcome: &DeliveryOutcome,
+        events: &[(&str, &str)],
         now: i64,
     ) -> Result<bool, StoreError> {
-        self.run_one(|db| {
+        // Events after the settle need a savepoint of their own: one that fails must not
+        // leave the settle behind.
+        self.run_in(!events.is_empty(), |db| {
             let settle = |rest: &[&dyn ToSql]| {
                 let values: Vec<&dyn ToSql> = [&delivery_id as &dyn ToSql, &owner]
                     .into_iter()
                     .chain(rest.iter().copied())
                     .chain([&now as &dyn ToSql])
                     .collect();
-                bound(db, outcome.settle_sql(), &values)?.raw_execute()
+                first(db, outcome.settle_sql(), &values, |row| {
+                    row.get::<_, i64>(0)
+                })
             };
-            let changed = match outcome {
+            let settled = match outcome {
                 DeliveryOutcome::Sent {
                     provider,
                     message_id,
@@ -190,7 +195,12 @@ impl GroupCommit {
                 } => settle(&[&i64::from(*route_index), next_attempt_at, error])?,
                 DeliveryOutcome::Closed { status, error } => settle(&[status, error])?,
             };
-            Ok(changed == 1)
+            if let Some(verification_id) = settled {
+                for (kind, detail) in events {
+                    event(db, verification_id, kind, detail, now)?;
+                }
+            }
+            Ok(Ending::Keep(settled.is_some()))
         })
         .await
     }

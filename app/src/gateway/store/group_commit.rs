@@ -161,7 +161,9 @@ impl GroupCommit {
         self.run_in(false, |db| write(db).map(Ending::Keep)).await
     }
 
-    async fn run_in<R>(
+    /// Runs `write` as [`run`](Self::run) does, in a savepoint of its own only when
+    /// `savepoint` (a write of one statement needs none).
+    pub(super) async fn run_in<R>(
         &self,
         savepoint: bool,
         write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError>,

@@ -231,29 +231,44 @@ macro_rules! sql_deliveries {
                 delivery_id: i64,
                 owner: &str,
                 outcome: &DeliveryOutcome,
+                events: &[(&str, &str)],
                 now: i64,
             ) -> Result<bool, StoreError> {
-                if let Some(writer) = self.direct() {
-                    return writer.settle_delivery(delivery_id, owner, outcome, now).await;
-                }
-                let mut tx = self.write_one().await?;
-                let settle = sqlx::query(outcome.settle_sql()).bind(delivery_id).bind(owner);
-                let settle = match outcome {
-                    DeliveryOutcome::Sent { provider, message_id } => {
-                        settle.bind(provider).bind(message_id).bind(now)
+                let settled = if let Some(writer) = self.direct() {
+                    writer
+                        .settle_delivery(delivery_id, owner, outcome, events, now)
+                        .await?
+                } else {
+                    let mut tx = self.write_tx().await?;
+                    let settle = sqlx::query_scalar(outcome.settle_sql())
+                        .bind(delivery_id)
+                        .bind(owner);
+                    let settle = match outcome {
+                        DeliveryOutcome::Sent { provider, message_id } => {
+                            settle.bind(provider).bind(message_id).bind(now)
+                        }
+                        DeliveryOutcome::Retry { route_index, next_attempt_at, error } => settle
+                            .bind(i64::from(*route_index))
+                            .bind(*next_attempt_at)
+                            .bind(error)
+                            .bind(now),
+                        DeliveryOutcome::Closed { status, error } => {
+                            settle.bind(*status).bind(error).bind(now)
+                        }
+                    };
+                    let settled: Option<i64> = settle.fetch_optional(&mut *tx).await?;
+                    if let Some(verification_id) = settled {
+                        for (kind, detail) in events {
+                            insert_event(&mut tx, verification_id, kind, detail, now).await?;
+                        }
                     }
-                    DeliveryOutcome::Retry { route_index, next_attempt_at, error } => settle
-                        .bind(i64::from(*route_index))
-                        .bind(*next_attempt_at)
-                        .bind(error)
-                        .bind(now),
-                    DeliveryOutcome::Closed { status, error } => {
-                        settle.bind(*status).bind(error).bind(now)
-                    }
+                    tx.commit().await?;
+                    settled.is_some()
                 };
-                let done = settle.execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(done.rows_affected() == 1)
+                if settled && !events.is_empty() {
+                    self.events_added();
+                }
+                Ok(settled)
             }
 
             async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
