@@ -8,7 +8,7 @@
 
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 /// The values a template can use. `otp` is the plaintext code.
 #[derive(Clone, Serialize)]
@@ -70,29 +70,17 @@ fn environment() -> Environment<'static> {
     env
 }
 
-fn check(part: &'static str, source: &str) -> Result<(), TemplateError> {
-    environment()
-        .template_from_named_str(part, source)
-        .map(|_| ())
-        .map_err(|e| TemplateError {
-            part,
-            message: e.to_string(),
-        })
-}
-
-fn render(part: &'static str, source: &str, vars: &TemplateVars<'_>) -> String {
-    let env = environment();
-    match env
-        .template_from_named_str(part, source)
-        .and_then(|t| t.render(vars))
-    {
-        Ok(text) => text,
-        // Checked at load; a failure here is a bug, logged without the values.
-        Err(e) => {
-            tracing::error!(part, error = %e.kind(), "template failed to render");
-            String::new()
-        }
+/// The parts of one template, compiled once (`subject.txt`, `body.txt`, `body.html`).
+fn compile(parts: &[(&'static str, &str)]) -> Result<Environment<'static>, TemplateError> {
+    let mut env = environment();
+    for (part, source) in parts {
+        env.add_template_owned(*part, source.to_string())
+            .map_err(|e| TemplateError {
+                part,
+                message: e.to_string(),
+            })?;
     }
+    Ok(env)
 }
 
 /// A subject, a plain-text body and, for e-mail, an HTML body.
@@ -101,6 +89,8 @@ pub struct MessageTemplate {
     subject: String,
     text: String,
     html: Option<String>,
+    /// The three parts compiled, rendered without parsing again.
+    compiled: Arc<Environment<'static>>,
 }
 
 /// Rendered subject, text and optional HTML.
@@ -113,43 +103,69 @@ pub struct Rendered {
 impl MessageTemplate {
     /// Compiles the parts (Jinja or otpgateway's Go syntax).
     pub fn new(subject: &str, text: &str, html: Option<&str>) -> Result<Self, TemplateError> {
-        let t = Self {
-            subject: from_go_syntax(subject),
-            text: from_go_syntax(text),
-            html: html.map(from_go_syntax),
-        };
-        check("subject.txt", &t.subject)?;
-        check("body.txt", &t.text)?;
-        if let Some(html) = &t.html {
-            check("body.html", html)?;
+        Self::from_parts(
+            from_go_syntax(subject),
+            from_go_syntax(text),
+            html.map(from_go_syntax),
+        )
+    }
+
+    fn from_parts(
+        subject: String,
+        text: String,
+        html: Option<String>,
+    ) -> Result<Self, TemplateError> {
+        let mut parts = vec![
+            ("subject.txt", subject.as_str()),
+            ("body.txt", text.as_str()),
+        ];
+        if let Some(html) = &html {
+            parts.push(("body.html", html));
         }
-        Ok(t)
+        let compiled = Arc::new(compile(&parts)?);
+        Ok(Self {
+            subject,
+            text,
+            html,
+            compiled,
+        })
     }
 
-    pub fn with_subject(mut self, subject: &str) -> Result<Self, TemplateError> {
-        self.subject = from_go_syntax(subject);
-        check("subject.txt", &self.subject)?;
-        Ok(self)
+    pub fn with_subject(self, subject: &str) -> Result<Self, TemplateError> {
+        Self::from_parts(from_go_syntax(subject), self.text, self.html)
     }
 
-    pub fn with_text(mut self, text: &str) -> Result<Self, TemplateError> {
-        self.text = from_go_syntax(text);
-        check("body.txt", &self.text)?;
-        Ok(self)
+    pub fn with_text(self, text: &str) -> Result<Self, TemplateError> {
+        Self::from_parts(self.subject, from_go_syntax(text), self.html)
     }
 
-    pub fn with_html(mut self, html: &str) -> Result<Self, TemplateError> {
-        let html = from_go_syntax(html);
-        check("body.html", &html)?;
-        self.html = Some(html);
-        Ok(self)
+    pub fn with_html(self, html: &str) -> Result<Self, TemplateError> {
+        Self::from_parts(self.subject, self.text, Some(from_go_syntax(html)))
     }
 
     pub fn render(&self, vars: &TemplateVars<'_>) -> Rendered {
         Rendered {
-            subject: render("subject.txt", &self.subject, vars).trim().to_owned(),
-            text: render("body.txt", &self.text, vars),
-            html: self.html.as_deref().map(|h| render("body.html", h, vars)),
+            subject: self.render_part("subject.txt", vars).trim().to_owned(),
+            text: self.render_part("body.txt", vars),
+            html: self
+                .html
+                .as_ref()
+                .map(|_| self.render_part("body.html", vars)),
+        }
+    }
+
+    fn render_part(&self, part: &'static str, vars: &TemplateVars<'_>) -> String {
+        match self
+            .compiled
+            .get_template(part)
+            .and_then(|t| t.render(vars))
+        {
+            Ok(text) => text,
+            // Checked at load; a failure here is a bug, logged without the values.
+            Err(e) => {
+                tracing::error!(part, error = %e.kind(), "template failed to render");
+                String::new()
+            }
         }
     }
 }
