@@ -104,6 +104,9 @@ impl Outbox {
     /// Claims due rows while there is room, starting a task for each.
     async fn claim_into(self: &Arc<Self>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
         loop {
+            // A finished task keeps its memory until it is joined; with a backlog this
+            // loop may not return for a long time, so it joins them itself.
+            while tasks.try_join_next().is_some() {}
             let room = permits
                 .available_permits()
                 .min(self.settings.batch as usize);
