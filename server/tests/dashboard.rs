@@ -1320,6 +1320,21 @@ async fn an_apps_templates_are_checked_previewed_and_used_for_its_messages(backe
         app.sql_strings("SELECT locale FROM app_template").await,
         [""]
     );
+    // The worker keeps compiled templates, and sees each change at once: the German one is
+    // gone, and the one for every language, saved again, says something new.
+    let form = save("sms", "", "New code {{ OTP }}.");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(post(&app, path, &cookie, &form).await.0, 303);
+    let (status, body) = start(
+        &app,
+        "shop",
+        &secret,
+        serde_json::json!({"provider": "gateway", "to": "+919876543210", "locale": "de-AT"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let sent = String::from_utf8_lossy(&sms.next().await.body).into_owned();
+    assert!(sent.contains("New code "), "{sent}");
     let actions = app.sql_strings("SELECT action FROM audit").await;
     for action in ["template_saved", "template_deleted"] {
         assert!(actions.iter().any(|a| a == action), "{actions:?}");

@@ -11,7 +11,9 @@ use crate::gateway::{
     error::EngineError,
     limits::{self, Limit},
     live::hub::LiveHub,
-    outbox::{webhooks::WebhookWorker, Breakers, Outbox, OutboxSettings, OutboxSignal},
+    outbox::{
+        webhooks::WebhookWorker, Breakers, Outbox, OutboxSettings, OutboxSignal, TemplateBook,
+    },
     providers::ProviderBook,
     secret::random_id,
     settings::{route_for, EngineSettings},
@@ -103,6 +105,7 @@ impl Gateway {
             signal: i.outbox.clone(),
             settings,
             breakers: Breakers::default(),
+            templates: TemplateBook::default(),
             owner: format!("worker-{}", random_id()),
         });
         tokio::spawn(async move {

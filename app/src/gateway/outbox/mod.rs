@@ -12,22 +12,22 @@
 
 mod breaker;
 mod policy;
+mod templates;
 pub mod webhooks;
 
 pub use breaker::Breakers;
 pub use policy::{after_failure, backoff, OutboxSettings};
+pub(crate) use templates::TemplateBook;
 
 use crate::gateway::{
     address::Channel,
     clock::{human_duration, secs_until, Clock},
     code::{CodeHasher, OtpCode},
-    delivery::{
-        DeliveryError, MessageMeta, MessageTemplate, OutgoingMessage, Sent, TemplateVars, DEV_INBOX,
-    },
+    delivery::{DeliveryError, MessageMeta, OutgoingMessage, Sent, TemplateVars, DEV_INBOX},
     limits::{self, Limit},
     metrics,
     providers::ProviderBook,
-    store::{pick_template, ClaimedDelivery, DeliveryOutcome, DevMessage, Store},
+    store::{ClaimedDelivery, DeliveryOutcome, DevMessage, Store},
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -60,6 +60,8 @@ pub struct Outbox {
     pub(crate) signal: Arc<OutboxSignal>,
     pub(crate) settings: OutboxSettings,
     pub(crate) breakers: Breakers,
+    /// Apps' own templates, compiled, by revision.
+    pub(crate) templates: TemplateBook,
     /// This worker's lease owner id, random per start.
     pub(crate) owner: String,
 }
@@ -247,9 +249,10 @@ impl Outbox {
             self.root_url, claimed.namespace, v.public_id
         );
         let channel = Channel::parse(&v.channel).unwrap_or(Channel::Other);
-        let own = self.own_template(v.app_id, &v.channel, &v.locale).await?;
+        let own = self.own_templates(v.app_id, claimed.templates_rev).await?;
+        let own = own.pick(&v.channel, &v.locale);
         let rendered = provider.templates().render_with(
-            own.as_ref(),
+            own,
             &v.locale,
             &TemplateVars {
                 to: to.as_str(),
@@ -309,28 +312,23 @@ impl Outbox {
         outcome
     }
 
-    /// The app's own template for this channel and language, when it has one. Templates
-    /// are checked when saved; one that no longer compiles is logged and skipped.
-    async fn own_template(
+    /// The app's own templates at revision `rev`: compiled already, or read and compiled
+    /// now. Templates are checked when saved; one that no longer compiles is logged and
+    /// skipped (the provider's is used).
+    async fn own_templates(
         &self,
         app_id: i64,
-        channel: &str,
-        locale: &str,
-    ) -> Result<Option<MessageTemplate>, DeliveryError> {
-        let templates = self.store.app_templates(app_id).await.map_err(|e| {
+        rev: i64,
+    ) -> Result<Arc<templates::AppTemplates>, DeliveryError> {
+        if let Some(kept) = self.templates.get(app_id, rev) {
+            return Ok(kept);
+        }
+        let stored = self.store.app_templates(app_id).await.map_err(|e| {
             DeliveryError::Unavailable(format!("the app's templates are unavailable: {e}"))
         })?;
-        let Some(t) = pick_template(&templates, channel, locale) else {
-            return Ok(None);
-        };
-        let html = t.html.as_deref();
-        match MessageTemplate::new(&t.subject, &t.body, html) {
-            Ok(compiled) => Ok(Some(compiled)),
-            Err(e) => {
-                tracing::error!(error = %e, "an app's stored template does not compile; using the provider's");
-                Ok(None)
-            }
-        }
+        let compiled = Arc::new(templates::AppTemplates::compile(stored));
+        self.templates.keep(app_id, rev, compiled.clone());
+        Ok(compiled)
     }
 
     /// Keeps a message in its app's dev inbox: it never leaves the machine.

@@ -113,6 +113,7 @@ mod tests {
                 ..VerificationRecord::sample(1, "x")
             },
             namespace: "demo".into(),
+            templates_rev: 0,
             providers_rev: 0,
             app_name: "Demo".into(),
         }

@@ -20,6 +20,8 @@ pub struct ClaimedDelivery {
     pub app_name: String,
     /// The app's `providers_rev`, to find its own providers.
     pub providers_rev: i64,
+    /// The app's `templates_rev`, to find its own templates.
+    pub templates_rev: i64,
 }
 
 /// An outbox row as a claim leases it: `delivery_id`, `verification_id`, `route` (JSON),

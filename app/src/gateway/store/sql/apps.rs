@@ -259,7 +259,7 @@ macro_rules! sql_apps {
             }
 
             async fn put_app_template(&self, t: &AppTemplate) -> Result<(), StoreError> {
-                let mut tx = self.write_one().await?;
+                let mut tx = self.write_tx().await?;
                 sqlx::query(
                     "INSERT INTO app_template \
                      (app_id, channel, locale, subject, body, html, updated_at) \
@@ -277,6 +277,7 @@ macro_rules! sql_apps {
                 .bind(t.updated_at)
                 .execute(&mut *tx)
                 .await?;
+                templates_moved(&mut tx, t.app_id).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -287,7 +288,7 @@ macro_rules! sql_apps {
                 channel: &str,
                 locale: &str,
             ) -> Result<bool, StoreError> {
-                let mut tx = self.write_one().await?;
+                let mut tx = self.write_tx().await?;
                 let done = sqlx::query(
                     "DELETE FROM app_template WHERE app_id = $1 AND channel = $2 AND locale = $3",
                 )
@@ -296,6 +297,9 @@ macro_rules! sql_apps {
                 .bind(locale)
                 .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() == 1 {
+                    templates_moved(&mut tx, app_id).await?;
+                }
                 tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }

@@ -184,7 +184,9 @@ macro_rules! sql_deliveries {
                      (SELECT app.namespace FROM app WHERE app.app_id = verification.app_id) AS namespace, \
                      (SELECT app.name FROM app WHERE app.app_id = verification.app_id) AS app_name, \
                      (SELECT app.providers_rev FROM app WHERE app.app_id = verification.app_id) \
-                       AS providers_rev \
+                       AS providers_rev, \
+                     (SELECT app.templates_rev FROM app WHERE app.app_id = verification.app_id) \
+                       AS templates_rev \
                      FROM verification WHERE verification_id IN (SELECT d.verification_id \
                        FROM {} JOIN delivery d ON d.delivery_id = CAST(t.value AS BIGINT) \
                        WHERE d.lease_owner = $1 AND d.lease_until = $2 AND d.status = 'sending')",
@@ -221,6 +223,7 @@ macro_rules! sql_deliveries {
                         namespace: v.try_get("namespace")?,
                         app_name: v.try_get("app_name")?,
                         providers_rev: v.try_get("providers_rev")?,
+                        templates_rev: v.try_get("templates_rev")?,
                     });
                 }
                 Ok(claimed)

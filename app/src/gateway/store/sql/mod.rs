@@ -240,6 +240,19 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            /// Moves app `app_id`'s `templates_rev` on, inside the caller's transaction that
+            /// wrote one of its templates.
+            async fn templates_moved(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                app_id: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE app SET templates_rev = templates_rev + 1 WHERE app_id = $1")
+                    .bind(app_id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
             /// Queues one outbox row, due at once, inside the caller's transaction.
             async fn insert_delivery(
                 conn: &mut <$db as sqlx::Database>::Connection,
