@@ -28,6 +28,7 @@ pub mod pages;
 pub mod providers;
 pub mod receipts;
 pub mod retention;
+pub mod revisions;
 pub mod settings;
 pub mod tenants;
 pub mod tokens;

@@ -12,12 +12,10 @@ use crate::gateway::{
         catalogue::{self, FieldError, ProviderKit},
         Provider, Providers,
     },
+    revisions::ByRevision,
     store::{AppProvider, Store, StoreError},
 };
-use std::{
-    collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
-};
+use std::{collections::BTreeMap, sync::Arc};
 
 /// What a stored provider's secrets are sealed for (see [`CodeHasher::seal_for`]).
 const SEAL_PURPOSE: &str = "app_provider";
@@ -31,8 +29,8 @@ pub struct ProviderBook {
     kit: ProviderKit,
     store: Arc<dyn Store>,
     hasher: CodeHasher,
-    /// App id to (revision, built providers).
-    built: Mutex<HashMap<i64, (i64, OwnProviders)>>,
+    /// Each app's own providers, by revision.
+    built: ByRevision<BTreeMap<String, Arc<dyn Provider>>>,
 }
 
 impl ProviderBook {
@@ -42,7 +40,7 @@ impl ProviderBook {
             server,
             store,
             hasher,
-            built: Mutex::default(),
+            built: ByRevision::default(),
         }
     }
 
@@ -53,38 +51,28 @@ impl ProviderBook {
 
     /// The app's own providers as of revision `rev`, built once per revision.
     pub async fn own(&self, app_id: i64, rev: i64) -> Result<OwnProviders, StoreError> {
-        if rev == 0 {
-            return Ok(OwnProviders::default());
-        }
-        if let Some((held, own)) = self.lock().get(&app_id) {
-            if *held == rev {
-                return Ok(own.clone());
-            }
-        }
-        let mut own = BTreeMap::new();
-        for row in self.store.app_providers(app_id).await? {
-            match self.build(&row) {
-                Ok(p) => {
-                    own.insert(row.provider_id.clone(), p);
+        self.built
+            .get_or_build(app_id, rev, || async {
+                let mut own = BTreeMap::new();
+                for row in self.store.app_providers(app_id).await? {
+                    match self.build(&row) {
+                        Ok(p) => {
+                            own.insert(row.provider_id.clone(), p);
+                        }
+                        // Saved providers were built once before; one that no longer builds
+                        // (its key removed, the network policy narrowed) is left out, loudly.
+                        Err(e) => tracing::error!(
+                            app = app_id,
+                            provider = %row.provider_id,
+                            field = e.field,
+                            reason = %e.reason,
+                            "a stored provider cannot be built; it is skipped"
+                        ),
+                    }
                 }
-                // Saved providers were built once before; one that no longer builds (its
-                // key removed, the network policy narrowed) is left out, loudly.
-                Err(e) => tracing::error!(
-                    app = app_id,
-                    provider = %row.provider_id,
-                    field = e.field,
-                    reason = %e.reason,
-                    "a stored provider cannot be built; it is skipped"
-                ),
-            }
-        }
-        let own = Arc::new(own);
-        let mut built = self.lock();
-        let newer = built.get(&app_id).is_none_or(|(held, _)| *held < rev);
-        if newer {
-            built.insert(app_id, (rev, own.clone()));
-        }
-        Ok(own)
+                Ok(own)
+            })
+            .await
     }
 
     /// The provider `id` for the app: its own first, then the server's.
@@ -154,10 +142,6 @@ impl ProviderBook {
             &row.sealed,
         )?;
         serde_json::from_slice(&plain).ok()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (i64, OwnProviders)>> {
-        self.built.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

@@ -70,11 +70,11 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// The parts of one template, compiled once (`subject.txt`, `body.txt`, `body.html`).
-fn compile(parts: &[(&'static str, &str)]) -> Result<Environment<'static>, TemplateError> {
+/// The parts of one template (`subject.txt`, `body.txt`, `body.html`), compiled.
+fn compile(parts: Vec<(&'static str, String)>) -> Result<Environment<'static>, TemplateError> {
     let mut env = environment();
     for (part, source) in parts {
-        env.add_template_owned(*part, source.to_string())
+        env.add_template_owned(part, source)
             .map_err(|e| TemplateError {
                 part,
                 message: e.to_string(),
@@ -83,13 +83,10 @@ fn compile(parts: &[(&'static str, &str)]) -> Result<Environment<'static>, Templ
     Ok(env)
 }
 
-/// A subject, a plain-text body and, for e-mail, an HTML body.
+/// A subject, a plain-text body and, for e-mail, an HTML body, compiled once
+/// (`subject.txt`, `body.txt`, `body.html`) and rendered without parsing again.
 #[derive(Debug, Clone)]
 pub struct MessageTemplate {
-    subject: String,
-    text: String,
-    html: Option<String>,
-    /// The three parts compiled, rendered without parsing again.
     compiled: Arc<Environment<'static>>,
 }
 
@@ -103,44 +100,44 @@ pub struct Rendered {
 impl MessageTemplate {
     /// Compiles the parts (Jinja or otpgateway's Go syntax).
     pub fn new(subject: &str, text: &str, html: Option<&str>) -> Result<Self, TemplateError> {
-        Self::from_parts(
-            from_go_syntax(subject),
-            from_go_syntax(text),
-            html.map(from_go_syntax),
-        )
+        let (subject, text) = (from_go_syntax(subject), from_go_syntax(text));
+        let html = html.map(from_go_syntax);
+        let mut parts = vec![("subject.txt", subject), ("body.txt", text)];
+        parts.extend(html.map(|html| ("body.html", html)));
+        Ok(Self {
+            compiled: Arc::new(compile(parts)?),
+        })
     }
 
-    fn from_parts(
-        subject: String,
-        text: String,
-        html: Option<String>,
-    ) -> Result<Self, TemplateError> {
-        let mut parts = vec![
-            ("subject.txt", subject.as_str()),
-            ("body.txt", text.as_str()),
-        ];
-        if let Some(html) = &html {
-            parts.push(("body.html", html));
-        }
-        let compiled = Arc::new(compile(&parts)?);
+    /// The source of `part` (after the Go-syntax rewrite), if the template has it.
+    fn source(&self, part: &str) -> Option<String> {
+        let template = self.compiled.get_template(part).ok()?;
+        Some(template.source().to_owned())
+    }
+
+    /// This template with `part` replaced by `source`.
+    fn with(self, part: &'static str, source: &str) -> Result<Self, TemplateError> {
+        let mut parts: Vec<(&'static str, String)> = ["subject.txt", "body.txt", "body.html"]
+            .into_iter()
+            .filter(|p| *p != part)
+            .filter_map(|p| self.source(p).map(|s| (p, s)))
+            .collect();
+        parts.push((part, from_go_syntax(source)));
         Ok(Self {
-            subject,
-            text,
-            html,
-            compiled,
+            compiled: Arc::new(compile(parts)?),
         })
     }
 
     pub fn with_subject(self, subject: &str) -> Result<Self, TemplateError> {
-        Self::from_parts(from_go_syntax(subject), self.text, self.html)
+        self.with("subject.txt", subject)
     }
 
     pub fn with_text(self, text: &str) -> Result<Self, TemplateError> {
-        Self::from_parts(self.subject, from_go_syntax(text), self.html)
+        self.with("body.txt", text)
     }
 
     pub fn with_html(self, html: &str) -> Result<Self, TemplateError> {
-        Self::from_parts(self.subject, self.text, Some(from_go_syntax(html)))
+        self.with("body.html", html)
     }
 
     pub fn render(&self, vars: &TemplateVars<'_>) -> Rendered {
@@ -148,9 +145,10 @@ impl MessageTemplate {
             subject: self.render_part("subject.txt", vars).trim().to_owned(),
             text: self.render_part("body.txt", vars),
             html: self
-                .html
-                .as_ref()
-                .map(|_| self.render_part("body.html", vars)),
+                .compiled
+                .get_template("body.html")
+                .is_ok()
+                .then(|| self.render_part("body.html", vars)),
         }
     }
 

@@ -27,7 +27,7 @@ use crate::gateway::{
     limits::{self, Limit},
     metrics,
     providers::ProviderBook,
-    store::{ClaimedDelivery, DeliveryOutcome, DevMessage, Store},
+    store::{ClaimedDelivery, DeliveryOutcome, DevMessage, Store, StoreError},
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -312,23 +312,23 @@ impl Outbox {
         outcome
     }
 
-    /// The app's own templates at revision `rev`: compiled already, or read and compiled
-    /// now. Templates are checked when saved; one that no longer compiles is logged and
+    /// The app's own templates at revision `rev` (none at 0): compiled already, or read
+    /// and compiled now. Templates are checked when saved; one that no longer compiles is logged and
     /// skipped (the provider's is used).
     async fn own_templates(
         &self,
         app_id: i64,
         rev: i64,
     ) -> Result<Arc<templates::AppTemplates>, DeliveryError> {
-        if let Some(kept) = self.templates.get(app_id, rev) {
-            return Ok(kept);
-        }
-        let stored = self.store.app_templates(app_id).await.map_err(|e| {
-            DeliveryError::Unavailable(format!("the app's templates are unavailable: {e}"))
-        })?;
-        let compiled = Arc::new(templates::AppTemplates::compile(stored));
-        self.templates.keep(app_id, rev, compiled.clone());
-        Ok(compiled)
+        self.templates
+            .get_or_build(app_id, rev, || async {
+                let stored = self.store.app_templates(app_id).await?;
+                Ok(templates::AppTemplates::compile(stored))
+            })
+            .await
+            .map_err(|e: StoreError| {
+                DeliveryError::Unavailable(format!("the app's templates are unavailable: {e}"))
+            })
     }
 
     /// Keeps a message in its app's dev inbox: it never leaves the machine.

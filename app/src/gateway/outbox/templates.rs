@@ -1,20 +1,16 @@
-//! Apps' own message templates as the worker uses them: read once for each revision of an
-//! app's templates (`app.templates_rev`, which every template write moves in its
-//! transaction and every claim carries) and compiled once, not read and compiled again
-//! for every message.
+//! Apps' own message templates as the worker uses them: read and compiled once for each
+//! revision of an app's templates (`app.templates_rev`, carried by every claim; see
+//! `revisions.rs`), not for every message.
 
 use crate::gateway::{
     delivery::MessageTemplate,
+    revisions::ByRevision,
     store::{pick_template, AppTemplate},
-};
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard},
 };
 
 /// One app's templates at one revision, each compiled (`None`: it no longer compiles).
-#[derive(Debug)]
-pub(super) struct AppTemplates {
+#[derive(Debug, Default)]
+pub(crate) struct AppTemplates {
     stored: Vec<AppTemplate>,
     compiled: Vec<Option<MessageTemplate>>,
 }
@@ -47,28 +43,5 @@ impl AppTemplates {
     }
 }
 
-/// The compiled templates of each app, at the revision last seen.
-#[derive(Debug, Default)]
-pub(crate) struct TemplateBook {
-    by_app: Mutex<HashMap<i64, (i64, Arc<AppTemplates>)>>,
-}
-
-impl TemplateBook {
-    fn lock(&self) -> MutexGuard<'_, HashMap<i64, (i64, Arc<AppTemplates>)>> {
-        // Each critical section is one map operation: nothing is left half done.
-        self.by_app.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// App `app_id`'s templates if they were read at revision `rev`.
-    pub(super) fn get(&self, app_id: i64, rev: i64) -> Option<Arc<AppTemplates>> {
-        self.lock()
-            .get(&app_id)
-            .filter(|(kept, _)| *kept == rev)
-            .map(|(_, templates)| templates.clone())
-    }
-
-    /// Keeps `templates`, read after a claim that saw revision `rev`.
-    pub(super) fn keep(&self, app_id: i64, rev: i64, templates: Arc<AppTemplates>) {
-        self.lock().insert(app_id, (rev, templates));
-    }
-}
+/// Each app's compiled templates, by `templates_rev`.
+pub(crate) type TemplateBook = ByRevision<AppTemplates>;
