@@ -311,9 +311,37 @@ impl CodeHasher {
 
     /// Compares in constant time against every key, without stopping at the first match.
     pub fn verify(&self, namespace: &str, id: &str, code: &OtpCode, stored: &[u8]) -> bool {
+        self.digests(namespace, id, code).matches(stored)
+    }
+
+    /// What `code` hashes to under each key, for [`CodeDigests::matches`] later (a check
+    /// makes them before it takes the database's writer).
+    pub fn digests(&self, namespace: &str, id: &str, code: &OtpCode) -> CodeDigests {
+        CodeDigests(
+            self.keys
+                .iter()
+                .map(|key| Self::digest(key, namespace, id, code))
+                .collect(),
+        )
+    }
+}
+
+/// A given code's digest under each key. `Debug` never shows them.
+#[derive(Clone)]
+pub struct CodeDigests(Vec<[u8; 32]>);
+
+impl fmt::Debug for CodeDigests {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeDigests(<redacted>)")
+    }
+}
+
+impl CodeDigests {
+    /// Whether `stored` is one of them; constant time, without stopping at the first match.
+    pub fn matches(&self, stored: &[u8]) -> bool {
         let mut matched = subtle::Choice::from(0);
-        for key in &self.keys {
-            matched |= Self::digest(key, namespace, id, code).ct_eq(stored);
+        for digest in &self.0 {
+            matched |= digest.ct_eq(stored);
         }
         matched.into()
     }

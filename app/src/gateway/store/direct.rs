@@ -17,6 +17,7 @@ use super::{
     Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, NewDelivery, NewVerification, StoreError,
     VerificationRecord, DEV_INBOX_SIZE,
 };
+use crate::gateway::code::CodeDigests;
 use crate::model::Status;
 use rusqlite::{Connection, ToSql};
 use serde_json::{json, Value};
@@ -29,7 +30,8 @@ impl GroupCommit {
         window_start: i64,
         hits: i64,
     ) -> Result<i64, StoreError> {
-        self.run_one(|db| {
+        let key = key.to_owned();
+        self.run_one(move |db| {
             let spent = first(db, HIT, &[&key, &window_start, &hits], |row| row.get(0))?;
             Ok(spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
         })
@@ -43,6 +45,7 @@ impl GroupCommit {
         delivery: Option<&NewDelivery>,
     ) -> Result<VerificationRecord, StoreError> {
         let route = delivery.map(|d| serde_json::to_string(&d.route).expect("strings serialise"));
+        let (new, delivery) = (new.clone(), delivery.cloned());
         let (sends, code_length, max_attempts, max_sends) = (
             i64::from(new.sends),
             i64::from(new.code_length),
@@ -50,7 +53,7 @@ impl GroupCommit {
             i64::from(new.max_sends),
         );
         let country = country_prefix(&new.address);
-        self.run(|db| {
+        self.run(move |db| {
             let values: [&dyn ToSql; 23] = [
                 &new.app_id,
                 &new.public_id,
@@ -86,7 +89,7 @@ impl GroupCommit {
             };
             let id = db.last_insert_rowid();
             event(db, id, "created", "{}", new.now)?;
-            if let (Some(delivery), Some(route)) = (delivery, &route) {
+            if let (Some(delivery), Some(route)) = (&delivery, &route) {
                 bound(
                     db,
                     INSERT_DELIVERY,
@@ -94,7 +97,7 @@ impl GroupCommit {
                 )?
                 .raw_execute()?;
             }
-            Ok(Ending::Keep(Ok(VerificationRecord::inserted(new, id))))
+            Ok(Ending::Keep(Ok(VerificationRecord::inserted(&new, id))))
         })
         .await?
     }
@@ -107,7 +110,8 @@ impl GroupCommit {
         detail: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.run_one(|db| Ok(event(db, verification_id, kind, detail, now)?))
+        let (kind, detail) = (kind.to_owned(), detail.to_owned());
+        self.run_one(move |db| Ok(event(db, verification_id, &kind, &detail, now)?))
             .await
     }
 
@@ -120,8 +124,9 @@ impl GroupCommit {
         now: i64,
         limit: u32,
     ) -> Result<Vec<ClaimedRow>, StoreError> {
-        self.run(|db| {
-            let mut claim = bound(db, sql, &[&owner, &lease_until, &now, &i64::from(limit)])?;
+        let (sql, owner) = (sql.to_owned(), owner.to_owned());
+        self.run(move |db| {
+            let mut claim = bound(db, &sql, &[&owner, &lease_until, &now, &i64::from(limit)])?;
             let rows = claim.raw_query().mapped(|row| {
                 Ok((
                     row.get(0)?,
@@ -141,7 +146,8 @@ impl GroupCommit {
     /// Keeps a message in its app's dev inbox and drops what falls out of it; answers its
     /// id.
     pub(super) async fn capture_message(&self, m: &DevMessage) -> Result<i64, StoreError> {
-        self.run(|db| {
+        let m = m.clone();
+        self.run(move |db| {
             let values: [&dyn ToSql; 8] = [
                 &m.app_id,
                 &m.public_id,
@@ -172,7 +178,13 @@ impl GroupCommit {
     ) -> Result<bool, StoreError> {
         // Events after the settle need a savepoint of their own: one that fails must not
         // leave the settle behind.
-        self.run_in(!events.is_empty(), |db| {
+        let owner = owner.to_owned();
+        let outcome = outcome.clone();
+        let events: Vec<(String, String)> = events
+            .iter()
+            .map(|(kind, detail)| ((*kind).to_owned(), (*detail).to_owned()))
+            .collect();
+        self.run_in(!events.is_empty(), move |db| {
             let settle = |rest: &[&dyn ToSql]| {
                 let values: Vec<&dyn ToSql> = [&delivery_id as &dyn ToSql, &owner]
                     .into_iter()
@@ -183,7 +195,7 @@ impl GroupCommit {
                     row.get::<_, i64>(0)
                 })
             };
-            let settled = match outcome {
+            let settled = match &outcome {
                 DeliveryOutcome::Sent {
                     provider,
                     message_id,
@@ -196,7 +208,7 @@ impl GroupCommit {
                 DeliveryOutcome::Closed { status, error } => settle(&[status, error])?,
             };
             if let Some(verification_id) = settled {
-                for (kind, detail) in events {
+                for (kind, detail) in &events {
                     event(db, verification_id, kind, detail, now)?;
                 }
             }
@@ -210,10 +222,11 @@ impl GroupCommit {
     /// given back) or the failure recorded (locked on the last attempt).
     pub(super) async fn attempt(
         &self,
-        a: &Attempt<'_>,
-        matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+        a: &Attempt,
+        code: &CodeDigests,
     ) -> Result<AttemptOutcome, StoreError> {
-        self.run(|db| {
+        let (a, code) = (a.clone(), code.clone());
+        self.run(move |db| {
             let spent: Option<i64> =
                 first(db, HIT, &[&a.budget_key, &a.budget_window, &1_i64], |row| {
                     row.get(0)
@@ -247,7 +260,7 @@ impl GroupCommit {
             let created_at: i64 = created_at;
             let (id, now) = (a.verification_id, a.now);
             let left = max_attempts.saturating_sub(attempts);
-            if matches(&code_hmac) {
+            if code.matches(&code_hmac) {
                 let (kind, detail, consume) = if a.reconfirm {
                     let detail = json!({ "verified": true, "attempts_left": left });
                     ("recheck", detail, RECONFIRM)

@@ -18,17 +18,20 @@
 //!
 //! The writer has two connections to the one file, and a batch is open on one of them at a
 //! time. The hot writes (a create, a check, a rate bucket's hit, the outbox's writes for
-//! each message: `direct.rs`) run on a synchronous connection, every statement in the
-//! caller's task with nothing awaited between them, so the writer is held for the few
-//! microseconds SQLite takes. Every other
-//! write runs on the sqlx connection, whose statements each go to its worker thread and
-//! back. A write for the other connection first commits the open batch (answering its
-//! writes), so the two never wait on each other's lock.
+//! each message: `direct.rs`) go to the direct writer: callers queue them and one task
+//! takes every write queued, runs them back to back on a synchronous connection (each a
+//! savepoint, nothing awaited between statements), commits, and answers them all; nobody
+//! hands the connection to anybody between two writes. Every other write runs on the sqlx
+//! connection, whose statements each go to its worker thread and back, and takes the
+//! writer in turn; the committer task commits its batch. A write for the other connection
+//! first commits the open batch (answering its writes), so the two never wait on each
+//! other's lock.
 
 use super::StoreError;
 use rusqlite::CachedStatement;
 use sqlx::SqliteConnection;
 use std::{
+    any::Any,
     ops::{Deref, DerefMut},
     panic::{self, AssertUnwindSafe},
     sync::{Arc, Weak},
@@ -40,14 +43,17 @@ use tokio::sync::{oneshot, Mutex, Notify, OwnedMutexGuard};
 #[derive(Debug)]
 pub(super) struct GroupCommit {
     lane: Arc<Mutex<Lane>>,
+    /// Wakes the committer (a sqlx write ended).
     wake: Arc<Notify>,
+    /// The direct writes waiting for the direct writer.
+    queue: Arc<Queue>,
 }
 
 /// Why a batch failed, as each of its writes hears it.
 pub type Failure = Arc<dyn std::error::Error + Send + Sync>;
 
-/// How one batch ended, as its writes hear it.
-type Ticket = oneshot::Sender<Result<(), Failure>>;
+/// How one batch ended, told to one of its writes.
+type Ticket = Box<dyn FnOnce(Result<(), Failure>) + Send>;
 
 /// How a direct write ends: kept in the batch, or undone (its savepoint rolled back). Either
 /// way its answer waits for the batch's commit.
@@ -55,6 +61,136 @@ pub(super) enum Ending<R> {
     Keep(R),
     Undo(R),
 }
+
+/// The most writes one batch of the direct writer takes: more wait for the next, so the
+/// first of a batch is not kept waiting for the commit by an endless stream behind it.
+const MAX_DIRECT_BATCH: usize = 256;
+
+/// The direct writes queued for the direct writer.
+#[derive(Default)]
+struct Queue {
+    jobs: std::sync::Mutex<Vec<Job>>,
+    /// Rung by every write queued, and when the writer goes away.
+    ready: Notify,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").finish_non_exhaustive()
+    }
+}
+
+impl Queue {
+    fn push(&self, job: Job) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(job);
+        self.ready.notify_one();
+    }
+
+    /// Up to `max` of the queued writes, oldest first.
+    fn take(&self, max: usize) -> Vec<Job> {
+        let mut jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if jobs.len() <= max {
+            std::mem::take(&mut *jobs)
+        } else {
+            let rest = jobs.split_off(max);
+            std::mem::replace(&mut *jobs, rest)
+        }
+    }
+}
+
+/// One direct write queued for the direct writer.
+struct Job {
+    queued: Instant,
+    savepoint: bool,
+    write: Box<dyn DirectWrite>,
+}
+
+/// A caller's write with the way back to its caller, its type hidden from the writer.
+trait DirectWrite: Send {
+    /// Runs the write (a panic is caught and carried back to the caller).
+    fn run(self: Box<Self>, db: &rusqlite::Connection) -> Ran;
+    /// The write cannot run: its caller is told why.
+    fn refuse(self: Box<Self>, why: Failure);
+}
+
+struct Pending<F, R> {
+    write: F,
+    caller: oneshot::Sender<Answer<R>>,
+}
+
+impl<F, R> DirectWrite for Pending<F, R>
+where
+    F: FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send,
+    R: Send + 'static,
+{
+    fn run(self: Box<Self>, db: &rusqlite::Connection) -> Ran {
+        let Pending { write, caller } = *self;
+        match panic::catch_unwind(AssertUnwindSafe(|| write(db))) {
+            Ok(Ok(ending)) => {
+                let (undo, answer) = match ending {
+                    Ending::Keep(answer) => (false, answer),
+                    Ending::Undo(answer) => (true, answer),
+                };
+                Ran::Ended {
+                    undo,
+                    answer: Box::new(move |ended: Result<(), Failure>| {
+                        let done = ended.map(|()| answer).map_err(StoreError::Batch);
+                        let _ = caller.send(Answer::Done(done));
+                    }),
+                }
+            }
+            Ok(Err(e)) => Ran::Failed {
+                answer: Box::new(move || {
+                    let _ = caller.send(Answer::Done(Err(e)));
+                }),
+            },
+            Err(panicked) => Ran::Failed {
+                answer: Box::new(move || {
+                    let _ = caller.send(Answer::Panicked(panicked));
+                }),
+            },
+        }
+    }
+
+    fn refuse(self: Box<Self>, why: Failure) {
+        let _ = self.caller.send(Answer::Done(Err(StoreError::Batch(why))));
+    }
+}
+
+/// What a direct write did.
+enum Ran {
+    /// Kept (or undone, `undo`); `answer` is told how the batch ended.
+    Ended { undo: bool, answer: Ticket },
+    /// Failed (or panicked) and nothing of it is kept: `answer` is told at once, once its
+    /// savepoint is undone.
+    Failed { answer: Box<dyn FnOnce() + Send> },
+}
+
+/// What a direct write's caller hears.
+enum Answer<R> {
+    Done(Result<R, StoreError>),
+    /// The write panicked; the caller panics with the same payload.
+    Panicked(Box<dyn Any + Send>),
+}
+
+/// The direct write in progress was undone and its batch may be gone: the caller is told
+/// `StoreError::Batch` with this.
+#[derive(Debug)]
+struct Interrupted(&'static str);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
 
 /// The connection a batch is open on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +207,6 @@ struct Batch {
     opened_at: Instant,
 }
 
-#[derive(Debug)]
 struct Lane {
     /// The hot writes' connection (see the module's text); declared first, so it closes
     /// (rolling back anything uncommitted) before the other. Only ever reached through
@@ -86,15 +221,25 @@ struct Lane {
     /// knows what state the connection is in, so the batch is rolled back and its writes
     /// are told they failed.
     in_doubt: bool,
-    /// The writes of the open batch, answered when it ends.
-    tickets: Vec<Ticket>,
+    /// The writes of the open batch, answered when it ends. Only ever reached through
+    /// `&mut Lane` (`Lane::tickets`); the mutex makes the lane `Sync`.
+    tickets: std::sync::Mutex<Vec<Ticket>>,
     /// The open batch; `None` while no batch transaction is open.
     batch: Option<Batch>,
 }
 
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("batch", &self.batch)
+            .finish_non_exhaustive()
+    }
+}
+
 impl GroupCommit {
     /// Takes `conn` and `direct` (two connections to one file) as the one writer and starts
-    /// the committer on the current runtime; it stops when the last handle is dropped.
+    /// the committer and the direct writer on the current runtime; they stop when the last
+    /// handle is dropped.
     pub(super) fn new(conn: SqliteConnection, direct: rusqlite::Connection) -> Self {
         // Every statement of the hot writes stays prepared.
         direct.set_prepared_statement_cache_capacity(64);
@@ -103,12 +248,14 @@ impl GroupCommit {
             conn,
             dirty: false,
             in_doubt: false,
-            tickets: Vec::new(),
+            tickets: std::sync::Mutex::default(),
             batch: None,
         }));
         let wake = Arc::new(Notify::new());
+        let queue = Arc::new(Queue::default());
         tokio::spawn(commit_batches(Arc::downgrade(&lane), wake.clone()));
-        Self { lane, wake }
+        tokio::spawn(write_directly(Arc::downgrade(&lane), queue.clone()));
+        Self { lane, wake, queue }
     }
 
     /// Starts a write of several statements: waits for the writer connection, joins (or
@@ -144,9 +291,9 @@ impl GroupCommit {
     /// Runs `write` as one write on the direct connection, in a savepoint of its own, and
     /// answers once the batch that holds it is committed. An error undoes the savepoint and
     /// is answered at once (nothing of it is kept).
-    pub(super) async fn run<R>(
+    pub(super) async fn run<R: Send + 'static>(
         &self,
-        write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError>,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         self.run_in(true, write).await
     }
@@ -154,46 +301,34 @@ impl GroupCommit {
     /// Runs `write`, one statement, as [`run`](Self::run) does but without a savepoint:
     /// SQLite undoes a failed statement by itself and keeps the transaction. It cannot end
     /// in [`Ending::Undo`].
-    pub(super) async fn run_one<R>(
+    pub(super) async fn run_one<R: Send + 'static>(
         &self,
-        write: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError>,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         self.run_in(false, |db| write(db).map(Ending::Keep)).await
     }
 
     /// Runs `write` as [`run`](Self::run) does, in a savepoint of its own only when
-    /// `savepoint` (a write of one statement needs none).
-    pub(super) async fn run_in<R>(
+    /// `savepoint` (a write of one statement needs none). The write is queued for the
+    /// direct writer; should the caller go away meanwhile, it still runs (as a write whose
+    /// caller went away after its commit would have).
+    pub(super) async fn run_in<R: Send + 'static>(
         &self,
         savepoint: bool,
-        write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError>,
+        write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let (mut lane, held_since) = self.take_lane().await;
-        lane.open(Side::Direct).await?;
-        if savepoint {
-            if let Err(e) = lane.direct_step("SAVEPOINT w") {
-                return Err(lane.abort(Arc::new(e)).await);
-            }
-        }
-        let done = panic::catch_unwind(AssertUnwindSafe(|| write(lane.direct())));
-        let ending = match done {
-            Ok(Ok(Ending::Keep(answer))) if savepoint => {
-                lane.direct_step("RELEASE w").map(|()| answer)
-            }
-            Ok(Ok(Ending::Keep(answer))) => Ok(answer),
-            Ok(Ok(Ending::Undo(answer))) => lane.direct_undo().map(|()| answer),
-            Ok(Err(e)) => {
-                lane.direct_failed(savepoint).await;
-                return Err(e);
-            }
-            Err(panicked) => {
-                lane.direct_failed(savepoint).await;
-                panic::resume_unwind(panicked);
-            }
-        };
-        match ending {
-            Ok(answer) => wait(lane, &self.wake, held_since).await.map(|()| answer),
-            Err(e) => Err(lane.abort(Arc::new(e)).await),
+        let (caller, answer) = oneshot::channel::<Answer<R>>();
+        self.queue.push(Job {
+            queued: Instant::now(),
+            savepoint,
+            write: Box::new(Pending { write, caller }),
+        });
+        match answer.await {
+            Ok(Answer::Done(done)) => done,
+            Ok(Answer::Panicked(panicked)) => panic::resume_unwind(panicked),
+            Err(_) => Err(StoreError::Batch(Arc::new(Interrupted(
+                "the direct writer stopped",
+            )))),
         }
     }
 
@@ -237,8 +372,10 @@ pub(super) fn bound<'c>(
 
 impl Drop for GroupCommit {
     fn drop(&mut self) {
-        // The committer holds the lane weakly: woken, it finds it gone and stops.
+        // The committer and the direct writer hold the lane weakly: woken, they find it
+        // gone and stop.
         self.wake.notify_one();
+        self.queue.ready.notify_one();
     }
 }
 
@@ -299,7 +436,9 @@ async fn wait(
     };
     crate::gateway::metrics::write_held(connection, held_since.elapsed());
     let (ticket, answer) = oneshot::channel();
-    lane.tickets.push(ticket);
+    lane.tickets().push(Box::new(move |ended| {
+        let _ = ticket.send(ended);
+    }));
     // The committer queues for the lane behind every write waiting now.
     wake.notify_one();
     drop(lane);
@@ -354,6 +493,13 @@ impl Lane {
         Ok(())
     }
 
+    /// The open batch's writes.
+    fn tickets(&mut self) -> &mut Vec<Ticket> {
+        self.tickets
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The direct connection.
     fn direct(&mut self) -> &rusqlite::Connection {
         // Never locked, so never poisoned; a panic in a write is caught in `run`.
@@ -367,18 +513,128 @@ impl Lane {
         self.direct().prepare_cached(sql)?.execute([]).map(drop)
     }
 
-    /// A direct write failed (or panicked): its savepoint, if it has one, is undone; should
-    /// SQLite have rolled the whole transaction back (a full disk, an I/O error), the
-    /// batch's writes are told.
-    async fn direct_failed(&mut self, savepoint: bool) {
-        if savepoint {
-            if let Err(undo) = self.direct_undo() {
-                self.abort(Arc::new(undo)).await;
+    /// Runs `jobs`, and what is queued meanwhile (up to [`MAX_DIRECT_BATCH`] in all), as
+    /// one batch on the direct connection, commits it and answers them. A batch open on
+    /// the sqlx connection is committed first.
+    async fn run_direct(&mut self, mut jobs: Vec<Job>, queue: &Queue) {
+        if let Err(e) = self.open(Side::Direct).await {
+            let why: Failure = Arc::new(e);
+            for job in jobs {
+                job.write.refuse(why.clone());
             }
-        } else if self.direct().is_autocommit() {
-            let gone = sqlx::Error::Protocol("SQLite rolled the write batch back".into());
-            self.abort(Arc::new(gone)).await;
+            return;
         }
+        let mut taken = jobs.len();
+        let mut yielded = false;
+        loop {
+            for job in jobs.drain(..) {
+                self.run_job(job);
+            }
+            if taken >= MAX_DIRECT_BATCH {
+                break;
+            }
+            jobs = queue.take(MAX_DIRECT_BATCH - taken);
+            if jobs.is_empty() {
+                if yielded {
+                    break;
+                }
+                // The tasks ready to run may be about to queue writes: they get one turn
+                // first, and their writes share this commit (each commit writes every page
+                // it changed to the WAL, so fewer, larger batches write less).
+                yielded = true;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            yielded = false;
+            taken += jobs.len();
+        }
+        self.commit_direct();
+    }
+
+    /// Runs one direct write in the open batch (opening one if a failure ended the last).
+    fn run_job(&mut self, job: Job) {
+        crate::gateway::metrics::write_queued(job.queued.elapsed());
+        if self.batch.is_none() {
+            if let Err(e) = self.direct_step("BEGIN IMMEDIATE") {
+                job.write.refuse(Arc::new(e));
+                return;
+            }
+            self.batch = Some(Batch {
+                on: Side::Direct,
+                opened_at: Instant::now(),
+            });
+        }
+        let held_since = Instant::now();
+        if job.savepoint {
+            if let Err(e) = self.direct_step("SAVEPOINT w") {
+                let why: Failure = Arc::new(e);
+                job.write.refuse(why.clone());
+                self.abort_direct(why);
+                return;
+            }
+        }
+        let ran = job.write.run(self.direct());
+        match ran {
+            Ran::Ended { undo, answer } => {
+                let ended = match (job.savepoint, undo) {
+                    (true, false) => self.direct_step("RELEASE w"),
+                    (true, true) => self.direct_undo(),
+                    (false, _) => {
+                        debug_assert!(!undo, "a one-statement write has nothing to undo");
+                        Ok(())
+                    }
+                };
+                crate::gateway::metrics::write_held("direct", held_since.elapsed());
+                match ended {
+                    Ok(()) => self.tickets().push(answer),
+                    Err(e) => {
+                        let why: Failure = Arc::new(e);
+                        answer(Err(why.clone()));
+                        self.abort_direct(why);
+                    }
+                }
+            }
+            Ran::Failed { answer } => {
+                // Nothing of it is kept; should SQLite have rolled the whole transaction
+                // back (a full disk, an I/O error), the batch's other writes are told.
+                if job.savepoint {
+                    if let Err(undo) = self.direct_undo() {
+                        self.abort_direct(Arc::new(undo));
+                    }
+                } else if self.direct().is_autocommit() {
+                    self.abort_direct(Arc::new(Interrupted(
+                        "SQLite rolled the write batch back",
+                    )));
+                }
+                crate::gateway::metrics::write_held("direct", held_since.elapsed());
+                answer();
+            }
+        }
+    }
+
+    /// The direct batch cannot go on: rolls back what is left of it and tells its writes.
+    fn abort_direct(&mut self, e: Failure) {
+        tracing::error!(error = ?e, writes = self.tickets().len(), "write batch failed");
+        // Fails harmlessly when SQLite rolled it back already.
+        let _ = self.direct().execute_batch("ROLLBACK");
+        self.batch = None;
+        for ticket in self.tickets().drain(..) {
+            ticket(Err(e.clone()));
+        }
+    }
+
+    /// Commits the open direct batch and answers its writes.
+    fn commit_direct(&mut self) {
+        let Some(batch) = self.batch else {
+            return;
+        };
+        let started = Instant::now();
+        if let Err(e) = self.direct_step("COMMIT") {
+            self.abort_direct(Arc::new(e));
+            return;
+        }
+        self.batch = None;
+        self.committed(batch, started);
     }
 
     /// Rolls back the savepoint of the direct write that holds the lane.
@@ -421,7 +677,7 @@ impl Lane {
     /// The batch cannot go on (SQLite may already have rolled it back): rolls back what
     /// is left of it and tells its writes.
     async fn abort(&mut self, e: Failure) -> StoreError {
-        tracing::error!(error = ?e, writes = self.tickets.len(), "write batch failed");
+        tracing::error!(error = ?e, writes = self.tickets().len(), "write batch failed");
         // Whatever `batch` says, a transaction may be open on either connection; gone
         // mid-way, the next holder of the lane rolls back again.
         self.in_doubt = true;
@@ -431,8 +687,8 @@ impl Lane {
         self.in_doubt = false;
         self.dirty = false;
         self.batch = None;
-        for ticket in self.tickets.drain(..) {
-            let _ = ticket.send(Err(e.clone()));
+        for ticket in self.tickets().drain(..) {
+            ticket(Err(e.clone()));
         }
         StoreError::Batch(e)
     }
@@ -443,7 +699,6 @@ impl Lane {
         let Some(batch) = self.batch else {
             return;
         };
-        let writes = self.tickets.len();
         let started = Instant::now();
         let committed = match batch.on {
             Side::Sqlx => self
@@ -459,13 +714,18 @@ impl Lane {
             return;
         }
         self.batch = None;
+        self.committed(batch, started);
+    }
+
+    /// `batch` was committed (its `COMMIT` started at `started`): its writes are told.
+    fn committed(&mut self, batch: Batch, started: Instant) {
         crate::gateway::metrics::batch_committed(
-            writes,
+            self.tickets().len(),
             started.elapsed(),
             batch.opened_at.elapsed(),
         );
-        for ticket in self.tickets.drain(..) {
-            let _ = ticket.send(Ok(()));
+        for ticket in self.tickets().drain(..) {
+            ticket(Ok(()));
         }
     }
 }
@@ -478,5 +738,159 @@ async fn commit_batches(lane: Weak<Mutex<Lane>>, wake: Arc<Notify>) {
         let Some(lane) = lane.upgrade() else { return };
         let mut lane = lane.lock_owned().await;
         lane.end_batch().await;
+    }
+}
+
+/// The direct writer: woken by each direct write queued, it takes the writer and runs every
+/// write queued then (and those queued while they run) as one batch.
+async fn write_directly(lane: Weak<Mutex<Lane>>, queue: Arc<Queue>) {
+    loop {
+        queue.ready.notified().await;
+        let Some(lane) = lane.upgrade() else { return };
+        loop {
+            let jobs = queue.take(MAX_DIRECT_BATCH);
+            if jobs.is_empty() {
+                break;
+            }
+            let mut lane = lane.lock().await;
+            lane.recover().await;
+            lane.run_direct(jobs, &queue).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// A writer on a fresh file with one table, `t(k PRIMARY KEY)`, and the file's path.
+    async fn writer() -> (GroupCommit, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "otpgate-group-commit-{}.db",
+            crate::gateway::secret::random_id()
+        ));
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let direct = rusqlite::Connection::open(&path).unwrap();
+        (GroupCommit::new(conn, direct), path)
+    }
+
+    fn insert(db: &rusqlite::Connection, k: &str) -> Result<(), StoreError> {
+        db.execute("INSERT INTO t (k) VALUES (?1)", [k])
+            .map(drop)
+            .map_err(|e| {
+                let unique = e.to_string().contains("UNIQUE");
+                StoreError::Corrupt(if unique { "unique" } else { "other" })
+            })
+    }
+
+    /// The committed keys, as another connection reads them.
+    fn stored(path: &std::path::Path) -> Vec<String> {
+        let db = rusqlite::Connection::open(path).unwrap();
+        let mut keys = db.prepare("SELECT k FROM t ORDER BY k").unwrap();
+        let keys = keys.query_map([], |row| row.get(0)).unwrap();
+        keys.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_direct_write_hears_its_own_ending() {
+        let (writer, path) = writer().await;
+        let writer = Arc::new(writer);
+        let mut all = tokio::task::JoinSet::new();
+        for n in 0..60 {
+            let writer = writer.clone();
+            all.spawn(async move {
+                let answer = match n % 4 {
+                    // The second insert collides with the first: neither is kept.
+                    0 => writer
+                        .run(move |db| {
+                            insert(db, &format!("collides-{n}"))?;
+                            insert(db, &format!("collides-{n}"))?;
+                            Ok(Ending::Keep(n))
+                        })
+                        .await,
+                    1 => writer
+                        .run(move |db| {
+                            insert(db, &format!("undone-{n}"))?;
+                            Ok(Ending::Undo(n))
+                        })
+                        .await,
+                    2 => writer
+                        .run_one(move |db| insert(db, &format!("one-{n}")).map(|()| n))
+                        .await,
+                    _ => writer
+                        .run(move |db| {
+                            insert(db, &format!("panicked-{n}"))?;
+                            panic!("write {n} panicked");
+                        })
+                        .await,
+                };
+                (n, answer)
+            });
+        }
+        let mut panics = 0;
+        while let Some(joined) = all.join_next().await {
+            let Ok((n, answer)) = joined else {
+                panics += 1;
+                continue;
+            };
+            match n % 4 {
+                0 => assert!(
+                    matches!(answer, Err(StoreError::Corrupt("unique"))),
+                    "{n}: {answer:?}"
+                ),
+                1 | 2 => assert_eq!(answer.unwrap(), n),
+                _ => unreachable!("write {n} answered {answer:?} instead of panicking"),
+            }
+        }
+        assert_eq!(panics, 15, "every panicking write panics in its caller");
+        let mut expected: Vec<String> = (0..60)
+            .filter(|n| n % 4 == 2)
+            .map(|n| format!("one-{n}"))
+            .collect();
+        expected.sort();
+        assert_eq!(stored(&path), expected, "only the kept writes were committed");
+        drop(writer);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn direct_and_sqlx_writes_take_turns() {
+        let (writer, path) = writer().await;
+        let writer = Arc::new(writer);
+        let mut all = tokio::task::JoinSet::new();
+        for n in 0..40 {
+            let writer = writer.clone();
+            all.spawn(async move {
+                if n % 2 == 0 {
+                    writer
+                        .run_one(move |db| insert(db, &format!("direct-{n:02}")))
+                        .await
+                } else {
+                    let mut write = writer.begin().await?;
+                    sqlx::query("INSERT INTO t (k) VALUES ($1)")
+                        .bind(format!("sqlx-{n:02}"))
+                        .execute(&mut *write)
+                        .await?;
+                    write.commit().await
+                }
+            });
+        }
+        while let Some(joined) = all.join_next().await {
+            joined.unwrap().unwrap();
+        }
+        let keys = stored(&path);
+        assert_eq!(keys.len(), 40, "{keys:?}");
+        assert_eq!(keys.iter().filter(|k| k.starts_with("direct-")).count(), 20);
+        drop(writer);
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -1,7 +1,7 @@
 //! Verifications: stored, read, checked (one conditional statement per guarantee), closed; and the inbound-SMS lookups.
 
 use super::StoreError;
-use crate::gateway::address::Masked;
+use crate::gateway::{address::Masked, code::CodeDigests};
 use crate::model::Status;
 use async_trait::async_trait;
 
@@ -148,11 +148,11 @@ pub struct HistoryRow {
 
 /// One code check, made in one transaction by [`Store::attempt`].
 #[derive(Debug, Clone)]
-pub struct Attempt<'a> {
+pub struct Attempt {
     pub verification_id: i64,
     pub now: i64,
     /// The address's rolling budget of failed checks: its bucket, window and ceiling.
-    pub budget_key: &'a str,
+    pub budget_key: String,
     pub budget_window: i64,
     pub budget_max: i64,
     /// Whether a success also retires the record (otpgateway's check without `skip_delete`).
@@ -309,8 +309,8 @@ pub trait VerificationStore: Send + Sync {
     /// or records the miss and locks at the last attempt. Each change is an event.
     async fn attempt(
         &self,
-        attempt: &Attempt<'_>,
-        matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+        attempt: &Attempt,
+        code: &CodeDigests,
     ) -> Result<AttemptOutcome, StoreError>;
     /// Marks a verification verified if nothing else did first: exactly one caller wins.
     async fn consume(

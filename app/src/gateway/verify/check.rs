@@ -107,15 +107,15 @@ impl Gateway {
         let attempt = Attempt {
             verification_id: record.verification_id,
             now,
-            budget_key: &fail_key,
+            budget_key: fail_key,
             budget_window,
             budget_max: fail_cap.max,
             retire: matches!(mode, CheckMode::Otpgateway { retire: true }),
             reconfirm,
         };
-        let (hasher, namespace) = (&self.inner.hasher, &app.namespace);
-        let matches = |stored: &[u8]| hasher.verify(namespace, id.as_str(), &code, stored);
-        match store.attempt(&attempt, &matches).await? {
+        // The code's digests are made before the check takes the writer.
+        let digests = self.inner.hasher.digests(&app.namespace, id.as_str(), &code);
+        match store.attempt(&attempt, &digests).await? {
             AttemptOutcome::OverBudget => Err(EngineError::RateLimited { retry_after_secs }),
             AttemptOutcome::NotOpen => {
                 // Someone else moved it (locked, verified, expired or retired) between our

@@ -178,6 +178,7 @@ macro_rules! sql_store {
                 ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome,
                 WebhookRecord, WebhookStore,
             };
+            use crate::gateway::code::CodeDigests;
             use crate::model::Status;
             use async_trait::async_trait;
             use sqlx::Row;

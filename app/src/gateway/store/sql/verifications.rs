@@ -75,8 +75,8 @@ macro_rules! sql_verifications {
         /// back (`consumed_at_once`) or the failure's events (locked on the last attempt).
         async fn attempt_in_two(
             store: &$store,
-            a: &Attempt<'_>,
-            matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+            a: &Attempt,
+            code: &CodeDigests,
         ) -> Result<AttemptOutcome, StoreError> {
             let mut tx = store.write_tx().await?;
             let on = if a.reconfirm { Status::Verified } else { Status::Pending };
@@ -84,7 +84,7 @@ macro_rules! sql_verifications {
                 .bind(a.now)
                 .bind(a.verification_id)
                 .bind(on.as_str())
-                .bind(a.budget_key)
+                .bind(&a.budget_key)
                 .bind(a.budget_window)
                 .bind(a.budget_max)
                 .fetch_one(&mut *tx)
@@ -106,7 +106,7 @@ macro_rules! sql_verifications {
             let created_at: i64 = row.try_get("created_at")?;
             let (id, now) = (a.verification_id, a.now);
             let left = max_attempts.saturating_sub(attempts);
-            let outcome = if matches(&code_hmac) {
+            let outcome = if code.matches(&code_hmac) {
                 let (kind, detail) = if a.reconfirm {
                     ("recheck", serde_json::json!({ "verified": true, "attempts_left": left }))
                 } else {
@@ -125,7 +125,7 @@ macro_rules! sql_verifications {
                     .bind(kind)
                     .bind(detail.to_string())
                     .bind(tags(kind, &detail))
-                    .bind(a.budget_key)
+                    .bind(&a.budget_key)
                     .bind(a.budget_window)
                     .fetch_one(&mut *tx)
                     .await?;
@@ -381,12 +381,12 @@ macro_rules! sql_verifications {
 
             async fn attempt(
                 &self,
-                a: &Attempt<'_>,
-                matches: &(dyn for<'h> Fn(&'h [u8]) -> bool + Send + Sync),
+                a: &Attempt,
+                code: &CodeDigests,
             ) -> Result<AttemptOutcome, StoreError> {
                 let outcome = match self.direct() {
-                    Some(writer) => writer.attempt(a, matches).await?,
-                    None => attempt_in_two(self, a, matches).await?,
+                    Some(writer) => writer.attempt(a, code).await?,
+                    None => attempt_in_two(self, a, code).await?,
                 };
                 if !matches!(outcome, AttemptOutcome::OverBudget | AttemptOutcome::NotOpen) {
                     self.views.forget(a.verification_id);
