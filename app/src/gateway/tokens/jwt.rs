@@ -1,12 +1,14 @@
 //! Verification tokens: short-lived JWTs signed with Ed25519 (`alg: EdDSA`, nothing else),
-//! made and checked by `jsonwebtoken` with the algorithm pinned.
+//! checked by `jsonwebtoken` with the algorithm pinned. They are signed here with the key
+//! kept ready (the library would decode the key and derive its public half again for every
+//! token: half of what signing one cost).
 //!
 //! The newest key signs; every configured key is published in the JWKS, so a new key can be
 //! put in front while tokens signed with the previous one stay valid until they expire.
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use ed25519_dalek::{pkcs8::EncodePrivateKey, SigningKey};
-use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use ed25519_dalek::{Signer, SigningKey};
+use jsonwebtoken::{errors::ErrorKind, Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -54,7 +56,9 @@ struct Key {
     kid: String,
     /// The raw public key, as the JWKS publishes it.
     public: [u8; 32],
-    encoding: EncodingKey,
+    signing: SigningKey,
+    /// The encoded JOSE header of every token this key signs.
+    header: String,
     decoding: DecodingKey,
 }
 
@@ -88,14 +92,14 @@ impl TokenKeys {
             .map(|seed| {
                 let signing = SigningKey::from_bytes(seed);
                 let public = signing.verifying_key().to_bytes();
-                let der = signing
-                    .to_pkcs8_der()
-                    .expect("an Ed25519 key encodes as PKCS#8");
+                // A key id derived from the public key: stable, and reveals nothing.
+                let kid = b64(&Sha256::digest(public)[..12]);
+                let header = json!({ "typ": "JWT", "alg": "EdDSA", "kid": kid });
                 Key {
-                    // A key id derived from the public key: stable, and reveals nothing.
-                    kid: b64(&Sha256::digest(public)[..12]),
+                    header: b64(header.to_string().as_bytes()),
+                    kid,
                     public,
-                    encoding: EncodingKey::from_ed_der(der.as_bytes()),
+                    signing,
                     decoding: DecodingKey::from_ed_der(&public),
                 }
             })
@@ -122,9 +126,16 @@ impl TokenKeys {
     /// Signs `claims` with the newest key.
     pub fn sign(&self, claims: &Claims) -> String {
         let key = &self.keys[0];
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.encoding).expect("claims sign")
+        let claims = serde_json::to_vec(claims).expect("claims serialise");
+        // JWS compact serialisation: header.claims, then the signature of those bytes.
+        let mut token = String::with_capacity(key.header.len() + claims.len() * 4 / 3 + 90);
+        token.push_str(&key.header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&claims, &mut token);
+        let signature = key.signing.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        token
     }
 
     /// Verifies signature, algorithm, issuer, type, audience and expiry (at `now`, seconds).
