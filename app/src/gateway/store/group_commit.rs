@@ -602,9 +602,7 @@ impl Lane {
                         self.abort_direct(Arc::new(undo));
                     }
                 } else if self.direct().is_autocommit() {
-                    self.abort_direct(Arc::new(Interrupted(
-                        "SQLite rolled the write batch back",
-                    )));
+                    self.abort_direct(Arc::new(Interrupted("SQLite rolled the write batch back")));
                 }
                 crate::gateway::metrics::write_held("direct", held_since.elapsed());
                 answer();
@@ -810,28 +808,36 @@ mod tests {
             all.spawn(async move {
                 let answer = match n % 4 {
                     // The second insert collides with the first: neither is kept.
-                    0 => writer
-                        .run(move |db| {
-                            insert(db, &format!("collides-{n}"))?;
-                            insert(db, &format!("collides-{n}"))?;
-                            Ok(Ending::Keep(n))
-                        })
-                        .await,
-                    1 => writer
-                        .run(move |db| {
-                            insert(db, &format!("undone-{n}"))?;
-                            Ok(Ending::Undo(n))
-                        })
-                        .await,
-                    2 => writer
-                        .run_one(move |db| insert(db, &format!("one-{n}")).map(|()| n))
-                        .await,
-                    _ => writer
-                        .run(move |db| {
-                            insert(db, &format!("panicked-{n}"))?;
-                            panic!("write {n} panicked");
-                        })
-                        .await,
+                    0 => {
+                        writer
+                            .run(move |db| {
+                                insert(db, &format!("collides-{n}"))?;
+                                insert(db, &format!("collides-{n}"))?;
+                                Ok(Ending::Keep(n))
+                            })
+                            .await
+                    }
+                    1 => {
+                        writer
+                            .run(move |db| {
+                                insert(db, &format!("undone-{n}"))?;
+                                Ok(Ending::Undo(n))
+                            })
+                            .await
+                    }
+                    2 => {
+                        writer
+                            .run_one(move |db| insert(db, &format!("one-{n}")).map(|()| n))
+                            .await
+                    }
+                    _ => {
+                        writer
+                            .run(move |db| {
+                                insert(db, &format!("panicked-{n}"))?;
+                                panic!("write {n} panicked");
+                            })
+                            .await
+                    }
                 };
                 (n, answer)
             });
@@ -857,7 +863,11 @@ mod tests {
             .map(|n| format!("one-{n}"))
             .collect();
         expected.sort();
-        assert_eq!(stored(&path), expected, "only the kept writes were committed");
+        assert_eq!(
+            stored(&path),
+            expected,
+            "only the kept writes were committed"
+        );
         drop(writer);
         let _ = std::fs::remove_file(&path);
     }

@@ -114,7 +114,10 @@ impl Gateway {
             reconfirm,
         };
         // The code's digests are made before the check takes the writer.
-        let digests = self.inner.hasher.digests(&app.namespace, id.as_str(), &code);
+        let digests = self
+            .inner
+            .hasher
+            .digests(&app.namespace, id.as_str(), &code);
         match store.attempt(&attempt, &digests).await? {
             AttemptOutcome::OverBudget => Err(EngineError::RateLimited { retry_after_secs }),
             AttemptOutcome::NotOpen => {
