@@ -263,39 +263,3 @@ on_both_backends!(
     a_batch_answers_each_write_on_its_own,
     an_insert_answers_the_row_it_stored
 );
-
-/// The writer never checkpoints: a connection of its own copies the WAL's pages into the
-/// database file while the server runs (without it, nothing would reach the file before
-/// the last connection closed, and the WAL would grow without end).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_wal_reaches_the_database_file_while_the_store_is_open() {
-    let (store, dir, _) = open(Backend::Sqlite).await;
-    let file = dir.path().join("batch.db");
-    let size = || std::fs::metadata(&file).unwrap().len();
-    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
-    let (app, _) = gw
-        .create_app(&Namespace::parse("wal").unwrap(), "WAL", None)
-        .await
-        .unwrap();
-    // Let the checkpointer catch up with the migrations, then write a few hundred pages.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let before = size();
-    for n in 0..600 {
-        create(&gw, &app, &format!("wal-{n}")).await.unwrap();
-    }
-    let mut grew = false;
-    for _ in 0..40 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        if size() > before + 64 * 1024 {
-            grew = true;
-            break;
-        }
-    }
-    assert!(
-        grew,
-        "the database file stayed at {} bytes (from {before})",
-        size()
-    );
-    drop(gw);
-    drop(store);
-}

@@ -11,11 +11,7 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     Connection, Sqlite, SqliteConnection, SqlitePool,
 };
-use std::{
-    str::FromStr,
-    sync::{Arc, Weak},
-    time::Duration,
-};
+use std::{str::FromStr, sync::Arc, time::Duration};
 use tokio::sync::Notify;
 
 /// SQLite-backed [`Store`](super::Store).
@@ -40,8 +36,7 @@ impl SqliteStore {
     /// (`group_commit.rs`). Reads go to a few read-only connections. WAL keeps other
     /// processes (backups, `sqlite3`) able to read meanwhile; the busy timeout covers
     /// them. `synchronous = NORMAL` is WAL's usual setting: a commit survives the process
-    /// dying at any point (SIGKILL); the WAL is synced at each checkpoint, which a
-    /// connection of its own makes (`checkpoint_in_background`).
+    /// dying at any point (SIGKILL); the WAL is synced at each checkpoint.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .busy_timeout(Duration::from_secs(5))
@@ -52,8 +47,7 @@ impl SqliteStore {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .pragma("temp_store", "MEMORY")
-                .pragma("wal_autocheckpoint", "0"),
+                .pragma("temp_store", "MEMORY"),
         )
         .await?;
         sqlx::migrate!("../migrations/sqlite")
@@ -69,27 +63,16 @@ impl SqliteStore {
         // Each write of a batch is a savepoint, and a savepoint keeps the pages it changes
         // in a sub-journal; past 64 KiB that goes to a temporary file, written with a
         // system call per page. In memory it stays (`temp_store`).
-        // Its checkpoints are the checkpointer's (`checkpoint_in_background`).
         direct.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
-             PRAGMA wal_autocheckpoint = 0;",
-        )?;
-        let checkpoints = rusqlite::Connection::open_with_flags(
-            options.get_filename(),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
         )?;
         let pool = SqlitePoolOptions::new()
             .max_connections(Self::READERS)
             .connect_with(options.read_only(true))
             .await?;
-        let writer = Arc::new(GroupCommit::new(writer, direct));
-        tokio::spawn(checkpoint_in_background(
-            checkpoints,
-            Arc::downgrade(&writer),
-        ));
         Ok(Self {
             pool,
-            writer,
+            writer: Arc::new(GroupCommit::new(writer, direct)),
             views: Arc::default(),
         })
     }
@@ -151,38 +134,6 @@ impl SqliteStore {
 
     /// Called after a commit that added events; readers poll, so nobody needs telling.
     fn events_added(&self) {}
-}
-
-/// How often the checkpointer looks for new pages in the WAL.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
-
-/// Copies the WAL's new pages into the database file every [`CHECKPOINT_EVERY`], on a
-/// connection of its own in a blocking thread; the writer's connections checkpoint never
-/// (`wal_autocheckpoint = 0`), so no commit waits for a checkpoint's writes and `fsync`
-/// (with SQLite's default, every thousandth page of WAL made one commit do it). `PASSIVE`,
-/// as SQLite's own automatic checkpoint is: it waits for nobody, and what a reader still
-/// needs is copied the next time. Durability is unchanged: a commit is in the WAL before it
-/// is answered, and the WAL is synced before its pages are copied. Stops when the store is
-/// dropped.
-async fn checkpoint_in_background(db: rusqlite::Connection, store: Weak<GroupCommit>) {
-    let db = Arc::new(std::sync::Mutex::new(db));
-    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        if store.strong_count() == 0 {
-            return;
-        }
-        let db = db.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let db = db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-        })
-        .await;
-        if let Ok(Err(e)) = done {
-            tracing::warn!(error = %e, "WAL checkpoint failed; the next one tries again");
-        }
-    }
 }
 
 sql_store!(SqliteStore, Sqlite, "", "json_each(e.tags) AS t");
