@@ -610,7 +610,8 @@ impl Lane {
         }
     }
 
-    /// The direct batch cannot go on: rolls back what is left of it and tells its writes.
+    /// The direct batch cannot go on: rolls back what is left of it (on the direct
+    /// connection) and tells its writes.
     fn abort_direct(&mut self, e: Failure) {
         tracing::error!(error = ?e, writes = self.tickets().len(), "write batch failed");
         // Fails harmlessly when SQLite rolled it back already.
@@ -675,19 +676,13 @@ impl Lane {
     /// The batch cannot go on (SQLite may already have rolled it back): rolls back what
     /// is left of it and tells its writes.
     async fn abort(&mut self, e: Failure) -> StoreError {
-        tracing::error!(error = ?e, writes = self.tickets().len(), "write batch failed");
         // Whatever `batch` says, a transaction may be open on either connection; gone
         // mid-way, the next holder of the lane rolls back again.
         self.in_doubt = true;
         let _ = sqlx::query("ROLLBACK").execute(&mut self.conn).await;
-        // Fails harmlessly when no transaction is open there.
-        let _ = self.direct().execute_batch("ROLLBACK");
         self.in_doubt = false;
         self.dirty = false;
-        self.batch = None;
-        for ticket in self.tickets().drain(..) {
-            ticket(Err(e.clone()));
-        }
+        self.abort_direct(e.clone());
         StoreError::Batch(e)
     }
 
@@ -697,18 +692,13 @@ impl Lane {
         let Some(batch) = self.batch else {
             return;
         };
+        if batch.on == Side::Direct {
+            self.commit_direct();
+            return;
+        }
         let started = Instant::now();
-        let committed = match batch.on {
-            Side::Sqlx => self
-                .step("COMMIT")
-                .await
-                .map_err(|e| Arc::new(e) as Failure),
-            Side::Direct => self
-                .direct_step("COMMIT")
-                .map_err(|e| Arc::new(e) as Failure),
-        };
-        if let Err(e) = committed {
-            self.abort(e).await;
+        if let Err(e) = self.step("COMMIT").await {
+            self.abort(Arc::new(e)).await;
             return;
         }
         self.batch = None;
