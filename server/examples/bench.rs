@@ -22,6 +22,14 @@ use std::{
 };
 
 const CONCURRENCY: usize = 32;
+
+/// The closed loop's connections: `BENCH_CONCURRENCY`, else [`CONCURRENCY`].
+fn concurrency() -> usize {
+    std::env::var("BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CONCURRENCY)
+}
 /// The open loop's connection ceiling (see `open_loop`).
 const MAX_CONNECTIONS: usize = 256;
 const AUTH: &str = "Bearer bench:bench-secret-123";
@@ -171,7 +179,7 @@ async fn max_rps(
     let done = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
-    let workers: Vec<_> = (0..CONCURRENCY)
+    let workers: Vec<_> = (0..concurrency())
         .map(|_| {
             let (client, base, pool, done) =
                 (client.clone(), base.to_owned(), pool.clone(), done.clone());
@@ -344,12 +352,25 @@ async fn run(backend: &str, secs: u64) {
     let base = server.base.clone();
     max_rps(&client, &base, Route::Hello, &pool, 1).await; // warm-up
 
+    let cpu = cpu_secs(&server);
     let hello = max_rps(&client, &base, Route::Hello, &pool, secs).await;
     let before = batches(&client, &base).await;
+    let (cpu, hello_cpu) = (cpu_secs(&server), cpu_secs(&server) - cpu);
     let create = max_rps(&client, &base, Route::Create, &pool, secs).await;
     let created = batches(&client, &base).await;
+    let (cpu, create_cpu) = (cpu_secs(&server), cpu_secs(&server) - cpu);
     let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
     let checked = batches(&client, &base).await;
+    let check_cpu = cpu_secs(&server) - cpu;
+    // Server CPU per request in each closed loop (its own threads only; PostgreSQL's
+    // processes are not counted).
+    let per_request = |cpu: f64, rps: f64| cpu / (rps * secs as f64) * 1e6;
+    let cpu_line = format!(
+        "server CPU per request (closed loop): hello {:.0} µs, create {:.0} µs, check {:.0} µs",
+        per_request(hello_cpu, hello),
+        per_request(create_cpu, create),
+        per_request(check_cpu, check)
+    );
     let per_batch = |[w0, b0, h0, q0, c0]: [f64; 5], [w1, b1, h1, q1, c1]: [f64; 5]| {
         if b1 > b0 {
             let writes = w1 - w0;
@@ -421,12 +442,13 @@ async fn run(backend: &str, secs: u64) {
             lat.len(),
         ));
     }
-    println!("\n{backend}: {CONCURRENCY} connections closed loop for the maximum; open loop at half of it for latency ({secs} s each)");
+    println!("\n{backend}: {} connections closed loop for the maximum; open loop at half of it for latency ({secs} s each)", concurrency());
     println!("| route | max rps | × hello | p50 ms | p99 ms | p99.9 ms | requests at half load |");
     println!("|---|---|---|---|---|---|---|");
     for (name, max, ratio, p50, p99, p999, n) in rows {
         println!("| {name} | {max:.0} | {ratio:.2} | {p50:.2} | {p99:.2} | {p999:.2} | {n} |");
     }
+    println!("\n{cpu_line}");
     println!("\n{batching} (the outbox's writes included)");
     let cost = |with: f64, without: f64| (1.0 - with / without) * 100.0;
     println!(
@@ -569,6 +591,24 @@ async fn drain(database_url: Option<String>, n: usize) {
 }
 
 /// The server's resident memory (`VmRSS`), in MB.
+/// The server's CPU time so far (user and system), in seconds.
+fn cpu_secs(server: &Server) -> f64 {
+    let stat =
+        std::fs::read_to_string(format!("/proc/{}/stat", server.child.id())).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    // utime and stime, fields 14 and 15 of proc(5), in clock ticks of 1/100 s.
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
 fn rss_mb(server: &Server) -> f64 {
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();

@@ -18,10 +18,12 @@
 //!
 //! The writer has two connections to the one file, and a batch is open on one of them at a
 //! time. The hot writes (a create, a check, a rate bucket's hit, the outbox's writes for
-//! each message: `direct.rs`) go to the direct writer: callers queue them and one task
-//! takes every write queued, runs them back to back on a synchronous connection (each a
-//! savepoint, nothing awaited between statements), commits, and answers them all; nobody
-//! hands the connection to anybody between two writes. Every other write runs on the sqlx
+//! each message: `direct.rs`) go to the direct writer: callers queue them and one thread
+//! of its own takes every write queued, runs them back to back on a synchronous
+//! connection (each a savepoint, nothing awaited between statements) with those queued
+//! meanwhile, commits, and answers them all; nobody hands the connection to anybody
+//! between two writes, and SQLite's work (a commit, a checkpoint inside one) never holds
+//! up a thread of the runtime. Every other write runs on the sqlx
 //! connection, whose statements each go to its worker thread and back, and takes the
 //! writer in turn; the committer task commits its batch. A write for the other connection
 //! first commits the open batch (answering its writes), so the two never wait on each
@@ -69,9 +71,16 @@ const MAX_DIRECT_BATCH: usize = 256;
 /// The direct writes queued for the direct writer.
 #[derive(Default)]
 struct Queue {
-    jobs: std::sync::Mutex<Vec<Job>>,
+    jobs: std::sync::Mutex<Queued>,
     /// Rung by every write queued, and when the writer goes away.
-    ready: Notify,
+    ready: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Queued {
+    jobs: Vec<Job>,
+    /// The writer's handle is gone: the direct writer stops once the queue is empty.
+    closed: bool,
 }
 
 impl std::fmt::Debug for Queue {
@@ -81,26 +90,51 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Queue {
-    fn push(&self, job: Job) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queued> {
+        // A push or a take cannot leave the queue half-changed.
         self.jobs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(job);
+    }
+
+    fn push(&self, job: Job) {
+        self.lock().jobs.push(job);
         self.ready.notify_one();
     }
 
     /// Up to `max` of the queued writes, oldest first.
     fn take(&self, max: usize) -> Vec<Job> {
-        let mut jobs = self
-            .jobs
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Self::split(&mut self.lock().jobs, max)
+    }
+
+    /// As [`take`](Self::take), waiting for a write while none is queued; `None` once the
+    /// queue is closed and empty.
+    fn wait(&self, max: usize) -> Option<Vec<Job>> {
+        let mut queued = self.lock();
+        while queued.jobs.is_empty() {
+            if queued.closed {
+                return None;
+            }
+            queued = self
+                .ready
+                .wait(queued)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        Some(Self::split(&mut queued.jobs, max))
+    }
+
+    fn split(jobs: &mut Vec<Job>, max: usize) -> Vec<Job> {
         if jobs.len() <= max {
-            std::mem::take(&mut *jobs)
+            std::mem::take(jobs)
         } else {
             let rest = jobs.split_off(max);
-            std::mem::replace(&mut *jobs, rest)
+            std::mem::replace(jobs, rest)
         }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
     }
 }
 
@@ -238,8 +272,9 @@ impl std::fmt::Debug for Lane {
 
 impl GroupCommit {
     /// Takes `conn` and `direct` (two connections to one file) as the one writer and starts
-    /// the committer and the direct writer on the current runtime; they stop when the last
-    /// handle is dropped.
+    /// the committer (a task of the current runtime) and the direct writer (a thread that
+    /// drives its few awaits through the runtime's handle); they stop when the last handle
+    /// is dropped.
     pub(super) fn new(conn: SqliteConnection, direct: rusqlite::Connection) -> Self {
         // Every statement of the hot writes stays prepared.
         direct.set_prepared_statement_cache_capacity(64);
@@ -254,7 +289,15 @@ impl GroupCommit {
         let wake = Arc::new(Notify::new());
         let queue = Arc::new(Queue::default());
         tokio::spawn(commit_batches(Arc::downgrade(&lane), wake.clone()));
-        tokio::spawn(write_directly(Arc::downgrade(&lane), queue.clone()));
+        let (weak, queued, runtime) = (
+            Arc::downgrade(&lane),
+            queue.clone(),
+            tokio::runtime::Handle::current(),
+        );
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_directly(&weak, &queued, &runtime))
+            .expect("the direct writer's thread starts");
         Self { lane, wake, queue }
     }
 
@@ -375,7 +418,7 @@ impl Drop for GroupCommit {
         // The committer and the direct writer hold the lane weakly: woken, they find it
         // gone and stop.
         self.wake.notify_one();
-        self.queue.ready.notify_one();
+        self.queue.close();
     }
 }
 
@@ -525,7 +568,6 @@ impl Lane {
             return;
         }
         let mut taken = jobs.len();
-        let mut yielded = false;
         loop {
             for job in jobs.drain(..) {
                 self.run_job(job);
@@ -533,19 +575,13 @@ impl Lane {
             if taken >= MAX_DIRECT_BATCH {
                 break;
             }
+            // What was queued while these ran joins them (the runtime's threads queue
+            // writes meanwhile), so the commit, which writes every page the batch changed
+            // to the WAL, is shared as widely as the load makes it.
             jobs = queue.take(MAX_DIRECT_BATCH - taken);
             if jobs.is_empty() {
-                if yielded {
-                    break;
-                }
-                // The tasks ready to run may be about to queue writes: they get one turn
-                // first, and their writes share this commit (each commit writes every page
-                // it changed to the WAL, so fewer, larger batches write less).
-                yielded = true;
-                tokio::task::yield_now().await;
-                continue;
+                break;
             }
-            yielded = false;
             taken += jobs.len();
         }
         self.commit_direct();
@@ -729,21 +765,20 @@ async fn commit_batches(lane: Weak<Mutex<Lane>>, wake: Arc<Notify>) {
     }
 }
 
-/// The direct writer: woken by each direct write queued, it takes the writer and runs every
-/// write queued then (and those queued while they run) as one batch.
-async fn write_directly(lane: Weak<Mutex<Lane>>, queue: Arc<Queue>) {
-    loop {
-        queue.ready.notified().await;
+/// The direct writer, on a thread of its own: it waits for direct writes, takes the writer
+/// and runs every write queued then (and those queued while they run) as one batch. The
+/// runtime's threads go on serving requests (and queueing the next batch's writes) while
+/// SQLite works; the few awaits here (the lane, a sqlx batch to commit first) are driven
+/// on this thread through the runtime's handle.
+fn write_directly(lane: &Weak<Mutex<Lane>>, queue: &Queue, runtime: &tokio::runtime::Handle) {
+    while let Some(jobs) = queue.wait(MAX_DIRECT_BATCH) {
+        // Gone: the jobs are dropped, and their callers hear that the writer stopped.
         let Some(lane) = lane.upgrade() else { return };
-        loop {
-            let jobs = queue.take(MAX_DIRECT_BATCH);
-            if jobs.is_empty() {
-                break;
-            }
+        runtime.block_on(async {
             let mut lane = lane.lock().await;
             lane.recover().await;
-            lane.run_direct(jobs, &queue).await;
-        }
+            lane.run_direct(jobs, queue).await;
+        });
     }
 }
 

@@ -14,6 +14,7 @@ mod direct;
 mod events;
 mod group_commit;
 mod postgres;
+mod readers;
 mod sql;
 mod sqlite;
 pub mod stats;

@@ -1,7 +1,9 @@
 //! The PostgreSQL backend, for more than one instance: every guarantee is one statement,
 //! so it holds across instances.
 
-use super::{group_commit::GroupCommit, sql::sql_store, views::Views, StoreError};
+use super::{
+    group_commit::GroupCommit, readers::Readers, sql::sql_store, views::Views, StoreError,
+};
 use sqlx::{
     pool::PoolConnection,
     postgres::{PgListener, PgPoolOptions},
@@ -54,6 +56,11 @@ impl PostgresStore {
     /// Every write is the shared SQL's; a statement may write several tables
     /// (`WITH … AS (INSERT …)`).
     fn direct(&self) -> Option<&GroupCommit> {
+        None
+    }
+
+    /// Every read goes through the pool.
+    fn readers(&self) -> Option<&Readers> {
         None
     }
 

@@ -3,6 +3,7 @@
 
 use super::{
     group_commit::{GroupCommit, Write},
+    readers::Readers,
     sql::sql_store,
     views::Views,
     StoreError,
@@ -22,6 +23,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The one writer; every write goes through it (`group_commit.rs`).
     writer: Arc<GroupCommit>,
+    /// Read-only connections for the hot read, used in place (`readers.rs`).
+    readers: Arc<Readers>,
     /// What pages read, kept current by this store's writes (`views.rs`).
     views: Arc<Views>,
 }
@@ -66,6 +69,7 @@ impl SqliteStore {
         direct.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
         )?;
+        let readers = Readers::new(options.get_filename().to_owned());
         let pool = SqlitePoolOptions::new()
             .max_connections(Self::READERS)
             .connect_with(options.read_only(true))
@@ -73,6 +77,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             writer: Arc::new(GroupCommit::new(writer, direct)),
+            readers: Arc::new(readers),
             views: Arc::default(),
         })
     }
@@ -88,6 +93,11 @@ impl SqliteStore {
     /// One write statement, in the writer's current batch.
     async fn write_one(&self) -> Result<Write, StoreError> {
         self.writer.begin_statement().await
+    }
+
+    /// The hot read runs on synchronous connections (`readers.rs`).
+    fn readers(&self) -> Option<&Readers> {
+        Some(&self.readers)
     }
 
     /// SQLite cannot tell another process's commits: readers poll.

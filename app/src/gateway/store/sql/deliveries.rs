@@ -194,21 +194,46 @@ macro_rules! sql_deliveries {
                 );
                 let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
                 let ids = serde_json::to_string(&ids).expect("numbers serialise");
-                let mut verifications = std::collections::HashMap::new();
-                for v in sqlx::query(&lookup)
-                    .bind(owner)
-                    .bind(lease_until)
-                    .bind(ids)
-                    .fetch_all(&self.pool)
-                    .await?
-                {
-                    let id: i64 = v.try_get("verification_id")?;
-                    verifications.insert(id, v);
-                }
+                // Each verification with its app's namespace, name and revisions.
+                let behind: Vec<(VerificationRecord, String, String, i64, i64)> =
+                    match self.readers() {
+                        Some(readers) => readers.rows(&lookup, &[&owner, &lease_until, &ids], |v| {
+                            Ok((
+                                super::sql::verification_record!(v, get)?,
+                                v.get("namespace")?,
+                                v.get("app_name")?,
+                                v.get("providers_rev")?,
+                                v.get("templates_rev")?,
+                            ))
+                        })?,
+                        None => sqlx::query(&lookup)
+                            .bind(owner)
+                            .bind(lease_until)
+                            .bind(ids)
+                            .fetch_all(&self.pool)
+                            .await?
+                            .iter()
+                            .map(|v| {
+                                Ok((
+                                    verification_from_row(v)?,
+                                    v.try_get("namespace")?,
+                                    v.try_get("app_name")?,
+                                    v.try_get("providers_rev")?,
+                                    v.try_get("templates_rev")?,
+                                ))
+                            })
+                            .collect::<Result<_, StoreError>>()?,
+                    };
+                let mut behind: std::collections::HashMap<_, _> = behind
+                    .into_iter()
+                    .map(|v| (v.0.verification_id, v))
+                    .collect();
                 let mut claimed = Vec::with_capacity(rows.len());
                 for (delivery_id, verification_id, route, route_index, attempts, address) in rows {
                     // No longer this worker's to send.
-                    let Some(v) = verifications.get(&verification_id) else {
+                    let Some((verification, namespace, app_name, providers_rev, templates_rev)) =
+                        behind.remove(&verification_id)
+                    else {
                         continue;
                     };
                     let route: Vec<String> = serde_json::from_str(&route)
@@ -219,11 +244,11 @@ macro_rules! sql_deliveries {
                         route_index: counter(route_index, "route_index")?,
                         attempts: counter(attempts, "delivery.attempts")?,
                         address,
-                        verification: verification_from_row(v)?,
-                        namespace: v.try_get("namespace")?,
-                        app_name: v.try_get("app_name")?,
-                        providers_rev: v.try_get("providers_rev")?,
-                        templates_rev: v.try_get("templates_rev")?,
+                        verification,
+                        namespace,
+                        app_name,
+                        providers_rev,
+                        templates_rev,
                     });
                 }
                 Ok(claimed)

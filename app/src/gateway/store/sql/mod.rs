@@ -9,6 +9,14 @@ pub(super) const VERIFICATION_COLUMNS: &str = "verification_id, app_id, public_i
     code_alphabet, attempts, max_attempts, sends, max_sends, status, extra, created_at, \
     expires_at, verified_at, retired_at, code_sealed, last_sent_at, redirect_url, state, locale";
 
+/// The current verification with public id `$2` in app `$1`.
+pub(super) static FIND_VERIFICATION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {VERIFICATION_COLUMNS} FROM verification \
+         WHERE app_id = $1 AND public_id = $2 AND superseded_at IS NULL"
+    )
+});
+
 /// A new verification's row; its values are bound by `bind_new_verification`.
 pub(super) const INSERT_VERIFICATION: &str = "INSERT INTO verification (app_id, public_id, \
      provider, channel, address, channel_description, address_description, code_hmac, \
@@ -27,6 +35,44 @@ pub(super) const APP_COLUMNS: &str =
 pub(super) fn counter(value: i64, column: &'static str) -> Result<u32, super::StoreError> {
     u32::try_from(value).map_err(|_| super::StoreError::Corrupt(column))
 }
+
+/// A `VerificationRecord` from a row of `VERIFICATION_COLUMNS`, read by name with `$get`
+/// (sqlx's `try_get`, rusqlite's `get`): one mapping for both drivers.
+macro_rules! verification_record {
+    ($row:expr, $get:ident) => {{
+        let row = $row;
+        let status: String = row.$get("status")?;
+        Ok::<_, StoreError>(VerificationRecord {
+            verification_id: row.$get("verification_id")?,
+            app_id: row.$get("app_id")?,
+            public_id: row.$get("public_id")?,
+            provider: row.$get("provider")?,
+            channel: row.$get("channel")?,
+            address: row.$get("address")?,
+            channel_description: row.$get("channel_description")?,
+            address_description: row.$get("address_description")?,
+            code_hmac: row.$get("code_hmac")?,
+            code_length: counter(row.$get("code_length")?, "code_length")?,
+            code_alphabet: row.$get("code_alphabet")?,
+            attempts: counter(row.$get("attempts")?, "attempts")?,
+            max_attempts: counter(row.$get("max_attempts")?, "max_attempts")?,
+            sends: counter(row.$get("sends")?, "sends")?,
+            max_sends: counter(row.$get("max_sends")?, "max_sends")?,
+            status: Status::parse(&status).ok_or(StoreError::Corrupt("verification.status"))?,
+            extra: row.$get("extra")?,
+            created_at: row.$get("created_at")?,
+            expires_at: row.$get("expires_at")?,
+            verified_at: row.$get("verified_at")?,
+            retired_at: row.$get("retired_at")?,
+            code_sealed: row.$get("code_sealed")?,
+            last_sent_at: row.$get("last_sent_at")?,
+            redirect_url: row.$get("redirect_url")?,
+            state: row.$get("state")?,
+            locale: row.$get("locale")?,
+        })
+    }};
+}
+pub(super) use verification_record;
 
 pub(super) fn unique_violation(err: sqlx::Error) -> super::StoreError {
     match &err {
@@ -158,8 +204,9 @@ macro_rules! sql_store {
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
                 consumed_at_once, counter, dangling, unique_violation, APP_COLUMNS,
-                BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT, FINISH, HIT,
-                INSERT_DELIVERY, INSERT_VERIFICATION, RECONFIRM, TRIM_INBOX, VERIFICATION_COLUMNS,
+                BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT,
+                FIND_VERIFICATION, FINISH, HIT, INSERT_DELIVERY, INSERT_VERIFICATION, RECONFIRM,
+                TRIM_INBOX, VERIFICATION_COLUMNS,
             };
             use super::stats::{
                 country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore,
@@ -187,36 +234,7 @@ macro_rules! sql_store {
             type DbRow = <$db as sqlx::Database>::Row;
 
             fn verification_from_row(row: &DbRow) -> Result<VerificationRecord, StoreError> {
-                let status: String = row.try_get("status")?;
-                Ok(VerificationRecord {
-                    verification_id: row.try_get("verification_id")?,
-                    app_id: row.try_get("app_id")?,
-                    public_id: row.try_get("public_id")?,
-                    provider: row.try_get("provider")?,
-                    channel: row.try_get("channel")?,
-                    address: row.try_get("address")?,
-                    channel_description: row.try_get("channel_description")?,
-                    address_description: row.try_get("address_description")?,
-                    code_hmac: row.try_get("code_hmac")?,
-                    code_length: counter(row.try_get("code_length")?, "code_length")?,
-                    code_alphabet: row.try_get("code_alphabet")?,
-                    attempts: counter(row.try_get("attempts")?, "attempts")?,
-                    max_attempts: counter(row.try_get("max_attempts")?, "max_attempts")?,
-                    sends: counter(row.try_get("sends")?, "sends")?,
-                    max_sends: counter(row.try_get("max_sends")?, "max_sends")?,
-                    status: Status::parse(&status)
-                        .ok_or(StoreError::Corrupt("verification.status"))?,
-                    extra: row.try_get("extra")?,
-                    created_at: row.try_get("created_at")?,
-                    expires_at: row.try_get("expires_at")?,
-                    verified_at: row.try_get("verified_at")?,
-                    retired_at: row.try_get("retired_at")?,
-                    code_sealed: row.try_get("code_sealed")?,
-                    last_sent_at: row.try_get("last_sent_at")?,
-                    redirect_url: row.try_get("redirect_url")?,
-                    state: row.try_get("state")?,
-                    locale: row.try_get("locale")?,
-                })
+                super::sql::verification_record!(row, try_get)
             }
 
             /// Records one event inside the caller's transaction (see [`EVENT`]).

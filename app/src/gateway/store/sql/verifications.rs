@@ -328,11 +328,10 @@ macro_rules! sql_verifications {
                 app_id: i64,
                 public_id: &str,
             ) -> Result<Option<VerificationRecord>, StoreError> {
-                let sql = format!(
-                    "SELECT {VERIFICATION_COLUMNS} FROM verification \
-                     WHERE app_id = $1 AND public_id = $2 AND superseded_at IS NULL"
-                );
-                sqlx::query(&sql)
+                if let Some(readers) = self.readers() {
+                    return readers.verification(app_id, public_id);
+                }
+                sqlx::query(&FIND_VERIFICATION)
                     .bind(app_id)
                     .bind(public_id)
                     .fetch_optional(&self.pool)
