@@ -101,13 +101,9 @@ impl Readers {
         app_id: i64,
         public_id: &str,
     ) -> Result<Option<VerificationRecord>, StoreError> {
-        self.with(|db| {
-            let mut statement = db.prepare_cached(&FIND_VERIFICATION)?;
-            let mut rows = statement.query(rusqlite::params![app_id, public_id])?;
-            match rows.next()? {
-                Some(row) => verification_record!(row, get).map(Some),
-                None => Ok(None),
-            }
-        })
+        let found = self.rows(&FIND_VERIFICATION, &[&app_id, &public_id], |row| {
+            verification_record!(row, get)
+        })?;
+        Ok(found.into_iter().next())
     }
 }

@@ -195,8 +195,8 @@ macro_rules! sql_deliveries {
                 let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
                 let ids = serde_json::to_string(&ids).expect("numbers serialise");
                 // Each verification with its app's namespace, name and revisions.
-                let behind: Vec<(VerificationRecord, String, String, i64, i64)> =
-                    match self.readers() {
+                type Behind = (VerificationRecord, String, String, i64, i64);
+                let behind: Vec<Behind> = match self.readers() {
                         Some(readers) => readers.rows(&lookup, &[&owner, &lease_until, &ids], |v| {
                             Ok((
                                 super::sql::verification_record!(v, get)?,
