@@ -497,6 +497,54 @@ async fn a_code_that_expires_before_it_can_be_sent_is_dead_lettered(backend: Bac
     assert_eq!(app.deliveries("dead-1").await[0].0, "dead");
 }
 
+/// The per-address send cap (10 an hour): of twelve verifications to one number, queued
+/// together so the outbox claims several of them at once, ten messages go out and two
+/// are suppressed, each with its event.
+async fn the_send_cap_suppresses_messages_past_ten_to_one_address(backend: Backend) {
+    let mut gw = HttpCapture::start(ok("{}")).await;
+    let app = spawn_app_on(
+        backend,
+        &(DELIVERY.to_owned() + &json_gateway("gateway", &gw)),
+    )
+    .await;
+    let ids: Vec<String> = (0..12).map(|n| format!("cap-{n}")).collect();
+    let puts = ids.iter().map(|id| {
+        let app = &app;
+        async move {
+            put(app, id, &[("to", "+14155550100"), ("provider", "gateway")]).await;
+        }
+    });
+    futures_util::future::join_all(puts).await;
+    let mut settled = Vec::new();
+    for id in &ids {
+        for _ in 0..500 {
+            let kinds = app.events(id).await;
+            if kinds.iter().any(|k| k == "sent" || k == "suppressed") {
+                settled.push(kinds);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(settled.len(), 12, "every message was sent or suppressed");
+    let count = |kind: &str| {
+        settled
+            .iter()
+            .filter(|kinds| kinds.iter().any(|k| k == kind))
+            .count()
+    };
+    assert_eq!((count("sent"), count("suppressed")), (10, 2));
+    for id in &ids {
+        let status = app.deliveries(id).await[0].0.clone();
+        assert!(status == "sent" || status == "suppressed", "{id}: {status}");
+    }
+    assert_eq!(
+        gw.drain(Duration::from_millis(300)).await.len(),
+        10,
+        "the provider got the ten messages and no more"
+    );
+}
+
 async fn a_failing_route_falls_over_to_the_next_provider(backend: Backend) {
     let mut primary = HttpCapture::start(Reply::Status(503, "down".into())).await;
     let mut secondary = HttpCapture::start(ok("{}")).await;
@@ -563,6 +611,7 @@ on_both_backends!(
     smtp_down_for_ten_seconds_then_up_delivers,
     smtp_starttls_upgrades_the_conversation,
     a_code_that_expires_before_it_can_be_sent_is_dead_lettered,
+    the_send_cap_suppresses_messages_past_ten_to_one_address,
     a_failing_route_falls_over_to_the_next_provider,
     providers_cannot_reach_loopback_unless_the_operator_allows_it,
 );

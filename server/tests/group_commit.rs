@@ -1,7 +1,8 @@
 //! Writes that share a batch (SQLite's group commit) each get their own answer: creates
 //! that succeed, creates whose id collides inside the batch (re-issued), creates and
 //! checks of a locked verification (refused), and right codes (verified), all at once.
-//! PostgreSQL commits each on its own; the same answers hold there.
+//! PostgreSQL commits each on its own; the same answers hold there. Hits on many rate
+//! buckets in one write count as hits in turn.
 
 mod support;
 
@@ -259,7 +260,35 @@ async fn an_insert_answers_the_row_it_stored(backend: Backend) {
     }
 }
 
+/// Hits on several buckets in one write, a key named more than once among them, answer
+/// each hit's total as hits in turn would; a new window starts each bucket again.
+async fn hits_on_many_buckets_count_as_hits_in_turn(backend: Backend) {
+    let (store, _dir, pg_name) = open(backend).await;
+    let keys = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(store.hit("a", 1000, 2).await.unwrap(), 2);
+    let totals = store
+        .hit_each(&keys(&["b", "a", "b", "c", "a", "b"]), 1000)
+        .await
+        .unwrap();
+    assert_eq!(totals, [1, 3, 2, 1, 4, 3]);
+    assert_eq!(store.hit_each(&keys(&["a"]), 1000).await.unwrap(), [5]);
+    assert_eq!(store.peek("b", 1000).await.unwrap(), 3);
+    assert_eq!(store.peek("c", 1000).await.unwrap(), 1);
+    // The next window: counted from nothing, the old one's hits gone.
+    assert_eq!(
+        store.hit_each(&keys(&["a", "a", "d"]), 2000).await.unwrap(),
+        [1, 2, 1]
+    );
+    assert_eq!(store.peek("a", 2000).await.unwrap(), 2);
+    assert!(store.hit_each(&[], 2000).await.unwrap().is_empty());
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
 on_both_backends!(
     a_batch_answers_each_write_on_its_own,
-    an_insert_answers_the_row_it_stored
+    an_insert_answers_the_row_it_stored,
+    hits_on_many_buckets_count_as_hits_in_turn
 );

@@ -129,22 +129,82 @@ impl Outbox {
                 }
             };
             let full = claimed.len() == room;
-            for row in claimed {
-                let permit = permits
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed");
-                let this = self.clone();
-                tasks.spawn(async move {
-                    this.attempt(row).await;
-                    drop(permit);
-                });
+            let counted = self.count_sends(&claimed, now).await;
+            if let Err(e) = &counted {
+                tracing::error!(error = ?e, "send cap unavailable; deliveries postponed");
+            }
+            for (i, row) in claimed.into_iter().enumerate() {
+                let sends = match &counted {
+                    Ok(sends) => sends[i],
+                    // Without the cap this message must not go out; its lease runs out and
+                    // the row is tried again.
+                    Err(_) if Self::capped(&row, now) => continue,
+                    Err(_) => None,
+                };
+                self.spawn_attempt(permits, tasks, row, sends).await;
             }
             if !full {
                 return;
             }
         }
+    }
+
+    /// Starts one row's attempt as a task, once there is room for it.
+    async fn spawn_attempt(
+        self: &Arc<Self>,
+        permits: &Arc<Semaphore>,
+        tasks: &mut JoinSet<()>,
+        row: ClaimedDelivery,
+        sends: Option<i64>,
+    ) {
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let this = self.clone();
+        tasks.spawn(async move {
+            this.attempt(row, sends).await;
+            drop(permit);
+        });
+    }
+
+    /// Whether `claimed` is its verification's first message to its address, which
+    /// counts against the per-address send cap: a pending, unexpired verification's
+    /// first try on its first route.
+    fn capped(claimed: &ClaimedDelivery, now: i64) -> bool {
+        let v = &claimed.verification;
+        v.status == crate::model::Status::Pending
+            && v.expires_at > now
+            && claimed.attempts == 1
+            && claimed.route_index == 0
+    }
+
+    /// Counts the claimed rows that go against the per-address send cap, all in one write:
+    /// for each row, its address's sends in the window with it (`None` when it does not
+    /// count).
+    async fn count_sends(
+        &self,
+        claimed: &[ClaimedDelivery],
+        now: i64,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let keys: Vec<String> = claimed
+            .iter()
+            .filter(|row| Self::capped(row, now))
+            .map(|row| {
+                limits::key(
+                    "send_addr",
+                    row.verification.app_id,
+                    &limits::address_subject(&row.address),
+                )
+            })
+            .collect();
+        let (window, _) = self.send_cap.window(now);
+        let mut totals = self.store.hit_each(&keys, window).await?.into_iter();
+        Ok(claimed
+            .iter()
+            .map(|row| Self::capped(row, now).then(|| totals.next()).flatten())
+            .collect())
     }
 
     /// Settles a row and records `events` (kind, detail) of its verification with it; false
@@ -360,9 +420,10 @@ impl Outbox {
         }
     }
 
-    /// One try of one row.
+    /// One try of one row; `sends` is its address's count against the send cap when it
+    /// counts (see [`capped`](Self::capped)).
     #[tracing::instrument(skip_all, fields(delivery = claimed.delivery_id, attempt = claimed.attempts))]
-    async fn attempt(&self, claimed: ClaimedDelivery) {
+    async fn attempt(&self, claimed: ClaimedDelivery, sends: Option<i64>) {
         let v = &claimed.verification;
         let now = self.clock.now_ms();
         if v.status != crate::model::Status::Pending {
@@ -379,28 +440,11 @@ impl Outbox {
                 .await;
             return;
         }
-        if claimed.attempts == 1 && claimed.route_index == 0 {
-            let key = limits::key(
-                "send_addr",
-                v.app_id,
-                &limits::address_subject(&claimed.address),
-            );
-            let (window, _) = self.send_cap.window(now);
-            match self.store.hit(&key, window, 1).await {
-                Ok(n) if n > self.send_cap.max => {
-                    tracing::warn!("per-address send cap reached; message suppressed");
-                    self.close(&claimed, "suppressed", "per-address send cap")
-                        .await;
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    // Without the cap the message must not go out; the lease runs out and
-                    // the row is tried again.
-                    tracing::error!(error = ?e, "send cap unavailable; delivery postponed");
-                    return;
-                }
-            }
+        if sends.is_some_and(|n| n > self.send_cap.max) {
+            tracing::warn!("per-address send cap reached; message suppressed");
+            self.close(&claimed, "suppressed", "per-address send cap")
+                .await;
+            return;
         }
         let Some(code) = v
             .code_sealed

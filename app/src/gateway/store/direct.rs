@@ -38,6 +38,26 @@ impl GroupCommit {
         .await
     }
 
+    /// One hit on each of `keys` (`HIT`, in turn) in one write; answers each total.
+    pub(super) async fn hit_each(
+        &self,
+        keys: &[String],
+        window_start: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let keys = keys.to_vec();
+        self.run(move |db| {
+            let totals = keys
+                .iter()
+                .map(|key| {
+                    let spent = first(db, HIT, &[key, &window_start, &1_i64], |row| row.get(0))?;
+                    Ok(spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+                })
+                .collect::<Result<_, StoreError>>()?;
+            Ok(Ending::Keep(totals))
+        })
+        .await
+    }
+
     /// A new verification, its `created` event and its outbox row.
     pub(super) async fn insert_verification(
         &self,

@@ -21,6 +21,47 @@ macro_rules! sql_counters {
                 Ok(out)
             }
 
+            async fn hit_each(
+                &self,
+                keys: &[String],
+                window_start: i64,
+            ) -> Result<Vec<i64>, StoreError> {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                if let Some(writer) = self.direct() {
+                    return writer.hit_each(keys, window_start).await;
+                }
+                // Each key once, with its number of hits: one statement may not raise a
+                // row twice.
+                let mut named = std::collections::BTreeMap::<&str, i64>::new();
+                for key in keys {
+                    *named.entry(key.as_str()).or_default() += 1;
+                }
+                let each: Vec<_> = named
+                    .iter()
+                    .map(|(key, n)| serde_json::json!({ "key": key, "n": n }))
+                    .collect();
+                let mut tx = self.write_one().await?;
+                let rows: Vec<(String, i64)> = sqlx::query_as(HIT_EACH)
+                    .bind(serde_json::Value::Array(each).to_string())
+                    .bind(window_start)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let totals: std::collections::HashMap<String, i64> = rows.into_iter().collect();
+                // The k-th naming of a key is answered as its k-th hit would have been.
+                let mut counted = std::collections::HashMap::<&str, i64>::new();
+                keys.iter()
+                    .map(|key| {
+                        let total = *totals.get(key).ok_or(StoreError::Corrupt("rate_bucket"))?;
+                        let k = counted.entry(key.as_str()).or_default();
+                        *k += 1;
+                        Ok(total - named[key.as_str()] + *k)
+                    })
+                    .collect()
+            }
+
             async fn peek(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT hits FROM rate_bucket WHERE bucket_key = $1 AND window_start = $2",

@@ -161,7 +161,18 @@ macro_rules! sql_deliveries {
                 let rows = match self.direct() {
                     Some(writer) => writer.claim(&sql, owner, lease_until, now, limit).await?,
                     None => {
-                        let mut tx = self.write_one().await?;
+                        // PostgreSQL: the due rows in index order, stopping at the limit,
+                        // whatever the statistics say. On a table that grew since it was
+                        // last analysed, the planner picks a bitmap scan and a sort of every
+                        // due row instead, milliseconds a claim with a backlog, which grows
+                        // the backlog.
+                        let mut tx = self.write_tx().await?;
+                        sqlx::query(
+                            "SELECT set_config('enable_bitmapscan', 'off', true), \
+                             set_config('enable_seqscan', 'off', true)",
+                        )
+                        .execute(&mut *tx)
+                        .await?;
                         let rows = sqlx::query_as(&sql)
                             .bind(owner)
                             .bind(lease_until)
@@ -267,10 +278,13 @@ macro_rules! sql_deliveries {
                         .settle_delivery(delivery_id, owner, outcome, events, now)
                         .await?
                 } else {
-                    let mut tx = self.write_tx().await?;
-                    let settle = sqlx::query_scalar(outcome.settle_sql())
-                        .bind(delivery_id)
-                        .bind(owner);
+                    // PostgreSQL: the outcome and its events in one statement that commits
+                    // by itself (data-modifying `WITH`); the events' values follow the
+                    // outcome's and now, as one JSON array.
+                    let sql = settle_at_once(outcome.settle_sql());
+                    let events = events_json(events);
+                    let mut tx = self.write_one().await?;
+                    let settle = sqlx::query_scalar(&sql).bind(delivery_id).bind(owner);
                     let settle = match outcome {
                         DeliveryOutcome::Sent { provider, message_id } => {
                             settle.bind(provider).bind(message_id).bind(now)
@@ -284,12 +298,7 @@ macro_rules! sql_deliveries {
                             settle.bind(*status).bind(error).bind(now)
                         }
                     };
-                    let settled: Option<i64> = settle.fetch_optional(&mut *tx).await?;
-                    if let Some(verification_id) = settled {
-                        for (kind, detail) in events {
-                            insert_event(&mut tx, verification_id, kind, detail, now).await?;
-                        }
-                    }
+                    let settled: Option<i64> = settle.bind(events).fetch_optional(&mut *tx).await?;
                     tx.commit().await?;
                     settled.is_some()
                 };

@@ -98,6 +98,18 @@ pub(super) const HIT: &str =
        window_start = excluded.window_start \
      RETURNING hits";
 
+/// PostgreSQL: `HIT` on each key of the JSON array `$1` (`{"key", "n"}` objects, each
+/// key once, `n` hits), in the window starting at `$2`, in key order (so concurrent
+/// writers lock buckets in the same order); answers `bucket_key, hits` for each.
+pub(super) const HIT_EACH: &str = "INSERT INTO rate_bucket (bucket_key, window_start, hits) \
+     SELECT x.key, $2, x.n FROM jsonb_to_recordset($1::jsonb) AS x(key text, n bigint) \
+     ORDER BY x.key \
+     ON CONFLICT (bucket_key) DO UPDATE SET \
+       hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+              THEN rate_bucket.hits + excluded.hits ELSE excluded.hits END, \
+       window_start = excluded.window_start \
+     RETURNING bucket_key, hits";
+
 /// Counts one attempt at a verification in status `$3` (pending, or verified and kept) that
 /// is unexpired, not retired and has attempts left.
 pub(super) const COUNT_ATTEMPT: &str =
@@ -157,6 +169,52 @@ pub(super) fn consumed_at_once(consume: &str) -> String {
     )
 }
 
+/// PostgreSQL: `settle` (a `DeliveryOutcome::settle_sql`, answering the verification) and
+/// the events it records, in one statement; the events are the parameter after the
+/// settle's last, a JSON array from [`events_json`]. Answers the verification if settled.
+pub(super) fn settle_at_once(settle: &str) -> String {
+    let last = settle
+        .split('$')
+        .skip(1)
+        .filter_map(|rest| {
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            rest[..digits].parse::<usize>().ok()
+        })
+        .max()
+        .unwrap_or(0);
+    let (now, events) = (last, last + 1);
+    format!(
+        "WITH s AS ({settle}), \
+         e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, channel, \
+           provider, country, tags) \
+           SELECT s.verification_id, x.e->>'kind', x.e->>'detail', ${now}, v.app_id, \
+             v.channel, COALESCE(x.e->>'provider', v.provider), v.country, x.e->>'tags' \
+           FROM s JOIN verification v ON v.verification_id = s.verification_id \
+           CROSS JOIN jsonb_array_elements(${events}::jsonb) WITH ORDINALITY AS x(e, n) \
+           ORDER BY x.n) \
+         SELECT verification_id FROM s"
+    )
+}
+
+/// `events` (kind, detail) as [`settle_at_once`] takes them, each with the provider and
+/// tags [`EVENT`] records.
+pub(super) fn events_json(events: &[(&str, &str)]) -> String {
+    let rows: Vec<serde_json::Value> = events
+        .iter()
+        .map(|(kind, detail)| {
+            let parsed: serde_json::Value =
+                serde_json::from_str(detail).unwrap_or(serde_json::Value::Null);
+            serde_json::json!({
+                "kind": kind,
+                "detail": detail,
+                "provider": super::stats::event_provider(&parsed),
+                "tags": super::stats::tags(kind, &parsed),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
 /// Records an event with what it is counted under (see `store/stats.rs`): its
 /// verification's app, channel and country now, the provider it names or else the
 /// verification's, and its tags.
@@ -203,10 +261,10 @@ macro_rules! sql_store {
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
-                consumed_at_once, counter, dangling, unique_violation, APP_COLUMNS,
-                BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT,
-                FIND_VERIFICATION, FINISH, HIT, INSERT_DELIVERY, INSERT_VERIFICATION, RECONFIRM,
-                TRIM_INBOX, VERIFICATION_COLUMNS,
+                consumed_at_once, counter, dangling, events_json, settle_at_once, unique_violation,
+                APP_COLUMNS, BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT,
+                FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, INSERT_VERIFICATION,
+                RECONFIRM, TRIM_INBOX, VERIFICATION_COLUMNS,
             };
             use super::stats::{
                 country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore,
