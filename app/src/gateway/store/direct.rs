@@ -13,14 +13,14 @@ use super::{
         counter, CAPTURE_MESSAGE, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT, INSERT_DELIVERY,
         INSERT_VERIFICATION, RECONFIRM, TRIM_INBOX,
     },
-    stats::{country_prefix, event_provider, tags},
+    stats::{counted_under, country_prefix},
     Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, NewDelivery, NewVerification, StoreError,
     VerificationRecord, DEV_INBOX_SIZE,
 };
 use crate::gateway::code::CodeDigests;
 use crate::model::Status;
 use rusqlite::{Connection, ToSql};
-use serde_json::{json, Value};
+use serde_json::json;
 
 impl GroupCommit {
     /// Raises a rate bucket (`HIT`); answers its hits in the window.
@@ -31,11 +31,8 @@ impl GroupCommit {
         hits: i64,
     ) -> Result<i64, StoreError> {
         let key = key.to_owned();
-        self.run_one(move |db| {
-            let spent = first(db, HIT, &[&key, &window_start, &hits], |row| row.get(0))?;
-            Ok(spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
-        })
-        .await
+        self.run_one(move |db| raise(db, &key, window_start, hits))
+            .await
     }
 
     /// One hit on each of `keys` (`HIT`, in turn) in one write; answers each total.
@@ -48,10 +45,7 @@ impl GroupCommit {
         self.run(move |db| {
             let totals = keys
                 .iter()
-                .map(|key| {
-                    let spent = first(db, HIT, &[key, &window_start, &1_i64], |row| row.get(0))?;
-                    Ok(spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
-                })
+                .map(|key| raise(db, key, window_start, 1))
                 .collect::<Result<_, StoreError>>()?;
             Ok(Ending::Keep(totals))
         })
@@ -348,6 +342,13 @@ fn first<T>(
     rows.next()?.map(read).transpose()
 }
 
+/// Adds `hits` to rate bucket `key` in the window starting at `window_start` (`HIT`);
+/// answers its hits in the window.
+fn raise(db: &Connection, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError> {
+    let spent = first(db, HIT, &[&key, &window_start, &hits], |row| row.get(0))?;
+    Ok(spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+}
+
 /// Records one event (see `EVENT`).
 fn event(
     db: &Connection,
@@ -356,15 +357,8 @@ fn event(
     detail: &str,
     now: i64,
 ) -> rusqlite::Result<()> {
-    let parsed: Value = serde_json::from_str(detail).unwrap_or(Value::Null);
-    let values: [&dyn ToSql; 6] = [
-        &verification_id,
-        &kind,
-        &detail,
-        &now,
-        &event_provider(&parsed),
-        &tags(kind, &parsed),
-    ];
+    let (provider, tags) = counted_under(kind, detail);
+    let values: [&dyn ToSql; 6] = [&verification_id, &kind, &detail, &now, &provider, &tags];
     bound(db, EVENT, &values)?.raw_execute().map(drop)
 }
 

@@ -63,6 +63,13 @@ pub fn country_prefix(address: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What an event of `kind` with the JSON text `detail` is counted under, as `EVENT`
+/// records it: its provider ([`event_provider`]) and its tags ([`tags`]).
+pub fn counted_under(kind: &str, detail: &str) -> (Option<String>, Option<String>) {
+    let parsed: Value = serde_json::from_str(detail).unwrap_or(Value::Null);
+    (event_provider(&parsed), tags(kind, &parsed))
+}
+
 /// The provider an event is counted under when the event names one (a send, a failure,
 /// a receipt); `None` counts it under the verification's provider.
 pub fn event_provider(detail: &Value) -> Option<String> {

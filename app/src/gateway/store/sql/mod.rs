@@ -202,14 +202,8 @@ pub(super) fn events_json(events: &[(&str, &str)]) -> String {
     let rows: Vec<serde_json::Value> = events
         .iter()
         .map(|(kind, detail)| {
-            let parsed: serde_json::Value =
-                serde_json::from_str(detail).unwrap_or(serde_json::Value::Null);
-            serde_json::json!({
-                "kind": kind,
-                "detail": detail,
-                "provider": super::stats::event_provider(&parsed),
-                "tags": super::stats::tags(kind, &parsed),
-            })
+            let (provider, tags) = super::stats::counted_under(kind, detail);
+            serde_json::json!({ "kind": kind, "detail": detail, "provider": provider, "tags": tags })
         })
         .collect();
     serde_json::Value::Array(rows).to_string()
@@ -267,8 +261,8 @@ macro_rules! sql_store {
                 RECONFIRM, TRIM_INBOX, VERIFICATION_COLUMNS,
             };
             use super::stats::{
-                country_prefix, event_provider, tags, StatKey, StatsQuery, StatsStore,
-                StatsSummary, DAY_MS, HOUR_MS,
+                counted_under, country_prefix, tags, StatKey, StatsQuery, StatsStore, StatsSummary,
+                DAY_MS, HOUR_MS,
             };
             use super::{
                 ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, Attempt,
@@ -303,15 +297,14 @@ macro_rules! sql_store {
                 detail: &str,
                 now: i64,
             ) -> Result<(), StoreError> {
-                let parsed: serde_json::Value =
-                    serde_json::from_str(detail).unwrap_or(serde_json::Value::Null);
+                let (provider, tags) = counted_under(kind, detail);
                 sqlx::query(EVENT)
                     .bind(verification_id)
                     .bind(kind)
                     .bind(detail)
                     .bind(now)
-                    .bind(event_provider(&parsed))
-                    .bind(tags(kind, &parsed))
+                    .bind(provider)
+                    .bind(tags)
                     .execute(&mut *conn)
                     .await?;
                 Ok(())
