@@ -249,26 +249,7 @@ async fn an_apps_own_provider_is_sealed_tested_and_carries_its_messages(backend:
     // A receipt names a message the outbox has recorded as sent (with the provider's id),
     // which it does just after the provider answered.
     let id = created["id"].as_str().unwrap();
-    for _ in 0..500 {
-        let record = app
-            .gateway
-            .store()
-            .find_verification(shop.app_id, id)
-            .await
-            .unwrap()
-            .unwrap();
-        if app
-            .gateway
-            .event_kinds(&record)
-            .await
-            .unwrap()
-            .iter()
-            .any(|k| k == "sent")
-        {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    app.wait_for_events_of(shop.app_id, id, "sent", 1).await;
     let callback = app.url(&format!("/v1/apps/{}/providers/tw/status", shop.app_id));
     assert_eq!(Captured::field(&sent_form, "StatusCallback"), callback);
     let receipt = [
@@ -296,14 +277,7 @@ async fn an_apps_own_provider_is_sealed_tested_and_carries_its_messages(backend:
     assert_eq!(res.status(), 401);
     let res = post_receipt(callback.clone(), TOKEN).await.unwrap();
     assert_eq!(res.status(), 204);
-    let record = app
-        .gateway
-        .store()
-        .find_verification(shop.app_id, id)
-        .await
-        .unwrap()
-        .unwrap();
-    let kinds = app.gateway.event_kinds(&record).await.unwrap();
+    let kinds = app.events_of(shop.app_id, id).await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "receipt").count(),
         1,

@@ -413,26 +413,53 @@ impl TestApp {
     /// The demo app's current verification `id`.
     pub async fn record(&self, id: &str) -> app::gateway::store::VerificationRecord {
         let demo = self.gateway.authenticate(NAMESPACE, SECRET).await.unwrap();
+        self.record_of(demo.app_id, id).await
+    }
+
+    /// App `app_id`'s current verification `id`.
+    pub async fn record_of(
+        &self,
+        app_id: i64,
+        id: &str,
+    ) -> app::gateway::store::VerificationRecord {
         // The store directly: no expiry settling, and retired records too.
         self.gateway
             .store()
-            .find_verification(demo.app_id, id)
+            .find_verification(app_id, id)
             .await
             .unwrap()
             .unwrap_or_else(|| panic!("no verification {id}"))
     }
 
-    /// The event kinds of verification `id`, oldest first.
+    /// The event kinds of the demo app's verification `id`, oldest first.
     pub async fn events(&self, id: &str) -> Vec<String> {
         let record = self.record(id).await;
         self.gateway.event_kinds(&record).await.unwrap()
     }
 
-    /// Waits (up to 10 s) until verification `id` has `count` events of `kind`; returns
-    /// all its event kinds.
+    /// The event kinds of app `app_id`'s verification `id`, oldest first.
+    pub async fn events_of(&self, app_id: i64, id: &str) -> Vec<String> {
+        let record = self.record_of(app_id, id).await;
+        self.gateway.event_kinds(&record).await.unwrap()
+    }
+
+    /// Waits (up to 10 s) until the demo app's verification `id` has `count` events of
+    /// `kind`; returns all its event kinds.
     pub async fn wait_for_events(&self, id: &str, kind: &str, count: usize) -> Vec<String> {
+        let demo = self.gateway.authenticate(NAMESPACE, SECRET).await.unwrap();
+        self.wait_for_events_of(demo.app_id, id, kind, count).await
+    }
+
+    /// As [`wait_for_events`](Self::wait_for_events), for app `app_id`'s verification.
+    pub async fn wait_for_events_of(
+        &self,
+        app_id: i64,
+        id: &str,
+        kind: &str,
+        count: usize,
+    ) -> Vec<String> {
         for _ in 0..500 {
-            let kinds = self.events(id).await;
+            let kinds = self.events_of(app_id, id).await;
             if kinds.iter().filter(|k| *k == kind).count() >= count {
                 return kinds;
             }
@@ -440,7 +467,7 @@ impl TestApp {
         }
         panic!(
             "{id}: fewer than {count} {kind:?} events: {:?}",
-            self.events(id).await
+            self.events_of(app_id, id).await
         );
     }
 
