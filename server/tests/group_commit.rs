@@ -9,7 +9,11 @@ mod support;
 use app::{
     gateway::{
         clock::ManualClock,
-        store::{NewDelivery, NewVerification, PostgresStore, SqliteStore, Store},
+        code::{Alphabet, CodeHasher, CodeKey, CodeSpec, OtpCode},
+        store::{
+            Attempt, AttemptOutcome, NewDelivery, NewVerification, PostgresStore, SqliteStore,
+            Store,
+        },
         CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
     model::{CheckResult, Namespace, Status, VerificationId},
@@ -287,8 +291,139 @@ async fn hits_on_many_buckets_count_as_hits_in_turn(backend: Backend) {
     }
 }
 
+/// A check the store refuses changes nothing it should not: one at a closed verification
+/// spends nothing of the address's failure budget and counts no attempt; guesses past a
+/// spent budget count no attempt and leave the bucket one past its cap at most; a right
+/// code gives back what it reserved.
+async fn refused_attempts_spend_nothing(backend: Backend) {
+    let (store, _dir, pg_name) = open(backend).await;
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("refused").unwrap(), "Refused", None)
+        .await
+        .unwrap();
+    let hasher = CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap();
+    let code =
+        |text: &str| OtpCode::parse(text, CodeSpec::new(6, Alphabet::Digits).unwrap()).unwrap();
+    let mut ids = Vec::new();
+    for name in ["open", "closed"] {
+        let new = NewVerification {
+            app_id: app.app_id,
+            public_id: name.into(),
+            provider: "console".into(),
+            channel: "email".into(),
+            address: "ana@example.com".into(),
+            channel_description: String::new(),
+            address_description: String::new(),
+            code_hmac: hasher.hash("refused", name, &code("123456")),
+            code_sealed: vec![1],
+            code_length: 6,
+            code_alphabet: "digits".into(),
+            max_attempts: 10,
+            sends: 0,
+            max_sends: 5,
+            extra: "{}".into(),
+            redirect_url: String::new(),
+            state: String::new(),
+            locale: String::new(),
+            address_key: None,
+            now: 1_000,
+            expires_at: 600_000,
+            inbound_key: None,
+        };
+        ids.push(
+            store
+                .insert_verification(&new, None)
+                .await
+                .unwrap()
+                .verification_id,
+        );
+    }
+    let attempt = |verification_id: i64, budget_max: i64| Attempt {
+        verification_id,
+        now: 2_000,
+        budget_key: "fail_addr:test".into(),
+        budget_window: 0,
+        budget_max,
+        retire: false,
+        reconfirm: false,
+    };
+    let (open_id, closed_id) = (ids[0], ids[1]);
+    let right = |name: &str| hasher.digests("refused", name, &code("123456"));
+    let wrong = |name: &str| hasher.digests("refused", name, &code("000000"));
+    assert_eq!(
+        store
+            .attempt(&attempt(closed_id, 3), &right("closed"))
+            .await
+            .unwrap(),
+        AttemptOutcome::Verified { attempts: 1 }
+    );
+    assert_eq!(
+        store.peek("fail_addr:test", 0).await.unwrap(),
+        0,
+        "given back"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .attempt(&attempt(closed_id, 3), &wrong("closed"))
+                .await
+                .unwrap(),
+            AttemptOutcome::NotOpen
+        );
+    }
+    assert_eq!(
+        store.peek("fail_addr:test", 0).await.unwrap(),
+        0,
+        "nothing spent"
+    );
+    for n in [1, 2] {
+        let outcome = store
+            .attempt(&attempt(open_id, 2), &wrong("open"))
+            .await
+            .unwrap();
+        assert_eq!(
+            outcome,
+            AttemptOutcome::Incorrect {
+                attempts: n,
+                max_attempts: 10,
+                locked: false
+            }
+        );
+    }
+    for _ in 0..5 {
+        assert_eq!(
+            store
+                .attempt(&attempt(open_id, 2), &right("open"))
+                .await
+                .unwrap(),
+            AttemptOutcome::OverBudget
+        );
+    }
+    let spent = store.peek("fail_addr:test", 0).await.unwrap();
+    assert!((2..=3).contains(&spent), "the bucket holds {spent}");
+    let record = store
+        .find_verification(app.app_id, "open")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((record.attempts, record.status), (2, Status::Pending));
+    let closed = store
+        .find_verification(app.app_id, "closed")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((closed.attempts, closed.status), (1, Status::Verified));
+    drop(gw);
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
 on_both_backends!(
     a_batch_answers_each_write_on_its_own,
     an_insert_answers_the_row_it_stored,
-    hits_on_many_buckets_count_as_hits_in_turn
+    hits_on_many_buckets_count_as_hits_in_turn,
+    refused_attempts_spend_nothing
 );

@@ -11,7 +11,7 @@ use super::{
     group_commit::{bound, Ending, GroupCommit},
     sql::{
         counter, CAPTURE_MESSAGE, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT, INSERT_DELIVERY,
-        INSERT_VERIFICATION, RECONFIRM, TRIM_INBOX,
+        INSERT_VERIFICATION, PEEK, RECONFIRM, TRIM_INBOX,
     },
     stats::{counted_under, country_prefix},
     Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, NewDelivery, NewVerification, StoreError,
@@ -231,9 +231,9 @@ impl GroupCommit {
         .await
     }
 
-    /// One check (see `VerificationStore::attempt`): the address's failure budget reserved,
-    /// the attempt counted, the code compared, and the verification consumed (the budget
-    /// given back) or the failure recorded (locked on the last attempt).
+    /// One check (see `VerificationStore::attempt`): the address's failure budget read, the
+    /// attempt counted, the code compared, and the verification consumed or the failure
+    /// recorded (one of the budget spent; locked on the last attempt).
     pub(super) async fn attempt(
         &self,
         a: &Attempt,
@@ -241,11 +241,12 @@ impl GroupCommit {
     ) -> Result<AttemptOutcome, StoreError> {
         let (a, code) = (a.clone(), code.clone());
         self.run(move |db| {
-            let spent: Option<i64> =
-                first(db, HIT, &[&a.budget_key, &a.budget_window, &1_i64], |row| {
-                    row.get(0)
-                })?;
-            if spent.ok_or(rusqlite::Error::QueryReturnedNoRows)? > a.budget_max {
+            // The writer runs one write at a time, so the budget read here is the budget
+            // this check spends from: a wrong code spends one below, a right code nothing.
+            let spent: Option<i64> = first(db, PEEK, &[&a.budget_key, &a.budget_window], |row| {
+                row.get(0)
+            })?;
+            if spent.unwrap_or(0) + 1 > a.budget_max {
                 return Ok(Ending::Undo(AttemptOutcome::OverBudget));
             }
             let on = if a.reconfirm {
@@ -290,12 +291,10 @@ impl GroupCommit {
                     return Ok(Ending::Undo(AttemptOutcome::NotOpen));
                 }
                 event(db, id, kind, &detail.to_string(), now)?;
-                // A right code spends nothing of the address's failure budget.
-                first(db, HIT, &[&a.budget_key, &a.budget_window, &-1_i64], |_| {
-                    Ok(())
-                })?;
                 return Ok(Ending::Keep(AttemptOutcome::Verified { attempts }));
             }
+            // A wrong code spends one of the address's failure budget.
+            raise(db, &a.budget_key, a.budget_window, 1)?;
             if a.reconfirm {
                 // A kept verified record stays verified; its spent budget only stops
                 // further re-checks.

@@ -302,11 +302,14 @@ pub trait VerificationStore: Send + Sync {
         &self,
         verification_id: i64,
     ) -> Result<Option<(String, VerificationRecord)>, StoreError>;
-    /// Checks a code in one transaction: reserves one unit of the address's failure budget,
-    /// raises the attempt counter of a pending, unexpired, unlocked verification (its own
-    /// conditional statement, so parallel guesses queue on the row), compares the stored
-    /// HMAC with `matches`, then either consumes the verification and returns the budget,
-    /// or records the miss and locks at the last attempt. Each change is an event.
+    /// Checks a code: takes one unit of the address's failure budget (refusing when it is
+    /// spent), raises the attempt counter of a pending, unexpired, unlocked verification
+    /// (its own conditional statement, so parallel guesses queue on the row), compares the
+    /// stored HMAC with `matches`, then either consumes the verification (the budget unit
+    /// not spent) or records the miss and locks at the last attempt. Each change is an
+    /// event. SQLite does it all in one write of its one writer; PostgreSQL reserves the
+    /// unit and counts the attempt in one committed statement (the bucket's row lock orders
+    /// parallel guesses) and gives the unit back with the consumption.
     async fn attempt(
         &self,
         attempt: &Attempt,

@@ -95,8 +95,8 @@ impl Gateway {
         let Ok(code) = OtpCode::parse(raw_code, spec_of(&record)?) else {
             return Ok((CheckResult::Malformed, record));
         };
-        // The per-address budget is reserved before the comparison and returned on success,
-        // in the same transaction, so parallel guesses cannot slip past it either.
+        // The per-address budget is taken before the comparison (and not spent by a right
+        // code), so parallel guesses cannot slip past it either.
         let fail_cap = l.failed_checks_per_address;
         let fail_key = limits::key(
             "fail_addr",

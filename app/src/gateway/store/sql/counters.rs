@@ -63,9 +63,7 @@ macro_rules! sql_counters {
             }
 
             async fn peek(&self, key: &str, window_start: i64) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar(
-                    "SELECT hits FROM rate_bucket WHERE bucket_key = $1 AND window_start = $2",
-                )
+                Ok(sqlx::query_scalar(PEEK)
                 .bind(key)
                 .bind(window_start)
                 .fetch_optional(&self.pool)
