@@ -8,6 +8,7 @@
 
 mod support;
 
+use app::gateway::{clock::Clock, limits};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use hmac::{Hmac, Mac};
 use std::time::{Duration, Instant};
@@ -545,6 +546,85 @@ async fn the_send_cap_suppresses_messages_past_ten_to_one_address(backend: Backe
     );
 }
 
+/// A message counts against its address's send cap once, whichever claim of it sends it:
+/// when the count fails (here a trigger refuses the send counters), the message waits for
+/// its lease to run out, and the claim that takes it again still counts it, so it is held
+/// back when the address has had its ten meanwhile.
+async fn a_message_claimed_again_still_counts_against_the_send_cap(backend: Backend) {
+    let mut gw = HttpCapture::start(ok("{}")).await;
+    let app = spawn_app_on(
+        backend,
+        &(DELIVERY.to_owned() + &json_gateway("gateway", &gw)),
+    )
+    .await;
+    let (refuse, allow): (&[&str], &str) = match backend {
+        Backend::Sqlite => (
+            &[
+                "CREATE TRIGGER refuse_send_counts BEFORE INSERT ON rate_bucket \
+               WHEN NEW.bucket_key LIKE 'send_addr:%' \
+               BEGIN SELECT RAISE(ABORT, 'send counters unavailable'); END",
+            ],
+            "DROP TRIGGER refuse_send_counts",
+        ),
+        Backend::Postgres => (
+            &[
+                "CREATE FUNCTION refuse_send_counts() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF NEW.bucket_key LIKE 'send_addr:%' THEN \
+                 RAISE EXCEPTION 'send counters unavailable'; END IF; RETURN NEW; END $$",
+                "CREATE TRIGGER refuse_send_counts BEFORE INSERT OR UPDATE ON rate_bucket \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_send_counts()",
+            ],
+            "DROP TRIGGER refuse_send_counts ON rate_bucket",
+        ),
+    };
+    for sql in refuse {
+        app.sql(sql).await;
+    }
+    put(
+        &app,
+        "twice",
+        &[("to", "+14155550100"), ("provider", "gateway")],
+    )
+    .await;
+    // Claimed once and not counted, so not sent: it keeps its lease until it runs out.
+    let mut claimed = Vec::new();
+    for _ in 0..250 {
+        claimed = app.deliveries("twice").await;
+        if claimed[0].2 == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!((claimed[0].0.as_str(), claimed[0].2), ("sending", 1));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.deliveries("twice").await[0].0, "sending", "still held");
+    app.sql(allow).await;
+    // Meanwhile the address had its ten messages in the window the next claim falls in.
+    let after_lease = 61_000;
+    let record = app.record("twice").await;
+    let cap = app.gateway.settings().limits.sends_per_address;
+    let (window, _) = cap.window(app.clock.now_ms() + after_lease);
+    let key = limits::key(
+        "send_addr",
+        record.app_id,
+        &limits::address_subject("+14155550100"),
+    );
+    app.gateway
+        .store()
+        .hit(&key, window, cap.max)
+        .await
+        .unwrap();
+    app.clock.advance_ms(after_lease);
+    let kinds = app.wait_for_events("twice", "suppressed", 1).await;
+    assert!(!kinds.iter().any(|k| k == "sent"), "{kinds:?}");
+    let settled = app.deliveries("twice").await;
+    assert_eq!((settled[0].0.as_str(), settled[0].2), ("suppressed", 2));
+    assert!(
+        gw.drain(Duration::from_millis(300)).await.is_empty(),
+        "the provider got nothing"
+    );
+}
+
 async fn a_failing_route_falls_over_to_the_next_provider(backend: Backend) {
     let mut primary = HttpCapture::start(Reply::Status(503, "down".into())).await;
     let mut secondary = HttpCapture::start(ok("{}")).await;
@@ -612,6 +692,7 @@ on_both_backends!(
     smtp_starttls_upgrades_the_conversation,
     a_code_that_expires_before_it_can_be_sent_is_dead_lettered,
     the_send_cap_suppresses_messages_past_ten_to_one_address,
+    a_message_claimed_again_still_counts_against_the_send_cap,
     a_failing_route_falls_over_to_the_next_provider,
     providers_cannot_reach_loopback_unless_the_operator_allows_it,
 );

@@ -169,38 +169,40 @@ impl Outbox {
         });
     }
 
-    /// Whether `claimed` is its verification's first message to its address, which
-    /// counts against the per-address send cap: a pending, unexpired verification's
-    /// first try on its first route.
+    /// Whether `claimed` is still to be counted against the per-address send cap: a
+    /// pending, unexpired verification's message not counted yet (each message counts
+    /// once, whichever claim of it, retry or route that sends it).
     fn capped(claimed: &ClaimedDelivery, now: i64) -> bool {
         let v = &claimed.verification;
-        v.status == crate::model::Status::Pending
-            && v.expires_at > now
-            && claimed.attempts == 1
-            && claimed.route_index == 0
+        v.status == crate::model::Status::Pending && v.expires_at > now && !claimed.send_counted
     }
 
-    /// Counts the claimed rows that go against the per-address send cap, all in one write:
-    /// for each row, its address's sends in the window with it (`None` when it does not
-    /// count).
+    /// Counts the claimed rows that go against the per-address send cap, all in one write
+    /// that also marks them counted: for each row, its address's sends in the window with
+    /// it (`None` when it does not count).
     async fn count_sends(
         &self,
         claimed: &[ClaimedDelivery],
         now: i64,
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        let keys: Vec<String> = claimed
+        let (keys, ids): (Vec<String>, Vec<i64>) = claimed
             .iter()
             .filter(|row| Self::capped(row, now))
             .map(|row| {
-                limits::key(
+                let key = limits::key(
                     "send_addr",
                     row.verification.app_id,
                     &limits::address_subject(&row.address),
-                )
+                );
+                (key, row.delivery_id)
             })
-            .collect();
+            .unzip();
         let (window, _) = self.send_cap.window(now);
-        let mut totals = self.store.hit_each(&keys, window).await?.into_iter();
+        let mut totals = self
+            .store
+            .count_sends(&keys, window, &ids)
+            .await?
+            .into_iter();
         Ok(claimed
             .iter()
             .map(|row| Self::capped(row, now).then(|| totals.next()).flatten())

@@ -103,6 +103,7 @@ mod tests {
             route: route.iter().map(|s| s.to_string()).collect(),
             route_index: index,
             attempts: 1,
+            send_counted: false,
             address: "+14155550100".into(),
             verification: VerificationRecord {
                 provider: route[0].into(),

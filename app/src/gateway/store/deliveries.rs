@@ -14,6 +14,8 @@ pub struct ClaimedDelivery {
     pub route_index: u32,
     /// Attempts so far, this claim included.
     pub attempts: u32,
+    /// Whether the message has been counted against its address's send cap.
+    pub send_counted: bool,
     pub address: String,
     pub verification: VerificationRecord,
     pub namespace: String,
@@ -25,8 +27,8 @@ pub struct ClaimedDelivery {
 }
 
 /// An outbox row as a claim leases it: `delivery_id`, `verification_id`, `route` (JSON),
-/// `route_index`, `attempts`, `address`.
-pub(super) type ClaimedRow = (i64, i64, String, i64, i64, String);
+/// `route_index`, `attempts`, `address`, `send_counted`.
+pub(super) type ClaimedRow = (i64, i64, String, i64, i64, String, bool);
 
 /// How a claimed delivery ends for now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +125,16 @@ pub trait DeliveryStore: Send + Sync {
         lease_until: i64,
         limit: u32,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
+    /// Counts the claimed deliveries `counted` against their addresses' send cap: one hit on
+    /// each of `keys` (one key a delivery, in the same order; as `CounterStore::hit_each`)
+    /// and the deliveries marked counted, in one write, so each message is counted once
+    /// however often it is claimed. Answers each hit's total.
+    async fn count_sends(
+        &self,
+        keys: &[String],
+        window_start: i64,
+        counted: &[i64],
+    ) -> Result<Vec<i64>, StoreError>;
     /// Records how a leased row ended and, in the same transaction, `events` (kind, JSON
     /// detail) of its verification; false (and nothing written) when `owner` no longer
     /// holds the lease.

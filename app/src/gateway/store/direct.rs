@@ -11,7 +11,7 @@ use super::{
     group_commit::{bound, Ending, GroupCommit},
     sql::{
         counter, CAPTURE_MESSAGE, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT, INSERT_DELIVERY,
-        INSERT_VERIFICATION, PEEK, RECONFIRM, TRIM_INBOX,
+        INSERT_VERIFICATION, MARK_COUNTED, PEEK, RECONFIRM, TRIM_INBOX,
     },
     stats::{counted_under, country_prefix},
     Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, NewDelivery, NewVerification, StoreError,
@@ -35,18 +35,23 @@ impl GroupCommit {
             .await
     }
 
-    /// One hit on each of `keys` (`HIT`, in turn) in one write; answers each total.
+    /// One hit on each of `keys` (`HIT`, in turn) and the deliveries `counted` marked as
+    /// counted against the send cap (`MARK_COUNTED`), in one write; answers each total.
     pub(super) async fn hit_each(
         &self,
         keys: &[String],
         window_start: i64,
+        counted: &[i64],
     ) -> Result<Vec<i64>, StoreError> {
-        let keys = keys.to_vec();
+        let (keys, counted) = (keys.to_vec(), counted.to_vec());
         self.run(move |db| {
             let totals = keys
                 .iter()
                 .map(|key| raise(db, key, window_start, 1))
                 .collect::<Result<_, StoreError>>()?;
+            for delivery_id in &counted {
+                bound(db, MARK_COUNTED, &[delivery_id])?.raw_execute()?;
+            }
             Ok(Ending::Keep(totals))
         })
         .await
@@ -149,6 +154,7 @@ impl GroupCommit {
                     row.get(3)?,
                     row.get(4)?,
                     row.get(5)?,
+                    row.get(6)?,
                 ))
             });
             // In a savepoint: a row that cannot be read undoes the whole claim.

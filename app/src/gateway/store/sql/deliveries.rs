@@ -6,6 +6,15 @@ macro_rules! sql_deliveries {
     ($store:ty, $skip_locked:expr) => {
         #[async_trait]
         impl DeliveryStore for $store {
+            async fn count_sends(
+                &self,
+                keys: &[String],
+                window_start: i64,
+                counted: &[i64],
+            ) -> Result<Vec<i64>, StoreError> {
+                hits_marking(self, keys, window_start, counted).await
+            }
+
             async fn outbox_depth(&self) -> Result<(i64, Option<i64>), StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT COUNT(*), MIN(next_attempt_at) FROM delivery \
@@ -240,7 +249,7 @@ macro_rules! sql_deliveries {
                     .map(|v| (v.0.verification_id, v))
                     .collect();
                 let mut claimed = Vec::with_capacity(rows.len());
-                for (delivery_id, verification_id, route, route_index, attempts, address) in rows {
+                for (delivery_id, verification_id, route, route_index, attempts, address, send_counted) in rows {
                     // No longer this worker's to send.
                     let Some((verification, namespace, app_name, providers_rev, templates_rev)) =
                         behind.remove(&verification_id)
@@ -254,6 +263,7 @@ macro_rules! sql_deliveries {
                         route,
                         route_index: counter(route_index, "route_index")?,
                         attempts: counter(attempts, "delivery.attempts")?,
+                        send_counted,
                         address,
                         verification,
                         namespace,

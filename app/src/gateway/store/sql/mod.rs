@@ -249,7 +249,11 @@ pub(super) const TRIM_INBOX: &str =
 
 /// Columns of `delivery` read when a worker claims rows (a `ClaimedRow`).
 pub(super) const CLAIM_COLUMNS: &str =
-    "delivery_id, verification_id, route, route_index, attempts, address";
+    "delivery_id, verification_id, route, route_index, attempts, address, send_counted";
+
+/// Marks delivery `$1` as counted against its address's send cap.
+pub(super) const MARK_COUNTED: &str =
+    "UPDATE delivery SET send_counted = true WHERE delivery_id = $1";
 
 pub(super) mod apps;
 pub(super) mod counters;
