@@ -271,20 +271,26 @@ async fn hits_on_many_buckets_count_as_hits_in_turn(backend: Backend) {
     let keys = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     assert_eq!(store.hit("a", 1000, 2).await.unwrap(), 2);
     let totals = store
-        .hit_each(&keys(&["b", "a", "b", "c", "a", "b"]), 1000)
+        .count_sends(&keys(&["b", "a", "b", "c", "a", "b"]), 1000, &[])
         .await
         .unwrap();
     assert_eq!(totals, [1, 3, 2, 1, 4, 3]);
-    assert_eq!(store.hit_each(&keys(&["a"]), 1000).await.unwrap(), [5]);
+    assert_eq!(
+        store.count_sends(&keys(&["a"]), 1000, &[]).await.unwrap(),
+        [5]
+    );
     assert_eq!(store.peek("b", 1000).await.unwrap(), 3);
     assert_eq!(store.peek("c", 1000).await.unwrap(), 1);
     // The next window: counted from nothing, the old one's hits gone.
     assert_eq!(
-        store.hit_each(&keys(&["a", "a", "d"]), 2000).await.unwrap(),
+        store
+            .count_sends(&keys(&["a", "a", "d"]), 2000, &[])
+            .await
+            .unwrap(),
         [1, 2, 1]
     );
     assert_eq!(store.peek("a", 2000).await.unwrap(), 2);
-    assert!(store.hit_each(&[], 2000).await.unwrap().is_empty());
+    assert!(store.count_sends(&[], 2000, &[]).await.unwrap().is_empty());
     drop(store);
     if let Some(name) = pg_name {
         support::drop_postgres_database(name);

@@ -17,10 +17,6 @@ pub trait CounterStore: Send + Sync {
     /// Adds `hits` to the fixed-window counter `key` (the window starting at
     /// `window_start`) and returns the window's total, in one upsert.
     async fn hit(&self, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError>;
-    /// One hit on each of `keys` (windows starting at `window_start`), as that many `hit`s
-    /// in turn would count them, in one write; answers each hit's total in the order of
-    /// `keys` (a key named twice is counted twice, its second total one more).
-    async fn hit_each(&self, keys: &[String], window_start: i64) -> Result<Vec<i64>, StoreError>;
     /// The current window's total for `key` without changing it.
     async fn peek(&self, key: &str, window_start: i64) -> Result<i64, StoreError>;
     /// Records a token's single use; false if its `jti` was used before.

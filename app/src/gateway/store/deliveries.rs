@@ -125,10 +125,12 @@ pub trait DeliveryStore: Send + Sync {
         lease_until: i64,
         limit: u32,
     ) -> Result<Vec<ClaimedDelivery>, StoreError>;
-    /// Counts the claimed deliveries `counted` against their addresses' send cap: one hit on
-    /// each of `keys` (one key a delivery, in the same order; as `CounterStore::hit_each`)
-    /// and the deliveries marked counted, in one write, so each message is counted once
-    /// however often it is claimed. Answers each hit's total.
+    /// Counts the claimed deliveries `counted` against their addresses' send cap, in one
+    /// write, so each message is counted once however often it is claimed: one hit on each
+    /// of `keys` (one key a delivery; windows starting at `window_start`), as that many
+    /// `CounterStore::hit`s in turn would count them, and the deliveries marked counted.
+    /// Answers each hit's total in the order of `keys` (a key named twice is counted twice,
+    /// its second total one more).
     async fn count_sends(
         &self,
         keys: &[String],

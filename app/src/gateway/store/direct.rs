@@ -37,7 +37,7 @@ impl GroupCommit {
 
     /// One hit on each of `keys` (`HIT`, in turn) and the deliveries `counted` marked as
     /// counted against the send cap (`MARK_COUNTED`), in one write; answers each total.
-    pub(super) async fn hit_each(
+    pub(super) async fn count_sends(
         &self,
         keys: &[String],
         window_start: i64,

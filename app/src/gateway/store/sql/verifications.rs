@@ -139,15 +139,15 @@ macro_rules! sql_verifications {
                     return Ok(AttemptOutcome::NotOpen);
                 }
                 AttemptOutcome::Verified { attempts }
-            } else if a.reconfirm {
+            } else {
                 // A kept verified record stays verified; its spent budget only stops
                 // further re-checks.
-                let detail = serde_json::json!({ "verified": false, "attempts_left": left });
-                insert_event(&mut conn, id, "recheck", &detail.to_string(), now).await?;
-                AttemptOutcome::Incorrect { attempts, max_attempts, locked: false }
-            } else {
-                let detail = serde_json::json!({ "attempts_left": left }).to_string();
-                insert_event(&mut conn, id, "attempt", &detail, now).await?;
+                let (kind, detail) = if a.reconfirm {
+                    ("recheck", serde_json::json!({ "verified": false, "attempts_left": left }))
+                } else {
+                    ("attempt", serde_json::json!({ "attempts_left": left }))
+                };
+                insert_event(&mut conn, id, kind, &detail.to_string(), now).await?;
                 AttemptOutcome::Incorrect { attempts, max_attempts, locked: false }
             };
             conn.commit().await?;
