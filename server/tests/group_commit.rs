@@ -12,7 +12,7 @@ use app::{
         code::{Alphabet, CodeHasher, CodeKey, CodeSpec, OtpCode},
         store::{
             Attempt, AttemptOutcome, NewDelivery, NewVerification, PostgresStore, SqliteStore,
-            Store,
+            Store, StoreError,
         },
         CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
@@ -46,6 +46,35 @@ fn histogram(text: &str, name: &str) -> Option<(f64, f64)> {
             .and_then(|v| v.trim().parse::<f64>().ok())
     };
     Some((value("sum")?, value("count")?))
+}
+
+/// A verification of `app_id` named `public_id` as the engine would hand it to the store:
+/// an e-mail, a code whose digest is `code_hmac`, nothing sent yet.
+fn new_row(app_id: i64, public_id: &str, code_hmac: Vec<u8>) -> NewVerification {
+    NewVerification {
+        app_id,
+        public_id: public_id.into(),
+        provider: "console".into(),
+        channel: "email".into(),
+        address: "ana@example.com".into(),
+        channel_description: String::new(),
+        address_description: String::new(),
+        code_hmac,
+        code_sealed: vec![1],
+        code_length: 6,
+        code_alphabet: "digits".into(),
+        max_attempts: 10,
+        sends: 0,
+        max_sends: 5,
+        extra: "{}".into(),
+        redirect_url: String::new(),
+        state: String::new(),
+        locale: String::new(),
+        address_key: None,
+        now: 1_000,
+        expires_at: 600_000,
+        inbound_key: None,
+    }
 }
 
 /// A fresh store on `backend`, the directory its SQLite file is in, and the PostgreSQL
@@ -187,16 +216,15 @@ async fn a_batch_answers_each_write_on_its_own(backend: Backend) {
     let locked = gw.get(&app, &id("locked")).await.unwrap();
     assert_eq!((locked.status, locked.attempts), (Status::Locked, 1));
 
-    if backend == Backend::Sqlite {
-        // The writes made at once shared batches: more writes than commits.
-        let after = histogram(&recorder.render(), "otpgate_write_batch_writes")
-            .expect("the batch histogram is recorded");
-        let (writes, batches) = (after.0 - before.0, after.1 - before.1);
-        assert!(
-            batches > 0.0 && writes > batches,
-            "{writes} writes in {batches} batches"
-        );
-    }
+    // The writes made at once shared batches (SQLite's writer; PostgreSQL's creates):
+    // more writes than commits.
+    let after = histogram(&recorder.render(), "otpgate_write_batch_writes")
+        .expect("the batch histogram is recorded");
+    let (writes, batches) = (after.0 - before.0, after.1 - before.1);
+    assert!(
+        batches > 0.0 && writes > batches,
+        "{writes} writes in {batches} batches"
+    );
     drop(gw);
     drop(store);
     if let Some(name) = pg_name {
@@ -313,30 +341,7 @@ async fn refused_attempts_spend_nothing(backend: Backend) {
         |text: &str| OtpCode::parse(text, CodeSpec::new(6, Alphabet::Digits).unwrap()).unwrap();
     let mut ids = Vec::new();
     for name in ["open", "closed"] {
-        let new = NewVerification {
-            app_id: app.app_id,
-            public_id: name.into(),
-            provider: "console".into(),
-            channel: "email".into(),
-            address: "ana@example.com".into(),
-            channel_description: String::new(),
-            address_description: String::new(),
-            code_hmac: hasher.hash("refused", name, &code("123456")),
-            code_sealed: vec![1],
-            code_length: 6,
-            code_alphabet: "digits".into(),
-            max_attempts: 10,
-            sends: 0,
-            max_sends: 5,
-            extra: "{}".into(),
-            redirect_url: String::new(),
-            state: String::new(),
-            locale: String::new(),
-            address_key: None,
-            now: 1_000,
-            expires_at: 600_000,
-            inbound_key: None,
-        };
+        let new = new_row(app.app_id, name, hasher.hash("refused", name, &code("123456")));
         ids.push(
             store
                 .insert_verification(&new, None)
@@ -427,9 +432,87 @@ async fn refused_attempts_spend_nothing(backend: Backend) {
     }
 }
 
+/// Creates written at once, one of them for an app that does not exist (a foreign key
+/// the database refuses) and one with an id already taken: those two fail, each with its
+/// own error, and every other create of their batch is stored and answered.
+async fn a_create_that_fails_fails_alone(backend: Backend) {
+    let recorder = otpgate::http::metrics::recorder();
+    let (store, _dir, pg_name) = open(backend).await;
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("alone").unwrap(), "Alone", None)
+        .await
+        .unwrap();
+    store
+        .insert_verification(&new_row(app.app_id, "taken", vec![1]), None)
+        .await
+        .unwrap();
+    let delivery = NewDelivery {
+        route: vec!["console".into()],
+        address: "ana@example.com".into(),
+    };
+    let before = histogram(&recorder.render(), "otpgate_write_batch_writes").unwrap_or_default();
+    let mut all = tokio::task::JoinSet::new();
+    for n in 0..40 {
+        let (store, delivery) = (store.clone(), delivery.clone());
+        let (app_id, name) = match n {
+            7 => (app.app_id + 1_000, "nobody's".to_owned()),
+            23 => (app.app_id, "taken".to_owned()),
+            n => (app.app_id, format!("fine-{n}")),
+        };
+        all.spawn(async move {
+            let mut new = new_row(app_id, &name, vec![2]);
+            new.sends = 1;
+            (n, store.insert_verification(&new, Some(&delivery)).await)
+        });
+    }
+    while let Some(answer) = all.join_next().await {
+        match answer.unwrap() {
+            (7, result) => assert!(
+                matches!(result, Err(StoreError::Database(_) | StoreError::Sqlite(_))),
+                "{result:?}"
+            ),
+            (23, result) => assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}"),
+            (n, result) => {
+                let record = result.unwrap_or_else(|e| panic!("fine-{n}: {e:?}"));
+                assert_eq!(record.public_id, format!("fine-{n}"));
+                assert_eq!(record.last_sent_at, Some(1_000));
+            }
+        }
+    }
+    // They were written together: the failures did not keep them apart.
+    let after = histogram(&recorder.render(), "otpgate_write_batch_writes").unwrap();
+    let (writes, batches) = (after.0 - before.0, after.1 - before.1);
+    assert!(writes >= 38.0 && batches < 10.0, "{writes} writes in {batches} batches");
+    for n in (0..40).filter(|n| ![7, 23].contains(n)) {
+        let record = store
+            .find_verification(app.app_id, &format!("fine-{n}"))
+            .await
+            .unwrap()
+            .expect("stored");
+        let kinds = store.event_kinds(record.verification_id).await.unwrap();
+        assert_eq!(kinds, ["created"], "fine-{n}");
+    }
+    let taken = store
+        .find_verification(app.app_id, "taken")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((taken.code_hmac, taken.sends), (vec![1], 0), "the first one is kept");
+    // Exactly one message queued per stored create: the outbox claims them all.
+    let claimed = store.claim_deliveries("test", 2_000, 60_000, 100).await.unwrap();
+    assert_eq!(claimed.len(), 38);
+    drop(gw);
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
 on_both_backends!(
     a_batch_answers_each_write_on_its_own,
     an_insert_answers_the_row_it_stored,
     hits_on_many_buckets_count_as_hits_in_turn,
-    refused_attempts_spend_nothing
+    refused_attempts_spend_nothing,
+    a_create_that_fails_fails_alone
 );

@@ -98,7 +98,7 @@ impl GroupCommit {
                 &country,
                 &new.address_key,
             ];
-            match bound(db, INSERT_VERIFICATION, &values)?.raw_execute() {
+            match bound(db, &INSERT_VERIFICATION, &values)?.raw_execute() {
                 // The row it collides with may be another write of the same batch:
                 // answered after that commits, the caller can read it.
                 Err(e) if is_unique_violation(&e) => {

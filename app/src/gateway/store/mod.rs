@@ -13,6 +13,7 @@ mod deliveries;
 mod direct;
 mod events;
 mod group_commit;
+mod pg_batch;
 mod postgres;
 mod readers;
 mod sql;

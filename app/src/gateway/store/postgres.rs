@@ -2,7 +2,8 @@
 //! so it holds across instances.
 
 use super::{
-    group_commit::GroupCommit, readers::Readers, sql::sql_store, views::Views, StoreError,
+    group_commit::GroupCommit, pg_batch::CreateBatches, readers::Readers, sql::sql_store,
+    views::Views, NewDelivery, NewVerification, StoreError, VerificationRecord,
 };
 use sqlx::{
     pool::PoolConnection,
@@ -21,6 +22,8 @@ pub struct PostgresStore {
     /// What pages read, kept current by this store's writes and, for other instances'
     /// writes, by the live pump (`views.rs`).
     views: Arc<Views>,
+    /// The group commit of this instance's creates (`pg_batch.rs`).
+    creates: CreateBatches,
 }
 
 impl PostgresStore {
@@ -36,6 +39,7 @@ impl PostgresStore {
         let events = Arc::new(Notify::new());
         tokio::spawn(notify_listeners(pool.clone(), Arc::downgrade(&events)));
         Ok(Self {
+            creates: CreateBatches::start(pool.clone()),
             pool,
             events,
             views: Arc::default(),
@@ -57,6 +61,15 @@ impl PostgresStore {
     /// (`WITH … AS (INSERT …)`).
     fn direct(&self) -> Option<&GroupCommit> {
         None
+    }
+
+    /// Creates are written in batches, each one statement (`pg_batch.rs`).
+    async fn insert_in_batch(
+        &self,
+        new: &NewVerification,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<VerificationRecord, StoreError> {
+        self.creates.insert(new, delivery).await
     }
 
     /// Every read goes through the pool.

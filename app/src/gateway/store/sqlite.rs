@@ -6,7 +6,7 @@ use super::{
     readers::Readers,
     sql::sql_store,
     views::Views,
-    StoreError,
+    NewDelivery, NewVerification, StoreError, VerificationRecord,
 };
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -108,6 +108,15 @@ impl SqliteStore {
     /// The hot writes run on the writer's synchronous connection (`direct.rs`).
     fn direct(&self) -> Option<&GroupCommit> {
         Some(&self.writer)
+    }
+
+    /// A create is one of the writer's hot writes, committed with its batch.
+    async fn insert_in_batch(
+        &self,
+        new: &NewVerification,
+        delivery: Option<&NewDelivery>,
+    ) -> Result<VerificationRecord, StoreError> {
+        self.writer.insert_verification(new, delivery).await
     }
 
     /// The ids in the JSON array `$3`, as rows `t(value)`.

@@ -17,14 +17,22 @@ pub(super) static FIND_VERIFICATION: std::sync::LazyLock<String> = std::sync::La
     )
 });
 
-/// A new verification's row; its values are bound by `bind_new_verification`.
-pub(super) const INSERT_VERIFICATION: &str = "INSERT INTO verification (app_id, public_id, \
-     provider, channel, address, channel_description, address_description, code_hmac, \
-     code_length, code_alphabet, max_attempts, sends, max_sends, extra, created_at, updated_at, \
-     expires_at, code_sealed, last_sent_at, redirect_url, state, locale, inbound_key, country, \
-     address_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, $17, \
-     CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22, $23)";
+/// The columns a new verification's row is written with, in the order
+/// `INSERT_VERIFICATION` binds them and PostgreSQL's batch (`pg_batch.rs`) selects them.
+pub(super) const INSERT_VERIFICATION_COLUMNS: &str = "app_id, public_id, provider, channel, \
+     address, channel_description, address_description, code_hmac, code_length, code_alphabet, \
+     max_attempts, sends, max_sends, extra, created_at, updated_at, expires_at, code_sealed, \
+     last_sent_at, redirect_url, state, locale, inbound_key, country, address_key";
+
+/// A new verification's row (SQLite's direct writer binds its values).
+pub(super) static INSERT_VERIFICATION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO verification ({INSERT_VERIFICATION_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, \
+             $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22, $23)"
+        )
+    });
 
 /// Columns of `app`, in the order `app_from_row` reads them.
 pub(super) const APP_COLUMNS: &str =
@@ -277,7 +285,7 @@ macro_rules! sql_store {
             use super::sql::{
                 consumed_at_once, counter, dangling, events_json, settle_at_once, unique_violation,
                 APP_COLUMNS, BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT,
-                FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, INSERT_VERIFICATION,
+                FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY,
                 PEEK, RECONFIRM, TRIM_INBOX, VERIFICATION_COLUMNS,
             };
             use super::stats::{

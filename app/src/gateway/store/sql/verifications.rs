@@ -4,71 +4,6 @@
 /// Implements [`VerificationStore`](crate::gateway::store::VerificationStore) for `$store`.
 macro_rules! sql_verifications {
     ($store:ty) => {
-        /// The values `INSERT_VERIFICATION` takes (`$1` to `$23`), from `new`.
-        fn bind_new_verification<'q>(
-            query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
-            new: &'q NewVerification,
-        ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {
-            query
-                .bind(new.app_id)
-                .bind(&new.public_id)
-                .bind(&new.provider)
-                .bind(&new.channel)
-                .bind(&new.address)
-                .bind(&new.channel_description)
-                .bind(&new.address_description)
-                .bind(&new.code_hmac)
-                .bind(i64::from(new.code_length))
-                .bind(&new.code_alphabet)
-                .bind(i64::from(new.max_attempts))
-                .bind(i64::from(new.sends))
-                .bind(i64::from(new.max_sends))
-                .bind(&new.extra)
-                .bind(new.now)
-                .bind(new.expires_at)
-                .bind(&new.code_sealed)
-                .bind(&new.redirect_url)
-                .bind(&new.state)
-                .bind(&new.locale)
-                .bind(&new.inbound_key)
-                .bind(country_prefix(&new.address))
-                .bind(&new.address_key)
-        }
-
-        /// A new verification, its `created` event and its outbox row in one statement
-        /// (data-modifying `WITH`, PostgreSQL), committed by itself.
-        async fn insert_verification_at_once(
-            store: &$store,
-            new: &NewVerification,
-            delivery: Option<&NewDelivery>,
-        ) -> Result<VerificationRecord, StoreError> {
-            let sql = format!(
-                "WITH v AS ({INSERT_VERIFICATION} RETURNING {VERIFICATION_COLUMNS}, country), \
-                 e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, \
-                   channel, provider, country, tags) \
-                   SELECT verification_id, 'created', '{{}}', $15, app_id, channel, provider, \
-                   country, $24 FROM v), \
-                 d AS (INSERT INTO delivery (verification_id, route, address, \
-                   next_attempt_at, created_at, updated_at) \
-                   SELECT verification_id, $25, $26, $15, $15, $15 FROM v WHERE $27) \
-                 SELECT {VERIFICATION_COLUMNS} FROM v"
-            );
-            let route = delivery
-                .map(|d| serde_json::to_string(&d.route).expect("strings serialise"))
-                .unwrap_or_default();
-            let mut tx = store.write_one().await?;
-            let row = bind_new_verification(sqlx::query(&sql), new)
-                .bind(tags("created", &serde_json::json!({})))
-                .bind(route)
-                .bind(delivery.map(|d| d.address.clone()).unwrap_or_default())
-                .bind(delivery.is_some())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(unique_violation)?;
-            tx.commit().await?;
-            verification_from_row(&row)
-        }
-
         /// One check in two statements, each committed by itself (PostgreSQL): the
         /// address's failure budget and the attempt (`BUDGET_AND_ATTEMPT`), then, after the
         /// comparison in constant time here, either the consumption with its event and the
@@ -285,11 +220,8 @@ macro_rules! sql_verifications {
                 delivery: Option<&NewDelivery>,
             ) -> Result<VerificationRecord, StoreError> {
                 let epoch = self.views.epoch();
-                let record = match self.direct() {
-                    Some(writer) => writer.insert_verification(new, delivery).await?,
-                    // One statement: no BEGIN, no COMMIT, one round trip.
-                    None => insert_verification_at_once(self, new, delivery).await?,
-                };
+                // In the backend's group commit: SQLite's writer, PostgreSQL's batches.
+                let record = self.insert_in_batch(new, delivery).await?;
                 self.views.created(epoch, &record);
                 self.events_added();
                 Ok(record)
