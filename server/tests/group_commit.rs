@@ -341,7 +341,11 @@ async fn refused_attempts_spend_nothing(backend: Backend) {
         |text: &str| OtpCode::parse(text, CodeSpec::new(6, Alphabet::Digits).unwrap()).unwrap();
     let mut ids = Vec::new();
     for name in ["open", "closed"] {
-        let new = new_row(app.app_id, name, hasher.hash("refused", name, &code("123456")));
+        let new = new_row(
+            app.app_id,
+            name,
+            hasher.hash("refused", name, &code("123456")),
+        );
         ids.push(
             store
                 .insert_verification(&new, None)
@@ -483,7 +487,10 @@ async fn a_create_that_fails_fails_alone(backend: Backend) {
     // They were written together: the failures did not keep them apart.
     let after = histogram(&recorder.render(), "otpgate_write_batch_writes").unwrap();
     let (writes, batches) = (after.0 - before.0, after.1 - before.1);
-    assert!(writes >= 38.0 && batches < 10.0, "{writes} writes in {batches} batches");
+    assert!(
+        writes >= 38.0 && batches < 10.0,
+        "{writes} writes in {batches} batches"
+    );
     for n in (0..40).filter(|n| ![7, 23].contains(n)) {
         let record = store
             .find_verification(app.app_id, &format!("fine-{n}"))
@@ -498,9 +505,16 @@ async fn a_create_that_fails_fails_alone(backend: Backend) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((taken.code_hmac, taken.sends), (vec![1], 0), "the first one is kept");
+    assert_eq!(
+        (taken.code_hmac, taken.sends),
+        (vec![1], 0),
+        "the first one is kept"
+    );
     // Exactly one message queued per stored create: the outbox claims them all.
-    let claimed = store.claim_deliveries("test", 2_000, 60_000, 100).await.unwrap();
+    let claimed = store
+        .claim_deliveries("test", 2_000, 60_000, 100)
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 38);
     drop(gw);
     drop(store);

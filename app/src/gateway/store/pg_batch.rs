@@ -15,8 +15,8 @@
 //! then written again alone, so each gets its own answer.
 
 use super::{
-    sql::{verification_record, INSERT_VERIFICATION_COLUMNS, VERIFICATION_COLUMNS},
     sql::counter,
+    sql::{verification_record, INSERT_VERIFICATION_COLUMNS, VERIFICATION_COLUMNS},
     stats::{country_prefix, tags},
     NewDelivery, NewVerification, StoreError, VerificationRecord,
 };
@@ -202,11 +202,12 @@ async fn insert_all(
     jobs: &[Job],
 ) -> Result<HashMap<(i64, String), VerificationRecord>, StoreError> {
     let column = |f: &dyn Fn(&Job) -> String| jobs.iter().map(f).collect::<Vec<String>>();
-    let number = |f: &dyn Fn(&NewVerification) -> i64| {
-        jobs.iter().map(|j| f(&j.new)).collect::<Vec<i64>>()
-    };
+    let number =
+        |f: &dyn Fn(&NewVerification) -> i64| jobs.iter().map(|j| f(&j.new)).collect::<Vec<i64>>();
     let bytes = |f: &dyn Fn(&NewVerification) -> Option<Vec<u8>>| {
-        jobs.iter().map(|j| f(&j.new)).collect::<Vec<Option<Vec<u8>>>>()
+        jobs.iter()
+            .map(|j| f(&j.new))
+            .collect::<Vec<Option<Vec<u8>>>>()
     };
     let route = |d: &NewDelivery| serde_json::to_string(&d.route).expect("strings serialise");
     let rows = sqlx::query(&INSERT_ALL)
@@ -233,14 +234,20 @@ async fn insert_all(
         .bind(bytes(&|n| n.inbound_key.clone()))
         .bind(column(&|j| country_prefix(&j.new.address)))
         .bind(bytes(&|n| n.address_key.clone()))
-        .bind(column(&|j| j.delivery.as_ref().map(route).unwrap_or_default()))
+        .bind(column(&|j| {
+            j.delivery.as_ref().map(route).unwrap_or_default()
+        }))
         .bind(column(&|j| {
             j.delivery
                 .as_ref()
                 .map(|d| d.address.clone())
                 .unwrap_or_default()
         }))
-        .bind(jobs.iter().map(|j| j.delivery.is_some()).collect::<Vec<bool>>())
+        .bind(
+            jobs.iter()
+                .map(|j| j.delivery.is_some())
+                .collect::<Vec<bool>>(),
+        )
         .bind(tags("created", &serde_json::json!({})))
         .fetch_all(pool)
         .await?;

@@ -77,8 +77,18 @@ impl PostgresStore {
         None
     }
 
-    /// The ids in the JSON array `$3`, as rows `t(value)`.
-    const EACH_ID: &'static str = "jsonb_array_elements_text($3::jsonb) AS t(value)";
+    /// The ids in the JSON array `$3`, as a subquery.
+    const IDS: &'static str =
+        "SELECT CAST(t.value AS BIGINT) FROM jsonb_array_elements_text($3::jsonb) AS t(value)";
+
+    /// The condition that a column is one of the values the subquery `values` answers: as
+    /// an array, which PostgreSQL looks up through the column's index whatever its
+    /// statistics say. `IN (values)` became a hash join over a scan of the whole table
+    /// while a fast-growing table's statistics lagged (milliseconds for a claim's few
+    /// dozen ids).
+    fn one_of(values: &str) -> String {
+        format!("= ANY (ARRAY({values}))")
+    }
 
     /// PostgreSQL's `LIKE` tells case: a masked search needs nothing else.
     const LIKE_IS_EXACT: bool = true;

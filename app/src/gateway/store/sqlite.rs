@@ -119,8 +119,13 @@ impl SqliteStore {
         self.writer.insert_verification(new, delivery).await
     }
 
-    /// The ids in the JSON array `$3`, as rows `t(value)`.
-    const EACH_ID: &'static str = "json_each($3) AS t";
+    /// The ids in the JSON array `$3`, as a subquery.
+    const IDS: &'static str = "SELECT CAST(t.value AS BIGINT) FROM json_each($3) AS t";
+
+    /// The condition that a column is one of the values the subquery `values` answers.
+    fn one_of(values: &str) -> String {
+        format!("IN ({values})")
+    }
 
     /// SQLite's `LIKE` ignores ASCII case: a masked search compares the ends as well.
     const LIKE_IS_EXACT: bool = false;

@@ -30,9 +30,9 @@ macro_rules! sql_deliveries {
                     .collect();
                 // The marks ride on the same statement (data-modifying `WITH`).
                 let sql = format!(
-                    "WITH m AS (UPDATE delivery SET send_counted = true \
-                       WHERE delivery_id IN (SELECT CAST(t.value AS BIGINT) FROM {})) {HIT_EACH}",
-                    Self::EACH_ID
+                    "WITH m AS (UPDATE delivery SET send_counted = true WHERE delivery_id {}) \
+                     {HIT_EACH}",
+                    Self::one_of(Self::IDS)
                 );
                 let mut tx = self.write_one().await?;
                 let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
@@ -247,10 +247,12 @@ macro_rules! sql_deliveries {
                        AS providers_rev, \
                      (SELECT app.templates_rev FROM app WHERE app.app_id = verification.app_id) \
                        AS templates_rev \
-                     FROM verification WHERE verification_id IN (SELECT d.verification_id \
-                       FROM {} JOIN delivery d ON d.delivery_id = CAST(t.value AS BIGINT) \
-                       WHERE d.lease_owner = $1 AND d.lease_until = $2 AND d.status = 'sending')",
-                    Self::EACH_ID
+                     FROM verification WHERE verification_id {}",
+                    Self::one_of(&format!(
+                        "SELECT d.verification_id FROM delivery d WHERE d.delivery_id {} \
+                         AND d.lease_owner = $1 AND d.lease_until = $2 AND d.status = 'sending'",
+                        Self::one_of(Self::IDS)
+                    ))
                 );
                 let ids: Vec<i64> = rows.iter().map(|row| row.0).collect();
                 let ids = serde_json::to_string(&ids).expect("numbers serialise");

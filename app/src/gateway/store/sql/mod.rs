@@ -285,8 +285,8 @@ macro_rules! sql_store {
             use super::sql::{
                 consumed_at_once, counter, dangling, events_json, settle_at_once, unique_violation,
                 APP_COLUMNS, BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT,
-                FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY,
-                PEEK, RECONFIRM, TRIM_INBOX, VERIFICATION_COLUMNS,
+                FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, PEEK, RECONFIRM,
+                TRIM_INBOX, VERIFICATION_COLUMNS,
             };
             use super::stats::{
                 counted_under, country_prefix, tags, StatKey, StatsQuery, StatsStore, StatsSummary,
