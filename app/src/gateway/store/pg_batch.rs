@@ -15,15 +15,15 @@
 //! then written again alone, so each gets its own answer.
 
 use super::{
-    sql::counter,
-    sql::{verification_record, INSERT_VERIFICATION_COLUMNS, VERIFICATION_COLUMNS},
+    sql::{counter, verification_record, INSERT_VERIFICATION_COLUMNS, VERIFICATION_COLUMNS},
     stats::{country_prefix, tags},
-    NewDelivery, NewVerification, StoreError, VerificationRecord,
+    DeliveryOutcome, NewDelivery, NewVerification, StoreError, VerificationRecord,
 };
 use crate::model::Status;
 use sqlx::{postgres::PgRow, PgPool, Row};
 use std::{
     collections::{HashMap, HashSet, VecDeque},
+    future::Future,
     sync::{Arc, LazyLock},
     time::Instant,
 };
@@ -35,54 +35,72 @@ const MOST: usize = 256;
 /// Batches written at once, each on a connection of the pool.
 const IN_FLIGHT: usize = 4;
 
-/// One create waiting for its batch.
-struct Job {
-    new: NewVerification,
-    delivery: Option<NewDelivery>,
-    answer: oneshot::Sender<Result<VerificationRecord, StoreError>>,
+/// A kind of write PostgreSQL takes in batches: what one write is, what it answers, and
+/// how a batch of them is written.
+pub(super) trait Batched: Send + Sync + 'static {
+    type In: Send + Sync + 'static;
+    type Out: Send + 'static;
+    /// Orders a batch (parallel batches take rows in one order, so they never wait on each
+    /// other in a circle); two writes with one key never share a batch.
+    fn key(input: &Self::In) -> (i64, String);
+    /// Writes `inputs` in one statement that commits by itself; answers each, in order.
+    fn write_all(
+        pool: &PgPool,
+        inputs: &[&Self::In],
+    ) -> impl Future<Output = Result<Vec<Result<Self::Out, StoreError>>, StoreError>> + Send;
 }
 
-/// The queue of an instance's creates; the batcher stops when the last handle is gone.
-#[derive(Debug, Clone)]
-pub(super) struct CreateBatches {
-    queue: mpsc::UnboundedSender<Job>,
+/// One write waiting for its batch.
+struct Job<B: Batched> {
+    input: B::In,
+    answer: oneshot::Sender<Result<B::Out, StoreError>>,
 }
 
-impl CreateBatches {
+/// The queue of an instance's writes of one kind; the batcher stops when the last handle
+/// is gone.
+pub(super) struct Batches<B: Batched> {
+    queue: mpsc::UnboundedSender<Job<B>>,
+}
+
+impl<B: Batched> Clone for Batches<B> {
+    fn clone(&self) -> Self {
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl<B: Batched> std::fmt::Debug for Batches<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batches").finish_non_exhaustive()
+    }
+}
+
+impl<B: Batched> Batches<B> {
     /// Starts the batcher on `pool`.
     pub(super) fn start(pool: PgPool) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(batcher(pool, jobs));
+        tokio::spawn(batcher::<B>(pool, jobs));
         Self { queue }
     }
 
-    /// Writes `new` (and its outbox row) in the next batch; answers after its commit.
-    pub(super) async fn insert(
-        &self,
-        new: &NewVerification,
-        delivery: Option<&NewDelivery>,
-    ) -> Result<VerificationRecord, StoreError> {
+    /// Writes `input` in the next batch; answers after the commit that holds it.
+    pub(super) async fn write(&self, input: B::In) -> Result<B::Out, StoreError> {
         let (answer, answered) = oneshot::channel();
-        let job = Job {
-            new: new.clone(),
-            delivery: delivery.cloned(),
-            answer,
-        };
+        let closed = || StoreError::Database(sqlx::Error::PoolClosed);
         self.queue
-            .send(job)
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
-        answered
-            .await
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?
+            .send(Job { input, answer })
+            .map_err(|_| closed())?;
+        answered.await.map_err(|_| closed())?
     }
 }
 
-/// Takes the queued creates in batches and writes each batch on a task of its own, at
+/// Takes the queued writes in batches and writes each batch on a task of its own, at
 /// most [`IN_FLIGHT`] at a time.
-async fn batcher(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn batcher<B: Batched>(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job<B>>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    // Creates held back from a batch that had their id already: first in the next.
-    let mut held: VecDeque<Job> = VecDeque::new();
+    // Writes held back from a batch that had their key already: first in the next.
+    let mut held: VecDeque<Job<B>> = VecDeque::new();
     loop {
         let first = match held.pop_front() {
             Some(job) => job,
@@ -95,8 +113,7 @@ async fn batcher(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job>) {
             return;
         };
         // Everything queued while the slot was awaited joins this batch.
-        let mut ids = HashSet::new();
-        ids.insert((first.new.app_id, first.new.public_id.clone()));
+        let mut keys = HashSet::from([B::key(&first.input)]);
         let mut batch = vec![first];
         let mut later = VecDeque::new();
         while batch.len() < MOST {
@@ -107,7 +124,7 @@ async fn batcher(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job>) {
                     Err(_) => break,
                 },
             };
-            if ids.insert((next.new.app_id, next.new.public_id.clone())) {
+            if keys.insert(B::key(&next.input)) {
                 batch.push(next);
             } else {
                 later.push_back(next);
@@ -117,27 +134,29 @@ async fn batcher(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job>) {
         held = later;
         let pool = pool.clone();
         tokio::spawn(async move {
-            write_batch(&pool, batch).await;
+            write_batch::<B>(&pool, batch).await;
             drop(slot);
         });
     }
 }
 
-/// Writes `batch` in one statement and answers each create; if the statement fails, each
-/// create is written again alone.
-async fn write_batch(pool: &PgPool, mut batch: Vec<Job>) {
-    // Parallel batches take the unique index's entries in one order, so they never wait
-    // on each other in a circle.
-    batch.sort_by(|a, b| (a.new.app_id, &a.new.public_id).cmp(&(b.new.app_id, &b.new.public_id)));
+/// Writes `batch` in one statement and answers each write; if the statement fails, each
+/// write is written again alone.
+async fn write_batch<B: Batched>(pool: &PgPool, mut batch: Vec<Job<B>>) {
+    batch.sort_by_cached_key(|job| B::key(&job.input));
     let started = Instant::now();
-    let written = insert_all(pool, &batch).await;
+    let inputs: Vec<&B::In> = batch.iter().map(|job| &job.input).collect();
+    let written = B::write_all(pool, &inputs).await;
     crate::gateway::metrics::batch_committed(batch.len(), started.elapsed(), started.elapsed());
     match written {
-        Ok(mut records) => {
-            for job in batch {
-                let key = (job.new.app_id, job.new.public_id);
-                let answer = records.remove(&key).ok_or(StoreError::Conflict);
+        Ok(answers) if answers.len() == batch.len() => {
+            for (job, answer) in batch.into_iter().zip(answers) {
                 let _ = job.answer.send(answer);
+            }
+        }
+        Ok(_) => {
+            for job in batch {
+                let _ = job.answer.send(Err(StoreError::Corrupt("batch answers")));
             }
         }
         Err(e) if batch.len() == 1 => {
@@ -145,16 +164,43 @@ async fn write_batch(pool: &PgPool, mut batch: Vec<Job>) {
             let _ = job.answer.send(Err(e));
         }
         Err(e) => {
-            tracing::debug!(error = ?e, creates = batch.len(), "create batch failed; writing each alone");
+            tracing::debug!(error = ?e, writes = batch.len(), "write batch failed; writing each alone");
             for job in batch {
-                let key = (job.new.app_id, job.new.public_id.clone());
-                let one = std::slice::from_ref(&job);
-                let answer = insert_all(pool, one)
-                    .await
-                    .and_then(|mut records| records.remove(&key).ok_or(StoreError::Conflict));
+                let answer = match B::write_all(pool, &[&job.input]).await {
+                    Ok(mut answers) if answers.len() == 1 => answers.pop().expect("one answer"),
+                    Ok(_) => Err(StoreError::Corrupt("batch answers")),
+                    Err(e) => Err(e),
+                };
                 let _ = job.answer.send(answer);
             }
         }
+    }
+}
+
+/// A create: the verification and its outbox row, if it sends.
+pub(super) struct Create {
+    pub(super) new: NewVerification,
+    pub(super) delivery: Option<NewDelivery>,
+}
+
+impl Batched for Create {
+    type In = Create;
+    type Out = VerificationRecord;
+
+    fn key(create: &Create) -> (i64, String) {
+        (create.new.app_id, create.new.public_id.clone())
+    }
+
+    /// A create missing from the rows written had its id (or inbound key) taken.
+    async fn write_all(
+        pool: &PgPool,
+        creates: &[&Create],
+    ) -> Result<Vec<Result<VerificationRecord, StoreError>>, StoreError> {
+        let mut written = insert_all(pool, creates).await?;
+        Ok(creates
+            .iter()
+            .map(|c| written.remove(&Self::key(c)).ok_or(StoreError::Conflict))
+            .collect())
     }
 }
 
@@ -196,12 +242,12 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Writes `jobs` with [`INSERT_ALL`], committed by itself; answers the verifications
-/// written, by app and public id (a create missing from it had its id taken).
+/// written, by app and public id.
 async fn insert_all(
     pool: &PgPool,
-    jobs: &[Job],
+    jobs: &[&Create],
 ) -> Result<HashMap<(i64, String), VerificationRecord>, StoreError> {
-    let column = |f: &dyn Fn(&Job) -> String| jobs.iter().map(f).collect::<Vec<String>>();
+    let column = |f: &dyn Fn(&Create) -> String| jobs.iter().map(|j| f(j)).collect::<Vec<String>>();
     let number =
         |f: &dyn Fn(&NewVerification) -> i64| jobs.iter().map(|j| f(&j.new)).collect::<Vec<i64>>();
     let bytes = |f: &dyn Fn(&NewVerification) -> Option<Vec<u8>>| {
@@ -258,3 +304,133 @@ async fn insert_all(
         })
         .collect()
 }
+
+/// How a leased outbox row ends for now, with the events it records (a JSON array from
+/// `sql::events_json`).
+pub(super) struct Settle {
+    pub(super) delivery_id: i64,
+    pub(super) owner: String,
+    pub(super) outcome: DeliveryOutcome,
+    pub(super) events: String,
+    pub(super) now: i64,
+}
+
+impl Batched for Settle {
+    type In = Settle;
+    /// Whether the row was still leased to its owner, and so settled.
+    type Out = bool;
+
+    fn key(settle: &Settle) -> (i64, String) {
+        (settle.delivery_id, String::new())
+    }
+
+    async fn write_all(
+        pool: &PgPool,
+        settles: &[&Settle],
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let mut columns = SettleColumns::default();
+        for s in settles {
+            columns.push(s);
+        }
+        let settled: HashSet<i64> = sqlx::query_scalar(SETTLE_ALL)
+            .bind(columns.delivery_id)
+            .bind(columns.owner)
+            .bind(columns.status)
+            .bind(columns.provider)
+            .bind(columns.message_id)
+            .bind(columns.route_index)
+            .bind(columns.next_attempt_at)
+            .bind(columns.error)
+            .bind(columns.now)
+            .bind(columns.events)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(settles
+            .iter()
+            .map(|s| Ok(settled.contains(&s.delivery_id)))
+            .collect())
+    }
+}
+
+/// The settles of a batch as the arrays `SETTLE_ALL` takes: each outcome as the row's
+/// new status and the values that status sets (the others unused).
+#[derive(Default)]
+struct SettleColumns {
+    delivery_id: Vec<i64>,
+    owner: Vec<String>,
+    status: Vec<String>,
+    provider: Vec<String>,
+    message_id: Vec<Option<String>>,
+    route_index: Vec<i64>,
+    next_attempt_at: Vec<i64>,
+    error: Vec<String>,
+    now: Vec<i64>,
+    events: Vec<String>,
+}
+
+impl SettleColumns {
+    fn push(&mut self, s: &Settle) {
+        let (status, provider, message_id, route_index, next_attempt_at, error) = match &s.outcome {
+            DeliveryOutcome::Sent {
+                provider,
+                message_id,
+            } => ("sent", provider.as_str(), message_id.clone(), 0, 0, ""),
+            DeliveryOutcome::Retry {
+                route_index,
+                next_attempt_at,
+                error,
+            } => (
+                "queued",
+                "",
+                None,
+                i64::from(*route_index),
+                *next_attempt_at,
+                error.as_str(),
+            ),
+            DeliveryOutcome::Closed { status, error } => (*status, "", None, 0, 0, error.as_str()),
+        };
+        self.delivery_id.push(s.delivery_id);
+        self.owner.push(s.owner.clone());
+        self.status.push(status.to_owned());
+        self.provider.push(provider.to_owned());
+        self.message_id.push(message_id);
+        self.route_index.push(route_index);
+        self.next_attempt_at.push(next_attempt_at);
+        self.error.push(error.to_owned());
+        self.now.push(s.now);
+        self.events.push(s.events.clone());
+    }
+}
+
+/// The settles as parallel arrays; each row still leased to its owner takes its outcome
+/// (what `DeliveryOutcome::settle_sql` writes for one), and its events are recorded with
+/// what they are counted under (`sql::EVENT`), in the batch's order. Answers the rows
+/// settled.
+const SETTLE_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[], \
+       $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], \
+       $9::bigint[], $10::text[]) WITH ORDINALITY \
+       AS i(delivery_id, owner, status, provider, message_id, route_index, next_attempt_at, \
+         error, now, events, n)), \
+     s AS (UPDATE delivery d SET status = i.status, \
+         provider = CASE WHEN i.status = 'sent' THEN i.provider ELSE d.provider END, \
+         provider_message_id = CASE WHEN i.status = 'sent' THEN i.message_id \
+           ELSE d.provider_message_id END, \
+         route_index = CASE WHEN i.status = 'queued' THEN i.route_index ELSE d.route_index END, \
+         next_attempt_at = CASE WHEN i.status = 'queued' THEN i.next_attempt_at \
+           ELSE d.next_attempt_at END, \
+         sent_at = CASE WHEN i.status = 'sent' THEN i.now ELSE d.sent_at END, \
+         last_error = i.error, lease_owner = NULL, lease_until = NULL, updated_at = i.now \
+       FROM i WHERE d.delivery_id = i.delivery_id AND d.lease_owner = i.owner \
+         AND d.status = 'sending' \
+       RETURNING d.delivery_id, d.verification_id), \
+     e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, channel, \
+         provider, country, tags) \
+       SELECT s.verification_id, x.e->>'kind', x.e->>'detail', i.now, v.app_id, v.channel, \
+         COALESCE(x.e->>'provider', v.provider), v.country, x.e->>'tags' \
+       FROM s JOIN i ON i.delivery_id = s.delivery_id \
+       JOIN verification v ON v.verification_id = s.verification_id \
+       CROSS JOIN jsonb_array_elements(i.events::jsonb) WITH ORDINALITY AS x(e, k) \
+       ORDER BY i.n, x.k) \
+     SELECT delivery_id FROM s";

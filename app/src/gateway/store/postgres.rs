@@ -2,8 +2,12 @@
 //! so it holds across instances.
 
 use super::{
-    group_commit::GroupCommit, pg_batch::CreateBatches, readers::Readers, sql::sql_store,
-    views::Views, NewDelivery, NewVerification, StoreError, VerificationRecord,
+    group_commit::GroupCommit,
+    pg_batch::{Batches, Create, Settle},
+    readers::Readers,
+    sql::sql_store,
+    views::Views,
+    DeliveryOutcome, NewDelivery, NewVerification, StoreError, VerificationRecord,
 };
 use sqlx::{
     pool::PoolConnection,
@@ -23,7 +27,9 @@ pub struct PostgresStore {
     /// writes, by the live pump (`views.rs`).
     views: Arc<Views>,
     /// The group commit of this instance's creates (`pg_batch.rs`).
-    creates: CreateBatches,
+    creates: Batches<Create>,
+    /// The group commit of its outbox's outcomes.
+    settles: Batches<Settle>,
 }
 
 impl PostgresStore {
@@ -39,7 +45,8 @@ impl PostgresStore {
         let events = Arc::new(Notify::new());
         tokio::spawn(notify_listeners(pool.clone(), Arc::downgrade(&events)));
         Ok(Self {
-            creates: CreateBatches::start(pool.clone()),
+            creates: Batches::start(pool.clone()),
+            settles: Batches::start(pool.clone()),
             pool,
             events,
             views: Arc::default(),
@@ -69,7 +76,31 @@ impl PostgresStore {
         new: &NewVerification,
         delivery: Option<&NewDelivery>,
     ) -> Result<VerificationRecord, StoreError> {
-        self.creates.insert(new, delivery).await
+        let create = Create {
+            new: new.clone(),
+            delivery: delivery.cloned(),
+        };
+        self.creates.write(create).await
+    }
+
+    /// A delivery's outcome and its events are written in batches, each one statement
+    /// (`pg_batch.rs`).
+    async fn settle_in_batch(
+        &self,
+        delivery_id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+        events: &[(&str, &str)],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let settle = Settle {
+            delivery_id,
+            owner: owner.to_owned(),
+            outcome: outcome.clone(),
+            events: super::sql::events_json(events),
+            now,
+        };
+        self.settles.write(settle).await
     }
 
     /// Every read goes through the pool.

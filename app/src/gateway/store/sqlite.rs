@@ -6,7 +6,7 @@ use super::{
     readers::Readers,
     sql::sql_store,
     views::Views,
-    NewDelivery, NewVerification, StoreError, VerificationRecord,
+    DeliveryOutcome, NewDelivery, NewVerification, StoreError, VerificationRecord,
 };
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
@@ -108,6 +108,20 @@ impl SqliteStore {
     /// The hot writes run on the writer's synchronous connection (`direct.rs`).
     fn direct(&self) -> Option<&GroupCommit> {
         Some(&self.writer)
+    }
+
+    /// A delivery's outcome is one of the writer's hot writes, committed with its batch.
+    async fn settle_in_batch(
+        &self,
+        delivery_id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+        events: &[(&str, &str)],
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .settle_delivery(delivery_id, owner, outcome, events, now)
+            .await
     }
 
     /// A create is one of the writer's hot writes, committed with its batch.

@@ -325,35 +325,10 @@ macro_rules! sql_deliveries {
                 events: &[(&str, &str)],
                 now: i64,
             ) -> Result<bool, StoreError> {
-                let settled = if let Some(writer) = self.direct() {
-                    writer
-                        .settle_delivery(delivery_id, owner, outcome, events, now)
-                        .await?
-                } else {
-                    // PostgreSQL: the outcome and its events in one statement that commits
-                    // by itself (data-modifying `WITH`); the events' values follow the
-                    // outcome's and now, as one JSON array.
-                    let sql = settle_at_once(outcome.settle_sql());
-                    let events = events_json(events);
-                    let mut tx = self.write_one().await?;
-                    let settle = sqlx::query_scalar(&sql).bind(delivery_id).bind(owner);
-                    let settle = match outcome {
-                        DeliveryOutcome::Sent { provider, message_id } => {
-                            settle.bind(provider).bind(message_id).bind(now)
-                        }
-                        DeliveryOutcome::Retry { route_index, next_attempt_at, error } => settle
-                            .bind(i64::from(*route_index))
-                            .bind(*next_attempt_at)
-                            .bind(error)
-                            .bind(now),
-                        DeliveryOutcome::Closed { status, error } => {
-                            settle.bind(*status).bind(error).bind(now)
-                        }
-                    };
-                    let settled: Option<i64> = settle.bind(events).fetch_optional(&mut *tx).await?;
-                    tx.commit().await?;
-                    settled.is_some()
-                };
+                // In the backend's group commit: SQLite's writer, PostgreSQL's batches.
+                let settled = self
+                    .settle_in_batch(delivery_id, owner, outcome, events, now)
+                    .await?;
                 if settled && !events.is_empty() {
                     self.events_added();
                 }

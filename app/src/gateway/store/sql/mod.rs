@@ -193,35 +193,8 @@ pub(super) fn consumed_at_once(consume: &str) -> String {
     )
 }
 
-/// PostgreSQL: `settle` (a `DeliveryOutcome::settle_sql`, answering the verification) and
-/// the events it records, in one statement; the events are the parameter after the
-/// settle's last, a JSON array from [`events_json`]. Answers the verification if settled.
-pub(super) fn settle_at_once(settle: &str) -> String {
-    let last = settle
-        .split('$')
-        .skip(1)
-        .filter_map(|rest| {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            rest[..digits].parse::<usize>().ok()
-        })
-        .max()
-        .unwrap_or(0);
-    let (now, events) = (last, last + 1);
-    format!(
-        "WITH s AS ({settle}), \
-         e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, channel, \
-           provider, country, tags) \
-           SELECT s.verification_id, x.e->>'kind', x.e->>'detail', ${now}, v.app_id, \
-             v.channel, COALESCE(x.e->>'provider', v.provider), v.country, x.e->>'tags' \
-           FROM s JOIN verification v ON v.verification_id = s.verification_id \
-           CROSS JOIN jsonb_array_elements(${events}::jsonb) WITH ORDINALITY AS x(e, n) \
-           ORDER BY x.n) \
-         SELECT verification_id FROM s"
-    )
-}
-
-/// `events` (kind, detail) as [`settle_at_once`] takes them, each with the provider and
-/// tags [`EVENT`] records.
+/// `events` (kind, detail) as PostgreSQL's batched settle takes them (`pg_batch.rs`), each
+/// with the provider and tags [`EVENT`] records.
 pub(super) fn events_json(events: &[(&str, &str)]) -> String {
     let rows: Vec<serde_json::Value> = events
         .iter()
@@ -283,8 +256,8 @@ macro_rules! sql_store {
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
-                consumed_at_once, counter, dangling, events_json, settle_at_once, unique_violation,
-                APP_COLUMNS, BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT,
+                consumed_at_once, counter, dangling, unique_violation, APP_COLUMNS,
+                BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT,
                 FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, PEEK, RECONFIRM,
                 TRIM_INBOX, VERIFICATION_COLUMNS,
             };
