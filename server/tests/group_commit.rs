@@ -11,8 +11,8 @@ use app::{
         clock::ManualClock,
         code::{Alphabet, CodeHasher, CodeKey, CodeSpec, OtpCode},
         store::{
-            Attempt, AttemptOutcome, NewDelivery, NewVerification, PostgresStore, SqliteStore,
-            Store, StoreError,
+            Attempt, AttemptOutcome, DeliveryOutcome, NewDelivery, NewVerification, PostgresStore,
+            SqliteStore, Store, StoreError,
         },
         CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
@@ -523,10 +523,143 @@ async fn a_create_that_fails_fails_alone(backend: Backend) {
     }
 }
 
+/// Outcomes of claimed messages written at once, one of them by a worker that no longer
+/// holds its lease: that one changes nothing and is answered false; every other is
+/// settled, with its own status and its own events, and they shared batches.
+async fn settles_written_together_answer_each(backend: Backend) {
+    let recorder = otpgate::http::metrics::recorder();
+    let (store, _dir, pg_name) = open(backend).await;
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("settles").unwrap(), "Settles", None)
+        .await
+        .unwrap();
+    let delivery = NewDelivery {
+        route: vec!["console".into(), "backup".into()],
+        address: "ana@example.com".into(),
+    };
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let mut new = new_row(app.app_id, &format!("m-{n}"), vec![3]);
+        new.sends = 1;
+        let record = store
+            .insert_verification(&new, Some(&delivery))
+            .await
+            .unwrap();
+        ids.push(record.verification_id);
+    }
+    let claimed = store
+        .claim_deliveries("w1", 2_000, 60_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 12);
+    let before = histogram(&recorder.render(), "otpgate_write_batch_writes").unwrap_or_default();
+    let mut all = tokio::task::JoinSet::new();
+    for (n, claim) in claimed.iter().enumerate() {
+        let (store, delivery_id) = (store.clone(), claim.delivery_id);
+        let verification_id = claim.verification.verification_id;
+        all.spawn(async move {
+            let (owner, outcome) = match n {
+                0 => (
+                    "w2",
+                    DeliveryOutcome::Sent {
+                        provider: "console".into(),
+                        message_id: None,
+                    },
+                ),
+                1 => (
+                    "w1",
+                    DeliveryOutcome::Retry {
+                        route_index: 1,
+                        next_attempt_at: 9_000,
+                        error: "busy".into(),
+                    },
+                ),
+                2 => (
+                    "w1",
+                    DeliveryOutcome::Closed {
+                        status: "dead",
+                        error: "gone".into(),
+                    },
+                ),
+                n => (
+                    "w1",
+                    DeliveryOutcome::Sent {
+                        provider: "console".into(),
+                        message_id: Some(format!("msg-{n}")),
+                    },
+                ),
+            };
+            let events: &[(&str, &str)] = match n {
+                1 => &[],
+                2 => &[("failed", r#"{"error":"gone"}"#), ("dead", "{}")],
+                _ => &[("sent", r#"{"provider":"console"}"#)],
+            };
+            let settled = store
+                .settle_delivery(delivery_id, owner, &outcome, events, 3_000)
+                .await
+                .unwrap();
+            (n, verification_id, settled)
+        });
+    }
+    while let Some(answer) = all.join_next().await {
+        let (n, verification_id, settled) = answer.unwrap();
+        assert_eq!(settled, n != 0, "settle {n}");
+        let rows = store.deliveries_of(verification_id).await.unwrap();
+        let kinds = store.event_kinds(verification_id).await.unwrap();
+        let (status, provider) = (rows[0].0.as_str(), rows[0].1.as_str());
+        match n {
+            0 => {
+                assert_eq!(status, "sending", "the lease's holder settles it, not w2");
+                assert_eq!(kinds, ["created"]);
+            }
+            1 => {
+                assert_eq!(status, "queued");
+                assert_eq!(kinds, ["created"]);
+            }
+            2 => {
+                assert_eq!(status, "dead");
+                assert_eq!(kinds, ["created", "failed", "dead"]);
+            }
+            _ => {
+                assert_eq!((status, provider), ("sent", "console"));
+                assert_eq!(kinds, ["created", "sent"]);
+            }
+        }
+    }
+    // The retried message is due again at its new time, through the second provider.
+    let again = store
+        .claim_deliveries("w1", 9_000, 70_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        again
+            .iter()
+            .map(|c| (c.verification.verification_id, c.route_index))
+            .collect::<Vec<_>>(),
+        [(claimed[1].verification.verification_id, 1)]
+    );
+    let after = histogram(&recorder.render(), "otpgate_write_batch_writes").unwrap();
+    let (writes, batches) = (after.0 - before.0, after.1 - before.1);
+    assert!(writes >= 12.0, "{writes} writes in {batches} batches");
+    if backend == Backend::Postgres {
+        // PostgreSQL's batcher is a task of this runtime: it finds all twelve queued.
+        // (SQLite's writer, a thread, may take each as it comes; its batches are the first
+        // test's.)
+        assert!(batches < writes, "{writes} writes in {batches} batches");
+    }
+    drop(gw);
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
 on_both_backends!(
     a_batch_answers_each_write_on_its_own,
     an_insert_answers_the_row_it_stored,
     hits_on_many_buckets_count_as_hits_in_turn,
     refused_attempts_spend_nothing,
-    a_create_that_fails_fails_alone
+    a_create_that_fails_fails_alone,
+    settles_written_together_answer_each
 );
