@@ -434,3 +434,215 @@ const SETTLE_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text
        CROSS JOIN jsonb_array_elements(i.events::jsonb) WITH ORDINALITY AS x(e, k) \
        ORDER BY i.n, x.k) \
      SELECT delivery_id FROM s";
+
+/// A check's first statement: if the verification is open for an attempt (status `on`,
+/// unexpired, not retired, attempts left), one unit of the address's failure budget
+/// reserved (a bucket stops at `max + 1`, so guesses refused past it change nothing) and,
+/// unless that spends more than `max`, the attempt counted. Committed before the code is
+/// compared, so nothing after can leave a guess uncounted.
+pub(super) struct Budget {
+    pub(super) now: i64,
+    pub(super) verification_id: i64,
+    pub(super) on: &'static str,
+    pub(super) key: String,
+    pub(super) window: i64,
+    pub(super) max: i64,
+}
+
+/// What [`Budget`] found: the bucket's hits after it (`None`: the verification was not
+/// open), and the counted attempt (`None`: none was counted).
+#[derive(Debug)]
+pub(super) struct Budgeted {
+    pub(super) spent: Option<i64>,
+    pub(super) counted: Option<Counted>,
+}
+
+/// The verification after its attempt was counted.
+#[derive(Debug)]
+pub(super) struct Counted {
+    pub(super) attempts: u32,
+    pub(super) max_attempts: u32,
+    pub(super) code_hmac: Vec<u8>,
+    pub(super) created_at: i64,
+}
+
+impl Batched for Budget {
+    type In = Budget;
+    type Out = Budgeted;
+
+    /// One check a bucket per batch: a statement may not raise a row twice (and a
+    /// verification's checks share its address's bucket).
+    fn key(budget: &Budget) -> (i64, String) {
+        (0, budget.key.clone())
+    }
+
+    async fn write_all(
+        pool: &PgPool,
+        budgets: &[&Budget],
+    ) -> Result<Vec<Result<Budgeted, StoreError>>, StoreError> {
+        let each = |f: &dyn Fn(&Budget) -> i64| budgets.iter().map(|b| f(b)).collect::<Vec<i64>>();
+        let rows = sqlx::query(BUDGET_ALL)
+            .bind(each(&|b| b.now))
+            .bind(each(&|b| b.verification_id))
+            .bind(budgets.iter().map(|b| b.on).collect::<Vec<&str>>())
+            .bind(
+                budgets
+                    .iter()
+                    .map(|b| b.key.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(each(&|b| b.window))
+            .bind(each(&|b| b.max))
+            .fetch_all(pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let attempts: Option<i64> = row.try_get("attempts")?;
+                let counted = match attempts {
+                    None => None,
+                    Some(attempts) => Some(Counted {
+                        attempts: counter(attempts, "attempts")?,
+                        max_attempts: counter(row.try_get("max_attempts")?, "max_attempts")?,
+                        code_hmac: row.try_get("code_hmac")?,
+                        created_at: row.try_get("created_at")?,
+                    }),
+                };
+                Ok(Budgeted {
+                    spent: row.try_get("spent")?,
+                    counted,
+                })
+            })
+            .collect())
+    }
+}
+
+/// [`Budget`] for a batch: parallel arrays, each bucket raised in key order (so parallel
+/// batches lock buckets in one order, each before its verification, as the consumption
+/// does), one row per check in the arrays' order.
+const BUDGET_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], \
+       $3::text[], $4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY \
+       AS i(now, verification_id, status, bucket_key, window_start, most, n)), \
+     o AS (SELECT i.* FROM i JOIN verification v ON v.verification_id = i.verification_id \
+       AND v.status = i.status AND v.expires_at > i.now AND v.retired_at IS NULL \
+       AND v.attempts < v.max_attempts), \
+     b AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) \
+       SELECT bucket_key, window_start, 1 FROM o ORDER BY bucket_key \
+       ON CONFLICT (bucket_key) DO UPDATE SET \
+         hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+           THEN LEAST(rate_bucket.hits + excluded.hits, \
+             (SELECT i.most FROM i WHERE i.bucket_key = excluded.bucket_key) + 1) \
+           ELSE excluded.hits END, \
+         window_start = excluded.window_start \
+       RETURNING bucket_key, hits), \
+     u AS (UPDATE verification v SET attempts = v.attempts + 1, updated_at = o.now \
+       FROM o JOIN b ON b.bucket_key = o.bucket_key \
+       WHERE v.verification_id = o.verification_id AND v.status = o.status \
+         AND v.expires_at > o.now AND v.retired_at IS NULL AND v.attempts < v.max_attempts \
+         AND b.hits <= o.most \
+       RETURNING v.verification_id, v.attempts, v.max_attempts, v.code_hmac, v.created_at) \
+     SELECT b.hits AS spent, u.attempts, u.max_attempts, u.code_hmac, u.created_at \
+     FROM i LEFT JOIN b ON b.bucket_key = i.bucket_key \
+     LEFT JOIN u ON u.verification_id = i.verification_id ORDER BY i.n";
+
+/// A right code's second statement: the budget unit [`Budget`] reserved given back (a
+/// right code spends nothing), then the verification consumed (or, `reconfirm`, a kept
+/// verified record confirmed again; retired when `retire`) with its event.
+pub(super) struct Consume {
+    pub(super) now: i64,
+    pub(super) verification_id: i64,
+    pub(super) retire: bool,
+    pub(super) reconfirm: bool,
+    pub(super) kind: &'static str,
+    pub(super) detail: String,
+    pub(super) tags: Option<String>,
+    pub(super) key: String,
+    pub(super) window: i64,
+}
+
+impl Batched for Consume {
+    type In = Consume;
+    /// Whether this check consumed it (another may have, between the two statements).
+    type Out = bool;
+
+    fn key(consume: &Consume) -> (i64, String) {
+        (0, consume.key.clone())
+    }
+
+    async fn write_all(
+        pool: &PgPool,
+        consumes: &[&Consume],
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let flag =
+            |f: &dyn Fn(&Consume) -> bool| consumes.iter().map(|c| f(c)).collect::<Vec<bool>>();
+        let consumed: HashSet<i64> = sqlx::query_scalar(CONSUME_ALL)
+            .bind(consumes.iter().map(|c| c.now).collect::<Vec<i64>>())
+            .bind(
+                consumes
+                    .iter()
+                    .map(|c| c.verification_id)
+                    .collect::<Vec<i64>>(),
+            )
+            .bind(flag(&|c| c.retire))
+            .bind(flag(&|c| c.reconfirm))
+            .bind(consumes.iter().map(|c| c.kind).collect::<Vec<&str>>())
+            .bind(
+                consumes
+                    .iter()
+                    .map(|c| c.detail.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                consumes
+                    .iter()
+                    .map(|c| c.tags.as_deref())
+                    .collect::<Vec<Option<&str>>>(),
+            )
+            .bind(
+                consumes
+                    .iter()
+                    .map(|c| c.key.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(consumes.iter().map(|c| c.window).collect::<Vec<i64>>())
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(consumes
+            .iter()
+            .map(|c| Ok(consumed.contains(&c.verification_id)))
+            .collect())
+    }
+}
+
+/// [`Consume`] for a batch: the buckets given back in key order, then each verification
+/// consumed as `sql::CONSUME` (or confirmed again as `sql::RECONFIRM`) does, only after its
+/// bucket (the order [`BUDGET_ALL`] locks them in), and its event. Answers the
+/// verifications consumed.
+const CONSUME_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], \
+       $3::bool[], $4::bool[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bigint[]) \
+       WITH ORDINALITY AS i(now, verification_id, retire, reconfirm, kind, detail, tags, \
+         bucket_key, window_start, n)), \
+     r AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) \
+       SELECT bucket_key, window_start, 0 FROM i ORDER BY bucket_key \
+       ON CONFLICT (bucket_key) DO UPDATE SET \
+         hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+           THEN rate_bucket.hits - 1 ELSE 0 END, \
+         window_start = excluded.window_start \
+       RETURNING bucket_key), \
+     c AS (UPDATE verification v SET \
+         status = CASE WHEN i.reconfirm THEN v.status ELSE 'verified' END, \
+         verified_at = CASE WHEN i.reconfirm THEN v.verified_at ELSE i.now END, \
+         updated_at = i.now, retired_at = CASE WHEN i.retire THEN i.now ELSE NULL END \
+       FROM i JOIN r ON r.bucket_key = i.bucket_key \
+       WHERE v.verification_id = i.verification_id AND CASE WHEN i.reconfirm \
+         THEN v.status = 'verified' AND v.retired_at IS NULL \
+         ELSE v.status = 'pending' AND v.verified_at IS NULL END \
+       RETURNING v.verification_id, v.app_id, v.channel, v.provider, v.country), \
+     e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, channel, \
+         provider, country, tags) \
+       SELECT c.verification_id, i.kind, i.detail, i.now, c.app_id, c.channel, c.provider, \
+         c.country, i.tags \
+       FROM c JOIN i ON i.verification_id = c.verification_id ORDER BY i.n) \
+     SELECT verification_id FROM c";

@@ -3,12 +3,15 @@
 
 use super::{
     group_commit::GroupCommit,
-    pg_batch::{Batches, Create, Settle},
+    pg_batch::{Batches, Budget, Consume, Create, Settle},
     readers::Readers,
-    sql::sql_store,
+    sql::{sql_store, EVENT, FINISH},
+    stats::{counted_under, tags},
     views::Views,
-    DeliveryOutcome, NewDelivery, NewVerification, StoreError, VerificationRecord,
+    Attempt, AttemptOutcome, DeliveryOutcome, NewDelivery, NewVerification, StoreError,
+    VerificationRecord,
 };
+use crate::{gateway::code::CodeDigests, model::Status};
 use sqlx::{
     pool::PoolConnection,
     postgres::{PgListener, PgPoolOptions},
@@ -30,6 +33,9 @@ pub struct PostgresStore {
     creates: Batches<Create>,
     /// The group commit of its outbox's outcomes.
     settles: Batches<Settle>,
+    /// The group commit of its checks' two statements.
+    budgets: Batches<Budget>,
+    consumes: Batches<Consume>,
 }
 
 impl PostgresStore {
@@ -47,6 +53,8 @@ impl PostgresStore {
         Ok(Self {
             creates: Batches::start(pool.clone()),
             settles: Batches::start(pool.clone()),
+            budgets: Batches::start(pool.clone()),
+            consumes: Batches::start(pool.clone()),
             pool,
             events,
             views: Arc::default(),
@@ -101,6 +109,139 @@ impl PostgresStore {
             now,
         };
         self.settles.write(settle).await
+    }
+
+    /// One check in two statements, each in a batch of its kind that commits by itself
+    /// (`pg_batch.rs`): the address's failure budget and the attempt ([`Budget`]), then,
+    /// after the comparison in constant time here, either the consumption with its event
+    /// and the budget given back ([`Consume`]) or the failure's event. The attempt is
+    /// counted and committed before the code is compared, so what happens after (a lost
+    /// connection, a crash) can only leave an attempt counted, never a guess uncounted.
+    /// The last attempt's failure locks the verification and records both events in a
+    /// transaction of its own.
+    async fn attempt_in_batch(
+        &self,
+        a: &Attempt,
+        code: &CodeDigests,
+    ) -> Result<AttemptOutcome, StoreError> {
+        let on = if a.reconfirm {
+            Status::Verified
+        } else {
+            Status::Pending
+        };
+        let budgeted = self
+            .budgets
+            .write(Budget {
+                now: a.now,
+                verification_id: a.verification_id,
+                on: on.as_str(),
+                key: a.budget_key.clone(),
+                window: a.budget_window,
+                max: a.budget_max,
+            })
+            .await?;
+        let counted = match (budgeted.spent, budgeted.counted) {
+            (Some(spent), _) if spent > a.budget_max => return Ok(AttemptOutcome::OverBudget),
+            (_, None) => return Ok(AttemptOutcome::NotOpen),
+            (_, Some(counted)) => counted,
+        };
+        let (attempts, max_attempts) = (counted.attempts, counted.max_attempts);
+        let left = max_attempts.saturating_sub(attempts);
+        let right = code.matches(&counted.code_hmac);
+        if !right && !a.reconfirm && left == 0 {
+            return self.lock_after_last(a, attempts, max_attempts).await;
+        }
+        if right {
+            let (kind, detail) = if a.reconfirm {
+                (
+                    "recheck",
+                    serde_json::json!({ "verified": true, "attempts_left": left }),
+                )
+            } else {
+                // How long it took and how many wrong codes came first, for stats.
+                (
+                    "verified",
+                    serde_json::json!({
+                        "after_ms": a.now - counted.created_at,
+                        "wrong": attempts.saturating_sub(1),
+                    }),
+                )
+            };
+            let consumed = self
+                .consumes
+                .write(Consume {
+                    now: a.now,
+                    verification_id: a.verification_id,
+                    retire: a.retire,
+                    reconfirm: a.reconfirm,
+                    kind,
+                    tags: tags(kind, &detail),
+                    detail: detail.to_string(),
+                    key: a.budget_key.clone(),
+                    window: a.budget_window,
+                })
+                .await?;
+            // False: another check consumed it between the two statements.
+            return Ok(if consumed {
+                AttemptOutcome::Verified { attempts }
+            } else {
+                AttemptOutcome::NotOpen
+            });
+        }
+        // A kept verified record stays verified; its spent budget only stops re-checks.
+        let (kind, detail) = if a.reconfirm {
+            (
+                "recheck",
+                serde_json::json!({ "verified": false, "attempts_left": left }),
+            )
+        } else {
+            ("attempt", serde_json::json!({ "attempts_left": left }))
+        };
+        let mut conn = self.pool.acquire().await?;
+        record_event(
+            &mut conn,
+            a.verification_id,
+            kind,
+            &detail.to_string(),
+            a.now,
+        )
+        .await?;
+        Ok(AttemptOutcome::Incorrect {
+            attempts,
+            max_attempts,
+            locked: false,
+        })
+    }
+
+    /// The last attempt's wrong code (counted already): its event, the verification
+    /// locked and that event, in one transaction.
+    async fn lock_after_last(
+        &self,
+        a: &Attempt,
+        attempts: u32,
+        max_attempts: u32,
+    ) -> Result<AttemptOutcome, StoreError> {
+        let (id, now) = (a.verification_id, a.now);
+        let mut tx = self.pool.begin().await?;
+        let detail = serde_json::json!({ "attempts_left": 0 }).to_string();
+        record_event(&mut tx, id, "attempt", &detail, now).await?;
+        let locked = sqlx::query(FINISH)
+            .bind(Status::Locked.as_str())
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if locked {
+            record_event(&mut tx, id, "locked", "{}", now).await?;
+        }
+        tx.commit().await?;
+        Ok(AttemptOutcome::Incorrect {
+            attempts,
+            max_attempts,
+            locked,
+        })
     }
 
     /// Every read goes through the pool.
@@ -259,6 +400,27 @@ impl std::ops::DerefMut for Autocommit {
     fn deref_mut(&mut self) -> &mut PgConnection {
         &mut self.0
     }
+}
+
+/// Records one event of verification `id` on `conn` (see `sql::EVENT`).
+async fn record_event(
+    conn: &mut PgConnection,
+    id: i64,
+    kind: &str,
+    detail: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (provider, tags) = counted_under(kind, detail);
+    sqlx::query(EVENT)
+        .bind(id)
+        .bind(kind)
+        .bind(detail)
+        .bind(now)
+        .bind(provider)
+        .bind(tags)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Adds the events `filter` picks (a condition on the view `event_metric`) to `stat_hour`.

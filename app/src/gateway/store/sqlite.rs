@@ -6,8 +6,10 @@ use super::{
     readers::Readers,
     sql::sql_store,
     views::Views,
-    DeliveryOutcome, NewDelivery, NewVerification, StoreError, VerificationRecord,
+    Attempt, AttemptOutcome, DeliveryOutcome, NewDelivery, NewVerification, StoreError,
+    VerificationRecord,
 };
+use crate::gateway::code::CodeDigests;
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     Connection, Sqlite, SqliteConnection, SqlitePool,
@@ -108,6 +110,15 @@ impl SqliteStore {
     /// The hot writes run on the writer's synchronous connection (`direct.rs`).
     fn direct(&self) -> Option<&GroupCommit> {
         Some(&self.writer)
+    }
+
+    /// A check is one of the writer's hot writes, committed with its batch.
+    async fn attempt_in_batch(
+        &self,
+        a: &Attempt,
+        code: &CodeDigests,
+    ) -> Result<AttemptOutcome, StoreError> {
+        self.writer.attempt(a, code).await
     }
 
     /// A delivery's outcome is one of the writer's hot writes, committed with its batch.

@@ -144,55 +144,6 @@ pub(super) const RECONFIRM: &str = "UPDATE verification SET updated_at = $1, \
 pub(super) const FINISH: &str = "UPDATE verification SET status = $1, updated_at = $2 \
      WHERE verification_id = $3 AND status = 'pending'";
 
-/// PostgreSQL, committed by itself: if the verification is open for an attempt (status
-/// `$3`, unexpired, not retired, attempts left), reserves one of the address's failure
-/// budget (`$4`, window `$5`; a bucket stops at `$6 + 1`, so guesses refused past it
-/// change nothing) and, unless that spends more than `$6`, counts the attempt as
-/// `COUNT_ATTEMPT` does. The bucket's row lock orders parallel guesses at one address and
-/// the verification's row lock parallel attempts at it. One row: `spent` (NULL when the
-/// verification was not open) and the counted attempt's columns (NULL when none was
-/// counted).
-pub(super) const BUDGET_AND_ATTEMPT: &str =
-    "WITH o AS (SELECT 1 FROM verification WHERE verification_id = $2 AND status = $3 \
-       AND expires_at > $1 AND retired_at IS NULL AND attempts < max_attempts), \
-     b AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) SELECT $4, $5, 1 FROM o \
-       ON CONFLICT (bucket_key) DO UPDATE SET \
-         hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
-                THEN LEAST(rate_bucket.hits + excluded.hits, $6 + 1) ELSE excluded.hits END, \
-         window_start = excluded.window_start \
-       RETURNING hits), \
-     u AS (UPDATE verification SET attempts = attempts + 1, updated_at = $1 \
-       WHERE verification_id = $2 AND status = $3 AND expires_at > $1 \
-         AND retired_at IS NULL AND attempts < max_attempts AND (SELECT hits FROM b) <= $6 \
-       RETURNING attempts, max_attempts, code_hmac, created_at) \
-     SELECT (SELECT hits FROM b) AS spent, u.attempts, u.max_attempts, u.code_hmac, \
-       u.created_at \
-     FROM (SELECT 1) AS one LEFT JOIN u ON true";
-
-/// PostgreSQL: the address's budget unit given back (`$7`, window `$8`; a right code spends
-/// nothing, whether or not it is the one that consumes), then `consume` (`CONSUME` or
-/// `RECONFIRM`, on `$1` now, `$2` retire, `$3` the verification) and its event (kind `$4`,
-/// detail `$5`, tags `$6`), in one statement; answers how many were consumed. The bucket is
-/// locked before the verification (the consumption waits on the give-back), the order
-/// `BUDGET_AND_ATTEMPT` takes them in, so the two statements of parallel checks never wait
-/// on each other in a circle.
-pub(super) fn consumed_at_once(consume: &str) -> String {
-    format!(
-        "WITH r AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) VALUES ($7, $8, 0) \
-           ON CONFLICT (bucket_key) DO UPDATE SET \
-             hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
-                    THEN rate_bucket.hits - 1 ELSE 0 END, \
-             window_start = excluded.window_start \
-           RETURNING hits), \
-         c AS ({consume} AND EXISTS (SELECT 1 FROM r) \
-           RETURNING verification_id, app_id, channel, provider, country), \
-         e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, channel, \
-           provider, country, tags) \
-           SELECT verification_id, $4, $5, $1, app_id, channel, provider, country, $6 FROM c) \
-         SELECT COUNT(*) FROM c"
-    )
-}
-
 /// `events` (kind, detail) as PostgreSQL's batched settle takes them (`pg_batch.rs`), each
 /// with the provider and tags [`EVENT`] records.
 pub(super) fn events_json(events: &[(&str, &str)]) -> String {
@@ -256,13 +207,12 @@ macro_rules! sql_store {
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
-                consumed_at_once, counter, dangling, unique_violation, APP_COLUMNS,
-                BUDGET_AND_ATTEMPT, CAPTURE_MESSAGE, CLAIM_COLUMNS, CONSUME, EVENT,
-                FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, PEEK, RECONFIRM,
+                counter, dangling, unique_violation, APP_COLUMNS, CAPTURE_MESSAGE, CLAIM_COLUMNS,
+                CONSUME, EVENT, FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, PEEK,
                 TRIM_INBOX, VERIFICATION_COLUMNS,
             };
             use super::stats::{
-                counted_under, country_prefix, tags, StatKey, StatsQuery, StatsStore, StatsSummary,
+                counted_under, country_prefix, StatKey, StatsQuery, StatsStore, StatsSummary,
                 DAY_MS, HOUR_MS,
             };
             use super::{

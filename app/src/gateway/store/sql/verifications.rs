@@ -4,118 +4,6 @@
 /// Implements [`VerificationStore`](crate::gateway::store::VerificationStore) for `$store`.
 macro_rules! sql_verifications {
     ($store:ty) => {
-        /// One check in two statements, each committed by itself (PostgreSQL): the
-        /// address's failure budget and the attempt (`BUDGET_AND_ATTEMPT`), then, after the
-        /// comparison in constant time here, either the consumption with its event and the
-        /// budget given back (`consumed_at_once`) or the failure's event. The attempt is
-        /// counted and committed before the code is compared, so what happens after (a
-        /// lost connection, a crash) can only leave an attempt counted, never a guess
-        /// uncounted. The last attempt's failure locks the verification and records both
-        /// events in a transaction of its own.
-        async fn attempt_in_two(
-            store: &$store,
-            a: &Attempt,
-            code: &CodeDigests,
-        ) -> Result<AttemptOutcome, StoreError> {
-            let mut conn = store.write_one().await?;
-            let on = if a.reconfirm { Status::Verified } else { Status::Pending };
-            let row = sqlx::query(BUDGET_AND_ATTEMPT)
-                .bind(a.now)
-                .bind(a.verification_id)
-                .bind(on.as_str())
-                .bind(&a.budget_key)
-                .bind(a.budget_window)
-                .bind(a.budget_max)
-                .fetch_one(&mut *conn)
-                .await?;
-            let spent: Option<i64> = row.try_get("spent")?;
-            let counted: Option<i64> = row.try_get("attempts")?;
-            match (spent, counted) {
-                (Some(spent), _) if spent > a.budget_max => return Ok(AttemptOutcome::OverBudget),
-                (_, None) => return Ok(AttemptOutcome::NotOpen),
-                _ => {}
-            }
-            let attempts = counter(row.try_get("attempts")?, "attempts")?;
-            let max_attempts = counter(row.try_get("max_attempts")?, "max_attempts")?;
-            let code_hmac: Vec<u8> = row.try_get("code_hmac")?;
-            let created_at: i64 = row.try_get("created_at")?;
-            let (id, now) = (a.verification_id, a.now);
-            let left = max_attempts.saturating_sub(attempts);
-            let right = code.matches(&code_hmac);
-            if !right && !a.reconfirm && left == 0 {
-                drop(conn);
-                return lock_after_last(store, a, attempts, max_attempts).await;
-            }
-            let outcome = if right {
-                let (kind, detail) = if a.reconfirm {
-                    ("recheck", serde_json::json!({ "verified": true, "attempts_left": left }))
-                } else {
-                    // How long it took and how many wrong codes came first, for stats.
-                    ("verified", serde_json::json!({
-                        "after_ms": now - created_at,
-                        "wrong": attempts.saturating_sub(1),
-                    }))
-                };
-                let consume = if a.reconfirm { RECONFIRM } else { CONSUME };
-                // Consumed, recorded and the budget given back in one statement.
-                let consumed: i64 = sqlx::query_scalar(&consumed_at_once(consume))
-                    .bind(a.now)
-                    .bind(a.retire)
-                    .bind(a.verification_id)
-                    .bind(kind)
-                    .bind(detail.to_string())
-                    .bind(tags(kind, &detail))
-                    .bind(&a.budget_key)
-                    .bind(a.budget_window)
-                    .fetch_one(&mut *conn)
-                    .await?;
-                if consumed != 1 {
-                    // Another check consumed it between the two statements.
-                    return Ok(AttemptOutcome::NotOpen);
-                }
-                AttemptOutcome::Verified { attempts }
-            } else {
-                // A kept verified record stays verified; its spent budget only stops
-                // further re-checks.
-                let (kind, detail) = if a.reconfirm {
-                    ("recheck", serde_json::json!({ "verified": false, "attempts_left": left }))
-                } else {
-                    ("attempt", serde_json::json!({ "attempts_left": left }))
-                };
-                insert_event(&mut conn, id, kind, &detail.to_string(), now).await?;
-                AttemptOutcome::Incorrect { attempts, max_attempts, locked: false }
-            };
-            conn.commit().await?;
-            Ok(outcome)
-        }
-
-        /// The last attempt's wrong code (counted already): its event, the verification
-        /// locked and that event, in one transaction.
-        async fn lock_after_last(
-            store: &$store,
-            a: &Attempt,
-            attempts: u32,
-            max_attempts: u32,
-        ) -> Result<AttemptOutcome, StoreError> {
-            let (id, now) = (a.verification_id, a.now);
-            let mut tx = store.write_tx().await?;
-            let detail = serde_json::json!({ "attempts_left": 0 }).to_string();
-            insert_event(&mut tx, id, "attempt", &detail, now).await?;
-            let locked = sqlx::query(FINISH)
-                .bind(Status::Locked.as_str())
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                == 1;
-            if locked {
-                insert_event(&mut tx, id, "locked", "{}", now).await?;
-            }
-            tx.commit().await?;
-            Ok(AttemptOutcome::Incorrect { attempts, max_attempts, locked })
-        }
-
         #[async_trait]
         impl VerificationStore for $store {
             async fn history(&self, q: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError> {
@@ -335,10 +223,8 @@ macro_rules! sql_verifications {
                 a: &Attempt,
                 code: &CodeDigests,
             ) -> Result<AttemptOutcome, StoreError> {
-                let outcome = match self.direct() {
-                    Some(writer) => writer.attempt(a, code).await?,
-                    None => attempt_in_two(self, a, code).await?,
-                };
+                // In the backend's group commit: SQLite's writer, PostgreSQL's batches.
+                let outcome = self.attempt_in_batch(a, code).await?;
                 if !matches!(outcome, AttemptOutcome::OverBudget) {
                     // On PostgreSQL a check that found it closed may have counted an
                     // attempt before it did.
