@@ -484,11 +484,13 @@ async fn a_create_that_fails_fails_alone(backend: Backend) {
             }
         }
     }
-    // They were written together: the failures did not keep them apart.
+    // They were written together: the failures did not keep them apart. (The recorder
+    // is the process's: tests running beside this one add batches too, each of at least
+    // one write, so writes less batches only grows.)
     let after = histogram(&recorder.render(), "otpgate_write_batch_writes").unwrap();
     let (writes, batches) = (after.0 - before.0, after.1 - before.1);
     assert!(
-        writes >= 38.0 && batches < 10.0,
+        writes - batches >= 30.0,
         "{writes} writes in {batches} batches"
     );
     for n in (0..40).filter(|n| ![7, 23].contains(n)) {
@@ -645,8 +647,11 @@ async fn settles_written_together_answer_each(backend: Backend) {
     if backend == Backend::Postgres {
         // PostgreSQL's batcher is a task of this runtime: it finds all twelve queued.
         // (SQLite's writer, a thread, may take each as it comes; its batches are the first
-        // test's.)
-        assert!(batches < writes, "{writes} writes in {batches} batches");
+        // test's.) Other tests' batches only add to writes less batches.
+        assert!(
+            writes - batches >= 6.0,
+            "{writes} writes in {batches} batches"
+        );
     }
     drop(gw);
     drop(store);
