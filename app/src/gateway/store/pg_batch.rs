@@ -253,48 +253,46 @@ async fn insert_all(
     pool: &PgPool,
     jobs: &[&Create],
 ) -> Result<HashMap<(i64, String), VerificationRecord>, StoreError> {
-    let column = |f: &dyn Fn(&Create) -> String| jobs.iter().map(|j| f(j)).collect::<Vec<String>>();
-    let number =
-        |f: &dyn Fn(&NewVerification) -> i64| jobs.iter().map(|j| f(&j.new)).collect::<Vec<i64>>();
-    let bytes = |f: &dyn Fn(&NewVerification) -> Option<Vec<u8>>| {
-        jobs.iter()
-            .map(|j| f(&j.new))
-            .collect::<Vec<Option<Vec<u8>>>>()
-    };
+    // Each column borrowed from the creates; only what is computed here is owned.
+    let text = |f: fn(&Create) -> &str| jobs.iter().map(|j| f(j)).collect::<Vec<&str>>();
+    let number = |f: fn(&Create) -> i64| jobs.iter().map(|j| f(j)).collect::<Vec<i64>>();
+    let bytes =
+        |f: fn(&Create) -> Option<&[u8]>| jobs.iter().map(|j| f(j)).collect::<Vec<Option<&[u8]>>>();
     let route = |d: &NewDelivery| serde_json::to_string(&d.route).expect("strings serialise");
     let rows = sqlx::query(&INSERT_ALL)
-        .bind(number(&|n| n.app_id))
-        .bind(column(&|j| j.new.public_id.clone()))
-        .bind(column(&|j| j.new.provider.clone()))
-        .bind(column(&|j| j.new.channel.clone()))
-        .bind(column(&|j| j.new.address.clone()))
-        .bind(column(&|j| j.new.channel_description.clone()))
-        .bind(column(&|j| j.new.address_description.clone()))
-        .bind(bytes(&|n| Some(n.code_hmac.clone())))
-        .bind(number(&|n| i64::from(n.code_length)))
-        .bind(column(&|j| j.new.code_alphabet.clone()))
-        .bind(number(&|n| i64::from(n.max_attempts)))
-        .bind(number(&|n| i64::from(n.sends)))
-        .bind(number(&|n| i64::from(n.max_sends)))
-        .bind(column(&|j| j.new.extra.clone()))
-        .bind(number(&|n| n.now))
-        .bind(number(&|n| n.expires_at))
-        .bind(bytes(&|n| Some(n.code_sealed.clone())))
-        .bind(column(&|j| j.new.redirect_url.clone()))
-        .bind(column(&|j| j.new.state.clone()))
-        .bind(column(&|j| j.new.locale.clone()))
-        .bind(bytes(&|n| n.inbound_key.clone()))
-        .bind(column(&|j| country_prefix(&j.new.address)))
-        .bind(bytes(&|n| n.address_key.clone()))
-        .bind(column(&|j| {
-            j.delivery.as_ref().map(route).unwrap_or_default()
-        }))
-        .bind(column(&|j| {
-            j.delivery
-                .as_ref()
-                .map(|d| d.address.clone())
-                .unwrap_or_default()
-        }))
+        .bind(number(|j| j.new.app_id))
+        .bind(text(|j| &j.new.public_id))
+        .bind(text(|j| &j.new.provider))
+        .bind(text(|j| &j.new.channel))
+        .bind(text(|j| &j.new.address))
+        .bind(text(|j| &j.new.channel_description))
+        .bind(text(|j| &j.new.address_description))
+        .bind(bytes(|j| Some(&j.new.code_hmac)))
+        .bind(number(|j| i64::from(j.new.code_length)))
+        .bind(text(|j| &j.new.code_alphabet))
+        .bind(number(|j| i64::from(j.new.max_attempts)))
+        .bind(number(|j| i64::from(j.new.sends)))
+        .bind(number(|j| i64::from(j.new.max_sends)))
+        .bind(text(|j| &j.new.extra))
+        .bind(number(|j| j.new.now))
+        .bind(number(|j| j.new.expires_at))
+        .bind(bytes(|j| Some(&j.new.code_sealed)))
+        .bind(text(|j| &j.new.redirect_url))
+        .bind(text(|j| &j.new.state))
+        .bind(text(|j| &j.new.locale))
+        .bind(bytes(|j| j.new.inbound_key.as_deref()))
+        .bind(
+            jobs.iter()
+                .map(|j| country_prefix(&j.new.address))
+                .collect::<Vec<String>>(),
+        )
+        .bind(bytes(|j| j.new.address_key.as_deref()))
+        .bind(
+            jobs.iter()
+                .map(|j| j.delivery.as_ref().map(route).unwrap_or_default())
+                .collect::<Vec<String>>(),
+        )
+        .bind(text(|j| j.delivery.as_ref().map_or("", |d| &d.address)))
         .bind(
             jobs.iter()
                 .map(|j| j.delivery.is_some())
@@ -360,29 +358,29 @@ impl Batched for Settle {
     }
 }
 
-/// The settles of a batch as the arrays `SETTLE_ALL` takes: each outcome as the row's
-/// new status and the values that status sets (the others unused).
+/// The settles of a batch as the arrays `SETTLE_ALL` takes, borrowed from them: each
+/// outcome as the row's new status and the values that status sets (the others unused).
 #[derive(Default)]
-struct SettleColumns {
+struct SettleColumns<'a> {
     delivery_id: Vec<i64>,
-    owner: Vec<String>,
-    status: Vec<String>,
-    provider: Vec<String>,
-    message_id: Vec<Option<String>>,
+    owner: Vec<&'a str>,
+    status: Vec<&'a str>,
+    provider: Vec<&'a str>,
+    message_id: Vec<Option<&'a str>>,
     route_index: Vec<i64>,
     next_attempt_at: Vec<i64>,
-    error: Vec<String>,
+    error: Vec<&'a str>,
     now: Vec<i64>,
-    events: Vec<String>,
+    events: Vec<&'a str>,
 }
 
-impl SettleColumns {
-    fn push(&mut self, s: &Settle) {
+impl<'a> SettleColumns<'a> {
+    fn push(&mut self, s: &'a Settle) {
         let (status, provider, message_id, route_index, next_attempt_at, error) = match &s.outcome {
             DeliveryOutcome::Sent {
                 provider,
                 message_id,
-            } => ("sent", provider.as_str(), message_id.clone(), 0, 0, ""),
+            } => ("sent", provider.as_str(), message_id.as_deref(), 0, 0, ""),
             DeliveryOutcome::Retry {
                 route_index,
                 next_attempt_at,
@@ -398,15 +396,15 @@ impl SettleColumns {
             DeliveryOutcome::Closed { status, error } => (*status, "", None, 0, 0, error.as_str()),
         };
         self.delivery_id.push(s.delivery_id);
-        self.owner.push(s.owner.clone());
-        self.status.push(status.to_owned());
-        self.provider.push(provider.to_owned());
+        self.owner.push(&s.owner);
+        self.status.push(status);
+        self.provider.push(provider);
         self.message_id.push(message_id);
         self.route_index.push(route_index);
         self.next_attempt_at.push(next_attempt_at);
-        self.error.push(error.to_owned());
+        self.error.push(error);
         self.now.push(s.now);
-        self.events.push(s.events.clone());
+        self.events.push(&s.events);
     }
 }
 

@@ -5,10 +5,10 @@ use super::{
     group_commit::GroupCommit,
     pg_batch::{Batches, Budget, Consume, Create, Settle},
     readers::Readers,
-    sql::{sql_store, EVENT, FINISH},
-    stats::{counted_under, tags},
+    sql::{sql_store, FINISH},
+    stats::tags,
     views::Views,
-    Attempt, AttemptOutcome, DeliveryOutcome, NewDelivery, NewVerification, StoreError,
+    Attempt, AttemptOutcome, DeliveryOutcome, EventStore, NewDelivery, NewVerification, StoreError,
     VerificationRecord,
 };
 use crate::{gateway::code::CodeDigests, model::Status};
@@ -197,15 +197,7 @@ impl PostgresStore {
         } else {
             ("attempt", serde_json::json!({ "attempts_left": left }))
         };
-        let mut conn = self.pool.acquire().await?;
-        record_event(
-            &mut conn,
-            a.verification_id,
-            kind,
-            &detail.to_string(),
-            a.now,
-        )
-        .await?;
+        EventStore::record_event(self, a.verification_id, kind, &detail.to_string(), a.now).await?;
         Ok(AttemptOutcome::Incorrect {
             attempts,
             max_attempts,
@@ -224,7 +216,7 @@ impl PostgresStore {
         let (id, now) = (a.verification_id, a.now);
         let mut tx = self.pool.begin().await?;
         let detail = serde_json::json!({ "attempts_left": 0 }).to_string();
-        record_event(&mut tx, id, "attempt", &detail, now).await?;
+        insert_event(&mut tx, id, "attempt", &detail, now).await?;
         let locked = sqlx::query(FINISH)
             .bind(Status::Locked.as_str())
             .bind(now)
@@ -234,7 +226,7 @@ impl PostgresStore {
             .rows_affected()
             == 1;
         if locked {
-            record_event(&mut tx, id, "locked", "{}", now).await?;
+            insert_event(&mut tx, id, "locked", "{}", now).await?;
         }
         tx.commit().await?;
         Ok(AttemptOutcome::Incorrect {
@@ -400,27 +392,6 @@ impl std::ops::DerefMut for Autocommit {
     fn deref_mut(&mut self) -> &mut PgConnection {
         &mut self.0
     }
-}
-
-/// Records one event of verification `id` on `conn` (see `sql::EVENT`).
-async fn record_event(
-    conn: &mut PgConnection,
-    id: i64,
-    kind: &str,
-    detail: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let (provider, tags) = counted_under(kind, detail);
-    sqlx::query(EVENT)
-        .bind(id)
-        .bind(kind)
-        .bind(detail)
-        .bind(now)
-        .bind(provider)
-        .bind(tags)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 /// Adds the events `filter` picks (a condition on the view `event_metric`) to `stat_hour`.

@@ -202,18 +202,39 @@ pub(super) mod webhooks;
 /// event's `tags` into rows `t(value)`.
 macro_rules! sql_store {
     ($store:ty, $db:ty, $skip_locked:expr, $each_tag:expr) => {
+        /// Records one event inside the caller's transaction (see `sql::EVENT`): outside
+        /// the block below, so the backend's own module writes events with it too.
+        async fn insert_event(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            verification_id: i64,
+            kind: &str,
+            detail: &str,
+            now: i64,
+        ) -> Result<(), super::StoreError> {
+            let (provider, tags) = super::stats::counted_under(kind, detail);
+            sqlx::query(super::sql::EVENT)
+                .bind(verification_id)
+                .bind(kind)
+                .bind(detail)
+                .bind(now)
+                .bind(provider)
+                .bind(tags)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        }
+
         const _: () = {
             use super::sql::stats::{roll_days_sql, MARK};
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
                 counter, dangling, unique_violation, APP_COLUMNS, CAPTURE_MESSAGE, CLAIM_COLUMNS,
-                CONSUME, EVENT, FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, PEEK,
+                CONSUME, FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, PEEK,
                 TRIM_INBOX, VERIFICATION_COLUMNS,
             };
             use super::stats::{
-                counted_under, country_prefix, StatKey, StatsQuery, StatsStore, StatsSummary,
-                DAY_MS, HOUR_MS,
+                country_prefix, StatKey, StatsQuery, StatsStore, StatsSummary, DAY_MS, HOUR_MS,
             };
             use super::{
                 ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, Attempt,
@@ -238,27 +259,6 @@ macro_rules! sql_store {
 
             fn verification_from_row(row: &DbRow) -> Result<VerificationRecord, StoreError> {
                 super::sql::verification_record!(row, try_get)
-            }
-
-            /// Records one event inside the caller's transaction (see [`EVENT`]).
-            async fn insert_event(
-                conn: &mut <$db as sqlx::Database>::Connection,
-                verification_id: i64,
-                kind: &str,
-                detail: &str,
-                now: i64,
-            ) -> Result<(), StoreError> {
-                let (provider, tags) = counted_under(kind, detail);
-                sqlx::query(EVENT)
-                    .bind(verification_id)
-                    .bind(kind)
-                    .bind(detail)
-                    .bind(now)
-                    .bind(provider)
-                    .bind(tags)
-                    .execute(&mut *conn)
-                    .await?;
-                Ok(())
             }
 
             /// Moves app `app_id`'s `templates_rev` on, inside the caller's transaction that
