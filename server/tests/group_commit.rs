@@ -11,8 +11,8 @@ use app::{
         clock::ManualClock,
         code::{Alphabet, CodeHasher, CodeKey, CodeSpec, OtpCode},
         store::{
-            Attempt, AttemptOutcome, DeliveryOutcome, NewDelivery, NewVerification, PostgresStore,
-            SqliteStore, Store, StoreError,
+            Attempt, AttemptOutcome, DeliveryOutcome, Lease, NewDelivery, NewVerification,
+            PostgresStore, SqliteStore, Store, StoreError,
         },
         CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
@@ -269,11 +269,14 @@ async fn an_insert_answers_the_row_it_stored(backend: Backend) {
         let delivery = NewDelivery {
             route: vec!["console".into()],
             address: new.address.clone(),
+            lease: None,
         };
         let answered = store
             .insert_verification(&new, (sends > 0).then_some(&delivery))
             .await
             .unwrap();
+        assert!(answered.leased.is_none(), "queued for a claim");
+        let answered = answered.record;
         let stored = store
             .find_verification(app.app_id, &new.public_id)
             .await
@@ -351,6 +354,7 @@ async fn refused_attempts_spend_nothing(backend: Backend) {
                 .insert_verification(&new, None)
                 .await
                 .unwrap()
+                .record
                 .verification_id,
         );
     }
@@ -454,6 +458,7 @@ async fn a_create_that_fails_fails_alone(backend: Backend) {
     let delivery = NewDelivery {
         route: vec!["console".into()],
         address: "ana@example.com".into(),
+        lease: None,
     };
     let before = histogram(&recorder.render(), "otpgate_write_batch_writes").unwrap_or_default();
     let mut all = tokio::task::JoinSet::new();
@@ -478,7 +483,7 @@ async fn a_create_that_fails_fails_alone(backend: Backend) {
             ),
             (23, result) => assert!(matches!(result, Err(StoreError::Conflict)), "{result:?}"),
             (n, result) => {
-                let record = result.unwrap_or_else(|e| panic!("fine-{n}: {e:?}"));
+                let record = result.unwrap_or_else(|e| panic!("fine-{n}: {e:?}")).record;
                 assert_eq!(record.public_id, format!("fine-{n}"));
                 assert_eq!(record.last_sent_at, Some(1_000));
             }
@@ -539,6 +544,7 @@ async fn settles_written_together_answer_each(backend: Backend) {
     let delivery = NewDelivery {
         route: vec!["console".into(), "backup".into()],
         address: "ana@example.com".into(),
+        lease: None,
     };
     let mut ids = Vec::new();
     for n in 0..12 {
@@ -547,7 +553,8 @@ async fn settles_written_together_answer_each(backend: Backend) {
         let record = store
             .insert_verification(&new, Some(&delivery))
             .await
-            .unwrap();
+            .unwrap()
+            .record;
         ids.push(record.verification_id);
     }
     let claimed = store
@@ -660,11 +667,122 @@ async fn settles_written_together_answer_each(backend: Backend) {
     }
 }
 
+/// A create's outbox row leased as it is written (the hand-off to the worker of the
+/// process that wrote it): answered as a claim would answer it, invisible to every claim
+/// while the lease holds, settled by its owner without a claim; and a row whose owner died
+/// is claimed once its lease has run out, as any claimed row would be.
+async fn a_row_leased_as_written_waits_out_its_lease(backend: Backend) {
+    let (store, _dir, pg_name) = open(backend).await;
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("leased").unwrap(), "Leased", None)
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    for n in 0..2 {
+        let mut new = new_row(app.app_id, &format!("l-{n}"), vec![4]);
+        new.sends = 1;
+        let delivery = NewDelivery {
+            route: vec!["console".into(), "backup".into()],
+            address: format!("l{n}@example.com"),
+            lease: Some(Lease {
+                owner: format!("w{n}"),
+                until: 61_000,
+            }),
+        };
+        let inserted = store
+            .insert_verification(&new, Some(&delivery))
+            .await
+            .unwrap();
+        let leased = inserted.leased.expect("leased as written");
+        assert_eq!(
+            leased.verification.verification_id,
+            inserted.record.verification_id
+        );
+        assert_eq!(
+            (
+                leased.route.clone(),
+                leased.route_index,
+                leased.attempts,
+                leased.send_counted,
+                leased.address.as_str(),
+            ),
+            (
+                delivery.route.clone(),
+                0,
+                1,
+                false,
+                delivery.address.as_str()
+            )
+        );
+        assert_eq!(
+            (leased.namespace.as_str(), leased.app_name.as_str()),
+            ("leased", "Leased")
+        );
+        assert_eq!(leased.providers_rev, app.providers_rev);
+        assert_eq!(
+            store
+                .deliveries_of(inserted.record.verification_id)
+                .await
+                .unwrap(),
+            [("sending".to_owned(), String::new(), 1)]
+        );
+        rows.push(leased);
+    }
+    // No claim takes a leased row while its lease holds.
+    let early = store
+        .claim_deliveries("other", 2_000, 62_000, 100)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "{early:?}");
+    // Its owner settles the first without claiming it; another worker cannot.
+    let sent = DeliveryOutcome::Sent {
+        provider: "console".into(),
+        message_id: Some("dev-1".into()),
+    };
+    let first = rows[0].delivery_id;
+    assert!(!store
+        .settle_delivery(first, "other", &sent, &[], 3_000)
+        .await
+        .unwrap());
+    assert!(store
+        .settle_delivery(first, "w0", &sent, &[("sent", "{}")], 3_000)
+        .await
+        .unwrap());
+    // The second's owner died: once its lease is out, a claim takes it up, a second
+    // attempt through the same route, counted against the send cap as it was not yet.
+    let late = store
+        .claim_deliveries("other", 61_000, 121_000, 100)
+        .await
+        .unwrap();
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(
+        (
+            late[0].delivery_id,
+            late[0].attempts,
+            late[0].route_index,
+            late[0].send_counted
+        ),
+        (rows[1].delivery_id, 2, 0, false)
+    );
+    let verification = rows[0].verification.verification_id;
+    assert_eq!(
+        store.deliveries_of(verification).await.unwrap(),
+        [("sent".to_owned(), "console".to_owned(), 1)]
+    );
+    drop(gw);
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
 on_both_backends!(
     a_batch_answers_each_write_on_its_own,
     an_insert_answers_the_row_it_stored,
     hits_on_many_buckets_count_as_hits_in_turn,
     refused_attempts_spend_nothing,
     a_create_that_fails_fails_alone,
-    settles_written_together_answer_each
+    settles_written_together_answer_each,
+    a_row_leased_as_written_waits_out_its_lease
 );

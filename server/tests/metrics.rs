@@ -103,6 +103,13 @@ async fn metrics_count_a_known_workload_exactly() {
             .unwrap_or(0.0);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
         assert!((1.0..=cores).contains(&hashed), "{hashed} argon2id checks for 16 requests");
+        // Each create handed its message to the worker, leased as it was written: none
+        // was claimed from the table.
+        assert_eq!(
+            sample(&parsed, "otpgate_outbox_taken_total", &[("how", "handed")]),
+            Some(3.0)
+        );
+        assert_eq!(sample(&parsed, "otpgate_outbox_taken_total", &[("how", "claimed")]), None);
         assert_eq!(sample(&parsed, "otpgate_outbox_depth", &[]), Some(0.0));
         assert_eq!(sample(&parsed, "otpgate_outbox_oldest_due_seconds", &[]), Some(0.0));
         let created = &[("method", "POST"), ("route", "/v1/verifications"), ("status", "201")];

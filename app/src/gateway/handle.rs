@@ -130,6 +130,7 @@ impl Gateway {
         NewDelivery {
             route,
             address: address.to_owned(),
+            lease: None,
         }
     }
 

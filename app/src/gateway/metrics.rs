@@ -70,6 +70,16 @@ pub fn outbox(depth: i64, oldest_due: Duration) {
     metrics::gauge!("otpgate_outbox_oldest_due_seconds").set(oldest_due.as_secs_f64());
 }
 
+/// The worker took `rows` outbox rows to send (`otpgate_outbox_taken_total{how}`):
+/// `handed` by the create that leased them to it as it wrote them, or `claimed` from the
+/// table (a retry, a resend, a row another worker left, or one queued while too many
+/// waited to be handed over).
+pub fn outbox_taken(how: &'static str, rows: usize) {
+    if rows > 0 {
+        metrics::counter!("otpgate_outbox_taken_total", "how" => how).increment(rows as u64);
+    }
+}
+
 /// Tasks alive in the runtime right now (`otpgate_runtime_tasks`): a figure that only
 /// climbs is a leak.
 pub fn runtime_tasks(alive: usize) {

@@ -27,25 +27,111 @@ use crate::gateway::{
     limits::{self, Limit},
     metrics,
     providers::ProviderBook,
-    store::{ClaimedDelivery, DeliveryOutcome, DevMessage, Store, StoreError},
+    store::{ClaimedDelivery, DeliveryOutcome, DevMessage, Lease, Store, StoreError},
 };
 use serde_json::json;
-use std::sync::Arc;
+use std::{
+    collections::VecDeque,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+};
 use tokio::{
     sync::{watch, Notify, Semaphore},
     task::JoinSet,
 };
 
-/// What the worker shares with the engine: a wake-up for new rows.
+/// What the worker shares with the engine: a wake-up for rows queued for a claim, and the
+/// hand-off of rows a create leased to this process's worker as it wrote them, which the
+/// worker sends without claiming (no claim, no read of the row back, one write less for
+/// each message, and no wait for the next claim before it goes out).
 #[derive(Debug, Default)]
 pub struct OutboxSignal {
     notify: Notify,
+    /// Rows handed over since the worker last looked.
+    handed_notify: Notify,
+    /// The running worker's lease owner and lease length (ms); `None` while none runs in
+    /// this process (then nothing is leased at insert).
+    worker: std::sync::RwLock<Option<(String, i64)>>,
+    /// Rows leased at insert and handed over, waiting for room to send.
+    handed: Mutex<VecDeque<(ClaimedDelivery, i64)>>,
+    /// Leases promised to creates still writing.
+    promised: AtomicUsize,
+    /// The most rows waiting in `handed` with those promised; past it a create's row is
+    /// queued for a claim instead.
+    room: AtomicUsize,
+}
+
+/// A lease promised to one create's outbox row (see [`OutboxSignal::lease`]); given back
+/// when dropped, whether or not the row was handed over.
+pub struct Promise<'a> {
+    signal: &'a OutboxSignal,
+    pub lease: Lease,
+}
+
+impl Drop for Promise<'_> {
+    fn drop(&mut self) {
+        self.signal.promised.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl OutboxSignal {
-    /// Wakes the worker: a row was just queued.
+    /// Wakes the worker: a row was just queued for a claim.
     pub fn wake(&self) {
         self.notify.notify_one();
+    }
+
+    /// A lease for a create's outbox row, for this process's worker, which the create
+    /// hands the row to once it is written ([`hand`](Self::hand)); `None` when no worker
+    /// runs here or enough rows wait for one already.
+    pub fn lease(&self, now: i64) -> Option<Promise<'_>> {
+        let (owner, lease_ms) = self.worker.read().expect("never poisoned").clone()?;
+        let waiting = self.handed.lock().expect("never poisoned").len();
+        let promised = self.promised.fetch_add(1, Ordering::AcqRel);
+        let promise = Promise {
+            signal: self,
+            lease: Lease {
+                owner,
+                until: now + lease_ms,
+            },
+        };
+        (waiting + promised < self.room.load(Ordering::Acquire)).then_some(promise)
+    }
+
+    /// Hands the worker a row leased to it as it was written.
+    pub fn hand(&self, leased: ClaimedDelivery, promise: Promise<'_>) {
+        let until = promise.lease.until;
+        self.handed
+            .lock()
+            .expect("never poisoned")
+            .push_back((leased, until));
+        drop(promise);
+        self.handed_notify.notify_one();
+    }
+
+    /// Up to `most` handed rows, oldest first, leaving out any whose lease is half gone:
+    /// that one waited too long, and the claims take it up again once its lease is out,
+    /// so it is never sent twice at once.
+    fn take(&self, most: usize, now: i64, lease_ms: i64) -> Vec<ClaimedDelivery> {
+        let mut handed = self.handed.lock().expect("never poisoned");
+        let n = most.min(handed.len());
+        handed
+            .drain(..n)
+            .filter(|(_, until)| *until > now + lease_ms / 2)
+            .map(|(row, _)| row)
+            .collect()
+    }
+
+    /// The worker `owner` runs with leases of `lease_ms` and room for `room` rows at once.
+    fn started(&self, owner: &str, lease_ms: i64, room: usize) {
+        self.room.store(room, Ordering::Release);
+        *self.worker.write().expect("never poisoned") = Some((owner.to_owned(), lease_ms));
+    }
+
+    /// The worker stops: nothing more is leased to it.
+    fn stopping(&self) {
+        *self.worker.write().expect("never poisoned") = None;
     }
 }
 
@@ -69,19 +155,34 @@ pub struct Outbox {
 impl Outbox {
     /// Runs until `shutdown` turns true, then finishes or releases what it holds.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let room = self.settings.concurrency.max(1);
+        let permits = Arc::new(Semaphore::new(room));
         let mut tasks = JoinSet::new();
+        let lease_ms = self.lease_ms();
+        self.signal.started(&self.owner, lease_ms, room);
         tracing::info!(owner = %self.owner, "delivery worker started");
+        // Whether to claim: at start, when a row was queued for a claim, on each poll (a
+        // retry comes due), and after a send while the last claim left rows behind.
+        let mut claim = true;
+        let mut behind = false;
+        // Its own timer: hand-offs wake the worker far more often than it polls.
+        let mut poll = tokio::time::interval(self.settings.poll_interval);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            self.claim_into(&permits, &mut tasks).await;
-            tokio::select! {
-                _ = self.signal.notify.notified() => {}
-                _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                _ = shutdown.changed() => break,
+            self.take_handed(&permits, &mut tasks).await;
+            if claim {
+                behind = self.claim_into(&permits, &mut tasks).await;
             }
+            claim = tokio::select! {
+                _ = self.signal.notify.notified() => true,
+                _ = self.signal.handed_notify.notified() => false,
+                _ = poll.tick() => true,
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => behind,
+                _ = shutdown.changed() => break,
+            };
             while tasks.try_join_next().is_some() {}
         }
+        self.signal.stopping();
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
             while tasks.join_next().await.is_some() {}
         })
@@ -89,6 +190,7 @@ impl Outbox {
         if drained.is_err() {
             tasks.abort_all();
         }
+        // Rows still handed over are leased to this worker: released with the rest.
         match self
             .store
             .release_deliveries(&self.owner, self.clock.now_ms())
@@ -103,8 +205,31 @@ impl Outbox {
         tracing::info!("delivery worker stopped");
     }
 
-    /// Claims due rows while there is room, starting a task for each.
-    async fn claim_into(self: &Arc<Self>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.settings.lease.as_millis()).unwrap_or(60_000)
+    }
+
+    /// Starts the rows handed over by creates while there is room (the rest wait for it).
+    async fn take_handed(self: &Arc<Self>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
+        loop {
+            let room = permits.available_permits();
+            let now = self.clock.now_ms();
+            let handed = self.signal.take(room, now, self.lease_ms());
+            if handed.is_empty() {
+                return;
+            }
+            metrics::outbox_taken("handed", handed.len());
+            self.start_all(permits, tasks, handed, now).await;
+        }
+    }
+
+    /// Claims due rows while there is room, starting a task for each; whether the last
+    /// claim was full (rows may be left behind).
+    async fn claim_into(
+        self: &Arc<Self>,
+        permits: &Arc<Semaphore>,
+        tasks: &mut JoinSet<()>,
+    ) -> bool {
         loop {
             // A finished task keeps its memory until it is joined; with a backlog this
             // loop may not return for a long time, so it joins them itself.
@@ -113,39 +238,54 @@ impl Outbox {
                 .available_permits()
                 .min(self.settings.batch as usize);
             if room == 0 {
-                return;
+                return true;
             }
             let now = self.clock.now_ms();
-            let lease_ms = i64::try_from(self.settings.lease.as_millis()).unwrap_or(60_000);
             let claimed = match self
                 .store
-                .claim_deliveries(&self.owner, now, now + lease_ms, room as u32)
+                .claim_deliveries(&self.owner, now, now + self.lease_ms(), room as u32)
                 .await
             {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::error!(error = ?e, "could not claim deliveries");
-                    return;
+                    return false;
                 }
             };
             let full = claimed.len() == room;
-            let counted = self.count_sends(&claimed, now).await;
-            if let Err(e) = &counted {
-                tracing::error!(error = ?e, "send cap unavailable; deliveries postponed");
-            }
-            for (i, row) in claimed.into_iter().enumerate() {
-                let sends = match &counted {
-                    Ok(sends) => sends[i],
-                    // Without the cap this message must not go out; its lease runs out and
-                    // the row is tried again.
-                    Err(_) if Self::capped(&row, now) => continue,
-                    Err(_) => None,
-                };
-                self.spawn_attempt(permits, tasks, row, sends).await;
-            }
+            metrics::outbox_taken("claimed", claimed.len());
+            self.start_all(permits, tasks, claimed, now).await;
             if !full {
-                return;
+                return false;
             }
+        }
+    }
+
+    /// Counts `rows` (leased to this worker) against the send cap and starts a task for
+    /// each.
+    async fn start_all(
+        self: &Arc<Self>,
+        permits: &Arc<Semaphore>,
+        tasks: &mut JoinSet<()>,
+        rows: Vec<ClaimedDelivery>,
+        now: i64,
+    ) {
+        if rows.is_empty() {
+            return;
+        }
+        let counted = self.count_sends(&rows, now).await;
+        if let Err(e) = &counted {
+            tracing::error!(error = ?e, "send cap unavailable; deliveries postponed");
+        }
+        for (i, row) in rows.into_iter().enumerate() {
+            let sends = match &counted {
+                Ok(sends) => sends[i],
+                // Without the cap this message must not go out; its lease runs out and
+                // the row is tried again.
+                Err(_) if Self::capped(&row, now) => continue,
+                Err(_) => None,
+            };
+            self.spawn_attempt(permits, tasks, row, sends).await;
         }
     }
 
@@ -197,6 +337,9 @@ impl Outbox {
                 (key, row.delivery_id)
             })
             .unzip();
+        if keys.is_empty() {
+            return Ok(vec![None; claimed.len()]);
+        }
         let (window, _) = self.send_cap.window(now);
         let mut totals = self
             .store
@@ -511,5 +654,88 @@ impl Outbox {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::store::VerificationRecord;
+
+    fn row(delivery_id: i64) -> ClaimedDelivery {
+        ClaimedDelivery {
+            delivery_id,
+            route: vec!["console".into()],
+            route_index: 0,
+            attempts: 1,
+            send_counted: false,
+            address: "ana@example.com".into(),
+            verification: VerificationRecord::sample(delivery_id, "v"),
+            namespace: "demo".into(),
+            app_name: "Demo".into(),
+            providers_rev: 0,
+            templates_rev: 0,
+        }
+    }
+
+    fn ids(rows: &[ClaimedDelivery]) -> Vec<i64> {
+        rows.iter().map(|r| r.delivery_id).collect()
+    }
+
+    #[test]
+    fn nothing_is_leased_without_a_worker_in_this_process() {
+        let signal = OutboxSignal::default();
+        assert!(signal.lease(0).is_none());
+        signal.started("w1", 60_000, 2);
+        let promise = signal.lease(1_000).expect("a worker runs");
+        assert_eq!(
+            promise.lease,
+            Lease {
+                owner: "w1".into(),
+                until: 61_000
+            }
+        );
+        drop(promise);
+        signal.stopping();
+        assert!(signal.lease(1_000).is_none());
+    }
+
+    #[test]
+    fn leases_stop_at_the_workers_room_and_come_back() {
+        let signal = OutboxSignal::default();
+        signal.started("w1", 60_000, 2);
+        let (a, b) = (signal.lease(0).unwrap(), signal.lease(0).unwrap());
+        assert!(signal.lease(0).is_none(), "two promised fill a room of two");
+        signal.hand(row(1), a);
+        assert!(signal.lease(0).is_none(), "one waiting, one promised");
+        // That create failed: its promise is given back.
+        drop(b);
+        let c = signal.lease(0).expect("room again");
+        signal.hand(row(2), c);
+        assert_eq!(
+            ids(&signal.take(1, 0, 60_000)),
+            [1],
+            "oldest first, at most one"
+        );
+        assert_eq!(ids(&signal.take(5, 0, 60_000)), [2]);
+        assert!(signal.take(5, 0, 60_000).is_empty());
+        assert!(signal.lease(0).is_some(), "the room is free again");
+    }
+
+    #[test]
+    fn a_row_that_waited_half_its_lease_is_left_to_the_claims() {
+        let signal = OutboxSignal::default();
+        signal.started("w1", 60_000, 4);
+        let early = signal.lease(0).unwrap();
+        signal.hand(row(1), early);
+        let later = signal.lease(20_000).unwrap();
+        signal.hand(row(2), later);
+        // At 31 s the first lease (until 60 s) has less than half left; the second (until
+        // 80 s) more.
+        assert_eq!(ids(&signal.take(5, 31_000, 60_000)), [2]);
+        assert!(
+            signal.take(5, 31_000, 60_000).is_empty(),
+            "dropped, not kept"
+        );
     }
 }

@@ -26,6 +26,35 @@ pub struct ClaimedDelivery {
     pub templates_rev: i64,
 }
 
+/// The app a leased row's message is sent for, as it is when the lease is taken: its
+/// namespace, name, `providers_rev` and `templates_rev` (`sql::APP_FOR_SENDING`).
+pub(super) type AppForSending = (String, String, i64, i64);
+
+impl ClaimedDelivery {
+    /// The outbox row `delivery_id` of `verification`, leased as it was written (see
+    /// [`NewDelivery::lease`]): its first attempt through the route's first provider.
+    pub(super) fn leased_at_insert(
+        delivery_id: i64,
+        delivery: &NewDelivery,
+        verification: &VerificationRecord,
+        (namespace, app_name, providers_rev, templates_rev): AppForSending,
+    ) -> Self {
+        ClaimedDelivery {
+            delivery_id,
+            route: delivery.route.clone(),
+            route_index: 0,
+            attempts: 1,
+            send_counted: false,
+            address: delivery.address.clone(),
+            verification: verification.clone(),
+            namespace,
+            app_name,
+            providers_rev,
+            templates_rev,
+        }
+    }
+}
+
 /// An outbox row as a claim leases it: `delivery_id`, `verification_id`, `route` (JSON),
 /// `route_index`, `attempts`, `address`, `send_counted`.
 pub(super) type ClaimedRow = (i64, i64, String, i64, i64, String, bool);

@@ -7,15 +7,16 @@
 //! one savepoint in the batch, answered after the batch commits.
 
 use super::{
-    deliveries::ClaimedRow,
+    deliveries::{AppForSending, ClaimedRow},
     group_commit::{bound, Ending, GroupCommit},
     sql::{
-        counter, CAPTURE_MESSAGE, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT, INSERT_DELIVERY,
-        INSERT_VERIFICATION, MARK_COUNTED, PEEK, RECONFIRM, TRIM_INBOX,
+        counter, APP_FOR_SENDING, CAPTURE_MESSAGE, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT,
+        INSERT_DELIVERY, INSERT_LEASED_DELIVERY, INSERT_VERIFICATION, MARK_COUNTED, PEEK,
+        RECONFIRM, TRIM_INBOX,
     },
     stats::{counted_under, country_prefix},
-    Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, NewDelivery, NewVerification, StoreError,
-    VerificationRecord, DEV_INBOX_SIZE,
+    Attempt, AttemptOutcome, ClaimedDelivery, DeliveryOutcome, DevMessage, Inserted, NewDelivery,
+    NewVerification, StoreError, VerificationRecord, DEV_INBOX_SIZE,
 };
 use crate::gateway::code::CodeDigests;
 use crate::model::Status;
@@ -62,7 +63,7 @@ impl GroupCommit {
         &self,
         new: &NewVerification,
         delivery: Option<&NewDelivery>,
-    ) -> Result<VerificationRecord, StoreError> {
+    ) -> Result<Inserted, StoreError> {
         let route = delivery.map(|d| serde_json::to_string(&d.route).expect("strings serialise"));
         let (new, delivery) = (new.clone(), delivery.cloned());
         let (sends, code_length, max_attempts, max_sends) = (
@@ -108,15 +109,16 @@ impl GroupCommit {
             };
             let id = db.last_insert_rowid();
             event(db, id, "created", "{}", new.now)?;
-            if let (Some(delivery), Some(route)) = (&delivery, &route) {
-                bound(
-                    db,
-                    INSERT_DELIVERY,
-                    &[&id, route, &delivery.address, &new.now],
-                )?
-                .raw_execute()?;
-            }
-            Ok(Ending::Keep(Ok(VerificationRecord::inserted(&new, id))))
+            let record = VerificationRecord::inserted(&new, id);
+            let leased = match (&delivery, &route) {
+                (Some(delivery), Some(route)) => {
+                    queue(db, &new, id, route, delivery)?.map(|(delivery_id, app)| {
+                        ClaimedDelivery::leased_at_insert(delivery_id, delivery, &record, app)
+                    })
+                }
+                _ => None,
+            };
+            Ok(Ending::Keep(Ok(Inserted { record, leased })))
         })
         .await?
     }
@@ -352,6 +354,36 @@ fn first<T>(
 fn raise(db: &Connection, key: &str, window_start: i64, hits: i64) -> Result<i64, StoreError> {
     let spent = first(db, HIT, &[&key, &window_start, &hits], |row| row.get(0))?;
     Ok(spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
+}
+
+/// Writes verification `id`'s outbox row; when `delivery` is leased at once, its id and
+/// what the worker needs of the app to send it.
+fn queue(
+    db: &Connection,
+    new: &NewVerification,
+    id: i64,
+    route: &str,
+    delivery: &NewDelivery,
+) -> Result<Option<(i64, AppForSending)>, StoreError> {
+    let now = new.now;
+    let Some(lease) = &delivery.lease else {
+        bound(db, INSERT_DELIVERY, &[&id, &route, &delivery.address, &now])?.raw_execute()?;
+        return Ok(None);
+    };
+    let values: [&dyn ToSql; 6] = [
+        &id,
+        &route,
+        &delivery.address,
+        &now,
+        &lease.owner,
+        &lease.until,
+    ];
+    bound(db, INSERT_LEASED_DELIVERY, &values)?.raw_execute()?;
+    let delivery_id = db.last_insert_rowid();
+    let app = first(db, APP_FOR_SENDING, &[&new.app_id], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+    })?;
+    Ok(Some((delivery_id, app.ok_or(StoreError::Corrupt("app"))?)))
 }
 
 /// Records one event (see `EVENT`).

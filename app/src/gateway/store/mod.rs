@@ -38,8 +38,8 @@ pub use tenants::{
     TenantRecord, TenantStore,
 };
 pub use verifications::{
-    Attempt, AttemptOutcome, HistoryQuery, HistoryRow, NewDelivery, NewVerification, Reissue,
-    Switch, VerificationRecord, VerificationStore,
+    Attempt, AttemptOutcome, HistoryQuery, HistoryRow, Inserted, Lease, NewDelivery,
+    NewVerification, Reissue, Switch, VerificationRecord, VerificationStore,
 };
 pub use webhooks::{
     ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome, WebhookRecord,

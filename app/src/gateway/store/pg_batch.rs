@@ -18,9 +18,11 @@
 //! answer.
 
 use super::{
+    deliveries::AppForSending,
     sql::{counter, verification_record, INSERT_VERIFICATION_COLUMNS, VERIFICATION_COLUMNS},
     stats::{country_prefix, tags},
-    DeliveryOutcome, NewDelivery, NewVerification, StoreError, VerificationRecord,
+    ClaimedDelivery, DeliveryOutcome, Inserted, Lease, NewDelivery, NewVerification, StoreError,
+    VerificationRecord,
 };
 use crate::model::Status;
 use sqlx::{postgres::PgRow, PgPool, Row};
@@ -189,9 +191,16 @@ pub(super) struct Create {
     pub(super) delivery: Option<NewDelivery>,
 }
 
+impl Create {
+    /// The lease its outbox row is written with, if any.
+    fn lease(&self) -> Option<&Lease> {
+        self.delivery.as_ref().and_then(|d| d.lease.as_ref())
+    }
+}
+
 impl Batched for Create {
     type In = Create;
-    type Out = VerificationRecord;
+    type Out = Inserted;
 
     fn key(create: &Create) -> (i64, String) {
         (create.new.app_id, create.new.public_id.clone())
@@ -201,11 +210,20 @@ impl Batched for Create {
     async fn write_all(
         pool: &PgPool,
         creates: &[&Create],
-    ) -> Result<Vec<Result<VerificationRecord, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
         let mut written = insert_all(pool, creates).await?;
         Ok(creates
             .iter()
-            .map(|c| written.remove(&Self::key(c)).ok_or(StoreError::Conflict))
+            .map(|c| {
+                let (record, leased) = written.remove(&Self::key(c)).ok_or(StoreError::Conflict)?;
+                let leased = match (leased, &c.delivery) {
+                    (Some((delivery_id, app)), Some(delivery)) => Some(
+                        ClaimedDelivery::leased_at_insert(delivery_id, delivery, &record, app),
+                    ),
+                    _ => None,
+                };
+                Ok(Inserted { record, leased })
+            })
             .collect())
     }
 }
@@ -219,11 +237,13 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
            $5::text[], $6::text[], $7::text[], $8::bytea[], $9::bigint[], $10::text[], \
            $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[], \
            $16::bigint[], $17::bytea[], $18::text[], $19::text[], $20::text[], $21::bytea[], \
-           $22::text[], $23::bytea[], $24::text[], $25::text[], $26::bool[]) WITH ORDINALITY \
+           $22::text[], $23::bytea[], $24::text[], $25::text[], $26::bool[], $28::text[], \
+           $29::bigint[]) WITH ORDINALITY \
            AS i(app_id, public_id, provider, channel, address, channel_description, \
              address_description, code_hmac, code_length, code_alphabet, max_attempts, sends, \
              max_sends, extra, now, expires_at, code_sealed, redirect_url, state, locale, \
-             inbound_key, country, address_key, route, to_address, queued, n)), \
+             inbound_key, country, address_key, route, to_address, queued, lease_owner, \
+             lease_until, n)), \
          v AS (INSERT INTO verification ({INSERT_VERIFICATION_COLUMNS}) \
            SELECT app_id, public_id, provider, channel, address, channel_description, \
              address_description, code_hmac, code_length, code_alphabet, max_attempts, sends, \
@@ -238,21 +258,34 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
            SELECT verification_id, 'created', '{{}}', created_at, app_id, channel, provider, \
              country, $27 FROM v), \
          d AS (INSERT INTO delivery (verification_id, route, address, next_attempt_at, \
-             created_at, updated_at) \
+             created_at, updated_at, status, lease_owner, lease_until, attempts) \
            SELECT v.verification_id, i.route, i.to_address, v.created_at, v.created_at, \
-             v.created_at \
+             v.created_at, CASE WHEN i.lease_owner IS NULL THEN 'queued' ELSE 'sending' END, \
+             i.lease_owner, i.lease_until, CASE WHEN i.lease_owner IS NULL THEN 0 ELSE 1 END \
            FROM v JOIN i ON i.app_id = v.app_id AND i.public_id = v.public_id \
-           WHERE i.queued) \
-         SELECT {VERIFICATION_COLUMNS} FROM v"
+           WHERE i.queued \
+           RETURNING delivery_id, verification_id, lease_owner) \
+         SELECT {VERIFICATION_COLUMNS}, \
+           (SELECT d.delivery_id FROM d WHERE d.verification_id = v.verification_id \
+             AND d.lease_owner IS NOT NULL) AS leased_delivery_id, \
+           (SELECT a.namespace FROM app a WHERE a.app_id = v.app_id) AS app_namespace, \
+           (SELECT a.name FROM app a WHERE a.app_id = v.app_id) AS app_name, \
+           (SELECT a.providers_rev FROM app a WHERE a.app_id = v.app_id) AS app_providers_rev, \
+           (SELECT a.templates_rev FROM app a WHERE a.app_id = v.app_id) AS app_templates_rev \
+         FROM v"
     )
 });
+
+/// A verification written, with its outbox row's id and its app when the row was leased
+/// at once.
+type Written = (VerificationRecord, Option<(i64, AppForSending)>);
 
 /// Writes `jobs` with [`INSERT_ALL`], committed by itself; answers the verifications
 /// written, by app and public id.
 async fn insert_all(
     pool: &PgPool,
     jobs: &[&Create],
-) -> Result<HashMap<(i64, String), VerificationRecord>, StoreError> {
+) -> Result<HashMap<(i64, String), Written>, StoreError> {
     // Each column borrowed from the creates; only what is computed here is owned.
     let text = |f: fn(&Create) -> &str| jobs.iter().map(|j| f(j)).collect::<Vec<&str>>();
     let number = |f: fn(&Create) -> i64| jobs.iter().map(|j| f(j)).collect::<Vec<i64>>();
@@ -299,12 +332,34 @@ async fn insert_all(
                 .collect::<Vec<bool>>(),
         )
         .bind(tags("created", &serde_json::json!({})))
+        .bind(
+            jobs.iter()
+                .map(|j| j.lease().map(|l| l.owner.as_str()))
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(
+            jobs.iter()
+                .map(|j| j.lease().map(|l| l.until))
+                .collect::<Vec<Option<i64>>>(),
+        )
         .fetch_all(pool)
         .await?;
     rows.iter()
         .map(|row: &PgRow| {
             let record = verification_record!(row, try_get)?;
-            Ok(((record.app_id, record.public_id.clone()), record))
+            let leased = match row.try_get::<Option<i64>, _>("leased_delivery_id")? {
+                Some(delivery_id) => Some((
+                    delivery_id,
+                    (
+                        row.try_get("app_namespace")?,
+                        row.try_get("app_name")?,
+                        row.try_get("app_providers_rev")?,
+                        row.try_get("app_templates_rev")?,
+                    ),
+                )),
+                None => None,
+            };
+            Ok(((record.app_id, record.public_id.clone()), (record, leased)))
         })
         .collect()
 }

@@ -8,8 +8,8 @@ use super::{
     sql::{sql_store, FINISH},
     stats::tags,
     views::Views,
-    Attempt, AttemptOutcome, DeliveryOutcome, EventStore, NewDelivery, NewVerification, StoreError,
-    VerificationRecord,
+    Attempt, AttemptOutcome, DeliveryOutcome, EventStore, Inserted, NewDelivery, NewVerification,
+    StoreError,
 };
 use crate::{gateway::code::CodeDigests, model::Status};
 use sqlx::{
@@ -83,7 +83,7 @@ impl PostgresStore {
         &self,
         new: &NewVerification,
         delivery: Option<&NewDelivery>,
-    ) -> Result<VerificationRecord, StoreError> {
+    ) -> Result<Inserted, StoreError> {
         let create = Create {
             new: new.clone(),
             delivery: delivery.cloned(),

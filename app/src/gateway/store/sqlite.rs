@@ -6,8 +6,7 @@ use super::{
     readers::Readers,
     sql::sql_store,
     views::Views,
-    Attempt, AttemptOutcome, DeliveryOutcome, NewDelivery, NewVerification, StoreError,
-    VerificationRecord,
+    Attempt, AttemptOutcome, DeliveryOutcome, Inserted, NewDelivery, NewVerification, StoreError,
 };
 use crate::gateway::code::CodeDigests;
 use sqlx::{
@@ -140,7 +139,7 @@ impl SqliteStore {
         &self,
         new: &NewVerification,
         delivery: Option<&NewDelivery>,
-    ) -> Result<VerificationRecord, StoreError> {
+    ) -> Result<Inserted, StoreError> {
         self.writer.insert_verification(new, delivery).await
     }
 

@@ -1,6 +1,6 @@
 //! Verifications: stored, read, checked (one conditional statement per guarantee), closed; and the inbound-SMS lookups.
 
-use super::StoreError;
+use super::{ClaimedDelivery, StoreError};
 use crate::gateway::{address::Masked, code::CodeDigests};
 use crate::model::Status;
 use async_trait::async_trait;
@@ -255,6 +255,27 @@ pub struct NewDelivery {
     /// Provider ids to try, in order; never empty.
     pub route: Vec<String>,
     pub address: String,
+    /// A create's row leased at once to the worker of the process that writes it, which
+    /// then sends it without claiming it; `None` (and always for writes other than a
+    /// create): queued for any worker's claim.
+    pub lease: Option<Lease>,
+}
+
+/// An outbox row's lease: whose it is and until when (Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub owner: String,
+    pub until: i64,
+}
+
+/// What a create wrote.
+#[derive(Debug, Clone)]
+pub struct Inserted {
+    pub record: VerificationRecord,
+    /// Its outbox row when that was leased as it was written (see [`NewDelivery::lease`]),
+    /// as a claim would have answered it: its first attempt, not yet counted against the
+    /// send cap.
+    pub leased: Option<ClaimedDelivery>,
 }
 
 /// Verifications and their one-statement guarantees.
@@ -262,13 +283,14 @@ pub struct NewDelivery {
 pub trait VerificationStore: Send + Sync {
     /// One page of verifications, newest first (see [`HistoryQuery`]).
     async fn history(&self, query: &HistoryQuery) -> Result<Vec<HistoryRow>, StoreError>;
-    /// Inserts a verification, its `created` event and, when given, its outbox row, in
-    /// one transaction; `Conflict` when the id is taken.
+    /// Inserts a verification, its `created` event and, when given, its outbox row
+    /// (leased at once when the delivery says so), in one transaction; `Conflict` when the
+    /// id is taken.
     async fn insert_verification(
         &self,
         new: &NewVerification,
         delivery: Option<&NewDelivery>,
-    ) -> Result<VerificationRecord, StoreError>;
+    ) -> Result<Inserted, StoreError>;
     /// Replaces address, provider and code of a pending, unexpired verification without
     /// touching its attempt counter; spends a send when `reissue.sends`, refusing past
     /// `max_sends`. The outbox row, when given, commits with it. `None` when nothing was

@@ -15,7 +15,10 @@ use crate::gateway::{
     limits, metrics,
     secret::random_id,
     settings::{AdmitError, EngineSettings},
-    store::{AppRecord, NewDelivery, NewVerification, Reissue, StoreError, VerificationRecord},
+    store::{
+        AppRecord, ClaimedDelivery, NewDelivery, NewVerification, Reissue, StoreError,
+        VerificationRecord,
+    },
 };
 use crate::model::{Status, VerificationId};
 use std::{fmt, net::IpAddr, sync::Arc};
@@ -255,14 +258,22 @@ impl Gateway {
             inbound_key: inbound.then(|| self.inbound_key(&code)),
             address_key: address.as_ref().map(|a| self.address_key(a.as_str())),
         };
-        let delivery = address
-            .as_ref()
-            .filter(|_| !inbound)
-            .map(|a| self.delivery_for(app, provider.as_ref(), a.as_str()));
-        let record = self.insert_or_reissue(app, new, delivery.as_ref()).await?;
+        let outbox = &self.inner.outbox;
+        // The message's row is leased to this process's worker as it is written, and
+        // handed to it after the commit (see `OutboxSignal`).
+        let mut promise = None;
+        let delivery = address.as_ref().filter(|_| !inbound).map(|a| {
+            let mut delivery = self.delivery_for(app, provider.as_ref(), a.as_str());
+            promise = outbox.lease(now);
+            delivery.lease = promise.as_ref().map(|p| p.lease.clone());
+            delivery
+        });
+        let (record, leased) = self.insert_or_reissue(app, new, delivery.as_ref()).await?;
         metrics::verification(&app.namespace, &record.channel, "created");
-        if delivery.is_some() {
-            self.inner.outbox.wake();
+        match (leased, promise) {
+            (Some(leased), Some(promise)) => outbox.hand(leased, promise),
+            _ if delivery.is_some() => outbox.wake(),
+            _ => {}
         }
         Ok(Created {
             record,
@@ -270,18 +281,20 @@ impl Gateway {
         })
     }
 
+    /// The verification written, and its outbox row when that was leased as it was
+    /// written (a re-issue's row is queued for a claim).
     async fn insert_or_reissue(
         &self,
         app: &AppRecord,
         new: NewVerification,
         delivery: Option<&NewDelivery>,
-    ) -> Result<VerificationRecord, EngineError> {
+    ) -> Result<(VerificationRecord, Option<ClaimedDelivery>), EngineError> {
         let store = &self.inner.store;
         // Two rounds at most: a closed predecessor is set aside once, then the insert wins
         // or a concurrent creator's row is re-issued.
         for _ in 0..2 {
             match store.insert_verification(&new, delivery).await {
-                Ok(record) => return Ok(record),
+                Ok(inserted) => return Ok((inserted.record, inserted.leased)),
                 Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -328,7 +341,7 @@ impl Gateway {
                     store
                         .record_event(record.verification_id, "reissued", "{}", new.now)
                         .await?;
-                    Ok(record)
+                    Ok((record, None))
                 }
                 None if existing.attempts >= existing.max_attempts => Err(EngineError::Locked {
                     retry_after_secs: secs_until(existing.expires_at, new.now).max(1),

@@ -170,6 +170,16 @@ pub(super) const EVENT: &str = "INSERT INTO event \
 pub(super) const INSERT_DELIVERY: &str = "INSERT INTO delivery (verification_id, route, address, \
      next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)";
 
+/// An outbox row as [`INSERT_DELIVERY`] writes it, leased at once to `$5` until `$6`
+/// (see `NewDelivery::lease`): its first attempt is under way.
+pub(super) const INSERT_LEASED_DELIVERY: &str = "INSERT INTO delivery (verification_id, route, \
+     address, next_attempt_at, created_at, updated_at, status, lease_owner, lease_until, \
+     attempts) VALUES ($1, $2, $3, $4, $4, $4, 'sending', $5, $6, 1)";
+
+/// What the worker needs of app `$1` to send its message (`AppForSending`).
+pub(super) const APP_FOR_SENDING: &str =
+    "SELECT namespace, name, providers_rev, templates_rev FROM app WHERE app_id = $1";
+
 /// Keeps a message in app `$1`'s dev inbox; answers its id.
 pub(super) const CAPTURE_MESSAGE: &str = "INSERT INTO dev_message \
      (app_id, public_id, provider, channel, address, subject, body, created_at) \
@@ -240,9 +250,9 @@ macro_rules! sql_store {
                 ActiveSecret, AppProvider, AppRecord, AppStore, AppTemplate, Attempt,
                 AttemptOutcome, AuditFilter, AuditRecord, ClaimedDelivery, CounterStore,
                 DeliveryOutcome, DeliveryStore, DevMessage, EventRow, EventStore, HistoryQuery,
-                HistoryRow, IdempotentAnswer, InviteRecord, MemberRecord, NewAudit, NewDelivery,
-                NewVerification, Reissue, Role, SecretRecord, SessionRecord, Store, StoreError,
-                Switch, TenantRecord, TenantStore, TimelineEvent, VerificationRecord,
+                HistoryRow, IdempotentAnswer, Inserted, InviteRecord, MemberRecord, NewAudit,
+                NewDelivery, NewVerification, Reissue, Role, SecretRecord, SessionRecord, Store,
+                StoreError, Switch, TenantRecord, TenantStore, TimelineEvent, VerificationRecord,
                 VerificationStore, DEV_INBOX_SIZE,
             };
             use super::{

@@ -106,13 +106,13 @@ macro_rules! sql_verifications {
                 &self,
                 new: &NewVerification,
                 delivery: Option<&NewDelivery>,
-            ) -> Result<VerificationRecord, StoreError> {
+            ) -> Result<Inserted, StoreError> {
                 let epoch = self.views.epoch();
                 // In the backend's group commit: SQLite's writer, PostgreSQL's batches.
-                let record = self.insert_in_batch(new, delivery).await?;
-                self.views.created(epoch, &record);
+                let inserted = self.insert_in_batch(new, delivery).await?;
+                self.views.created(epoch, &inserted.record);
                 self.events_added();
-                Ok(record)
+                Ok(inserted)
             }
 
             async fn reissue_verification(
