@@ -252,8 +252,9 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 
 /// The group commit so far, from the server's `/metrics`: writes, commits, the seconds
 /// writes held the writer connection and waited for it, and the seconds commits took, in
-/// all.
-async fn batches(client: &reqwest::Client, base: &str) -> [f64; 5] {
+/// all; then the outbox's messages sent, rows handed over by creates and claimed, and its
+/// depth now.
+async fn batches(client: &reqwest::Client, base: &str) -> [f64; 9] {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -281,6 +282,10 @@ async fn batches(client: &reqwest::Client, base: &str) -> [f64; 5] {
         value("otpgate_write_hold_seconds_sum"),
         value("otpgate_write_queue_seconds_sum"),
         value("otpgate_write_commit_seconds_sum"),
+        value("otpgate_messages_sent_total"),
+        value("otpgate_outbox_taken_total{how=\"handed\"}"),
+        value("otpgate_outbox_taken_total{how=\"claimed\"}"),
+        value("otpgate_outbox_depth"),
     ]
 }
 
@@ -371,10 +376,12 @@ async fn run(backend: &str, secs: u64) {
         per_request(create_cpu, create),
         per_request(check_cpu, check)
     );
-    let per_batch = |[w0, b0, h0, q0, c0]: [f64; 5], [w1, b1, h1, q1, c1]: [f64; 5]| {
-        if b1 > b0 {
+    let per_batch =
+        |[w0, b0, h0, q0, c0, s0, handed0, claimed0, _]: [f64; 9],
+         [w1, b1, h1, q1, c1, s1, handed1, claimed1, depth]: [f64; 9]| {
             let writes = w1 - w0;
-            format!(
+            let batches = if b1 > b0 {
+                format!(
                 "{:.1} writes per commit ({:.0} commits, {:.0} µs each), each write waited {:.0} µs for the writer and held it {:.0} µs",
                 writes / (b1 - b0),
                 b1 - b0,
@@ -382,10 +389,16 @@ async fn run(backend: &str, secs: u64) {
                 (q1 - q0) / writes * 1e6,
                 (h1 - h0) / writes * 1e6
             )
-        } else {
-            "no write batches (one transaction per write)".to_owned()
-        }
-    };
+            } else {
+                "no write batches (one transaction per write)".to_owned()
+            };
+            format!(
+            "{batches}; the outbox sent {:.0} messages ({:.0} rows handed over by their creates, {:.0} claimed), {depth:.0} still queued",
+            s1 - s0,
+            handed1 - handed0,
+            claimed1 - claimed0
+        )
+        };
     let batching = format!(
         "group commit: create {}; check {}",
         per_batch(before, created),

@@ -135,6 +135,14 @@ impl OutboxSignal {
     }
 }
 
+/// What became of an attempt's message.
+enum Handled {
+    /// A provider accepted it.
+    Sent(Sent),
+    /// For the app's dev inbox: kept there with the row's outcome.
+    Kept(DevMessage),
+}
+
 /// The worker. One per process; several processes share the table safely.
 pub struct Outbox {
     pub(crate) store: Arc<dyn Store>,
@@ -360,23 +368,47 @@ impl Outbox {
         outcome: &DeliveryOutcome,
         events: &[(&str, serde_json::Value)],
     ) -> bool {
+        self.settle_with(claimed, outcome, events, None).await
+    }
+
+    /// As [`settle`](Self::settle), keeping `kept` in the app's dev inbox with the outcome.
+    async fn settle_keeping(
+        &self,
+        claimed: &ClaimedDelivery,
+        outcome: &DeliveryOutcome,
+        events: &[(&str, serde_json::Value)],
+        kept: &DevMessage,
+    ) -> bool {
+        self.settle_with(claimed, outcome, events, Some(kept)).await
+    }
+
+    async fn settle_with(
+        &self,
+        claimed: &ClaimedDelivery,
+        outcome: &DeliveryOutcome,
+        events: &[(&str, serde_json::Value)],
+        kept: Option<&DevMessage>,
+    ) -> bool {
         let details: Vec<String> = events.iter().map(|(_, d)| d.to_string()).collect();
         let events: Vec<(&str, &str)> = events
             .iter()
             .zip(&details)
             .map(|((kind, _), detail)| (*kind, detail.as_str()))
             .collect();
-        match self
-            .store
-            .settle_delivery(
-                claimed.delivery_id,
-                &self.owner,
-                outcome,
-                &events,
-                self.clock.now_ms(),
-            )
-            .await
-        {
+        let (id, owner, now) = (claimed.delivery_id, &self.owner, self.clock.now_ms());
+        let settled = match kept {
+            Some(kept) => {
+                self.store
+                    .settle_keeping(id, owner, outcome, kept, &events, now)
+                    .await
+            }
+            None => {
+                self.store
+                    .settle_delivery(id, owner, outcome, &events, now)
+                    .await
+            }
+        };
+        match settled {
             Ok(true) => true,
             Ok(false) => {
                 tracing::warn!(
@@ -407,14 +439,14 @@ impl Outbox {
     }
 
     /// Renders the message for `provider_id` and hands it over, behind the provider's
-    /// circuit breaker and timeout.
+    /// circuit breaker and timeout; or, for the dev inbox, answers the message to keep.
     async fn send(
         &self,
         claimed: &ClaimedDelivery,
         provider_id: &str,
         code: OtpCode,
         now: i64,
-    ) -> Result<Sent, DeliveryError> {
+    ) -> Result<Handled, DeliveryError> {
         let v = &claimed.verification;
         // A message for the dev inbox is written by the verification's own provider.
         let captured = provider_id == DEV_INBOX;
@@ -491,7 +523,7 @@ impl Outbox {
             },
         };
         if captured {
-            return self.capture(claimed, &message, now).await;
+            return Ok(Handled::Kept(Self::keep(claimed, &message, now)));
         }
         let timeout = provider.timeout();
         let outcome = tokio::time::timeout(timeout, provider.send(&message))
@@ -514,7 +546,7 @@ impl Outbox {
             // A refused message says nothing about the provider's health.
             Ok(_) | Err(DeliveryError::Rejected(_)) => self.breakers.success(&breaker),
         }
-        outcome
+        outcome.map(Handled::Sent)
     }
 
     /// The app's own templates at revision `rev` (none at 0): compiled already, or read
@@ -536,15 +568,11 @@ impl Outbox {
             })
     }
 
-    /// Keeps a message in its app's dev inbox: it never leaves the machine.
-    async fn capture(
-        &self,
-        claimed: &ClaimedDelivery,
-        message: &OutgoingMessage,
-        now: i64,
-    ) -> Result<Sent, DeliveryError> {
+    /// The dev inbox's copy of a message, kept with the row's outcome: it never leaves
+    /// the machine.
+    fn keep(claimed: &ClaimedDelivery, message: &OutgoingMessage, now: i64) -> DevMessage {
         let v = &claimed.verification;
-        let kept = DevMessage {
+        DevMessage {
             dev_message_id: 0,
             app_id: v.app_id,
             public_id: v.public_id.clone(),
@@ -554,14 +582,6 @@ impl Outbox {
             subject: message.subject.clone(),
             body: message.text.clone(),
             created_at: now,
-        };
-        match self.store.capture_message(&kept).await {
-            Ok(id) => Ok(Sent {
-                message_id: Some(format!("dev-{id}")),
-            }),
-            Err(e) => Err(DeliveryError::Unavailable(format!(
-                "the dev inbox is unavailable: {e}"
-            ))),
         }
     }
 
@@ -608,17 +628,28 @@ impl Outbox {
         let result = self.send(&claimed, &provider_id, code, now).await;
         let now = self.clock.now_ms();
         match result {
-            Ok(sent) => {
+            Ok(handled) => {
+                let (message_id, kept) = match handled {
+                    Handled::Sent(sent) => (sent.message_id, None),
+                    Handled::Kept(kept) => {
+                        (Some(format!("dev-{}", claimed.delivery_id)), Some(kept))
+                    }
+                };
                 let outcome = DeliveryOutcome::Sent {
                     provider: provider_id.clone(),
-                    message_id: sent.message_id.clone(),
+                    message_id: message_id.clone(),
                 };
                 let detail = json!({
                     "provider": provider_id,
-                    "message_id": sent.message_id,
+                    "message_id": message_id,
                     "attempt": claimed.attempts,
                 });
-                if self.settle(&claimed, &outcome, &[("sent", detail)]).await {
+                let events = [("sent", detail)];
+                let settled = match &kept {
+                    Some(kept) => self.settle_keeping(&claimed, &outcome, &events, kept).await,
+                    None => self.settle(&claimed, &outcome, &events).await,
+                };
+                if settled {
                     tracing::info!(provider = %provider_id, "message sent");
                     metrics::message_sent(&provider_id);
                 }

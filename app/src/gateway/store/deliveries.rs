@@ -177,6 +177,18 @@ pub trait DeliveryStore: Send + Sync {
         events: &[(&str, &str)],
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// As [`settle_delivery`](Self::settle_delivery), keeping `kept` in its app's dev
+    /// inbox (see [`capture_message`](Self::capture_message)) when the row is settled: on
+    /// SQLite in the same transaction; on PostgreSQL kept first, then settled.
+    async fn settle_keeping(
+        &self,
+        delivery_id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+        kept: &DevMessage,
+        events: &[(&str, &str)],
+        now: i64,
+    ) -> Result<bool, StoreError>;
     /// Gives back every row `owner` holds (graceful shutdown), to be claimed at once.
     async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError>;
     /// Records a provider's delivery receipt for its message id; the verification it

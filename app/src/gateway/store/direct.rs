@@ -169,44 +169,31 @@ impl GroupCommit {
     /// id.
     pub(super) async fn capture_message(&self, m: &DevMessage) -> Result<i64, StoreError> {
         let m = m.clone();
-        self.run(move |db| {
-            let values: [&dyn ToSql; 8] = [
-                &m.app_id,
-                &m.public_id,
-                &m.provider,
-                &m.channel,
-                &m.address,
-                &m.subject,
-                &m.body,
-                &m.created_at,
-            ];
-            let id: i64 = first(db, CAPTURE_MESSAGE, &values, |row| row.get(0))?
-                .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
-            bound(db, TRIM_INBOX, &[&m.app_id, &id, &DEV_INBOX_SIZE])?.raw_execute()?;
-            Ok(Ending::Keep(id))
-        })
-        .await
+        self.run(move |db| Ok(Ending::Keep(keep(db, &m)?))).await
     }
 
-    /// Records how a leased delivery went (see `DeliveryOutcome::settle_sql`) and `events`
-    /// of its verification; `false` (nothing written) when the lease was lost.
+    /// Records how a leased delivery went (see `DeliveryOutcome::settle_sql`), keeps
+    /// `kept` in its app's dev inbox, and records `events` of its verification; `false`
+    /// (nothing written) when the lease was lost.
     pub(super) async fn settle_delivery(
         &self,
         delivery_id: i64,
         owner: &str,
         outcome: &DeliveryOutcome,
+        kept: Option<&DevMessage>,
         events: &[(&str, &str)],
         now: i64,
     ) -> Result<bool, StoreError> {
-        // Events after the settle need a savepoint of their own: one that fails must not
+        // What follows the settle needs a savepoint of its own: a part that fails must not
         // leave the settle behind.
         let owner = owner.to_owned();
         let outcome = outcome.clone();
+        let kept = kept.cloned();
         let events: Vec<(String, String)> = events
             .iter()
             .map(|(kind, detail)| ((*kind).to_owned(), (*detail).to_owned()))
             .collect();
-        self.run_in(!events.is_empty(), move |db| {
+        self.run_in(!events.is_empty() || kept.is_some(), move |db| {
             let settle = |rest: &[&dyn ToSql]| {
                 let values: Vec<&dyn ToSql> = [&delivery_id as &dyn ToSql, &owner]
                     .into_iter()
@@ -230,6 +217,9 @@ impl GroupCommit {
                 DeliveryOutcome::Closed { status, error } => settle(&[status, error])?,
             };
             if let Some(verification_id) = settled {
+                if let Some(kept) = &kept {
+                    keep(db, kept)?;
+                }
                 for (kind, detail) in &events {
                     event(db, verification_id, kind, detail, now)?;
                 }
@@ -384,6 +374,24 @@ fn queue(
         Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
     })?;
     Ok(Some((delivery_id, app.ok_or(StoreError::Corrupt("app"))?)))
+}
+
+/// Keeps `m` in its app's dev inbox and drops what falls out of it; its id.
+fn keep(db: &Connection, m: &DevMessage) -> Result<i64, StoreError> {
+    let values: [&dyn ToSql; 8] = [
+        &m.app_id,
+        &m.public_id,
+        &m.provider,
+        &m.channel,
+        &m.address,
+        &m.subject,
+        &m.body,
+        &m.created_at,
+    ];
+    let id: i64 = first(db, CAPTURE_MESSAGE, &values, |row| row.get(0))?
+        .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+    bound(db, TRIM_INBOX, &[&m.app_id, &id, &DEV_INBOX_SIZE])?.raw_execute()?;
+    Ok(id)
 }
 
 /// Records one event (see `EVENT`).

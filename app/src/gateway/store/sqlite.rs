@@ -130,7 +130,7 @@ impl SqliteStore {
         now: i64,
     ) -> Result<bool, StoreError> {
         self.writer
-            .settle_delivery(delivery_id, owner, outcome, events, now)
+            .settle_delivery(delivery_id, owner, outcome, None, events, now)
             .await
     }
 

@@ -335,6 +335,34 @@ macro_rules! sql_deliveries {
                 Ok(settled)
             }
 
+            async fn settle_keeping(
+                &self,
+                delivery_id: i64,
+                owner: &str,
+                outcome: &DeliveryOutcome,
+                kept: &DevMessage,
+                events: &[(&str, &str)],
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let settled = match self.direct() {
+                    // One write: nothing kept unless settled, nothing settled unless kept.
+                    Some(writer) => {
+                        writer
+                            .settle_delivery(delivery_id, owner, outcome, Some(kept), events, now)
+                            .await?
+                    }
+                    None => {
+                        self.capture_message(kept).await?;
+                        self.settle_in_batch(delivery_id, owner, outcome, events, now)
+                            .await?
+                    }
+                };
+                if settled && !events.is_empty() {
+                    self.events_added();
+                }
+                Ok(settled)
+            }
+
             async fn release_deliveries(&self, owner: &str, now: i64) -> Result<u64, StoreError> {
                 let mut tx = self.write_one().await?;
                 let done = sqlx::query(
