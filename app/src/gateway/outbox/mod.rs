@@ -371,17 +371,8 @@ impl Outbox {
         self.settle_with(claimed, outcome, events, None).await
     }
 
-    /// As [`settle`](Self::settle), keeping `kept` in the app's dev inbox with the outcome.
-    async fn settle_keeping(
-        &self,
-        claimed: &ClaimedDelivery,
-        outcome: &DeliveryOutcome,
-        events: &[(&str, serde_json::Value)],
-        kept: &DevMessage,
-    ) -> bool {
-        self.settle_with(claimed, outcome, events, Some(kept)).await
-    }
-
+    /// As [`settle`](Self::settle), keeping `kept`, if any, in the app's dev inbox with the
+    /// outcome.
     async fn settle_with(
         &self,
         claimed: &ClaimedDelivery,
@@ -395,20 +386,18 @@ impl Outbox {
             .zip(&details)
             .map(|((kind, _), detail)| (*kind, detail.as_str()))
             .collect();
-        let (id, owner, now) = (claimed.delivery_id, &self.owner, self.clock.now_ms());
-        let settled = match kept {
-            Some(kept) => {
-                self.store
-                    .settle_keeping(id, owner, outcome, kept, &events, now)
-                    .await
-            }
-            None => {
-                self.store
-                    .settle_delivery(id, owner, outcome, &events, now)
-                    .await
-            }
-        };
-        match settled {
+        match self
+            .store
+            .settle_keeping(
+                claimed.delivery_id,
+                &self.owner,
+                outcome,
+                kept,
+                &events,
+                self.clock.now_ms(),
+            )
+            .await
+        {
             Ok(true) => true,
             Ok(false) => {
                 tracing::warn!(
@@ -645,11 +634,10 @@ impl Outbox {
                     "attempt": claimed.attempts,
                 });
                 let events = [("sent", detail)];
-                let settled = match &kept {
-                    Some(kept) => self.settle_keeping(&claimed, &outcome, &events, kept).await,
-                    None => self.settle(&claimed, &outcome, &events).await,
-                };
-                if settled {
+                if self
+                    .settle_with(&claimed, &outcome, &events, kept.as_ref())
+                    .await
+                {
                     tracing::info!(provider = %provider_id, "message sent");
                     metrics::message_sent(&provider_id);
                 }

@@ -176,16 +176,19 @@ pub trait DeliveryStore: Send + Sync {
         outcome: &DeliveryOutcome,
         events: &[(&str, &str)],
         now: i64,
-    ) -> Result<bool, StoreError>;
-    /// As [`settle_delivery`](Self::settle_delivery), keeping `kept` in its app's dev
-    /// inbox (see [`capture_message`](Self::capture_message)) when the row is settled: on
-    /// SQLite in the same transaction; on PostgreSQL kept first, then settled.
+    ) -> Result<bool, StoreError> {
+        self.settle_keeping(delivery_id, owner, outcome, None, events, now)
+            .await
+    }
+    /// As [`settle_delivery`](Self::settle_delivery), keeping `kept`, if any, in its app's
+    /// dev inbox (see [`capture_message`](Self::capture_message)) when the row is settled:
+    /// on SQLite in the same transaction; on PostgreSQL kept first, then settled.
     async fn settle_keeping(
         &self,
         delivery_id: i64,
         owner: &str,
         outcome: &DeliveryOutcome,
-        kept: &DevMessage,
+        kept: Option<&DevMessage>,
         events: &[(&str, &str)],
         now: i64,
     ) -> Result<bool, StoreError>;

@@ -265,14 +265,12 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
            FROM v JOIN i ON i.app_id = v.app_id AND i.public_id = v.public_id \
            WHERE i.queued \
            RETURNING delivery_id, verification_id, lease_owner) \
-         SELECT {VERIFICATION_COLUMNS}, \
-           (SELECT d.delivery_id FROM d WHERE d.verification_id = v.verification_id \
-             AND d.lease_owner IS NOT NULL) AS leased_delivery_id, \
-           (SELECT a.namespace FROM app a WHERE a.app_id = v.app_id) AS app_namespace, \
-           (SELECT a.name FROM app a WHERE a.app_id = v.app_id) AS app_name, \
-           (SELECT a.providers_rev FROM app a WHERE a.app_id = v.app_id) AS app_providers_rev, \
-           (SELECT a.templates_rev FROM app a WHERE a.app_id = v.app_id) AS app_templates_rev \
-         FROM v"
+         SELECT v.*, d.delivery_id AS leased_delivery_id, a.namespace AS app_namespace, \
+           a.name AS app_name, a.providers_rev AS app_providers_rev, \
+           a.templates_rev AS app_templates_rev \
+         FROM v LEFT JOIN d ON d.verification_id = v.verification_id \
+           AND d.lease_owner IS NOT NULL \
+         LEFT JOIN app a ON a.app_id = v.app_id AND d.delivery_id IS NOT NULL"
     )
 });
 

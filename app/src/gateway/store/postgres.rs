@@ -8,8 +8,8 @@ use super::{
     sql::{sql_store, FINISH},
     stats::tags,
     views::Views,
-    Attempt, AttemptOutcome, DeliveryOutcome, EventStore, Inserted, NewDelivery, NewVerification,
-    StoreError,
+    Attempt, AttemptOutcome, DeliveryOutcome, DeliveryStore, DevMessage, EventStore, Inserted,
+    NewDelivery, NewVerification, StoreError,
 };
 use crate::{gateway::code::CodeDigests, model::Status};
 use sqlx::{
@@ -92,15 +92,19 @@ impl PostgresStore {
     }
 
     /// A delivery's outcome and its events are written in batches, each one statement
-    /// (`pg_batch.rs`).
+    /// (`pg_batch.rs`); a message for the dev inbox is kept first.
     async fn settle_in_batch(
         &self,
         delivery_id: i64,
         owner: &str,
         outcome: &DeliveryOutcome,
+        kept: Option<&DevMessage>,
         events: &[(&str, &str)],
         now: i64,
     ) -> Result<bool, StoreError> {
+        if let Some(kept) = kept {
+            self.capture_message(kept).await?;
+        }
         let settle = Settle {
             delivery_id,
             owner: owner.to_owned(),

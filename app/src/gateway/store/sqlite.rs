@@ -6,7 +6,8 @@ use super::{
     readers::Readers,
     sql::sql_store,
     views::Views,
-    Attempt, AttemptOutcome, DeliveryOutcome, Inserted, NewDelivery, NewVerification, StoreError,
+    Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, Inserted, NewDelivery, NewVerification,
+    StoreError,
 };
 use crate::gateway::code::CodeDigests;
 use sqlx::{
@@ -126,11 +127,13 @@ impl SqliteStore {
         delivery_id: i64,
         owner: &str,
         outcome: &DeliveryOutcome,
+        kept: Option<&DevMessage>,
         events: &[(&str, &str)],
         now: i64,
     ) -> Result<bool, StoreError> {
+        // One write: nothing kept unless settled, nothing settled unless kept.
         self.writer
-            .settle_delivery(delivery_id, owner, outcome, None, events, now)
+            .settle_delivery(delivery_id, owner, outcome, kept, events, now)
             .await
     }
 

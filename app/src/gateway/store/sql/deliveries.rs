@@ -317,46 +317,19 @@ macro_rules! sql_deliveries {
                 Ok(claimed)
             }
 
-            async fn settle_delivery(
-                &self,
-                delivery_id: i64,
-                owner: &str,
-                outcome: &DeliveryOutcome,
-                events: &[(&str, &str)],
-                now: i64,
-            ) -> Result<bool, StoreError> {
-                // In the backend's group commit: SQLite's writer, PostgreSQL's batches.
-                let settled = self
-                    .settle_in_batch(delivery_id, owner, outcome, events, now)
-                    .await?;
-                if settled && !events.is_empty() {
-                    self.events_added();
-                }
-                Ok(settled)
-            }
-
             async fn settle_keeping(
                 &self,
                 delivery_id: i64,
                 owner: &str,
                 outcome: &DeliveryOutcome,
-                kept: &DevMessage,
+                kept: Option<&DevMessage>,
                 events: &[(&str, &str)],
                 now: i64,
             ) -> Result<bool, StoreError> {
-                let settled = match self.direct() {
-                    // One write: nothing kept unless settled, nothing settled unless kept.
-                    Some(writer) => {
-                        writer
-                            .settle_delivery(delivery_id, owner, outcome, Some(kept), events, now)
-                            .await?
-                    }
-                    None => {
-                        self.capture_message(kept).await?;
-                        self.settle_in_batch(delivery_id, owner, outcome, events, now)
-                            .await?
-                    }
-                };
+                // In the backend's group commit: SQLite's writer, PostgreSQL's batches.
+                let settled = self
+                    .settle_in_batch(delivery_id, owner, outcome, kept, events, now)
+                    .await?;
                 if settled && !events.is_empty() {
                     self.events_added();
                 }
