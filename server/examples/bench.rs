@@ -254,7 +254,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 /// writes held the writer connection and waited for it, and the seconds commits took, in
 /// all; then the outbox's messages sent, rows handed over by creates and claimed, and its
 /// depth now.
-async fn batches(client: &reqwest::Client, base: &str) -> [f64; 9] {
+async fn batches(client: &reqwest::Client, base: &str) -> [f64; 11] {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -286,6 +286,8 @@ async fn batches(client: &reqwest::Client, base: &str) -> [f64; 9] {
         value("otpgate_outbox_taken_total{how=\"handed\"}"),
         value("otpgate_outbox_taken_total{how=\"claimed\"}"),
         value("otpgate_outbox_depth"),
+        value("otpgate_http_request_duration_seconds_sum"),
+        value("otpgate_http_request_duration_seconds_count"),
     ]
 }
 
@@ -377,8 +379,8 @@ async fn run(backend: &str, secs: u64) {
         per_request(check_cpu, check)
     );
     let per_batch =
-        |[w0, b0, h0, q0, c0, s0, handed0, claimed0, _]: [f64; 9],
-         [w1, b1, h1, q1, c1, s1, handed1, claimed1, depth]: [f64; 9]| {
+        |[w0, b0, h0, q0, c0, s0, handed0, claimed0, _, t0, n0]: [f64; 11],
+         [w1, b1, h1, q1, c1, s1, handed1, claimed1, depth, t1, n1]: [f64; 11]| {
             let writes = w1 - w0;
             let batches = if b1 > b0 {
                 format!(
@@ -393,7 +395,8 @@ async fn run(backend: &str, secs: u64) {
                 "no write batches (one transaction per write)".to_owned()
             };
             format!(
-            "{batches}; the outbox sent {:.0} messages ({:.0} rows handed over by their creates, {:.0} claimed), {depth:.0} still queued",
+            "{:.0} µs per request in the server's handlers; {batches}; the outbox sent {:.0} messages ({:.0} rows handed over by their creates, {:.0} claimed), {depth:.0} still queued",
+            (t1 - t0) / (n1 - n0).max(1.0) * 1e6,
             s1 - s0,
             handed1 - handed0,
             claimed1 - claimed0

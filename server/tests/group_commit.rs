@@ -12,7 +12,7 @@ use app::{
         code::{Alphabet, CodeHasher, CodeKey, CodeSpec, OtpCode},
         store::{
             Attempt, AttemptOutcome, DeliveryOutcome, Lease, NewDelivery, NewVerification,
-            PostgresStore, SqliteStore, Store, StoreError,
+            PostgresStore, SendCount, SqliteStore, Store, StoreError,
         },
         CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
@@ -688,8 +688,15 @@ async fn a_row_leased_as_written_waits_out_its_lease(backend: Backend) {
             lease: Some(Lease {
                 owner: format!("w{n}"),
                 until: 61_000,
+                // The first is counted against the send cap with its row, where the
+                // backend does that (SQLite); the second is left to its worker.
+                count: (n == 0).then(|| SendCount {
+                    key: "send_addr:leased:l0".into(),
+                    window_start: 0,
+                }),
             }),
         };
+        let counted_here = n == 0 && matches!(backend, Backend::Sqlite);
         let inserted = store
             .insert_verification(&new, Some(&delivery))
             .await
@@ -705,13 +712,15 @@ async fn a_row_leased_as_written_waits_out_its_lease(backend: Backend) {
                 leased.route_index,
                 leased.attempts,
                 leased.send_counted,
+                leased.sends,
                 leased.address.as_str(),
             ),
             (
                 delivery.route.clone(),
                 0,
                 1,
-                false,
+                counted_here,
+                counted_here.then_some(1),
                 delivery.address.as_str()
             )
         );
@@ -729,6 +738,9 @@ async fn a_row_leased_as_written_waits_out_its_lease(backend: Backend) {
         );
         rows.push(leased);
     }
+    // The bucket holds the one message counted with its row, and nothing else.
+    let spent = store.hit("send_addr:leased:l0", 0, 0).await.unwrap();
+    assert_eq!(spent, i64::from(matches!(backend, Backend::Sqlite)));
     // No claim takes a leased row while its lease holds.
     let early = store
         .claim_deliveries("other", 2_000, 62_000, 100)

@@ -17,7 +17,7 @@ use crate::gateway::{
     providers::ProviderBook,
     secret::random_id,
     settings::{route_for, EngineSettings},
-    store::{AppRecord, NewDelivery, Store},
+    store::{AppRecord, NewDelivery, SendCount, Store},
     tokens::jwt::TokenKeys,
 };
 use crate::model::InboxMessage;
@@ -131,6 +131,15 @@ impl Gateway {
             route,
             address: address.to_owned(),
             lease: None,
+        }
+    }
+
+    /// One message to `address` of `app` counted against the send cap at `now` (the
+    /// bucket the outbox counts it in).
+    pub(crate) fn send_count(&self, app: &AppRecord, address: &str, now: i64) -> SendCount {
+        SendCount {
+            key: limits::send_key(app.app_id, address),
+            window_start: self.inner.settings.limits.sends_per_address.window(now).0,
         }
     }
 

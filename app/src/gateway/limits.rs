@@ -90,6 +90,11 @@ pub fn address_subject(address: &str) -> String {
     digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The send cap's bucket for `address` of app `app_id`.
+pub fn send_key(app_id: i64, address: &str) -> String {
+    key("send_addr", app_id, &address_subject(address))
+}
+
 /// The bucket subject for a client IP (IPv6 by its /64, which one host usually owns).
 pub fn ip_subject(ip: IpAddr) -> String {
     match ip {

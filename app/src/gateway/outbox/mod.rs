@@ -38,7 +38,7 @@ use std::{
     },
 };
 use tokio::{
-    sync::{watch, Notify, Semaphore},
+    sync::{watch, Notify, OwnedSemaphorePermit, Semaphore},
     task::JoinSet,
 };
 
@@ -94,6 +94,7 @@ impl OutboxSignal {
             lease: Lease {
                 owner,
                 until: now + lease_ms,
+                count: None,
             },
         };
         (waiting + promised < self.room.load(Ordering::Acquire)).then_some(promise)
@@ -160,43 +161,102 @@ pub struct Outbox {
     pub(crate) owner: String,
 }
 
+/// What one of the worker's tasks ended with.
+enum Done {
+    /// A message's attempt.
+    Attempt,
+    /// Rows made ready to send (claimed, or counted against the send cap), each with its
+    /// room and its address's sends when it counts; `claim` when they came from a claim.
+    Ready {
+        rows: Vec<(ClaimedDelivery, Option<i64>, OwnedSemaphorePermit)>,
+        claim: Option<Claimed>,
+    },
+}
+
+/// How a claim went.
+#[derive(Clone, Copy, PartialEq)]
+enum Claimed {
+    /// It filled the room it had: rows may be left behind.
+    Full,
+    /// It took every due row (or failed; the poll tries again).
+    All,
+}
+
+/// The worker's tasks and the room they share.
+struct Tasks {
+    set: JoinSet<Done>,
+    /// One per message in flight (or being made ready), `concurrency` in all.
+    room: Arc<Semaphore>,
+    /// The task of the claim under way (one at a time).
+    claiming: Option<tokio::task::Id>,
+    /// A claim was wanted while one was under way: another follows it.
+    again: bool,
+    /// The last claim left rows behind, or there was no room for one.
+    behind: bool,
+}
+
+impl Tasks {
+    /// Up to `most` of the free room, taken.
+    fn take_room(&self, most: usize) -> Vec<OwnedSemaphorePermit> {
+        let n = self.room.available_permits().min(most);
+        // Only the worker's loop takes room, so what it saw free is still free.
+        (0..n)
+            .map_while(|_| self.room.clone().try_acquire_owned().ok())
+            .collect()
+    }
+}
+
 impl Outbox {
     /// Runs until `shutdown` turns true, then finishes or releases what it holds.
+    ///
+    /// The loop itself never waits for the database: a claim, and a count against the
+    /// send cap, run as tasks of their own with the room they will send in taken up
+    /// front, so rows handed over by creates start while a claim commits.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let room = self.settings.concurrency.max(1);
-        let permits = Arc::new(Semaphore::new(room));
-        let mut tasks = JoinSet::new();
+        let mut tasks = Tasks {
+            set: JoinSet::new(),
+            room: Arc::new(Semaphore::new(room)),
+            claiming: None,
+            again: false,
+            behind: false,
+        };
         let lease_ms = self.lease_ms();
         self.signal.started(&self.owner, lease_ms, room);
         tracing::info!(owner = %self.owner, "delivery worker started");
         // Whether to claim: at start, when a row was queued for a claim, on each poll (a
         // retry comes due), and after a send while the last claim left rows behind.
         let mut claim = true;
-        let mut behind = false;
         // Its own timer: hand-offs wake the worker far more often than it polls.
         let mut poll = tokio::time::interval(self.settings.poll_interval);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            self.take_handed(&permits, &mut tasks).await;
+            self.take_handed(&mut tasks);
             if claim {
-                behind = self.claim_into(&permits, &mut tasks).await;
+                self.start_claim(&mut tasks);
             }
             claim = tokio::select! {
                 _ = self.signal.notify.notified() => true,
                 _ = self.signal.handed_notify.notified() => false,
                 _ = poll.tick() => true,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => behind,
+                Some(done) = tasks.set.join_next(), if !tasks.set.is_empty() => {
+                    self.finished(&mut tasks, done)
+                }
                 _ = shutdown.changed() => break,
             };
-            while tasks.try_join_next().is_some() {}
+            // Finished tasks keep their memory until joined.
+            while let Some(done) = tasks.set.try_join_next() {
+                claim |= self.finished(&mut tasks, done);
+            }
         }
         self.signal.stopping();
+        // Rows made ready and not started are dropped here, leased: released below.
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
-            while tasks.join_next().await.is_some() {}
+            while tasks.set.join_next().await.is_some() {}
         })
         .await;
         if drained.is_err() {
-            tasks.abort_all();
+            tasks.set.abort_all();
         }
         // Rows still handed over are leased to this worker: released with the rest.
         match self
@@ -217,103 +277,153 @@ impl Outbox {
         i64::try_from(self.settings.lease.as_millis()).unwrap_or(60_000)
     }
 
-    /// Starts the rows handed over by creates while there is room (the rest wait for it).
-    async fn take_handed(self: &Arc<Self>, permits: &Arc<Semaphore>, tasks: &mut JoinSet<()>) {
-        loop {
-            let room = permits.available_permits();
+    /// A task ended: the rows it made ready start; whether to claim now.
+    fn finished(
+        self: &Arc<Self>,
+        tasks: &mut Tasks,
+        done: Result<Done, tokio::task::JoinError>,
+    ) -> bool {
+        match done {
+            Ok(Done::Ready { rows, claim }) => {
+                for (row, sends, permit) in rows {
+                    self.spawn_attempt(tasks, row, sends, permit);
+                }
+                match claim {
+                    Some(claimed) => {
+                        tasks.claiming = None;
+                        tasks.behind = claimed == Claimed::Full;
+                        tasks.behind || std::mem::take(&mut tasks.again)
+                    }
+                    None => tasks.behind,
+                }
+            }
+            Ok(Done::Attempt) => tasks.behind,
+            Err(e) => {
+                tracing::error!(error = %e, "a delivery task failed");
+                // A claim that failed so is followed by the next poll's.
+                if tasks.claiming == Some(e.id()) {
+                    tasks.claiming = None;
+                }
+                false
+            }
+        }
+    }
+
+    /// Starts the rows handed over by creates while there is room (the rest wait for it;
+    /// while rows wait for a claim, half the free room is left to the claims, so the
+    /// oldest rows are not held back for as long as creates keep coming); those still to
+    /// be counted against the send cap are counted first, by a task.
+    fn take_handed(self: &Arc<Self>, tasks: &mut Tasks) {
+        let free = tasks.room.available_permits();
+        let mut most = if tasks.behind { free / 2 } else { free };
+        while most > 0 {
             let now = self.clock.now_ms();
-            let handed = self.signal.take(room, now, self.lease_ms());
+            let mut room = tasks.take_room(most);
+            let handed = self.signal.take(room.len(), now, self.lease_ms());
             if handed.is_empty() {
                 return;
             }
             metrics::outbox_taken("handed", handed.len());
-            self.start_all(permits, tasks, handed, now).await;
+            room.truncate(handed.len());
+            most -= room.len();
+            if handed.iter().any(|row| Self::capped(row, now)) {
+                let this = self.clone();
+                tasks
+                    .set
+                    .spawn(async move { this.ready(handed, room, None, now).await });
+            } else {
+                for (row, permit) in handed.into_iter().zip(room) {
+                    let sends = row.sends;
+                    self.spawn_attempt(tasks, row, sends, permit);
+                }
+            }
         }
     }
 
-    /// Claims due rows while there is room, starting a task for each; whether the last
-    /// claim was full (rows may be left behind).
-    async fn claim_into(
-        self: &Arc<Self>,
-        permits: &Arc<Semaphore>,
-        tasks: &mut JoinSet<()>,
-    ) -> bool {
-        loop {
-            // A finished task keeps its memory until it is joined; with a backlog this
-            // loop may not return for a long time, so it joins them itself.
-            while tasks.try_join_next().is_some() {}
-            let room = permits
-                .available_permits()
-                .min(self.settings.batch as usize);
-            if room == 0 {
-                return true;
-            }
-            let now = self.clock.now_ms();
-            let claimed = match self
+    /// Claims due rows, as a task, for the room free now (up to a batch); another claim
+    /// follows one under way instead.
+    fn start_claim(self: &Arc<Self>, tasks: &mut Tasks) {
+        if tasks.claiming.is_some() {
+            tasks.again = true;
+            return;
+        }
+        let room = tasks.take_room(self.settings.batch as usize);
+        if room.is_empty() {
+            // Claimed once a send ends.
+            tasks.behind = true;
+            return;
+        }
+        let this = self.clone();
+        let claim = tasks.set.spawn(async move {
+            let now = this.clock.now_ms();
+            let until = now + this.lease_ms();
+            let claimed = match this
                 .store
-                .claim_deliveries(&self.owner, now, now + self.lease_ms(), room as u32)
+                .claim_deliveries(&this.owner, now, until, room.len() as u32)
                 .await
             {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::error!(error = ?e, "could not claim deliveries");
-                    return false;
+                    Vec::new()
                 }
             };
-            let full = claimed.len() == room;
+            let full = if claimed.len() == room.len() {
+                Claimed::Full
+            } else {
+                Claimed::All
+            };
             metrics::outbox_taken("claimed", claimed.len());
-            self.start_all(permits, tasks, claimed, now).await;
-            if !full {
-                return false;
-            }
-        }
+            this.ready(claimed, room, Some(full), now).await
+        });
+        tasks.claiming = Some(claim.id());
     }
 
-    /// Counts `rows` (leased to this worker) against the send cap and starts a task for
-    /// each.
-    async fn start_all(
-        self: &Arc<Self>,
-        permits: &Arc<Semaphore>,
-        tasks: &mut JoinSet<()>,
+    /// Counts `rows` (leased to this worker) against the send cap: the rows ready to
+    /// send, each with one of `room`.
+    async fn ready(
+        &self,
         rows: Vec<ClaimedDelivery>,
+        room: Vec<OwnedSemaphorePermit>,
+        claim: Option<Claimed>,
         now: i64,
-    ) {
-        if rows.is_empty() {
-            return;
-        }
+    ) -> Done {
         let counted = self.count_sends(&rows, now).await;
         if let Err(e) = &counted {
             tracing::error!(error = ?e, "send cap unavailable; deliveries postponed");
         }
-        for (i, row) in rows.into_iter().enumerate() {
-            let sends = match &counted {
-                Ok(sends) => sends[i],
-                // Without the cap this message must not go out; its lease runs out and
-                // the row is tried again.
-                Err(_) if Self::capped(&row, now) => continue,
-                Err(_) => None,
-            };
-            self.spawn_attempt(permits, tasks, row, sends).await;
-        }
+        let rows = rows
+            .into_iter()
+            .zip(room)
+            .enumerate()
+            .filter_map(|(i, (row, permit))| {
+                let sends = match &counted {
+                    // Counted with its row, or now.
+                    Ok(sends) => sends[i].or(row.sends),
+                    // Without the cap this message must not go out; its lease runs out
+                    // and the row is tried again.
+                    Err(_) if Self::capped(&row, now) => return None,
+                    Err(_) => row.sends,
+                };
+                Some((row, sends, permit))
+            })
+            .collect();
+        Done::Ready { rows, claim }
     }
 
-    /// Starts one row's attempt as a task, once there is room for it.
-    async fn spawn_attempt(
+    /// Starts one row's attempt as a task, in the room `permit` holds for it.
+    fn spawn_attempt(
         self: &Arc<Self>,
-        permits: &Arc<Semaphore>,
-        tasks: &mut JoinSet<()>,
+        tasks: &mut Tasks,
         row: ClaimedDelivery,
         sends: Option<i64>,
+        permit: OwnedSemaphorePermit,
     ) {
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
         let this = self.clone();
-        tasks.spawn(async move {
+        tasks.set.spawn(async move {
             this.attempt(row, sends).await;
             drop(permit);
+            Done::Attempt
         });
     }
 
@@ -337,11 +447,7 @@ impl Outbox {
             .iter()
             .filter(|row| Self::capped(row, now))
             .map(|row| {
-                let key = limits::key(
-                    "send_addr",
-                    row.verification.app_id,
-                    &limits::address_subject(&row.address),
-                );
+                let key = limits::send_key(row.verification.app_id, &row.address);
                 (key, row.delivery_id)
             })
             .unzip();
@@ -688,6 +794,7 @@ mod tests {
             route_index: 0,
             attempts: 1,
             send_counted: false,
+            sends: None,
             address: "ana@example.com".into(),
             verification: VerificationRecord::sample(delivery_id, "v"),
             namespace: "demo".into(),
@@ -711,7 +818,8 @@ mod tests {
             promise.lease,
             Lease {
                 owner: "w1".into(),
-                until: 61_000
+                until: 61_000,
+                count: None,
             }
         );
         drop(promise);

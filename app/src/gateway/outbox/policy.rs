@@ -104,6 +104,7 @@ mod tests {
             route_index: index,
             attempts: 1,
             send_counted: false,
+            sends: None,
             address: "+14155550100".into(),
             verification: VerificationRecord {
                 provider: route[0].into(),

@@ -16,6 +16,9 @@ pub struct ClaimedDelivery {
     pub attempts: u32,
     /// Whether the message has been counted against its address's send cap.
     pub send_counted: bool,
+    /// Its address's sends in the send cap's window, itself included, when it was
+    /// counted as its row was written (see `Lease::count`); `None` for a claimed row.
+    pub sends: Option<i64>,
     pub address: String,
     pub verification: VerificationRecord,
     pub namespace: String,
@@ -33,18 +36,22 @@ pub(super) type AppForSending = (String, String, i64, i64);
 impl ClaimedDelivery {
     /// The outbox row `delivery_id` of `verification`, leased as it was written (see
     /// [`NewDelivery::lease`]): its first attempt through the route's first provider.
+    /// `sends`: its address's sends counted with it, when it was counted as it was
+    /// written.
     pub(super) fn leased_at_insert(
         delivery_id: i64,
         delivery: &NewDelivery,
         verification: &VerificationRecord,
         (namespace, app_name, providers_rev, templates_rev): AppForSending,
+        sends: Option<i64>,
     ) -> Self {
         ClaimedDelivery {
             delivery_id,
             route: delivery.route.clone(),
             route_index: 0,
             attempts: 1,
-            send_counted: false,
+            send_counted: sends.is_some(),
+            sends,
             address: delivery.address.clone(),
             verification: verification.clone(),
             namespace,

@@ -7,7 +7,7 @@
 //! one savepoint in the batch, answered after the batch commits.
 
 use super::{
-    deliveries::{AppForSending, ClaimedRow},
+    deliveries::ClaimedRow,
     group_commit::{bound, Ending, GroupCommit},
     sql::{
         counter, APP_FOR_SENDING, CAPTURE_MESSAGE, CONSUME, COUNT_ATTEMPT, EVENT, FINISH, HIT,
@@ -111,11 +111,7 @@ impl GroupCommit {
             event(db, id, "created", "{}", new.now)?;
             let record = VerificationRecord::inserted(&new, id);
             let leased = match (&delivery, &route) {
-                (Some(delivery), Some(route)) => {
-                    queue(db, &new, id, route, delivery)?.map(|(delivery_id, app)| {
-                        ClaimedDelivery::leased_at_insert(delivery_id, delivery, &record, app)
-                    })
-                }
+                (Some(delivery), Some(route)) => queue(db, &new, &record, route, delivery)?,
                 _ => None,
             };
             Ok(Ending::Keep(Ok(Inserted { record, leased })))
@@ -346,34 +342,57 @@ fn raise(db: &Connection, key: &str, window_start: i64, hits: i64) -> Result<i64
     Ok(spent.ok_or(rusqlite::Error::QueryReturnedNoRows)?)
 }
 
-/// Writes verification `id`'s outbox row; when `delivery` is leased at once, its id and
-/// what the worker needs of the app to send it.
+/// Writes verification `id`'s outbox row; when `delivery` is leased at once, the row
+/// as its worker gets it (see `ClaimedDelivery::leased_at_insert`), counted against the
+/// send cap with it when the lease asks for that.
 fn queue(
     db: &Connection,
     new: &NewVerification,
-    id: i64,
+    record: &VerificationRecord,
     route: &str,
     delivery: &NewDelivery,
-) -> Result<Option<(i64, AppForSending)>, StoreError> {
-    let now = new.now;
+) -> Result<Option<ClaimedDelivery>, StoreError> {
+    let (id, now) = (record.verification_id, new.now);
     let Some(lease) = &delivery.lease else {
         bound(db, INSERT_DELIVERY, &[&id, &route, &delivery.address, &now])?.raw_execute()?;
         return Ok(None);
     };
-    let values: [&dyn ToSql; 6] = [
+    let sends = match &lease.count {
+        Some(count) => match raise(db, &count.key, count.window_start, 1) {
+            Ok(sends) => Some(sends),
+            // A failed statement undoes itself and the create goes on: the worker counts
+            // the message before it is sent, as it counts a claimed row. Should SQLite have
+            // rolled the whole transaction back, the create fails with it.
+            Err(e) if !db.is_autocommit() => {
+                tracing::warn!(error = %e, "send cap not counted with its create; the worker counts it");
+                None
+            }
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    let values: [&dyn ToSql; 7] = [
         &id,
         &route,
         &delivery.address,
         &now,
         &lease.owner,
         &lease.until,
+        &sends.is_some(),
     ];
     bound(db, INSERT_LEASED_DELIVERY, &values)?.raw_execute()?;
     let delivery_id = db.last_insert_rowid();
     let app = first(db, APP_FOR_SENDING, &[&new.app_id], |row| {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
-    })?;
-    Ok(Some((delivery_id, app.ok_or(StoreError::Corrupt("app"))?)))
+    })?
+    .ok_or(StoreError::Corrupt("app"))?;
+    Ok(Some(ClaimedDelivery::leased_at_insert(
+        delivery_id,
+        delivery,
+        record,
+        app,
+        sends,
+    )))
 }
 
 /// Keeps `m` in its app's dev inbox and drops what falls out of it; its id.

@@ -39,7 +39,7 @@ pub use tenants::{
 };
 pub use verifications::{
     Attempt, AttemptOutcome, HistoryQuery, HistoryRow, Inserted, Lease, NewDelivery,
-    NewVerification, Reissue, Switch, VerificationRecord, VerificationStore,
+    NewVerification, Reissue, SendCount, Switch, VerificationRecord, VerificationStore,
 };
 pub use webhooks::{
     ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome, WebhookRecord,

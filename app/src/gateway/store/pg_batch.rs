@@ -218,7 +218,14 @@ impl Batched for Create {
                 let (record, leased) = written.remove(&Self::key(c)).ok_or(StoreError::Conflict)?;
                 let leased = match (leased, &c.delivery) {
                     (Some((delivery_id, app)), Some(delivery)) => Some(
-                        ClaimedDelivery::leased_at_insert(delivery_id, delivery, &record, app),
+                        // Counted by the worker, in one write for all it is handed.
+                        ClaimedDelivery::leased_at_insert(
+                            delivery_id,
+                            delivery,
+                            &record,
+                            app,
+                            None,
+                        ),
                     ),
                     _ => None,
                 };

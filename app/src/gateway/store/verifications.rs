@@ -266,6 +266,18 @@ pub struct NewDelivery {
 pub struct Lease {
     pub owner: String,
     pub until: i64,
+    /// The send cap's bucket the message counts against, raised in the create's write
+    /// where the backend does that (SQLite's writer: no write of its own before the
+    /// send); a row written without its count is counted by the worker, as a claimed
+    /// row is.
+    pub count: Option<SendCount>,
+}
+
+/// One message counted against its address's send cap: the bucket's key and its window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendCount {
+    pub key: String,
+    pub window_start: i64,
 }
 
 /// What a create wrote.
@@ -273,8 +285,8 @@ pub struct Lease {
 pub struct Inserted {
     pub record: VerificationRecord,
     /// Its outbox row when that was leased as it was written (see [`NewDelivery::lease`]),
-    /// as a claim would have answered it: its first attempt, not yet counted against the
-    /// send cap.
+    /// as a claim would have answered it: its first attempt, counted against the send cap
+    /// when the lease asked for that and the backend counts there (`sends` is then set).
     pub leased: Option<ClaimedDelivery>,
 }
 

@@ -16,7 +16,7 @@ use crate::gateway::{
     secret::random_id,
     settings::{AdmitError, EngineSettings},
     store::{
-        AppRecord, ClaimedDelivery, NewDelivery, NewVerification, Reissue, StoreError,
+        AppRecord, ClaimedDelivery, Lease, NewDelivery, NewVerification, Reissue, StoreError,
         VerificationRecord,
     },
 };
@@ -265,7 +265,11 @@ impl Gateway {
         let delivery = address.as_ref().filter(|_| !inbound).map(|a| {
             let mut delivery = self.delivery_for(app, provider.as_ref(), a.as_str());
             promise = outbox.lease(now);
-            delivery.lease = promise.as_ref().map(|p| p.lease.clone());
+            // Counted against the send cap as it is written, where the store can.
+            delivery.lease = promise.as_ref().map(|p| Lease {
+                count: Some(self.send_count(app, a.as_str(), now)),
+                ..p.lease.clone()
+            });
             delivery
         });
         let (record, leased) = self.insert_or_reissue(app, new, delivery.as_ref()).await?;

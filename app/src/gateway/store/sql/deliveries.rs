@@ -306,6 +306,7 @@ macro_rules! sql_deliveries {
                         route_index: counter(route_index, "route_index")?,
                         attempts: counter(attempts, "delivery.attempts")?,
                         send_counted,
+                        sends: None,
                         address,
                         verification,
                         namespace,

@@ -171,10 +171,11 @@ pub(super) const INSERT_DELIVERY: &str = "INSERT INTO delivery (verification_id,
      next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $4, $4)";
 
 /// An outbox row as [`INSERT_DELIVERY`] writes it, leased at once to `$5` until `$6`
-/// (see `NewDelivery::lease`): its first attempt is under way.
+/// (see `NewDelivery::lease`): its first attempt is under way; `$7`: whether it was
+/// counted against the send cap with it.
 pub(super) const INSERT_LEASED_DELIVERY: &str = "INSERT INTO delivery (verification_id, route, \
      address, next_attempt_at, created_at, updated_at, status, lease_owner, lease_until, \
-     attempts) VALUES ($1, $2, $3, $4, $4, $4, 'sending', $5, $6, 1)";
+     attempts, send_counted) VALUES ($1, $2, $3, $4, $4, $4, 'sending', $5, $6, 1, $7)";
 
 /// What the worker needs of app `$1` to send its message (`AppForSending`).
 pub(super) const APP_FOR_SENDING: &str =
