@@ -176,6 +176,18 @@ async fn max_rps(
     pool: &Arc<Pool>,
     secs: u64,
 ) -> f64 {
+    closed_loop(client, base, route, pool, secs).await.0
+}
+
+/// As [`max_rps`], with the number of requests answered. A check's loop ends early once
+/// every verification created so far has been checked.
+async fn closed_loop(
+    client: &reqwest::Client,
+    base: &str,
+    route: Route,
+    pool: &Arc<Pool>,
+    secs: u64,
+) -> (f64, f64) {
     let done = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
@@ -196,7 +208,8 @@ async fn max_rps(
     for w in workers {
         w.await.unwrap();
     }
-    done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    let done = done.load(Ordering::Relaxed) as f64;
+    (done / start.elapsed().as_secs_f64(), done)
 }
 
 /// Latencies of an open loop at `rate` per second for `secs`, measured from each
@@ -360,23 +373,32 @@ async fn run(backend: &str, secs: u64) {
     max_rps(&client, &base, Route::Hello, &pool, 1).await; // warm-up
 
     let cpu = cpu_secs(&server);
-    let hello = max_rps(&client, &base, Route::Hello, &pool, secs).await;
+    let (hello, hellos) = closed_loop(&client, &base, Route::Hello, &pool, secs).await;
     let before = batches(&client, &base).await;
     let (cpu, hello_cpu) = (cpu_secs(&server), cpu_secs(&server) - cpu);
-    let create = max_rps(&client, &base, Route::Create, &pool, secs).await;
+    let (create, creates) = closed_loop(&client, &base, Route::Create, &pool, secs).await;
     let created = batches(&client, &base).await;
     let (cpu, create_cpu) = (cpu_secs(&server), cpu_secs(&server) - cpu);
-    let check = max_rps(&client, &base, Route::Check, &pool, secs).await;
+    let (check, checks) = closed_loop(&client, &base, Route::Check, &pool, secs).await;
     let checked = batches(&client, &base).await;
     let check_cpu = cpu_secs(&server) - cpu;
     // Server CPU per request in each closed loop (its own threads only; PostgreSQL's
     // processes are not counted).
-    let per_request = |cpu: f64, rps: f64| cpu / (rps * secs as f64) * 1e6;
+    // Over the requests answered: a check's loop may end before `secs` are up.
+    let per_request = |cpu: f64, requests: f64| cpu / requests.max(1.0) * 1e6;
+    let check_secs = checks / check.max(1.0);
+    let check_loop = if check_secs < secs as f64 - 0.1 {
+        format!(
+            " (the check loop ran out of verifications to check: {checks:.0} in {check_secs:.1} s)"
+        )
+    } else {
+        String::new()
+    };
     let cpu_line = format!(
-        "server CPU per request (closed loop): hello {:.0} µs, create {:.0} µs, check {:.0} µs",
-        per_request(hello_cpu, hello),
-        per_request(create_cpu, create),
-        per_request(check_cpu, check)
+        "server CPU per request (closed loop): hello {:.0} µs, create {:.0} µs, check {:.0} µs{check_loop}",
+        per_request(hello_cpu, hellos),
+        per_request(create_cpu, creates),
+        per_request(check_cpu, checks),
     );
     let per_batch =
         |[w0, b0, h0, q0, c0, s0, handed0, claimed0, _, t0, n0]: [f64; 11],
