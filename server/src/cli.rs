@@ -224,6 +224,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
         gateway,
         leptos: leptos_options(&settings),
         metrics_token: settings.metrics_token.as_deref().map(Arc::from),
+        http: Arc::new(settings.http.clone()),
     };
     let served = crate::serve(listener, state, shutdown_signal()).await;
     // Requests are done; let sends in flight finish and give back the rest.

@@ -145,16 +145,4 @@ pub fn leptos_options(settings: &Settings) -> LeptosOptions {
 }
 
 /// Serves until `shutdown` resolves, finishing in-flight requests first.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: http::AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = http::router(state);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-}
+pub use http::listen::serve;

@@ -23,6 +23,10 @@ pub(super) struct AppSection {
     pub(super) environment: Option<String>,
     pub(super) data_dir: Option<PathBuf>,
     pub(super) database_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    pub(super) trusted_proxies: Option<Vec<String>>,
+    /// The largest request body, in bytes.
+    pub(super) max_body_size: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]

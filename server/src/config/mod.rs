@@ -11,6 +11,7 @@ mod webhooks;
 
 pub use delivery::HttpProviders;
 
+use crate::http::{parse_trusted, HttpSettings};
 use app::gateway::{
     address::Channel,
     delivery::{catalogue::ProviderKit, NetPolicy, SmtpSettings, WebhookSettings},
@@ -138,7 +139,8 @@ pub struct Settings {
     /// Where the built site (`/pkg`, public assets) lives.
     pub site_root: PathBuf,
     pub debug_logs: bool,
-    pub server_timeout: Duration,
+    /// Trusted proxies, the read timeout (`[app] server_timeout`) and the body limit.
+    pub http: HttpSettings,
     pub engine: EngineSettings,
     pub apps: Vec<DeclaredApp>,
     pub smtp: Option<SmtpSettings>,
@@ -178,6 +180,54 @@ impl fmt::Debug for Settings {
             .field("console", &self.console)
             .finish_non_exhaustive()
     }
+}
+
+/// `[app] server_timeout` (or `OTPGATE_SERVER_TIMEOUT`), `trusted_proxies` (or
+/// `OTPGATE_TRUSTED_PROXIES`, separated by commas) and `max_body_size`.
+fn http_settings(
+    app: &engine::AppSection,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<HttpSettings, ConfigError> {
+    let mut http = HttpSettings::default();
+    let timeout = env("OTPGATE_SERVER_TIMEOUT")
+        .map(DurationValue::Text)
+        .or_else(|| app.server_timeout.clone());
+    if let Some(t) = timeout {
+        http.read_timeout = t.resolve("app.server_timeout")?;
+        if http.read_timeout.is_zero() || http.read_timeout > Duration::from_secs(3600) {
+            return Err(invalid(
+                "app.server_timeout",
+                "must be more than 0 and at most 1h",
+            ));
+        }
+    }
+    let proxies: Vec<String> = match env("OTPGATE_TRUSTED_PROXIES") {
+        Some(list) => list
+            .split(',')
+            .filter(|e| !e.trim().is_empty())
+            .map(str::to_owned)
+            .collect(),
+        None => app.trusted_proxies.clone().unwrap_or_default(),
+    };
+    for entry in proxies {
+        let net = parse_trusted(&entry).ok_or_else(|| {
+            invalid(
+                "app.trusted_proxies",
+                format!("{entry:?} is not an address or a network (e.g. \"10.0.0.0/8\")"),
+            )
+        })?;
+        http.trusted_proxies.push(net);
+    }
+    if let Some(max) = app.max_body_size {
+        if !(1024..=16 * 1024 * 1024).contains(&max) {
+            return Err(invalid(
+                "app.max_body_size",
+                "must be between 1024 and 16777216 bytes",
+            ));
+        }
+        http.max_body = max;
+    }
+    Ok(http)
 }
 
 /// Hides the password part of a database URL.
@@ -251,6 +301,7 @@ impl Settings {
             ));
         }
         let mut engine = engine::engine_settings(&app, &file.limits, &root_url)?;
+        let http = http_settings(&app, &env)?;
         let environment = match env("OTPGATE_ENV").or(app.environment).as_deref() {
             None | Some("production") => Environment::Production,
             Some("development") => Environment::Development,
@@ -272,11 +323,6 @@ impl Settings {
             .or_else(|| env("LEPTOS_SITE_ROOT"))
             .map(PathBuf::from)
             .unwrap_or_else(|| "target/site".into());
-
-        let server_timeout = match &app.server_timeout {
-            Some(t) => t.resolve("app.server_timeout")?,
-            None => Duration::from_secs(10),
-        };
 
         engine::inbound_settings(&file.inbound, &mut engine)?;
         engine.self_signup = file.dashboard.signup;
@@ -384,7 +430,7 @@ impl Settings {
             database_url,
             site_root,
             debug_logs: app.enable_debug_logs,
-            server_timeout,
+            http,
             engine,
             apps,
             smtp,

@@ -4,7 +4,7 @@
 use super::{
     envelope::{ApiError, Success, NOT_FOUND},
     params::Params,
-    AppState,
+    AppState, ClientIp,
 };
 use app::{
     gateway::{
@@ -14,14 +14,13 @@ use app::{
     model::{CheckResult, Status, VerificationId},
 };
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Path, State},
+    extract::{FromRequestParts, Path, State},
     http::{header, request::Parts, StatusCode},
     routing::{get, put},
     Router,
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -132,7 +131,7 @@ async fn providers(State(gw): State<Gateway>, _auth: Authed) -> Success {
 
 async fn create(
     state: State<Gateway>,
-    client: ConnectInfo<SocketAddr>,
+    client: ClientIp,
     auth: Authed,
     params: Params,
 ) -> Result<Success, ApiError> {
@@ -141,7 +140,7 @@ async fn create(
 
 async fn create_with_id(
     state: State<Gateway>,
-    client: ConnectInfo<SocketAddr>,
+    client: ClientIp,
     auth: Authed,
     Path(id): Path<String>,
     params: Params,
@@ -151,7 +150,7 @@ async fn create_with_id(
 
 async fn create_inner(
     State(gw): State<Gateway>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Authed(app): Authed,
     id: Option<VerificationId>,
     p: Params,
@@ -181,7 +180,7 @@ async fn create_inner(
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         max_sends: max_sends_of(p.positive("max_generate")?)?,
         extra: p.json("extra")?,
-        client_ip: Some(client.ip()),
+        client_ip: Some(client),
         ..CreateRequest::new(target)
     };
     let created = gw.create(&app, request).await?;
@@ -191,7 +190,7 @@ async fn create_inner(
 
 async fn check(
     State(gw): State<Gateway>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Authed(app): Authed,
     Path(id): Path<String>,
     p: Params,
@@ -203,9 +202,7 @@ async fn check(
     }
     let retire = !p.flag("skip_delete")?;
     let mode = CheckMode::Otpgateway { retire };
-    let (result, record) = gw
-        .check_from(&app, &id, code, mode, Some(client.ip()))
-        .await?;
+    let (result, record) = gw.check_from(&app, &id, code, mode, Some(client)).await?;
     // As otpgateway: refusals of a record that is still open are 400; of a verified record
     // kept by `skip_delete`, 429.
     let refused = |message: String| {

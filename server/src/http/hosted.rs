@@ -2,13 +2,13 @@
 //! app crate outside the router), the form post that works without JavaScript
 //! (`POST` to the same URL), the status poll, and readiness.
 
-use super::{envelope::ApiError, envelope::Success, AppState};
+use super::{envelope::ApiError, envelope::Success, AppState, ClientIp};
 use app::{
     gateway::{EngineError, Gateway, Read},
     model::CheckResult,
 };
 use axum::{
-    extract::{ConnectInfo, Path, Query, State},
+    extract::{Path, Query, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::get,
@@ -17,7 +17,6 @@ use axum::{
 use leptos::prelude::LeptosOptions;
 use serde::Deserialize;
 use serde_json::json;
-use std::net::SocketAddr;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -102,7 +101,7 @@ pub struct PageForm {
 /// `redirect_url` when a check completed the verification.
 async fn submit(
     State(gw): State<Gateway>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Path((namespace, id)): Path<(String, String)>,
     Query(keep): Query<PageQuery>,
     headers: HeaderMap,
@@ -142,7 +141,7 @@ async fn submit(
         Failure::Closed => Redirect::to(&page).into_response(),
         Failure::Outcome(result) => back(result),
     };
-    let ip = Some(client.ip());
+    let ip = Some(client);
     // The hydrated page checks codes in place: the same check, answered as JSON.
     let wants_json = headers
         .get(header::ACCEPT)

@@ -2,11 +2,14 @@
 //! API under `/api`, the hosted form endpoints, the tenant dashboard, health, and static
 //! files.
 
+mod client;
 mod compat;
 mod dashboard;
 mod envelope;
 mod headers;
 mod hosted;
+mod limits;
+pub mod listen;
 pub mod metrics;
 mod params;
 pub mod v1;
@@ -18,10 +21,13 @@ use axum::{
     routing::get,
     Router,
 };
+use ipnet::IpNet;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use tower_http::trace::TraceLayer;
+
+pub use client::{parse_trusted, ClientIp};
 
 /// Everything a handler may need.
 #[derive(Clone, FromRef)]
@@ -30,6 +36,31 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// The bearer token `/metrics` asks for (`[metrics] token`), if any.
     pub metrics_token: Option<Arc<str>>,
+    /// Who may speak for a client, and how large and slow a request may be.
+    pub http: Arc<HttpSettings>,
+}
+
+/// How the server treats its clients.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Peers whose `X-Forwarded-For` names the client: the reverse proxies and load
+    /// balancers in front (`[app] trusted_proxies`; none by default).
+    pub trusted_proxies: Vec<IpNet>,
+    /// The time a client has to send a request's head, and again its body
+    /// (`[app] server_timeout`, 10 s by default).
+    pub read_timeout: Duration,
+    /// The largest request body accepted, in bytes (`[app] max_body_size`, 64 KiB).
+    pub max_body: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            trusted_proxies: Vec::new(),
+            read_timeout: Duration::from_secs(10),
+            max_body: 64 * 1024,
+        }
+    }
 }
 
 /// Builds the full router. Tests call this with a fresh state and serve it on port 0.
@@ -37,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let gateway = state.gateway.clone();
     let leptos = state.leptos.clone();
+    let http = state.http.clone();
     Router::new()
         .nest("/api", compat::router())
         .merge(hosted::router())
@@ -52,6 +84,11 @@ pub fn router(state: AppState) -> Router {
             move || shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn_with_state(
+            http.clone(),
+            limits::read_body,
+        ))
+        .layer(axum::middleware::from_fn_with_state(http, client::resolve))
         .layer(axum::middleware::from_fn_with_state(
             state.gateway.clone(),
             headers::security_headers,

@@ -173,7 +173,29 @@ pub async fn spawn_peer(first: &TestApp, live_poll: std::time::Duration) -> Test
     )
     .unwrap();
     let database = first.database_url.clone().map(|url| (url, None));
-    spawn_with(first.backend, dir, &first.extra_toml, database, live_poll).await
+    spawn_with(
+        first.backend,
+        dir,
+        &first.extra_toml,
+        &[],
+        database,
+        live_poll,
+    )
+    .await
+}
+
+/// As [`spawn_app`], with environment variables (`OTPGATE_*`) the settings read.
+pub async fn spawn_app_env(extra_toml: &str, env: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_with(
+        Backend::Sqlite,
+        dir,
+        extra_toml,
+        env,
+        None,
+        std::time::Duration::from_millis(50),
+    )
+    .await
 }
 
 async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> TestApp {
@@ -188,6 +210,7 @@ async fn spawn(backend: Backend, dir: tempfile::TempDir, extra_toml: &str) -> Te
         backend,
         dir,
         extra_toml,
+        &[],
         database,
         std::time::Duration::from_millis(50),
     )
@@ -198,6 +221,7 @@ async fn spawn_with(
     backend: Backend,
     dir: tempfile::TempDir,
     extra_toml: &str,
+    env: &[(&str, &str)],
     database: Option<(String, Option<String>)>,
     live_poll: std::time::Duration,
 ) -> TestApp {
@@ -220,12 +244,15 @@ async fn spawn_with(
     );
     let data_dir = dir.path().display().to_string();
     let root = base.clone();
-    let settings = Settings::from_toml(&toml, |k| match k {
+    let settings = Settings::from_toml(&toml, |key| match key {
         "OTPGATE_DATA_DIR" => Some(data_dir.clone()),
         "OTPGATE_ROOT_URL" => Some(root.clone()),
         "OTPGATE_ADDRESS" => Some(format!("127.0.0.1:{port}")),
         "OTPGATE_DATABASE_URL" => database_url.clone(),
-        _ => None,
+        _ => env
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| (*v).to_owned()),
     })
     .unwrap();
     let clock = Arc::new(ManualClock::default());
@@ -234,6 +261,7 @@ async fn spawn_with(
         gateway: gateway.clone(),
         leptos: leptos_options(&settings),
         metrics_token: settings.metrics_token.as_deref().map(Into::into),
+        http: Arc::new(settings.http.clone()),
     };
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     gateway.start_live(live_poll, worker_stop.clone());

@@ -11,7 +11,7 @@ mod templates;
 mod timeline;
 mod webhooks;
 
-use super::AppState;
+use super::{AppState, ClientIp};
 use app::{
     dashboard::{
         render_dashboard, AppRow, AuditRow, DashboardPage, InboxRow, MemberRow, Nav, SecretRow,
@@ -25,7 +25,7 @@ use app::{
     },
 };
 use axum::{
-    extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State},
+    extract::{FromRequest, FromRequestParts, Path, Query, Request, State},
     http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -33,7 +33,6 @@ use axum::{
 };
 use leptos::prelude::LeptosOptions;
 use serde::{de::DeserializeOwned, Deserialize};
-use std::net::SocketAddr;
 
 /// The session cookie's name; `__Host-` (Secure, whole site, no Domain) when the root URL
 /// is https.
@@ -259,8 +258,8 @@ impl<T: DeserializeOwned + WithCsrf + Send> FromRequest<AppState> for Change<T> 
             .map_err(IntoResponse::into_response)?;
         let ip = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
+            .get::<ClientIp>()
+            .map(|c| c.0.to_string())
             .unwrap_or_default();
         let from_here = same_origin(&state.gateway, &parts.headers);
         let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
@@ -331,7 +330,7 @@ pub struct SignInForm {
 async fn sign_in(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
@@ -349,7 +348,7 @@ async fn sign_in(
             },
         )
     };
-    match gw.sign_in(&form.email, &form.password, client.ip()).await {
+    match gw.sign_in(&form.email, &form.password, client).await {
         Ok(signed_in) => signed_in_response(&gw, &signed_in.token),
         Err(EngineError::Unauthorized) => again(
             StatusCode::UNAUTHORIZED,
@@ -400,7 +399,7 @@ pub struct SignUpForm {
 async fn sign_up(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     headers: HeaderMap,
     Form(form): Form<SignUpForm>,
 ) -> Response {
@@ -419,7 +418,7 @@ async fn sign_up(
         )
     };
     match gw
-        .sign_up(&form.team, &form.email, &form.password, client.ip())
+        .sign_up(&form.team, &form.email, &form.password, client)
         .await
     {
         Ok(signed_in) => signed_in_response(&gw, &signed_in.token),
@@ -919,7 +918,7 @@ pub struct AcceptForm {
 async fn accept_invite(
     State(gw): State<Gateway>,
     State(options): State<LeptosOptions>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Path(token): Path<String>,
     headers: HeaderMap,
     Form(form): Form<AcceptForm>,
@@ -927,7 +926,7 @@ async fn accept_invite(
     if !same_origin(&gw, &headers) {
         return refused();
     }
-    match gw.accept_invite(&token, &form.password, client.ip()).await {
+    match gw.accept_invite(&token, &form.password, client).await {
         Ok(signed_in) => signed_in_response(&gw, &signed_in.token),
         Err(EngineError::InvalidInput { field, reason }) => match gw.invitation(&token).await {
             Ok(email) => invite_page(

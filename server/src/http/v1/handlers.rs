@@ -7,7 +7,7 @@ use super::{
         CheckBody, CheckView, ConfirmBody, ConfirmView, CreateBody, VerificationView,
     },
 };
-use crate::http::AppState;
+use crate::http::{AppState, ClientIp};
 use app::{
     gateway::{
         store::{AppRecord, IdempotentAnswer},
@@ -17,7 +17,7 @@ use app::{
 };
 use axum::{
     body::Bytes,
-    extract::{ConnectInfo, FromRequestParts, Path, State},
+    extract::{FromRequestParts, Path, State},
     http::{header, request::Parts, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -25,7 +25,7 @@ use axum::{
 use base64::{engine::general_purpose::STANDARD, Engine};
 use serde::{de::DeserializeOwned, Deserialize};
 use sha2::{Digest, Sha256};
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 /// The app authenticated by `Bearer <namespace>:<secret>` or Basic `namespace:secret`.
 pub struct V1App(AppRecord);
@@ -100,7 +100,7 @@ pub(super) fn parse_id(raw: &str) -> Result<VerificationId, V1Error> {
 )]
 pub async fn create(
     State(gw): State<Gateway>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     V1App(app): V1App,
     headers: HeaderMap,
     body: Bytes,
@@ -141,7 +141,7 @@ pub async fn create(
                 max_attempts: b.max_attempts,
                 max_sends: b.max_sends,
                 extra: b.extra,
-                client_ip: Some(client.ip()),
+                client_ip: Some(client),
                 redirect_url: b.redirect_url,
                 state: b.state,
                 locale: b.locale,
@@ -217,7 +217,7 @@ pub async fn fetch(
 )]
 pub async fn check(
     State(gw): State<Gateway>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     V1App(app): V1App,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -226,7 +226,7 @@ pub async fn check(
     let id = parse_id(&id)?;
     let b: CheckBody = parse_body(&headers, &body)?;
     let (result, record) = gw
-        .check_from(&app, &id, &b.code, CheckMode::Native, Some(client.ip()))
+        .check_from(&app, &id, &b.code, CheckMode::Native, Some(client))
         .await?;
     let reason = match result {
         CheckResult::Verified => None,
@@ -255,11 +255,11 @@ pub async fn check(
 )]
 pub async fn resend(
     State(gw): State<Gateway>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     V1App(app): V1App,
     Path(id): Path<String>,
 ) -> Result<Json<VerificationView>, V1Error> {
-    let record = gw.resend(&app, &parse_id(&id)?, Some(client.ip())).await?;
+    let record = gw.resend(&app, &parse_id(&id)?, Some(client)).await?;
     Ok(Json(VerificationView::new(&gw, &app.namespace, &record)))
 }
 
