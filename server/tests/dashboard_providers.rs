@@ -53,21 +53,6 @@ fn twilio_message(c: &Captured) -> (String, String, String, String) {
     )
 }
 
-/// Twilio's request signature: HMAC-SHA1 under the auth token of the URL and the sorted
-/// fields, computed here independently of the server's code.
-fn twilio_signature(token: &str, url: &str, fields: &[(&str, &str)]) -> String {
-    use hmac::Mac;
-    let mut sorted = fields.to_vec();
-    sorted.sort();
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(url.as_bytes());
-    for (k, v) in sorted {
-        mac.update(k.as_bytes());
-        mac.update(v.as_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
 async fn stored_rows(app: &TestApp, namespace: &str) -> Vec<app::gateway::store::AppProvider> {
     let found = app
         .gateway
@@ -262,7 +247,7 @@ async fn an_apps_own_provider_is_sealed_tested_and_carries_its_messages(backend:
             .post(url)
             .header(
                 "x-twilio-signature",
-                twilio_signature(token, &callback, &receipt),
+                support::sign::twilio(token, &callback, &receipt),
             )
             .form(&receipt)
             .send()

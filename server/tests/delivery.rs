@@ -10,7 +10,6 @@ mod support;
 
 use app::gateway::{clock::Clock, limits};
 use base64::{engine::general_purpose::STANDARD, Engine};
-use hmac::{Hmac, Mac};
 use std::time::{Duration, Instant};
 use support::{
     find_code,
@@ -96,20 +95,6 @@ message = "{{ body }}"
 const TWILIO_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TWILIO_TOKEN: &str = "twilio-auth-token";
 
-/// Twilio's signature, computed here independently of the server's code.
-fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_owned();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
 async fn twilio_gets_the_messages_api_form_and_its_receipts_are_recorded(backend: Backend) {
     let mut tw = HttpCapture::start(Reply::Status(
         201,
@@ -182,7 +167,7 @@ async fn twilio_gets_the_messages_api_form_and_its_receipts_are_recorded(backend
             .form(&fields)
             .send()
     };
-    let good = twilio_signature(&callback, &receipt);
+    let good = support::sign::twilio(TWILIO_TOKEN, &callback, &receipt);
     for _ in 0..2 {
         let res = post(good.clone(), receipt.to_vec(), "twilio")
             .await

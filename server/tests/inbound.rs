@@ -5,9 +5,7 @@
 mod support;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use support::{spawn_app_on, Backend, TestApp};
 
 const KEY_B64: &str = "aW5ib3VuZC1zaWduaW5nLWtleS0wMTIzNDU2Nzg5";
@@ -49,10 +47,7 @@ async fn generic(app: &TestApp, msg_id: &str, from: &str, body: &str, age: i64, 
     )
     .unwrap();
     let ts = app.gateway.now_ms() / 1000 - age;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&STANDARD.decode(key).unwrap()).unwrap();
-    mac.update(format!("{msg_id}.{ts}.").as_bytes());
-    mac.update(&payload);
-    let sig = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    let sig = support::sign::standard_webhook(key, msg_id, ts, &payload);
     app.client
         .post(app.url("/v1/inbound/generic"))
         .header("content-type", "application/json")
@@ -173,14 +168,7 @@ async fn twilio_inbound_messages_are_signed_and_verify(backend: Backend) {
         ("MessageSid", "SM00000000000000000000000000000001"),
         ("To", "+15005550006"),
     ];
-    let mut data = url.clone();
-    for (k, v) in fields {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    let good = STANDARD.encode(mac.finalize().into_bytes());
+    let good = support::sign::twilio(TWILIO_TOKEN, &url, &fields);
     let post = |sig: String| {
         app.client
             .post(&url)

@@ -4,6 +4,7 @@
 
 pub mod dashboard;
 pub mod http;
+pub mod sign;
 pub mod smtp;
 
 use app::gateway::{clock::ManualClock, Gateway};
