@@ -1,7 +1,8 @@
 //! The code must never leave the server except in the message that delivers it: every flow
 //! runs with tracing at TRACE, and neither the log nor any response body may contain it.
 //! (The dev inbox page shows messages by design and is the one page left out.) The app's
-//! event webhook endpoint, asking for every event, must not receive it either.
+//! event webhook endpoint, asking for every event, must not receive it either, nor may
+//! `/metrics` or any text or number stored in the database.
 
 mod support;
 
@@ -22,6 +23,39 @@ fn contains_code(text: &str, code: &str) -> bool {
         let after = text[at + code.len()..].chars().next();
         !before.is_some_and(|c| c.is_ascii_digit()) && !after.is_some_and(|c| c.is_ascii_digit())
     })
+}
+
+/// Every table's rows as text: each value that is not a blob, cast to text.
+async fn database_text(app: &support::TestApp) -> String {
+    let tables = app
+        .sql_strings(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'dev_message' \
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'",
+        )
+        .await;
+    assert!(tables.len() > 10, "{tables:?}");
+    let mut text = String::new();
+    for table in tables {
+        let columns = app
+            .sql_strings(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .await;
+        let row = columns
+            .iter()
+            .map(|c| {
+                format!(
+                    "CASE typeof({c}) WHEN 'blob' THEN '' ELSE COALESCE(CAST({c} AS TEXT), '') END"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" || ' | ' || ");
+        let rows = app
+            .sql_strings(&format!(
+                "SELECT COALESCE(group_concat({row}, char(10)), '') FROM {table}"
+            ))
+            .await;
+        text.push_str(&format!("{table}:\n{}\n", rows.concat()));
+    }
+    text
 }
 
 #[derive(Clone, Default)]
@@ -254,6 +288,12 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
             .iter()
             .map(|c| String::from_utf8_lossy(&c.body).into_owned()),
     );
+    // What Prometheus scrapes, and every text and number the database holds (blobs are
+    // keyed digests and sealed codes; the dev inbox keeps messages by design).
+    bodies.push(app.get_text("/metrics").await);
+    let stored = database_text(&app).await;
+    assert!(stored.contains("l1@example.com"), "the dump holds the rows");
+    bodies.push(stored);
     let log = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
     assert!(
         log.contains("capture is on") && log.lines().count() > 50,
