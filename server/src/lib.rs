@@ -27,16 +27,31 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Keys(#[from] keys::KeyError),
-    #[error("cannot open the database: {0}")]
+    #[error("cannot open the database: {}", causes(.0))]
     Store(#[from] StoreError),
+    #[error("cannot open the database: {0}")]
+    Unwritable(String),
     #[error("unsupported database URL {0}: use sqlite://PATH or postgres://…")]
     DatabaseUrl(String),
     #[error("cannot set up a provider: {0}")]
     Provider(String),
-    #[error("cannot declare the configured apps: {0}")]
+    #[error("cannot declare the configured apps: {}", causes(.0))]
     Apps(#[from] EngineError),
     #[error("cannot listen: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// An error and each error that caused it, so a start-up failure names its reason (a
+/// read-only file, a refused connection), not only its kind.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Opens the database named by the settings and applies its migrations.
@@ -44,12 +59,41 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartErro
     let url = &settings.database_url;
     if url.starts_with("sqlite:") {
         std::fs::create_dir_all(&settings.data_dir)?;
+        writable(url)?;
         return Ok(Arc::new(SqliteStore::connect(url).await?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(PostgresStore::connect(url).await?));
     }
     Err(StartError::DatabaseUrl(config::redact_url(url)))
+}
+
+/// SQLite needs to write its file and, beside it, its `-wal` and `-shm` files: a read-only
+/// file or folder is named as such here, where SQLite would only say it cannot open it.
+fn writable(url: &str) -> Result<(), StartError> {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = std::path::Path::new(path.split('?').next().unwrap_or_default());
+    if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+        return Ok(());
+    }
+    let unwritable = |what: &str, e: std::io::Error| {
+        StartError::Unwritable(format!("{what} {} cannot be written: {e}", path.display()))
+    };
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|e| unwritable("the database file", e))?;
+    }
+    let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let probe = folder
+        .unwrap_or(std::path::Path::new("."))
+        .join(".otpgate-write-check");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| unwritable("the folder of the database", e))
 }
 
 /// Builds the engine: storage, keys, providers, and the apps declared in the config file.

@@ -7,84 +7,13 @@
 
 mod support;
 
-use std::{
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 use support::{
     find_code,
     http::{HttpCapture, Reply},
+    process::Server,
     Backend,
 };
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(
-        config: &std::path::Path,
-        data_dir: &std::path::Path,
-        database_url: &str,
-    ) -> Self {
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
-        let base = format!("http://127.0.0.1:{port}");
-        let server = Self {
-            child: Command::new(env!("CARGO_BIN_EXE_otpgate"))
-                .arg("--config")
-                .arg(config)
-                .arg("serve")
-                .env("OTPGATE_ADDRESS", format!("127.0.0.1:{port}"))
-                .env("OTPGATE_ROOT_URL", &base)
-                .env("OTPGATE_DATA_DIR", data_dir)
-                .env("OTPGATE_DATABASE_URL", database_url)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-            base,
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..300 {
-            if let Ok(res) = client.get(format!("{}/healthz", server.base)).send().await {
-                if res.status() == 200 {
-                    return server;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("otpgate did not start");
-    }
-
-    /// SIGKILL: no shutdown, no release of leases.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// SIGTERM: a graceful stop; waits for the process to exit.
-    fn terminate(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        assert!(exit.success(), "a graceful stop exits cleanly: {exit:?}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn json_text(body: &[u8]) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();

@@ -12,7 +12,7 @@
 mod support;
 
 use proptest::{prelude::*, test_runner::TestRunner};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use support::{dashboard, sign, spawn_app, TestApp, NAMESPACE, SECRET};
 
 const INBOUND_KEY: &str = "aW5ib3VuZC1zaWduaW5nLWtleS0wMTIzNDU2Nzg5";

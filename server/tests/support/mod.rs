@@ -2,8 +2,11 @@
 //! test moves, and an SMTP server on loopback that captures what lettre sends.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cluster;
 pub mod dashboard;
+pub mod disk;
 pub mod http;
+pub mod process;
 pub mod sign;
 pub mod smtp;
 
@@ -181,6 +184,20 @@ pub async fn spawn_peer(first: &TestApp, live_poll: std::time::Duration) -> Test
         &[],
         database,
         live_poll,
+    )
+    .await
+}
+
+/// As [`spawn_app`], on the PostgreSQL database at `url` (a cluster of the test's own).
+pub async fn spawn_app_at(url: &str, extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    spawn_with(
+        Backend::Postgres,
+        dir,
+        extra_toml,
+        &[],
+        Some((url.to_owned(), None)),
+        std::time::Duration::from_millis(50),
     )
     .await
 }

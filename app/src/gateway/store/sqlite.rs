@@ -71,6 +71,9 @@ impl SqliteStore {
         direct.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
         )?;
+        // A file that cannot be written (a read-only disk or file) is refused here, at
+        // start, rather than at the first write.
+        direct.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
         let readers = Readers::new(options.get_filename().to_owned());
         let pool = SqlitePoolOptions::new()
             .max_connections(Self::READERS)
