@@ -11,15 +11,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: run test tools lint unit e2e schema build bench bench-memory bench-history clean-data
+.PHONY: run test tools lint unit e2e schema soak soak-short build bench bench-memory bench-history clean-data
 
 ## Build the release and serve it with SQLite under ./data and the dev inbox on.
 run: tools build
 	OTPGATE_ENV=$${OTPGATE_ENV:-development} OTPGATE_SITE_ROOT=target/site ./target/release/otpgate serve
 
 ## Every check: formatting, clippy (server and WASM), unit and integration tests, browser
-## tests, schema fuzzing of the native API.
-test: tools lint unit build e2e schema
+## tests, schema fuzzing of the native API, a one-minute multi-instance soak.
+test: tools lint unit build e2e schema soak-short
 
 build:
 	cargo leptos build --release
@@ -39,6 +39,17 @@ e2e:
 ## schemathesis from PyPI into target/schemathesis on first use.
 schema:
 	server/tests/schema/run.sh
+
+## Multi-instance soak: 3 instances on one PostgreSQL database, one killed with SIGKILL
+## and restarted every minute, the end state compared with the load generator's model;
+## `SOAK=…` seconds (default 600). `soak-short` is the one-minute form `make test` runs
+## (needs `build`).
+SOAK ?= 600
+soak: build
+	cargo run --release -p server --example soak -- $(SOAK) 60
+
+soak-short:
+	cargo run --release -p server --example soak -- 60 20
 
 ## Load benchmark (SQLite and PostgreSQL); figures in the README's Performance section.
 bench:
