@@ -1,7 +1,8 @@
 //! Real delivery through every HTTP provider and SMTP, against servers on loopback that
 //! assert the exact request, and the outbox under faults: failing, throttling and hanging
-//! providers, an SMTP server that is down, codes that expire before they can be sent,
-//! failover, the circuit breaker and the SSRF guard. Each runs on SQLite and PostgreSQL.
+//! providers (and ones that name a `Retry-After`, reset the connection or answer garbage),
+//! an SMTP server that is down, codes that expire before they can be sent, failover, the
+//! circuit breaker and the SSRF guard. Each runs on SQLite and PostgreSQL.
 //!
 //! The engine's clock is a test clock: retries become due when a test moves it, so backoff
 //! is observed exactly, without sleeping through it.
@@ -27,9 +28,13 @@ fn ok(body: &str) -> Reply {
 
 /// An `http_sms` provider `id` posting JSON to `capture`.
 fn json_gateway(id: &str, capture: &HttpCapture) -> String {
+    json_gateway_at(id, &capture.url("/sms"))
+}
+
+/// An `http_sms` provider `id` posting JSON to `url`.
+fn json_gateway_at(id: &str, url: &str) -> String {
     format!(
-        "[providers.{id}]\ntype = \"http_sms\"\nurl = \"{}\"\ntimeout = \"5s\"\n[providers.{id}.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n\n",
-        capture.url("/sms")
+        "[providers.{id}]\ntype = \"http_sms\"\nurl = \"{url}\"\ntimeout = \"5s\"\n[providers.{id}.json]\nto = \"{{{{ to }}}}\"\ntext = \"{{{{ body }}}}\"\n\n"
     )
 }
 
@@ -321,6 +326,153 @@ async fn failures_and_throttling_are_retried_with_backoff_until_delivered(backen
         gw.drain(Duration::from_millis(300)).await.is_empty(),
         "sent once"
     );
+}
+
+async fn a_throttling_provider_is_not_retried_before_its_retry_after(backend: Backend) {
+    let gw = HttpCapture::start(ok(r#"{"message_id": "m-4"}"#)).await;
+    gw.script([Reply::Throttle(20)]);
+    let mut gw = gw;
+    let app = spawn_app_on(
+        backend,
+        &(DELIVERY.to_owned() + &json_gateway("gateway", &gw)),
+    )
+    .await;
+    put(
+        &app,
+        "throttled-1",
+        &[("to", "+14155550100"), ("provider", "gateway")],
+    )
+    .await;
+    let first = gw.next().await;
+    app.wait_for_events("throttled-1", "send_failed", 1).await;
+    // Past the backoff (at most 4 s here) but not the provider's 20 s: no retry.
+    app.clock.advance_ms(10_000);
+    assert!(
+        gw.drain(Duration::from_millis(500)).await.is_empty(),
+        "retried before Retry-After"
+    );
+    app.clock.advance_ms(10_500);
+    let second = gw.next().await;
+    app.wait_for_events("throttled-1", "sent", 1).await;
+    assert_eq!(
+        find_code(&json_text(&second), 6),
+        find_code(&json_text(&first), 6)
+    );
+    assert_eq!(
+        app.deliveries("throttled-1").await,
+        vec![("sent".into(), "gateway".into(), 2)]
+    );
+}
+
+/// The code in the next request the unreliable provider received.
+async fn next_code(requests: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) -> String {
+    let body = tokio::time::timeout(Duration::from_secs(10), requests.recv())
+        .await
+        .expect("the provider was called")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    find_code(v["text"].as_str().unwrap(), 6)
+}
+
+/// A provider on raw TCP: the first connection is reset once its request is read, the
+/// second gets bytes that are not HTTP, the rest a 200. Each request's body is sent back.
+async fn unreliable_provider() -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec<u8>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for n in 0.. {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The head, then as much body as it declared.
+            let body = loop {
+                let read = conn.read(&mut buf).await.unwrap_or(0);
+                if read == 0 {
+                    break None;
+                }
+                got.extend_from_slice(&buf[..read]);
+                let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if got.len() >= end + 4 + length {
+                    break Some(got[end + 4..end + 4 + length].to_vec());
+                }
+            };
+            let Some(body) = body else { continue };
+            let _ = tx.send(body);
+            match n {
+                0 => {
+                    // A zero linger makes the close a reset, and does not block.
+                    #[allow(deprecated)]
+                    conn.set_linger(Some(Duration::ZERO)).unwrap();
+                    drop(conn);
+                }
+                1 => {
+                    let _ = conn.write_all(b"this is not HTTP at all\r\n\r\n").await;
+                }
+                _ => {
+                    let ok = r#"{"message_id": "m-5"}"#;
+                    let reply = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{ok}",
+                        ok.len()
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+async fn a_provider_that_resets_or_answers_garbage_is_retried_until_delivered(backend: Backend) {
+    let (url, mut requests) = unreliable_provider().await;
+    let app = spawn_app_on(
+        backend,
+        &(DELIVERY.to_owned() + &json_gateway_at("gateway", &url)),
+    )
+    .await;
+    put(
+        &app,
+        "garbled-1",
+        &[("to", "+14155550100"), ("provider", "gateway")],
+    )
+    .await;
+    let code = next_code(&mut requests).await;
+    app.wait_for_events("garbled-1", "send_failed", 1).await;
+    app.clock.advance_ms(4_000);
+    assert_eq!(
+        next_code(&mut requests).await,
+        code,
+        "a retry repeats the code"
+    );
+    app.wait_for_events("garbled-1", "send_failed", 2).await;
+    app.clock.advance_ms(4_000);
+    assert_eq!(next_code(&mut requests).await, code);
+    app.wait_for_events("garbled-1", "sent", 1).await;
+    assert_eq!(
+        app.deliveries("garbled-1").await,
+        vec![("sent".into(), "gateway".into(), 3)]
+    );
+    // What the failures recorded names them, and never the code.
+    let details = app
+        .sql_strings("SELECT detail FROM event WHERE kind = 'send_failed' ORDER BY event_id")
+        .await;
+    assert_eq!(details.len(), 2, "{details:?}");
+    for detail in &details {
+        assert!(detail.contains("unreachable"), "{detail}");
+        assert!(
+            !detail.contains(&code),
+            "a failure's record carries the code: {detail}"
+        );
+    }
 }
 
 async fn a_hanging_provider_never_slows_the_api(backend: Backend) {
@@ -672,6 +824,8 @@ on_both_backends!(
     kaleyra_gets_otpgateways_requests_with_dlt_fields,
     failures_and_throttling_are_retried_with_backoff_until_delivered,
     a_hanging_provider_never_slows_the_api,
+    a_throttling_provider_is_not_retried_before_its_retry_after,
+    a_provider_that_resets_or_answers_garbage_is_retried_until_delivered,
     a_failing_provider_trips_its_circuit,
     smtp_down_for_ten_seconds_then_up_delivers,
     smtp_starttls_upgrades_the_conversation,

@@ -60,6 +60,8 @@ pub enum Reply {
     Status(u16, String),
     /// Never answers (until the client gives up).
     Hang,
+    /// 429 with `Retry-After: <seconds>`.
+    Throttle(u64),
 }
 
 struct Shared {
@@ -100,6 +102,12 @@ async fn handle(
             tokio::time::sleep(Duration::from_secs(3600)).await;
             axum::http::StatusCode::OK.into_response()
         }
+        Reply::Throttle(secs) => (
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", secs.to_string())],
+            "slow down",
+        )
+            .into_response(),
         Reply::Status(code, body) => {
             let status = axum::http::StatusCode::from_u16(code).unwrap();
             let ct = if body.starts_with('{') {

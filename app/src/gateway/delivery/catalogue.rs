@@ -307,10 +307,7 @@ impl<'a> Values<'a> {
     fn url(&self, name: &'static str, net: NetPolicy) -> Result<String, FieldError> {
         let url = self.get(name);
         net.check_url(url).map_err(|e| {
-            let reason = match e {
-                DeliveryError::Rejected(r) | DeliveryError::Unavailable(r) => r,
-            };
-            FieldError::new(name, reason.replace("the provider URL", "the URL"))
+            FieldError::new(name, e.into_reason().replace("the provider URL", "the URL"))
         })?;
         Ok(url.to_owned())
     }
@@ -344,9 +341,7 @@ impl<'a> Values<'a> {
 }
 
 fn built(field: &'static str) -> impl Fn(DeliveryError) -> FieldError {
-    move |e| match e {
-        DeliveryError::Rejected(r) | DeliveryError::Unavailable(r) => FieldError::new(field, r),
-    }
+    move |e| FieldError::new(field, e.into_reason())
 }
 
 /// Builds the provider `id` of `kind` from its plain `fields` and `secrets`, asking for

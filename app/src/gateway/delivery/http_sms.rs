@@ -159,11 +159,11 @@ impl Provider for HttpSmsProvider {
         let response = request.send().await.map_err(super::transport_error)?;
         let status = response.status();
         let accepted = if s.success_status.is_empty() {
-            super::status_outcome(&s.id, status)
+            super::status_outcome(&s.id, &response)
         } else if s.success_status.contains(&status.as_u16()) {
             Ok(())
         } else {
-            super::status_outcome(&s.id, status).and(Err(DeliveryError::Rejected(format!(
+            super::status_outcome(&s.id, &response).and(Err(DeliveryError::Rejected(format!(
                 "{} answered {status}",
                 s.id
             ))))

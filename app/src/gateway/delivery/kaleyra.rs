@@ -105,7 +105,7 @@ impl Provider for KaleyraProvider {
             .send()
             .await
             .map_err(super::transport_error)?;
-        super::status_outcome(&s.id, response.status())?;
+        super::status_outcome(&s.id, &response)?;
         let body: serde_json::Value = response.json().await.unwrap_or_default();
         let message_id = ["/id", "/data/0/message_id", "/data/0/id"]
             .iter()

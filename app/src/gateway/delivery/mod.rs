@@ -68,6 +68,9 @@ pub enum DeliveryError {
     Rejected(String),
     #[error("provider unreachable: {0}")]
     Unavailable(String),
+    /// A 429 that named when to come back (`Retry-After`): no retry before then.
+    #[error("provider is throttling: {0}; it asks to wait {wait} s", wait = .1.as_secs())]
+    Throttled(String, std::time::Duration),
 }
 
 impl DeliveryError {
@@ -80,7 +83,24 @@ impl DeliveryError {
     pub fn class(&self) -> &'static str {
         match self {
             DeliveryError::Rejected(_) => "rejected",
-            DeliveryError::Unavailable(_) => "unavailable",
+            DeliveryError::Unavailable(_) | DeliveryError::Throttled(..) => "unavailable",
+        }
+    }
+
+    /// How long the provider asked to be left alone, if it said.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            DeliveryError::Throttled(_, wait) => Some(*wait),
+            _ => None,
+        }
+    }
+
+    /// What went wrong, in words.
+    pub fn into_reason(self) -> String {
+        match self {
+            DeliveryError::Rejected(r)
+            | DeliveryError::Unavailable(r)
+            | DeliveryError::Throttled(r, _) => r,
         }
     }
 }
@@ -181,13 +201,23 @@ macro_rules! settings_accessors {
 
 pub(crate) use settings_accessors;
 
-/// Maps an HTTP provider's answer status to an outcome: 2xx sent; 429 and 5xx worth
-/// retrying; any other status a refusal.
-pub fn status_outcome(provider: &str, status: reqwest::StatusCode) -> Result<(), DeliveryError> {
+/// Maps an HTTP provider's answer to an outcome: 2xx sent; 429 and 5xx worth retrying
+/// (a 429's `Retry-After` in seconds, up to an hour, is kept); any other status a refusal.
+pub fn status_outcome(provider: &str, response: &reqwest::Response) -> Result<(), DeliveryError> {
+    let status = response.status();
     if status.is_success() {
         return Ok(());
     }
     let message = format!("{provider} answered {status}");
+    let wait = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let (reqwest::StatusCode::TOO_MANY_REQUESTS, Some(secs)) = (status, wait) {
+        let wait = std::time::Duration::from_secs(secs.min(3600));
+        return Err(DeliveryError::Throttled(message, wait));
+    }
     if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
         Err(DeliveryError::Unavailable(message))
     } else {

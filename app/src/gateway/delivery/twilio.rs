@@ -141,9 +141,9 @@ impl Provider for TwilioProvider {
             .send()
             .await
             .map_err(super::transport_error)?;
-        let status = response.status();
+        let outcome = super::status_outcome("twilio", &response);
         let body: serde_json::Value = response.json().await.unwrap_or_default();
-        if let Err(e) = super::status_outcome("twilio", status) {
+        if let Err(e) = outcome {
             // Twilio explains refusals with a numeric code (21211: invalid To, ...).
             let code = body.get("code").and_then(|c| c.as_i64());
             return Err(match (e, code) {

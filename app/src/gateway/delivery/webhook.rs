@@ -157,7 +157,7 @@ impl Provider for WebhookProvider {
             .send()
             .await
             .map_err(super::transport_error)?;
-        super::status_outcome("webhook", response.status())?;
+        super::status_outcome("webhook", &response)?;
         Ok(Sent { message_id: None })
     }
 }

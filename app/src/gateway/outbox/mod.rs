@@ -629,7 +629,7 @@ impl Outbox {
                 )))
             });
         match &outcome {
-            Err(DeliveryError::Unavailable(_)) => {
+            Err(DeliveryError::Unavailable(_) | DeliveryError::Throttled(..)) => {
                 let (threshold, cooldown) = (
                     self.settings.breaker_failures,
                     self.settings.breaker_cooldown,
@@ -751,7 +751,9 @@ impl Outbox {
             Err(error) => {
                 tracing::warn!(provider = %provider_id, error = %error, "delivery attempt failed");
                 metrics::message_failed(&provider_id, error.class());
-                let delay = backoff(&self.settings, claimed.attempts, &mut rand::rng());
+                // Not before a throttling provider said it would take messages again.
+                let delay = backoff(&self.settings, claimed.attempts, &mut rand::rng())
+                    .max(error.retry_after().unwrap_or_default());
                 let outcome = after_failure(&claimed, &error, now, delay);
                 let mut detail = json!({
                     "provider": provider_id,
