@@ -266,3 +266,21 @@ async fn every_kind_of_route_carries_the_security_headers() {
         assert!(res.status().as_u16() < 500, "{path}: {}", res.status());
     }
 }
+
+#[tokio::test]
+async fn strict_transport_security_only_when_served_over_tls() {
+    let hsts = |app: &TestApp| {
+        let url = app.url("/healthz");
+        let client = app.client.clone();
+        async move {
+            let res = client.get(url).send().await.unwrap();
+            res.headers()
+                .get("strict-transport-security")
+                .map(|v| v.to_str().unwrap().to_owned())
+        }
+    };
+    let plain = spawn_app("").await;
+    assert_eq!(hsts(&plain).await, None);
+    let behind_tls = spawn_app_env("", &[("OTPGATE_ROOT_URL", "https://otp.example.com")]).await;
+    assert_eq!(hsts(&behind_tls).await.as_deref(), Some("max-age=63072000"));
+}

@@ -34,6 +34,7 @@ pub async fn security_headers(
         )
             .into_response();
     }
+    let https = gw.settings().root_url.starts_with("https://");
     let mut response = next.run(req).await;
     let h = response.headers_mut();
     h.insert(
@@ -66,6 +67,13 @@ pub async fn security_headers(
     h.insert(header::CONTENT_SECURITY_POLICY, policy);
     if !is_static_asset(h) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    // Served over TLS (by the proxy in front): browsers keep to HTTPS for two years.
+    if https {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000"),
+        );
     }
     response
 }

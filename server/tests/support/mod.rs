@@ -262,15 +262,17 @@ async fn spawn_with(
     );
     let data_dir = dir.path().display().to_string();
     let root = base.clone();
+    let given = |key: &str| {
+        env.iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| (*v).to_owned())
+    };
     let settings = Settings::from_toml(&toml, |key| match key {
         "OTPGATE_DATA_DIR" => Some(data_dir.clone()),
-        "OTPGATE_ROOT_URL" => Some(root.clone()),
+        "OTPGATE_ROOT_URL" => given(key).or_else(|| Some(root.clone())),
         "OTPGATE_ADDRESS" => Some(format!("127.0.0.1:{port}")),
         "OTPGATE_DATABASE_URL" => database_url.clone(),
-        _ => env
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| (*v).to_owned()),
+        _ => given(key),
     })
     .unwrap();
     let clock = Arc::new(ManualClock::default());
