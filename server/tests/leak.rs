@@ -2,7 +2,8 @@
 //! runs with tracing at TRACE, and neither the log nor any response body may contain it.
 //! (The dev inbox page shows messages by design and is the one page left out.) The app's
 //! event webhook endpoint, asking for every event, must not receive it either, nor may
-//! `/metrics` or any text or number stored in the database.
+//! `/metrics` or any text or number stored in the database; nor may any secret issued (the
+//! app's, a member's password, a webhook's signing secret).
 
 mod support;
 
@@ -113,15 +114,16 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
         .iter()
         .map(|(name, _)| name.to_string())
         .collect();
-    gw.add_app_webhook(
-        &session,
-        NAMESPACE,
-        &hook.url("/hooks"),
-        &every,
-        "127.0.0.1",
-    )
-    .await
-    .unwrap();
+    let hook_secret = gw
+        .add_app_webhook(
+            &session,
+            NAMESPACE,
+            &hook.url("/hooks"),
+            &every,
+            "127.0.0.1",
+        )
+        .await
+        .unwrap();
 
     // otpgateway API over SMTP: create, wrong, right (kept), status, delete.
     let (_, body) = app
@@ -299,6 +301,20 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
         log.contains("capture is on") && log.lines().count() > 50,
         "the log was captured at TRACE"
     );
+    // The secrets issued: the app's, the member's one-time password, the webhook's
+    // signing secret (shown once when it is made). None may be logged, scraped or stored
+    // in clear, nor come back in an answer.
+    let secrets = [SECRET, made.password.expose(), hook_secret.as_str()];
+    assert!(secrets.iter().all(|s| s.len() >= 12), "{secrets:?}");
+    for secret in secrets {
+        assert!(!log.contains(secret), "the log carries a secret");
+        for body in &bodies {
+            assert!(
+                !body.contains(secret),
+                "an answer, scrape or stored row carries a secret: {body}"
+            );
+        }
+    }
     for code in &codes {
         for line in log.lines() {
             assert!(
