@@ -28,6 +28,7 @@ struct Answer {
     status: u16,
     verified: bool,
     at: Instant,
+    took: Duration,
 }
 
 async fn call(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
@@ -65,6 +66,7 @@ async fn load(
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let id = format!("f{worker}-{n}");
+        let sent = Instant::now();
         let (status, _) = call(
             &app,
             "/v1/verifications",
@@ -77,11 +79,13 @@ async fn load(
             status,
             verified: false,
             at: Instant::now(),
+            took: sent.elapsed(),
         });
         if status != 201 {
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
+        let sent = Instant::now();
         let (status, body) = call(
             &app,
             &format!("/v1/verifications/{id}/check"),
@@ -94,6 +98,7 @@ async fn load(
             status,
             verified: body["verified"] == json!(true),
             at: Instant::now(),
+            took: sent.elapsed(),
         });
     }
 }
@@ -111,8 +116,25 @@ async fn a_postgres_crash_answers_503_and_loses_nothing_acknowledged() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let down = Instant::now();
     cluster.kill();
-    // Longer than a request waits for a connection (5 s), so some are answered meanwhile.
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // Down until at least 20 requests have been answered meanwhile (a request waits up to
+    // 5 s for a connection before it gives up), and at least 3 s.
+    let settled_down = down + Duration::from_millis(200);
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let answered = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.at > settled_down)
+            .count();
+        if answered >= 20 && down.elapsed() >= Duration::from_secs(3) {
+            break;
+        }
+        assert!(
+            down.elapsed() < Duration::from_secs(60),
+            "only {answered} requests were answered in 60 s without the database"
+        );
+    }
     let up = Instant::now();
     cluster.start();
     // otpgate recovers by itself: creates succeed again without a restart.
@@ -139,7 +161,6 @@ async fn a_postgres_crash_answers_503_and_loses_nothing_acknowledged() {
     }
 
     let log = std::mem::take(&mut *log.lock().unwrap());
-    let settled_down = down + Duration::from_millis(200);
     let during: Vec<&Answer> = log
         .iter()
         .filter(|a| a.at > settled_down && a.at < up)
@@ -188,8 +209,15 @@ async fn a_postgres_crash_answers_503_and_loses_nothing_acknowledged() {
         }
     }
     let refused = log.iter().filter(|a| a.status == 503).count();
+    // A request without the database waits for a connection (5 s) and for the batch
+    // ahead of it, never longer.
+    let slowest = during.iter().map(|a| a.took).max().unwrap_or_default();
+    assert!(
+        slowest < Duration::from_secs(20),
+        "a request waited {slowest:?} for the database"
+    );
     eprintln!(
-        "outage of {:?}: {} requests answered, {} creates and {} successes acknowledged, {} answered 503 ({} during the outage), recovered {:?} after the restart",
+        "outage of {:?}: {} requests answered, {} creates and {} successes acknowledged, {} answered 503 ({} during the outage, the slowest after {slowest:?}), recovered {:?} after the restart",
         up - down,
         log.len(),
         created.len(),

@@ -171,17 +171,67 @@ async fn write_batch<B: Batched>(pool: &PgPool, mut batch: Vec<Job<B>>) {
             let job = batch.pop().expect("one job");
             let _ = job.answer.send(Err(e));
         }
+        Err(e) if unavailable(&e) => {
+            // No write of the batch is to blame when the database cannot be reached:
+            // each is answered at once (the caller says 503) instead of waiting for a
+            // connection again, alone, behind the others.
+            for job in batch {
+                let _ = job.answer.send(Err(same_failure(&e)));
+            }
+        }
         Err(e) => {
             tracing::debug!(error = ?e, writes = batch.len(), "write batch failed; writing each alone");
+            let mut down = None;
             for job in batch {
-                let answer = match B::write_all(pool, &[&job.input]).await {
-                    Ok(mut answers) if answers.len() == 1 => answers.pop().expect("one answer"),
-                    Ok(_) => Err(StoreError::Corrupt("batch answers")),
-                    Err(e) => Err(e),
+                let answer = match &down {
+                    Some(e) => Err(same_failure(e)),
+                    None => match B::write_all(pool, &[&job.input]).await {
+                        Ok(mut answers) if answers.len() == 1 => answers.pop().expect("one answer"),
+                        Ok(_) => Err(StoreError::Corrupt("batch answers")),
+                        Err(e) => {
+                            if unavailable(&e) {
+                                down = Some(same_failure(&e));
+                            }
+                            Err(e)
+                        }
+                    },
                 };
                 let _ = job.answer.send(answer);
             }
         }
+    }
+}
+
+/// Whether `e` says the database could not be reached (no connection within the pool's
+/// wait, a connection lost, the server shutting down or starting), not that a write was
+/// refused.
+fn unavailable(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed,
+        ) => true,
+        // Class 08 (connection exception) and 57P01–57P03 (shutting down, crashed,
+        // starting up).
+        StoreError::Database(sqlx::Error::Database(db)) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+/// The failure a batch's other writes are answered with when the database is out of
+/// reach: the pool's timeout, as each of them would have met.
+fn same_failure(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Database(sqlx::Error::PoolClosed) => {
+            StoreError::Database(sqlx::Error::PoolClosed)
+        }
+        _ => StoreError::Database(sqlx::Error::PoolTimedOut),
     }
 }
 
