@@ -591,5 +591,20 @@ async fn main() {
         load.counts.live_seen.load(Ordering::Relaxed) * 10 >= live_expected * 9,
         "live subscribers missed their verification"
     );
+    drop(db);
+    drop_database(&database_url).await;
     println!("soak passed");
+}
+
+/// Drops the soak's database (a failed soak keeps it, to look at).
+async fn drop_database(database_url: &str) {
+    use sqlx::Connection;
+    let (admin, name) = database_url.rsplit_once('/').unwrap();
+    let admin =
+        std::env::var("OTPGATE_TEST_POSTGRES").unwrap_or_else(|_| format!("{admin}/postgres"));
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
 }
