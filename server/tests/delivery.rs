@@ -329,9 +329,8 @@ async fn failures_and_throttling_are_retried_with_backoff_until_delivered(backen
 }
 
 async fn a_throttling_provider_is_not_retried_before_its_retry_after(backend: Backend) {
-    let gw = HttpCapture::start(ok(r#"{"message_id": "m-4"}"#)).await;
+    let mut gw = HttpCapture::start(ok(r#"{"message_id": "m-4"}"#)).await;
     gw.script([Reply::Throttle(20)]);
-    let mut gw = gw;
     let app = spawn_app_on(
         backend,
         &(DELIVERY.to_owned() + &json_gateway("gateway", &gw)),

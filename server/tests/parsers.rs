@@ -318,10 +318,7 @@ impl Target {
         strategy: S,
         case: impl Fn(S::Value) -> Result<(), TestCaseError>,
     ) {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(256);
+        let cases = cases();
         let mut runner = TestRunner::new(ProptestConfig {
             cases,
             failure_persistence: None,
@@ -333,6 +330,14 @@ impl Target {
         let seen = std::mem::take(&mut *self.seen.borrow_mut());
         eprintln!("{name}: {cases} cases passed, answers {seen:?}");
     }
+}
+
+/// Cases per parser: `PROPTEST_CASES`, or 256.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(256)
 }
 
 fn bearer() -> Vec<(&'static str, String)> {
@@ -667,10 +672,7 @@ fn config_files_templates_and_addresses() {
         address::{Address, Channel},
         delivery::{MessageTemplate, TemplateVars},
     };
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(256);
+    let cases = cases();
     let config = ProptestConfig {
         cases: cases * 4,
         failure_persistence: None,

@@ -103,7 +103,8 @@ impl Cluster {
         self.dir.path().join("data").display().to_string()
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    /// `program` of this PostgreSQL, as the `postgres` user when this process is root.
+    fn command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
         let mut command = if is_root() {
             let mut c = Command::new("runuser");
@@ -112,11 +113,16 @@ impl Cluster {
         } else {
             Command::new(&path)
         };
-        let out = command
+        command.current_dir(self.dir.path());
+        command
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self
+            .command(program)
             .args(args)
-            .current_dir(self.dir.path())
             .output()
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
         assert!(
             out.status.success(),
             "{program} {args:?}: {}{}",
@@ -169,17 +175,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let path = self.bin.join("pg_ctl");
         let data = self.data();
-        let args = ["-D", data.as_str(), "-m", "immediate", "stop"];
-        let _ = if is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&path)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&path).args(args).output()
-        };
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
     }
 }
