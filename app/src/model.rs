@@ -152,6 +152,9 @@ pub struct PageView {
     pub live_token: String,
     /// For an inbound verification: what the person texts, and where.
     pub inbound: Option<InboundView>,
+    /// For an authenticator-app verification whose factor is still pending: what the
+    /// person scans or types into the app before typing its first code.
+    pub enrolment: Option<EnrolmentView>,
     /// When the page is framed by the embed modal of an allowed site: that site's origin,
     /// the only one the result is posted to.
     pub embed_origin: Option<String>,
@@ -191,6 +194,18 @@ pub struct CountryOption {
     pub code: u16,
 }
 
+/// Enrolment in an authenticator app. Shown only while the factor is pending: its first
+/// accepted code makes it active, and the page never shows the secret again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolmentView {
+    /// The `otpauth://totp/…` URI (it holds the secret).
+    pub uri: String,
+    /// The secret in base32, in groups of four, for typing by hand.
+    pub secret: String,
+    /// The URI's QR code as an SVG document.
+    pub qr_svg: String,
+}
+
 /// The QR page of an inbound verification. The code is shown on purpose: the proof is the
 /// SMS coming from the person's phone, not knowledge of the code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,8 +240,11 @@ pub enum LiveEvent {
         attempts_left: u32,
     },
     Locked,
-    /// Verified: the token proves it; `redirect` is where the hosted page goes next.
+    /// Verified: the token proves it; `redirect` is where the hosted page goes next. Both
+    /// are absent for a subscriber that did not present the verification's session
+    /// binding.
     Verified {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         verification_token: String,
         redirect: Option<String>,
     },

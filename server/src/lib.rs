@@ -155,6 +155,9 @@ pub async fn build_gateway(
             app::gateway::delivery::inbound::InboundProvider::default(),
         ));
     }
+    add(Arc::new(
+        app::gateway::delivery::totp::TotpProvider::default(),
+    ));
     if settings.console {
         tracing::warn!("the console provider is on: codes are kept in the dev inbox at /dev/inbox (development only)");
         providers.add_console(Arc::new(ConsoleProvider::default()));

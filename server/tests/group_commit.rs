@@ -74,6 +74,7 @@ fn new_row(app_id: i64, public_id: &str, code_hmac: Vec<u8>) -> NewVerification 
         now: 1_000,
         expires_at: 600_000,
         inbound_key: None,
+        intent: String::new(),
     }
 }
 
@@ -265,6 +266,11 @@ async fn an_insert_answers_the_row_it_stored(backend: Backend) {
             now: 1_000,
             expires_at: 301_000,
             inbound_key: (n == 1).then(|| vec![9; 32]),
+            intent: if n == 1 {
+                r#"{"action":"login","binding":"00ff"}"#.into()
+            } else {
+                String::new()
+            },
         };
         let delivery = NewDelivery {
             route: vec!["console".into()],

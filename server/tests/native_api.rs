@@ -593,6 +593,10 @@ async fn every_route_is_in_the_openapi_document() {
         ("post", "/v1/apps/{app}/providers/{provider}/status"),
         ("get", "/v1/verifications/{id}/events"),
         ("post", "/v1/inbound/{provider}"),
+        ("post", "/v1/factors"),
+        ("get", "/v1/factors"),
+        ("get", "/v1/factors/{factor}"),
+        ("delete", "/v1/factors/{factor}"),
     ];
     for (method, path) in routes {
         assert!(
@@ -604,7 +608,8 @@ async fn every_route_is_in_the_openapi_document() {
             &path
                 .replace("{id}", "x")
                 .replace("{provider}", "console")
-                .replace("{app}", "1"),
+                .replace("{app}", "1")
+                .replace("{factor}", "fa_x"),
         );
         let res = app
             .client
@@ -615,7 +620,12 @@ async fn every_route_is_in_the_openapi_document() {
             .unwrap();
         assert!(res.status() != 405, "{method} {path} is routed");
     }
-    let documented = doc["paths"].as_object().unwrap().len();
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
     assert_eq!(
         documented,
         routes.len(),
@@ -632,7 +642,7 @@ async fn the_openapi_document_declares_every_refusal_the_server_makes() {
     let doc: Value = app.get_json("/v1/openapi.json").await;
     assert_eq!(
         doc["components"]["schemas"]["CreateBody"]["properties"]["provider"]["enum"],
-        json!(["console"])
+        json!(["console", "totp"])
     );
     let links = &doc["paths"]["/v1/verifications"]["post"]["responses"]["201"]["links"];
     for operation in ["fetch", "check", "resend", "cancel", "wait"] {

@@ -620,7 +620,11 @@ async fn providers_and_health_answer(backend: Backend) {
         .await
         .unwrap();
     let (status, body) = support::envelope(res).await;
-    assert_eq!((status, body["data"].clone()), (200, json!(["console"])));
+    // The authenticator-app pseudo-provider is always there.
+    assert_eq!(
+        (status, body["data"].clone()),
+        (200, json!(["console", "totp"]))
+    );
     let res = app.client.get(app.url("/api/health")).send().await.unwrap();
     let (status, body) = support::envelope(res).await;
     assert_eq!((status, body["data"].clone()), (200, json!("OK")));

@@ -12,9 +12,12 @@ pub enum Channel {
     Voice,
     /// Anything a webhook relay can reach (a bank account, a chat handle, ...).
     Other,
+    /// An authenticator app (TOTP): nothing is sent; the address is a factor's id.
+    Totp,
 }
 
 impl Channel {
+    /// The channels a message is sent on (every one but [`Channel::Totp`]).
     pub const ALL: [Channel; 5] = [
         Channel::Email,
         Channel::Sms,
@@ -30,6 +33,7 @@ impl Channel {
             Channel::Whatsapp => "whatsapp",
             Channel::Voice => "voice",
             Channel::Other => "other",
+            Channel::Totp => "totp",
         }
     }
 
@@ -40,6 +44,7 @@ impl Channel {
             "whatsapp" => Channel::Whatsapp,
             "voice" => Channel::Voice,
             "other" => Channel::Other,
+            "totp" => Channel::Totp,
             _ => return None,
         })
     }
@@ -57,6 +62,7 @@ impl Channel {
             Channel::Whatsapp => "WhatsApp",
             Channel::Voice => "Phone call",
             Channel::Other => "Message",
+            Channel::Totp => "Authenticator app",
         }
     }
 }
@@ -76,6 +82,8 @@ pub enum AddressError {
     Phone,
     #[error("numbers of this country are not accepted here")]
     Region,
+    #[error("not a factor id")]
+    Factor,
 }
 
 /// A validated destination for one channel.
@@ -117,6 +125,8 @@ impl Address {
                 .map_err(|_| AddressError::Email),
             Channel::Sms | Channel::Whatsapp | Channel::Voice => parse_phone(raw).map(Self),
             Channel::Other => Ok(Self(raw.to_owned())),
+            Channel::Totp if crate::gateway::totp::is_factor_id(raw) => Ok(Self(raw.to_owned())),
+            Channel::Totp => Err(AddressError::Factor),
         }
     }
 

@@ -146,6 +146,14 @@ impl OtpCode {
         Ok((Self::parse(raw, spec)?, spec))
     }
 
+    /// What an authenticator-app (`totp`) verification stores in place of a code, and
+    /// what its check compares once the typed code matched its factor
+    /// (`Gateway::totp_digests`). It has letters and a colon, so no code typed into a
+    /// digits-only verification is ever equal to it.
+    pub(crate) fn totp_accepted() -> Self {
+        Self("totp:accepted".to_owned())
+    }
+
     /// The plaintext, for rendering into a message. Callers must not log it.
     pub fn expose(&self) -> &str {
         &self.0

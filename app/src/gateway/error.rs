@@ -12,6 +12,8 @@ pub enum EngineError {
     Forbidden,
     #[error("the verification does not exist")]
     NotFound,
+    #[error("the factor does not exist")]
+    FactorNotFound,
     #[error("unknown provider")]
     UnknownProvider,
     #[error("invalid address: {0}")]
@@ -45,6 +47,10 @@ pub enum EngineError {
     TokenReused,
     #[error("the token is for another address")]
     TokenMismatch,
+    #[error("the token is for another action or payload")]
+    ActionMismatch,
+    #[error("the verification is bound to another session")]
+    BindingMismatch,
     #[error("storage unavailable")]
     Store(#[from] StoreError),
 }

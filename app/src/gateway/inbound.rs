@@ -66,12 +66,7 @@ impl Gateway {
             record.code_sealed.as_deref()?,
         )?;
         let code = code.expose().to_owned();
-        let qr = qrcode::QrCode::new(format!("SMSTO:{number}:{code}")).ok()?;
-        let qr_svg = qr
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build();
+        let qr_svg = crate::gateway::qr::svg(&format!("SMSTO:{number}:{code}"))?;
         Some(InboundView {
             sms_link: format!("sms:{number}?body={code}"),
             number,

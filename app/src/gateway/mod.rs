@@ -14,14 +14,18 @@ pub mod clock;
 pub mod code;
 pub mod delivery;
 pub mod error;
+pub mod intent;
 pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod outbox;
+pub mod qr;
 pub mod secret;
 pub mod store;
+pub mod totp;
 
 pub mod apps;
+pub mod factors;
 pub mod handle;
 pub mod inbound;
 pub mod pages;

@@ -8,6 +8,7 @@ use crate::gateway::{
     delivery::inbound::INBOUND_PROVIDER,
     error::EngineError,
     handle::Gateway,
+    intent::Intent,
     store::{AppRecord, StoreError, VerificationRecord},
     verify::{create::admit, CheckMode},
 };
@@ -76,7 +77,9 @@ impl Gateway {
         self.settle(&app, &mut record, now).await?;
         let channel = Channel::parse(&record.channel).unwrap_or(Channel::Other);
         let cooldown_ms = self.inner.settings.limits.resend_cooldown_secs * 1000;
+        let totp = channel == Channel::Totp;
         let resend_in_secs = (record.status == Status::Pending
+            && !totp
             && !record.address.is_empty()
             && record.sends < record.max_sends)
             .then(|| {
@@ -86,12 +89,14 @@ impl Gateway {
             });
         let live_token = self.live_token(&app.namespace, &record);
         let inbound = self.inbound_view(&app, &record);
+        let enrolment = self.enrolment_view(&app, &record).await?;
         let pages = app.settings.pages.clone();
         let needs_address = record.address.is_empty() && record.status == Status::Pending;
         let address_kind = match channel {
             Channel::Email => "email",
             Channel::Sms | Channel::Whatsapp | Channel::Voice => "phone",
             Channel::Other => "other",
+            Channel::Totp => "totp",
         };
         Ok(PageView {
             embed_origin: None,
@@ -112,12 +117,13 @@ impl Gateway {
                 Vec::new()
             },
             country: pages.country,
-            fallbacks: if record.status == Status::Pending {
+            fallbacks: if record.status == Status::Pending && !totp {
                 self.fallback_options(&app, &record.provider).await?
             } else {
                 Vec::new()
             },
             inbound,
+            enrolment,
             live_token,
             needs_address,
             address_kind: address_kind.into(),
@@ -129,7 +135,12 @@ impl Gateway {
                 .unwrap_or(Channel::Other)
                 .label()
                 .into(),
-            masked_address: mask(&record.address),
+            // A factor's id means nothing to the person.
+            masked_address: if totp {
+                String::new()
+            } else {
+                mask(&record.address)
+            },
             status: record.status,
             attempts_left: record.max_attempts.saturating_sub(record.attempts),
             expires_in_secs: secs_until(record.expires_at, now),
@@ -183,15 +194,30 @@ impl Gateway {
         id: &str,
         code: &str,
         client_ip: Option<IpAddr>,
+        binding: Option<&str>,
     ) -> Result<CheckReply, EngineError> {
         let (app, record) = self.app_and_record(namespace, id).await?;
         let id = VerificationId::parse(&record.public_id)
             .map_err(|_| StoreError::Corrupt("verification.public_id"))?;
         let mode = CheckMode::HostedPage;
-        let (result, record) = self.check_from(&app, &id, code, mode, client_ip).await?;
+        let (result, record) = self
+            .check_presenting(&app, &id, code, mode, client_ip, binding)
+            .await?;
         let redirect = (result == CheckResult::Verified && !record.redirect_url.is_empty())
             .then(|| self.redirect_target(&app, &record));
         Ok(CheckReply { result, redirect })
+    }
+
+    /// Seconds left to an open verification's life when `binding` is its session binding
+    /// (how long the browser given it keeps it); `None` otherwise.
+    pub async fn binding_lifetime(&self, namespace: &str, id: &str, binding: &str) -> Option<u64> {
+        let (app, record) = self.app_and_record(namespace, id).await.ok()?;
+        let bound = Intent::from_column(&record.intent).is_some_and(|i| i.binding.is_some());
+        let now = self.inner.clock.now_ms();
+        (bound
+            && record.status == Status::Pending
+            && self.presents_binding(&app.namespace, &record, Some(binding)))
+        .then(|| secs_until(record.expires_at, now))
     }
 
     /// The app and its verification for a page action that sends a message (an address,

@@ -93,4 +93,13 @@ texts! {
     via_voice,
     via_qr,
     via_other,
+    /// An authenticator-app (TOTP) verification, and its enrolment.
+    totp_title,
+    totp_help,
+    totp_setup_title,
+    totp_setup_help,
+    totp_qr_alt,
+    totp_key_label,
+    /// A check from a browser that does not hold the verification's session binding.
+    unbound,
 }

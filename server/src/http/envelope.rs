@@ -77,8 +77,14 @@ impl From<EngineError> for ApiError {
         match err {
             E::Unauthorized => Self::new(StatusCode::UNAUTHORIZED, "Invalid API credentials."),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, "Not allowed."),
-            E::NotFound | E::Closed(_) => Self::bad_request(NOT_FOUND),
+            E::NotFound | E::FactorNotFound | E::Closed(_) => Self::bad_request(NOT_FOUND),
             E::NotVerified => Self::bad_request("OTP not verified."),
+            // The otpgateway API cannot present a binding: a bound verification is checked
+            // through `/v1` or its hosted page.
+            E::BindingMismatch => Self::new(
+                StatusCode::FORBIDDEN,
+                "This OTP is bound to another session.",
+            ),
             E::NoAddress => Self::bad_request("The OTP has no address to send to."),
             E::UnknownProvider => Self::bad_request("Unknown provider."),
             E::InvalidAddress(e) => Self::bad_request(format!("Invalid `to` address: {e}.")),
@@ -107,7 +113,11 @@ impl From<EngineError> for ApiError {
                 "attempts": attempts,
                 "max_attempts": max_attempts,
             })),
-            E::InvalidToken(_) | E::TokenMismatch | E::TokenReused | E::Store(_) => {
+            E::InvalidToken(_)
+            | E::TokenMismatch
+            | E::ActionMismatch
+            | E::TokenReused
+            | E::Store(_) => {
                 tracing::error!(error = ?err, "request failed");
                 Self::unavailable()
             }

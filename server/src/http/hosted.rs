@@ -39,6 +39,27 @@ pub struct PageLink {
     keep: PageQuery,
     result: Option<String>,
     code: Option<String>,
+    /// The verification's session binding, given once by the integrator's redirect: kept
+    /// in a cookie of this browser when it is right, then dropped from the URL.
+    binding: Option<String>,
+}
+
+/// The cookie that holds a verification's session binding in the browser it was given to.
+fn binding_cookie_name(id: &str) -> String {
+    format!("otpgate_bind_{id}")
+}
+
+/// The session binding this browser holds for verification `id`, if any.
+pub fn binding_cookie(headers: &HeaderMap, id: &str) -> Option<String> {
+    let name = binding_cookie_name(id);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 /// The code page. Its state comes from the view cache, except right after one of its form
@@ -51,6 +72,9 @@ async fn page(
     Query(link): Query<PageLink>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(binding) = &link.binding {
+        return bind_browser(&gw, &namespace, &id, binding, &link.keep).await;
+    }
     let read = if link.result.is_some() {
         Read::Fresh
     } else {
@@ -76,6 +100,52 @@ async fn page(
         response
             .headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    response
+}
+
+/// The page opened with `?binding=`: when it is the verification's, this browser keeps it
+/// in a cookie (HttpOnly, for this verification's lifetime) that the page's checks and live
+/// updates present; either way the browser goes on to the page's URL without it, so the
+/// binding is not left in the address bar or a referrer.
+async fn bind_browser(
+    gw: &Gateway,
+    namespace: &str,
+    id: &str,
+    binding: &str,
+    keep: &PageQuery,
+) -> Response {
+    if app::model::Namespace::parse(namespace).is_err()
+        || app::model::VerificationId::parse(id).is_err()
+    {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let mut pairs = Vec::new();
+    if let Some(lang) = &keep.lang {
+        pairs.push(("lang", lang.as_str()));
+    }
+    if let Some(origin) = &keep.origin {
+        pairs.push(("origin", origin.as_str()));
+    }
+    let encoded = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    let page = match encoded.as_str() {
+        "" => format!("/otp/{namespace}/{id}"),
+        query => format!("/otp/{namespace}/{id}?{query}"),
+    };
+    let mut response = Redirect::to(&page).into_response();
+    if let Some(max_age) = gw.binding_lifetime(namespace, id, binding).await {
+        let secure = if gw.settings().root_url.starts_with("https://") {
+            "; Secure"
+        } else {
+            ""
+        };
+        let cookie = format!(
+            "{}={binding}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+            binding_cookie_name(id)
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
     }
     response
 }
@@ -147,13 +217,15 @@ async fn submit(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
+    let binding = binding_cookie(&headers, &id);
+    let binding = binding.as_deref();
     match form.action.as_str() {
         "check" | "" if wants_json => check_json(
-            gw.check_from_page(&namespace, &id, form.otp.trim(), ip)
+            gw.check_from_page(&namespace, &id, form.otp.trim(), ip, binding)
                 .await,
         ),
         "check" | "" => match gw
-            .check_from_page(&namespace, &id, form.otp.trim(), ip)
+            .check_from_page(&namespace, &id, form.otp.trim(), ip, binding)
             .await
         {
             // The redirect target is the app's own allow-listed URL, fixed at creation.
@@ -210,6 +282,7 @@ impl From<EngineError> for Failure {
         match err {
             EngineError::NotFound => Self::NotFound,
             EngineError::Closed(_) => Self::Closed,
+            EngineError::BindingMismatch => Self::Outcome("unbound"),
             EngineError::RateLimited { .. }
             | EngineError::SendLimit { .. }
             | EngineError::Locked { .. } => Self::Outcome("limited"),

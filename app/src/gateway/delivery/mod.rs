@@ -8,6 +8,7 @@ mod kaleyra;
 pub mod net;
 mod smtp;
 mod template;
+pub mod totp;
 mod twilio;
 mod webhook;
 

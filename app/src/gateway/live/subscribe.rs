@@ -25,6 +25,9 @@ pub struct Subscription {
     rx: EventReceiver,
     /// Events up to this id happened before the subscription (its snapshot covers them).
     after: i64,
+    /// Whether it presented the verification's session binding (or it has none): only
+    /// then does its `verified` event carry the token and the redirect.
+    bound: bool,
 }
 
 impl Gateway {
@@ -38,11 +41,13 @@ impl Gateway {
     }
 
     /// Opens a subscription for `public_id` when `token` was issued for it. A wrong token
-    /// and an unknown id look the same.
+    /// and an unknown id look the same. `binding` is the session binding the subscriber
+    /// presents, if any.
     pub async fn subscribe(
         &self,
         public_id: &str,
         token: &str,
+        binding: Option<&str>,
     ) -> Result<Subscription, EngineError> {
         let (namespace, mac) = token.split_once('.').ok_or(EngineError::NotFound)?;
         let mac = URL_SAFE_NO_PAD
@@ -56,11 +61,13 @@ impl Gateway {
             return Err(EngineError::NotFound);
         }
         let after = self.store().last_event_id().await?;
+        let bound = self.presents_binding(&app.namespace, &record, binding);
         Ok(Subscription {
             namespace: app.namespace,
             record,
             rx,
             after,
+            bound,
         })
     }
 
@@ -142,6 +149,11 @@ impl Gateway {
             "locked" => Some(LiveEvent::Locked),
             "expired" => Some(LiveEvent::Expired),
             "cancelled" => Some(LiveEvent::Cancelled),
+            // Without the verification's session binding, the news but not the token.
+            "verified" if !sub.bound => Some(LiveEvent::Verified {
+                verification_token: String::new(),
+                redirect: None,
+            }),
             "verified" => {
                 let (app, record) = self
                     .app_and_record(&sub.namespace, &sub.record.public_id)

@@ -74,7 +74,7 @@ impl GroupCommit {
         );
         let country = country_prefix(&new.address);
         self.run(move |db| {
-            let values: [&dyn ToSql; 23] = [
+            let values: [&dyn ToSql; 24] = [
                 &new.app_id,
                 &new.public_id,
                 &new.provider,
@@ -98,6 +98,7 @@ impl GroupCommit {
                 &new.inbound_key,
                 &country,
                 &new.address_key,
+                &new.intent,
             ];
             match bound(db, &INSERT_VERIFICATION, &values)?.raw_execute() {
                 // The row it collides with may be another write of the same batch:

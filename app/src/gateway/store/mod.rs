@@ -12,6 +12,7 @@ mod counters;
 mod deliveries;
 mod direct;
 mod events;
+mod factors;
 mod group_commit;
 mod pg_batch;
 mod postgres;
@@ -30,6 +31,7 @@ pub use apps::{
 pub use counters::{CounterStore, IdempotentAnswer};
 pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore, DevMessage, DEV_INBOX_SIZE};
 pub use events::{EventRow, EventStore, TimelineEvent};
+pub use factors::{FactorRecord, FactorStore, NewFactor};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use stats::{StatKey, StatsQuery, StatsStore, StatsSummary};
@@ -78,6 +80,7 @@ pub trait Store:
     + VerificationStore
     + DeliveryStore
     + EventStore
+    + FactorStore
     + CounterStore
     + TenantStore
     + WebhookStore

@@ -295,18 +295,18 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
            $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[], \
            $16::bigint[], $17::bytea[], $18::text[], $19::text[], $20::text[], $21::bytea[], \
            $22::text[], $23::bytea[], $24::text[], $25::text[], $26::bool[], $28::text[], \
-           $29::bigint[]) WITH ORDINALITY \
+           $29::bigint[], $30::text[]) WITH ORDINALITY \
            AS i(app_id, public_id, provider, channel, address, channel_description, \
              address_description, code_hmac, code_length, code_alphabet, max_attempts, sends, \
              max_sends, extra, now, expires_at, code_sealed, redirect_url, state, locale, \
              inbound_key, country, address_key, route, to_address, queued, lease_owner, \
-             lease_until, n)), \
+             lease_until, intent, n)), \
          v AS (INSERT INTO verification ({INSERT_VERIFICATION_COLUMNS}) \
            SELECT app_id, public_id, provider, channel, address, channel_description, \
              address_description, code_hmac, code_length, code_alphabet, max_attempts, sends, \
              max_sends, extra, now, now, expires_at, code_sealed, \
              CASE WHEN sends > 0 THEN now ELSE NULL END, redirect_url, state, locale, \
-             inbound_key, country, address_key \
+             inbound_key, country, address_key, intent \
            FROM i ORDER BY n \
            ON CONFLICT DO NOTHING \
            RETURNING {VERIFICATION_COLUMNS}, country), \
@@ -397,6 +397,7 @@ async fn insert_all(
                 .map(|j| j.lease().map(|l| l.until))
                 .collect::<Vec<Option<i64>>>(),
         )
+        .bind(text(|j| &j.new.intent))
         .fetch_all(pool)
         .await?;
     rows.iter()

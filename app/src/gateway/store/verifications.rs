@@ -35,6 +35,8 @@ pub struct VerificationRecord {
     pub redirect_url: String,
     pub state: String,
     pub locale: String,
+    /// What it is for (`intent::Intent` as JSON); empty for nothing in particular.
+    pub intent: String,
 }
 
 /// Fields of a new verification.
@@ -65,6 +67,8 @@ pub struct NewVerification {
     pub expires_at: i64,
     /// For inbound verifications: the code's HMAC alone, to find it by an incoming SMS.
     pub inbound_key: Option<Vec<u8>>,
+    /// What it is for (`intent::Intent` as JSON); empty for nothing in particular.
+    pub intent: String,
 }
 
 /// What a re-issue of an open verification replaces (otpgateway's re-PUT).
@@ -86,6 +90,8 @@ pub struct Reissue {
     pub address_key: Option<Vec<u8>>,
     pub now: i64,
     pub expires_at: i64,
+    /// As in [`NewVerification`]: the new request's purpose replaces the old one's.
+    pub intent: String,
 }
 
 /// A hosted page's "didn't get it?": the verification moves to another provider with a
@@ -210,6 +216,7 @@ impl VerificationRecord {
             redirect_url: new.redirect_url.clone(),
             state: new.state.clone(),
             locale: new.locale.clone(),
+            intent: new.intent.clone(),
         }
     }
 }
@@ -245,6 +252,7 @@ impl VerificationRecord {
             redirect_url: String::new(),
             state: String::new(),
             locale: String::new(),
+            intent: String::new(),
         }
     }
 }

@@ -4,12 +4,62 @@
 use crate::gateway::{
     error::EngineError,
     handle::Gateway,
+    intent::Intent,
     secret::random_id,
     store::{AppRecord, VerificationRecord},
     tokens::jwt::{Claims, MAX_TOKEN_TTL_SECS, TOKEN_TYPE},
 };
 
+const BINDING_LABEL: &str = "otpgate/session-binding/v1";
+
+/// What a confirmation says it is about to do: the token must name exactly this (an
+/// action or payload hash the token names and the caller does not is a mismatch too).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Expected<'a> {
+    pub address: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub payload_hash: Option<&'a str>,
+}
+
 impl Gateway {
+    /// The keyed digest of a session binding, as a verification stores it (hex): bound to
+    /// the app and the verification's id, so it says nothing about the session elsewhere.
+    pub(crate) fn binding_digest(&self, namespace: &str, public_id: &str, binding: &str) -> String {
+        let mac = self
+            .hasher()
+            .derive(BINDING_LABEL, &[namespace, public_id, binding]);
+        mac.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whether `presented` satisfies the verification's binding: always, for one that is
+    /// not bound; for a bound one only the same value (compared in constant time, under
+    /// every key).
+    pub(crate) fn presents_binding(
+        &self,
+        namespace: &str,
+        record: &VerificationRecord,
+        presented: Option<&str>,
+    ) -> bool {
+        // An intent that does not parse binds to nothing that could be presented.
+        let Some(intent) = Intent::from_column(&record.intent) else {
+            return false;
+        };
+        let Some(stored) = intent.binding else {
+            return true;
+        };
+        let Some(presented) = presented else {
+            return false;
+        };
+        let Some(stored) = hex_bytes(&stored) else {
+            return false;
+        };
+        self.hasher().verify_derived(
+            BINDING_LABEL,
+            &[namespace, &record.public_id, presented],
+            &stored,
+        )
+    }
+
     /// The public keys that verify tokens (JWKS).
     pub fn jwks(&self) -> serde_json::Value {
         self.inner.tokens.jwks()
@@ -18,6 +68,7 @@ impl Gateway {
     /// A signed token saying that `record` was verified, for its app only.
     pub fn issue_token(&self, app: &AppRecord, record: &VerificationRecord) -> String {
         let now = self.inner.clock.now_ms() / 1000;
+        let intent = Intent::from_column(&record.intent).unwrap_or_default();
         self.inner.tokens.sign(&Claims {
             iss: self.inner.tokens.issuer().to_owned(),
             aud: app.namespace.clone(),
@@ -28,16 +79,19 @@ impl Gateway {
             exp: now + self.inner.settings.token_ttl_secs.min(MAX_TOKEN_TTL_SECS),
             jti: random_id(),
             typ: TOKEN_TYPE.to_owned(),
+            act: intent.action,
+            payload_hash: intent.payload_hash,
         })
     }
 
     /// Accepts a verification token once: valid signature, this app's audience, unexpired,
-    /// the expected address if one is given, and a `jti` never confirmed before.
+    /// the expected address if one is given, exactly the action and payload hash the
+    /// caller names, and a `jti` never confirmed before. A mismatch does not use it up.
     pub async fn confirm_token(
         &self,
         app: &AppRecord,
         token: &str,
-        expected_address: Option<&str>,
+        expected: Expected<'_>,
     ) -> Result<Claims, EngineError> {
         let now = self.inner.clock.now_ms();
         let claims = self
@@ -45,10 +99,15 @@ impl Gateway {
             .tokens
             .verify(token, &app.namespace, now / 1000)
             .map_err(EngineError::InvalidToken)?;
-        if let Some(expected) = expected_address {
-            if !expected.trim().eq_ignore_ascii_case(&claims.address) {
+        if let Some(address) = expected.address {
+            if !address.trim().eq_ignore_ascii_case(&claims.address) {
                 return Err(EngineError::TokenMismatch);
             }
+        }
+        if claims.act.as_deref() != expected.action
+            || claims.payload_hash.as_deref() != expected.payload_hash
+        {
+            return Err(EngineError::ActionMismatch);
         }
         if !self
             .inner
@@ -97,4 +156,15 @@ impl Gateway {
             None => format!("{base}{sep}{encoded}"),
         }
     }
+}
+
+/// Bytes of a hex string; `None` when it is not one.
+fn hex_bytes(hex: &str) -> Option<Vec<u8>> {
+    if !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
 }

@@ -31,6 +31,12 @@ pub struct Claims {
     pub exp: i64,
     pub jti: String,
     pub typ: String,
+    /// The action the verification was started for (verify-then-act), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<String>,
+    /// The hash of that action's payload, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_hash: Option<String>,
 }
 
 /// Why a token was refused. Deliberately coarse: callers learn only that it is not valid.
@@ -224,6 +230,8 @@ mod tests {
             exp: now + 120,
             jti: "j1".into(),
             typ: TOKEN_TYPE.into(),
+            act: None,
+            payload_hash: None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use crate::gateway::{
     code::OtpCode,
+    delivery::totp::TOTP_PROVIDER,
     error::EngineError,
     handle::Gateway,
     limits, metrics,
@@ -47,12 +48,31 @@ impl Gateway {
         mode: CheckMode,
         client_ip: Option<IpAddr>,
     ) -> Result<(CheckResult, VerificationRecord), EngineError> {
-        let answer = self.check_once(app, id, raw_code, mode, client_ip).await;
+        self.check_presenting(app, id, raw_code, mode, client_ip, None)
+            .await
+    }
+
+    /// As [`check_from`](Self::check_from), presenting the caller's session binding: a
+    /// verification bound to a session is checked only where its binding is presented
+    /// (else refused before the code is looked at, counting nothing).
+    pub async fn check_presenting(
+        &self,
+        app: &AppRecord,
+        id: &VerificationId,
+        raw_code: &str,
+        mode: CheckMode,
+        client_ip: Option<IpAddr>,
+        binding: Option<&str>,
+    ) -> Result<(CheckResult, VerificationRecord), EngineError> {
+        let answer = self
+            .check_once(app, id, raw_code, mode, client_ip, binding)
+            .await;
         let result = match &answer {
             Ok((CheckResult::AlreadyVerified, _)) => "already_verified",
             Ok((result, _)) => result.as_query(),
             Err(EngineError::RateLimited { .. }) => "rate_limited",
             Err(EngineError::NotFound) => "not_found",
+            Err(EngineError::BindingMismatch) => "unbound",
             Err(_) => "error",
         };
         metrics::check(&app.namespace, result);
@@ -66,6 +86,7 @@ impl Gateway {
         raw_code: &str,
         mode: CheckMode,
         client_ip: Option<IpAddr>,
+        binding: Option<&str>,
     ) -> Result<(CheckResult, VerificationRecord), EngineError> {
         let l = &self.inner.settings.limits;
         self.limit_ip("check_ip", app, client_ip, l.check_per_ip)
@@ -80,6 +101,9 @@ impl Gateway {
                 .await?
                 .ok_or(EngineError::NotFound)?,
         };
+        if !self.presents_binding(&app.namespace, &record, binding) {
+            return Err(EngineError::BindingMismatch);
+        }
         let now = self.inner.clock.now_ms();
         // otpgateway's `skip_delete` keeps a verified record checkable until it expires.
         let reconfirm = matches!(mode, CheckMode::Otpgateway { .. })
@@ -113,11 +137,17 @@ impl Gateway {
             retire: matches!(mode, CheckMode::Otpgateway { retire: true }),
             reconfirm,
         };
-        // The code's digests are made before the check takes the writer.
-        let digests = self
-            .inner
-            .hasher
-            .digests(&app.namespace, id.as_str(), &code);
+        // The code's digests are made before the check takes the writer. An
+        // authenticator-app code is compared with its factor's window here, and its time
+        // step recorded once; what the store compares then says whether it matched.
+        let totp = record.provider == TOTP_PROVIDER;
+        let digests = if totp {
+            self.totp_digests(app, &record, &code, now).await?
+        } else {
+            self.inner
+                .hasher
+                .digests(&app.namespace, id.as_str(), &code)
+        };
         match store.attempt(&attempt, &digests).await? {
             AttemptOutcome::OverBudget => Err(EngineError::RateLimited { retry_after_secs }),
             AttemptOutcome::NotOpen => {
@@ -142,6 +172,9 @@ impl Gateway {
             }
             AttemptOutcome::Verified { attempts } => {
                 record.attempts = attempts;
+                if totp {
+                    self.factor_verified(app, &record, now).await?;
+                }
                 if !reconfirm {
                     metrics::verification(&app.namespace, &record.channel, "verified");
                     record.status = Status::Verified;

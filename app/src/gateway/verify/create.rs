@@ -5,13 +5,15 @@
 use crate::gateway::{
     address::{Address, AddressError, Channel},
     clock::secs_until,
-    code::{CodeSpec, OtpCode},
+    code::{Alphabet, CodeSpec, OtpCode},
     delivery::{
         inbound::{inbound_code_spec, INBOUND_PROVIDER},
+        totp::TOTP_PROVIDER,
         Provider,
     },
     error::EngineError,
     handle::Gateway,
+    intent::{valid_action, valid_binding, valid_payload_hash, Intent},
     limits, metrics,
     secret::random_id,
     settings::{AdmitError, EngineSettings},
@@ -79,6 +81,15 @@ pub struct CreateRequest {
     pub state: Option<String>,
     /// Preferred language of the hosted page and messages (`en`, `pt-BR`, ...).
     pub locale: Option<String>,
+    /// What the integrator will do once it is verified (verify-then-act), named in the
+    /// token its success earns: `set_password`, `change_email`, `login`, ...
+    pub action: Option<String>,
+    /// A hash of the payload of that action (the new e-mail address, ...), named in the
+    /// token too.
+    pub payload_hash: Option<String>,
+    /// Binds it to the browser session that started it: a check, and a token, only
+    /// where this value is presented.
+    pub session_binding: Option<String>,
 }
 
 impl CreateRequest {
@@ -98,6 +109,9 @@ impl CreateRequest {
             redirect_url: None,
             state: None,
             locale: None,
+            action: None,
+            payload_hash: None,
+            session_binding: None,
         }
     }
 }
@@ -197,17 +211,37 @@ impl Gateway {
                 "must be a language tag such as en or pt-BR",
             ));
         }
+        let purpose = Purpose::check(req.action, req.payload_hash, req.session_binding)?;
         let inbound = provider.id() == INBOUND_PROVIDER;
+        // An authenticator app's code comes from its factor: the verification stores
+        // what its check compares once a typed code matched (`Gateway::totp_digests`).
+        let totp = match (provider.id() == TOTP_PROVIDER, &address) {
+            (false, _) => None,
+            (true, None) => return Err(EngineError::invalid("to", "must name a factor")),
+            (true, Some(a)) => Some(
+                self.inner
+                    .store
+                    .find_factor(app.app_id, a.as_str())
+                    .await?
+                    .ok_or_else(|| EngineError::invalid("to", "names no factor of this app"))?,
+            ),
+        };
         // A test address gets its fixed code (unless the integrator chose one).
         let test_code = address.as_ref().and_then(|a| own.test_code(a.as_str()));
         let (code, spec) = match req.code {
-            Some(_) if inbound => {
+            Some(_) if inbound || totp.is_some() => {
                 return Err(EngineError::invalid(
                     "otp",
-                    "inbound verifications make their own code",
+                    "inbound and authenticator-app verifications make their own code",
                 ))
             }
             Some(custom) => (custom.code, custom.spec),
+            None if totp.is_some() => {
+                let digits = totp.as_ref().map_or(6, |f| f.digits);
+                let spec = CodeSpec::new(digits, Alphabet::Digits)
+                    .map_err(|_| StoreError::Corrupt("factor.digits"))?;
+                (OtpCode::totp_accepted(), spec)
+            }
             None if inbound => {
                 let spec = inbound_code_spec();
                 (OtpCode::generate(spec), spec)
@@ -233,6 +267,14 @@ impl Gateway {
         .await?;
         let public_id = req.id.map(String::from).unwrap_or_else(random_id);
         tracing::Span::current().record("verification", public_id.as_str());
+        let intent = Intent {
+            action: purpose.action,
+            payload_hash: purpose.payload_hash,
+            binding: purpose
+                .binding
+                .map(|b| self.binding_digest(&app.namespace, &public_id, &b)),
+        }
+        .to_column();
         let now = self.inner.clock.now_ms();
         let new = NewVerification {
             app_id: app.app_id,
@@ -247,7 +289,7 @@ impl Gateway {
             code_length: spec.length,
             code_alphabet: spec.alphabet.as_str().into(),
             max_attempts,
-            sends: u32::from(address.is_some() && !inbound),
+            sends: u32::from(address.is_some() && !inbound && totp.is_none()),
             max_sends,
             extra,
             redirect_url,
@@ -257,21 +299,25 @@ impl Gateway {
             expires_at: now + (ttl as i64) * 1000,
             inbound_key: inbound.then(|| self.inbound_key(&code)),
             address_key: address.as_ref().map(|a| self.address_key(a.as_str())),
+            intent,
         };
         let outbox = &self.inner.outbox;
         // The message's row is leased to this process's worker as it is written, and
         // handed to it after the commit (see `OutboxSignal`).
         let mut promise = None;
-        let delivery = address.as_ref().filter(|_| !inbound).map(|a| {
-            let mut delivery = self.delivery_for(app, provider.as_ref(), a.as_str());
-            promise = outbox.lease(now);
-            // Counted against the send cap as it is written, where the store can.
-            delivery.lease = promise.as_ref().map(|p| Lease {
-                count: Some(self.send_count(app, a.as_str(), now)),
-                ..p.lease.clone()
+        let delivery = address
+            .as_ref()
+            .filter(|_| !inbound && totp.is_none())
+            .map(|a| {
+                let mut delivery = self.delivery_for(app, provider.as_ref(), a.as_str());
+                promise = outbox.lease(now);
+                // Counted against the send cap as it is written, where the store can.
+                delivery.lease = promise.as_ref().map(|p| Lease {
+                    count: Some(self.send_count(app, a.as_str(), now)),
+                    ..p.lease.clone()
+                });
+                delivery
             });
-            delivery
-        });
         let (record, leased) = self.insert_or_reissue(app, new, delivery.as_ref()).await?;
         metrics::verification(&app.namespace, &record.channel, "created");
         match (leased, promise) {
@@ -336,6 +382,7 @@ impl Gateway {
                 address_key: new.address_key.clone(),
                 now: new.now,
                 expires_at: new.expires_at,
+                intent: new.intent.clone(),
             };
             return match store
                 .reissue_verification(existing.verification_id, &reissue, delivery)
@@ -360,6 +407,50 @@ impl Gateway {
             };
         }
         Err(StoreError::Conflict.into())
+    }
+}
+
+/// A request's verify-then-act fields, each checked.
+struct Purpose {
+    action: Option<String>,
+    payload_hash: Option<String>,
+    binding: Option<String>,
+}
+
+impl Purpose {
+    fn check(
+        action: Option<String>,
+        payload_hash: Option<String>,
+        binding: Option<String>,
+    ) -> Result<Self, EngineError> {
+        let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+        let (action, payload_hash, binding) = (given(action), given(payload_hash), given(binding));
+        if action.as_deref().is_some_and(|a| !valid_action(a)) {
+            return Err(EngineError::invalid(
+                "action",
+                "must be 1 to 64 of a-z, 0-9 and _ . : -",
+            ));
+        }
+        if payload_hash
+            .as_deref()
+            .is_some_and(|h| !valid_payload_hash(h))
+        {
+            return Err(EngineError::invalid(
+                "payload_hash",
+                "must be 1 to 128 base64, base64url or hex characters",
+            ));
+        }
+        if binding.as_deref().is_some_and(|b| !valid_binding(b)) {
+            return Err(EngineError::invalid(
+                "session_binding",
+                "must be 16 to 256 of A-Z, a-z, 0-9 and . _ ~ -",
+            ));
+        }
+        Ok(Self {
+            action,
+            payload_hash,
+            binding,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::gateway::{
     clock::secs_until,
+    delivery::totp::TOTP_PROVIDER,
     error::EngineError,
     handle::Gateway,
     store::{AppRecord, VerificationRecord},
@@ -27,6 +28,12 @@ impl Gateway {
         let now = self.inner.clock.now_ms();
         if self.settle(app, &mut record, now).await?.is_some() {
             return Err(EngineError::Closed(record.status));
+        }
+        if record.provider == TOTP_PROVIDER {
+            return Err(EngineError::invalid(
+                "provider",
+                "authenticator-app verifications send nothing",
+            ));
         }
         let provider = self.provider_for(app, &record.provider).await?;
         let address = provider

@@ -91,6 +91,7 @@ pub(super) fn CodeCard() -> impl IntoView {
             "cancelled" => status.set(Status::Cancelled),
             "malformed" => notice.set(Some(Notice::Malformed)),
             "limited" => notice.set(Some(Notice::TooManyRequests)),
+            "unbound" => notice.set(Some(Notice::Unbound)),
             // It changed meanwhile (expired, verified elsewhere): show what it is now.
             "closed" => {
                 let _ = window().location().reload();
@@ -169,9 +170,13 @@ pub(super) fn CodeCard() -> impl IntoView {
         "[A-Za-z0-9]*"
     };
     let phone = view.address_kind == "phone";
+    let totp = view.address_kind == "totp";
+    let enrolment = view.enrolment.clone();
     let heading = match (phone, view.address_kind.as_str()) {
         (true, _) => t.check_phone,
         (_, "email") => t.check_email,
+        (_, "totp") if enrolment.is_some() => t.totp_setup_title,
+        (_, "totp") => t.totp_title,
         _ => t.enter_code,
     };
     let busy = move || checking.get();
@@ -248,14 +253,26 @@ pub(super) fn CodeCard() -> impl IntoView {
     let code_form = move || {
         let resend_url = action_url.clone();
         let sent_to = page.with_value(|v| {
-            if v.masked_address.is_empty() {
+            if totp {
+                t.totp_help.to_owned()
+            } else if v.masked_address.is_empty() {
                 t.enter_received.to_owned()
             } else {
                 fill(t.sent_to, &[&v.masked_address])
             }
         });
+        // Shown until the factor's first code is accepted, then never again.
+        let setup = enrolment.clone().map(|e| view! {
+            <p class="mt-2 text-sm text-zinc-600">{t.totp_setup_help}</p>
+            <div class="mx-auto mt-6 w-56" role="img" aria-label=t.totp_qr_alt data-role="totp-qr" data-uri=e.uri inner_html=e.qr_svg></div>
+            <p class="mt-4 text-center text-sm text-zinc-600">
+                {t.totp_key_label}": "
+                <code class="font-mono text-sm font-semibold break-all" data-role="totp-key">{e.secret}</code>
+            </p>
+        });
         view! {
             <h1 class="mt-1 text-2xl font-semibold">{heading}</h1>
+            {setup}
             <p class="mt-2 text-sm text-zinc-600">{sent_to}</p>
             <form
                 class="mt-6 space-y-4"

@@ -4,7 +4,9 @@
 use super::state::CardSeed;
 use crate::{
     i18n::{Lang, Texts},
-    model::{CountryOption, FallbackOption, InboundView, LiveEvent, PageView, Status},
+    model::{
+        CountryOption, EnrolmentView, FallbackOption, InboundView, LiveEvent, PageView, Status,
+    },
 };
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -80,6 +82,11 @@ pub fn card_seed() -> Option<CardSeed> {
             code: i.string("code"),
             sms_link: i.string("sms_link"),
             qr_svg: i.string("qr_svg"),
+        }),
+        enrolment: v.get("enrolment").map(|e| EnrolmentView {
+            uri: e.string("uri"),
+            secret: e.string("secret"),
+            qr_svg: e.string("qr_svg"),
         }),
         embed_origin: v.str("embed_origin"),
         lang: Lang::from_tag(&v.string("lang")).unwrap_or_default(),

@@ -16,6 +16,8 @@ pub(super) enum Notice {
     Resent,
     Sent,
     InvalidAddress,
+    /// The verification is bound to another browser session.
+    Unbound,
 }
 
 impl Notice {
@@ -28,6 +30,7 @@ impl Notice {
             "resent" => Notice::Resent,
             "sent" => Notice::Sent,
             "invalid_address" => Notice::InvalidAddress,
+            "unbound" => Notice::Unbound,
             _ => return None,
         })
     }
@@ -84,6 +87,7 @@ pub(super) fn notice_text(notice: Option<Notice>, attempts_left: u32, t: &Texts)
         Some(Notice::Resent) => fill(t.resent, &[&left]),
         Some(Notice::Sent) => fill(t.sent, &[&left]),
         Some(Notice::InvalidAddress) => t.invalid_address.to_owned(),
+        Some(Notice::Unbound) => t.unbound.to_owned(),
     }
 }
 

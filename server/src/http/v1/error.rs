@@ -77,6 +77,7 @@ impl From<EngineError> for V1Error {
             E::Unauthorized => Self::unauthorized(),
             E::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", "not allowed"),
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such verification"),
+            E::FactorNotFound => Self::new(StatusCode::NOT_FOUND, "not_found", "no such factor"),
             E::UnknownProvider => Self::invalid("unknown provider"),
             E::InvalidAddress(e) => Self::invalid(format!("invalid `to`: {e}")),
             E::InvalidInput { field, reason } => {
@@ -123,6 +124,16 @@ impl From<EngineError> for V1Error {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_token",
                 "the token is not valid here",
+            ),
+            E::ActionMismatch => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "action_mismatch",
+                "the token is for another action or payload",
+            ),
+            E::BindingMismatch => Self::new(
+                StatusCode::FORBIDDEN,
+                "binding_mismatch",
+                "this verification is bound to another session; present its session_binding",
             ),
             E::TokenReused => Self::new(
                 StatusCode::CONFLICT,

@@ -11,6 +11,7 @@ use crate::http::{AppState, ClientIp};
 use app::{
     gateway::{
         store::{AppRecord, IdempotentAnswer},
+        tokens::issue::Expected,
         CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
     model::{CheckResult, VerificationId},
@@ -28,7 +29,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// The app authenticated by `Bearer <namespace>:<secret>` or Basic `namespace:secret`.
-pub struct V1App(AppRecord);
+pub struct V1App(pub(super) AppRecord);
 
 impl FromRequestParts<AppState> for V1App {
     type Rejection = V1Error;
@@ -54,7 +55,10 @@ impl FromRequestParts<AppState> for V1App {
     }
 }
 
-fn parse_body<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, V1Error> {
+pub(super) fn parse_body<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, V1Error> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -145,6 +149,9 @@ pub async fn create(
                 redirect_url: b.redirect_url,
                 state: b.state,
                 locale: b.locale,
+                action: b.action,
+                payload_hash: b.payload_hash,
+                session_binding: b.session_binding,
                 ..CreateRequest::new(target)
             },
         )
@@ -212,6 +219,7 @@ pub async fn fetch(
     params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$")), request_body = CheckBody,
     responses(
         (status = 200, body = CheckView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Bound to a session whose `session_binding` was not presented", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
     )
 )]
@@ -226,7 +234,14 @@ pub async fn check(
     let id = parse_id(&id)?;
     let b: CheckBody = parse_body(&headers, &body)?;
     let (result, record) = gw
-        .check_from(&app, &id, &b.code, CheckMode::Native, Some(client))
+        .check_presenting(
+            &app,
+            &id,
+            &b.code,
+            CheckMode::Native,
+            Some(client),
+            b.session_binding.as_deref(),
+        )
         .await?;
     let reason = match result {
         CheckResult::Verified => None,
@@ -328,7 +343,15 @@ pub async fn confirm_token(
 ) -> Result<Json<ConfirmView>, V1Error> {
     let b: ConfirmBody = parse_body(&headers, &body)?;
     let claims = gw
-        .confirm_token(&app, &b.token, b.expected_address.as_deref())
+        .confirm_token(
+            &app,
+            &b.token,
+            Expected {
+                address: b.expected_address.as_deref(),
+                action: b.action.as_deref(),
+                payload_hash: b.payload_hash.as_deref(),
+            },
+        )
         .await?;
     Ok(Json(ConfirmView {
         confirmed: true,
@@ -336,6 +359,8 @@ pub async fn confirm_token(
         address: claims.address,
         channel: claims.channel,
         verified_at: claims.iat,
+        action: claims.act,
+        payload_hash: claims.payload_hash,
     }))
 }
 

@@ -19,7 +19,7 @@ use axum::{
         ws::{Message, WebSocket, WebSocketUpgrade},
         Path, Query, State,
     },
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{
         sse::{Event, KeepAlive, Sse},
         IntoResponse, Response,
@@ -41,6 +41,8 @@ pub fn router() -> Router<AppState> {
 pub struct TokenQuery {
     #[serde(default)]
     token: String,
+    /// The verification's session binding, when it has one.
+    binding: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +51,7 @@ pub struct SessionQuery {
     session_id: String,
     #[serde(default)]
     token: String,
+    binding: Option<String>,
 }
 
 fn not_found() -> V1Error {
@@ -83,8 +86,21 @@ fn events(gw: Gateway, sub: Subscription, first: LiveEvent) -> impl Stream<Item 
     )
 }
 
-async fn open(gw: &Gateway, id: &str, token: &str) -> Result<(Subscription, LiveEvent), V1Error> {
-    let sub = gw.subscribe(id, token).await.map_err(|_| not_found())?;
+/// Opens a subscription. The session binding is the query's, else the cookie the hosted
+/// page set for this verification.
+async fn open(
+    gw: &Gateway,
+    id: &str,
+    token: &str,
+    binding: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(Subscription, LiveEvent), V1Error> {
+    let cookie = crate::http::hosted::binding_cookie(headers, id);
+    let binding = binding.or(cookie.as_deref());
+    let sub = gw
+        .subscribe(id, token, binding)
+        .await
+        .map_err(|_| not_found())?;
     let first = gw.live_snapshot(&sub).await?;
     Ok((sub, first))
 }
@@ -95,6 +111,7 @@ async fn open(gw: &Gateway, id: &str, token: &str) -> Result<(Subscription, Live
     params(
         ("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$", description = "The verification id"),
         ("token" = String, Query, description = "The verification's client token"),
+        ("binding" = Option<String>, Query, description = "The verification's session binding, if it has one: without it, `verified` carries no token"),
     ),
     responses(
         (status = 200, description = "Live events, one per message, named by their `type`", content_type = "text/event-stream"),
@@ -105,8 +122,9 @@ pub async fn sse(
     State(gw): State<Gateway>,
     Path(id): Path<String>,
     V1Query(q): V1Query<TokenQuery>,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, V1Error> {
-    let (sub, first) = open(&gw, &id, &q.token).await?;
+    let (sub, first) = open(&gw, &id, &q.token, q.binding.as_deref(), &headers).await?;
     let stream = futures_util::StreamExt::map(events(gw, sub, first), |e| {
         Ok(Event::default()
             .event(e.name())
@@ -120,9 +138,11 @@ pub async fn sse(
 async fn websocket(
     State(gw): State<Gateway>,
     Query(q): Query<SessionQuery>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let (sub, first) = match open(&gw, &q.session_id, &q.token).await {
+    let opened = open(&gw, &q.session_id, &q.token, q.binding.as_deref(), &headers).await;
+    let (sub, first) = match opened {
         Ok(opened) => opened,
         Err(e) => return e.into_response(),
     };

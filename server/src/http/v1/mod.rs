@@ -2,6 +2,7 @@
 //! auth with the app's secret, and an OpenAPI 3.1 document generated from these handlers.
 
 mod error;
+mod factors;
 mod handlers;
 mod live;
 mod types;
@@ -30,6 +31,10 @@ use utoipa::OpenApi;
         handlers::wait,
         handlers::confirm_token,
         handlers::jwks,
+        factors::enrol,
+        factors::list,
+        factors::fetch,
+        factors::delete,
         handlers::provider_status,
         handlers::app_provider_status,
         handlers::inbound,
@@ -42,6 +47,10 @@ use utoipa::OpenApi;
         types::CheckView,
         types::ConfirmBody,
         types::ConfirmView,
+        factors::EnrolBody,
+        factors::FactorView,
+        factors::EnrolledView,
+        factors::FactorList,
         error::ErrorBody,
         error::ErrorDetail,
     )),
@@ -93,7 +102,10 @@ impl utoipa::Modify for SharedResponses {
                 .build()
         };
         for item in openapi.paths.paths.values_mut() {
-            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            for op in [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten()
+            {
                 let public = op.security.as_ref().is_some_and(|s| {
                     s.iter()
                         .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
@@ -163,6 +175,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/verifications/{id}/cancel", post(handlers::cancel))
         .route("/v1/verifications/{id}/wait", get(handlers::wait))
         .route("/v1/tokens/confirm", post(handlers::confirm_token))
+        .route("/v1/factors", post(factors::enrol).get(factors::list))
+        .route(
+            "/v1/factors/{factor}",
+            get(factors::fetch).delete(factors::delete),
+        )
         .route(
             "/v1/providers/{provider}/status",
             post(handlers::provider_status),

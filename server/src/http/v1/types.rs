@@ -1,6 +1,6 @@
 //! Request and response bodies of the native API.
 
-use app::gateway::{store::VerificationRecord, Gateway};
+use app::gateway::{intent::Intent, store::VerificationRecord, Gateway};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -47,11 +47,26 @@ pub struct CreateBody {
     /// browser's language.
     #[schema(max_length = 35, pattern = r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")]
     pub locale: Option<String>,
+    /// Verify-then-act: what you will do once it is verified (`set_password`,
+    /// `change_email`, `login`, ...). The token its success earns names it, and
+    /// `/v1/tokens/confirm` refuses the token for anything else.
+    #[schema(pattern = r"^[a-z0-9_.:-]{1,64}$")]
+    pub action: Option<String>,
+    /// A hash of that action's payload (e.g. the SHA-256 of the new e-mail address), named
+    /// in the token too.
+    #[schema(pattern = r"^[A-Za-z0-9+/=_-]{1,128}$")]
+    pub payload_hash: Option<String>,
+    /// Binds the verification to the browser session that started it (an opaque value,
+    /// e.g. a hash of your session id): it is checked, and its token issued, only where
+    /// this value is presented (the check's `session_binding`, or the hosted page opened
+    /// once with `?binding=`). Only a keyed digest of it is stored.
+    #[schema(pattern = r"^[A-Za-z0-9._~-]{16,256}$")]
+    pub session_binding: Option<String>,
 }
 
 /// An optional whole number as JSON Schema counts them: `3` and `3.0` alike; `3.5`, a
 /// negative number or one past the type's range are refused.
-fn whole_number<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+pub(super) fn whole_number<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: TryFrom<u64>,
@@ -90,6 +105,13 @@ pub struct VerificationView {
     pub extra: Value,
     /// The hosted page.
     pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_hash: Option<String>,
+    /// Whether it is bound to a session (the binding itself is never shown).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub bound: bool,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub redirect_url: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -104,7 +126,11 @@ pub struct VerificationView {
 
 impl VerificationView {
     pub fn new(gw: &Gateway, namespace: &str, r: &VerificationRecord) -> Self {
+        let intent = Intent::from_column(&r.intent).unwrap_or_default();
         Self {
+            action: intent.action,
+            payload_hash: intent.payload_hash,
+            bound: intent.binding.is_some(),
             client_token: gw.live_token(namespace, r),
             id: r.public_id.clone(),
             status: r.status.as_str().to_owned(),
@@ -130,6 +156,8 @@ impl VerificationView {
 #[serde(deny_unknown_fields)]
 pub struct CheckBody {
     pub code: String,
+    /// The `session_binding` the verification was started with, if it has one.
+    pub session_binding: Option<String>,
 }
 
 /// The outcome of a check. A wrong code is a normal answer (`verified: false`).
@@ -154,6 +182,12 @@ pub struct ConfirmBody {
     pub token: String,
     /// When given, the token's address must match it.
     pub expected_address: Option<String>,
+    /// The action you are about to take: must be the token's (absent for a token without
+    /// one).
+    pub action: Option<String>,
+    /// The hash of the payload you are about to act on: must be the token's (absent for a
+    /// token without one).
+    pub payload_hash: Option<String>,
 }
 
 /// What a confirmed token asserted.
@@ -165,6 +199,10 @@ pub struct ConfirmView {
     pub channel: String,
     /// Unix seconds.
     pub verified_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_hash: Option<String>,
 }
 
 /// The providers' own request formats, described for the document only: the engine reads

@@ -7,7 +7,8 @@
 pub(super) const VERIFICATION_COLUMNS: &str = "verification_id, app_id, public_id, provider, \
     channel, address, channel_description, address_description, code_hmac, code_length, \
     code_alphabet, attempts, max_attempts, sends, max_sends, status, extra, created_at, \
-    expires_at, verified_at, retired_at, code_sealed, last_sent_at, redirect_url, state, locale";
+    expires_at, verified_at, retired_at, code_sealed, last_sent_at, redirect_url, state, locale, \
+    intent";
 
 /// The current verification with public id `$2` in app `$1`.
 pub(super) static FIND_VERIFICATION: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -22,7 +23,7 @@ pub(super) static FIND_VERIFICATION: std::sync::LazyLock<String> = std::sync::La
 pub(super) const INSERT_VERIFICATION_COLUMNS: &str = "app_id, public_id, provider, channel, \
      address, channel_description, address_description, code_hmac, code_length, code_alphabet, \
      max_attempts, sends, max_sends, extra, created_at, updated_at, expires_at, code_sealed, \
-     last_sent_at, redirect_url, state, locale, inbound_key, country, address_key";
+     last_sent_at, redirect_url, state, locale, inbound_key, country, address_key, intent";
 
 /// A new verification's row (SQLite's direct writer binds its values).
 pub(super) static INSERT_VERIFICATION: std::sync::LazyLock<String> =
@@ -30,7 +31,7 @@ pub(super) static INSERT_VERIFICATION: std::sync::LazyLock<String> =
         format!(
             "INSERT INTO verification ({INSERT_VERIFICATION_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $16, \
-             $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22, $23)"
+             $17, CASE WHEN $12 > 0 THEN $15 ELSE NULL END, $18, $19, $20, $21, $22, $23, $24)"
         )
     });
 
@@ -77,6 +78,7 @@ macro_rules! verification_record {
             redirect_url: row.$get("redirect_url")?,
             state: row.$get("state")?,
             locale: row.$get("locale")?,
+            intent: row.$get("intent")?,
         })
     }};
 }
@@ -202,6 +204,7 @@ pub(super) mod apps;
 pub(super) mod counters;
 pub(super) mod deliveries;
 pub(super) mod events;
+pub(super) mod factors;
 pub(super) mod stats;
 pub(super) mod tenants;
 pub(super) mod verifications;
@@ -236,6 +239,7 @@ macro_rules! sql_store {
         }
 
         const _: () = {
+            use super::sql::factors::FACTOR_COLUMNS;
             use super::sql::stats::{roll_days_sql, MARK};
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
@@ -260,6 +264,7 @@ macro_rules! sql_store {
                 ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome,
                 WebhookRecord, WebhookStore,
             };
+            use super::{FactorRecord, FactorStore, NewFactor};
             use crate::gateway::code::CodeDigests;
             use crate::model::Status;
             use async_trait::async_trait;
@@ -352,6 +357,7 @@ macro_rules! sql_store {
             super::sql::verifications::sql_verifications!($store);
             super::sql::deliveries::sql_deliveries!($store, $skip_locked);
             super::sql::events::sql_events!($store);
+            super::sql::factors::sql_factors!($store);
             super::sql::counters::sql_counters!($store);
             super::sql::tenants::sql_tenants!($store, $db);
             super::sql::webhooks::sql_webhooks!($store, $skip_locked);

@@ -128,7 +128,7 @@ macro_rules! sql_verifications {
                      code_length = $7, code_alphabet = $8, extra = $9, sends = sends + $10, \
                      updated_at = $11, expires_at = $12, retired_at = NULL, code_sealed = $14, \
                      last_sent_at = CASE WHEN $10 > 0 THEN $11 ELSE last_sent_at END, country = $15, \
-                     address_key = $16 \
+                     address_key = $16, intent = $17 \
                      WHERE verification_id = $13 AND status = 'pending' AND expires_at > $11 \
                        AND attempts < max_attempts AND sends + $10 <= max_sends \
                      RETURNING {VERIFICATION_COLUMNS}"
@@ -150,6 +150,7 @@ macro_rules! sql_verifications {
                     .bind(&r.code_sealed)
                     .bind(country_prefix(&r.address))
                     .bind(&r.address_key)
+                    .bind(&r.intent)
                     .fetch_optional(&mut *tx)
                     .await?
                     .as_ref()

@@ -1,0 +1,132 @@
+//! The SQL of [`FactorStore`](crate::gateway::store::FactorStore), expanded by
+//! `sql_store!` inside its block, where the row readers and imports are.
+
+/// Columns of `factor`, in the order `factor_from_row` reads them.
+pub(in crate::gateway::store) const FACTOR_COLUMNS: &str =
+    "factor_id, app_id, public_id, user_id, label, sealed, algorithm, digits, period, status, \
+     last_step, created_at, activated_at";
+
+/// Implements [`FactorStore`](crate::gateway::store::FactorStore) for `$store`.
+macro_rules! sql_factors {
+    ($store:ty) => {
+        fn factor_from_row(row: &DbRow) -> Result<FactorRecord, StoreError> {
+            Ok(FactorRecord {
+                factor_id: row.try_get("factor_id")?,
+                app_id: row.try_get("app_id")?,
+                public_id: row.try_get("public_id")?,
+                user_id: row.try_get("user_id")?,
+                label: row.try_get("label")?,
+                sealed: row.try_get("sealed")?,
+                algorithm: row.try_get("algorithm")?,
+                digits: counter(row.try_get("digits")?, "digits")?,
+                period: counter(row.try_get("period")?, "period")?,
+                status: row.try_get("status")?,
+                last_step: row.try_get("last_step")?,
+                created_at: row.try_get("created_at")?,
+                activated_at: row.try_get("activated_at")?,
+            })
+        }
+
+        #[async_trait]
+        impl FactorStore for $store {
+            async fn insert_factor(&self, f: &NewFactor) -> Result<FactorRecord, StoreError> {
+                let mut tx = self.write_one().await?;
+                let row = sqlx::query(&format!(
+                    "INSERT INTO factor (app_id, public_id, user_id, label, sealed, algorithm, \
+                       digits, period, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {FACTOR_COLUMNS}"
+                ))
+                .bind(f.app_id)
+                .bind(&f.public_id)
+                .bind(&f.user_id)
+                .bind(&f.label)
+                .bind(&f.sealed)
+                .bind(&f.algorithm)
+                .bind(i64::from(f.digits))
+                .bind(i64::from(f.period))
+                .bind(f.now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(unique_violation)?;
+                let record = factor_from_row(&row)?;
+                tx.commit().await?;
+                Ok(record)
+            }
+
+            async fn find_factor(
+                &self,
+                app_id: i64,
+                public_id: &str,
+            ) -> Result<Option<FactorRecord>, StoreError> {
+                let row = sqlx::query(&format!(
+                    "SELECT {FACTOR_COLUMNS} FROM factor WHERE app_id = $1 AND public_id = $2"
+                ))
+                .bind(app_id)
+                .bind(public_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.as_ref().map(factor_from_row).transpose()
+            }
+
+            async fn list_factors(
+                &self,
+                app_id: i64,
+                user_id: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<FactorRecord>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "SELECT {FACTOR_COLUMNS} FROM factor \
+                     WHERE app_id = $1 AND ($2 IS NULL OR user_id = $2) \
+                     ORDER BY factor_id LIMIT $3"
+                ))
+                .bind(app_id)
+                .bind(user_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(factor_from_row).collect()
+            }
+
+            async fn delete_factor(&self, app_id: i64, public_id: &str) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
+                let done = sqlx::query("DELETE FROM factor WHERE app_id = $1 AND public_id = $2")
+                    .bind(app_id)
+                    .bind(public_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn accept_step(&self, factor_id: i64, step: i64) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
+                let done = sqlx::query(
+                    "UPDATE factor SET last_step = $2 \
+                     WHERE factor_id = $1 AND (last_step IS NULL OR last_step < $2)",
+                )
+                .bind(factor_id)
+                .bind(step)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn activate_factor(&self, factor_id: i64, now: i64) -> Result<bool, StoreError> {
+                let mut tx = self.write_one().await?;
+                let done = sqlx::query(
+                    "UPDATE factor SET status = 'active', activated_at = $2 \
+                     WHERE factor_id = $1 AND status = 'pending'",
+                )
+                .bind(factor_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(done.rows_affected() > 0)
+            }
+        }
+    };
+}
+
+pub(in crate::gateway::store) use sql_factors;
