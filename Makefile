@@ -79,7 +79,7 @@ tools:
 		cargo install --locked cargo-leptos --version $(CARGO_LEPTOS_VERSION) --features no_downloads
 	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || \
 		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
-	@[ -x node_modules/.bin/tailwindcss ] && [ -x node_modules/.bin/wasm-opt ] && [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ] || \
+	@[ -x node_modules/.bin/tailwindcss ] && [ -x node_modules/.bin/wasm-opt ] && [ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ] && [ -d node_modules/jsqr ] && [ -d node_modules/otpauth ] && [ -d node_modules/pngjs ] || \
 		npm install --no-audit --no-fund
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
 	@if dpkg -s binaryen >/dev/null 2>&1; then \

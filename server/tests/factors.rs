@@ -412,7 +412,64 @@ async fn the_secret_is_sealed_at_rest(backend: Backend) {
     );
 }
 
+async fn the_dashboard_lists_factors_without_their_secrets(backend: Backend) {
+    use support::dashboard::{dashboard_app, get, sign_in, tenant, viewer_of, OWNER};
+    let app = support::spawn_app_on(backend, "").await;
+    let password = tenant(&app, "Acme", OWNER).await;
+    let owner = sign_in(&app, OWNER, &password).await;
+    let (secret, _) = dashboard_app(&app, &owner, "shop").await;
+    let post = |path: &'static str, body: Value| {
+        let req = app
+            .client
+            .post(app.url(path))
+            .header("authorization", format!("Bearer shop:{secret}"))
+            .json(&body);
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, first) = post("/v1/factors", json!({"user": "u-1", "label": "ana@shop.example"})).await;
+    assert_eq!(status, 201, "{first}");
+    let (_, second) = post("/v1/factors", json!({"user": "u-2", "digits": 8})).await;
+    let key = base32_decode(first["secret"].as_str().unwrap());
+    let id = first["verification"]["id"].as_str().unwrap().to_owned();
+    let code = totp(&key, "SHA1", 6, 30, now_secs(&app));
+    let checked = format!("/v1/verifications/{id}/check");
+    let req = app
+        .client
+        .post(app.url(&checked))
+        .header("authorization", format!("Bearer shop:{secret}"))
+        .json(&json!({ "code": code }));
+    assert_eq!(req.send().await.unwrap().status(), 200);
+
+    // Every member sees them: id, user, label, status, kind; never the secret.
+    let viewer = viewer_of(&app, &owner).await;
+    let (status, html) = get(&app, "/dashboard/apps/shop/factors", &viewer).await;
+    assert_eq!(status, 200, "{html}");
+    for factor in [&first, &second] {
+        let id = factor["factor"]["id"].as_str().unwrap();
+        assert!(html.contains(&format!(r#"data-factor="{id}""#)), "{id}");
+        let secret = factor["secret"].as_str().unwrap();
+        assert!(!html.contains(secret), "the secret is not shown");
+        assert!(!html.contains(&secret[..8]));
+    }
+    assert!(html.contains("ana@shop.example"));
+    assert!(html.contains("SHA1 · 8 digits · 30 s"));
+    let statuses: Vec<&str> = html
+        .match_indices(r#"data-role="factor-status" class="px-3 py-2">"#)
+        .map(|(at, m)| &html[at + m.len()..at + m.len() + 7])
+        .collect();
+    assert_eq!(statuses, ["active<", "pending"], "{html}");
+    // Another tenant finds nothing there.
+    let rival = tenant(&app, "Rival", "rival@rival.example").await;
+    let rival = sign_in(&app, "rival@rival.example", &rival).await;
+    let (status, _) = get(&app, "/dashboard/apps/shop/factors", &rival).await;
+    assert_eq!(status, 404);
+}
+
 on_both_backends!(
+    the_dashboard_lists_factors_without_their_secrets,
     enrolment_activates_on_the_first_right_code,
     the_window_is_one_step_either_side,
     parallel_checks_of_one_code_verify_once,

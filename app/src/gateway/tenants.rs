@@ -7,6 +7,7 @@
 //! one verification's timeline in `tenants/timeline.rs`.
 
 pub mod app_settings;
+pub mod factors;
 pub mod history;
 pub mod inbox;
 pub mod invites;

@@ -114,6 +114,21 @@ pub struct InboxRow {
     pub body: String,
 }
 
+/// An app's authenticator-app factor; its secret is never shown.
+#[derive(Debug, Clone)]
+pub struct FactorRow {
+    pub id: String,
+    pub user: String,
+    pub label: String,
+    /// `pending` or `active`.
+    pub status: String,
+    /// e.g. `SHA1 · 6 digits · 30 s`.
+    pub kind: String,
+    /// `YYYY-MM-DD HH:MM:SS` UTC.
+    pub created: String,
+    pub activated: Option<String>,
+}
+
 /// The engine-wide values an app's empty setting falls back to, shown beside the fields.
 #[derive(Debug, Clone)]
 pub struct SettingsDefaults {
@@ -194,6 +209,12 @@ pub enum DashboardPage {
         test_mode: bool,
         messages: Vec<InboxRow>,
     },
+    /// An app's authenticator-app factors.
+    Factors {
+        nav: Nav,
+        app: AppRow,
+        factors: Vec<FactorRow>,
+    },
     /// An app's message templates and the editor.
     Templates {
         nav: Nav,
@@ -269,6 +290,7 @@ pub fn render_dashboard(
         DashboardPage::Apps { .. } => "Apps".to_owned(),
         DashboardPage::App { app, .. } => app.name.clone(),
         DashboardPage::Inbox { app, .. } => format!("{} · dev inbox", app.name),
+        DashboardPage::Factors { app, .. } => format!("{} · authenticator apps", app.name),
         DashboardPage::Templates { view, .. } => format!("{} · templates", view.app.name),
         DashboardPage::Providers { view, .. } => format!("{} · providers", view.app.name),
         DashboardPage::Webhooks { view, .. } => format!("{} · webhooks", view.app.name),
@@ -354,6 +376,8 @@ fn body(page: DashboardPage) -> AnyView {
                         <dd><a class="underline" href=format!("{base}/templates")>"The wording of its messages"</a></dd>
                         <dt class="text-zinc-600">"Providers"</dt>
                         <dd><a class="underline" href=format!("{base}/providers")>"Its own SMS, e-mail and webhook accounts"</a></dd>
+                        <dt class="text-zinc-600">"Authenticator apps"</dt>
+                        <dd><a class="underline" href=format!("{base}/factors")>"The TOTP factors its users enrolled"</a></dd>
                         <dt class="text-zinc-600">"Event webhooks"</dt>
                         <dd><a class="underline" href=format!("{base}/webhooks")>"Events posted to your servers, and their delivery log"</a></dd>
                     </dl>
@@ -397,6 +421,17 @@ fn body(page: DashboardPage) -> AnyView {
                     }}
                 </p>
                 <Inbox messages/>
+                <p class="mt-6"><a class="underline" href=format!("/dashboard/apps/{}", app.namespace)>"Back to the app"</a></p>
+            </Frame>
+        }
+        .into_any(),
+        DashboardPage::Factors { nav, app, factors } => view! {
+            <Frame nav>
+                <h1 class="text-2xl font-semibold">{format!("{}: authenticator apps", app.name)}</h1>
+                <p class="mt-2 text-sm text-zinc-600">
+                    "Factors are enrolled and deleted through the API (/v1/factors). Their secrets are sealed and never shown again."
+                </p>
+                <Factors factors/>
                 <p class="mt-6"><a class="underline" href=format!("/dashboard/apps/{}", app.namespace)>"Back to the app"</a></p>
             </Frame>
         }
@@ -1148,6 +1183,47 @@ fn Inbox(messages: Vec<InboxRow>) -> impl IntoView {
                 </li>
             }).collect_view()}
         </ol>
+    }
+    .into_any()
+}
+
+/// An app's factors, oldest first.
+#[component]
+fn Factors(factors: Vec<FactorRow>) -> impl IntoView {
+    if factors.is_empty() {
+        return view! { <p class="mt-4 text-sm text-zinc-600">"No factors yet."</p> }.into_any();
+    }
+    view! {
+        <div class="mt-4 overflow-x-auto rounded-xl bg-white ring-1 ring-zinc-200" tabindex="0" role="region" aria-label="Factors">
+            <table class="min-w-full text-left text-sm">
+                <thead class="bg-zinc-100 text-zinc-700">
+                    <tr>
+                        <th scope="col" class="px-3 py-2">"Factor"</th>
+                        <th scope="col" class="px-3 py-2">"User"</th>
+                        <th scope="col" class="px-3 py-2">"Label"</th>
+                        <th scope="col" class="px-3 py-2">"Status"</th>
+                        <th scope="col" class="px-3 py-2">"Codes"</th>
+                        <th scope="col" class="px-3 py-2">"Secret"</th>
+                        <th scope="col" class="px-3 py-2">"Enrolled (UTC)"</th>
+                        <th scope="col" class="px-3 py-2">"Active since (UTC)"</th>
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-zinc-200">
+                    {factors.into_iter().map(|f| view! {
+                        <tr data-factor=f.id.clone()>
+                            <td class="px-3 py-2 font-mono text-xs">{f.id.clone()}</td>
+                            <td class="px-3 py-2">{f.user}</td>
+                            <td class="px-3 py-2">{f.label}</td>
+                            <td class="px-3 py-2" data-role="factor-status">{f.status}</td>
+                            <td class="whitespace-nowrap px-3 py-2">{f.kind}</td>
+                            <td class="px-3 py-2 font-mono" aria-label="hidden">"••••••••"</td>
+                            <td class="whitespace-nowrap px-3 py-2">{f.created}</td>
+                            <td class="whitespace-nowrap px-3 py-2">{f.activated.unwrap_or_else(|| "—".to_owned())}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
     .into_any()
 }

@@ -14,7 +14,7 @@ mod webhooks;
 use super::{AppState, ClientIp};
 use app::{
     dashboard::{
-        render_dashboard, AppRow, AuditRow, DashboardPage, InboxRow, MemberRow, Nav, SecretRow,
+        render_dashboard, AppRow, AuditRow, DashboardPage, FactorRow, InboxRow, MemberRow, Nav, SecretRow,
         SettingsFields,
     },
     gateway::{
@@ -60,6 +60,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/apps/{namespace}/delete", post(delete_app))
         .route("/dashboard/apps/{namespace}/settings", post(save_settings))
         .route("/dashboard/apps/{namespace}/inbox", get(inbox))
+        .route("/dashboard/apps/{namespace}/factors", get(factors))
         .route(
             "/dashboard/apps/{namespace}/templates",
             get(templates::show).post(templates::submit),
@@ -1030,6 +1031,38 @@ async fn inbox(
                         to: m.address,
                         subject: m.subject,
                         body: m.body,
+                    })
+                    .collect(),
+            },
+        ),
+        Err(e) => failure(&options, &session, e),
+    }
+}
+
+/// An app's authenticator-app factors (every member).
+async fn factors(
+    State(gw): State<Gateway>,
+    State(options): State<LeptosOptions>,
+    Member(session): Member,
+    Path(namespace): Path<String>,
+) -> Response {
+    match gw.app_factors(&session, &namespace).await {
+        Ok((app, factors)) => page(
+            &options,
+            StatusCode::OK,
+            DashboardPage::Factors {
+                nav: nav(&session),
+                app: row(&app),
+                factors: factors
+                    .into_iter()
+                    .map(|f| FactorRow {
+                        kind: format!("{} · {} digits · {} s", f.algorithm, f.digits, f.period),
+                        created: utc_timestamp(f.created_at),
+                        activated: f.activated_at.map(utc_timestamp),
+                        id: f.public_id,
+                        user: f.user_id,
+                        label: f.label,
+                        status: f.status,
                     })
                     .collect(),
             },
