@@ -158,6 +158,8 @@ async fn seed(url: &str, store: Arc<dyn Store>, postgres: bool, n: i64) -> Bench
     let signed = gw
         .sign_in("owner@bench.example", made.password.expose(), ip)
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let session = gw.session(&signed.token).await.unwrap().unwrap();
     for i in 0..APPS {

@@ -258,6 +258,8 @@ async fn a_viewer_reads_but_cannot_change(backend: Backend) {
         .gateway
         .sign_in(OWNER, &password, "127.0.0.1".parse().unwrap())
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let owner = app
         .gateway

@@ -104,6 +104,8 @@ async fn no_flow_puts_the_code_in_a_log_line_or_a_response() {
     let signed = gw
         .sign_in("leak@example.com", made.password.expose(), ip)
         .await
+        .unwrap()
+        .signed_in()
         .unwrap();
     let session = gw.session(&signed.token).await.unwrap().unwrap();
     let mut demo = gw.store().find_app(NAMESPACE).await.unwrap().unwrap();

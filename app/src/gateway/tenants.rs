@@ -17,6 +17,7 @@ pub mod sessions;
 pub mod stats;
 pub mod templates;
 pub mod timeline;
+pub mod two_factor;
 pub mod webhooks;
 
 use crate::gateway::{
@@ -43,7 +44,11 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "tenant_created",
     "signed_in",
     "sign_in_failed",
+    "second_step_failed",
     "signed_out",
+    "two_factor_enabled",
+    "two_factor_disabled",
+    "two_factor_required",
     "member_added",
     "member_invited",
     "invite_accepted",
@@ -176,7 +181,11 @@ impl Gateway {
             &ip.to_string(),
         )
         .await?;
-        self.sign_in(&email, password, ip).await
+        // A new team requires no second factor, and its owner has none yet.
+        self.sign_in(&email, password, ip)
+            .await?
+            .signed_in()
+            .ok_or(EngineError::Unauthorized)
     }
 
     /// Adds a member to the session's tenant (owners only) and returns their one-time

@@ -9,6 +9,7 @@ pub mod http;
 pub mod process;
 pub mod sign;
 pub mod smtp;
+pub mod totp;
 
 use app::gateway::{clock::ManualClock, Gateway};
 use otpgate::{build_gateway, config::Settings, http::AppState, leptos_options};

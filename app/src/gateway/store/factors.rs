@@ -68,3 +68,60 @@ pub trait FactorStore: Send + Sync {
     /// Makes a pending factor active; `false` when it was not pending.
     async fn activate_factor(&self, factor_id: i64, now: i64) -> Result<bool, StoreError>;
 }
+
+/// A dashboard member's own factor (two-factor sign-in). `sealed` is its secret, sealed
+/// for the member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberFactor {
+    pub member_id: i64,
+    pub sealed: Vec<u8>,
+    /// `pending` until its first code is accepted, then `active`.
+    pub status: String,
+    pub last_step: Option<i64>,
+}
+
+#[async_trait]
+pub trait MemberFactorStore: Send + Sync {
+    async fn member_factor(&self, member_id: i64) -> Result<Option<MemberFactor>, StoreError>;
+
+    /// Starts an enrolment: a pending factor with this secret, replacing a pending one;
+    /// `false` (nothing written) when the member has an active factor.
+    async fn put_member_factor(
+        &self,
+        member_id: i64,
+        sealed: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Records `step` as accepted, in one conditional statement (see
+    /// [`FactorStore::accept_step`]); with `activate`, a pending factor becomes active and
+    /// `recovery` (the codes' hashes) replaces its recovery codes, in the same transaction.
+    async fn accept_member_step(
+        &self,
+        member_id: i64,
+        step: i64,
+        activate: Option<(&[Vec<u8>], i64)>,
+    ) -> Result<bool, StoreError>;
+
+    /// Spends an unused recovery code: `false` when there is none by that hash.
+    async fn use_recovery_code(
+        &self,
+        member_id: i64,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Unused recovery codes left.
+    async fn recovery_codes_left(&self, member_id: i64) -> Result<u32, StoreError>;
+
+    /// Removes the member's factor and recovery codes.
+    async fn delete_member_factor(&self, member_id: i64) -> Result<(), StoreError>;
+
+    /// A member by id (the second step of a sign-in names one).
+    async fn member_by_id(&self, member_id: i64)
+        -> Result<Option<super::MemberRecord>, StoreError>;
+
+    async fn requires_two_factor(&self, tenant_id: i64) -> Result<bool, StoreError>;
+
+    async fn set_requires_two_factor(&self, tenant_id: i64, on: bool) -> Result<(), StoreError>;
+}

@@ -31,7 +31,7 @@ pub use apps::{
 pub use counters::{CounterStore, IdempotentAnswer};
 pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore, DevMessage, DEV_INBOX_SIZE};
 pub use events::{EventRow, EventStore, TimelineEvent};
-pub use factors::{FactorRecord, FactorStore, NewFactor};
+pub use factors::{FactorRecord, FactorStore, MemberFactor, MemberFactorStore, NewFactor};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use stats::{StatKey, StatsQuery, StatsStore, StatsSummary};
@@ -81,6 +81,7 @@ pub trait Store:
     + DeliveryStore
     + EventStore
     + FactorStore
+    + MemberFactorStore
     + CounterStore
     + TenantStore
     + WebhookStore

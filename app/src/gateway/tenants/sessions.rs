@@ -9,6 +9,7 @@ use crate::gateway::{
     limits::{self, Limit},
     secret::{random_bytes, ApiSecret},
     store::{MemberRecord, TenantRecord},
+    tenants::two_factor::PasswordOutcome,
 };
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use sha2::{Digest, Sha256};
@@ -94,14 +95,16 @@ impl Session {
 static DECOY: OnceCell<String> = OnceCell::const_new();
 
 impl Gateway {
-    /// Signs a member in with e-mail address and password, making a new session (a new
-    /// token on every sign-in). Unknown addresses and wrong passwords look the same.
+    /// Checks a member's e-mail address and password. Right, it makes a new session (a new
+    /// token on every sign-in), or, for a member with a second factor or of a team that
+    /// requires one, a ticket for the second step. Unknown addresses and wrong passwords
+    /// look the same.
     pub async fn sign_in(
         &self,
         email: &str,
         password: &str,
         ip: IpAddr,
-    ) -> Result<SignedIn, EngineError> {
+    ) -> Result<PasswordOutcome, EngineError> {
         let email = email.trim().to_lowercase();
         let ip_text = ip.to_string();
         self.limit(
@@ -139,7 +142,7 @@ impl Gateway {
             }
             None => return Err(EngineError::Unauthorized),
         };
-        self.open_session(member, &ip_text).await
+        self.after_password(member, &ip_text).await
     }
 
     /// A new session for a member whose password was just checked or chosen; audited as

@@ -7,6 +7,7 @@
 pub mod charts;
 mod history;
 mod providers;
+pub mod security;
 mod stats;
 mod timeline;
 mod webhooks;
@@ -181,6 +182,22 @@ pub enum DashboardPage {
         /// Whether the operator lets people make a team themselves.
         signup: bool,
     },
+    /// The second step of a sign-in: a code, or the enrolment the team requires.
+    SecondStep {
+        email: String,
+        enrolment: Option<crate::model::EnrolmentView>,
+        error: Option<String>,
+    },
+    /// Signed in after enrolling: the recovery codes, shown once.
+    Enrolled {
+        nav: Nav,
+        codes: Vec<String>,
+    },
+    /// The member's security page (two-factor sign-in).
+    Security {
+        nav: Nav,
+        view: Box<security::SecurityView>,
+    },
     /// Making a team: its name, the first owner's address and password.
     SignUp {
         team: String,
@@ -287,6 +304,8 @@ pub fn render_dashboard(
     let title = match &page {
         DashboardPage::SignIn { .. } => "Sign in".to_owned(),
         DashboardPage::SignUp { .. } => "Make a team".to_owned(),
+        DashboardPage::SecondStep { .. } => "Sign in".to_owned(),
+        DashboardPage::Enrolled { .. } | DashboardPage::Security { .. } => "Security".to_owned(),
         DashboardPage::Apps { .. } => "Apps".to_owned(),
         DashboardPage::App { app, .. } => app.name.clone(),
         DashboardPage::Inbox { app, .. } => format!("{} · dev inbox", app.name),
@@ -333,6 +352,23 @@ fn body(page: DashboardPage) -> AnyView {
             error,
             signup,
         } => view! { <SignIn email error signup/> }.into_any(),
+        DashboardPage::SecondStep {
+            email,
+            enrolment,
+            error,
+        } => view! { <security::SecondStep email enrolment error/> }.into_any(),
+        DashboardPage::Enrolled { nav, codes } => view! {
+            <Frame nav>
+                <h1 class="text-2xl font-semibold">"Your authenticator app is on"</h1>
+                <security::RecoveryCodes codes/>
+                <p class="mt-6"><a class="underline" href="/dashboard">"Continue to the dashboard"</a></p>
+            </Frame>
+        }
+        .into_any(),
+        DashboardPage::Security { nav, view } => {
+            let csrf = nav.csrf.clone();
+            view! { <Frame nav><security::Security view=*view csrf/></Frame> }.into_any()
+        }
         DashboardPage::SignUp { team, email, error } => {
             view! { <SignUp team email error/> }.into_any()
         }
@@ -566,6 +602,7 @@ fn Frame(nav: Nav, children: Children) -> impl IntoView {
                     <a class="underline-offset-4 hover:underline" href="/dashboard/stats">"Stats"</a>
                     <a class="underline-offset-4 hover:underline" href="/dashboard/members">"Members"</a>
                     <a class="underline-offset-4 hover:underline" href="/dashboard/audit">"Audit log"</a>
+                    <a class="underline-offset-4 hover:underline" href="/dashboard/security">"Security"</a>
                 </nav>
                 <div class="ml-auto flex items-center gap-3 text-sm text-zinc-700">
                     <span data-role="member">{format!("{} ({})", nav.email, nav.role)}</span>

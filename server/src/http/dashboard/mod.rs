@@ -5,6 +5,7 @@
 
 mod history;
 mod providers;
+mod security;
 mod settings;
 mod stats;
 mod templates;
@@ -14,13 +15,16 @@ mod webhooks;
 use super::{AppState, ClientIp};
 use app::{
     dashboard::{
-        render_dashboard, AppRow, AuditRow, DashboardPage, FactorRow, InboxRow, MemberRow, Nav, SecretRow,
-        SettingsFields,
+        render_dashboard, AppRow, AuditRow, DashboardPage, FactorRow, InboxRow, MemberRow, Nav,
+        SecretRow, SettingsFields,
     },
     gateway::{
         clock::utc_timestamp,
         store::{AppRecord, Role, SecretRecord},
-        tenants::{sessions::IDLE_MS, Session, SessionToken, AUDIT_ACTIONS, AUDIT_PAGE},
+        tenants::{
+            sessions::IDLE_MS, two_factor::PasswordOutcome, Session, SessionToken, AUDIT_ACTIONS,
+            AUDIT_PAGE,
+        },
         EngineError, Gateway,
     },
 };
@@ -53,6 +57,15 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(apps))
         .route("/dashboard/sign-in", get(sign_in_page).post(sign_in))
         .route("/dashboard/sign-out", post(sign_out))
+        .route(
+            "/dashboard/sign-in/code",
+            get(security::code_page).post(security::code),
+        )
+        .route("/dashboard/security", get(security::show))
+        .route("/dashboard/security/enrol", post(security::enrol))
+        .route("/dashboard/security/confirm", post(security::confirm))
+        .route("/dashboard/security/disable", post(security::disable))
+        .route("/dashboard/security/require", post(security::require))
         .route("/dashboard/sign-up", get(sign_up_page).post(sign_up))
         .route("/dashboard/apps", post(create_app))
         .route("/dashboard/apps/{namespace}", get(app_page))
@@ -350,7 +363,8 @@ async fn sign_in(
         )
     };
     match gw.sign_in(&form.email, &form.password, client).await {
-        Ok(signed_in) => signed_in_response(&gw, &signed_in.token),
+        Ok(PasswordOutcome::SignedIn(signed_in)) => signed_in_response(&gw, &signed_in.token),
+        Ok(PasswordOutcome::SecondStep { ticket }) => security::to_second_step(&gw, &ticket),
         Err(EngineError::Unauthorized) => again(
             StatusCode::UNAUTHORIZED,
             "Wrong e-mail address or password.".into(),

@@ -264,7 +264,7 @@ macro_rules! sql_store {
                 ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome,
                 WebhookRecord, WebhookStore,
             };
-            use super::{FactorRecord, FactorStore, NewFactor};
+            use super::{FactorRecord, FactorStore, MemberFactor, MemberFactorStore, NewFactor};
             use crate::gateway::code::CodeDigests;
             use crate::model::Status;
             use async_trait::async_trait;
