@@ -11,11 +11,11 @@
 // screenshot.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  startServer, openBrowser, screenshots, assertAccessible, withoutPageScripts, root,
+  startServer, openBrowser, screenshots, assertAccessible, withoutPageScripts,
+  createTenant as createTenantOf,
 } from './harness.mjs';
 
 let server;
@@ -27,17 +27,8 @@ after(async () => {
   await server?.stop();
 });
 
-/** `otpgate tenant create` against the running server's data folder: the password. */
 function createTenant(email, name) {
-  const out = spawnSync(join(root, 'target', 'release', 'otpgate'),
-    ['tenant', 'create', '--email', email, '--name', name], {
-      env: { ...process.env, OTPGATE_DATA_DIR: server.dataDir, RUST_LOG: 'warn' },
-      encoding: 'utf8',
-    });
-  assert.equal(out.status, 0, out.stderr);
-  const line = out.stdout.split('\n').find((l) => l.startsWith('password: '));
-  assert.ok(line, out.stdout);
-  return line.slice('password: '.length);
+  return createTenantOf(server, email, name);
 }
 
 async function signIn(page, email, password) {

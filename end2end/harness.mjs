@@ -1,6 +1,6 @@
 // Starts the release build of otpgate on a free loopback port with a fresh data folder,
 // and opens Debian's Chromium through playwright-core.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
@@ -78,6 +78,19 @@ export async function startServer({ app = '', extra = '' } = {}) {
  */
 export async function withoutPageScripts(page) {
   await page.route(/\/(pkg\/.*\.(js|wasm)|static\/(dashboard|charts)\.js)$/, (route) => route.abort());
+}
+
+/** `otpgate tenant create` against a running server's data folder: the owner's password. */
+export function createTenant(server, email, name) {
+  const out = spawnSync(join(root, 'target', 'release', 'otpgate'),
+    ['tenant', 'create', '--email', email, '--name', name], {
+      env: { ...process.env, OTPGATE_DATA_DIR: server.dataDir, RUST_LOG: 'warn' },
+      encoding: 'utf8',
+    });
+  if (out.status !== 0) throw new Error(`otpgate tenant create failed: ${out.stderr}`);
+  const line = out.stdout.split('\n').find((l) => l.startsWith('password: '));
+  if (!line) throw new Error(`no password in: ${out.stdout}`);
+  return line.slice('password: '.length);
 }
 
 /** A fresh headless Chromium profile; `javaScriptEnabled: false` for the no-JS runs. */
