@@ -297,7 +297,8 @@ async fn deleted_factors_and_bad_requests_are_refused(backend: Backend) {
     let (status, answer) = app
         .v1_post(&format!("/v1/verifications/{id}/resend"), json!({}))
         .await;
-    assert_eq!(status, 422, "{answer}");
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "nothing_to_send");
     let (_, _, list) = app.v1(reqwest::Method::GET, "/v1/factors", None).await;
     assert_eq!(list["factors"].as_array().unwrap().len(), 1, "{list}");
 

@@ -224,6 +224,17 @@ async fn a_member_with_an_app_needs_its_code_or_a_recovery_code(backend: Backend
     }
 }
 
+/// Whether the security page offers `cookie`'s member the team's rule, and the status of
+/// requiring it.
+async fn require_it(app: &TestApp, cookie: &str) -> (bool, u16) {
+    let (_, html) = get(app, "/dashboard/security", cookie).await;
+    let offered = html.contains("/dashboard/security/require");
+    let token = csrf(&html);
+    let form = [("csrf", token.as_str()), ("on", "true")];
+    let (status, _) = post(app, "/dashboard/security/require", cookie, &form).await;
+    (offered, status)
+}
+
 async fn an_owner_can_require_it_of_every_member(backend: Backend) {
     let app = spawn_app_on(backend, "").await;
     let pass = tenant(&app, "Acme", OWNER).await;
@@ -252,25 +263,8 @@ async fn an_owner_can_require_it_of_every_member(backend: Backend) {
     let dev = sign_in(&app, "dev2@acme.example", &dev_pass).await;
 
     // Only an owner changes the rule.
-    let (_, html) = get(&app, "/dashboard/security", &dev).await;
-    assert!(!html.contains("/dashboard/security/require"));
-    let (status, _) = post(
-        &app,
-        "/dashboard/security/require",
-        &dev,
-        &[("csrf", &csrf(&html)), ("on", "true")],
-    )
-    .await;
-    assert_eq!(status, 403);
-    let (_, html) = get(&app, "/dashboard/security", &owner).await;
-    let (status, _) = post(
-        &app,
-        "/dashboard/security/require",
-        &owner,
-        &[("csrf", &csrf(&html)), ("on", "true")],
-    )
-    .await;
-    assert_eq!(status, 303);
+    assert_eq!(require_it(&app, &dev).await, (false, 403));
+    assert_eq!(require_it(&app, &owner).await, (true, 303));
     let (_, html) = get(&app, "/dashboard/security", &owner).await;
     assert_eq!(
         role_text(&html, "required"),

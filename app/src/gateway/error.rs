@@ -37,6 +37,8 @@ pub enum EngineError {
     NotVerified,
     #[error("the verification has no address to send to yet")]
     NoAddress,
+    #[error("authenticator-app verifications send nothing")]
+    NothingToSend,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
     #[error("the verification is closed ({})", .0.as_str())]

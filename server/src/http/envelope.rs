@@ -86,6 +86,7 @@ impl From<EngineError> for ApiError {
                 "This OTP is bound to another session.",
             ),
             E::NoAddress => Self::bad_request("The OTP has no address to send to."),
+            E::NothingToSend => Self::bad_request("Authenticator-app OTPs are never sent."),
             E::UnknownProvider => Self::bad_request("Unknown provider."),
             E::InvalidAddress(e) => Self::bad_request(format!("Invalid `to` address: {e}.")),
             E::InvalidInput { field, reason } => {

@@ -152,15 +152,7 @@ impl Gateway {
         ip: &str,
     ) -> Result<(SignedIn, Option<Vec<String>>), EngineError> {
         let member = self.ticket_member(ticket).await?;
-        self.limit(
-            limits::key(
-                "second_step",
-                member.tenant_id,
-                &member.member_id.to_string(),
-            ),
-            Some(SECOND_STEP_PER_MEMBER),
-        )
-        .await?;
+        self.limit_second_step(&member).await?;
         let factor = self
             .store()
             .member_factor(member.member_id)
@@ -229,15 +221,7 @@ impl Gateway {
         ip: &str,
     ) -> Result<Vec<String>, EngineError> {
         let member = &session.member;
-        self.limit(
-            limits::key(
-                "second_step",
-                member.tenant_id,
-                &member.member_id.to_string(),
-            ),
-            Some(SECOND_STEP_PER_MEMBER),
-        )
-        .await?;
+        self.limit_second_step(member).await?;
         let factor = self
             .store()
             .member_factor(member.member_id)
@@ -280,6 +264,16 @@ impl Gateway {
         let detail = serde_json::json!({ "required": on });
         self.audit_by(session, "two_factor_required", detail, ip)
             .await
+    }
+
+    /// One more try of `member`'s codes, within [`SECOND_STEP_PER_MEMBER`].
+    async fn limit_second_step(&self, member: &MemberRecord) -> Result<(), EngineError> {
+        let subject = member.member_id.to_string();
+        self.limit(
+            limits::key("second_step", member.tenant_id, &subject),
+            Some(SECOND_STEP_PER_MEMBER),
+        )
+        .await
     }
 
     /// A new pending factor for `member` and its enrolment view.

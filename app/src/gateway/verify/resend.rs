@@ -30,10 +30,7 @@ impl Gateway {
             return Err(EngineError::Closed(record.status));
         }
         if record.provider == TOTP_PROVIDER {
-            return Err(EngineError::invalid(
-                "provider",
-                "authenticator-app verifications send nothing",
-            ));
+            return Err(EngineError::NothingToSend);
         }
         let provider = self.provider_for(app, &record.provider).await?;
         let address = provider

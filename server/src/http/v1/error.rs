@@ -115,6 +115,11 @@ impl From<EngineError> for V1Error {
                 "no_address",
                 "the verification has no address to send to yet",
             ),
+            E::NothingToSend => Self::new(
+                StatusCode::CONFLICT,
+                "nothing_to_send",
+                "authenticator-app verifications send nothing: the code is in the app",
+            ),
             E::NotVerified => Self::new(
                 StatusCode::CONFLICT,
                 "closed",

@@ -23,20 +23,25 @@ use utoipa::ToSchema;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolBody {
-    /// Your id for the user (1–128 printable characters).
-    #[schema(min_length = 1, max_length = 128)]
+    /// Your id for the user (1–128 printable characters, not only spaces).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub user: String,
     /// What the authenticator app shows beside the codes; the user id when absent.
-    #[schema(max_length = 128)]
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub label: Option<String>,
     /// The issuer the authenticator app shows; the app's name when absent.
-    #[schema(max_length = 64)]
+    #[schema(max_length = 64, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub issuer: Option<String>,
-    /// `SHA1` (the default, what every app reads), `SHA256` or `SHA512`.
-    #[schema(pattern = r"^(?i)sha-?(1|256|512)$")]
+    /// `SHA1` (the default, what every app reads), `SHA256` or `SHA512` (any case, with or
+    /// without a dash after `SHA`).
+    #[schema(pattern = r"^[Ss][Hh][Aa]-?(1|256|512)$")]
     pub algorithm: Option<String>,
     /// 6 (default) or 8.
-    #[schema(minimum = 6, maximum = 8)]
+    #[schema(minimum = 6, maximum = 8, multiple_of = 2)]
     #[serde(default, deserialize_with = "whole_number")]
     pub digits: Option<u32>,
     /// Seconds per code, 15–120 (default 30).
@@ -50,11 +55,12 @@ pub struct EnrolBody {
     /// Where the enrolment page sends the user when done: exactly one of the app's
     /// `redirect_urls`.
     pub redirect_url: Option<String>,
-    /// Opaque value returned with the redirect.
-    #[schema(max_length = 512)]
+    /// Opaque value returned with the redirect: at most 512 characters, none a control
+    /// character.
+    #[schema(max_length = 512, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub state: Option<String>,
-    /// Language tag for the enrolment page.
-    #[schema(max_length = 35)]
+    /// Language tag for the enrolment page, e.g. `en` or `pt-BR`.
+    #[schema(max_length = 35, pattern = r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")]
     pub locale: Option<String>,
 }
 
