@@ -186,6 +186,52 @@ test('the browser returns to the app with a token that verifies against the JWKS
   await page.close();
 });
 
+test('reset a password: only the bound browser earns the token, confirmed once for its action', async () => {
+  host.set('/done', '<!doctype html><html lang="en"><title>Done</title><h1>Back at the shop</h1></html>');
+  const binding = 'sess-e2e-4f1c2b9a7d3e';
+  const [status, body] = await v1('POST', '/v1/verifications', {
+    id: 'flow-reset', provider: 'console', to: 'reset@example.com', code: '604215',
+    action: 'set_password', session_binding: binding, redirect_url: `${host.origin}/done`,
+  });
+  assert.equal(status, 201, JSON.stringify(body));
+  assert.equal(body.bound, true);
+
+  // The code typed into the same link on another device verifies nothing there.
+  const other = await openBrowser();
+  try {
+    const page = await other.ctx.newPage();
+    await page.goto(body.url);
+    await page.waitForSelector('[data-hydrated="true"]', { timeout: 15_000 });
+    await page.fill('#otp', '604215');
+    await page.click('form button[type="submit"]');
+    await page.waitForSelector('text=Finish on the device where you started');
+    await shot(page, 'flow-10-other-device');
+  } finally {
+    await other.close();
+  }
+  const [, still] = await v1('GET', '/v1/verifications/flow-reset');
+  assert.equal(still.status, 'pending');
+  assert.equal(still.attempts_left, 5, 'nothing was counted');
+
+  // The browser the integrator sent with the binding verifies and goes back with a token.
+  const { page } = await hydratedPage(`${body.url}?binding=${binding}`);
+  assert.equal(page.url(), body.url, 'the binding is dropped from the address bar');
+  await page.fill('#otp', '604215');
+  await Promise.all([page.waitForURL(`${host.origin}/done?**`), page.click('form button[type="submit"]')]);
+  const token = new URL(page.url()).searchParams.get('verification_token');
+  await page.close();
+
+  // The integrator confirms it for the action it is about to take, once.
+  const [wrong, refused] = await v1('POST', '/v1/tokens/confirm', { token, action: 'change_email' });
+  assert.equal(wrong, 422, JSON.stringify(refused));
+  assert.equal(refused.error.code, 'action_mismatch');
+  const [ok, confirmed] = await v1('POST', '/v1/tokens/confirm', { token, action: 'set_password' });
+  assert.equal(ok, 200, JSON.stringify(confirmed));
+  assert.equal(confirmed.action, 'set_password');
+  const [again] = await v1('POST', '/v1/tokens/confirm', { token, action: 'set_password' });
+  assert.equal(again, 409);
+});
+
 test('a token signed by another implementation with the server key is confirmed once', async () => {
   // Node's own Ed25519 signs with the seed otpgate generated into its data folder.
   const keys = readFileSync(join(server.dataDir, 'keys.toml'), 'utf8');
