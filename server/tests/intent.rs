@@ -233,6 +233,29 @@ async fn only_the_browser_given_the_binding_gets_the_token(backend: Backend) {
         .await;
     assert!(html.contains("Finish on the device where you started"));
     assert_eq!(attempts(&app, "bound-2").await, 0);
+    // Nor can it have the code sent again, or sent elsewhere.
+    for form in [
+        vec![("action", "resend")],
+        vec![("action", "switch"), ("provider", "console")],
+    ] {
+        let res = app
+            .client
+            .post(app.url(&format!("/otp/{NAMESPACE}/bound-2")))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("result=unbound"));
+    }
+    assert_eq!(
+        app.record("bound-2").await.sends,
+        1,
+        "nothing more was sent"
+    );
 
     // A wrong binding in the link sets nothing; the right one sets the cookie and is
     // dropped from the URL.

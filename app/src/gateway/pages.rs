@@ -208,6 +208,22 @@ impl Gateway {
         Ok(CheckReply { result, redirect })
     }
 
+    /// Refuses a page action (a resend, an address, a switch) on a verification bound to a
+    /// session, from a browser that does not hold the binding: `BindingMismatch`.
+    pub async fn page_bound(
+        &self,
+        namespace: &str,
+        id: &str,
+        binding: Option<&str>,
+    ) -> Result<(), EngineError> {
+        let (app, record) = self.app_and_record(namespace, id).await?;
+        if self.presents_binding(&app.namespace, &record, binding) {
+            Ok(())
+        } else {
+            Err(EngineError::BindingMismatch)
+        }
+    }
+
     /// Seconds left to an open verification's life when `binding` is its session binding
     /// (how long the browser given it keeps it); `None` otherwise.
     pub async fn binding_lifetime(&self, namespace: &str, id: &str, binding: &str) -> Option<u64> {

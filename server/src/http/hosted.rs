@@ -219,6 +219,12 @@ async fn submit(
         .is_some_and(|v| v.starts_with("application/json"));
     let binding = binding_cookie(&headers, &id);
     let binding = binding.as_deref();
+    // A bound verification's page acts only for the browser that holds its binding.
+    if matches!(form.action.as_str(), "resend" | "address" | "switch") {
+        if let Err(e) = gw.page_bound(&namespace, &id, binding).await {
+            return failed(e);
+        }
+    }
     match form.action.as_str() {
         "check" | "" if wants_json => check_json(
             gw.check_from_page(&namespace, &id, form.otp.trim(), ip, binding)
