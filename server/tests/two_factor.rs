@@ -119,35 +119,16 @@ async fn a_member_with_an_app_needs_its_code_or_a_recovery_code(backend: Backend
 
     let (_, html) = get(&app, "/dashboard/security", &owner).await;
     assert_eq!(role_text(&html, "two-factor"), "Off.");
-    let token = csrf(&html);
-    let (status, html) = post(
-        &app,
-        "/dashboard/security/enrol",
-        &owner,
-        &[("csrf", &token)],
-    )
-    .await;
+    let (status, html) = security(&app, &owner, "enrol", &[]).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains(r#"data-role="totp-qr""#));
     let key = role_text(&html, "totp-key").replace(' ', "");
     let right = code_now(&app, &key);
     let wrong = format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000);
-    let (status, html) = post(
-        &app,
-        "/dashboard/security/confirm",
-        &owner,
-        &[("csrf", &token), ("code", &wrong)],
-    )
-    .await;
+    let (status, html) = security(&app, &owner, "confirm", &[("code", &wrong)]).await;
     assert_eq!(status, 422, "{html}");
     assert!(html.contains("that code is not right"));
-    let (status, html) = post(
-        &app,
-        "/dashboard/security/confirm",
-        &owner,
-        &[("csrf", &token), ("code", &right)],
-    )
-    .await;
+    let (status, html) = security(&app, &owner, "confirm", &[("code", &right)]).await;
     assert_eq!(status, 200, "{html}");
     let codes = recovery_codes(&html);
     assert_eq!(codes.len(), 10, "{codes:?}");
@@ -202,15 +183,7 @@ async fn a_member_with_an_app_needs_its_code_or_a_recovery_code(backend: Backend
     assert_eq!(status, 429, "{html}");
 
     // Turned off, the password alone signs in again.
-    let (_, html) = get(&app, "/dashboard/security", &owner).await;
-    let token = csrf(&html);
-    let (status, _) = post(
-        &app,
-        "/dashboard/security/disable",
-        &owner,
-        &[("csrf", &token)],
-    )
-    .await;
+    let (status, _) = security(&app, &owner, "disable", &[]).await;
     assert_eq!(status, 303);
     let (status, location, _) = password(&app, OWNER, &pass).await;
     assert_eq!((status, location.as_str()), (303, "/dashboard"));
@@ -224,14 +197,27 @@ async fn a_member_with_an_app_needs_its_code_or_a_recovery_code(backend: Backend
     }
 }
 
+/// A form of the security page (`/dashboard/security/{action}`) posted as `cookie`'s
+/// member, with the page's CSRF token and `fields`.
+async fn security(
+    app: &TestApp,
+    cookie: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> (u16, String) {
+    let (_, html) = get(app, "/dashboard/security", cookie).await;
+    let token = csrf(&html);
+    let mut form = vec![("csrf", token.as_str())];
+    form.extend_from_slice(fields);
+    post(app, &format!("/dashboard/security/{action}"), cookie, &form).await
+}
+
 /// Whether the security page offers `cookie`'s member the team's rule, and the status of
 /// requiring it.
 async fn require_it(app: &TestApp, cookie: &str) -> (bool, u16) {
     let (_, html) = get(app, "/dashboard/security", cookie).await;
     let offered = html.contains("/dashboard/security/require");
-    let token = csrf(&html);
-    let form = [("csrf", token.as_str()), ("on", "true")];
-    let (status, _) = post(app, "/dashboard/security/require", cookie, &form).await;
+    let (status, _) = security(app, cookie, "require", &[("on", "true")]).await;
     (offered, status)
 }
 
