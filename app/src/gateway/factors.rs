@@ -8,7 +8,6 @@ use crate::gateway::{
     delivery::totp::TOTP_PROVIDER,
     error::EngineError,
     handle::Gateway,
-    qr,
     store::{AppRecord, FactorRecord, NewFactor, StoreError, VerificationRecord},
     totp::{new_factor_id, Algorithm, TotpParams, TotpSecret},
 };
@@ -207,20 +206,7 @@ impl Gateway {
             return Ok(None);
         }
         let (secret, params) = self.open_factor(&factor)?;
-        let uri = secret.uri(&params, &app.name, &factor.label);
-        let key = secret.base32();
-        // Groups of four, as authenticator apps show a key.
-        let grouped = key
-            .as_bytes()
-            .chunks(4)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join(" ");
-        Ok(Some(EnrolmentView {
-            qr_svg: qr::svg(&uri).unwrap_or_default(),
-            uri,
-            secret: grouped,
-        }))
+        Ok(Some(secret.enrolment(&params, &app.name, &factor.label)))
     }
 
     fn open_factor(&self, factor: &FactorRecord) -> Result<(TotpSecret, TotpParams), EngineError> {

@@ -191,6 +191,29 @@ impl TotpSecret {
         found
     }
 
+    /// What a page shows to enrol this secret: the URI as a QR code, and the key in groups
+    /// of four, as authenticator apps show a key.
+    pub fn enrolment(
+        &self,
+        params: &TotpParams,
+        issuer: &str,
+        label: &str,
+    ) -> crate::model::EnrolmentView {
+        let uri = self.uri(params, issuer, label);
+        let secret = self
+            .base32()
+            .as_bytes()
+            .chunks(4)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        crate::model::EnrolmentView {
+            qr_svg: crate::gateway::qr::svg(&uri).unwrap_or_default(),
+            uri,
+            secret,
+        }
+    }
+
     /// `otpauth://totp/Issuer:label?secret=…&issuer=…&algorithm=…&digits=…&period=…`
     /// (Google Authenticator's key URI format).
     pub fn uri(&self, params: &TotpParams, issuer: &str, label: &str) -> String {

@@ -51,15 +51,7 @@ fn binding_cookie_name(id: &str) -> String {
 
 /// The session binding this browser holds for verification `id`, if any.
 pub fn binding_cookie(headers: &HeaderMap, id: &str) -> Option<String> {
-    let name = binding_cookie_name(id);
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+    super::cookie(headers, &binding_cookie_name(id)).map(str::to_owned)
 }
 
 /// The code page. Its state comes from the view cache, except right after one of its form

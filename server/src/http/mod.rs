@@ -111,3 +111,15 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(metrics::request_id))
         .with_state(state)
 }
+
+/// One cookie's value from the `Cookie` header.
+pub(crate) fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}

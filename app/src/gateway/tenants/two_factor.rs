@@ -8,7 +8,6 @@ use crate::gateway::{
     error::EngineError,
     handle::Gateway,
     limits::{self, Limit},
-    qr,
     secret::random_bytes,
     store::{MemberFactor, MemberRecord, Role, StoreError},
     tenants::{sessions::SignedIn, Session},
@@ -376,18 +375,7 @@ enum Accepted {
 }
 
 fn enrolment(secret: &TotpSecret, email: &str) -> EnrolmentView {
-    let uri = secret.uri(&TotpParams::default(), "otpgate dashboard", email);
-    let key = secret.base32();
-    EnrolmentView {
-        qr_svg: qr::svg(&uri).unwrap_or_default(),
-        uri,
-        secret: key
-            .as_bytes()
-            .chunks(4)
-            .map(|c| String::from_utf8_lossy(c).into_owned())
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
+    secret.enrolment(&TotpParams::default(), "otpgate dashboard", email)
 }
 
 /// `xxxxx-xxxxx` from the base32 alphabet in lower case: 50 random bits.

@@ -12,7 +12,7 @@ mod templates;
 mod timeline;
 mod webhooks;
 
-use super::{AppState, ClientIp};
+use super::{cookie, AppState, ClientIp};
 use app::{
     dashboard::{
         render_dashboard, AppRow, AuditRow, DashboardPage, FactorRow, InboxRow, MemberRow, Nav,
@@ -205,18 +205,6 @@ impl FromRequestParts<AppState> for Member {
             }
         }
     }
-}
-
-/// One cookie's value from the `Cookie` header.
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
 }
 
 fn session_cookie(gw: &Gateway, value: &str, max_age_secs: i64) -> HeaderValue {
