@@ -66,3 +66,5 @@ totp_setup_help = Scannen Sie den QR-Code mit Ihrer Authenticator-App oder geben
 totp_qr_alt = QR-Code, der dieses Konto zu einer Authenticator-App hinzufügt
 totp_key_label = Schlüssel
 unbound = Schließen Sie den Vorgang auf dem Gerät ab, auf dem Sie begonnen haben: Diese Seite kann den Code hier nicht bestätigen.
+country_refused = An Nummern dieses Landes können wir hier keine Codes senden.
+send_refused = Wir können gerade keinen Code an diese Nummer senden. Versuchen Sie einen anderen Weg.

@@ -66,3 +66,5 @@ totp_setup_help = Scan the QR code with your authenticator app, or type the key 
 totp_qr_alt = QR code that adds this account to an authenticator app
 totp_key_label = Key
 unbound = Finish on the device where you started: this page cannot verify the code here.
+country_refused = We cannot send codes to numbers of this country here.
+send_refused = We cannot send a code to this number right now. Try another way.

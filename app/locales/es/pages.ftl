@@ -66,3 +66,5 @@ totp_setup_help = Escanea el código QR con tu app de autenticación o escribe l
 totp_qr_alt = Código QR que añade esta cuenta a una app de autenticación
 totp_key_label = Clave
 unbound = Termina en el dispositivo donde empezaste: esta página no puede verificar el código aquí.
+country_refused = Aquí no podemos enviar códigos a números de este país.
+send_refused = Ahora no podemos enviar un código a este número. Prueba de otra forma.

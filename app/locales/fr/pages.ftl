@@ -66,3 +66,5 @@ totp_setup_help = Scannez le code QR avec votre application d'authentification, 
 totp_qr_alt = Code QR qui ajoute ce compte à une application d'authentification
 totp_key_label = Clé
 unbound = Terminez sur l'appareil où vous avez commencé : cette page ne peut pas vérifier le code ici.
+country_refused = Nous ne pouvons pas envoyer de code aux numéros de ce pays ici.
+send_refused = Nous ne pouvons pas envoyer de code à ce numéro pour le moment. Essayez un autre moyen.

@@ -41,6 +41,18 @@ pub enum EngineError {
     NothingToSend,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// The app does not send to numbers of this country (`ZZ`: of no country).
+    #[error("numbers of {country} are not accepted")]
+    CountryNotAllowed { country: String },
+    /// Sends to this country or range of numbers are held by the pumping detector.
+    #[error("suspected fraud")]
+    SuspectedFraud,
+    /// The app's daily or monthly budget would be exceeded.
+    #[error("budget exceeded")]
+    BudgetExceeded {
+        period: &'static str,
+        retry_after_secs: u64,
+    },
     #[error("the verification is closed ({})", .0.as_str())]
     Closed(Status),
     #[error("invalid token: {0}")]

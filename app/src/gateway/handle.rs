@@ -9,6 +9,7 @@ use crate::gateway::{
     code::CodeHasher,
     delivery::{Provider, Providers, DEV_INBOX},
     error::EngineError,
+    guard::GuardState,
     limits::{self, Limit},
     live::hub::LiveHub,
     outbox::{
@@ -40,6 +41,7 @@ pub(crate) struct Inner {
     pub(crate) tokens: TokenKeys,
     pub(crate) outbox: Arc<OutboxSignal>,
     pub(crate) hub: LiveHub,
+    pub(crate) guard: GuardState,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -63,6 +65,7 @@ impl Gateway {
         settings: EngineSettings,
         tokens: TokenKeys,
     ) -> Self {
+        let guard = GuardState::new(&settings.guard.pumping);
         Self {
             inner: Arc::new(Inner {
                 auth: Authenticator::new(store.clone()),
@@ -74,6 +77,7 @@ impl Gateway {
                 tokens,
                 outbox: Arc::default(),
                 hub: LiveHub::default(),
+                guard,
             }),
         }
     }

@@ -153,6 +153,21 @@ impl Gateway {
                 continue;
             };
             let id = record.verification_id;
+            // The sender's number must be of a country the app accepts.
+            let app = store.find_app(&namespace).await?;
+            if let Some(Err(EngineError::CountryNotAllowed { country })) =
+                app.map(|app| self.admit_country(&app, from.as_str()))
+            {
+                let detail = serde_json::json!({
+                    "reason": "country_not_allowed",
+                    "country": country,
+                })
+                .to_string();
+                store
+                    .record_event(id, "inbound_refused", &detail, now)
+                    .await?;
+                return Ok(false);
+            }
             if !store.set_inbound_sender(id, from.as_str(), now).await? {
                 let detail = serde_json::json!({ "reason": "another sender" }).to_string();
                 store

@@ -114,3 +114,20 @@ pub fn batch_committed(writes: usize, commit: Duration, open: Duration) {
     metrics::histogram!("otpgate_write_commit_seconds").record(commit.as_secs_f64());
     metrics::histogram!("otpgate_write_batch_open_seconds").record(open.as_secs_f64());
 }
+
+/// The fraud guard refused a message of `app` for `reason` (`country_not_allowed`,
+/// `suspected_fraud`, `budget_exceeded`): `otpgate_guard_refusals_total`.
+pub fn guard_refused(app: &str, reason: &'static str) {
+    metrics::counter!(
+        "otpgate_guard_refusals_total",
+        "app" => app.to_owned(),
+        "reason" => reason,
+    )
+    .increment(1);
+}
+
+/// The pumping detector held sends to a country or a block of numbers
+/// (`otpgate_guard_holds_total{scope="country|block"}`); the dashboard names the app.
+pub fn guard_held(scope: &'static str) {
+    metrics::counter!("otpgate_guard_holds_total", "scope" => scope).increment(1);
+}

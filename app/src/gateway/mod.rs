@@ -14,6 +14,7 @@ pub mod clock;
 pub mod code;
 pub mod delivery;
 pub mod error;
+pub mod fraud;
 pub mod intent;
 pub mod limits;
 pub mod live;
@@ -26,6 +27,7 @@ pub mod totp;
 
 pub mod apps;
 pub mod factors;
+pub mod guard;
 pub mod handle;
 pub mod inbound;
 pub mod pages;

@@ -273,9 +273,10 @@ impl Gateway {
         } else {
             provider.parse_address(raw)?
         };
-        admit(&app, provider.channel(), Some(&address))?;
+        self.admit_address(&app, provider.channel(), Some(&address))?;
         let delivery = self.delivery_for(&app, provider.as_ref(), address.as_str());
-        match self
+        let cleared = self.clear_send(&app, provider.as_ref(), &address).await?;
+        let claimed = self
             .inner
             .store
             .claim_address(
@@ -285,8 +286,12 @@ impl Gateway {
                 now,
                 &delivery,
             )
-            .await?
-        {
+            .await;
+        match claimed {
+            Ok(Some(_)) => self.sent(cleared),
+            _ => self.not_sent(&app, cleared).await,
+        }
+        match claimed? {
             Some(_) => {
                 self.inner.outbox.wake();
                 Ok(())

@@ -1,5 +1,6 @@
 //! Upkeep. Every second: adding the events recorded since to the stats rollups, where
-//! the database keeps them apart until then (PostgreSQL). Hourly: retention
+//! the database keeps them apart until then (PostgreSQL), and the fraud guard's round
+//! (`Gateway::guard_tick`). Hourly: the guard's old counts go, retention
 //! (verifications older than the configured number of days go, with their events, outbox
 //! rows and event webhook messages, in batches; the stats rollups stay), folding shards
 //! an earlier version left in past hours into one row each, and summing the hours of each
@@ -54,6 +55,9 @@ impl Gateway {
                 if let Err(e) = gw.store().fold_stats().await {
                     tracing::warn!(error = ?e, "adding new events to the stats failed; trying again");
                 }
+                if let Err(e) = gw.guard_tick().await {
+                    tracing::warn!(error = ?e, "the fraud guard's round failed; trying again");
+                }
                 if tokio::time::Instant::now() >= hourly {
                     gw.hourly_upkeep().await;
                     hourly = tokio::time::Instant::now() + EVERY;
@@ -71,6 +75,9 @@ impl Gateway {
         }
         if let Err(e) = self.store().roll_days(now - now.rem_euclid(DAY_MS)).await {
             tracing::warn!(error = ?e, "summing the stats of past days failed; trying again later");
+        }
+        if let Err(e) = self.purge_guard().await {
+            tracing::warn!(error = ?e, "purging the fraud guard's old counts failed; trying again later");
         }
         let days = self.settings().retention_days;
         if days > 0 {

@@ -4,6 +4,11 @@
 use crate::gateway::{
     address::{dialling_codes, Channel},
     code::{Alphabet, CodeSpec, OtpCode},
+    fraud::{
+        geo::{is_country, GeoPolicy},
+        money::{Budgets, Money, PriceRule},
+        tally::PumpingSettings,
+    },
     limits::LimitSettings,
     secret::ApiSecret,
 };
@@ -31,6 +36,18 @@ pub struct EngineSettings {
     /// Verifications (with their events) older than this many days are purged; the stats
     /// rollups stay. 0 keeps everything.
     pub retention_days: u32,
+    /// The SMS fraud guard's server-wide defaults and the pumping detector.
+    pub guard: GuardSettings,
+}
+
+/// The fraud guard's settings for every app: the countries and budgets an app without
+/// its own gets, the price table, and the pumping detector's thresholds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardSettings {
+    pub geo: GeoPolicy,
+    pub budgets: Budgets,
+    pub prices: Vec<PriceRule>,
+    pub pumping: PumpingSettings,
 }
 
 impl EngineSettings {
@@ -55,6 +72,7 @@ impl Default for EngineSettings {
             inbound_signing_secret: None,
             self_signup: false,
             retention_days: 90,
+            guard: GuardSettings::default(),
         }
     }
 }
@@ -102,6 +120,73 @@ pub struct AppSettings {
     pub test_addresses: Vec<TestAddress>,
     /// Failover routes: providers to try in order, per channel and number prefix.
     pub routes: Vec<RouteRule>,
+    /// The fraud guard: countries, budgets and prices of its own.
+    pub guard: AppGuard,
+}
+
+/// An app's own fraud-guard settings; empty ones leave the server's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppGuard {
+    /// Countries (ISO 3166) its phone numbers may belong to, and countries refused.
+    pub countries: GeoPolicy,
+    pub budgets: Budgets,
+    /// Prices of its messages, before the server's table.
+    pub prices: Vec<PriceRule>,
+}
+
+impl AppGuard {
+    /// Checks the lists, prices and budgets; the first refusal.
+    pub fn check(&self) -> Result<(), SettingError> {
+        if let Some(entry) = self.countries.invalid_entry() {
+            refuse(
+                "countries",
+                format!("{entry:?}: write a country code such as IN or DE"),
+            )?;
+        }
+        check_prices(&self.prices).map_err(|reason| SettingError {
+            key: "prices",
+            reason,
+        })?;
+        for (key, budget) in [
+            ("daily_budget", self.budgets.daily),
+            ("monthly_budget", self.budgets.monthly),
+        ] {
+            if budget.is_some_and(|b| b > Money::MAX) {
+                refuse(key, "must be at most 1000000")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a price table: each rule names a provider and a country (or `*`), at most
+/// once; the first refusal's reason.
+pub fn check_prices(prices: &[PriceRule]) -> Result<(), String> {
+    for (i, rule) in prices.iter().enumerate() {
+        if rule.provider.is_empty() || rule.provider.len() > 64 {
+            return Err(format!("{:?}: name a provider", rule.provider));
+        }
+        if rule.country != "*" && !is_country(&rule.country) {
+            return Err(format!(
+                "{:?}: write a country code such as IN, or * for any",
+                rule.country
+            ));
+        }
+        if rule.price > Money::MAX {
+            return Err(format!("{}: at most 1000000", rule.price));
+        }
+        if prices[..i]
+            .iter()
+            .any(|o| o.provider == rule.provider && o.country == rule.country)
+        {
+            return Err(format!(
+                "{} {} is priced twice",
+                rule.provider, rule.country
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A test address and the code every verification started for it gets.
@@ -248,6 +333,7 @@ impl AppSettings {
                 refuse("test_addresses", format!("{:?} is listed twice", t.address))?;
             }
         }
+        self.guard.check()?;
         self.pages.check()
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod app_settings;
 pub mod factors;
+pub mod guard;
 pub mod history;
 pub mod inbox;
 pub mod invites;
@@ -69,6 +70,7 @@ pub const AUDIT_ACTIONS: &[&str] = &[
     "webhook_added",
     "webhook_removed",
     "webhook_replayed",
+    "hold_lifted",
 ];
 
 /// A tenant just made, with its first owner's one-time password.

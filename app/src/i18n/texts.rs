@@ -102,4 +102,8 @@ texts! {
     totp_key_label,
     /// A check from a browser that does not hold the verification's session binding.
     unbound,
+    /// The fraud guard: a number of a country the app does not send to; a send refused
+    /// (held as suspected pumping, or over the app's budget).
+    country_refused,
+    send_refused,
 }

@@ -61,6 +61,10 @@ pub(super) struct AuthEntry {
     /// Failover: `[[auth.<name>.routes]]` with `channel`, optional `prefix`, `providers`.
     #[serde(default)]
     pub(super) routes: Vec<RouteEntry>,
+    /// The fraud guard: `countries`, `blocked_countries`, `daily_budget`,
+    /// `monthly_budget` and `[auth.<name>.prices.<provider>]`.
+    #[serde(flatten)]
+    pub(super) guard: super::guard::GuardLists,
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +155,7 @@ pub(super) fn declared_app(
             fallbacks: entry.fallbacks,
         },
         routes,
+        guard: super::guard::app_guard(&format!("auth.{name}"), &entry.guard)?,
     };
     check_redirect_urls(&entry.redirect_urls)
         .and_then(|()| settings.check())

@@ -4,6 +4,7 @@
 mod apps;
 mod delivery;
 mod engine;
+mod guard;
 mod smtp;
 #[cfg(test)]
 mod tests;
@@ -103,6 +104,7 @@ struct FileConfig {
     inbound: engine::InboundSection,
     dashboard: DashboardSection,
     metrics: MetricsSection,
+    guard: guard::GuardSection,
 }
 
 /// `[metrics]`: the bearer token `/metrics` asks for (none: open, for a scraper on a
@@ -325,6 +327,7 @@ impl Settings {
             .unwrap_or_else(|| "target/site".into());
 
         engine::inbound_settings(&file.inbound, &mut engine)?;
+        engine.guard = guard::guard_settings(&file.guard)?;
         engine.self_signup = file.dashboard.signup;
         if let Some(days) = file.dashboard.retention_days {
             if days > 36_500 {

@@ -167,3 +167,49 @@ fn debug_output_hides_secrets() {
     assert!(!dbg.contains("mySecretToken"));
     assert!(!dbg.contains("smtp-password"));
 }
+
+#[test]
+fn the_fraud_guard_section_loads_with_its_defaults() {
+    let toml = "[guard]\ncountries = [\"in\", \"US\"]\nblocked_countries = [\"JM\"]\n\
+                daily_budget = \"25\"\n\n[guard.prices.sms]\n\"*\" = 0.05\nIN = \"0.0045\"\n\n\
+                [guard.pumping]\nwindow = \"15m\"\nmin_conversion = 30\n\n\
+                [auth.shop]\nnamespace = \"shop\"\nsecret = \"shop-secret-123\"\n\
+                blocked_countries = [\"NG\"]\nmonthly_budget = 300\n";
+    let s = Settings::from_toml(toml, no_env).unwrap();
+    let g = &s.engine.guard;
+    assert_eq!(g.geo.allowed, ["IN", "US"]);
+    assert_eq!(g.geo.blocked, ["JM"]);
+    assert_eq!(g.budgets.daily.map(|m| m.0), Some(25_000_000));
+    let prices: Vec<_> = g
+        .prices
+        .iter()
+        .map(|p| (p.country.as_str(), p.price.0))
+        .collect();
+    assert_eq!(prices, [("*", 50_000), ("IN", 4_500)]);
+    assert_eq!(g.pumping.window_ms, 900_000);
+    assert_eq!(g.pumping.min_conversion_pct, 30);
+    assert_eq!(g.pumping.settle_ms, 60_000, "unset: the default");
+    let shop = &s.apps[0].settings.guard;
+    assert_eq!(shop.countries.blocked, ["NG"]);
+    assert_eq!(shop.budgets.monthly.map(|m| m.0), Some(300_000_000));
+}
+
+#[test]
+fn the_fraud_guard_refuses_what_is_not_a_country_or_an_amount() {
+    for (toml, key) in [
+        ("[guard]\nblocked_countries = [\"+91\"]\n", "guard.countries"),
+        ("[guard]\ncountries = [\"India\"]\n", "guard.countries"),
+        ("[guard]\ndaily_budget = \"-3\"\n", "guard.daily_budget"),
+        ("[guard.prices.sms]\nIN = \"0.0000001\"\n", "guard.prices.sms.IN"),
+        ("[guard.prices.sms]\nXX = \"0.01\"\n", "guard.prices"),
+        ("[guard.pumping]\nmin_conversion = 101\n", "guard.pumping.min_conversion"),
+        ("[guard.pumping]\nsettle = \"20m\"\n", "guard.pumping.settle"),
+        (
+            "[auth.shop]\nnamespace = \"shop\"\nsecret = \"shop-secret-123\"\ncountries = [\"Nigeria\"]\n",
+            "auth.shop.countries",
+        ),
+    ] {
+        let err = Settings::from_toml(toml, no_env).expect_err(toml).to_string();
+        assert!(err.contains(key), "{toml}: {err}");
+    }
+}

@@ -92,6 +92,19 @@ impl From<EngineError> for ApiError {
             E::InvalidInput { field, reason } => {
                 Self::bad_request(format!("Invalid `{field}` value: {reason}."))
             }
+            E::CountryNotAllowed { .. } => Self::bad_request(
+                "Invalid `to` address: numbers of this country are not accepted here.",
+            ),
+            E::SuspectedFraud => Self::new(
+                StatusCode::FORBIDDEN,
+                "Sends to this number are held as suspected fraud.",
+            ),
+            E::BudgetExceeded {
+                retry_after_secs, ..
+            } => Self::too_many(
+                format!("The message budget is spent. Retry after {retry_after_secs} seconds."),
+                retry_after_secs,
+            ),
             E::RateLimited { retry_after_secs } => Self::too_many(
                 format!("Too many requests. Retry after {retry_after_secs} seconds."),
                 retry_after_secs,

@@ -271,7 +271,8 @@ enum Failure {
     NotFound,
     /// Closed meanwhile: the page shows it as it is now.
     Closed,
-    /// One of the page's outcomes: `limited`, `invalid_address` or `unavailable`.
+    /// One of the page's outcomes: `limited`, `invalid_address`, `unbound`, `country`,
+    /// `refused` or `unavailable`.
     Outcome(&'static str),
 }
 
@@ -281,6 +282,10 @@ impl From<EngineError> for Failure {
             EngineError::NotFound => Self::NotFound,
             EngineError::Closed(_) => Self::Closed,
             EngineError::BindingMismatch => Self::Outcome("unbound"),
+            EngineError::CountryNotAllowed { .. } => Self::Outcome("country"),
+            EngineError::SuspectedFraud | EngineError::BudgetExceeded { .. } => {
+                Self::Outcome("refused")
+            }
             EngineError::RateLimited { .. }
             | EngineError::SendLimit { .. }
             | EngineError::Locked { .. } => Self::Outcome("limited"),

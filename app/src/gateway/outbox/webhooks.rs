@@ -33,6 +33,8 @@ pub const WEBHOOK_EVENTS: &[(&str, &[&str])] = &[
     ("locked", &["locked"]),
     ("expired", &["expired"]),
     ("token_confirmed", &["token_confirmed"]),
+    // Queued by the fraud guard when it holds sends (`fraud.hold`), not from events.
+    ("fraud_hold", &[]),
 ];
 
 /// Seconds to wait before each retry; after the last, a message is dead.

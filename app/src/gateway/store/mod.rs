@@ -14,6 +14,7 @@ mod direct;
 mod events;
 mod factors;
 mod group_commit;
+mod guard;
 mod pg_batch;
 mod postgres;
 mod readers;
@@ -32,6 +33,7 @@ pub use counters::{CounterStore, IdempotentAnswer};
 pub use deliveries::{ClaimedDelivery, DeliveryOutcome, DeliveryStore, DevMessage, DEV_INBOX_SIZE};
 pub use events::{EventRow, EventStore, TimelineEvent};
 pub use factors::{FactorRecord, FactorStore, MemberFactor, MemberFactorStore, NewFactor};
+pub use guard::{Charge, Charged, GuardStore, HoldRecord, NewHold, RefusalKey, SpendRow};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use stats::{StatKey, StatsQuery, StatsStore, StatsSummary};
@@ -82,6 +84,7 @@ pub trait Store:
     + EventStore
     + FactorStore
     + MemberFactorStore
+    + GuardStore
     + CounterStore
     + TenantStore
     + WebhookStore

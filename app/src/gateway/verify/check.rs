@@ -177,6 +177,7 @@ impl Gateway {
                 }
                 if !reconfirm {
                     metrics::verification(&app.namespace, &record.channel, "verified");
+                    self.guard_verified(app, &record);
                     record.status = Status::Verified;
                     record.verified_at = Some(now);
                 }

@@ -152,7 +152,7 @@ impl Gateway {
         let s = &self.inner.settings;
         let own = &app.settings;
         let Target { provider, address } = req.target;
-        admit(app, provider.channel(), address.as_ref())?;
+        self.admit_address(app, provider.channel(), address.as_ref())?;
         let ttl = bounded(
             "ttl",
             req.ttl_secs,
@@ -318,7 +318,26 @@ impl Gateway {
                 });
                 delivery
             });
-        let (record, leased) = self.insert_or_reissue(app, new, delivery.as_ref()).await?;
+        // The fraud guard clears the message last, so a charge is taken only for a
+        // request that is otherwise whole.
+        let cleared = match address.as_ref().filter(|_| delivery.is_some()) {
+            Some(a) => Some(self.clear_send(app, provider.as_ref(), a).await?),
+            None => None,
+        };
+        let (record, leased) = match self.insert_or_reissue(app, new, delivery.as_ref()).await {
+            Ok(written) => {
+                if let Some(cleared) = cleared {
+                    self.sent(cleared);
+                }
+                written
+            }
+            Err(e) => {
+                if let Some(cleared) = cleared {
+                    self.not_sent(app, cleared).await;
+                }
+                return Err(e);
+            }
+        };
         metrics::verification(&app.namespace, &record.channel, "created");
         match (leased, promise) {
             (Some(leased), Some(promise)) => outbox.hand(leased, promise),

@@ -38,12 +38,28 @@ impl Gateway {
             .map_err(|_| EngineError::NoAddress)?;
         let cooldown_ms = l.resend_cooldown_secs * 1000;
         let delivery = self.delivery_for(app, provider.as_ref(), address.as_str());
-        let Some(updated) = self
+        self.admit_address(app, provider.channel(), Some(&address))?;
+        let cleared = self.clear_send(app, provider.as_ref(), &address).await?;
+        let claimed = self
             .inner
             .store
             .claim_resend(record.verification_id, cooldown_ms, now, &delivery)
-            .await?
-        else {
+            .await;
+        let claimed = match claimed {
+            Ok(Some(updated)) => {
+                self.sent(cleared);
+                Some(updated)
+            }
+            Ok(None) => {
+                self.not_sent(app, cleared).await;
+                None
+            }
+            Err(e) => {
+                self.not_sent(app, cleared).await;
+                return Err(e.into());
+            }
+        };
+        let Some(updated) = claimed else {
             if record.sends >= record.max_sends {
                 return Err(EngineError::SendLimit {
                     retry_after_secs: secs_until(record.expires_at, now).max(1),

@@ -8,7 +8,7 @@ use crate::gateway::{
     error::EngineError,
     handle::Gateway,
     store::Switch,
-    verify::{create::admit, read::spec_of},
+    verify::read::spec_of,
 };
 use std::net::IpAddr;
 
@@ -46,7 +46,7 @@ impl Gateway {
         let address = (was_phone && provider.channel().is_phone())
             .then(|| provider.parse_address(&record.address).ok())
             .flatten();
-        admit(&app, provider.channel(), address.as_ref())?;
+        self.admit_address(&app, provider.channel(), address.as_ref())?;
         let spec = if inbound {
             inbound_code_spec()
         } else if record.provider == INBOUND_PROVIDER {
@@ -78,12 +78,22 @@ impl Gateway {
             address_key: address.as_ref().map(|a| self.address_key(a.as_str())),
             now,
         };
+        let cleared = match address.as_ref().filter(|_| delivery.is_some()) {
+            Some(a) => Some(self.clear_send(&app, provider.as_ref(), a).await?),
+            None => None,
+        };
         let switched = self
             .inner
             .store
             .switch_channel(record.verification_id, &switch, delivery.as_ref())
-            .await?;
-        match switched {
+            .await;
+        if let Some(cleared) = cleared {
+            match &switched {
+                Ok(Some(_)) => self.sent(cleared),
+                _ => self.not_sent(&app, cleared).await,
+            }
+        }
+        match switched? {
             Some(_) if delivery.is_some() => {
                 self.inner.outbox.wake();
                 Ok(true)

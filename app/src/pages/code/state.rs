@@ -18,6 +18,9 @@ pub(super) enum Notice {
     InvalidAddress,
     /// The verification is bound to another browser session.
     Unbound,
+    /// The fraud guard refused the number's country, or the send.
+    CountryRefused,
+    SendRefused,
 }
 
 impl Notice {
@@ -31,6 +34,8 @@ impl Notice {
             "sent" => Notice::Sent,
             "invalid_address" => Notice::InvalidAddress,
             "unbound" => Notice::Unbound,
+            "country" => Notice::CountryRefused,
+            "refused" => Notice::SendRefused,
             _ => return None,
         })
     }
@@ -88,6 +93,8 @@ pub(super) fn notice_text(notice: Option<Notice>, attempts_left: u32, t: &Texts)
         Some(Notice::Sent) => fill(t.sent, &[&left]),
         Some(Notice::InvalidAddress) => t.invalid_address.to_owned(),
         Some(Notice::Unbound) => t.unbound.to_owned(),
+        Some(Notice::CountryRefused) => t.country_refused.to_owned(),
+        Some(Notice::SendRefused) => t.send_refused.to_owned(),
     }
 }
 

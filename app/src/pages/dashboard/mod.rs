@@ -5,6 +5,7 @@
 //! load no script at all.
 
 pub mod charts;
+mod guard;
 mod history;
 mod providers;
 pub mod security;
@@ -12,6 +13,7 @@ mod stats;
 mod timeline;
 mod webhooks;
 
+pub use guard::{GuardPageView, HoldRow, SpendLine};
 pub use history::{HistoryFields, HistoryLine, HistoryView};
 pub use providers::{FormField, KindChoice, ProviderForm, ProviderRow, ProvidersView, TestOutcome};
 pub use stats::{ProviderLine, StatsView};
@@ -69,6 +71,13 @@ pub struct SettingsFields {
     pub test_addresses: String,
     /// `channel [prefix] provider provider…`, one rule per line.
     pub routes: String,
+    /// The fraud guard: countries allowed and refused (ISO codes, by spaces), budgets,
+    /// and prices (`provider country price`, one per line).
+    pub countries: String,
+    pub blocked_countries: String,
+    pub daily_budget: String,
+    pub monthly_budget: String,
+    pub prices: String,
 }
 
 /// A template as its form shows and sends it.
@@ -209,7 +218,8 @@ pub enum DashboardPage {
         apps: Vec<AppRow>,
         error: Option<String>,
     },
-    /// An app, its secrets and settings; `fresh` is a secret just made, shown this once.
+    /// An app, its secrets and settings; `fresh` is a secret just made, shown this once;
+    /// `held` what the fraud guard holds.
     App {
         nav: Nav,
         app: AppRow,
@@ -218,6 +228,7 @@ pub enum DashboardPage {
         defaults: SettingsDefaults,
         fresh: Option<String>,
         error: Option<String>,
+        held: Vec<String>,
     },
     /// An app's dev inbox.
     Inbox {
@@ -261,6 +272,11 @@ pub enum DashboardPage {
     Webhooks {
         nav: Nav,
         view: Box<WebhooksView>,
+    },
+    /// An app's fraud guard: spend, holds, refusals.
+    Guard {
+        nav: Nav,
+        view: Box<GuardPageView>,
     },
     /// The audit log, only `action`'s lines when it is not empty.
     Audit {
@@ -313,6 +329,7 @@ pub fn render_dashboard(
         DashboardPage::Templates { view, .. } => format!("{} · templates", view.app.name),
         DashboardPage::Providers { view, .. } => format!("{} · providers", view.app.name),
         DashboardPage::Webhooks { view, .. } => format!("{} · webhooks", view.app.name),
+        DashboardPage::Guard { view, .. } => format!("{} · fraud guard", view.app.name),
         DashboardPage::Timeline { view, .. } => format!("{} · {}", view.app.name, view.id),
         DashboardPage::Stats { view, .. } => view.title.clone(),
         DashboardPage::History { view, .. } => format!("{} · history", view.app.name),
@@ -392,6 +409,7 @@ fn body(page: DashboardPage) -> AnyView {
             defaults,
             fresh,
             error,
+            held,
         } => {
             let manages = nav.manages_apps && !app.declared;
             let csrf = nav.csrf.clone();
@@ -416,7 +434,10 @@ fn body(page: DashboardPage) -> AnyView {
                         <dd><a class="underline" href=format!("{base}/factors")>"The TOTP factors its users enrolled"</a></dd>
                         <dt class="text-zinc-600">"Event webhooks"</dt>
                         <dd><a class="underline" href=format!("{base}/webhooks")>"Events posted to your servers, and their delivery log"</a></dd>
+                        <dt class="text-zinc-600">"Fraud guard"</dt>
+                        <dd><a class="underline" href=format!("{base}/guard")>"Spend against budgets, pumping holds and refused sends"</a></dd>
                     </dl>
+                    <guard::HeldBanner namespace=app.namespace.clone() held/>
                     <form method="get" action=format!("{base}/verifications") class="mt-4 flex flex-wrap items-end gap-3">
                         <div>
                             <label for="find-verification" class="block text-sm font-medium">"Find a verification by its id"</label>
@@ -488,6 +509,10 @@ fn body(page: DashboardPage) -> AnyView {
         }
         DashboardPage::Timeline { nav, view } => {
             view! { <Frame nav><timeline::Timeline view=*view/></Frame> }.into_any()
+        }
+        DashboardPage::Guard { nav, view } => {
+            let csrf = nav.csrf.clone();
+            view! { <Frame nav><guard::Guard view=*view csrf/></Frame> }.into_any()
         }
         DashboardPage::Webhooks { nav, view } => {
             let csrf = nav.csrf.clone();
@@ -948,6 +973,11 @@ fn Settings(
                         "Test mode: keep every message in the dev inbox instead of sending it"
                     </label>
                 </div>
+                {text("countries", "Countries it sends to", fields.countries, "Country codes such as IN US DE, separated by spaces; empty: the server's list, or any.")}
+                {text("blocked_countries", "Countries refused", fields.blocked_countries, "Country codes refused even when listed above (the server's are refused too).")}
+                {text("daily_budget", "Daily message budget", fields.daily_budget, "The most its priced messages may cost per UTC day, such as 25 or 12.50; empty: the server's, or none.")}
+                {text("monthly_budget", "Monthly message budget", fields.monthly_budget, "The same per UTC month.")}
+                {lines("prices", "Prices", fields.prices, "One per line: a provider, a country code or * for any, and the price of one message, such as sms IN 0.0045.")}
                 {lines("test_addresses", "Test addresses", fields.test_addresses, "An address, a space and its fixed code on each line, such as +15005550006 123456: their messages stay in the dev inbox.")}
                 <p class="text-xs text-zinc-600 sm:col-span-2">{format!("Providers this app may name: {providers}.")}</p>
                 {manages.then(|| view! {

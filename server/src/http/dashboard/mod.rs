@@ -3,6 +3,7 @@
 //! rendering with `app::dashboard`. Forms answer with a redirect (or, when something must
 //! be shown once, the page itself), so the dashboard works without JavaScript.
 
+mod guard;
 mod history;
 mod providers;
 mod security;
@@ -74,6 +75,11 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/apps/{namespace}/settings", post(save_settings))
         .route("/dashboard/apps/{namespace}/inbox", get(inbox))
         .route("/dashboard/apps/{namespace}/factors", get(factors))
+        .route("/dashboard/apps/{namespace}/guard", get(guard::show))
+        .route(
+            "/dashboard/apps/{namespace}/guard/holds/{hold}/lift",
+            post(guard::lift),
+        )
         .route(
             "/dashboard/apps/{namespace}/templates",
             get(templates::show).post(templates::submit),
@@ -598,11 +604,16 @@ async fn app_with_secrets(
         Ok(ids) => ids,
         Err(e) => return failure(options, session, e),
     };
+    let held = match gw.app_active_holds(&app).await {
+        Ok(holds) => holds.iter().map(held_label).collect(),
+        Err(e) => return failure(options, session, e),
+    };
     let status = error.as_ref().map_or(StatusCode::OK, |(status, _)| *status);
     page(
         options,
         status,
         DashboardPage::App {
+            held,
             nav: nav(session),
             app: row(&app),
             secrets: secrets.iter().map(secret_row).collect(),
@@ -612,6 +623,15 @@ async fn app_with_secrets(
             error: error.map(|(_, message)| message),
         },
     )
+}
+
+/// What a hold holds, in words: `numbers of JM`, `numbers +1876555010xx`.
+pub(super) fn held_label(hold: &app::gateway::store::HoldRecord) -> String {
+    use app::gateway::fraud::tally::Scope;
+    match hold.scope {
+        Scope::Country => format!("numbers of {}", hold.subject),
+        Scope::Block => format!("numbers {}xx", hold.subject),
+    }
 }
 
 /// A refused form's reason, as the page shows it.

@@ -6,7 +6,11 @@ use app::{
     gateway::{
         address::Channel,
         code::Alphabet,
-        settings::{AppPages, AppSettings, RouteRule, TestAddress},
+        fraud::{
+            geo::GeoPolicy,
+            money::{Budgets, Money, PriceRule},
+        },
+        settings::{AppGuard, AppPages, AppSettings, RouteRule, TestAddress},
         store::AppRecord,
         EngineError, Gateway,
     },
@@ -56,6 +60,27 @@ pub fn fields_of(app: &AppRecord) -> SettingsFields {
                 words.extend(r.providers.iter().cloned());
                 words.join(" ")
             })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        countries: s.guard.countries.allowed.join(" "),
+        blocked_countries: s.guard.countries.blocked.join(" "),
+        daily_budget: s
+            .guard
+            .budgets
+            .daily
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        monthly_budget: s
+            .guard
+            .budgets
+            .monthly
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        prices: s
+            .guard
+            .prices
+            .iter()
+            .map(|p| format!("{} {} {}", p.provider, p.country, p.price))
             .collect::<Vec<_>>()
             .join("\n"),
     }
@@ -125,6 +150,23 @@ pub fn read(fields: &SettingsFields) -> Result<(AppSettings, Vec<String>), Engin
             .filter(|line| !line.trim().is_empty())
             .map(route)
             .collect::<Result<_, _>>()?,
+        guard: AppGuard {
+            countries: GeoPolicy {
+                allowed: words(&fields.countries),
+                blocked: words(&fields.blocked_countries),
+            }
+            .normalised(),
+            budgets: Budgets {
+                daily: amount("daily_budget", &fields.daily_budget)?,
+                monthly: amount("monthly_budget", &fields.monthly_budget)?,
+            },
+            prices: fields
+                .prices
+                .lines()
+                .filter(|line| !line.trim().is_empty())
+                .map(price)
+                .collect::<Result<_, _>>()?,
+        },
     };
     Ok((settings, words(&fields.redirect_urls)))
 }
@@ -138,6 +180,42 @@ fn number<T: std::str::FromStr>(key: &'static str, raw: &str) -> Result<Option<T
             .map(Some)
             .map_err(|_| EngineError::invalid(key, format!("{raw:?} is not a whole number"))),
     }
+}
+
+/// An empty field is `None`; otherwise an amount such as `12.50`.
+fn amount(key: &'static str, raw: &str) -> Result<Option<Money>, EngineError> {
+    match raw.trim() {
+        "" => Ok(None),
+        raw => Money::parse(raw).map(Some).ok_or_else(|| {
+            EngineError::invalid(key, format!("{raw:?}: write an amount such as 12.50"))
+        }),
+    }
+}
+
+/// `provider country price`.
+fn price(line: &str) -> Result<PriceRule, EngineError> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let refused = || {
+        EngineError::invalid(
+            "prices",
+            format!(
+                "{:?}: write a provider, a country code or *, and a price",
+                line.trim()
+            ),
+        )
+    };
+    let [provider, country, price] = words[..] else {
+        return Err(refused());
+    };
+    Ok(PriceRule {
+        provider: provider.to_owned(),
+        country: if country == "*" {
+            country.to_owned()
+        } else {
+            country.to_ascii_uppercase()
+        },
+        price: Money::parse(price).ok_or_else(refused)?,
+    })
 }
 
 /// `channel [prefix] provider…`.
@@ -217,6 +295,21 @@ mod tests {
                     address: "+15005550006".into(),
                     code: "424242".into(),
                 }],
+                guard: AppGuard {
+                    countries: GeoPolicy {
+                        allowed: vec!["IN".into(), "GB".into()],
+                        blocked: vec!["JM".into()],
+                    },
+                    budgets: Budgets {
+                        daily: Some(Money(12_500_000)),
+                        monthly: None,
+                    },
+                    prices: vec![PriceRule {
+                        provider: "gateway".into(),
+                        country: "*".into(),
+                        price: Money(50_000),
+                    }],
+                },
                 ..AppSettings::default()
             },
             ..AppRecord::default()

@@ -20,7 +20,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `unauthorized`, `invalid_request`, `not_found`,
     /// `rate_limited`, `locked`, `send_limit`, `closed`, `no_address`, `invalid_token`,
-    /// `token_used`, `idempotency_conflict`, `unavailable`.
+    /// `token_used`, `idempotency_conflict`, `country_not_allowed`, `suspected_fraud`,
+    /// `budget_exceeded`, `unavailable`.
     pub code: &'static str,
     pub message: String,
 }
@@ -103,6 +104,26 @@ impl From<EngineError> for V1Error {
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "too many requests",
+            )
+            .retry(retry_after_secs),
+            E::CountryNotAllowed { country } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "country_not_allowed",
+                format!("this app does not send to numbers of {country}"),
+            ),
+            E::SuspectedFraud => Self::new(
+                StatusCode::FORBIDDEN,
+                "suspected_fraud",
+                "sends to these numbers are held as suspected SMS pumping; another channel \
+                 may be used, or the app's owner can lift the hold",
+            ),
+            E::BudgetExceeded {
+                period,
+                retry_after_secs,
+            } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "budget_exceeded",
+                format!("the app's {period} message budget is spent"),
             )
             .retry(retry_after_secs),
             E::Closed(status) => Self::new(

@@ -99,7 +99,9 @@ pub(super) fn parse_id(raw: &str) -> Result<VerificationId, V1Error> {
     responses(
         (status = 201, description = "Started", body = VerificationView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody),
+        (status = 403, description = "`suspected_fraud`: sends to the number are held", body = ErrorBody),
+        (status = 422, description = "`invalid_request`, or `country_not_allowed`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, `send_limit`, or `budget_exceeded`", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -266,7 +268,13 @@ pub async fn check(
 #[utoipa::path(
     post, path = "/v1/verifications/{id}/resend", tag = "verifications",
     params(("id" = String, Path, pattern = r"^[A-Za-z0-9._-]{1,128}$")),
-    responses((status = 200, body = VerificationView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody))
+    responses(
+        (status = 200, body = VerificationView),
+        (status = 403, description = "`suspected_fraud`: sends to the number are held", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, description = "`country_not_allowed`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`, `send_limit`, or `budget_exceeded`", body = ErrorBody),
+    )
 )]
 pub async fn resend(
     State(gw): State<Gateway>,

@@ -205,6 +205,7 @@ pub(super) mod counters;
 pub(super) mod deliveries;
 pub(super) mod events;
 pub(super) mod factors;
+pub(super) mod guard;
 pub(super) mod stats;
 pub(super) mod tenants;
 pub(super) mod verifications;
@@ -240,6 +241,7 @@ macro_rules! sql_store {
 
         const _: () = {
             use super::sql::factors::FACTOR_COLUMNS;
+            use super::sql::guard::{CHARGE_COUNTRY, CHARGE_TOTAL, HOLD_COLUMNS};
             use super::sql::stats::{roll_days_sql, MARK};
             use super::sql::tenants::{another_owner, MEMBER_COLUMNS};
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
@@ -260,12 +262,14 @@ macro_rules! sql_store {
                 StoreError, Switch, TenantRecord, TenantStore, TimelineEvent, VerificationRecord,
                 VerificationStore, DEV_INBOX_SIZE,
             };
+            use super::{Charge, Charged, GuardStore, HoldRecord, NewHold, RefusalKey, SpendRow};
             use super::{
                 ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome,
                 WebhookRecord, WebhookStore,
             };
             use super::{FactorRecord, FactorStore, MemberFactor, MemberFactorStore, NewFactor};
             use crate::gateway::code::CodeDigests;
+            use crate::gateway::fraud::tally::{Counts, Scope, TallyKey};
             use crate::model::Status;
             use async_trait::async_trait;
             use sqlx::Row;
@@ -358,6 +362,7 @@ macro_rules! sql_store {
             super::sql::deliveries::sql_deliveries!($store, $skip_locked);
             super::sql::events::sql_events!($store);
             super::sql::factors::sql_factors!($store);
+            super::sql::guard::sql_guard!($store);
             super::sql::counters::sql_counters!($store);
             super::sql::tenants::sql_tenants!($store, $db);
             super::sql::webhooks::sql_webhooks!($store, $skip_locked);
