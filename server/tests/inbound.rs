@@ -224,7 +224,41 @@ async fn the_page_stream_turns_verified_when_the_sms_arrives(backend: Backend) {
     assert!(rest.contains("event: verified"), "{rest}");
 }
 
+/// The app's countries hold for the inbound flow too: a number given at create, and the
+/// sender of the SMS.
+async fn a_sender_of_a_refused_country_does_not_verify(backend: Backend) {
+    let app = spawn_app_on(backend, &format!("countries = [\"US\"]\n\n{}", config())).await;
+    let (status, body) = app
+        .put_otp(
+            "inbound-gb",
+            &[("provider", "inbound_sms"), ("to", "+447400123456")],
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("country"),
+        "{body}"
+    );
+
+    let code = start(&app, "inbound-0005", None).await;
+    assert_eq!(
+        generic(&app, "g1", "+44 7400 123456", &code, 0, KEY_B64).await,
+        200,
+        "the webhook is taken"
+    );
+    assert!(!closed(&app, "inbound-0005").await, "but verifies nothing");
+    let kinds = app.events("inbound-0005").await;
+    assert!(kinds.contains(&"inbound_refused".to_owned()), "{kinds:?}");
+    assert!(app.record("inbound-0005").await.address.is_empty());
+    assert_eq!(
+        generic(&app, "g2", "+14155550100", &code, 0, KEY_B64).await,
+        200
+    );
+    assert!(closed(&app, "inbound-0005").await, "a US sender verifies");
+}
+
 on_both_backends!(
+    a_sender_of_a_refused_country_does_not_verify,
     a_signed_sms_with_the_code_verifies_the_sender,
     only_the_expected_number_can_verify,
     twilio_inbound_messages_are_signed_and_verify,

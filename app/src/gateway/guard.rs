@@ -126,49 +126,64 @@ fn country_key(address: &str) -> String {
     country_of(address).unwrap_or_else(|| NO_COUNTRY.to_owned())
 }
 
+/// An address the app takes: for a phone number, its country (`ZZ`: of no country), read
+/// once for the geo check and reused by [`Gateway::clear_send`].
+#[derive(Debug, Default)]
+pub(crate) struct Admitted {
+    country: Option<String>,
+}
+
 impl Gateway {
     /// Whether `app` takes a verification on `channel` to `address` at all: its channels,
-    /// number prefixes and countries. Nothing is counted.
+    /// number prefixes and countries. Nothing is counted but a refused country.
     pub(crate) fn admit_address(
         &self,
         app: &AppRecord,
         channel: Channel,
         address: Option<&Address>,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Admitted, EngineError> {
         crate::gateway::verify::create::admit(app, channel, address)?;
         match address {
-            Some(a) if channel.is_phone() => self.admit_country(app, a.as_str()),
-            _ => Ok(()),
+            Some(a) if channel.is_phone() => Ok(Admitted {
+                country: Some(self.admit_country(app, a.as_str())?),
+            }),
+            _ => Ok(Admitted::default()),
         }
     }
 
-    /// Refuses a number of a country the app does not send to.
-    pub(crate) fn admit_country(&self, app: &AppRecord, number: &str) -> Result<(), EngineError> {
+    /// The country of `number` (`ZZ`: of no country), refused when the app does not send
+    /// there.
+    pub(crate) fn admit_country(
+        &self,
+        app: &AppRecord,
+        number: &str,
+    ) -> Result<String, EngineError> {
         let country = country_of(number);
         let policy = app
             .settings
             .guard
             .countries
             .over(&self.inner.settings.guard.geo);
-        if policy.permits(country.as_deref()) {
-            return Ok(());
-        }
+        let permitted = policy.permits(country.as_deref());
         let country = country.unwrap_or_else(|| NO_COUNTRY.to_owned());
+        if permitted {
+            return Ok(country);
+        }
         self.refused(app, "country_not_allowed", &country);
         Err(EngineError::CountryNotAllowed { country })
     }
 
-    /// Clears one message of `app` through `provider` to `address` (already admitted by
-    /// [`Gateway::admit_address`]) before it is queued: the detector's holds, then the
-    /// budgets (charging the message's price). Call [`Gateway::sent`] once it is queued, or
-    /// [`Gateway::not_sent`] if it was not.
+    /// Clears one message of `app` through `provider` to `address`, as
+    /// [`Gateway::admit_address`] admitted it, before it is queued: the detector's holds,
+    /// then the budgets (charging the message's price). Call [`Gateway::sent`] once it is
+    /// queued, or [`Gateway::not_sent`] if it was not.
     pub(crate) async fn clear_send(
         &self,
         app: &AppRecord,
         provider: &dyn Provider,
         address: &Address,
+        admitted: &Admitted,
     ) -> Result<Cleared, EngineError> {
-        let channel = provider.channel();
         let mut cleared = Cleared {
             app_id: app.app_id,
             tally: None,
@@ -178,7 +193,7 @@ impl Gateway {
         if provider.keeps_messages() || app.settings.captures(address.as_str()) {
             return Ok(cleared);
         }
-        let country = channel.is_phone().then(|| country_key(address.as_str()));
+        let country = admitted.country.clone();
         if let Some(country) = &country {
             let block = block_of(address.as_str()).map(str::to_owned);
             if self.held(app.app_id, country, block.as_deref()) {

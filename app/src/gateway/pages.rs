@@ -273,9 +273,11 @@ impl Gateway {
         } else {
             provider.parse_address(raw)?
         };
-        self.admit_address(&app, provider.channel(), Some(&address))?;
+        let admitted = self.admit_address(&app, provider.channel(), Some(&address))?;
         let delivery = self.delivery_for(&app, provider.as_ref(), address.as_str());
-        let cleared = self.clear_send(&app, provider.as_ref(), &address).await?;
+        let cleared = self
+            .clear_send(&app, provider.as_ref(), &address, &admitted)
+            .await?;
         let claimed = self
             .inner
             .store

@@ -152,7 +152,7 @@ impl Gateway {
         let s = &self.inner.settings;
         let own = &app.settings;
         let Target { provider, address } = req.target;
-        self.admit_address(app, provider.channel(), address.as_ref())?;
+        let admitted = self.admit_address(app, provider.channel(), address.as_ref())?;
         let ttl = bounded(
             "ttl",
             req.ttl_secs,
@@ -321,7 +321,10 @@ impl Gateway {
         // The fraud guard clears the message last, so a charge is taken only for a
         // request that is otherwise whole.
         let cleared = match address.as_ref().filter(|_| delivery.is_some()) {
-            Some(a) => Some(self.clear_send(app, provider.as_ref(), a).await?),
+            Some(a) => Some(
+                self.clear_send(app, provider.as_ref(), a, &admitted)
+                    .await?,
+            ),
             None => None,
         };
         let (record, leased) = match self.insert_or_reissue(app, new, delivery.as_ref()).await {

@@ -38,8 +38,10 @@ impl Gateway {
             .map_err(|_| EngineError::NoAddress)?;
         let cooldown_ms = l.resend_cooldown_secs * 1000;
         let delivery = self.delivery_for(app, provider.as_ref(), address.as_str());
-        self.admit_address(app, provider.channel(), Some(&address))?;
-        let cleared = self.clear_send(app, provider.as_ref(), &address).await?;
+        let admitted = self.admit_address(app, provider.channel(), Some(&address))?;
+        let cleared = self
+            .clear_send(app, provider.as_ref(), &address, &admitted)
+            .await?;
         let claimed = self
             .inner
             .store

@@ -46,7 +46,7 @@ impl Gateway {
         let address = (was_phone && provider.channel().is_phone())
             .then(|| provider.parse_address(&record.address).ok())
             .flatten();
-        self.admit_address(&app, provider.channel(), address.as_ref())?;
+        let admitted = self.admit_address(&app, provider.channel(), address.as_ref())?;
         let spec = if inbound {
             inbound_code_spec()
         } else if record.provider == INBOUND_PROVIDER {
@@ -79,7 +79,10 @@ impl Gateway {
             now,
         };
         let cleared = match address.as_ref().filter(|_| delivery.is_some()) {
-            Some(a) => Some(self.clear_send(&app, provider.as_ref(), a).await?),
+            Some(a) => Some(
+                self.clear_send(&app, provider.as_ref(), a, &admitted)
+                    .await?,
+            ),
             None => None,
         };
         let switched = self
