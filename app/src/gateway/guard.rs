@@ -44,6 +44,20 @@ pub(crate) struct GuardState {
     baseline: Mutex<Option<(i64, CountrySends)>>,
 }
 
+/// A lock's guard, whether or not a thread panicked holding it (the data are counts and
+/// sets, whole after every statement).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Sends per (app, country).
 type CountrySends = HashMap<(i64, String), i64>;
 
@@ -277,12 +291,7 @@ impl Gateway {
     }
 
     fn held(&self, app_id: i64, country: &str, block: Option<&str>) -> bool {
-        let holds = self
-            .inner
-            .guard
-            .holds
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
+        let holds = read(&self.inner.guard.holds);
         if holds.is_empty() {
             return false;
         }
@@ -298,12 +307,7 @@ impl Gateway {
             reason,
             country: country.to_owned(),
         };
-        let mut refusals = self
-            .inner
-            .guard
-            .refusals
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut refusals = lock(&self.inner.guard.refusals);
         *refusals.entry(key).or_default() += 1;
     }
 
@@ -317,14 +321,14 @@ impl Gateway {
         let state = &self.inner.guard;
         let tallies = state.tallies.take(now);
         let refusals: Vec<_> = {
-            let mut r = state.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            let mut r = lock(&state.refusals);
             let mut out: Vec<_> = r.drain().collect();
             out.sort();
             out
         };
         if let Err(e) = self.inner.store.add_tallies(&tallies, &refusals).await {
             state.tallies.put_back(tallies);
-            let mut r = state.refusals.lock().unwrap_or_else(|e| e.into_inner());
+            let mut r = lock(&state.refusals);
             for (k, n) in refusals {
                 *r.entry(k).or_default() += n;
             }
@@ -346,13 +350,18 @@ impl Gateway {
                 }
             }
         }
+        self.reload_holds().await?;
+        Ok(opened)
+    }
+
+    /// Reads the active holds of every app into this process's set.
+    async fn reload_holds(&self) -> Result<(), EngineError> {
         let active = self.inner.store.active_holds().await?;
-        let mut holds = state.holds.write().unwrap_or_else(|e| e.into_inner());
-        *holds = active
+        *write(&self.inner.guard.holds) = active
             .into_iter()
             .map(|h| (h.app_id, h.scope, h.subject))
             .collect();
-        Ok(opened)
+        Ok(())
     }
 
     /// The holds the window calls for. A subject lifted within the window is judged
@@ -384,13 +393,7 @@ impl Gateway {
             }
             windows.entry(key).or_default().add(s, minute, counts, now);
         }
-        let held = self
-            .inner
-            .guard
-            .holds
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let held = read(&self.inner.guard.holds).clone();
         windows.retain(|key, w| w.sent > 0 && !held.contains(key));
         if windows.is_empty() {
             return Ok(Vec::new());
@@ -431,12 +434,7 @@ impl Gateway {
     /// Each country's sends over the baseline before the window starting at `start`.
     async fn baseline(&self, start: i64) -> Result<CountrySends, EngineError> {
         let cached = {
-            let cached = self
-                .inner
-                .guard
-                .baseline
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let cached = lock(&self.inner.guard.baseline);
             cached
                 .as_ref()
                 .filter(|(at, _)| *at == start)
@@ -454,12 +452,7 @@ impl Gateway {
             .into_iter()
             .map(|(app, country, sent)| ((app, country), sent))
             .collect();
-        *self
-            .inner
-            .guard
-            .baseline
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((start, sends.clone()));
+        *lock(&self.inner.guard.baseline) = Some((start, sends.clone()));
         Ok(sends)
     }
 
@@ -513,17 +506,7 @@ impl Gateway {
             .lift_hold(app.app_id, hold_id, by, now)
             .await?;
         if lifted {
-            let active = self.inner.store.active_holds().await?;
-            let mut holds = self
-                .inner
-                .guard
-                .holds
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            *holds = active
-                .into_iter()
-                .map(|h| (h.app_id, h.scope, h.subject))
-                .collect();
+            self.reload_holds().await?;
         }
         Ok(lifted)
     }
