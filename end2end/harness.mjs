@@ -29,14 +29,15 @@ function freePort() {
 
 /**
  * Starts otpgate; resolves once /readyz answers. `app` adds keys to the e2e app's
- * `[auth.e2e]` section, `extra` adds sections to the config file.
+ * `[auth.e2e]` section, `delivery` to `[delivery]`, `extra` adds sections to the config
+ * file.
  */
-export async function startServer({ app = '', extra = '' } = {}) {
+export async function startServer({ app = '', delivery = '', extra = '' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'otpgate-e2e-'));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const config = join(dir, 'otpgate.toml');
-  writeFileSync(config, `[app]\nenvironment = "development"\n\n[delivery]\npoll_interval = "100ms"\n\n[auth.e2e]\nnamespace = "${NAMESPACE}"\nsecret = "${SECRET}"\n${app}\n${extra}\n`);
+  writeFileSync(config, `[app]\nenvironment = "development"\n\n[delivery]\npoll_interval = "100ms"\n${delivery}\n\n[auth.e2e]\nnamespace = "${NAMESPACE}"\nsecret = "${SECRET}"\n${app}\n${extra}\n`);
   const child = spawn(join(root, 'target', 'release', 'otpgate'), ['--config', config, 'serve'], {
     cwd: root,
     env: {

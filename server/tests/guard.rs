@@ -481,6 +481,49 @@ async fn a_pumping_attack_is_held_and_its_owner_lifts_it(backend: Backend) {
         .unwrap();
     let lift = format!("/dashboard/apps/shop/guard/holds/{hold_id}/lift");
 
+    // On the hosted page a held number gets the notice, and the app's "didn't get it?"
+    // fallbacks stay offered: here the person moves to the console (e-mail, QR inbound).
+    let (_, settings_page) = get(&app, "/dashboard/apps/shop", &cookie).await;
+    let form = [
+        ("csrf", csrf(&settings_page)),
+        ("fallbacks", "console".to_owned()),
+    ];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, html) = post(&app, "/dashboard/apps/shop/settings", &cookie, &form).await;
+    assert_eq!(status, 303, "{html}");
+    let (status, body) = start(
+        &app,
+        "shop",
+        &secret,
+        json!({"id": "held-page", "provider": "gateway"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let page_post = |form: &'static [(&'static str, &'static str)]| {
+        let app = &app;
+        async move {
+            let res = app
+                .client
+                .post(app.url("/otp/shop/held-page"))
+                .form(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 303);
+            res.headers()["location"].to_str().unwrap().to_owned()
+        }
+    };
+    let to = page_post(&[("action", "address"), ("address", "+2348039999999")]).await;
+    assert_eq!(to, "/otp/shop/held-page?result=refused");
+    let html = app.get_text(&to).await;
+    assert!(html.contains("We cannot send a code to this number right now. Try another way."));
+    assert!(
+        html.contains(r#"data-role="fallbacks""#),
+        "another way is offered"
+    );
+    let to = page_post(&[("action", "switch"), ("provider", "console")]).await;
+    assert!(!to.contains("result=refused"), "{to}");
+
     // Only an owner lifts it.
     let viewer = viewer_of(&app, &cookie).await;
     let (_, viewer_page) = get(&app, "/dashboard/apps/shop/guard", &viewer).await;
