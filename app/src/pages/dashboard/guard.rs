@@ -34,8 +34,9 @@ pub struct GuardPageView {
     pub owner: bool,
     /// `Any country`, or the allow- and block-lists in effect.
     pub countries: String,
-    pub daily_budget: String,
-    pub monthly_budget: String,
+    /// `None`: no budget.
+    pub daily_budget: Option<String>,
+    pub monthly_budget: Option<String>,
     pub today: SpendLine,
     pub month: SpendLine,
     /// This month's spend per country.
@@ -60,6 +61,14 @@ pub fn HeldBanner(namespace: String, held: Vec<String>) -> impl IntoView {
             </div>
         }
     })
+}
+
+/// `0.15 of 0.50 · 3 messages`, or `0.15 · 3 messages · no budget`.
+fn spend(line: &SpendLine, budget: Option<String>) -> String {
+    match budget {
+        Some(budget) => format!("{} of {budget} · {} messages", line.spent, line.sends),
+        None => format!("{} · {} messages · no budget", line.spent, line.sends),
+    }
 }
 
 #[component]
@@ -94,9 +103,9 @@ pub(super) fn Guard(view: GuardPageView, csrf: String) -> impl IntoView {
             <h2 id="spend" class="text-lg font-semibold">"Spend"</h2>
             <dl class="mt-4 grid grid-cols-[max-content_1fr] gap-x-6 gap-y-2 text-sm">
                 <dt class="text-zinc-600">"Today (UTC)"</dt>
-                <dd data-role="spend-today">{format!("{} of {} · {} messages", today.spent, daily_budget, today.sends)}</dd>
+                <dd data-role="spend-today">{spend(&today, daily_budget)}</dd>
                 <dt class="text-zinc-600">"This month"</dt>
-                <dd data-role="spend-month">{format!("{} of {} · {} messages", month.spent, monthly_budget, month.sends)}</dd>
+                <dd data-role="spend-month">{spend(&month, monthly_budget)}</dd>
                 <dt class="text-zinc-600">"Countries"</dt>
                 <dd data-role="countries">{countries}</dd>
             </dl>
@@ -118,7 +127,7 @@ pub(super) fn Guard(view: GuardPageView, csrf: String) -> impl IntoView {
                 view! { <p class="mt-2 text-sm text-zinc-600">"No holds."</p> }.into_any()
             } else {
                 view! {
-                    <div class="mt-4 overflow-x-auto" tabindex="0" role="region" aria-label="Holds">
+                    <div class="mt-4 overflow-x-auto" tabindex="0" role="region" aria-label="Holds list">
                         <table class="min-w-full text-left text-sm">
                             <thead class="bg-zinc-100 text-zinc-700">
                                 <tr>

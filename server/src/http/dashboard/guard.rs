@@ -102,7 +102,7 @@ fn page_view(
         refusals,
     } = view;
     let Budgets { daily, monthly } = budgets;
-    let limit = |b: Option<Money>| b.map_or_else(|| "no budget".to_owned(), |m| m.to_string());
+    let limit = |b: Option<Money>| b.map(|m| m.to_string());
     let total = |rows: &[SpendRow]| {
         rows.iter().find(|r| r.country.is_empty()).map_or_else(
             || SpendLine {
