@@ -213,3 +213,21 @@ fn the_fraud_guard_refuses_what_is_not_a_country_or_an_amount() {
         assert!(err.contains(key), "{toml}: {err}");
     }
 }
+
+#[test]
+fn the_readmes_fraud_guard_example_loads() {
+    let readme = include_str!("../../../README.md");
+    let section = &readme[readme
+        .find("## Fraud guard")
+        .expect("the README has a Fraud guard section")..];
+    let start = section.find("```toml\n").expect("with a config example") + 8;
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let s = Settings::from_toml(example, no_env).unwrap();
+    assert_eq!(s.engine.guard.geo.blocked, ["KP"]);
+    assert_eq!(s.engine.guard.prices.len(), 3);
+    assert_eq!(
+        s.engine.guard.pumping,
+        app::gateway::fraud::tally::PumpingSettings::default(),
+        "the example shows the defaults"
+    );
+}
