@@ -49,6 +49,17 @@ pub struct TallyKey {
     pub minute: i64,
 }
 
+impl TallyKey {
+    pub fn new(app_id: i64, scope: Scope, subject: &str, minute: i64) -> Self {
+        Self {
+            app_id,
+            scope,
+            subject: subject.to_owned(),
+            minute,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     pub sent: i64,
@@ -93,12 +104,7 @@ impl Tallies {
     pub fn sent(&self, app_id: i64, country: &str, block: Option<&str>, now_ms: i64) {
         let minute = minute_of(now_ms);
         let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let key = TallyKey {
-            app_id,
-            scope: Scope::Country,
-            subject: country.to_owned(),
-            minute,
-        };
+        let key = TallyKey::new(app_id, Scope::Country, country, minute);
         p.counts.entry(key).or_default().sent += 1;
         let Some(block) = block else { return };
         let full = p.blocks.len() >= MAX_BLOCKS;
@@ -118,12 +124,7 @@ impl Tallies {
         };
         seen.sends += 1;
         seen.last_minute = minute;
-        let key = TallyKey {
-            app_id,
-            scope: Scope::Block,
-            subject: block.to_owned(),
-            minute,
-        };
+        let key = TallyKey::new(app_id, Scope::Block, block, minute);
         p.counts.entry(key).or_default().sent += 1;
     }
 
@@ -135,12 +136,7 @@ impl Tallies {
         let scopes = [(Scope::Country, Some(country)), (Scope::Block, block)];
         for (scope, subject) in scopes {
             let Some(subject) = subject else { continue };
-            let key = TallyKey {
-                app_id,
-                scope,
-                subject: subject.to_owned(),
-                minute,
-            };
+            let key = TallyKey::new(app_id, scope, subject, minute);
             p.counts.entry(key).or_default().verified += 1;
         }
     }
