@@ -75,9 +75,13 @@ pub(super) fn CodeCard() -> impl IntoView {
         // Whatever the outcome, a one-click link has been used: show the ordinary form next.
         confirm.set(None);
         match result {
+            // The live event may have got there first: the page leaves once, not twice
+            // (a second navigation would abort the first).
             "verified" => {
-                status.set(Status::Verified);
-                finish(&embed.get_value(), redirect);
+                if status.get_untracked() != Status::Verified {
+                    status.set(Status::Verified);
+                    finish(&embed.get_value(), redirect);
+                }
             }
             "incorrect" => {
                 attempts_left.set(left);
