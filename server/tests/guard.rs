@@ -499,20 +499,7 @@ async fn a_pumping_attack_is_held_and_its_owner_lifts_it(backend: Backend) {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let page_post = |form: &'static [(&'static str, &'static str)]| {
-        let app = &app;
-        async move {
-            let res = app
-                .client
-                .post(app.url("/otp/shop/held-page"))
-                .form(form)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 303);
-            res.headers()["location"].to_str().unwrap().to_owned()
-        }
-    };
+    let page_post = |form| app.page_post_in("shop", "held-page", form);
     let to = page_post(&[("action", "address"), ("address", "+2348039999999")]).await;
     assert_eq!(to, "/otp/shop/held-page?result=refused");
     let html = app.get_text(&to).await;

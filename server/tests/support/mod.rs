@@ -383,9 +383,14 @@ impl TestApp {
     /// A form posted on the demo app's hosted page for `id`: where its 303 sends the
     /// browser.
     pub async fn page_post(&self, id: &str, form: &[(&str, &str)]) -> String {
+        self.page_post_in(NAMESPACE, id, form).await
+    }
+
+    /// As [`TestApp::page_post`], on the hosted page of app `namespace`.
+    pub async fn page_post_in(&self, namespace: &str, id: &str, form: &[(&str, &str)]) -> String {
         let res = self
             .client
-            .post(self.url(&format!("/otp/{NAMESPACE}/{id}")))
+            .post(self.url(&format!("/otp/{namespace}/{id}")))
             .form(form)
             .send()
             .await
