@@ -21,8 +21,8 @@ use super::{
     deliveries::AppForSending,
     sql::{counter, verification_record, INSERT_VERIFICATION_COLUMNS, VERIFICATION_COLUMNS},
     stats::{country_prefix, tags},
-    ClaimedDelivery, DeliveryOutcome, Inserted, Lease, NewDelivery, NewVerification, StoreError,
-    VerificationRecord,
+    ClaimedDelivery, DeliveryOutcome, Inserted, Lease, NewDelivery, NewVerification, SendCount,
+    StoreError, VerificationRecord,
 };
 use crate::model::Status;
 use sqlx::{postgres::PgRow, PgPool, Row};
@@ -246,6 +246,11 @@ impl Create {
     fn lease(&self) -> Option<&Lease> {
         self.delivery.as_ref().and_then(|d| d.lease.as_ref())
     }
+
+    /// The send cap's bucket its leased message counts against, if it asks for one.
+    fn count(&self) -> Option<&SendCount> {
+        self.lease().and_then(|l| l.count.as_ref())
+    }
 }
 
 impl Batched for Create {
@@ -261,22 +266,31 @@ impl Batched for Create {
         pool: &PgPool,
         creates: &[&Create],
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        let mut written = insert_all(pool, creates).await?;
+        let mut written = match insert_all(pool, creates, true).await {
+            // A count that fails leaves the messages to the worker, which counts each
+            // before it is sent, as it counts a claimed row: the creates go on without it.
+            Err(StoreError::Database(sqlx::Error::Database(e)))
+                if creates.iter().any(|c| c.count().is_some()) =>
+            {
+                tracing::warn!(error = %e, "send caps not counted with their creates; the worker counts them");
+                insert_all(pool, creates, false).await?
+            }
+            written => written?,
+        };
         Ok(creates
             .iter()
             .map(|c| {
                 let (record, leased) = written.remove(&Self::key(c)).ok_or(StoreError::Conflict)?;
                 let leased = match (leased, &c.delivery) {
-                    (Some((delivery_id, app)), Some(delivery)) => Some(
-                        // Counted by the worker, in one write for all it is handed.
-                        ClaimedDelivery::leased_at_insert(
+                    (Some((delivery_id, app, sends)), Some(delivery)) => {
+                        Some(ClaimedDelivery::leased_at_insert(
                             delivery_id,
                             delivery,
                             &record,
                             app,
-                            None,
-                        ),
-                    ),
+                            sends,
+                        ))
+                    }
                     _ => None,
                 };
                 Ok(Inserted { record, leased })
@@ -287,7 +301,11 @@ impl Batched for Create {
 
 /// The statement: the creates as parallel arrays (one row each), the verifications
 /// inserted in the arrays' order skipping any whose id or inbound key is taken, then the
-/// `created` event and the outbox row of each one inserted.
+/// `created` event and the outbox row of each one inserted, and each leased row's message
+/// counted against its send cap (`HIT`, one upsert per bucket in key order; the k-th of
+/// a batch's messages to one bucket is answered as its k-th hit). Counted here, a handed
+/// message needs no write of the worker's before it is sent: that count was a statement
+/// and a commit of its own for every one or two messages.
 static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
@@ -295,12 +313,12 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
            $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::bigint[], \
            $16::bigint[], $17::bytea[], $18::text[], $19::text[], $20::text[], $21::bytea[], \
            $22::text[], $23::bytea[], $24::text[], $25::text[], $26::bool[], $28::text[], \
-           $29::bigint[], $30::text[]) WITH ORDINALITY \
+           $29::bigint[], $30::text[], $31::text[], $32::bigint[]) WITH ORDINALITY \
            AS i(app_id, public_id, provider, channel, address, channel_description, \
              address_description, code_hmac, code_length, code_alphabet, max_attempts, sends, \
              max_sends, extra, now, expires_at, code_sealed, redirect_url, state, locale, \
              inbound_key, country, address_key, route, to_address, queued, lease_owner, \
-             lease_until, intent, n)), \
+             lease_until, intent, count_key, count_window, n)), \
          v AS (INSERT INTO verification ({INSERT_VERIFICATION_COLUMNS}) \
            SELECT app_id, public_id, provider, channel, address, channel_description, \
              address_description, code_hmac, code_length, code_alphabet, max_attempts, sends, \
@@ -315,31 +333,51 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
            SELECT verification_id, 'created', '{{}}', created_at, app_id, channel, provider, \
              country, $27 FROM v), \
          d AS (INSERT INTO delivery (verification_id, route, address, next_attempt_at, \
-             created_at, updated_at, status, lease_owner, lease_until, attempts) \
+             created_at, updated_at, status, lease_owner, lease_until, attempts, send_counted) \
            SELECT v.verification_id, i.route, i.to_address, v.created_at, v.created_at, \
              v.created_at, CASE WHEN i.lease_owner IS NULL THEN 'queued' ELSE 'sending' END, \
-             i.lease_owner, i.lease_until, CASE WHEN i.lease_owner IS NULL THEN 0 ELSE 1 END \
+             i.lease_owner, i.lease_until, CASE WHEN i.lease_owner IS NULL THEN 0 ELSE 1 END, \
+             i.lease_owner IS NOT NULL AND i.count_key IS NOT NULL \
            FROM v JOIN i ON i.app_id = v.app_id AND i.public_id = v.public_id \
            WHERE i.queued \
-           RETURNING delivery_id, verification_id, lease_owner) \
+           RETURNING delivery_id, verification_id, lease_owner), \
+         k AS (SELECT v.verification_id, i.count_key, i.count_window, \
+             row_number() OVER (PARTITION BY i.count_key ORDER BY i.n) AS nth, \
+             count(*) OVER (PARTITION BY i.count_key) AS named \
+           FROM v JOIN i ON i.app_id = v.app_id AND i.public_id = v.public_id \
+           WHERE i.queued AND i.lease_owner IS NOT NULL AND i.count_key IS NOT NULL), \
+         c AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) \
+           SELECT count_key, max(count_window), count(*) FROM k \
+           GROUP BY count_key ORDER BY count_key \
+           ON CONFLICT (bucket_key) DO UPDATE SET \
+             hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+               THEN rate_bucket.hits + excluded.hits ELSE excluded.hits END, \
+             window_start = excluded.window_start \
+           RETURNING bucket_key, hits) \
          SELECT v.*, d.delivery_id AS leased_delivery_id, a.namespace AS app_namespace, \
            a.name AS app_name, a.providers_rev AS app_providers_rev, \
-           a.templates_rev AS app_templates_rev \
+           a.templates_rev AS app_templates_rev, c.hits - k.named + k.nth AS send_count \
          FROM v LEFT JOIN d ON d.verification_id = v.verification_id \
            AND d.lease_owner IS NOT NULL \
-         LEFT JOIN app a ON a.app_id = v.app_id AND d.delivery_id IS NOT NULL"
+         LEFT JOIN app a ON a.app_id = v.app_id AND d.delivery_id IS NOT NULL \
+         LEFT JOIN k ON k.verification_id = v.verification_id \
+         LEFT JOIN c ON c.bucket_key = k.count_key"
     )
 });
 
-/// A verification written, with its outbox row's id and its app when the row was leased
-/// at once.
-type Written = (VerificationRecord, Option<(i64, AppForSending)>);
+/// A verification written, with its outbox row's id, its app and its send-cap count when
+/// the row was leased at once.
+type Written = (
+    VerificationRecord,
+    Option<(i64, AppForSending, Option<i64>)>,
+);
 
-/// Writes `jobs` with [`INSERT_ALL`], committed by itself; answers the verifications
-/// written, by app and public id.
+/// Writes `jobs` with [`INSERT_ALL`], committed by itself, their send caps counted if
+/// `counted`; answers the verifications written, by app and public id.
 async fn insert_all(
     pool: &PgPool,
     jobs: &[&Create],
+    counted: bool,
 ) -> Result<HashMap<(i64, String), Written>, StoreError> {
     // Each column borrowed from the creates; only what is computed here is owned.
     let text = |f: fn(&Create) -> &str| jobs.iter().map(|j| f(j)).collect::<Vec<&str>>();
@@ -398,6 +436,16 @@ async fn insert_all(
                 .collect::<Vec<Option<i64>>>(),
         )
         .bind(text(|j| &j.new.intent))
+        .bind(
+            jobs.iter()
+                .map(|j| j.count().filter(|_| counted).map(|c| c.key.as_str()))
+                .collect::<Vec<Option<&str>>>(),
+        )
+        .bind(
+            jobs.iter()
+                .map(|j| j.count().filter(|_| counted).map(|c| c.window_start))
+                .collect::<Vec<Option<i64>>>(),
+        )
         .fetch_all(pool)
         .await?;
     rows.iter()
@@ -412,6 +460,7 @@ async fn insert_all(
                         row.try_get("app_providers_rev")?,
                         row.try_get("app_templates_rev")?,
                     ),
+                    row.try_get("send_count")?,
                 )),
                 None => None,
             };

@@ -160,6 +160,10 @@ impl SqliteStore {
     /// SQLite's `LIKE` ignores ASCII case: a masked search compares the ends as well.
     const LIKE_IS_EXACT: bool = false;
 
+    /// SQLite plans a statement once, when it is prepared, by its indexes (it keeps no
+    /// table sizes unless told to): a kept statement keeps its index lookups.
+    const KEEP_PLANS: bool = true;
+
     /// What the stats read as hourly rollups: kept by a trigger (migration 0013) in the
     /// transaction of each event.
     const STAT_HOURS: &'static str = "stat_hour";

@@ -275,7 +275,7 @@ pub struct Lease {
     pub owner: String,
     pub until: i64,
     /// The send cap's bucket the message counts against, raised in the create's write
-    /// where the backend does that (SQLite's writer: no write of its own before the
+    /// (SQLite's writer, PostgreSQL's batch of creates: no write of its own before the
     /// send); a row written without its count is counted by the worker, as a claimed
     /// row is.
     pub count: Option<SendCount>,

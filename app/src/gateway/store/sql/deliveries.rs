@@ -36,6 +36,7 @@ macro_rules! sql_deliveries {
                 );
                 let mut tx = self.write_one().await?;
                 let rows: Vec<(String, i64)> = sqlx::query_as(&sql)
+                    .persistent(Self::KEEP_PLANS)
                     .bind(serde_json::Value::Array(each).to_string())
                     .bind(window_start)
                     .bind(serde_json::to_string(counted).expect("numbers serialise"))

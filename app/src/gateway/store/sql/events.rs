@@ -35,6 +35,7 @@ macro_rules! sql_events {
                     "SELECT event_id, verification_id, kind, detail FROM event \
                      WHERE event_id > $1 ORDER BY event_id LIMIT $2",
                 )
+                .persistent(Self::KEEP_PLANS)
                 .bind(after)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
