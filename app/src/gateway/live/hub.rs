@@ -4,14 +4,15 @@
 //! Because the database is the source, an event written by any instance reaches
 //! subscribers on all of them: on PostgreSQL each commit of events notifies every
 //! instance's pump (`LISTEN`/`NOTIFY`), on SQLite the pump polls. Rows that commit out of
-//! id order (concurrent PostgreSQL transactions) are caught by re-reading a window behind
-//! the cursor and skipping ids already seen. Knows the store only, never the engine.
+//! id order (concurrent PostgreSQL transactions) are caught by reading again from the first
+//! id not seen yet within a window behind the cursor, and skipping ids already seen.
+//! Knows the store only, never the engine.
 
 use crate::gateway::store::{EventRow, Store};
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 use tokio::sync::{broadcast, watch};
 
-/// How far behind the cursor each read looks for late commits.
+/// How far behind the cursor a read looks for late commits.
 const REREAD_WINDOW: i64 = 256;
 /// How often a pump that is told of new events still looks for itself.
 const SAFETY_POLL: Duration = Duration::from_secs(5);
@@ -69,7 +70,8 @@ impl LiveHub {
             };
             // The cursor is found on the first subscription, not at start-up.
             let mut cursor = 0;
-            let mut seen: VecDeque<i64> = VecDeque::new();
+            // The ids read within the window behind the cursor.
+            let mut seen: BTreeSet<i64> = BTreeSet::new();
             let mut idle = true;
             loop {
                 tokio::select! {
@@ -98,7 +100,11 @@ impl LiveHub {
                     }
                     idle = false;
                 }
-                let rows = match store.events_after(cursor - REREAD_WINDOW, 1024).await {
+                let low = cursor - REREAD_WINDOW;
+                let rows = match store
+                    .events_after(read_from(&seen, low, cursor), 1024)
+                    .await
+                {
                     Ok(rows) => rows,
                     Err(e) => {
                         tracing::warn!(error = ?e, "live updates: cannot read events");
@@ -106,18 +112,51 @@ impl LiveHub {
                     }
                 };
                 for row in rows {
-                    if seen.contains(&row.event_id) || row.event_id <= cursor - REREAD_WINDOW {
+                    if row.event_id <= low || !seen.insert(row.event_id) {
                         continue;
                     }
                     cursor = cursor.max(row.event_id);
-                    seen.push_back(row.event_id);
-                    if seen.len() > 4 * REREAD_WINDOW as usize {
-                        seen.pop_front();
-                    }
                     store.forget_verification(row.verification_id);
                     let _ = tx.send(Arc::new(row));
                 }
+                seen = seen.split_off(&(cursor - REREAD_WINDOW + 1));
             }
         })
+    }
+}
+
+/// Where the next read starts (it reads the ids after it): the last id of the unbroken
+/// run of ids seen from the window's start `low`, so it begins at the first id still
+/// missing (a transaction that has not committed yet, or one rolled back, whose ids are
+/// passed over once the window has moved beyond them); the cursor when none is missing.
+/// Every id of a window read once is seen, so a pump that keeps up reads from where it
+/// left off, not the whole window each time.
+fn read_from(seen: &BTreeSet<i64>, low: i64, cursor: i64) -> i64 {
+    let mut next = low + 1;
+    for &id in seen.range(low + 1..=cursor) {
+        if id != next {
+            break;
+        }
+        next += 1;
+    }
+    next - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_from;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn a_read_starts_at_the_first_id_not_seen() {
+        let seen = |ids: &[i64]| ids.iter().copied().collect::<BTreeSet<i64>>();
+        // Nothing seen yet (a pump that has just started): the whole window.
+        assert_eq!(read_from(&seen(&[]), 10, 20), 10);
+        // All seen: from the cursor.
+        assert_eq!(read_from(&seen(&(11..=20).collect::<Vec<_>>()), 10, 20), 20);
+        // 14 not seen (still committing): from 13, so 14 is read when it lands.
+        assert_eq!(read_from(&seen(&[11, 12, 13, 15, 16, 20]), 10, 20), 13);
+        // Ids at or below the window's start do not count.
+        assert_eq!(read_from(&seen(&[5, 9, 11]), 10, 11), 11);
     }
 }
