@@ -305,7 +305,8 @@ impl Batched for Create {
 /// counted against its send cap (`HIT`, one upsert per bucket in key order; the k-th of
 /// a batch's messages to one bucket is answered as its k-th hit). Counted here, a handed
 /// message needs no write of the worker's before it is sent: that count was a statement
-/// and a commit of its own for every one or two messages.
+/// and a commit of its own for every one or two messages. A count key is bound only for a
+/// leased outbox row (`Create::count`).
 static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
@@ -337,7 +338,7 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
            SELECT v.verification_id, i.route, i.to_address, v.created_at, v.created_at, \
              v.created_at, CASE WHEN i.lease_owner IS NULL THEN 'queued' ELSE 'sending' END, \
              i.lease_owner, i.lease_until, CASE WHEN i.lease_owner IS NULL THEN 0 ELSE 1 END, \
-             i.lease_owner IS NOT NULL AND i.count_key IS NOT NULL \
+             i.count_key IS NOT NULL \
            FROM v JOIN i ON i.app_id = v.app_id AND i.public_id = v.public_id \
            WHERE i.queued \
            RETURNING delivery_id, verification_id, lease_owner), \
@@ -345,7 +346,7 @@ static INSERT_ALL: LazyLock<String> = LazyLock::new(|| {
              row_number() OVER (PARTITION BY i.count_key ORDER BY i.n) AS nth, \
              count(*) OVER (PARTITION BY i.count_key) AS named \
            FROM v JOIN i ON i.app_id = v.app_id AND i.public_id = v.public_id \
-           WHERE i.queued AND i.lease_owner IS NOT NULL AND i.count_key IS NOT NULL), \
+           WHERE i.count_key IS NOT NULL), \
          c AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) \
            SELECT count_key, max(count_window), count(*) FROM k \
            GROUP BY count_key ORDER BY count_key \
