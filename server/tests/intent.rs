@@ -109,6 +109,9 @@ async fn a_token_is_confirmed_only_for_its_action_and_payload(backend: Backend) 
     for (body, field) in [
         (json!({"action": "Set Password"}), "action"),
         (json!({"payload_hash": "not a hash"}), "payload_hash"),
+        (json!({"action": ""}), "action"),
+        (json!({"payload_hash": ""}), "payload_hash"),
+        (json!({"session_binding": ""}), "session_binding"),
         (json!({"session_binding": "short"}), "session_binding"),
         (
             json!({"session_binding": "semi;colon;0123456789"}),

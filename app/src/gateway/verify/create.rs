@@ -432,7 +432,8 @@ impl Gateway {
     }
 }
 
-/// A request's verify-then-act fields, each checked.
+/// A request's verify-then-act fields, each checked. An empty string is refused like any
+/// other value outside its pattern: absent is how a request goes without one.
 struct Purpose {
     action: Option<String>,
     payload_hash: Option<String>,
@@ -445,8 +446,6 @@ impl Purpose {
         payload_hash: Option<String>,
         binding: Option<String>,
     ) -> Result<Self, EngineError> {
-        let given = |v: Option<String>| v.filter(|v| !v.is_empty());
-        let (action, payload_hash, binding) = (given(action), given(payload_hash), given(binding));
         if action.as_deref().is_some_and(|a| !valid_action(a)) {
             return Err(EngineError::invalid(
                 "action",
