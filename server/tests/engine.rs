@@ -301,7 +301,46 @@ async fn right_codes_spend_nothing_of_the_address_failure_budget(backend: Backen
     assert_eq!(evaluated, cap);
 }
 
+/// A right code is held to the address's failure budget like any check: refused while the
+/// budget is spent, with nothing counted, and counted once with the wrong codes before it
+/// when the window has passed.
+async fn a_right_code_waits_out_a_spent_budget(backend: Backend) {
+    let app = spawn_app_on(backend, "").await;
+    let demo = demo(&app).await;
+    let cap = app.gateway.settings().limits.failed_checks_per_address.max;
+    assert_eq!(wrong_guesses(&app, &demo, "spent", cap, 1).await, cap);
+    app.gateway
+        .create(&demo, request(&app, "late", "424242", 86_400))
+        .await
+        .unwrap();
+    let id = VerificationId::parse("late").unwrap();
+    let retry_after = match app
+        .gateway
+        .check(&demo, &id, "424242", CheckMode::HostedPage)
+        .await
+    {
+        Err(EngineError::RateLimited { retry_after_secs }) => retry_after_secs,
+        other => panic!("refused while the budget is spent, not {other:?}"),
+    };
+    let record = app.record("late").await;
+    assert_eq!((record.status, record.attempts), (Status::Pending, 0));
+
+    app.clock
+        .advance_ms(i64::try_from(retry_after).unwrap() * 1000 + 1000);
+    let (result, _) = check_on_page(&app, &demo, &id, "000000").await;
+    assert!(
+        matches!(result, CheckResult::Incorrect { .. }),
+        "{result:?}"
+    );
+    let (result, record) = check_on_page(&app, &demo, &id, "424242").await;
+    assert_eq!(result, CheckResult::Verified);
+    assert_eq!((record.status, record.attempts), (Status::Verified, 2));
+    let (result, _) = check_on_page(&app, &demo, &id, "424242").await;
+    assert_eq!(result, CheckResult::AlreadyVerified, "a code verifies once");
+}
+
 on_both_backends!(
+    a_right_code_waits_out_a_spent_budget,
     right_codes_spend_nothing_of_the_address_failure_budget,
     new_verifications_never_reset_the_failed_check_cap_of_an_address,
     a_verification_of_another_app_answers_like_an_unknown_one,

@@ -43,7 +43,7 @@ pub use tenants::{
 };
 pub use verifications::{
     Attempt, AttemptOutcome, HistoryQuery, HistoryRow, Inserted, Lease, NewDelivery,
-    NewVerification, Reissue, SendCount, Switch, VerificationRecord, VerificationStore,
+    NewVerification, Reissue, Seen, SendCount, Switch, VerificationRecord, VerificationStore,
 };
 pub use webhooks::{
     ClaimedWebhook, NewWebhook, WebhookEvent, WebhookMessage, WebhookOutcome, WebhookRecord,

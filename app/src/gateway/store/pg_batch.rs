@@ -1,6 +1,6 @@
-//! PostgreSQL's group commit for its hot writes: creates ([`Create`]), a check's two
-//! statements ([`Budget`], then [`Consume`] for a right code) and the outbox's outcomes
-//! ([`Settle`]). Each kind has a queue; a batcher takes all that are queued, up to
+//! PostgreSQL's group commit for its hot writes: creates ([`Create`]), a right code's
+//! check as one statement ([`Check`]), otherwise a check's two statements ([`Budget`],
+//! then [`Consume`] for a right code), and the outbox's outcomes ([`Settle`]). Each kind has a queue; a batcher takes all that are queued, up to
 //! [`MOST`], and writes them in one statement over arrays bound once (`unnest`, with
 //! data-modifying `WITH` for the rows each write adds to other tables), committed by
 //! itself: one round trip, one plan, one WAL flush for the lot, where each was a statement
@@ -811,3 +811,134 @@ const CONSUME_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::big
          c.country, i.tags \
        FROM c JOIN i ON i.verification_id = c.verification_id ORDER BY i.n) \
      SELECT verification_id FROM c";
+
+/// A right code's check in one statement, for a verification still as the check read it
+/// (pending, the attempts and the code's digest it read; the comparison was made in
+/// constant time before): the attempt counted and the verification consumed with its
+/// event, if the address's failure budget has a unit left. A right code spends none of
+/// the budget, so its bucket is only locked (and a new window started), in key order as
+/// [`Budget`] and [`Consume`] lock them. A verification that changed since it was read
+/// (another check counted an attempt, a resend changed the code, it closed) is left
+/// untouched, and the check takes the two statements.
+pub(super) struct Check {
+    pub(super) now: i64,
+    pub(super) verification_id: i64,
+    pub(super) key: String,
+    pub(super) window: i64,
+    pub(super) max: i64,
+    /// The attempts the check read, before its own.
+    pub(super) attempts: i64,
+    /// The code's digest the check read and found its code matched.
+    pub(super) code_hmac: Vec<u8>,
+    pub(super) retire: bool,
+    pub(super) detail: String,
+    pub(super) tags: Option<String>,
+}
+
+/// What [`Check`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Checked {
+    /// Consumed; the attempts counted, this one included.
+    Verified(u32),
+    /// The failure budget had no unit left: nothing changed.
+    OverBudget,
+    /// The verification was not as read: nothing changed.
+    Changed,
+}
+
+impl Batched for Check {
+    type In = Check;
+    type Out = Checked;
+
+    fn key(check: &Check) -> (i64, String) {
+        (0, check.key.clone())
+    }
+
+    async fn write_all(
+        pool: &PgPool,
+        checks: &[&Check],
+    ) -> Result<Vec<Result<Checked, StoreError>>, StoreError> {
+        let each = |f: &dyn Fn(&Check) -> i64| checks.iter().map(|c| f(c)).collect::<Vec<i64>>();
+        let rows = sqlx::query(CHECK_ALL)
+            .bind(each(&|c| c.now))
+            .bind(each(&|c| c.verification_id))
+            .bind(checks.iter().map(|c| c.key.as_str()).collect::<Vec<&str>>())
+            .bind(each(&|c| c.window))
+            .bind(each(&|c| c.max))
+            .bind(each(&|c| c.attempts))
+            .bind(
+                checks
+                    .iter()
+                    .map(|c| c.code_hmac.as_slice())
+                    .collect::<Vec<&[u8]>>(),
+            )
+            .bind(checks.iter().map(|c| c.retire).collect::<Vec<bool>>())
+            .bind(
+                checks
+                    .iter()
+                    .map(|c| c.detail.as_str())
+                    .collect::<Vec<&str>>(),
+            )
+            .bind(
+                checks
+                    .iter()
+                    .map(|c| c.tags.as_deref())
+                    .collect::<Vec<Option<&str>>>(),
+            )
+            .fetch_all(pool)
+            .await?;
+        Ok(checks
+            .iter()
+            .zip(&rows)
+            .map(|(check, row)| {
+                let attempts: Option<i64> = row.try_get("attempts")?;
+                let held: Option<i64> = row.try_get("held")?;
+                Ok(match (attempts, held) {
+                    (Some(attempts), _) => Checked::Verified(counter(attempts, "attempts")?),
+                    (None, Some(held)) if held >= check.max => Checked::OverBudget,
+                    (None, _) => Checked::Changed,
+                })
+            })
+            .collect())
+    }
+}
+
+/// [`Check`] for a batch: the verifications still as read, their buckets locked in key
+/// order (a new window started at 0; a unit reserved and given back leaves a bucket as it
+/// was), each of those with a unit left counted and consumed as [`CONSUME_ALL`] does, with
+/// its event. One row per check in the arrays' order: the bucket's hits (`NULL` when the
+/// verification was not as read) and the attempts after this one (`NULL` when it was not
+/// consumed).
+const CHECK_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], \
+       $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bool[], \
+       $9::text[], $10::text[]) WITH ORDINALITY AS i(now, verification_id, bucket_key, \
+         window_start, most, attempts, code_hmac, retire, detail, tags, n)), \
+     o AS (SELECT i.* FROM i JOIN verification v ON v.verification_id = i.verification_id \
+       AND v.status = 'pending' AND v.verified_at IS NULL AND v.expires_at > i.now \
+       AND v.retired_at IS NULL AND v.attempts = i.attempts AND v.attempts < v.max_attempts \
+       AND v.code_hmac = i.code_hmac), \
+     b AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) \
+       SELECT bucket_key, window_start, 0 FROM o ORDER BY bucket_key \
+       ON CONFLICT (bucket_key) DO UPDATE SET \
+         hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
+           THEN rate_bucket.hits ELSE 0 END, \
+         window_start = excluded.window_start \
+       RETURNING bucket_key, hits), \
+     u AS (UPDATE verification v SET attempts = v.attempts + 1, status = 'verified', \
+         verified_at = o.now, updated_at = o.now, \
+         retired_at = CASE WHEN o.retire THEN o.now ELSE NULL END \
+       FROM o JOIN b ON b.bucket_key = o.bucket_key \
+       WHERE v.verification_id = o.verification_id AND v.status = 'pending' \
+         AND v.verified_at IS NULL AND v.expires_at > o.now AND v.retired_at IS NULL \
+         AND v.attempts = o.attempts AND v.attempts < v.max_attempts \
+         AND v.code_hmac = o.code_hmac AND b.hits < o.most \
+       RETURNING v.verification_id, v.attempts, v.app_id, v.channel, v.provider, v.country), \
+     e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, channel, \
+         provider, country, tags) \
+       SELECT u.verification_id, 'verified', o.detail, o.now, u.app_id, u.channel, \
+         u.provider, u.country, o.tags \
+       FROM u JOIN o ON o.verification_id = u.verification_id ORDER BY o.n) \
+     SELECT b.hits AS held, u.attempts FROM i \
+     LEFT JOIN o ON o.verification_id = i.verification_id \
+     LEFT JOIN b ON b.bucket_key = o.bucket_key \
+     LEFT JOIN u ON u.verification_id = i.verification_id ORDER BY i.n";

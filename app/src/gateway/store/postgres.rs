@@ -3,7 +3,7 @@
 
 use super::{
     group_commit::GroupCommit,
-    pg_batch::{Batches, Budget, Consume, Create, Settle},
+    pg_batch::{Batches, Budget, Check, Checked, Consume, Create, Settle},
     readers::Readers,
     sql::{sql_store, FINISH},
     stats::tags,
@@ -33,7 +33,8 @@ pub struct PostgresStore {
     creates: Batches<Create>,
     /// The group commit of its outbox's outcomes.
     settles: Batches<Settle>,
-    /// The group commit of its checks' two statements.
+    /// The group commit of its checks: a right code's one statement, otherwise two.
+    checks: Batches<Check>,
     budgets: Batches<Budget>,
     consumes: Batches<Consume>,
 }
@@ -53,6 +54,7 @@ impl PostgresStore {
         Ok(Self {
             creates: Batches::start(pool.clone()),
             settles: Batches::start(pool.clone()),
+            checks: Batches::start(pool.clone()),
             budgets: Batches::start(pool.clone()),
             consumes: Batches::start(pool.clone()),
             pool,
@@ -115,19 +117,51 @@ impl PostgresStore {
         self.settles.write(settle).await
     }
 
-    /// One check in two statements, each in a batch of its kind that commits by itself
-    /// (`pg_batch.rs`): the address's failure budget and the attempt ([`Budget`]), then,
-    /// after the comparison in constant time here, either the consumption with its event
-    /// and the budget given back ([`Consume`]) or the failure's event. The attempt is
-    /// counted and committed before the code is compared, so what happens after (a lost
-    /// connection, a crash) can only leave an attempt counted, never a guess uncounted.
-    /// The last attempt's failure locks the verification and records both events in a
-    /// transaction of its own.
+    /// A right code for a verification still as the check read it is one statement in a
+    /// batch that commits by itself ([`Check`], `pg_batch.rs`): the code is compared in
+    /// constant time here with the digest the check read, and the statement counts the
+    /// attempt and consumes the verification only if that digest and the attempts are
+    /// still the verification's, so nothing is answered that was not committed. Any other
+    /// check is two statements, each in a batch of its kind: the address's failure budget
+    /// and the attempt ([`Budget`]), then, after the comparison with the digest it
+    /// returned, either the consumption with its event and the budget given back
+    /// ([`Consume`]) or the failure's event. There the attempt is counted and committed
+    /// before the code is compared, so what happens after (a lost connection, a crash) can
+    /// only leave an attempt counted, never a guess uncounted. The last attempt's failure
+    /// locks the verification and records both events in a transaction of its own.
     async fn attempt_in_batch(
         &self,
         a: &Attempt,
         code: &CodeDigests,
     ) -> Result<AttemptOutcome, StoreError> {
+        // A right code for a pending verification, compared with what the check read:
+        // counted and consumed in one statement, if the verification is still as read.
+        if !a.reconfirm && code.matches(&a.seen.code_hmac) {
+            let detail = serde_json::json!({
+                "after_ms": a.now - a.seen.created_at,
+                "wrong": a.seen.attempts,
+            });
+            let checked = self
+                .checks
+                .write(Check {
+                    now: a.now,
+                    verification_id: a.verification_id,
+                    key: a.budget_key.clone(),
+                    window: a.budget_window,
+                    max: a.budget_max,
+                    attempts: i64::from(a.seen.attempts),
+                    code_hmac: a.seen.code_hmac.clone(),
+                    retire: a.retire,
+                    tags: tags("verified", &detail),
+                    detail: detail.to_string(),
+                })
+                .await?;
+            match checked {
+                Checked::Verified(attempts) => return Ok(AttemptOutcome::Verified { attempts }),
+                Checked::OverBudget => return Ok(AttemptOutcome::OverBudget),
+                Checked::Changed => {}
+            }
+        }
         let on = if a.reconfirm {
             Status::Verified
         } else {

@@ -166,6 +166,17 @@ pub struct Attempt {
     /// The verification is already verified and was kept (otpgateway's `skip_delete`): the
     /// code is compared again within the same attempt budget, and the status never changes.
     pub reconfirm: bool,
+    /// The verification as the check read it: on PostgreSQL a right code for a record
+    /// still as read is counted and consumed in one statement.
+    pub seen: Seen,
+}
+
+/// What a check read of its verification before its attempt.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub attempts: u32,
+    pub code_hmac: Vec<u8>,
+    pub created_at: i64,
 }
 
 /// What one check did.

@@ -7,7 +7,7 @@ use crate::gateway::{
     error::EngineError,
     handle::Gateway,
     limits, metrics,
-    store::{AppRecord, Attempt, AttemptOutcome, VerificationRecord},
+    store::{AppRecord, Attempt, AttemptOutcome, Seen, VerificationRecord},
     verify::read::spec_of,
 };
 use crate::model::{CheckResult, Status, VerificationId};
@@ -136,6 +136,11 @@ impl Gateway {
             budget_max: fail_cap.max,
             retire: matches!(mode, CheckMode::Otpgateway { retire: true }),
             reconfirm,
+            seen: Seen {
+                attempts: record.attempts,
+                code_hmac: record.code_hmac.clone(),
+                created_at: record.created_at,
+            },
         };
         // The code's digests are made before the check takes the writer. An
         // authenticator-app code is compared with its factor's window here, and its time
