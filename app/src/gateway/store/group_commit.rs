@@ -29,7 +29,7 @@
 //! first commits the open batch (answering its writes), so the two never wait on each
 //! other's lock.
 
-use super::StoreError;
+use super::{checkpoints::Checkpoints, StoreError};
 use rusqlite::CachedStatement;
 use sqlx::SqliteConnection;
 use std::{
@@ -260,6 +260,9 @@ struct Lane {
     tickets: std::sync::Mutex<Vec<Ticket>>,
     /// The open batch; `None` while no batch transaction is open.
     batch: Option<Batch>,
+    /// The checkpoint thread, told of each direct commit (`checkpoints.rs`); `None`:
+    /// SQLite's own checkpoints, inside commits.
+    checkpoints: Option<Arc<Checkpoints>>,
 }
 
 impl std::fmt::Debug for Lane {
@@ -275,7 +278,11 @@ impl GroupCommit {
     /// the committer (a task of the current runtime) and the direct writer (a thread that
     /// drives its few awaits through the runtime's handle); they stop when the last handle
     /// is dropped.
-    pub(super) fn new(conn: SqliteConnection, direct: rusqlite::Connection) -> Self {
+    pub(super) fn new(
+        conn: SqliteConnection,
+        direct: rusqlite::Connection,
+        checkpoints: Option<Arc<Checkpoints>>,
+    ) -> Self {
         // Every statement of the hot writes stays prepared.
         direct.set_prepared_statement_cache_capacity(64);
         let lane = Arc::new(Mutex::new(Lane {
@@ -285,6 +292,7 @@ impl GroupCommit {
             in_doubt: false,
             tickets: std::sync::Mutex::default(),
             batch: None,
+            checkpoints,
         }));
         let wake = Arc::new(Notify::new());
         let queue = Arc::new(Queue::default());
@@ -670,6 +678,11 @@ impl Lane {
         }
         self.batch = None;
         self.committed(batch, started);
+        if let Some(checkpoints) = self.checkpoints.clone() {
+            checkpoints.committed();
+            // Answered already: only the writes queued meanwhile wait for the copy.
+            checkpoints.catch_up(self.direct());
+        }
     }
 
     /// Rolls back the savepoint of the direct write that holds the lane.
@@ -803,7 +816,7 @@ mod tests {
             .await
             .unwrap();
         let direct = rusqlite::Connection::open(&path).unwrap();
-        (GroupCommit::new(conn, direct), path)
+        (GroupCommit::new(conn, direct, None), path)
     }
 
     fn insert(db: &rusqlite::Connection, k: &str) -> Result<(), StoreError> {

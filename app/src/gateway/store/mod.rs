@@ -8,6 +8,7 @@
 //! Timestamps are Unix milliseconds supplied by the engine's clock.
 
 mod apps;
+mod checkpoints;
 mod counters;
 mod deliveries;
 mod direct;

@@ -2,6 +2,7 @@
 //! several readers.
 
 use super::{
+    checkpoints::Checkpoints,
     group_commit::{GroupCommit, Write},
     readers::Readers,
     sql::sql_store,
@@ -52,7 +53,8 @@ impl SqliteStore {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
-                .pragma("temp_store", "MEMORY"),
+                .pragma("temp_store", "MEMORY")
+                .pragma("wal_autocheckpoint", "0"),
         )
         .await?;
         sqlx::migrate!("../migrations/sqlite")
@@ -69,11 +71,14 @@ impl SqliteStore {
         // in a sub-journal; past 64 KiB that goes to a temporary file, written with a
         // system call per page. In memory it stays (`temp_store`).
         direct.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
+             PRAGMA wal_autocheckpoint = 0;",
         )?;
         // A file that cannot be written (a read-only disk or file) is refused here, at
         // start, rather than at the first write.
         direct.execute_batch("BEGIN IMMEDIATE; ROLLBACK;")?;
+        // The writer's connections leave the WAL's checkpoints to a thread of their own.
+        let checkpoints = Checkpoints::start(options.get_filename().to_owned())?;
         let readers = Readers::new(options.get_filename().to_owned());
         let pool = SqlitePoolOptions::new()
             .max_connections(Self::READERS)
@@ -81,7 +86,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             pool,
-            writer: Arc::new(GroupCommit::new(writer, direct)),
+            writer: Arc::new(GroupCommit::new(writer, direct, Some(checkpoints))),
             readers: Arc::new(readers),
             views: Arc::default(),
         })

@@ -1,0 +1,204 @@
+//! SQLite's WAL checkpoints, on a thread of their own.
+//!
+//! A commit appends the pages it changed to the WAL; a checkpoint copies them back into
+//! the database file and syncs both, so that the WAL can start over. Left to SQLite, the
+//! commit that takes the WAL past 1,000 pages does the checkpoint itself, on the writer's
+//! thread, before its batch is answered: every write queued meanwhile waits for it.
+//!
+//! Here the writer's connections never checkpoint (`wal_autocheckpoint = 0`). This
+//! thread copies, on a connection of its own, what the writer committed, woken every
+//! [`COMMITS_PER_PASS`] commits (and at least every [`IDLE_PASS`]); SQLite lets a
+//! checkpoint run beside a writer, copying the frames committed before it began. A WAL
+//! starts over only at a write that finds every frame of it copied, which a writer that
+//! never stops seldom finds: once the WAL holds [`RESTART_FRAMES`], the thread asks the
+//! writer to copy, between two batches, the few frames committed during its last pass
+//! (`Checkpoints::catch_up`), after which the writer's next batch starts the WAL over.
+//! The durability is SQLite's own either way: a checkpoint syncs the WAL before it writes
+//! the database file, and nothing it does changes what a commit guarantees.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicBool, AtomicU32, Ordering},
+        Arc, Condvar, Mutex, PoisonError, Weak,
+    },
+    time::Duration,
+};
+
+/// Commits of the writer between two passes.
+const COMMITS_PER_PASS: u32 = 32;
+
+/// The longest wait between two passes (writes that came through the other connection,
+/// or the last ones before a quiet spell).
+const IDLE_PASS: Duration = Duration::from_millis(200);
+
+/// The WAL's length (in pages) past which the writer is asked to let it start over.
+const RESTART_FRAMES: i64 = 2048;
+
+/// What the writer and the checkpoint thread share.
+#[derive(Debug, Default)]
+pub(super) struct Checkpoints {
+    /// The writer's commits since the last wake-up.
+    commits: AtomicU32,
+    /// Set by the thread: the writer's next pause copies what is left.
+    catch_up: AtomicBool,
+    wake: Mutex<bool>,
+    woken: Condvar,
+}
+
+impl Checkpoints {
+    /// Starts the thread on `path`; it stops within [`IDLE_PASS`] of the last handle's
+    /// drop.
+    pub(super) fn start(path: PathBuf) -> Result<Arc<Self>, rusqlite::Error> {
+        let db = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        db.busy_timeout(Duration::from_secs(5))?;
+        let shared = Arc::new(Self::default());
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run(&db, &weak))
+            .expect("the checkpoint thread starts");
+        Ok(shared)
+    }
+
+    /// Told by the writer after each of its commits.
+    pub(super) fn committed(&self) {
+        if self.commits.fetch_add(1, Ordering::Relaxed) + 1 >= COMMITS_PER_PASS {
+            self.commits.store(0, Ordering::Relaxed);
+            self.ring();
+        }
+    }
+
+    /// Between two of the writer's batches: copies what is left of the WAL on `db` (the
+    /// writer's connection) when the thread asked for it, and asks again after the next
+    /// commit until nothing was left.
+    pub(super) fn catch_up(&self, db: &rusqlite::Connection) {
+        if !self.catch_up.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        match pass(db) {
+            Ok(true) => {}
+            Ok(false) => self.catch_up.store(true, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+                self.catch_up.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn ring(&self) {
+        *self.wake.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.woken.notify_one();
+    }
+
+    /// Waits for a wake-up or [`IDLE_PASS`].
+    fn wait(&self) {
+        let rung = self.wake.lock().unwrap_or_else(PoisonError::into_inner);
+        let (mut rung, _) = self
+            .woken
+            .wait_timeout_while(rung, IDLE_PASS, |rung| !*rung)
+            .unwrap_or_else(PoisonError::into_inner);
+        *rung = false;
+    }
+}
+
+/// One passive checkpoint on `db`: whether it copied every frame of the WAL (`false`
+/// when another checkpoint was running, or a reader still needed older frames).
+pub(super) fn pass(db: &rusqlite::Connection) -> rusqlite::Result<bool> {
+    db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        let (busy, wal, copied): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        Ok(busy == 0 && copied == wal)
+    })
+}
+
+/// The checkpoint thread's pass: the WAL's length in pages.
+fn thread_pass(db: &rusqlite::Connection) -> rusqlite::Result<i64> {
+    db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+}
+
+fn run(db: &rusqlite::Connection, shared: &Weak<Checkpoints>) {
+    loop {
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        shared.wait();
+        match thread_pass(db) {
+            // Even a pass that copied it all leaves the frames committed since: the WAL
+            // starts over only at a write that finds none left.
+            Ok(wal) if wal >= RESTART_FRAMES => {
+                shared.catch_up.store(true, Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            // A busy database (another process's checkpoint) is tried again at the next
+            // pass; so is anything else, which the writer's own commits will report too.
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes the same rows through a writer that never checkpoints, with the checkpoint
+    /// thread beside it or not; answers the WAL file's size at the end.
+    fn wal_after_writes(with_thread: bool) -> u64 {
+        let path = std::env::temp_dir().join(format!(
+            "otpgate-checkpoints-{}.db",
+            crate::gateway::secret::random_id()
+        ));
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                 PRAGMA wal_autocheckpoint = 0; \
+                 CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB NOT NULL); \
+                 CREATE INDEX t_v ON t (v);",
+            )
+            .unwrap();
+        let checkpoints = with_thread.then(|| Checkpoints::start(path.clone()).unwrap());
+        let mut k = 0_i64;
+        for _ in 0..1000 {
+            let tx = writer.unchecked_transaction().unwrap();
+            for _ in 0..30 {
+                k += 1;
+                // Values all over the index, so each commit changes pages everywhere.
+                let v: Vec<u8> = (0..200)
+                    .map(|i| (k.wrapping_mul(2_654_435_761) >> (i % 24)) as u8)
+                    .collect();
+                tx.execute("INSERT INTO t (k, v) VALUES (?1, ?2)", (k, v))
+                    .unwrap();
+            }
+            tx.commit().unwrap();
+            if let Some(checkpoints) = &checkpoints {
+                checkpoints.committed();
+                checkpoints.catch_up(&writer);
+            }
+        }
+        let wal_path = path.with_extension("db-wal");
+        let wal = std::fs::metadata(&wal_path).unwrap().len();
+        let rows: i64 = writer
+            .query_row("SELECT count(*) FROM t", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(rows, k, "every committed row is there");
+        drop((writer, checkpoints));
+        for file in [path.clone(), wal_path, path.with_extension("db-shm")] {
+            let _ = std::fs::remove_file(file);
+        }
+        wal
+    }
+
+    /// A writer that never pauses for long still sees its WAL start over: with the thread
+    /// and the writer's catch-ups, the WAL stays a small part of what it grows to without.
+    #[test]
+    fn the_wal_starts_over_under_a_writer_that_never_stops() {
+        let (without, with) = (wal_after_writes(false), wal_after_writes(true));
+        assert!(
+            with * 4 < without,
+            "the WAL holds {with} bytes with the thread, {without} without"
+        );
+    }
+}
