@@ -12,7 +12,7 @@ use app::{
         code::{Alphabet, CodeHasher, CodeKey, CodeSpec, OtpCode},
         store::{
             Attempt, AttemptOutcome, DeliveryOutcome, Lease, NewDelivery, NewVerification,
-            PostgresStore, SendCount, SqliteStore, Store, StoreError,
+            PostgresStore, Seen, SendCount, SqliteStore, Store, StoreError,
         },
         CheckMode, CreateRequest, CustomCode, EngineError, Gateway,
     },
@@ -348,32 +348,38 @@ async fn refused_attempts_spend_nothing(backend: Backend) {
     let hasher = CodeHasher::new(vec![CodeKey::from_bytes([3; 32])]).unwrap();
     let code =
         |text: &str| OtpCode::parse(text, CodeSpec::new(6, Alphabet::Digits).unwrap()).unwrap();
-    let mut ids = Vec::new();
+    let mut records = Vec::new();
     for name in ["open", "closed"] {
         let new = new_row(
             app.app_id,
             name,
             hasher.hash("refused", name, &code("123456")),
         );
-        ids.push(
-            store
-                .insert_verification(&new, None)
-                .await
-                .unwrap()
-                .record
-                .verification_id,
-        );
+        records.push(store.insert_verification(&new, None).await.unwrap().record);
     }
-    let attempt = |verification_id: i64, budget_max: i64| Attempt {
-        verification_id,
-        now: 2_000,
-        budget_key: "fail_addr:test".into(),
-        budget_window: 0,
-        budget_max,
-        retire: false,
-        reconfirm: false,
+    // Each check as if it had read the row as it was written (later checks find it
+    // changed since, as a check racing another does).
+    let attempt = |verification_id: i64, budget_max: i64| {
+        let read = records
+            .iter()
+            .find(|r| r.verification_id == verification_id)
+            .unwrap();
+        Attempt {
+            verification_id,
+            now: 2_000,
+            budget_key: "fail_addr:test".into(),
+            budget_window: 0,
+            budget_max,
+            retire: false,
+            reconfirm: false,
+            seen: Seen {
+                attempts: read.attempts,
+                code_hmac: read.code_hmac.clone(),
+                created_at: read.created_at,
+            },
+        }
     };
-    let (open_id, closed_id) = (ids[0], ids[1]);
+    let (open_id, closed_id) = (records[0].verification_id, records[1].verification_id);
     let right = |name: &str| hasher.digests("refused", name, &code("123456"));
     let wrong = |name: &str| hasher.digests("refused", name, &code("000000"));
     assert_eq!(
