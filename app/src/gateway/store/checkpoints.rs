@@ -38,7 +38,7 @@ const RESTART_FRAMES: i64 = 2048;
 /// What the writer and the checkpoint thread share.
 #[derive(Debug, Default)]
 pub(super) struct Checkpoints {
-    /// The writer's commits since the last wake-up.
+    /// The writer's commits (wrapping), each [`COMMITS_PER_PASS`]th waking the thread.
     commits: AtomicU32,
     /// Set by the thread: the writer's next pause copies what is left.
     catch_up: AtomicBool,
@@ -66,8 +66,8 @@ impl Checkpoints {
 
     /// Told by the writer after each of its commits.
     pub(super) fn committed(&self) {
-        if self.commits.fetch_add(1, Ordering::Relaxed) + 1 >= COMMITS_PER_PASS {
-            self.commits.store(0, Ordering::Relaxed);
+        let commits = self.commits.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        if commits.is_multiple_of(COMMITS_PER_PASS) {
             self.ring();
         }
     }
@@ -79,13 +79,15 @@ impl Checkpoints {
         if !self.catch_up.swap(false, Ordering::Relaxed) {
             return;
         }
-        match pass(db) {
-            Ok(true) => {}
-            Ok(false) => self.catch_up.store(true, Ordering::Relaxed),
-            Err(e) => {
+        let complete = pass(db).map_or_else(
+            |e| {
                 tracing::warn!(error = %e, "WAL checkpoint failed");
-                self.catch_up.store(true, Ordering::Relaxed);
-            }
+                false
+            },
+            |pass| pass.complete,
+        );
+        if !complete {
+            self.catch_up.store(true, Ordering::Relaxed);
         }
     }
 
@@ -105,18 +107,24 @@ impl Checkpoints {
     }
 }
 
-/// One passive checkpoint on `db`: whether it copied every frame of the WAL (`false`
-/// when another checkpoint was running, or a reader still needed older frames).
-pub(super) fn pass(db: &rusqlite::Connection) -> rusqlite::Result<bool> {
-    db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-        let (busy, wal, copied): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        Ok(busy == 0 && copied == wal)
-    })
+/// What one passive checkpoint found.
+struct Pass {
+    /// The WAL's length, in pages.
+    wal: i64,
+    /// Every frame of it copied (`false` when another checkpoint was running, or a reader
+    /// still needed older frames).
+    complete: bool,
 }
 
-/// The checkpoint thread's pass: the WAL's length in pages.
-fn thread_pass(db: &rusqlite::Connection) -> rusqlite::Result<i64> {
-    db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+/// One passive checkpoint on `db`.
+fn pass(db: &rusqlite::Connection) -> rusqlite::Result<Pass> {
+    db.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        let (busy, wal, copied): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
+        Ok(Pass {
+            wal,
+            complete: busy == 0 && copied == wal,
+        })
+    })
 }
 
 fn run(db: &rusqlite::Connection, shared: &Weak<Checkpoints>) {
@@ -125,10 +133,10 @@ fn run(db: &rusqlite::Connection, shared: &Weak<Checkpoints>) {
             return;
         };
         shared.wait();
-        match thread_pass(db) {
+        match pass(db) {
             // Even a pass that copied it all leaves the frames committed since: the WAL
             // starts over only at a write that finds none left.
-            Ok(wal) if wal >= RESTART_FRAMES => {
+            Ok(Pass { wal, .. }) if wal >= RESTART_FRAMES => {
                 shared.catch_up.store(true, Ordering::Relaxed);
             }
             Ok(_) => {}

@@ -14,7 +14,7 @@ use super::{
         INSERT_DELIVERY, INSERT_LEASED_DELIVERY, INSERT_VERIFICATION, MARK_COUNTED, PEEK,
         RECONFIRM, TRIM_INBOX,
     },
-    stats::{counted_under, country_prefix},
+    stats::{counted_under, country_prefix, verified_detail},
     Attempt, AttemptOutcome, ClaimedDelivery, DeliveryOutcome, DevMessage, Inserted, NewDelivery,
     NewVerification, StoreError, VerificationRecord, DEV_INBOX_SIZE,
 };
@@ -275,11 +275,7 @@ impl GroupCommit {
                     let detail = json!({ "verified": true, "attempts_left": left });
                     ("recheck", detail, RECONFIRM)
                 } else {
-                    // How long it took and how many wrong codes came first, for stats.
-                    let detail = json!({
-                        "after_ms": now - created_at,
-                        "wrong": attempts.saturating_sub(1),
-                    });
+                    let detail = verified_detail(now - created_at, attempts.saturating_sub(1));
                     ("verified", detail, CONSUME)
                 };
                 if bound(db, consume, &[&now, &a.retire, &id])?.raw_execute()? != 1 {

@@ -6,7 +6,7 @@ use super::{
     pg_batch::{Batches, Budget, Check, Checked, Consume, Create, Settle},
     readers::Readers,
     sql::{sql_store, FINISH},
-    stats::tags,
+    stats::{tags, verified_detail},
     views::Views,
     Attempt, AttemptOutcome, DeliveryOutcome, DeliveryStore, DevMessage, EventStore, Inserted,
     NewDelivery, NewVerification, StoreError,
@@ -137,10 +137,7 @@ impl PostgresStore {
         // A right code for a pending verification, compared with what the check read:
         // counted and consumed in one statement, if the verification is still as read.
         if !a.reconfirm && code.matches(&a.seen.code_hmac) {
-            let detail = serde_json::json!({
-                "after_ms": a.now - a.seen.created_at,
-                "wrong": a.seen.attempts,
-            });
+            let detail = verified_detail(a.now - a.seen.created_at, a.seen.attempts);
             let checked = self
                 .checks
                 .write(Check {
@@ -196,13 +193,9 @@ impl PostgresStore {
                     serde_json::json!({ "verified": true, "attempts_left": left }),
                 )
             } else {
-                // How long it took and how many wrong codes came first, for stats.
                 (
                     "verified",
-                    serde_json::json!({
-                        "after_ms": a.now - counted.created_at,
-                        "wrong": attempts.saturating_sub(1),
-                    }),
+                    verified_detail(a.now - counted.created_at, attempts.saturating_sub(1)),
                 )
             };
             let consumed = self
