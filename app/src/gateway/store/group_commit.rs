@@ -29,7 +29,7 @@
 //! first commits the open batch (answering its writes), so the two never wait on each
 //! other's lock.
 
-use super::{checkpoints::Checkpoints, StoreError};
+use super::{checkpoints::Checkpoints, fan_out, StoreError};
 use rusqlite::CachedStatement;
 use sqlx::SqliteConnection;
 use std::{
@@ -239,6 +239,9 @@ enum Side {
 struct Batch {
     on: Side,
     opened_at: Instant,
+    /// The events above this id are the batch's, added to the rollups and the webhook
+    /// queue before it commits (`fan_out.rs`); `None` where the writer does not do that.
+    mark: Option<i64>,
 }
 
 struct Lane {
@@ -255,6 +258,9 @@ struct Lane {
     /// knows what state the connection is in, so the batch is rolled back and its writes
     /// are told they failed.
     in_doubt: bool,
+    /// A lone statement on the sqlx connection was dropped unfinished: the batch's mark is
+    /// lowered before anything else runs, as its commit would have (`Lane::lower_mark`).
+    stale_mark: bool,
     /// The writes of the open batch, answered when it ends. Only ever reached through
     /// `&mut Lane` (`Lane::tickets`); the mutex makes the lane `Sync`.
     tickets: std::sync::Mutex<Vec<Ticket>>,
@@ -263,6 +269,9 @@ struct Lane {
     /// The checkpoint thread, told of each direct commit (`checkpoints.rs`); `None`:
     /// SQLite's own checkpoints, inside commits.
     checkpoints: Option<Arc<Checkpoints>>,
+    /// Whether each batch adds its events to the rollups and the webhook queue before it
+    /// commits (`fan_out.rs`): the store's schema has them.
+    fan_out: bool,
 }
 
 impl std::fmt::Debug for Lane {
@@ -277,11 +286,13 @@ impl GroupCommit {
     /// Takes `conn` and `direct` (two connections to one file) as the one writer and starts
     /// the committer (a task of the current runtime) and the direct writer (a thread that
     /// drives its few awaits through the runtime's handle); they stop when the last handle
-    /// is dropped.
+    /// is dropped. With `fan_out`, each batch adds its events to the rollups and the
+    /// webhook queue before it commits.
     pub(super) fn new(
         conn: SqliteConnection,
         direct: rusqlite::Connection,
         checkpoints: Option<Arc<Checkpoints>>,
+        fan_out: bool,
     ) -> Self {
         // Every statement of the hot writes stays prepared.
         direct.set_prepared_statement_cache_capacity(64);
@@ -290,9 +301,11 @@ impl GroupCommit {
             conn,
             dirty: false,
             in_doubt: false,
+            stale_mark: false,
             tickets: std::sync::Mutex::default(),
             batch: None,
             checkpoints,
+            fan_out,
         }));
         let wake = Arc::new(Notify::new());
         let queue = Arc::new(Queue::default());
@@ -453,6 +466,9 @@ impl Write {
                 return Err(lane.abort(Arc::new(e)).await);
             }
         }
+        if let Err(e) = lane.lower_mark().await {
+            return Err(lane.abort(Arc::new(e)).await);
+        }
         self.wait(lane).await
     }
 
@@ -517,8 +533,10 @@ impl DerefMut for Write {
 impl Drop for Write {
     fn drop(&mut self) {
         if let Some(mut lane) = self.lane.take() {
-            // A lone statement either ran or failed whole; a savepoint is undone.
+            // A lone statement either ran or failed whole (and may have deleted the
+            // newest events); a savepoint is undone.
             lane.dirty |= self.savepoint;
+            lane.stale_mark |= !self.savepoint;
             self.wake.notify_one();
         }
     }
@@ -534,14 +552,75 @@ impl Lane {
             None => {}
         }
         match side {
-            Side::Sqlx => self.step("BEGIN IMMEDIATE").await?,
-            Side::Direct => self.direct_step("BEGIN IMMEDIATE")?,
+            Side::Sqlx => {
+                self.step("BEGIN IMMEDIATE").await?;
+                let mark = match self.fan_out {
+                    true => match self.doubtful(fan_out::last_sqlx).await {
+                        Ok(mark) => Some(mark),
+                        Err(e) => {
+                            let _ = self.step("ROLLBACK").await;
+                            return Err(e.into());
+                        }
+                    },
+                    false => None,
+                };
+                self.batch = Some(Batch {
+                    on: side,
+                    opened_at: Instant::now(),
+                    mark,
+                });
+            }
+            Side::Direct => self.begin_direct()?,
         }
+        Ok(())
+    }
+
+    /// Opens a batch on the direct connection, with its mark.
+    fn begin_direct(&mut self) -> rusqlite::Result<()> {
+        self.direct_step("BEGIN IMMEDIATE")?;
+        let mark = match self.fan_out {
+            true => match fan_out::last(self.direct()) {
+                Ok(mark) => Some(mark),
+                Err(e) => {
+                    let _ = self.direct().execute_batch("ROLLBACK");
+                    return Err(e);
+                }
+            },
+            false => None,
+        };
         self.batch = Some(Batch {
-            on: side,
+            on: Side::Direct,
             opened_at: Instant::now(),
+            mark,
         });
         Ok(())
+    }
+
+    /// After a write on the sqlx connection: should it have deleted the newest events, the
+    /// batch's mark comes down to the largest id left (see `fan_out.rs`).
+    async fn lower_mark(&mut self) -> Result<(), sqlx::Error> {
+        if let Some(Batch {
+            mark: Some(mark), ..
+        }) = self.batch
+        {
+            let last = self.doubtful(fan_out::last_sqlx).await?;
+            if let Some(batch) = self.batch.as_mut() {
+                batch.mark = Some(mark.min(last));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `work` on the sqlx connection as a statement that moves the batch's state (see
+    /// [`step`](Self::step)).
+    async fn doubtful<T>(
+        &mut self,
+        work: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        self.in_doubt = true;
+        let done = work(&mut self.conn).await;
+        self.in_doubt = false;
+        done
     }
 
     /// The open batch's writes.
@@ -599,14 +678,10 @@ impl Lane {
     fn run_job(&mut self, job: Job) {
         crate::gateway::metrics::write_queued(job.queued.elapsed());
         if self.batch.is_none() {
-            if let Err(e) = self.direct_step("BEGIN IMMEDIATE") {
+            if let Err(e) = self.begin_direct() {
                 job.write.refuse(Arc::new(e));
                 return;
             }
-            self.batch = Some(Batch {
-                on: Side::Direct,
-                opened_at: Instant::now(),
-            });
         }
         let held_since = Instant::now();
         if job.savepoint {
@@ -672,6 +747,12 @@ impl Lane {
             return;
         };
         let started = Instant::now();
+        if let Some(mark) = batch.mark {
+            if let Err(e) = fan_out::add(self.direct(), mark) {
+                self.abort_direct(Arc::new(e));
+                return;
+            }
+        }
         if let Err(e) = self.direct_step("COMMIT") {
             self.abort_direct(Arc::new(e));
             return;
@@ -720,6 +801,11 @@ impl Lane {
             // On failure `undo` has failed the batch already.
             let _ = self.undo().await;
         }
+        if std::mem::take(&mut self.stale_mark) {
+            if let Err(e) = self.lower_mark().await {
+                self.abort(Arc::new(e)).await;
+            }
+        }
     }
 
     /// The batch cannot go on (SQLite may already have rolled it back): rolls back what
@@ -746,6 +832,15 @@ impl Lane {
             return;
         }
         let started = Instant::now();
+        if let Some(mark) = batch.mark {
+            let added = self
+                .doubtful(async |conn| fan_out::add_sqlx(conn, mark).await)
+                .await;
+            if let Err(e) = added {
+                self.abort(Arc::new(e)).await;
+                return;
+            }
+        }
         if let Err(e) = self.step("COMMIT").await {
             self.abort(Arc::new(e)).await;
             return;
@@ -816,7 +911,7 @@ mod tests {
             .await
             .unwrap();
         let direct = rusqlite::Connection::open(&path).unwrap();
-        (GroupCommit::new(conn, direct, None), path)
+        (GroupCommit::new(conn, direct, None, false), path)
     }
 
     fn insert(db: &rusqlite::Connection, k: &str) -> Result<(), StoreError> {
@@ -834,6 +929,105 @@ mod tests {
         let mut keys = db.prepare("SELECT k FROM t ORDER BY k").unwrap();
         let keys = keys.query_map([], |row| row.get(0)).unwrap();
         keys.collect::<Result<_, _>>().unwrap()
+    }
+
+    /// A batch's events reach the rollups and the webhook queue with its commit, also
+    /// when a write of the batch deleted the newest events first and the next event took
+    /// an id below the batch's mark again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_adds_its_events_even_after_the_newest_were_deleted() {
+        let path = std::env::temp_dir().join(format!(
+            "otpgate-fan-out-{}.db",
+            crate::gateway::secret::random_id()
+        ));
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
+        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
+        for sql in [
+            "CREATE TABLE event (event_id INTEGER PRIMARY KEY, kind TEXT NOT NULL, \
+             created_at INTEGER NOT NULL, app_id INTEGER, channel TEXT NOT NULL, \
+             provider TEXT NOT NULL, country TEXT NOT NULL, tags TEXT)",
+            "CREATE TABLE stat_hour (app_id INTEGER NOT NULL, hour INTEGER NOT NULL, \
+             channel TEXT NOT NULL, provider TEXT NOT NULL, country TEXT NOT NULL, \
+             metric TEXT NOT NULL, shard INTEGER NOT NULL, n INTEGER NOT NULL, \
+             PRIMARY KEY (app_id, hour, channel, provider, country, metric, shard))",
+            "CREATE TABLE app_webhook (webhook_id INTEGER PRIMARY KEY, app_id INTEGER, \
+             kinds TEXT NOT NULL)",
+            "CREATE TABLE webhook_message (message_id INTEGER PRIMARY KEY, \
+             webhook_id INTEGER NOT NULL, event_id INTEGER NOT NULL, \
+             next_attempt_at INTEGER NOT NULL, created_at INTEGER NOT NULL, \
+             updated_at INTEGER NOT NULL)",
+            "INSERT INTO app_webhook (app_id, kinds) VALUES (1, ',verified,')",
+        ] {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
+        let direct = rusqlite::Connection::open(&path).unwrap();
+        let writer = GroupCommit::new(conn, direct, None, true);
+        let event = |kind: &'static str, tags: Option<&'static str>| {
+            sqlx::query(
+                "INSERT INTO event (kind, created_at, app_id, channel, provider, country, tags) \
+                 VALUES ($1, 7200001, 1, 'email', 'smtp', '', $2)",
+            )
+            .bind(kind)
+            .bind(tags)
+        };
+        // Three events in a batch of their own, one of them with a tag.
+        for (kind, tags) in [
+            ("created", None),
+            ("verified", Some(r#"["tries:1"]"#)),
+            ("created", None),
+        ] {
+            let mut write = writer.begin_statement().await.unwrap();
+            event(kind, tags).execute(&mut *write).await.unwrap();
+            write.commit().await.unwrap();
+        }
+        // In one batch: the newest two go, and a new event takes the id 2 again.
+        {
+            let mut lane = writer.lane.clone().lock_owned().await;
+            lane.open(Side::Sqlx).await.unwrap();
+            assert_eq!(lane.batch.and_then(|b| b.mark), Some(3));
+            sqlx::query("DELETE FROM event WHERE event_id > 1")
+                .execute(&mut lane.conn)
+                .await
+                .unwrap();
+            lane.lower_mark().await.unwrap();
+            let id = event("verified", None)
+                .execute(&mut lane.conn)
+                .await
+                .unwrap()
+                .last_insert_rowid();
+            assert_eq!(id, 2, "SQLite gives the new event an id below the mark");
+            lane.end_batch().await;
+        }
+        let db = rusqlite::Connection::open(&path).unwrap();
+        let mut counts = db
+            .prepare("SELECT metric, hour, n FROM stat_hour ORDER BY metric")
+            .unwrap();
+        let counts: Vec<(String, i64, i64)> = counts
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            counts,
+            [
+                ("created".to_owned(), 7200000, 2),
+                ("tries:1".to_owned(), 7200000, 1),
+                ("verified".to_owned(), 7200000, 2),
+            ]
+        );
+        let messages: Vec<i64> = db
+            .prepare("SELECT event_id FROM webhook_message ORDER BY message_id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(messages, [2, 2], "one message for each verified event");
+        drop(writer);
+        let _ = std::fs::remove_file(&path);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

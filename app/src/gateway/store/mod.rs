@@ -14,6 +14,7 @@ mod deliveries;
 mod direct;
 mod events;
 mod factors;
+mod fan_out;
 mod group_commit;
 mod guard;
 mod pg_batch;

@@ -86,7 +86,7 @@ impl SqliteStore {
             .await?;
         Ok(Self {
             pool,
-            writer: Arc::new(GroupCommit::new(writer, direct, Some(checkpoints))),
+            writer: Arc::new(GroupCommit::new(writer, direct, Some(checkpoints), true)),
             readers: Arc::new(readers),
             views: Arc::default(),
         })
