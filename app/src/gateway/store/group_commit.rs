@@ -897,6 +897,12 @@ mod tests {
 
     /// A writer on a fresh file with one table, `t(k PRIMARY KEY)`, and the file's path.
     async fn writer() -> (GroupCommit, std::path::PathBuf) {
+        writer_with(&["CREATE TABLE t (k TEXT PRIMARY KEY)"], false).await
+    }
+
+    /// A writer on a fresh file made by `schema`, its batches fanning out their events or
+    /// not, and the file's path.
+    async fn writer_with(schema: &[&str], fan_out: bool) -> (GroupCommit, std::path::PathBuf) {
         let path = std::env::temp_dir().join(format!(
             "otpgate-group-commit-{}.db",
             crate::gateway::secret::random_id()
@@ -906,12 +912,11 @@ mod tests {
             .create_if_missing(true)
             .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
         let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
-        sqlx::query("CREATE TABLE t (k TEXT PRIMARY KEY)")
-            .execute(&mut conn)
-            .await
-            .unwrap();
+        for sql in schema {
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+        }
         let direct = rusqlite::Connection::open(&path).unwrap();
-        (GroupCommit::new(conn, direct, None, false), path)
+        (GroupCommit::new(conn, direct, None, fan_out), path)
     }
 
     fn insert(db: &rusqlite::Connection, k: &str) -> Result<(), StoreError> {
@@ -936,16 +941,7 @@ mod tests {
     /// an id below the batch's mark again.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_batch_adds_its_events_even_after_the_newest_were_deleted() {
-        let path = std::env::temp_dir().join(format!(
-            "otpgate-fan-out-{}.db",
-            crate::gateway::secret::random_id()
-        ));
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-        let mut conn = SqliteConnection::connect_with(&options).await.unwrap();
-        for sql in [
+        let schema = [
             "CREATE TABLE event (event_id INTEGER PRIMARY KEY, kind TEXT NOT NULL, \
              created_at INTEGER NOT NULL, app_id INTEGER, channel TEXT NOT NULL, \
              provider TEXT NOT NULL, country TEXT NOT NULL, tags TEXT)",
@@ -960,11 +956,8 @@ mod tests {
              next_attempt_at INTEGER NOT NULL, created_at INTEGER NOT NULL, \
              updated_at INTEGER NOT NULL)",
             "INSERT INTO app_webhook (app_id, kinds) VALUES (1, ',verified,')",
-        ] {
-            sqlx::query(sql).execute(&mut conn).await.unwrap();
-        }
-        let direct = rusqlite::Connection::open(&path).unwrap();
-        let writer = GroupCommit::new(conn, direct, None, true);
+        ];
+        let (writer, path) = writer_with(&schema, true).await;
         let event = |kind: &'static str, tags: Option<&'static str>| {
             sqlx::query(
                 "INSERT INTO event (kind, created_at, app_id, channel, provider, country, tags) \
