@@ -554,15 +554,16 @@ impl Lane {
         match side {
             Side::Sqlx => {
                 self.step("BEGIN IMMEDIATE").await?;
-                let mark = match self.fan_out {
-                    true => match self.doubtful(fan_out::last_sqlx).await {
+                let mark = if self.fan_out {
+                    match self.doubtful(fan_out::last_sqlx).await {
                         Ok(mark) => Some(mark),
                         Err(e) => {
                             let _ = self.step("ROLLBACK").await;
                             return Err(e.into());
                         }
-                    },
-                    false => None,
+                    }
+                } else {
+                    None
                 };
                 self.batch = Some(Batch {
                     on: side,
@@ -578,15 +579,16 @@ impl Lane {
     /// Opens a batch on the direct connection, with its mark.
     fn begin_direct(&mut self) -> rusqlite::Result<()> {
         self.direct_step("BEGIN IMMEDIATE")?;
-        let mark = match self.fan_out {
-            true => match fan_out::last(self.direct()) {
+        let mark = if self.fan_out {
+            match fan_out::last(self.direct()) {
                 Ok(mark) => Some(mark),
                 Err(e) => {
                     let _ = self.direct().execute_batch("ROLLBACK");
                     return Err(e);
                 }
-            },
-            false => None,
+            }
+        } else {
+            None
         };
         self.batch = Some(Batch {
             on: Side::Direct,
@@ -599,14 +601,12 @@ impl Lane {
     /// After a write on the sqlx connection: should it have deleted the newest events, the
     /// batch's mark comes down to the largest id left (see `fan_out.rs`).
     async fn lower_mark(&mut self) -> Result<(), sqlx::Error> {
-        if let Some(Batch {
-            mark: Some(mark), ..
-        }) = self.batch
-        {
-            let last = self.doubtful(fan_out::last_sqlx).await?;
-            if let Some(batch) = self.batch.as_mut() {
-                batch.mark = Some(mark.min(last));
-            }
+        let Some(mark) = self.batch.and_then(|b| b.mark) else {
+            return Ok(());
+        };
+        let last = self.doubtful(fan_out::last_sqlx).await?;
+        if let Some(batch) = &mut self.batch {
+            batch.mark = Some(mark.min(last));
         }
         Ok(())
     }
@@ -775,10 +775,8 @@ impl Lane {
     /// Runs a statement that moves the batch's state. Should the caller go away before
     /// it answers, `in_doubt` stays set for the next holder of the lane.
     async fn step(&mut self, sql: &str) -> Result<(), sqlx::Error> {
-        self.in_doubt = true;
-        let done = sqlx::query(sql).execute(&mut self.conn).await;
-        self.in_doubt = false;
-        done.map(drop)
+        self.doubtful(async |conn| sqlx::query(sql).execute(conn).await.map(drop))
+            .await
     }
 
     /// Rolls back the savepoint of the write that holds the lane.
