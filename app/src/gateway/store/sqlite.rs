@@ -169,13 +169,13 @@ impl SqliteStore {
     /// table sizes unless told to): a kept statement keeps its index lookups.
     const KEEP_PLANS: bool = true;
 
-    /// What the stats read as hourly rollups: kept by a trigger (migration 0013) in the
-    /// transaction of each event.
+    /// What the stats read as hourly rollups: kept by each write batch, for the events it
+    /// recorded, in its transaction (`fan_out.rs`).
     const STAT_HOURS: &'static str = "stat_hour";
     /// The events of `event e` already counted in `stat_hour`: all of them.
     const COUNTED: &'static str = "1 = 1";
 
-    /// The trigger counts each event as it is written: nothing to fold.
+    /// Each batch counts its events as it commits them: nothing to fold.
     async fn fold_events(_: &mut SqliteConnection) -> Result<u64, StoreError> {
         Ok(0)
     }
@@ -200,3 +200,120 @@ impl SqliteStore {
 }
 
 sql_store!(SqliteStore, Sqlite, "", "json_each(e.tags) AS t");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::migrate::Migrator;
+
+    const VERIFICATION: &str = "INSERT INTO verification (app_id, public_id, provider, \
+         channel, code_hmac, code_length, code_alphabet, max_attempts, max_sends, created_at, \
+         updated_at, expires_at, status) VALUES (1, ?1, 'console', 'email', x'00', 6, 'digits', \
+         3, 3, 0, 0, 0, ?2)";
+    const DELIVERY: &str = "INSERT INTO delivery (verification_id, route, address, \
+         next_attempt_at, created_at, updated_at, status) VALUES (1, '[]', 'a@example.com', 0, \
+         0, 0, ?1)";
+
+    /// Migration 0023 rewrites the two `status` CHECKs of a database that holds rows: the
+    /// rows stay, the file passes SQLite's integrity check (which tests every row against
+    /// the CHECKs), and the new definitions take exactly the old values.
+    #[tokio::test]
+    async fn the_status_checks_are_comparisons_that_take_the_same_values() {
+        let path = std::env::temp_dir().join(format!(
+            "otpgate-status-checks-{}.db",
+            crate::gateway::secret::random_id()
+        ));
+        let url = format!("sqlite://{}", path.display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let mut before = SqliteConnection::connect_with(&options).await.unwrap();
+        let all = sqlx::migrate!("../migrations/sqlite");
+        let earlier = Migrator {
+            migrations: all
+                .migrations
+                .iter()
+                .filter(|m| m.version < 23)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into(),
+            ..Migrator::DEFAULT
+        };
+        earlier.run(&mut before).await.unwrap();
+        for sql in [
+            "INSERT INTO app (namespace, name, created_at, updated_at) VALUES ('a', 'a', 0, 0)",
+            "INSERT INTO verification (app_id, public_id, provider, channel, code_hmac, \
+             code_length, code_alphabet, max_attempts, max_sends, created_at, updated_at, \
+             expires_at, status) VALUES (1, 'kept', 'console', 'email', x'00', 6, 'digits', 3, \
+             3, 0, 0, 0, 'verified')",
+            "INSERT INTO delivery (verification_id, route, address, next_attempt_at, \
+             created_at, updated_at, status) VALUES (1, '[]', 'a@example.com', 0, 0, 0, 'sent')",
+        ] {
+            sqlx::query(sql).execute(&mut before).await.unwrap();
+        }
+        before.close().await.unwrap();
+
+        let store = SqliteStore::connect(&url).await.unwrap();
+        // A connection opened after the migration, as the writer's direct one is.
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        for table in ["verification", "delivery"] {
+            let sql: String = db
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |row| row.get(0),
+                )
+                .unwrap();
+            assert!(sql.contains("CHECK (status = "), "{table}: {sql}");
+            assert!(!sql.contains(" IN ("), "{table}: {sql}");
+        }
+        let integrity: String = db
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        let kept: (String, String) = db
+            .query_row(
+                "SELECT v.status, d.status FROM verification v JOIN delivery d USING \
+                 (verification_id)",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, ("verified".to_owned(), "sent".to_owned()));
+
+        let refused = |e: rusqlite::Error| e.to_string().contains("CHECK constraint failed");
+        for (n, status) in ["pending", "verified", "expired", "locked", "cancelled"]
+            .into_iter()
+            .enumerate()
+        {
+            db.execute(VERIFICATION, [format!("v{n}").as_str(), status])
+                .unwrap();
+        }
+        for status in ["queued", "sending", "sent", "dead", "suppressed", "dropped"] {
+            db.execute(DELIVERY, [status]).unwrap();
+        }
+        for status in ["", "Pending", "bogus", "pending "] {
+            assert!(refused(
+                db.execute(VERIFICATION, ["x", status]).unwrap_err()
+            ));
+            assert!(refused(
+                db.execute("UPDATE verification SET status = ?1", [status])
+                    .unwrap_err()
+            ));
+        }
+        for status in ["", "Queued", "bogus", "verified"] {
+            assert!(refused(db.execute(DELIVERY, [status]).unwrap_err()));
+            assert!(refused(
+                db.execute("UPDATE delivery SET status = ?1", [status])
+                    .unwrap_err()
+            ));
+        }
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
