@@ -4,7 +4,9 @@
 //! (`sql/`) runs on PostgreSQL and ran here through sqlx, where every statement went to
 //! sqlx's worker thread and back while the one writer waited; here each whole write takes
 //! the writer for the microseconds SQLite needs. Same texts, same guarantees: each write is
-//! one savepoint in the batch, answered after the batch commits.
+//! kept or undone whole within the batch, and answered after the batch commits. A write
+//! that finds nothing to do before it has written anything ends in `Ending::Keep`, so the
+//! batch need not be written anew without it (`GroupCommit::run_write`).
 
 use super::{
     deliveries::ClaimedRow,
@@ -102,9 +104,10 @@ impl GroupCommit {
             ];
             match bound(db, &INSERT_VERIFICATION, &values)?.raw_execute() {
                 // The row it collides with may be another write of the same batch:
-                // answered after that commits, the caller can read it.
+                // answered after that commits, the caller can read it. SQLite undid the
+                // insert, and nothing else was written.
                 Err(e) if is_unique_violation(&e) => {
-                    return Ok(Ending::Undo(Err(StoreError::Conflict)))
+                    return Ok(Ending::Keep(Err(StoreError::Conflict)))
                 }
                 done => done?,
             };
@@ -156,7 +159,7 @@ impl GroupCommit {
                     row.get(6)?,
                 ))
             });
-            // In a savepoint: a row that cannot be read undoes the whole claim.
+            // A row that cannot be read fails the write: nothing of the claim is kept.
             Ok(Ending::Keep(rows.collect::<rusqlite::Result<_>>()?))
         })
         .await
@@ -181,8 +184,8 @@ impl GroupCommit {
         events: &[(&str, &str)],
         now: i64,
     ) -> Result<bool, StoreError> {
-        // What follows the settle needs a savepoint of its own: a part that fails must not
-        // leave the settle behind.
+        // What follows the settle makes it a write of several statements: a part that fails
+        // must not leave the settle behind.
         let owner = owner.to_owned();
         let outcome = outcome.clone();
         let kept = kept.cloned();
@@ -242,7 +245,8 @@ impl GroupCommit {
                 row.get(0)
             })?;
             if spent.unwrap_or(0) + 1 > a.budget_max {
-                return Ok(Ending::Undo(AttemptOutcome::OverBudget));
+                // Nothing written yet.
+                return Ok(Ending::Keep(AttemptOutcome::OverBudget));
             }
             let on = if a.reconfirm {
                 Status::Verified
@@ -263,7 +267,8 @@ impl GroupCommit {
                 },
             )?;
             let Some((attempts, max_attempts, code_hmac, created_at)) = counted else {
-                return Ok(Ending::Undo(AttemptOutcome::NotOpen));
+                // The count changed no row: nothing written.
+                return Ok(Ending::Keep(AttemptOutcome::NotOpen));
             };
             let attempts = counter(attempts, "attempts")?;
             let max_attempts = counter(max_attempts, "max_attempts")?;

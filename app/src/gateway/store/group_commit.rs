@@ -8,9 +8,9 @@
 //! that queue comes, which is after every write that was waiting when the first of the
 //! batch finished. Each caller is answered only after the commit that holds its write:
 //! nothing is acknowledged before SQLite has it with the same guarantee as a commit of
-//! its own. A write that fails or is rolled back undoes its savepoint alone; the batch's
-//! other writes go on. If the batch itself fails (its commit, or an error that makes
-//! SQLite roll the whole transaction back), every write in it is told so.
+//! its own. A write that fails or is rolled back is undone alone; the batch's other writes
+//! go on. If the batch itself fails (its commit, or an error that makes SQLite roll the
+//! whole transaction back), every write in it is told so.
 //!
 //! Writes that are rolled back wait for the batch's commit as well: what they read (a
 //! budget spent, a code consumed) came from writes of the batch, and an answer must not
@@ -20,8 +20,10 @@
 //! time. The hot writes (a create, a check, a rate bucket's hit, the outbox's writes for
 //! each message: `direct.rs`) go to the direct writer: callers queue them and one thread
 //! of its own takes every write queued, runs them back to back on a synchronous
-//! connection (each a savepoint, nothing awaited between statements) with those queued
-//! meanwhile, commits, and answers them all; nobody hands the connection to anybody
+//! connection (nothing awaited between statements) with those queued meanwhile, commits,
+//! and answers them all. These run without savepoints: should one fail part-way, the
+//! batch is rolled back and the writes before it run again, each in a savepoint
+//! (`Lane::run_write`); nobody hands the connection to anybody
 //! between two writes, and SQLite's work (a commit, a checkpoint inside one) never holds
 //! up a thread of the runtime. Every other write runs on the sqlx
 //! connection, whose statements each go to its worker thread and back, and takes the
@@ -57,8 +59,30 @@ pub type Failure = Arc<dyn std::error::Error + Send + Sync>;
 /// How one batch ended, told to one of its writes.
 type Ticket = Box<dyn FnOnce(Result<(), Failure>) + Send>;
 
-/// How a direct write ends: kept in the batch, or undone (its savepoint rolled back). Either
-/// way its answer waits for the batch's commit.
+/// A write of the open batch, waiting to hear how the batch ends.
+enum Waiting {
+    /// A write on the sqlx connection.
+    Sqlx(Ticket),
+    /// A direct write, kept or undone (`kept`). A kept one runs again should its batch be
+    /// written anew without a write that failed part-way (`Lane::replay`).
+    Direct {
+        write: Box<dyn DirectWrite>,
+        kept: bool,
+    },
+}
+
+impl Waiting {
+    fn tell(self, ended: Result<(), Failure>) {
+        match self {
+            Waiting::Sqlx(ticket) => ticket(ended),
+            Waiting::Direct { write, .. } => write.answer(ended),
+        }
+    }
+}
+
+/// How a direct write ends: kept in the batch, or undone (nothing of it kept: its savepoint
+/// rolled back, or its batch written anew without it). Either way its answer waits for the
+/// batch's commit. A write that wrote nothing ends in `Keep`.
 pub(super) enum Ending<R> {
     Keep(R),
     Undo(R),
@@ -141,14 +165,19 @@ impl Queue {
 /// One direct write queued for the direct writer.
 struct Job {
     queued: Instant,
-    savepoint: bool,
+    /// A write of several statements (see `GroupCommit::run_in`).
+    several: bool,
     write: Box<dyn DirectWrite>,
 }
 
 /// A caller's write with the way back to its caller, its type hidden from the writer.
 trait DirectWrite: Send {
-    /// Runs the write (a panic is caught and carried back to the caller).
-    fn run(self: Box<Self>, db: &rusqlite::Connection) -> Ran;
+    /// Runs the write (a panic is caught and kept for the caller) and keeps how it ended
+    /// for [`answer`](Self::answer). It runs again when its batch is written anew.
+    fn run(&mut self, db: &rusqlite::Connection) -> Ran;
+    /// Tells the caller: a write that ended hears how its batch ended (`ended`), one that
+    /// failed hears its own error at once.
+    fn answer(self: Box<Self>, ended: Result<(), Failure>);
     /// The write cannot run: its caller is told why.
     fn refuse(self: Box<Self>, why: Failure);
 }
@@ -156,40 +185,48 @@ trait DirectWrite: Send {
 struct Pending<F, R> {
     write: F,
     caller: oneshot::Sender<Answer<R>>,
+    /// How its last run ended; `None` before it ran.
+    ran: Option<Outcome<R>>,
+}
+
+/// How a direct write's run ended.
+enum Outcome<R> {
+    /// Kept or undone, with its answer.
+    Ended(R),
+    /// Failed or panicked: what its caller hears.
+    Failed(Answer<R>),
 }
 
 impl<F, R> DirectWrite for Pending<F, R>
 where
-    F: FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send,
+    F: FnMut(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send,
     R: Send + 'static,
 {
-    fn run(self: Box<Self>, db: &rusqlite::Connection) -> Ran {
-        let Pending { write, caller } = *self;
-        match panic::catch_unwind(AssertUnwindSafe(|| write(db))) {
-            Ok(Ok(ending)) => {
-                let (undo, answer) = match ending {
-                    Ending::Keep(answer) => (false, answer),
-                    Ending::Undo(answer) => (true, answer),
-                };
-                Ran::Ended {
-                    undo,
-                    answer: Box::new(move |ended: Result<(), Failure>| {
-                        let done = ended.map(|()| answer).map_err(StoreError::Batch);
-                        let _ = caller.send(Answer::Done(done));
-                    }),
-                }
+    fn run(&mut self, db: &rusqlite::Connection) -> Ran {
+        let (ran, outcome) = match panic::catch_unwind(AssertUnwindSafe(|| (self.write)(db))) {
+            Ok(Ok(Ending::Keep(answer))) => (Ran::Kept, Outcome::Ended(answer)),
+            Ok(Ok(Ending::Undo(answer))) => (Ran::Undo, Outcome::Ended(answer)),
+            Ok(Err(e)) => (Ran::Failed, Outcome::Failed(Answer::Done(Err(e)))),
+            Err(panicked) => (Ran::Failed, Outcome::Failed(Answer::Panicked(panicked))),
+        };
+        self.ran = Some(outcome);
+        ran
+    }
+
+    fn answer(self: Box<Self>, ended: Result<(), Failure>) {
+        let Pending { caller, ran, .. } = *self;
+        let answer = match ran {
+            Some(Outcome::Ended(answer)) => {
+                Answer::Done(ended.map(|()| answer).map_err(StoreError::Batch))
             }
-            Ok(Err(e)) => Ran::Failed {
-                answer: Box::new(move || {
-                    let _ = caller.send(Answer::Done(Err(e)));
-                }),
-            },
-            Err(panicked) => Ran::Failed {
-                answer: Box::new(move || {
-                    let _ = caller.send(Answer::Panicked(panicked));
-                }),
-            },
-        }
+            Some(Outcome::Failed(answer)) => answer,
+            None => Answer::Done(Err(StoreError::Batch(
+                ended
+                    .err()
+                    .unwrap_or_else(|| Arc::new(Interrupted("the write did not run"))),
+            ))),
+        };
+        let _ = caller.send(answer);
     }
 
     fn refuse(self: Box<Self>, why: Failure) {
@@ -197,13 +234,15 @@ where
     }
 }
 
-/// What a direct write did.
+/// How a direct write's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ran {
-    /// Kept (or undone, `undo`); `answer` is told how the batch ended.
-    Ended { undo: bool, answer: Ticket },
-    /// Failed (or panicked) and nothing of it is kept: `answer` is told at once, once its
-    /// savepoint is undone.
-    Failed { answer: Box<dyn FnOnce() + Send> },
+    /// To be kept in the batch.
+    Kept,
+    /// To be undone; its answer still waits for the batch's commit.
+    Undo,
+    /// Failed or panicked: nothing of it may be kept, and its caller hears at once.
+    Failed,
 }
 
 /// What a direct write's caller hears.
@@ -263,7 +302,7 @@ struct Lane {
     stale_mark: bool,
     /// The writes of the open batch, answered when it ends. Only ever reached through
     /// `&mut Lane` (`Lane::tickets`); the mutex makes the lane `Sync`.
-    tickets: std::sync::Mutex<Vec<Ticket>>,
+    tickets: std::sync::Mutex<Vec<Waiting>>,
     /// The open batch; `None` while no batch transaction is open.
     batch: Option<Batch>,
     /// The checkpoint thread, told of each direct commit (`checkpoints.rs`); `None`:
@@ -352,40 +391,45 @@ impl GroupCommit {
         })
     }
 
-    /// Runs `write` as one write on the direct connection, in a savepoint of its own, and
-    /// answers once the batch that holds it is committed. An error undoes the savepoint and
-    /// is answered at once (nothing of it is kept).
+    /// Runs `write`, a write of several statements, on the direct connection, and answers
+    /// once the batch that holds it is committed. Should it fail or end in
+    /// [`Ending::Undo`], nothing of it is kept (see `Lane::run_write`); an error is
+    /// answered at once. It may run more than once, its batch rolled back in between.
     pub(super) async fn run<R: Send + 'static>(
         &self,
-        write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send + 'static,
+        write: impl FnMut(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         self.run_in(true, write).await
     }
 
-    /// Runs `write`, one statement, as [`run`](Self::run) does but without a savepoint:
-    /// SQLite undoes a failed statement by itself and keeps the transaction. It cannot end
-    /// in [`Ending::Undo`].
+    /// Runs `write`, one statement, as [`run`](Self::run) does: SQLite undoes a failed
+    /// statement by itself and keeps the transaction. It cannot end in [`Ending::Undo`].
     pub(super) async fn run_one<R: Send + 'static>(
         &self,
-        write: impl FnOnce(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
+        mut write: impl FnMut(&rusqlite::Connection) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        self.run_in(false, |db| write(db).map(Ending::Keep)).await
+        self.run_in(false, move |db| write(db).map(Ending::Keep))
+            .await
     }
 
-    /// Runs `write` as [`run`](Self::run) does, in a savepoint of its own only when
-    /// `savepoint` (a write of one statement needs none). The write is queued for the
+    /// Runs `write` as [`run`](Self::run) does; `several`: it may write part of itself
+    /// before it fails (a write of one statement cannot). The write is queued for the
     /// direct writer; should the caller go away meanwhile, it still runs (as a write whose
     /// caller went away after its commit would have).
     pub(super) async fn run_in<R: Send + 'static>(
         &self,
-        savepoint: bool,
-        write: impl FnOnce(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send + 'static,
+        several: bool,
+        write: impl FnMut(&rusqlite::Connection) -> Result<Ending<R>, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (caller, answer) = oneshot::channel::<Answer<R>>();
         self.queue.push(Job {
             queued: Instant::now(),
-            savepoint,
-            write: Box::new(Pending { write, caller }),
+            several,
+            write: Box::new(Pending {
+                write,
+                caller,
+                ran: None,
+            }),
         });
         match answer.await {
             Ok(Answer::Done(done)) => done,
@@ -503,9 +547,9 @@ async fn wait(
     };
     crate::gateway::metrics::write_held(connection, held_since.elapsed());
     let (ticket, answer) = oneshot::channel();
-    lane.tickets().push(Box::new(move |ended| {
+    lane.tickets().push(Waiting::Sqlx(Box::new(move |ended| {
         let _ = ticket.send(ended);
-    }));
+    })));
     // The committer queues for the lane behind every write waiting now.
     wake.notify_one();
     drop(lane);
@@ -624,7 +668,7 @@ impl Lane {
     }
 
     /// The open batch's writes.
-    fn tickets(&mut self) -> &mut Vec<Ticket> {
+    fn tickets(&mut self) -> &mut Vec<Waiting> {
         self.tickets
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -674,58 +718,108 @@ impl Lane {
         self.commit_direct();
     }
 
-    /// Runs one direct write in the open batch (opening one if a failure ended the last).
+    /// Runs one queued direct write in the open batch.
     fn run_job(&mut self, job: Job) {
         crate::gateway::metrics::write_queued(job.queued.elapsed());
+        self.run_write(job.write, job.several, false);
+    }
+
+    /// Runs one direct write in the open batch (opening one if a failure ended the last).
+    ///
+    /// A write of several statements (`several`) runs without a savepoint of its own: a
+    /// savepoint makes SQLite copy every page the write changes into its statement journal
+    /// first, about a sixth of the writer's time per write, for writes that nearly always
+    /// succeed. Should one fail or ask to be undone, part of it may be written: the batch
+    /// is rolled back and the writes kept before it run again in a new one, each in a
+    /// savepoint (`guarded`, [`replay`](Self::replay)); it is then answered as it would
+    /// have been, with nothing of it kept. A write of one statement that fails needs
+    /// nothing: SQLite undoes the statement and keeps the transaction.
+    fn run_write(&mut self, mut write: Box<dyn DirectWrite>, several: bool, guarded: bool) {
         if self.batch.is_none() {
             if let Err(e) = self.begin_direct() {
-                job.write.refuse(Arc::new(e));
+                write.refuse(Arc::new(e));
                 return;
             }
         }
         let held_since = Instant::now();
-        if job.savepoint {
+        if guarded {
             if let Err(e) = self.direct_step("SAVEPOINT w") {
                 let why: Failure = Arc::new(e);
-                job.write.refuse(why.clone());
+                write.refuse(why.clone());
                 self.abort_direct(why);
                 return;
             }
         }
-        let ran = job.write.run(self.direct());
+        let ran = write.run(self.direct());
+        let ended = if guarded {
+            match ran {
+                Ran::Kept => self.direct_step("RELEASE w"),
+                Ran::Undo | Ran::Failed => self.direct_undo(),
+            }
+        } else if ran == Ran::Failed && self.direct().is_autocommit() {
+            // SQLite rolled the whole batch back (a full disk, an I/O error): its other
+            // writes are told.
+            crate::gateway::metrics::write_held("direct", held_since.elapsed());
+            write.answer(Ok(()));
+            self.abort_direct(Arc::new(Interrupted("SQLite rolled the write batch back")));
+            return;
+        } else {
+            if ran != Ran::Kept && several {
+                self.replay();
+            }
+            Ok(())
+        };
+        crate::gateway::metrics::write_held("direct", held_since.elapsed());
+        if let Err(e) = ended {
+            let why: Failure = Arc::new(e);
+            write.answer(Err(why.clone()));
+            self.abort_direct(why);
+            return;
+        }
         match ran {
-            Ran::Ended { undo, answer } => {
-                let ended = match (job.savepoint, undo) {
-                    (true, false) => self.direct_step("RELEASE w"),
-                    (true, true) => self.direct_undo(),
-                    (false, _) => {
-                        debug_assert!(!undo, "a one-statement write has nothing to undo");
-                        Ok(())
-                    }
-                };
-                crate::gateway::metrics::write_held("direct", held_since.elapsed());
-                match ended {
-                    Ok(()) => self.tickets().push(answer),
-                    Err(e) => {
-                        let why: Failure = Arc::new(e);
-                        answer(Err(why.clone()));
-                        self.abort_direct(why);
-                    }
-                }
+            Ran::Failed => write.answer(Ok(())),
+            Ran::Kept | Ran::Undo => self.wait_for_commit(write, ran == Ran::Kept),
+        }
+    }
+
+    /// Rolls back the open direct batch and runs the writes it kept again in a new one,
+    /// each in a savepoint (a write of several statements failed, or asked to be undone,
+    /// without one). Each runs on the rows it ran on before, in the same order, so it
+    /// writes and answers what it did then. The undone writes wait for the new batch's
+    /// commit.
+    fn replay(&mut self) {
+        let earlier = std::mem::take(self.tickets());
+        let _ = self.direct().execute_batch("ROLLBACK");
+        self.batch = None;
+        if let Err(e) = self.begin_direct() {
+            let why: Failure = Arc::new(e);
+            for waiting in earlier {
+                waiting.tell(Err(why.clone()));
             }
-            Ran::Failed { answer } => {
-                // Nothing of it is kept; should SQLite have rolled the whole transaction
-                // back (a full disk, an I/O error), the batch's other writes are told.
-                if job.savepoint {
-                    if let Err(undo) = self.direct_undo() {
-                        self.abort_direct(Arc::new(undo));
-                    }
-                } else if self.direct().is_autocommit() {
-                    self.abort_direct(Arc::new(Interrupted("SQLite rolled the write batch back")));
-                }
-                crate::gateway::metrics::write_held("direct", held_since.elapsed());
-                answer();
+            return;
+        }
+        for waiting in earlier {
+            match waiting {
+                Waiting::Direct { write, kept: true } => self.run_write(write, true, true),
+                Waiting::Direct { write, kept: false } => self.wait_for_commit(write, false),
+                // A batch is open on one connection at a time; a write for the other
+                // commits it first.
+                Waiting::Sqlx(ticket) => ticket(Err(Arc::new(Interrupted(
+                    "a write of the other connection in a direct batch",
+                )))),
             }
+        }
+    }
+
+    /// `write` ran to its end (kept, or undone): it is answered when the open batch ends,
+    /// or at once if none is open (it could not be written again).
+    fn wait_for_commit(&mut self, write: Box<dyn DirectWrite>, kept: bool) {
+        if self.batch.is_some() {
+            self.tickets().push(Waiting::Direct { write, kept });
+        } else {
+            write.answer(Err(Arc::new(Interrupted(
+                "the write batch could not be written again",
+            ))));
         }
     }
 
@@ -736,8 +830,8 @@ impl Lane {
         // Fails harmlessly when SQLite rolled it back already.
         let _ = self.direct().execute_batch("ROLLBACK");
         self.batch = None;
-        for ticket in self.tickets().drain(..) {
-            ticket(Err(e.clone()));
+        for waiting in self.tickets().drain(..) {
+            waiting.tell(Err(e.clone()));
         }
     }
 
@@ -854,8 +948,8 @@ impl Lane {
             started.elapsed(),
             batch.opened_at.elapsed(),
         );
-        for ticket in self.tickets().drain(..) {
-            ticket(Ok(()));
+        for waiting in self.tickets().drain(..) {
+            waiting.tell(Ok(()));
         }
     }
 }
@@ -1091,6 +1185,72 @@ mod tests {
             expected,
             "only the kept writes were committed"
         );
+        drop(writer);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    /// Direct writes run without savepoints; one that fails part-way, or asks to be undone
+    /// after writing, makes the batch roll back and run the writes before it again. Five
+    /// writes queued behind a held writer run as one batch: each caller hears its own
+    /// answer, and only the kept writes are committed, whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_direct_write_that_fails_part_way_leaves_the_rest_of_its_batch() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        type Queued<'a> = std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<&'static str, StoreError>> + Send + 'a>,
+        >;
+        let (writer, path) = writer().await;
+        let runs: Vec<Arc<AtomicUsize>> = (0..5).map(|_| Arc::default()).collect();
+        // Two rows, or a failure after the first (the second collides with `a`), or an
+        // undo after the first.
+        let write = |n: usize, key: &'static str, second: &'static str, undo: bool| -> Queued {
+            let runs = runs[n].clone();
+            Box::pin(writer.run(move |db| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                insert(db, key)?;
+                if undo {
+                    return Ok(Ending::Undo(key));
+                }
+                insert(db, second)?;
+                Ok(Ending::Keep(key))
+            }))
+        };
+        // Held, the writer lets the direct writes queue up; released, it takes them all.
+        let held = writer.begin().await.unwrap();
+        let mut queued = vec![
+            write(0, "a", "a-2", false),
+            write(1, "b", "a", false),
+            write(2, "c", "c-2", false),
+            write(3, "d", "d-2", true),
+            write(4, "e", "e-2", false),
+        ];
+        for write in &mut queued {
+            // The first poll queues the write, in this order.
+            std::future::poll_fn(|cx| {
+                let _ = write.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            })
+            .await;
+        }
+        held.commit().await.unwrap();
+        let mut answers = Vec::new();
+        for write in queued {
+            answers.push(write.await);
+        }
+        assert_eq!(answers[0].as_ref().unwrap(), &"a");
+        assert!(
+            matches!(answers[1], Err(StoreError::Corrupt("unique"))),
+            "{:?}",
+            answers[1]
+        );
+        assert_eq!(answers[2].as_ref().unwrap(), &"c");
+        assert_eq!(answers[3].as_ref().unwrap(), &"d");
+        assert_eq!(answers[4].as_ref().unwrap(), &"e");
+        assert_eq!(stored(&path), ["a", "a-2", "c", "c-2", "e", "e-2"]);
+        // `a` ran again after `b` failed and after `d` was undone, `c` after `d`; the
+        // failed and undone writes did not run again.
+        let runs: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+        assert_eq!(runs, [3, 1, 2, 1, 1]);
         drop(writer);
         let _ = std::fs::remove_file(&path);
     }

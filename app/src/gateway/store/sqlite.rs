@@ -67,9 +67,10 @@ impl SqliteStore {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         direct.busy_timeout(Duration::from_secs(5))?;
-        // Each write of a batch is a savepoint, and a savepoint keeps the pages it changes
-        // in a sub-journal; past 64 KiB that goes to a temporary file, written with a
-        // system call per page. In memory it stays (`temp_store`).
+        // A write of a batch in a savepoint (the sqlx connection's, and a direct write run
+        // again after another failed part-way) keeps the pages it changes in a
+        // sub-journal; past 64 KiB that goes to a temporary file, written with a system
+        // call per page. In memory it stays (`temp_store`).
         direct.execute_batch(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
              PRAGMA wal_autocheckpoint = 0;",
