@@ -751,27 +751,24 @@ impl Lane {
             }
         }
         let ran = write.run(self.direct());
-        let ended = if guarded {
-            match ran {
-                Ran::Kept => self.direct_step("RELEASE w"),
-                Ran::Undo | Ran::Failed => self.direct_undo(),
-            }
-        } else if ran == Ran::Failed && self.direct().is_autocommit() {
+        let failure = |e: rusqlite::Error| -> Failure { Arc::new(e) };
+        let ended = match (guarded, ran) {
+            (true, Ran::Kept) => self.direct_step("RELEASE w").map_err(failure),
+            (true, _) => self.direct_undo().map_err(failure),
             // SQLite rolled the whole batch back (a full disk, an I/O error): its other
             // writes are told.
-            crate::gateway::metrics::write_held("direct", held_since.elapsed());
-            write.answer(Ok(()));
-            self.abort_direct(Arc::new(Interrupted("SQLite rolled the write batch back")));
-            return;
-        } else {
-            if ran != Ran::Kept && several {
-                self.replay();
+            (false, Ran::Failed) if self.direct().is_autocommit() => {
+                Err(Arc::new(Interrupted("SQLite rolled the write batch back")) as Failure)
             }
-            Ok(())
+            (false, Ran::Undo | Ran::Failed) if several => {
+                self.replay();
+                Ok(())
+            }
+            _ => Ok(()),
         };
         crate::gateway::metrics::write_held("direct", held_since.elapsed());
-        if let Err(e) = ended {
-            let why: Failure = Arc::new(e);
+        if let Err(why) = ended {
+            // A write that failed hears its own error.
             write.answer(Err(why.clone()));
             self.abort_direct(why);
             return;

@@ -243,16 +243,14 @@ mod tests {
             ..Migrator::DEFAULT
         };
         earlier.run(&mut before).await.unwrap();
-        for sql in [
-            "INSERT INTO app (namespace, name, created_at, updated_at) VALUES ('a', 'a', 0, 0)",
-            "INSERT INTO verification (app_id, public_id, provider, channel, code_hmac, \
-             code_length, code_alphabet, max_attempts, max_sends, created_at, updated_at, \
-             expires_at, status) VALUES (1, 'kept', 'console', 'email', x'00', 6, 'digits', 3, \
-             3, 0, 0, 0, 'verified')",
-            "INSERT INTO delivery (verification_id, route, address, next_attempt_at, \
-             created_at, updated_at, status) VALUES (1, '[]', 'a@example.com', 0, 0, 0, 'sent')",
+        for insert in [
+            sqlx::query(
+                "INSERT INTO app (namespace, name, created_at, updated_at) VALUES ('a', 'a', 0, 0)",
+            ),
+            sqlx::query(VERIFICATION).bind("kept").bind("verified"),
+            sqlx::query(DELIVERY).bind("sent"),
         ] {
-            sqlx::query(sql).execute(&mut before).await.unwrap();
+            insert.execute(&mut before).await.unwrap();
         }
         before.close().await.unwrap();
 
