@@ -7,7 +7,7 @@
 use hmac::{Hmac, Mac};
 use rand::{rngs::OsRng, Rng, TryRngCore};
 use sha2::Sha256;
-use std::fmt;
+use std::{fmt, sync::Arc};
 use subtle::ConstantTimeEq;
 
 /// Which characters a code is made of.
@@ -223,17 +223,45 @@ impl fmt::Debug for CodeKey {
 /// be put in front while codes already sent keep verifying.
 #[derive(Debug, Clone)]
 pub struct CodeHasher {
-    keys: Vec<CodeKey>,
+    keys: Arc<[PreparedKey]>,
+}
+
+/// A key made ready once: its HMAC with the key already absorbed (cloned for each MAC,
+/// which saves hashing the padded key every time) and the key it derives for sealing.
+#[derive(Clone)]
+struct PreparedKey {
+    mac: HmacSha256,
+    seal: [u8; 32],
+}
+
+impl PreparedKey {
+    fn new(key: &CodeKey) -> Self {
+        let mac = HmacSha256::new_from_slice(&key.0).expect("HMAC takes any key length");
+        let mut derive = mac.clone();
+        derive.update(b"otpgate/seal/v1");
+        Self {
+            seal: derive.finalize().into_bytes().into(),
+            mac,
+        }
+    }
+}
+
+impl fmt::Debug for PreparedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PreparedKey(<redacted>)")
+    }
 }
 
 impl CodeHasher {
     /// Needs at least one key.
     pub fn new(keys: Vec<CodeKey>) -> Option<Self> {
-        (!keys.is_empty()).then_some(Self { keys })
+        (!keys.is_empty()).then(|| Self {
+            keys: keys.iter().map(PreparedKey::new).collect(),
+        })
     }
 
-    fn digest(key: &CodeKey, namespace: &str, id: &str, code: &OtpCode) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&key.0).expect("HMAC takes any key length");
+    fn digest(key: &PreparedKey, namespace: &str, id: &str, code: &OtpCode) -> [u8; 32] {
+        let mut mac = key.mac.clone();
         // Length prefixes keep ("ab","c") and ("a","bc") apart.
         for part in [namespace.as_bytes(), id.as_bytes(), code.0.as_bytes()] {
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -251,14 +279,14 @@ impl CodeHasher {
     /// the newest HMAC key, bound to (namespace, id) as associated data. `nonce ‖ ciphertext`.
     pub fn seal(&self, namespace: &str, id: &str, code: &OtpCode) -> Vec<u8> {
         let aad = format!("{}:{namespace}:{id}", namespace.len());
-        encrypt(&Self::seal_key(&self.keys[0]), &aad, code.0.as_bytes())
+        encrypt(&self.keys[0].seal, &aad, code.0.as_bytes())
     }
 
     /// Opens a sealed code with any key; `None` if it was not sealed for this (namespace, id).
     pub fn open(&self, namespace: &str, id: &str, sealed: &[u8]) -> Option<OtpCode> {
         let aad = format!("{}:{namespace}:{id}", namespace.len());
         self.keys.iter().find_map(|key| {
-            let plain = decrypt(&Self::seal_key(key), &aad, sealed)?;
+            let plain = decrypt(&key.seal, &aad, sealed)?;
             String::from_utf8(plain).ok().map(OtpCode)
         })
     }
@@ -279,14 +307,8 @@ impl CodeHasher {
         })
     }
 
-    fn seal_key(key: &CodeKey) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&key.0).expect("HMAC takes any key length");
-        mac.update(b"otpgate/seal/v1");
-        mac.finalize().into_bytes().into()
-    }
-
-    fn label_mac(key: &CodeKey, label: &str, parts: &[&str]) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&key.0).expect("HMAC takes any key length");
+    fn label_mac(key: &PreparedKey, label: &str, parts: &[&str]) -> [u8; 32] {
+        let mut mac = key.mac.clone();
         for part in std::iter::once(label).chain(parts.iter().copied()) {
             mac.update(&(part.len() as u64).to_be_bytes());
             mac.update(part.as_bytes());
@@ -311,7 +333,7 @@ impl CodeHasher {
     /// Whether `given` was derived for `label` and `parts` with any key; constant time.
     pub fn verify_derived(&self, label: &str, parts: &[&str], given: &[u8]) -> bool {
         let mut matched = subtle::Choice::from(0);
-        for key in &self.keys {
+        for key in self.keys.iter() {
             matched |= Self::label_mac(key, label, parts).ct_eq(given);
         }
         matched.into()
@@ -491,6 +513,31 @@ mod tests {
         let code = OtpCode::parse("123456", CodeSpec::default()).unwrap();
         let code_sealed = h.seal("app", "id", &code);
         assert_eq!(h.open_for("provider", "2:app:id", &code_sealed), None);
+    }
+
+    /// The keys are made ready once; what they give must be what rows already stored
+    /// were made with: HMAC-SHA256 under the key itself.
+    #[test]
+    fn prepared_keys_give_what_the_key_itself_gives() {
+        let key = [9u8; 32];
+        let h = hasher(&[9]);
+        let code = OtpCode::parse("123456", CodeSpec::default()).unwrap();
+        let mut mac = HmacSha256::new_from_slice(&key).unwrap();
+        for part in [&b"app"[..], b"id-1", b"123456"] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        let expected: [u8; 32] = mac.finalize().into_bytes().into();
+        assert_eq!(h.hash("app", "id-1", &code), expected.to_vec());
+        let mut derive = HmacSha256::new_from_slice(&key).unwrap();
+        derive.update(b"otpgate/seal/v1");
+        let seal_key: [u8; 32] = derive.finalize().into_bytes().into();
+        let sealed = encrypt(&seal_key, "3:app:id-1", b"123456");
+        assert_eq!(h.open("app", "id-1", &sealed), Some(code.clone()));
+        assert_eq!(
+            decrypt(&seal_key, "3:app:id-1", &h.seal("app", "id-1", &code)).as_deref(),
+            Some(&b"123456"[..])
+        );
     }
 
     #[test]

@@ -318,13 +318,15 @@ impl Outbox {
         let mut most = if tasks.behind { free / 2 } else { free };
         while most > 0 {
             let now = self.clock.now_ms();
-            let mut room = tasks.take_room(most);
-            let handed = self.signal.take(room.len(), now, self.lease_ms());
+            // The rows first, then room for just those: each permit taken and given back
+            // unused would cost the semaphore's lock.
+            let handed = self.signal.take(most, now, self.lease_ms());
             if handed.is_empty() {
                 return;
             }
+            let room = tasks.take_room(handed.len());
+            debug_assert_eq!(room.len(), handed.len(), "only this loop takes room");
             metrics::outbox_taken("handed", handed.len());
-            room.truncate(handed.len());
             most -= room.len();
             if handed.iter().any(|row| Self::capped(row, now)) {
                 let this = self.clone();
