@@ -55,12 +55,21 @@ pub struct OutboxSignal {
     /// this process (then nothing is leased at insert).
     worker: std::sync::RwLock<Option<(String, i64)>>,
     /// Rows leased at insert and handed over, waiting for room to send.
-    handed: Mutex<VecDeque<(ClaimedDelivery, i64)>>,
+    handed: Mutex<VecDeque<Handed>>,
     /// Leases promised to creates still writing.
     promised: AtomicUsize,
     /// The most rows waiting in `handed` with those promised; past it a create's row is
     /// queued for a claim instead.
     room: AtomicUsize,
+}
+
+/// A row handed over by its create: its lease's end, and the code the create sealed into
+/// it, which the worker then need not open again.
+#[derive(Debug)]
+struct Handed {
+    row: ClaimedDelivery,
+    until: i64,
+    code: OtpCode,
 }
 
 /// A lease promised to one create's outbox row (see [`OutboxSignal::lease`]); given back
@@ -100,13 +109,18 @@ impl OutboxSignal {
         (waiting + promised < self.room.load(Ordering::Acquire)).then_some(promise)
     }
 
-    /// Hands the worker a row leased to it as it was written.
-    pub fn hand(&self, leased: ClaimedDelivery, promise: Promise<'_>) {
+    /// Hands the worker a row leased to it as it was written, with the code sealed into
+    /// it.
+    pub fn hand(&self, leased: ClaimedDelivery, code: OtpCode, promise: Promise<'_>) {
         let until = promise.lease.until;
         self.handed
             .lock()
             .expect("never poisoned")
-            .push_back((leased, until));
+            .push_back(Handed {
+                row: leased,
+                until,
+                code,
+            });
         drop(promise);
         self.handed_notify.notify_one();
     }
@@ -114,13 +128,13 @@ impl OutboxSignal {
     /// Up to `most` handed rows, oldest first, leaving out any whose lease is half gone:
     /// that one waited too long, and the claims take it up again once its lease is out,
     /// so it is never sent twice at once.
-    fn take(&self, most: usize, now: i64, lease_ms: i64) -> Vec<ClaimedDelivery> {
+    fn take(&self, most: usize, now: i64, lease_ms: i64) -> Vec<(ClaimedDelivery, OtpCode)> {
         let mut handed = self.handed.lock().expect("never poisoned");
         let n = most.min(handed.len());
         handed
             .drain(..n)
-            .filter(|(_, until)| *until > now + lease_ms / 2)
-            .map(|(row, _)| row)
+            .filter(|h| h.until > now + lease_ms / 2)
+            .map(|h| (h.row, h.code))
             .collect()
     }
 
@@ -286,7 +300,7 @@ impl Outbox {
         match done {
             Ok(Done::Ready { rows, claim }) => {
                 for (row, sends, permit) in rows {
-                    self.spawn_attempt(tasks, row, sends, permit);
+                    self.spawn_attempt(tasks, row, sends, None, permit);
                 }
                 match claim {
                     Some(claimed) => {
@@ -328,15 +342,17 @@ impl Outbox {
             debug_assert_eq!(room.len(), handed.len(), "only this loop takes room");
             metrics::outbox_taken("handed", handed.len());
             most -= room.len();
-            if handed.iter().any(|row| Self::capped(row, now)) {
+            if handed.iter().any(|(row, _)| Self::capped(row, now)) {
+                // Rare (a row not counted with its insert): these open their codes again.
+                let rows = handed.into_iter().map(|(row, _)| row).collect();
                 let this = self.clone();
                 tasks
                     .set
-                    .spawn(async move { this.ready(handed, room, None, now).await });
+                    .spawn(async move { this.ready(rows, room, None, now).await });
             } else {
-                for (row, permit) in handed.into_iter().zip(room) {
+                for ((row, code), permit) in handed.into_iter().zip(room) {
                     let sends = row.sends;
-                    self.spawn_attempt(tasks, row, sends, permit);
+                    self.spawn_attempt(tasks, row, sends, Some(code), permit);
                 }
             }
         }
@@ -419,11 +435,12 @@ impl Outbox {
         tasks: &mut Tasks,
         row: ClaimedDelivery,
         sends: Option<i64>,
+        code: Option<OtpCode>,
         permit: OwnedSemaphorePermit,
     ) {
         let this = self.clone();
         tasks.set.spawn(async move {
-            this.attempt(row, sends).await;
+            this.attempt(row, sends, code).await;
             drop(permit);
             Done::Attempt
         });
@@ -685,7 +702,7 @@ impl Outbox {
     /// One try of one row; `sends` is its address's count against the send cap when it
     /// counts (see [`capped`](Self::capped)).
     #[tracing::instrument(skip_all, fields(delivery = claimed.delivery_id, attempt = claimed.attempts))]
-    async fn attempt(&self, claimed: ClaimedDelivery, sends: Option<i64>) {
+    async fn attempt(&self, claimed: ClaimedDelivery, sends: Option<i64>, code: Option<OtpCode>) {
         let v = &claimed.verification;
         let now = self.clock.now_ms();
         if v.status != crate::model::Status::Pending {
@@ -708,11 +725,13 @@ impl Outbox {
                 .await;
             return;
         }
-        let Some(code) = v
-            .code_sealed
-            .as_deref()
-            .and_then(|sealed| self.hasher.open(&claimed.namespace, &v.public_id, sealed))
-        else {
+        // A row handed over by its create comes with its code; a claimed one opens it.
+        let code = code.or_else(|| {
+            v.code_sealed
+                .as_deref()
+                .and_then(|sealed| self.hasher.open(&claimed.namespace, &v.public_id, sealed))
+        });
+        let Some(code) = code else {
             self.close(&claimed, "dead", "the code cannot be unsealed")
                 .await;
             return;
@@ -808,8 +827,12 @@ mod tests {
         }
     }
 
-    fn ids(rows: &[ClaimedDelivery]) -> Vec<i64> {
-        rows.iter().map(|r| r.delivery_id).collect()
+    fn code() -> OtpCode {
+        OtpCode::parse("123456", crate::gateway::code::CodeSpec::default()).unwrap()
+    }
+
+    fn ids(rows: &[(ClaimedDelivery, OtpCode)]) -> Vec<i64> {
+        rows.iter().map(|(r, _)| r.delivery_id).collect()
     }
 
     #[test]
@@ -837,12 +860,12 @@ mod tests {
         signal.started("w1", 60_000, 2);
         let (a, b) = (signal.lease(0).unwrap(), signal.lease(0).unwrap());
         assert!(signal.lease(0).is_none(), "two promised fill a room of two");
-        signal.hand(row(1), a);
+        signal.hand(row(1), code(), a);
         assert!(signal.lease(0).is_none(), "one waiting, one promised");
         // That create failed: its promise is given back.
         drop(b);
         let c = signal.lease(0).expect("room again");
-        signal.hand(row(2), c);
+        signal.hand(row(2), code(), c);
         assert_eq!(
             ids(&signal.take(1, 0, 60_000)),
             [1],
@@ -858,9 +881,9 @@ mod tests {
         let signal = OutboxSignal::default();
         signal.started("w1", 60_000, 4);
         let early = signal.lease(0).unwrap();
-        signal.hand(row(1), early);
+        signal.hand(row(1), code(), early);
         let later = signal.lease(20_000).unwrap();
-        signal.hand(row(2), later);
+        signal.hand(row(2), code(), later);
         // At 31 s the first lease (until 60 s) has less than half left; the second (until
         // 80 s) more.
         assert_eq!(ids(&signal.take(5, 31_000, 60_000)), [2]);

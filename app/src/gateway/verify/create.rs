@@ -343,7 +343,7 @@ impl Gateway {
         };
         metrics::verification(&app.namespace, &record.channel, "created");
         match (leased, promise) {
-            (Some(leased), Some(promise)) => outbox.hand(leased, promise),
+            (Some(leased), Some(promise)) => outbox.hand(leased, code.clone(), promise),
             _ if delivery.is_some() => outbox.wake(),
             _ => {}
         }
