@@ -222,7 +222,7 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     });
     let state = AppState {
         gateway,
-        leptos: leptos_options(&settings),
+        leptos: Arc::new(leptos_options(&settings)),
         metrics_token: settings.metrics_token.as_deref().map(Arc::from),
         http: Arc::new(settings.http.clone()),
     };

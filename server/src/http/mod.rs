@@ -33,7 +33,10 @@ pub use client::{parse_trusted, ClientIp};
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub gateway: Gateway,
-    pub leptos: LeptosOptions,
+    /// Shared: every route holds a copy of the state, made anew for each request, and
+    /// the options are a dozen reference counts of their own.
+    #[from_ref(skip)]
+    pub leptos: Arc<LeptosOptions>,
     /// The bearer token `/metrics` asks for (`[metrics] token`), if any.
     pub metrics_token: Option<Arc<str>>,
     /// Who may speak for a client, and how large and slow a request may be.
@@ -63,11 +66,17 @@ impl Default for HttpSettings {
     }
 }
 
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        LeptosOptions::clone(&state.leptos)
+    }
+}
+
 /// Builds the full router. Tests call this with a fresh state and serve it on port 0.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let gateway = state.gateway.clone();
-    let leptos = state.leptos.clone();
+    let leptos = LeptosOptions::clone(&state.leptos);
     let http = state.http.clone();
     Router::new()
         .nest("/api", compat::router())

@@ -280,7 +280,7 @@ async fn spawn_with(
     let gateway = build_gateway(&settings, clock.clone()).await.unwrap();
     let state = AppState {
         gateway: gateway.clone(),
-        leptos: leptos_options(&settings),
+        leptos: Arc::new(leptos_options(&settings)),
         metrics_token: settings.metrics_token.as_deref().map(Into::into),
         http: Arc::new(settings.http.clone()),
     };

@@ -28,7 +28,7 @@ impl Gateway {
         let mac = self
             .hasher()
             .derive(BINDING_LABEL, &[namespace, public_id, binding]);
-        mac.iter().map(|b| format!("{b:02x}")).collect()
+        crate::gateway::secret::hex(&mac)
     }
 
     /// Whether `presented` satisfies the verification's binding: always, for one that is
