@@ -112,7 +112,19 @@ impl GroupCommit {
                 done => done?,
             };
             let id = db.last_insert_rowid();
-            event(db, id, "created", "{}", new.now)?;
+            let (provider, tags) = counted_under("created", "{}");
+            let event: [&dyn ToSql; 9] = [
+                &id,
+                &"created",
+                &"{}",
+                &new.now,
+                &new.app_id,
+                &new.channel,
+                &provider.as_ref().unwrap_or(&new.provider),
+                &country,
+                &tags,
+            ];
+            bound(db, CREATED_EVENT, &event)?.raw_execute()?;
             let record = VerificationRecord::inserted(&new, id);
             let leased = match (&delivery, &route) {
                 (Some(delivery), Some(route)) => queue(db, &new, &record, route, delivery)?,
@@ -416,6 +428,12 @@ fn keep(db: &Connection, m: &DevMessage) -> Result<i64, StoreError> {
 }
 
 /// Records one event (see `EVENT`).
+/// `EVENT` for the verification the same write just inserted, with the values it was
+/// inserted with: a plain insert, without reading the row back.
+const CREATED_EVENT: &str = "INSERT INTO event \
+     (verification_id, kind, detail, created_at, app_id, channel, provider, country, tags) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
 fn event(
     db: &Connection,
     verification_id: i64,

@@ -205,6 +205,7 @@ sql_store!(SqliteStore, Sqlite, "", "json_each(e.tags) AS t");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::store::{EventStore, VerificationStore};
     use sqlx::migrate::Migrator;
 
     const VERIFICATION: &str = "INSERT INTO verification (app_id, public_id, provider, \
@@ -214,6 +215,89 @@ mod tests {
     const DELIVERY: &str = "INSERT INTO delivery (verification_id, route, address, \
          next_attempt_at, created_at, updated_at, status) VALUES (1, '[]', 'a@example.com', 0, \
          0, 0, ?1)";
+
+    /// A create's `created` event is inserted with the values the verification was
+    /// inserted with, not read back from its row; it must hold what `EVENT` (which reads
+    /// them) writes for the same verification.
+    #[tokio::test]
+    async fn a_created_event_holds_what_reading_its_verification_gives() {
+        let path = std::env::temp_dir().join(format!(
+            "otpgate-created-event-{}.db",
+            crate::gateway::secret::random_id()
+        ));
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute(
+            "INSERT INTO app (namespace, name, created_at, updated_at) VALUES ('a', 'a', 0, 0)",
+            [],
+        )
+        .unwrap();
+        let app_id = db.last_insert_rowid();
+        let new = crate::gateway::store::NewVerification {
+            app_id,
+            public_id: "phone-1".into(),
+            provider: "console".into(),
+            channel: "sms".into(),
+            address: "+4915112345678".into(),
+            channel_description: String::new(),
+            address_description: String::new(),
+            code_hmac: vec![1; 32],
+            code_sealed: vec![2; 40],
+            code_length: 6,
+            code_alphabet: "digits".into(),
+            max_attempts: 5,
+            sends: 1,
+            max_sends: 3,
+            extra: "{}".into(),
+            redirect_url: String::new(),
+            state: String::new(),
+            locale: String::new(),
+            address_key: Some(vec![3; 32]),
+            now: 7_000,
+            expires_at: 607_000,
+            inbound_key: None,
+            intent: String::new(),
+        };
+        let id = store
+            .insert_verification(&new, None)
+            .await
+            .unwrap()
+            .record
+            .verification_id;
+        store
+            .record_event(id, "created", "{}", 7_000)
+            .await
+            .unwrap();
+        let rows: Vec<Vec<Option<String>>> = db
+            .prepare(
+                "SELECT verification_id, kind, detail, created_at, app_id, channel, provider, \
+                 country, tags FROM event ORDER BY event_id",
+            )
+            .unwrap()
+            .query_map([], |row| {
+                (0..9)
+                    .map(|i| {
+                        row.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .map(|v| v.map(Some))
+                    .collect()
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0], rows[1], "inserted with the create, then by EVENT");
+        assert_eq!(rows[0][7].as_deref(), Some("Text(\"+49\")"));
+        assert_eq!(rows[0][8].as_deref(), Some("Null"));
+        drop(db);
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 
     /// Migration 0023 rewrites the two `status` CHECKs of a database that holds rows: the
     /// rows stay, the file passes SQLite's integrity check (which tests every row against
