@@ -2,7 +2,10 @@
 //! tenant create --email … --name … | stats rebuild [--since DATE]]`.
 
 use crate::{
-    build_gateway, config::Settings, http::AppState, leptos_options, open_store, StartError,
+    build_gateway,
+    config::Settings,
+    http::{AppState, Shared},
+    leptos_options, open_store, StartError,
 };
 use app::{
     gateway::{
@@ -220,12 +223,12 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
             recorder.run_upkeep();
         }
     });
-    let state = AppState {
+    let state = AppState::new(Shared {
         gateway,
-        leptos: Arc::new(leptos_options(&settings)),
+        leptos: leptos_options(&settings),
         metrics_token: settings.metrics_token.as_deref().map(Arc::from),
         http: Arc::new(settings.http.clone()),
-    };
+    });
     let served = crate::serve(listener, state, shutdown_signal()).await;
     // Requests are done; let sends in flight finish and give back the rest.
     let _ = stop_worker.send(true);

@@ -29,18 +29,40 @@ use tower_http::trace::TraceLayer;
 
 pub use client::{parse_trusted, ClientIp};
 
-/// Everything a handler may need.
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Everything a handler may need, behind one `Arc`: every route holds a copy of the
+/// state, and axum copies the route for each request (the Leptos options alone are a
+/// dozen reference counts), so a copy is one count here.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub gateway: Gateway,
-    /// Shared: every route holds a copy of the state, made anew for each request, and
-    /// the options are a dozen reference counts of their own.
-    #[from_ref(skip)]
-    pub leptos: Arc<LeptosOptions>,
+    pub leptos: LeptosOptions,
     /// The bearer token `/metrics` asks for (`[metrics] token`), if any.
     pub metrics_token: Option<Arc<str>>,
     /// Who may speak for a client, and how large and slow a request may be.
     pub http: Arc<HttpSettings>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for Gateway {
+    fn from_ref(state: &AppState) -> Self {
+        state.gateway.clone()
+    }
 }
 
 /// How the server treats its clients.
@@ -68,7 +90,7 @@ impl Default for HttpSettings {
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
-        LeptosOptions::clone(&state.leptos)
+        state.leptos.clone()
     }
 }
 
@@ -76,7 +98,7 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let gateway = state.gateway.clone();
-    let leptos = LeptosOptions::clone(&state.leptos);
+    let leptos = state.leptos.clone();
     let http = state.http.clone();
     Router::new()
         .nest("/api", compat::router())

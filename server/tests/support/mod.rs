@@ -12,7 +12,12 @@ pub mod smtp;
 pub mod totp;
 
 use app::gateway::{clock::ManualClock, Gateway};
-use otpgate::{build_gateway, config::Settings, http::AppState, leptos_options};
+use otpgate::{
+    build_gateway,
+    config::Settings,
+    http::{AppState, Shared},
+    leptos_options,
+};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -278,12 +283,12 @@ async fn spawn_with(
     .unwrap();
     let clock = Arc::new(ManualClock::default());
     let gateway = build_gateway(&settings, clock.clone()).await.unwrap();
-    let state = AppState {
+    let state = AppState::new(Shared {
         gateway: gateway.clone(),
-        leptos: Arc::new(leptos_options(&settings)),
+        leptos: leptos_options(&settings),
         metrics_token: settings.metrics_token.as_deref().map(Into::into),
         http: Arc::new(settings.http.clone()),
-    };
+    });
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     gateway.start_live(live_poll, worker_stop.clone());
     gateway.start_delivery(settings.outbox.clone(), worker_stop);
