@@ -1,4 +1,6 @@
-//! QR codes as the hosted pages show them: an SVG document, at least 200 px wide.
+//! QR codes as the hosted pages show them: an SVG document, at least 200 px wide. A longer
+//! text takes more modules and a wider SVG, so the pages scale it to their box
+//! (`[&>svg]:w-full`) rather than let it spill out of it.
 
 /// `data` as a QR code in SVG; `None` when it is too long for one.
 pub fn svg(data: &str) -> Option<String> {

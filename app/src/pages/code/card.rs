@@ -268,7 +268,7 @@ pub(super) fn CodeCard() -> impl IntoView {
         // Shown until the factor's first code is accepted, then never again.
         let setup = enrolment.clone().map(|e| view! {
             <p class="mt-2 text-sm text-zinc-600">{t.totp_setup_help}</p>
-            <div class="mx-auto mt-6 w-56" role="img" aria-label=t.totp_qr_alt data-role="totp-qr" data-uri=e.uri inner_html=e.qr_svg></div>
+            <div class="mx-auto mt-6 w-56 [&>svg]:h-auto [&>svg]:w-full" role="img" aria-label=t.totp_qr_alt data-role="totp-qr" data-uri=e.uri inner_html=e.qr_svg></div>
             <p class="mt-4 text-center text-sm text-zinc-600">
                 {t.totp_key_label}": "
                 <code class="font-mono text-sm font-semibold break-all" data-role="totp-key">{e.secret}</code>
@@ -397,7 +397,7 @@ pub(super) fn CodeCard() -> impl IntoView {
             <p class="mt-2 text-sm text-zinc-600">
                 {t.qr_help}
             </p>
-            <div class="mx-auto mt-6 w-56" role="img" aria-label=t.qr_alt inner_html=inbound.qr_svg></div>
+            <div class="mx-auto mt-6 w-56 [&>svg]:h-auto [&>svg]:w-full" role="img" aria-label=t.qr_alt inner_html=inbound.qr_svg></div>
             <dl class="mt-6 grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
                 <dt class="text-zinc-600">{t.send_label}</dt>
                 <dd class="font-mono text-lg font-semibold tracking-widest" data-role="inbound-code">{inbound.code}</dd>

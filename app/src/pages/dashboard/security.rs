@@ -27,7 +27,7 @@ fn Enrolment(enrolment: EnrolmentView) -> impl IntoView {
         <p class="mt-4 text-sm text-zinc-600">
             "Scan the QR code with your authenticator app, or type the key by hand, then enter the code it shows."
         </p>
-        <div class="mt-4 w-56" role="img" aria-label="QR code that adds your dashboard account to an authenticator app" data-role="totp-qr" inner_html=enrolment.qr_svg></div>
+        <div class="mt-4 w-56 [&>svg]:h-auto [&>svg]:w-full" role="img" aria-label="QR code that adds your dashboard account to an authenticator app" data-role="totp-qr" inner_html=enrolment.qr_svg></div>
         <p class="mt-2 text-sm">"Key: "<code class="font-mono font-semibold" data-role="totp-key">{enrolment.secret}</code></p>
     }
 }
