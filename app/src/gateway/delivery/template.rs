@@ -13,9 +13,9 @@
 //! else in a part (a filter, a tag, a comment, whitespace control, another name) leaves it
 //! to minijinja. Both give the same text: `substitution_renders_what_minijinja_renders`.
 
-use minijinja::{AutoEscape, Environment};
+use minijinja::{AutoEscape, Environment, HtmlEscape};
 use serde::Serialize;
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, fmt::Write, sync::Arc};
 
 /// The values a template can use. `otp` is the plaintext code.
 #[derive(Clone, Serialize)]
@@ -143,7 +143,7 @@ enum Piece {
 }
 
 /// A part that is only text and `{{ Name }}` of the known variables, rendered by putting
-/// the values in (HTML-escaped in an HTML part, as minijinja escapes them).
+/// the values in (HTML-escaped in an HTML part with minijinja's own escape).
 #[derive(Debug)]
 struct Substitution {
     pieces: Vec<Piece>,
@@ -189,26 +189,14 @@ impl Substitution {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => out.push_str(text),
-                Piece::Var(var) if self.html => escape_html(&mut out, var.of(vars)),
+                // minijinja's own escape, as its auto-escape writes it.
+                Piece::Var(var) if self.html => {
+                    let _ = write!(out, "{}", HtmlEscape(var.of(vars)));
+                }
                 Piece::Var(var) => out.push_str(var.of(vars)),
             }
         }
         out
-    }
-}
-
-/// What minijinja's HTML auto-escape writes for `value`.
-fn escape_html(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            '/' => out.push_str("&#x2f;"),
-            c => out.push(c),
-        }
     }
 }
 
