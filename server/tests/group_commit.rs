@@ -849,7 +849,145 @@ async fn creates_to_one_address_count_in_turn(backend: Backend) {
     }
 }
 
+/// An inbound code's key names one open verification: a second create with it is refused
+/// while the first is pending, and takes it once the first is verified or locked. On
+/// PostgreSQL the key is cleared as its verification closes, so that no index names
+/// `status` and a change of status is a heap-only update.
+async fn an_inbound_key_is_held_while_its_verification_is_open(backend: Backend) {
+    let (store, _dir, pg_name) = open(backend).await;
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("inbound").unwrap(), "Inbound", None)
+        .await
+        .unwrap();
+    let hasher = CodeHasher::new(vec![CodeKey::from_bytes([5; 32])]).unwrap();
+    let code =
+        |text: &str| OtpCode::parse(text, CodeSpec::new(6, Alphabet::Digits).unwrap()).unwrap();
+    let key = vec![8; 32];
+    let insert = |name: &'static str| {
+        let mut new = new_row(
+            app.app_id,
+            name,
+            hasher.hash("inbound", name, &code("123456")),
+        );
+        new.inbound_key = Some(key.clone());
+        new.max_attempts = 1;
+        let store = store.clone();
+        async move { store.insert_verification(&new, None).await }
+    };
+    let holder = |store: Arc<dyn Store>, key: Vec<u8>| async move {
+        store
+            .find_inbound(&key, 2_000)
+            .await
+            .unwrap()
+            .map(|(_, record)| record.public_id)
+    };
+    let check = |record: &app::gateway::store::VerificationRecord, text: &str| {
+        let attempt = Attempt {
+            verification_id: record.verification_id,
+            now: 2_000,
+            budget_key: format!("fail_addr:{}", record.public_id),
+            budget_window: 0,
+            budget_max: 10,
+            retire: false,
+            reconfirm: false,
+            seen: Seen {
+                attempts: record.attempts,
+                code_hmac: record.code_hmac.clone(),
+                created_at: record.created_at,
+            },
+        };
+        let digests = hasher.digests("inbound", &record.public_id, &code(text));
+        let store = store.clone();
+        async move { store.attempt(&attempt, &digests).await.unwrap() }
+    };
+
+    let first = insert("first").await.unwrap().record;
+    assert!(matches!(insert("second").await, Err(StoreError::Conflict)));
+    assert_eq!(
+        holder(store.clone(), key.clone()).await.as_deref(),
+        Some("first")
+    );
+    assert_eq!(
+        check(&first, "123456").await,
+        AttemptOutcome::Verified { attempts: 1 }
+    );
+    assert_eq!(holder(store.clone(), key.clone()).await, None, "closed");
+
+    let second = insert("second")
+        .await
+        .expect("the key is free again")
+        .record;
+    assert_eq!(
+        holder(store.clone(), key.clone()).await.as_deref(),
+        Some("second")
+    );
+    assert_eq!(
+        check(&second, "000000").await,
+        AttemptOutcome::Incorrect {
+            attempts: 1,
+            max_attempts: 1,
+            locked: true
+        }
+    );
+    assert_eq!(holder(store.clone(), key.clone()).await, None, "locked");
+    insert("third").await.expect("free once locked too");
+    for (name, status) in [("first", Status::Verified), ("second", Status::Locked)] {
+        let record = store
+            .find_verification(app.app_id, name)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.status, status, "{name}");
+    }
+
+    if let Some(name) = &pg_name {
+        use sqlx::Connection;
+        let base = support::postgres_admin_url();
+        let base = base.rsplit_once('/').unwrap().0;
+        let mut db = sqlx::PgConnection::connect(&format!("{base}/{name}"))
+            .await
+            .unwrap();
+        let (cleared, held): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE inbound_key IS NULL), \
+               count(*) FILTER (WHERE inbound_key IS NOT NULL) FROM verification",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        assert_eq!((cleared, held), (2, 1), "the closed ones' keys are cleared");
+        // A change of status writes no index entry: a heap-only update.
+        let mut tx = db.begin().await.unwrap();
+        let fresh = new_row(app.app_id, "hot", vec![1]);
+        let id = store
+            .insert_verification(&fresh, None)
+            .await
+            .unwrap()
+            .record
+            .verification_id;
+        sqlx::query("UPDATE verification SET status = 'verified', verified_at = 3000 WHERE verification_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let hot: i64 = sqlx::query_scalar(
+            "SELECT pg_stat_get_xact_tuples_hot_updated('verification'::regclass)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(hot, 1, "the consumption was a heap-only update");
+        tx.rollback().await.unwrap();
+    }
+    drop(gw);
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
 on_both_backends!(
+    an_inbound_key_is_held_while_its_verification_is_open,
     creates_to_one_address_count_in_turn,
     a_batch_answers_each_write_on_its_own,
     an_insert_answers_the_row_it_stored,
