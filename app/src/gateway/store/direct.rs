@@ -124,7 +124,7 @@ impl GroupCommit {
                 &country,
                 &tags,
             ];
-            bound(db, CREATED_EVENT, &event)?.raw_execute()?;
+            bound(db, PLAIN_EVENT, &event)?.raw_execute()?;
             let record = VerificationRecord::inserted(&new, id);
             let leased = match (&delivery, &route) {
                 (Some(delivery), Some(route)) => queue(db, &new, &record, route, delivery)?,
@@ -259,6 +259,47 @@ impl GroupCommit {
             if spent.unwrap_or(0) + 1 > a.budget_max {
                 // Nothing written yet.
                 return Ok(Ending::Keep(AttemptOutcome::OverBudget));
+            }
+            // A right code for the verification as the check read it: counted and
+            // consumed in one statement. Anything else (a wrong code, a row changed since
+            // it was read, a kept record confirmed again) takes the statements below.
+            if !a.reconfirm && code.matches(&a.seen.code_hmac) {
+                let values: [&dyn ToSql; 5] = [
+                    &a.now,
+                    &a.retire,
+                    &a.verification_id,
+                    &i64::from(a.seen.attempts),
+                    &a.seen.code_hmac,
+                ];
+                let verified = first(db, VERIFY_AS_READ, &values, |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get::<_, String>(5)?,
+                    ))
+                })?;
+                if let Some((attempts, created_at, app_id, channel, provider, country)) = verified {
+                    let attempts = counter(attempts, "attempts")?;
+                    let detail =
+                        verified_detail(a.now - created_at, attempts.saturating_sub(1)).to_string();
+                    let (named, tags) = counted_under("verified", &detail);
+                    let event: [&dyn ToSql; 9] = [
+                        &a.verification_id,
+                        &"verified",
+                        &detail,
+                        &a.now,
+                        &app_id,
+                        &channel,
+                        named.as_ref().unwrap_or(&provider),
+                        &country,
+                        &tags,
+                    ];
+                    bound(db, PLAIN_EVENT, &event)?.raw_execute()?;
+                    return Ok(Ending::Keep(AttemptOutcome::Verified { attempts }));
+                }
             }
             let on = if a.reconfirm {
                 Status::Verified
@@ -427,13 +468,26 @@ fn keep(db: &Connection, m: &DevMessage) -> Result<i64, StoreError> {
     Ok(id)
 }
 
-/// Records one event (see `EVENT`).
-/// `EVENT` for the verification the same write just inserted, with the values it was
-/// inserted with: a plain insert, without reading the row back.
-const CREATED_EVENT: &str = "INSERT INTO event \
+/// `EVENT` with the verification's values given (its app, channel, provider or the one the
+/// event names, and country), where the same write just wrote or read them: a plain
+/// insert, without reading the row back.
+const PLAIN_EVENT: &str = "INSERT INTO event \
      (verification_id, kind, detail, created_at, app_id, channel, provider, country, tags) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 
+/// A right code's check of verification `$3` as it was read (`$4` attempts, code digest
+/// `$5`): the attempt counted and the verification consumed as `COUNT_ATTEMPT` and then
+/// `CONSUME` do, at `$1`, retired when `$2`. Answers the attempts and what its event
+/// records; no row when it was not as read (or not open).
+const VERIFY_AS_READ: &str = "UPDATE verification SET attempts = attempts + 1, \
+     status = 'verified', verified_at = $1, updated_at = $1, \
+     retired_at = CASE WHEN $2 THEN $1 ELSE NULL END \
+     WHERE verification_id = $3 AND status = 'pending' AND verified_at IS NULL \
+       AND expires_at > $1 AND retired_at IS NULL AND attempts < max_attempts \
+       AND attempts = $4 AND code_hmac = $5 \
+     RETURNING attempts, created_at, app_id, channel, provider, country";
+
+/// Records one event (see `EVENT`).
 fn event(
     db: &Connection,
     verification_id: i64,

@@ -216,13 +216,10 @@ mod tests {
          next_attempt_at, created_at, updated_at, status) VALUES (1, '[]', 'a@example.com', 0, \
          0, 0, ?1)";
 
-    /// A create's `created` event is inserted with the values the verification was
-    /// inserted with, not read back from its row; it must hold what `EVENT` (which reads
-    /// them) writes for the same verification.
-    #[tokio::test]
-    async fn a_created_event_holds_what_reading_its_verification_gives() {
+    /// A fresh store in a file of its own, a second connection to it, and an app.
+    async fn scratch(name: &str) -> (SqliteStore, rusqlite::Connection, std::path::PathBuf, i64) {
         let path = std::env::temp_dir().join(format!(
-            "otpgate-created-event-{}.db",
+            "otpgate-{name}-{}.db",
             crate::gateway::secret::random_id()
         ));
         let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
@@ -235,9 +232,20 @@ mod tests {
         )
         .unwrap();
         let app_id = db.last_insert_rowid();
-        let new = crate::gateway::store::NewVerification {
+        (store, db, path, app_id)
+    }
+
+    fn remove(path: &std::path::Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    /// A German phone's verification of app `app_id`, code digest `[1; 32]`.
+    fn phone(app_id: i64, public_id: &str) -> crate::gateway::store::NewVerification {
+        crate::gateway::store::NewVerification {
             app_id,
-            public_id: "phone-1".into(),
+            public_id: public_id.into(),
             provider: "console".into(),
             channel: "sms".into(),
             address: "+4915112345678".into(),
@@ -259,9 +267,35 @@ mod tests {
             expires_at: 607_000,
             inbound_key: None,
             intent: String::new(),
-        };
+        }
+    }
+
+    /// Each row `sql` reads, each value as SQLite holds it.
+    fn rows(db: &rusqlite::Connection, sql: &str) -> Vec<Vec<String>> {
+        let mut statement = db.prepare(sql).unwrap();
+        let width = statement.column_count();
+        statement
+            .query_map([], |row| {
+                (0..width)
+                    .map(|i| {
+                        row.get::<_, rusqlite::types::Value>(i)
+                            .map(|v| format!("{v:?}"))
+                    })
+                    .collect()
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A create's `created` event is inserted with the values the verification was
+    /// inserted with, not read back from its row; it must hold what `EVENT` (which reads
+    /// them) writes for the same verification.
+    #[tokio::test]
+    async fn a_created_event_holds_what_reading_its_verification_gives() {
+        let (store, db, path, app_id) = scratch("created-event").await;
         let id = store
-            .insert_verification(&new, None)
+            .insert_verification(&phone(app_id, "phone-1"), None)
             .await
             .unwrap()
             .record
@@ -270,33 +304,92 @@ mod tests {
             .record_event(id, "created", "{}", 7_000)
             .await
             .unwrap();
-        let rows: Vec<Vec<Option<String>>> = db
-            .prepare(
-                "SELECT verification_id, kind, detail, created_at, app_id, channel, provider, \
-                 country, tags FROM event ORDER BY event_id",
-            )
-            .unwrap()
-            .query_map([], |row| {
-                (0..9)
-                    .map(|i| {
-                        row.get::<_, rusqlite::types::Value>(i)
-                            .map(|v| format!("{v:?}"))
-                    })
-                    .map(|v| v.map(Some))
-                    .collect()
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let rows = rows(
+            &db,
+            "SELECT verification_id, kind, detail, created_at, app_id, channel, provider, \
+             country, tags FROM event ORDER BY event_id",
+        );
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0], rows[1], "inserted with the create, then by EVENT");
-        assert_eq!(rows[0][7].as_deref(), Some("Text(\"+49\")"));
-        assert_eq!(rows[0][8].as_deref(), Some("Null"));
+        assert_eq!(rows[0][7], "Text(\"+49\")");
+        assert_eq!(rows[0][8], "Null");
         drop(db);
         drop(store);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        remove(&path);
+    }
+
+    /// A right code for a verification as its check read it is counted and consumed in
+    /// one statement (`VERIFY_AS_READ`); one read before another check counted an attempt
+    /// takes the two statements. Both leave the same verification and the same event.
+    #[tokio::test]
+    async fn a_right_code_checked_as_read_leaves_what_two_statements_leave() {
+        let (store, db, path, app_id) = scratch("verify-as-read").await;
+        let hasher =
+            crate::gateway::code::CodeHasher::new(vec![crate::gateway::code::CodeKey::from_bytes(
+                [4; 32],
+            )])
+            .unwrap();
+        let spec =
+            crate::gateway::code::CodeSpec::new(6, crate::gateway::code::Alphabet::Digits).unwrap();
+        let code = crate::gateway::code::OtpCode::parse("123456", spec).unwrap();
+        for (name, seen_attempts) in [("as-read", 0), ("changed", 1)] {
+            let mut new = phone(app_id, name);
+            new.code_hmac = hasher.hash("a", name, &code);
+            let record = store.insert_verification(&new, None).await.unwrap().record;
+            let attempt = crate::gateway::store::Attempt {
+                verification_id: record.verification_id,
+                now: 9_500,
+                budget_key: format!("fail_addr:{name}"),
+                budget_window: 0,
+                budget_max: 5,
+                retire: true,
+                reconfirm: false,
+                seen: crate::gateway::store::Seen {
+                    attempts: seen_attempts,
+                    code_hmac: record.code_hmac.clone(),
+                    created_at: record.created_at,
+                },
+            };
+            let outcome = store
+                .attempt(&attempt, &hasher.digests("a", name, &code))
+                .await
+                .unwrap();
+            assert_eq!(
+                outcome,
+                crate::gateway::store::AttemptOutcome::Verified { attempts: 1 }
+            );
         }
+        let verifications = rows(
+            &db,
+            "SELECT status, attempts, verified_at, updated_at, retired_at FROM verification \
+             ORDER BY verification_id",
+        );
+        assert_eq!(verifications[0], verifications[1]);
+        assert_eq!(
+            verifications[0],
+            [
+                "Text(\"verified\")",
+                "Integer(1)",
+                "Integer(9500)",
+                "Integer(9500)",
+                "Integer(9500)"
+            ]
+        );
+        let events = rows(
+            &db,
+            "SELECT kind, detail, created_at, app_id, channel, provider, country, tags \
+             FROM event WHERE kind = 'verified' ORDER BY event_id",
+        );
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0], events[1]);
+        assert_eq!(
+            events[0][1],
+            "Text(\"{\\\"after_ms\\\":2500,\\\"wrong\\\":0}\")"
+        );
+        assert_eq!(events[0][6], "Text(\"+49\")");
+        drop(db);
+        drop(store);
+        remove(&path);
     }
 
     /// Migration 0023 rewrites the two `status` CHECKs of a database that holds rows: the
