@@ -173,7 +173,7 @@ impl Gateway {
         ip: Option<IpAddr>,
         limit: Option<Limit>,
     ) -> Result<(), EngineError> {
-        match ip {
+        match ip.filter(|_| limit.is_some()) {
             Some(ip) => {
                 self.limit(
                     limits::key(kind, app.app_id, &limits::ip_subject(ip)),
