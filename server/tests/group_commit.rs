@@ -943,9 +943,7 @@ async fn an_inbound_key_is_held_while_its_verification_is_open(backend: Backend)
 
     if let Some(name) = &pg_name {
         use sqlx::Connection;
-        let base = support::postgres_admin_url();
-        let base = base.rsplit_once('/').unwrap().0;
-        let mut db = sqlx::PgConnection::connect(&format!("{base}/{name}"))
+        let mut db = sqlx::PgConnection::connect(&support::postgres_database_url(name))
             .await
             .unwrap();
         let (cleared, held): (i64, i64) = sqlx::query_as(

@@ -75,8 +75,14 @@ pub async fn fresh_postgres_database() -> (String, String) {
         .execute(&mut conn)
         .await
         .unwrap();
+    (postgres_database_url(&name), name)
+}
+
+/// The URL of test database `name` on the server of [`postgres_admin_url`].
+pub fn postgres_database_url(name: &str) -> String {
+    let admin = postgres_admin_url();
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
-    (format!("{base}/{name}"), name)
+    format!("{base}/{name}")
 }
 
 /// Drops a test database, closing whatever the server still holds open.
@@ -323,8 +329,7 @@ impl TestApp {
         use sqlx::Connection;
         match &self.postgres_db {
             Some(name) => {
-                let admin = postgres_admin_url();
-                let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+                let url = postgres_database_url(name);
                 let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
                 sqlx::query(statement).execute(&mut conn).await.unwrap();
             }
@@ -342,8 +347,7 @@ impl TestApp {
         use sqlx::{Connection, Row};
         match &self.postgres_db {
             Some(name) => {
-                let admin = postgres_admin_url();
-                let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+                let url = postgres_database_url(name);
                 let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
                 let rows = sqlx::query(query).fetch_all(&mut conn).await.unwrap();
                 rows.iter().map(|r| r.get::<String, _>(0)).collect()

@@ -112,19 +112,13 @@ impl GroupCommit {
                 done => done?,
             };
             let id = db.last_insert_rowid();
-            let (provider, tags) = counted_under("created", "{}");
-            let event: [&dyn ToSql; 9] = [
-                &id,
-                &"created",
-                &"{}",
-                &new.now,
-                &new.app_id,
-                &new.channel,
-                &provider.as_ref().unwrap_or(&new.provider),
-                &country,
-                &tags,
-            ];
-            bound(db, PLAIN_EVENT, &event)?.raw_execute()?;
+            let of = Of {
+                app_id: new.app_id,
+                channel: &new.channel,
+                provider: &new.provider,
+                country: &country,
+            };
+            plain_event(db, id, "created", "{}", new.now, &of)?;
             let record = VerificationRecord::inserted(&new, id);
             let leased = match (&delivery, &route) {
                 (Some(delivery), Some(route)) => queue(db, &new, &record, route, delivery)?,
@@ -285,19 +279,13 @@ impl GroupCommit {
                     let attempts = counter(attempts, "attempts")?;
                     let detail =
                         verified_detail(a.now - created_at, attempts.saturating_sub(1)).to_string();
-                    let (named, tags) = counted_under("verified", &detail);
-                    let event: [&dyn ToSql; 9] = [
-                        &a.verification_id,
-                        &"verified",
-                        &detail,
-                        &a.now,
-                        &app_id,
-                        &channel,
-                        named.as_ref().unwrap_or(&provider),
-                        &country,
-                        &tags,
-                    ];
-                    bound(db, PLAIN_EVENT, &event)?.raw_execute()?;
+                    let of = Of {
+                        app_id,
+                        channel: &channel,
+                        provider: &provider,
+                        country: &country,
+                    };
+                    plain_event(db, a.verification_id, "verified", &detail, a.now, &of)?;
                     return Ok(Ending::Keep(AttemptOutcome::Verified { attempts }));
                 }
             }
@@ -468,12 +456,44 @@ fn keep(db: &Connection, m: &DevMessage) -> Result<i64, StoreError> {
     Ok(id)
 }
 
-/// `EVENT` with the verification's values given (its app, channel, provider or the one the
-/// event names, and country), where the same write just wrote or read them: a plain
-/// insert, without reading the row back.
+/// `EVENT` with the verification's values given (see [`plain_event`]).
 const PLAIN_EVENT: &str = "INSERT INTO event \
      (verification_id, kind, detail, created_at, app_id, channel, provider, country, tags) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+/// What an event records of its verification: its app, channel, provider and country.
+struct Of<'a> {
+    app_id: i64,
+    channel: &'a str,
+    provider: &'a str,
+    country: &'a str,
+}
+
+/// Records one event as `event` does, with what it records of its verification given
+/// (`of`), where the same write just wrote or read it: a plain insert, without reading
+/// the row back.
+fn plain_event(
+    db: &Connection,
+    verification_id: i64,
+    kind: &str,
+    detail: &str,
+    now: i64,
+    of: &Of<'_>,
+) -> rusqlite::Result<()> {
+    let (named, tags) = counted_under(kind, detail);
+    let values: [&dyn ToSql; 9] = [
+        &verification_id,
+        &kind,
+        &detail,
+        &now,
+        &of.app_id,
+        &of.channel,
+        &named.as_deref().unwrap_or(of.provider),
+        &of.country,
+        &tags,
+    ];
+    bound(db, PLAIN_EVENT, &values)?.raw_execute().map(drop)
+}
 
 /// A right code's check of verification `$3` as it was read (`$4` attempts, code digest
 /// `$5`): the attempt counted and the verification consumed as `COUNT_ATTEMPT` and then
