@@ -350,13 +350,19 @@ async fn run(backend: &str, secs: u64) {
     max_rps(&client, &base, Route::Hello, &pool, 1).await; // warm-up
 
     let cpu = cpu_secs(&server);
+    let machine = machine_ticks();
     let (hello, hellos) = closed_loop(&client, &base, Route::Hello, &pool, secs).await;
+    let hello_idle = idle_percent(machine, machine_ticks());
     let before = batches(&client, &base).await;
     let (cpu, hello_cpu) = (cpu_secs(&server), cpu_secs(&server) - cpu);
+    let machine = machine_ticks();
     let (create, creates) = closed_loop(&client, &base, Route::Create, &pool, secs).await;
+    let create_idle = idle_percent(machine, machine_ticks());
     let created = batches(&client, &base).await;
     let (cpu, create_cpu) = (cpu_secs(&server), cpu_secs(&server) - cpu);
+    let machine = machine_ticks();
     let (check, checks) = closed_loop(&client, &base, Route::Check, &pool, secs).await;
+    let check_idle = idle_percent(machine, machine_ticks());
     let checked = batches(&client, &base).await;
     let check_cpu = cpu_secs(&server) - cpu;
     // Server CPU per request in each closed loop (its own threads only; PostgreSQL's
@@ -376,6 +382,9 @@ async fn run(backend: &str, secs: u64) {
         per_request(hello_cpu, hellos),
         per_request(create_cpu, creates),
         per_request(check_cpu, checks),
+    );
+    let idle_line = format!(
+        "the machine's CPU left idle (closed loop, /proc/stat): hello {hello_idle:.0}%, create {create_idle:.0}%, check {check_idle:.0}%"
     );
     let per_batch =
         |[w0, b0, h0, q0, c0, s0, handed0, claimed0, _, t0, n0]: [f64; 11],
@@ -466,6 +475,7 @@ async fn run(backend: &str, secs: u64) {
         println!("| {name} | {max:.0} | {ratio:.2} | {p50:.2} | {p99:.2} | {p999:.2} | {n} |");
     }
     println!("\n{cpu_line}");
+    println!("{idle_line}");
     println!("\n{batching} (the outbox's writes included)");
     let cost = |with: f64, without: f64| (1.0 - with / without) * 100.0;
     match bare {
@@ -631,6 +641,30 @@ fn cpu_secs(server: &Server) -> f64 {
         (Some(user), Some(system)) => (user + system) / 100.0,
         _ => f64::NAN,
     }
+}
+
+/// The whole machine's CPU time so far, from `/proc/stat`'s first line: (idle, all), in
+/// clock ticks; idle counts `idle` and `iowait`.
+fn machine_ticks() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let idle = ticks.get(3).copied().unwrap_or(f64::NAN) + ticks.get(4).copied().unwrap_or(0.0);
+    (idle, ticks.iter().sum())
+}
+
+/// The share of the machine's CPU time left idle between two readings of
+/// [`machine_ticks`], in percent.
+fn idle_percent((idle0, all0): (f64, f64), (idle1, all1): (f64, f64)) -> f64 {
+    (idle1 - idle0) / (all1 - all0) * 100.0
 }
 
 fn rss_mb(server: &Server) -> f64 {
