@@ -66,7 +66,32 @@ impl Default for LimitSettings {
     }
 }
 
+/// How long the upkeep keeps a rate bucket after its window started, at the least: a
+/// day, longer than the window of every limit outside the settings (sign-in and
+/// second-step tries, sign-ups, provider tests, an hour at most).
+pub const BUCKETS_KEPT_AT_LEAST_SECS: i64 = 24 * 60 * 60;
+
 impl LimitSettings {
+    /// How long after its window started a rate bucket may still count: the longest
+    /// window of these limits, and at least [`BUCKETS_KEPT_AT_LEAST_SECS`]. A bucket whose
+    /// window started earlier counts nothing (a hit on it starts a new window), and the
+    /// upkeep deletes it.
+    pub fn bucket_lifetime_secs(&self) -> i64 {
+        [
+            self.create_per_ip,
+            self.create_per_app,
+            self.check_per_ip,
+            self.check_per_app,
+            self.resend_per_ip,
+            Some(self.failed_checks_per_address),
+            Some(self.sends_per_address),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|limit| limit.window_secs)
+        .fold(BUCKETS_KEPT_AT_LEAST_SECS, i64::max)
+    }
+
     /// No per-IP or per-app request limits, only the per-address and per-verification ones
     /// (load tests, or a deployment that limits callers in front of otpgate).
     pub fn without_caller_limits(mut self) -> Self {
@@ -116,6 +141,37 @@ mod tests {
         assert_eq!(limit.window(120_000), (120_000, 60));
         assert_eq!(limit.window(179_500), (120_000, 1));
         assert_eq!(limit.window(150_000), (120_000, 30));
+    }
+
+    #[test]
+    fn buckets_outlive_every_window() {
+        use crate::gateway::tenants::{
+            providers::TESTS_PER_HOUR,
+            sessions::{SIGN_IN_PER_ACCOUNT, SIGN_IN_PER_IP},
+            two_factor::SECOND_STEP_PER_MEMBER,
+            SIGN_UP_PER_IP,
+        };
+        let defaults = LimitSettings::default();
+        assert_eq!(defaults.bucket_lifetime_secs(), BUCKETS_KEPT_AT_LEAST_SECS);
+        for fixed in [
+            TESTS_PER_HOUR,
+            SIGN_IN_PER_ACCOUNT,
+            SIGN_IN_PER_IP,
+            SECOND_STEP_PER_MEMBER,
+            SIGN_UP_PER_IP,
+        ] {
+            assert!(fixed.window_secs <= BUCKETS_KEPT_AT_LEAST_SECS);
+        }
+        let weekly = LimitSettings {
+            sends_per_address: Limit::new(10, 7 * 86_400),
+            ..defaults.clone()
+        };
+        assert_eq!(weekly.bucket_lifetime_secs(), 7 * 86_400);
+        let per_ip = LimitSettings {
+            create_per_ip: Some(Limit::new(10, 2 * 86_400)),
+            ..defaults.without_caller_limits()
+        };
+        assert_eq!(per_ip.bucket_lifetime_secs(), 2 * 86_400);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! (verifications older than the configured number of days go, with their events, outbox
 //! rows and event webhook messages, in batches; the stats rollups stay), folding shards
 //! an earlier version left in past hours into one row each, and summing the hours of each
-//! day that is over into daily rollups. Every instance may run it: each step is one
+//! day that is over into daily rollups; rate buckets whose window is over, records of used
+//! tokens that have expired, and idempotent answers older than
+//! [`IDEMPOTENCY_KEPT_MS`] go, in batches. Every instance may run it: each step is one
 //! transaction, and the folders of several instances take turns on one row.
 
 use crate::gateway::{
@@ -14,8 +16,25 @@ use crate::gateway::{
 };
 use std::time::Duration;
 
-/// Verifications deleted per transaction.
+/// Verifications deleted per transaction (and rate buckets looked at, token records and
+/// idempotent answers deleted).
 const BATCH: u32 = 1000;
+/// How long an `Idempotency-Key`'s answer is replayed: a day, at least.
+pub const IDEMPOTENCY_KEPT_MS: i64 = DAY_MS;
+/// Kept beyond the last moment a bucket or a token record could matter, for the clocks
+/// of several instances, which may not agree.
+const CLOCK_MARGIN_MS: i64 = HOUR_MS;
+
+/// What one pass of [`Gateway::purge_counters`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CountersPurged {
+    /// Rate buckets whose window was over.
+    pub buckets: u64,
+    /// Records of used tokens that had expired.
+    pub tokens: u64,
+    /// Idempotent answers past [`IDEMPOTENCY_KEPT_MS`].
+    pub answers: u64,
+}
 /// How often the hourly steps run.
 const EVERY: Duration = Duration::from_secs(3600);
 /// How often new events are added to the rollups (reads add the rest themselves, so
@@ -36,6 +55,50 @@ impl Gateway {
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Deletes the rate buckets whose window is over (they count nothing: a hit on one
+    /// starts a new window), the records of used tokens that expired (an expired token is
+    /// refused before its record is looked at), and idempotent answers older than
+    /// [`IDEMPOTENCY_KEPT_MS`]; each a batch at a time, and each kept
+    /// [`CLOCK_MARGIN_MS`] longer than it could matter.
+    pub async fn purge_counters(&self) -> Result<CountersPurged, EngineError> {
+        let now = self.now_ms();
+        let store = self.store();
+        let mut purged = CountersPurged::default();
+        let lifetime = self.settings().limits.bucket_lifetime_secs() * 1000;
+        let ended_by = now - lifetime - CLOCK_MARGIN_MS;
+        let mut after = String::new();
+        loop {
+            let (gone, last) = store.purge_buckets(&after, ended_by, BATCH).await?;
+            purged.buckets += gone;
+            match last {
+                Some(last) => after = last,
+                None => break,
+            }
+            tokio::task::yield_now().await;
+        }
+        loop {
+            let gone = store
+                .purge_used_tokens(now - CLOCK_MARGIN_MS, BATCH)
+                .await?;
+            purged.tokens += gone;
+            if gone < u64::from(BATCH) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        loop {
+            let gone = store
+                .purge_idempotency(now - IDEMPOTENCY_KEPT_MS, BATCH)
+                .await?;
+            purged.answers += gone;
+            if gone < u64::from(BATCH) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        Ok(purged)
     }
 
     /// Runs the upkeep: the fold every second, the hourly steps a minute after start and
@@ -78,6 +141,18 @@ impl Gateway {
         }
         if let Err(e) = self.purge_guard().await {
             tracing::warn!(error = ?e, "purging the fraud guard's old counts failed; trying again later");
+        }
+        match self.purge_counters().await {
+            Ok(purged) if purged == CountersPurged::default() => {}
+            Ok(purged) => tracing::info!(
+                buckets = purged.buckets,
+                tokens = purged.tokens,
+                answers = purged.answers,
+                "purged rate buckets, used tokens and idempotent answers that count no more"
+            ),
+            Err(e) => {
+                tracing::warn!(error = ?e, "purging old counters failed; trying again later");
+            }
         }
         let days = self.settings().retention_days;
         if days > 0 {

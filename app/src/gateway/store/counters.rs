@@ -41,4 +41,19 @@ pub trait CounterStore: Send + Sync {
         answer: &IdempotentAnswer,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// Upkeep: among the next `batch` rate buckets after the key `after` (in key order),
+    /// deletes those whose window started at or before `ended_by` (Unix ms). Returns how
+    /// many went and the last key looked at, or `None` once the last bucket was reached.
+    async fn purge_buckets(
+        &self,
+        after: &str,
+        ended_by: i64,
+        batch: u32,
+    ) -> Result<(u64, Option<String>), StoreError>;
+    /// Upkeep: deletes up to `batch` records of used tokens that expired before `before`
+    /// (Unix ms); how many went.
+    async fn purge_used_tokens(&self, before: i64, batch: u32) -> Result<u64, StoreError>;
+    /// Upkeep: deletes up to `batch` idempotent answers stored before `before` (Unix ms);
+    /// how many went.
+    async fn purge_idempotency(&self, before: i64, batch: u32) -> Result<u64, StoreError>;
 }

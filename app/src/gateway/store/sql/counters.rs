@@ -99,6 +99,70 @@ macro_rules! sql_counters {
                 tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
+
+            async fn purge_buckets(
+                &self,
+                after: &str,
+                ended_by: i64,
+                batch: u32,
+            ) -> Result<(u64, Option<String>), StoreError> {
+                // The page is read apart from the write: the delete checks each row's
+                // window itself, whatever happened to the page meanwhile.
+                let (seen, last): (i64, Option<String>) = sqlx::query_as(
+                    "SELECT COUNT(*), MAX(bucket_key) FROM (SELECT bucket_key FROM rate_bucket \
+                     WHERE bucket_key > $1 ORDER BY bucket_key LIMIT $2) AS page",
+                )
+                .bind(after)
+                .bind(i64::from(batch))
+                .fetch_one(&self.pool)
+                .await?;
+                let Some(last) = last else {
+                    return Ok((0, None));
+                };
+                let mut tx = self.write_one().await?;
+                let gone = sqlx::query(
+                    "DELETE FROM rate_bucket WHERE bucket_key > $1 AND bucket_key <= $2 \
+                     AND window_start <= $3",
+                )
+                .bind(after)
+                .bind(&last)
+                .bind(ended_by)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok((gone, (seen >= i64::from(batch)).then_some(last)))
+            }
+
+            async fn purge_used_tokens(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
+                let mut tx = self.write_one().await?;
+                let gone = sqlx::query(
+                    "DELETE FROM token_use WHERE jti IN (SELECT jti FROM token_use \
+                     WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::from(batch))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(gone)
+            }
+
+            async fn purge_idempotency(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
+                let mut tx = self.write_one().await?;
+                let gone = sqlx::query(
+                    "DELETE FROM idempotency_key WHERE (app_id, key) IN (SELECT app_id, key \
+                     FROM idempotency_key WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::from(batch))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                Ok(gone)
+            }
         }
     };
 }
