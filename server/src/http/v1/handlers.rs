@@ -95,7 +95,7 @@ pub(super) fn parse_id(raw: &str) -> Result<VerificationId, V1Error> {
 #[utoipa::path(
     post, path = "/v1/verifications", tag = "verifications",
     request_body = CreateBody,
-    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Replays the first answer for a repeated key (same body only)")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[!-~]{1,255}$", description = "Replays the first answer for a repeated key (same body only), for a day at least")),
     responses(
         (status = 201, description = "Started", body = VerificationView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
