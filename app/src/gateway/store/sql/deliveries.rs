@@ -262,7 +262,10 @@ macro_rules! sql_deliveries {
                 let behind: Vec<Behind> = match self.readers() {
                         Some(readers) => readers.rows(&lookup, &[&owner, &lease_until, &ids], |v| {
                             Ok((
-                                super::sql::verification_record!(v, get)?,
+                                super::sql::verification_record!(
+                                    super::readers::Leading::new(v),
+                                    get
+                                )?,
                                 v.get("namespace")?,
                                 v.get("app_name")?,
                                 v.get("providers_rev")?,
