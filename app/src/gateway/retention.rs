@@ -12,7 +12,10 @@
 use crate::gateway::{
     error::EngineError,
     handle::Gateway,
-    store::stats::{DAY_MS, HOUR_MS},
+    store::{
+        stats::{DAY_MS, HOUR_MS},
+        StoreError,
+    },
 };
 use std::time::Duration;
 
@@ -35,26 +38,35 @@ pub struct CountersPurged {
     /// Idempotent answers past [`IDEMPOTENCY_KEPT_MS`].
     pub answers: u64,
 }
+
 /// How often the hourly steps run.
 const EVERY: Duration = Duration::from_secs(3600);
 /// How often new events are added to the rollups (reads add the rest themselves, so
 /// this bounds their work, not their freshness).
 const FOLD_EVERY: Duration = Duration::from_secs(1);
 
+/// Runs `purge`, which deletes up to [`BATCH`] rows, until it deletes fewer; how many
+/// went in all. Other tasks get their turn between two batches.
+async fn batches<F: std::future::Future<Output = Result<u64, StoreError>>>(
+    mut purge: impl FnMut() -> F,
+) -> Result<u64, StoreError> {
+    let mut gone = 0;
+    loop {
+        let batch = purge().await?;
+        gone += batch;
+        if batch < u64::from(BATCH) {
+            return Ok(gone);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
 impl Gateway {
     /// Deletes every verification started more than `days` days ago, a batch at a time;
     /// how many went.
     pub async fn purge_old(&self, days: u32) -> Result<u64, EngineError> {
         let before = self.now_ms() - i64::from(days) * DAY_MS;
-        let mut gone = 0;
-        loop {
-            let batch = self.store().purge_verifications(before, BATCH).await?;
-            gone += batch;
-            if batch < u64::from(BATCH) {
-                return Ok(gone);
-            }
-            tokio::task::yield_now().await;
-        }
+        Ok(batches(|| self.store().purge_verifications(before, BATCH)).await?)
     }
 
     /// Deletes the rate buckets whose window is over (they count nothing: a hit on one
@@ -78,26 +90,9 @@ impl Gateway {
             }
             tokio::task::yield_now().await;
         }
-        loop {
-            let gone = store
-                .purge_used_tokens(now - CLOCK_MARGIN_MS, BATCH)
-                .await?;
-            purged.tokens += gone;
-            if gone < u64::from(BATCH) {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        loop {
-            let gone = store
-                .purge_idempotency(now - IDEMPOTENCY_KEPT_MS, BATCH)
-                .await?;
-            purged.answers += gone;
-            if gone < u64::from(BATCH) {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        purged.tokens = batches(|| store.purge_used_tokens(now - CLOCK_MARGIN_MS, BATCH)).await?;
+        purged.answers =
+            batches(|| store.purge_idempotency(now - IDEMPOTENCY_KEPT_MS, BATCH)).await?;
         Ok(purged)
     }
 

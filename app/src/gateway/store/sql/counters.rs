@@ -135,31 +135,42 @@ macro_rules! sql_counters {
             }
 
             async fn purge_used_tokens(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
-                let mut tx = self.write_one().await?;
-                let gone = sqlx::query(
+                self.delete_before(
                     "DELETE FROM token_use WHERE jti IN (SELECT jti FROM token_use \
                      WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+                    before,
+                    batch,
                 )
-                .bind(before)
-                .bind(i64::from(batch))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                tx.commit().await?;
-                Ok(gone)
+                .await
             }
 
             async fn purge_idempotency(&self, before: i64, batch: u32) -> Result<u64, StoreError> {
-                let mut tx = self.write_one().await?;
-                let gone = sqlx::query(
+                self.delete_before(
                     "DELETE FROM idempotency_key WHERE (app_id, key) IN (SELECT app_id, key \
                      FROM idempotency_key WHERE created_at < $1 ORDER BY created_at LIMIT $2)",
+                    before,
+                    batch,
                 )
-                .bind(before)
-                .bind(i64::from(batch))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                .await
+            }
+        }
+
+        impl $store {
+            /// Runs `delete`, a statement of one write with `$1` = `before` and `$2` =
+            /// `batch`; how many rows went.
+            async fn delete_before(
+                &self,
+                delete: &str,
+                before: i64,
+                batch: u32,
+            ) -> Result<u64, StoreError> {
+                let mut tx = self.write_one().await?;
+                let gone = sqlx::query(delete)
+                    .bind(before)
+                    .bind(i64::from(batch))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 tx.commit().await?;
                 Ok(gone)
             }
