@@ -304,6 +304,64 @@ async fn batches(client: &reqwest::Client, base: &str) -> [f64; 11] {
     ]
 }
 
+/// The server's `/metrics` as text.
+async fn scrape(client: &reqwest::Client, base: &str) -> String {
+    let res = client.get(format!("{base}/metrics")).send().await.unwrap();
+    res.text().await.unwrap()
+}
+
+/// A histogram's cumulative buckets in a scrape, summed over its labels (but those of
+/// `GET /metrics` itself): each upper bound in seconds with its count, in order.
+fn buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+    let mut sums: Vec<(f64, f64)> = Vec::new();
+    let prefix = format!("{name}_bucket{{");
+    for line in text.lines().filter(|l| l.starts_with(&prefix)) {
+        if line.contains("route=\"/metrics\"") {
+            continue;
+        }
+        let Some((labels, value)) = line.rsplit_once("} ") else { continue };
+        let Some(le) = labels.split("le=\"").nth(1).and_then(|l| l.split('"').next()) else {
+            continue;
+        };
+        let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
+        let value: f64 = value.trim().parse().unwrap_or(0.0);
+        match sums.iter_mut().find(|(bound, _)| *bound == le) {
+            Some((_, sum)) => *sum += value,
+            None => sums.push((le, value)),
+        }
+    }
+    sums.sort_by(|a, b| a.0.total_cmp(&b.0));
+    sums
+}
+
+/// What a histogram gained between two scrapes, as a tail: the bucket that holds its 99th
+/// percentile ("≤ 2 ms"), the share of samples over 5 ms, the bucket of the slowest and
+/// the number of samples.
+fn tail(before: &str, after: &str, name: &str) -> String {
+    let (b0, b1) = (buckets(before, name), buckets(after, name));
+    let count = |b: &[(f64, f64)], le: f64| b.iter().find(|(x, _)| *x == le).map_or(0.0, |(_, c)| *c);
+    let gained: Vec<(f64, f64)> = b1.iter().map(|&(le, c)| (le, c - count(&b0, le))).collect();
+    let total = gained.last().map_or(0.0, |(_, c)| *c);
+    if total <= 0.0 {
+        return "-".into();
+    }
+    let p99 = gained
+        .iter()
+        .find(|(_, c)| *c >= 0.99 * total)
+        .map_or(f64::INFINITY, |(le, _)| *le);
+    let over_5ms = 100.0 * (1.0 - count(&gained, 0.005) / total);
+    // The slowest sample's bucket: the first that holds them all.
+    let max = gained
+        .iter()
+        .find(|(_, c)| *c >= total)
+        .map_or(f64::INFINITY, |(le, _)| *le);
+    format!(
+        "≤ {} ms, {over_5ms:.1}% > 5 ms, max ≤ {} ms ({total:.0})",
+        p99 * 1000.0,
+        max * 1000.0
+    )
+}
+
 /// Turns PostgreSQL's stats rollups off (`restore` false) or back on (`restore` true),
 /// through a second connection to the server's database: the transaction id on each event
 /// and its index (without them the folder finds nothing to fold). SQLite's writer adds
@@ -442,6 +500,7 @@ async fn run(backend: &str, secs: u64) {
     let page_state = max_rps(&client, &base, Route::PageState, &pool, secs).await;
 
     let mut rows = Vec::new();
+    let mut tails = Vec::new();
     for (name, route, max) in [
         ("hello", Route::Hello, hello),
         ("create", Route::Create, create),
@@ -457,7 +516,9 @@ async fn run(backend: &str, secs: u64) {
                 request(&client, &base, Route::Create, &pool).await;
             }
         }
+        let before = scrape(&client, &base).await;
         let lat = open_loop(&client, &base, route, &pool, max / 2.0, secs).await;
+        let after = scrape(&client, &base).await;
         rows.push((
             name,
             max,
@@ -467,12 +528,27 @@ async fn run(backend: &str, secs: u64) {
             pct(&lat, 0.999),
             lat.len(),
         ));
+        // Where the tail is: in the server's handlers, and (SQLite) waiting for its writer
+        // or in a batch of it; the buckets are those of `/metrics`.
+        tails.push(format!(
+            "| {name} | {} | {} | {} | {} |",
+            tail(&before, &after, "otpgate_http_request_duration_seconds"),
+            tail(&before, &after, "otpgate_write_queue_seconds"),
+            tail(&before, &after, "otpgate_write_batch_open_seconds"),
+            tail(&before, &after, "otpgate_wal_catch_up_seconds"),
+        ));
     }
     println!("\n{backend}: {} connections closed loop for the maximum; open loop at half of it for latency ({secs} s each)", concurrency());
     println!("| route | max rps | × hello | p50 ms | p99 ms | p99.9 ms | requests at half load |");
     println!("|---|---|---|---|---|---|---|");
     for (name, max, ratio, p50, p99, p999, n) in rows {
         println!("| {name} | {max:.0} | {ratio:.2} | {p50:.2} | {p99:.2} | {p999:.2} | {n} |");
+    }
+    println!("\nthe open loops as the server saw them (`/metrics` buckets: 0.5, 1, 2, 5, 10, 20, 50 ms …):");
+    println!("| route | in the handlers: p99 | a write waiting for the writer: p99 | a write batch open: p99 | the writer's WAL catch-up: p99 |");
+    println!("|---|---|---|---|---|");
+    for line in &tails {
+        println!("{line}");
     }
     println!("\n{cpu_line}");
     println!("{idle_line}");

@@ -115,6 +115,12 @@ pub fn batch_committed(writes: usize, commit: Duration, open: Duration) {
     metrics::histogram!("otpgate_write_batch_open_seconds").record(open.as_secs_f64());
 }
 
+/// SQLite's writer copied the WAL's last frames into the database file between two
+/// batches, this long (`otpgate_wal_catch_up_seconds`): the writes queued meanwhile wait.
+pub fn wal_caught_up(took: Duration) {
+    metrics::histogram!("otpgate_wal_catch_up_seconds").record(took.as_secs_f64());
+}
+
 /// The fraud guard refused a message of `app` for `reason` (`country_not_allowed`,
 /// `suspected_fraud`, `budget_exceeded`): `otpgate_guard_refusals_total`.
 pub fn guard_refused(app: &str, reason: &'static str) {

@@ -79,7 +79,10 @@ impl Checkpoints {
         if !self.catch_up.swap(false, Ordering::Relaxed) {
             return;
         }
-        let complete = pass(db).map_or_else(
+        let started = std::time::Instant::now();
+        let passed = pass(db);
+        crate::gateway::metrics::wal_caught_up(started.elapsed());
+        let complete = passed.map_or_else(
             |e| {
                 tracing::warn!(error = %e, "WAL checkpoint failed");
                 false
