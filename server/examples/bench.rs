@@ -319,11 +319,21 @@ fn buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
         if line.contains("route=\"/metrics\"") {
             continue;
         }
-        let Some((labels, value)) = line.rsplit_once("} ") else { continue };
-        let Some(le) = labels.split("le=\"").nth(1).and_then(|l| l.split('"').next()) else {
+        let Some((labels, value)) = line.rsplit_once("} ") else {
             continue;
         };
-        let le = if le == "+Inf" { f64::INFINITY } else { le.parse().unwrap_or(f64::NAN) };
+        let Some(le) = labels
+            .split("le=\"")
+            .nth(1)
+            .and_then(|l| l.split('"').next())
+        else {
+            continue;
+        };
+        let le = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            le.parse().unwrap_or(f64::NAN)
+        };
         let value: f64 = value.trim().parse().unwrap_or(0.0);
         match sums.iter_mut().find(|(bound, _)| *bound == le) {
             Some((_, sum)) => *sum += value,
@@ -339,7 +349,8 @@ fn buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
 /// the number of samples.
 fn tail(before: &str, after: &str, name: &str) -> String {
     let (b0, b1) = (buckets(before, name), buckets(after, name));
-    let count = |b: &[(f64, f64)], le: f64| b.iter().find(|(x, _)| *x == le).map_or(0.0, |(_, c)| *c);
+    let count =
+        |b: &[(f64, f64)], le: f64| b.iter().find(|(x, _)| *x == le).map_or(0.0, |(_, c)| *c);
     let gained: Vec<(f64, f64)> = b1.iter().map(|&(le, c)| (le, c - count(&b0, le))).collect();
     let total = gained.last().map_or(0.0, |(_, c)| *c);
     if total <= 0.0 {
