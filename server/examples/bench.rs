@@ -268,14 +268,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 /// all; then the outbox's messages sent, rows handed over by creates and claimed, and its
 /// depth now.
 async fn batches(client: &reqwest::Client, base: &str) -> [f64; 11] {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = scrape(client, base).await;
     // Summed over labels.
     let value = |name: &str| -> f64 {
         text.lines()
@@ -356,20 +349,18 @@ fn tail(before: &str, after: &str, name: &str) -> String {
     if total <= 0.0 {
         return "-".into();
     }
-    let p99 = gained
-        .iter()
-        .find(|(_, c)| *c >= 0.99 * total)
-        .map_or(f64::INFINITY, |(le, _)| *le);
+    // The first bucket that holds `share` of the samples, in milliseconds.
+    let holding = |share: f64| {
+        gained
+            .iter()
+            .find(|(_, c)| *c >= share * total)
+            .map_or(f64::INFINITY, |(le, _)| le * 1000.0)
+    };
     let over_5ms = 100.0 * (1.0 - count(&gained, 0.005) / total);
-    // The slowest sample's bucket: the first that holds them all.
-    let max = gained
-        .iter()
-        .find(|(_, c)| *c >= total)
-        .map_or(f64::INFINITY, |(le, _)| *le);
     format!(
         "≤ {} ms, {over_5ms:.1}% > 5 ms, max ≤ {} ms ({total:.0})",
-        p99 * 1000.0,
-        max * 1000.0
+        holding(0.99),
+        holding(1.0)
     )
 }
 

@@ -115,8 +115,9 @@ pub fn batch_committed(writes: usize, commit: Duration, open: Duration) {
     metrics::histogram!("otpgate_write_batch_open_seconds").record(open.as_secs_f64());
 }
 
-/// SQLite's writer copied the WAL's last frames into the database file between two
-/// batches, this long (`otpgate_wal_catch_up_seconds`): the writes queued meanwhile wait.
+/// SQLite's writer tried to copy the WAL's last frames into the database file between two
+/// batches, this long (`otpgate_wal_catch_up_seconds`; a try that finds the checkpoint
+/// thread copying gives up in microseconds): the writes queued meanwhile wait.
 pub fn wal_caught_up(took: Duration) {
     metrics::histogram!("otpgate_wal_catch_up_seconds").record(took.as_secs_f64());
 }
