@@ -96,7 +96,7 @@ const MAX_DIRECT_BATCH: usize = 256;
 #[derive(Default)]
 struct Queue {
     jobs: std::sync::Mutex<Queued>,
-    /// Rung by every write queued, and when the writer goes away.
+    /// Rung by a write queued while the writer sleeps, and when the writer goes away.
     ready: std::sync::Condvar,
 }
 
@@ -105,6 +105,9 @@ struct Queued {
     jobs: Vec<Job>,
     /// The writer's handle is gone: the direct writer stops once the queue is empty.
     closed: bool,
+    /// The direct writer waits on `ready`. While it works, a write queued is found by its
+    /// next `take` or `wait`, and ringing would be a system call per write for nothing.
+    sleeping: bool,
 }
 
 impl std::fmt::Debug for Queue {
@@ -122,8 +125,14 @@ impl Queue {
     }
 
     fn push(&self, job: Job) {
-        self.lock().jobs.push(job);
-        self.ready.notify_one();
+        let sleeping = {
+            let mut queued = self.lock();
+            queued.jobs.push(job);
+            queued.sleeping
+        };
+        if sleeping {
+            self.ready.notify_one();
+        }
     }
 
     /// Up to `max` of the queued writes, oldest first.
@@ -139,10 +148,12 @@ impl Queue {
             if queued.closed {
                 return None;
             }
+            queued.sleeping = true;
             queued = self
                 .ready
                 .wait(queued)
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            queued.sleeping = false;
         }
         Some(Self::split(&mut queued.jobs, max))
     }
@@ -463,10 +474,16 @@ pub(super) fn bound<'c>(
     static NAMES: std::sync::LazyLock<Vec<String>> =
         std::sync::LazyLock::new(|| (1..=32).map(|n| format!("${n}")).collect());
     let mut statement = db.prepare_cached(sql)?;
-    for (name, value) in NAMES.iter().zip(values) {
-        let index = statement
-            .parameter_index(name)?
-            .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.clone()))?;
+    for (position, (name, value)) in NAMES.iter().zip(values).enumerate() {
+        // SQLite numbers the parameters in the order the text first names them: `$n` is
+        // the n-th unless the text names a later one first. Asking the n-th's name is a
+        // lookup by number; asking a name's number hashes the name into rusqlite's cache.
+        let index = match statement.parameter_name(position + 1) {
+            Some(named) if named == name => position + 1,
+            _ => statement
+                .parameter_index(name)?
+                .ok_or_else(|| rusqlite::Error::InvalidParameterName(name.clone()))?,
+        };
         statement.raw_bind_parameter(index, value)?;
     }
     if values.len() > NAMES.len() {
