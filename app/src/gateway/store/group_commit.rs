@@ -1042,6 +1042,31 @@ mod tests {
         keys.collect::<Result<_, _>>().unwrap()
     }
 
+    /// `bound` binds `$1`, `$2`, … to their values whether the text names them in order
+    /// (found by number) or not (found by name), and refuses values the text has no
+    /// parameter for.
+    #[test]
+    fn values_are_bound_to_their_placeholders_in_any_order() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        let read = |sql: &str, values: &[&dyn rusqlite::ToSql]| -> rusqlite::Result<String> {
+            let mut statement = bound(&db, sql, values)?;
+            let mut rows = statement.raw_query();
+            let row = rows.next()?.expect("one row");
+            row.get(0)
+        };
+        let values: [&dyn rusqlite::ToSql; 3] = [&"a", &"b", &"c"];
+        assert_eq!(read("SELECT $1 || $2 || $3", &values).unwrap(), "abc");
+        assert_eq!(read("SELECT $3 || $1 || $2", &values).unwrap(), "cab");
+        assert_eq!(
+            read("SELECT $2 || $3 || $1 || $2", &values).unwrap(),
+            "bcab"
+        );
+        assert!(matches!(
+            read("SELECT $1 || $2", &values),
+            Err(rusqlite::Error::InvalidParameterName(name)) if name == "$3"
+        ));
+    }
+
     /// A batch's events reach the rollups and the webhook queue with its commit, also
     /// when a write of the batch deleted the newest events first and the next event took
     /// an id below the batch's mark again.
