@@ -995,3 +995,131 @@ on_both_backends!(
     settles_written_together_answer_each,
     a_row_leased_as_written_waits_out_its_lease
 );
+
+/// PostgreSQL: what runs with every batch and every commit finds its rows through
+/// indexes, however the tables have grown since the planner last saw them. The database
+/// is new and never analyzed, as the bench's and a fresh install's are. An app with an
+/// event webhook (its trigger runs with each batch) creates in batches while the tables
+/// are nearly empty, then 3,000 more verifications and events arrive, then more batches
+/// of creates, each followed by a read of the newest events (the live pump's), and a fold
+/// of the stats. Not one row of `verification` or `event` is read by a sequential scan,
+/// and each event still queues its webhook message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_hot_statements_read_no_table_whole_before_any_analyze() {
+    support::within_deadline(async {
+        use app::gateway::store::NewWebhook;
+        use sqlx::Connection;
+        let (store, _dir, pg_name) = open(Backend::Postgres).await;
+        let name = pg_name.expect("a PostgreSQL database");
+        let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+        let (app, _) = gw
+            .create_app(&Namespace::parse("plans").unwrap(), "Plans", None)
+            .await
+            .unwrap();
+        store
+            .add_webhook(
+                &NewWebhook {
+                    app_id: app.app_id,
+                    url: "http://127.0.0.1:9/hook".into(),
+                    events: vec!["created".into()],
+                    kinds: vec!["created".into()],
+                    sealed: vec![1],
+                },
+                1_000,
+            )
+            .await
+            .unwrap();
+
+        let app_id = app.app_id;
+        let creates = |round: String| {
+            let store = store.clone();
+            async move {
+                let creates = (0..10).map(|n| {
+                    let row = new_row(app_id, &format!("late-{round}-{n}"), vec![2]);
+                    let store = store.clone();
+                    async move { store.insert_verification(&row, None).await.unwrap() }
+                });
+                futures_util::future::join_all(creates).await;
+            }
+        };
+        // The first batches meet nearly empty tables.
+        creates("first".into()).await;
+        let mut db = sqlx::PgConnection::connect(&support::postgres_database_url(&name))
+            .await
+            .unwrap();
+        sqlx::query(
+            "WITH v AS (INSERT INTO verification (app_id, public_id, provider, channel, \
+               address, code_hmac, code_length, code_alphabet, max_attempts, max_sends, \
+               created_at, updated_at, expires_at) \
+             SELECT $1, 'early-' || g, 'console', 'email', 'ana@example.com', '\\x01', 6, \
+               'digits', 10, 5, 1000, 1000, 600000 FROM generate_series(1, 3000) g \
+             RETURNING verification_id, app_id, channel, provider) \
+             INSERT INTO event (verification_id, kind, created_at, app_id, channel, provider) \
+             SELECT verification_id, 'created', 1000, app_id, channel, provider FROM v",
+        )
+        .bind(app.app_id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+        // Folded: the events left to fold from here on are the newest, at the table's end.
+        assert!(store.fold_stats().await.unwrap() > 0);
+        for round in 0..20 {
+            creates(round.to_string()).await;
+            let newest: i64 = sqlx::query_scalar("SELECT max(event_id) FROM event")
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+            let read = store.events_after(newest - 5, 256).await.unwrap();
+            assert_eq!(read.len(), 5, "the newest events, round {round}");
+        }
+        assert!(
+            store.fold_stats().await.unwrap() > 0,
+            "the events were folded"
+        );
+        let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_message")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        assert_eq!(queued, 3_210, "one message for each event");
+
+        // A backend's counts reach the statistics when it ends: end them all, then read.
+        drop(db);
+        drop(gw);
+        drop(store);
+        let mut admin = sqlx::PgConnection::connect(&support::postgres_admin_url())
+            .await
+            .unwrap();
+        loop {
+            let left: i64 = sqlx::query_scalar(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let mut db = sqlx::PgConnection::connect(&support::postgres_database_url(&name))
+            .await
+            .unwrap();
+        let read: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT relname::text, seq_tup_read FROM pg_stat_user_tables \
+             WHERE relname IN ('verification', 'event') ORDER BY relname",
+        )
+        .fetch_all(&mut db)
+        .await
+        .unwrap();
+        assert_eq!(
+            read,
+            [("event".to_string(), 0), ("verification".to_string(), 0)],
+            "rows read by sequential scans"
+        );
+        drop(db);
+        support::drop_postgres_database(name);
+    })
+    .await
+}

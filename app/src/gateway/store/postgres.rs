@@ -310,9 +310,12 @@ impl PostgresStore {
     /// rows it wrote. Concurrent folders (other instances) wait for each other on the
     /// mark's row; nothing is locked when there is nothing to fold.
     async fn fold_events(tx: &mut PgConnection) -> Result<u64, StoreError> {
+        // The least unfolded transaction id, one entry of `event_txn` (an `EXISTS` over
+        // the range let the planner pick a sequential scan, which reaches the newest
+        // events last, while the table had no statistics).
         let pending: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM event WHERE txn >= otpgate_events_folded() \
-             AND txn < pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
+            "SELECT COALESCE((SELECT min(txn) FROM event WHERE txn >= otpgate_events_folded()) \
+             < pg_snapshot_xmin(pg_current_snapshot())::text::bigint, false)",
         )
         .persistent(Self::KEEP_PLANS)
         .fetch_one(&mut *tx)
