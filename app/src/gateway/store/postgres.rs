@@ -457,9 +457,10 @@ const EVENT_CHANNEL: &str = "otpgate_event";
 /// Sends `NOTIFY otpgate_event` after commits that added events, on a transaction of its
 /// own. Notifying inside the writing transaction (a trigger did, until migration 0007)
 /// makes PostgreSQL serialise those commits, WAL flush included, and cost creates about
-/// a third of their throughput. Raises that come while a notification is on its way fold
-/// into one more, so the rate stays at one round trip at most. Stops when the store is
-/// gone.
+/// a third of their throughput. Raises that come while a notification is on its way, or
+/// within [`NOTIFY_SPACING`] of it, fold into one more: at most one notification per
+/// spacing, each a transaction with a WAL flush of its own and a read of the new events
+/// by every instance. Stops when the store is gone.
 async fn notify_listeners(pool: PgPool, events: std::sync::Weak<Notify>) {
     loop {
         let Some(raised) = events.upgrade() else {
@@ -477,9 +478,15 @@ async fn notify_listeners(pool: PgPool, events: std::sync::Weak<Notify>) {
             {
                 tracing::warn!(error = ?e, "live updates: NOTIFY failed; listeners will poll");
             }
+            tokio::time::sleep(NOTIFY_SPACING).await;
         }
     }
 }
+
+/// The least time between two notifications of new events. Under load every batch's
+/// commit raises one; spaced, each read takes the events of several commits, and a live
+/// page hears of a change at most this much later.
+const NOTIFY_SPACING: Duration = Duration::from_millis(5);
 
 sql_store!(
     PostgresStore,
