@@ -1123,3 +1123,103 @@ async fn the_hot_statements_read_no_table_whole_before_any_analyze() {
     })
     .await
 }
+
+/// PostgreSQL: the batches keep their connections from one batch to the next, and the
+/// pool hands out connections without pinging each first; a connection is pinged only
+/// after a second idle. So when the database ends every connection (a restart, a
+/// failover, an idle timeout) while the server is quiet, the first create, check and read
+/// afterwards find out before they use one, and succeed on a new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn connections_the_database_ended_while_idle_are_replaced_before_use() {
+    support::within_deadline(async {
+        use sqlx::Connection;
+        let (store, _dir, pg_name) = open(Backend::Postgres).await;
+        let name = pg_name.expect("a PostgreSQL database");
+        let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+        let (app, _) = gw
+            .create_app(&Namespace::parse("ended").unwrap(), "Ended", None)
+            .await
+            .unwrap();
+        let hasher = CodeHasher::new(vec![CodeKey::from_bytes([7; 32])]).unwrap();
+        let code = OtpCode::parse("123456", CodeSpec::new(6, Alphabet::Digits).unwrap()).unwrap();
+        let row = |public_id: &str| {
+            new_row(
+                app.app_id,
+                public_id,
+                hasher.hash("ended", public_id, &code),
+            )
+        };
+        // Creates, reads side by side and a check: each kind of batch has a connection,
+        // and the pool has several idle.
+        let creates = (0..12).map(|n| {
+            let (store, row) = (store.clone(), row(&format!("before-{n}")));
+            async move { store.insert_verification(&row, None).await.unwrap().record }
+        });
+        let before = futures_util::future::join_all(creates).await;
+        let reads = before.iter().map(|record| {
+            let store = store.clone();
+            let public_id = record.public_id.clone();
+            async move { store.find_verification(app.app_id, &public_id).await }
+        });
+        for read in futures_util::future::join_all(reads).await {
+            assert!(matches!(read, Ok(Some(_))), "{read:?}");
+        }
+        let check = |record: &app::gateway::store::VerificationRecord| {
+            let attempt = Attempt {
+                verification_id: record.verification_id,
+                now: 2_000,
+                budget_key: format!("fail_addr:{}", record.public_id),
+                budget_window: 0,
+                budget_max: 10,
+                retire: false,
+                reconfirm: false,
+                seen: Seen {
+                    attempts: record.attempts,
+                    code_hmac: record.code_hmac.clone(),
+                    created_at: record.created_at,
+                },
+            };
+            let digests = hasher.digests("ended", &record.public_id, &code);
+            let store = store.clone();
+            async move { store.attempt(&attempt, &digests).await }
+        };
+        assert_eq!(
+            check(&before[0]).await.unwrap(),
+            AttemptOutcome::Verified { attempts: 1 }
+        );
+
+        let mut admin = sqlx::PgConnection::connect(&support::postgres_admin_url())
+            .await
+            .unwrap();
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        assert!(ended >= 3, "the store's connections were ended ({ended})");
+        tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+
+        let created = store.insert_verification(&row("after"), None).await;
+        assert!(
+            created.is_ok(),
+            "a create after the connections ended: {created:?}"
+        );
+        let read = store.find_verification(app.app_id, "before-3").await;
+        let Ok(Some(read)) = read else {
+            panic!("a read after the connections ended: {read:?}");
+        };
+        assert_eq!(
+            check(&read).await.unwrap(),
+            AttemptOutcome::Verified { attempts: 1 },
+            "a right code after the connections ended"
+        );
+        drop(admin);
+        drop(gw);
+        drop(store);
+        support::drop_postgres_database(name);
+    })
+    .await
+}

@@ -1,13 +1,14 @@
 //! PostgreSQL's group commit for its hot writes: creates ([`Create`]), a right code's
 //! check as one statement ([`Check`]), otherwise a check's two statements ([`Budget`],
-//! then [`Consume`] for a right code), and the outbox's outcomes ([`Settle`]). Each kind has a queue; a batcher takes all that are queued, up to
-//! [`MOST`], and writes them in one statement over arrays bound once (`unnest`, with
-//! data-modifying `WITH` for the rows each write adds to other tables), committed by
-//! itself: one round trip, one plan, one WAL flush for the lot, where each was a statement
-//! and a commit of its own. One batch of a kind runs at a time ([`IN_FLIGHT`]), on a
-//! pooled connection; writes that come meanwhile wait in the queue and make the next
-//! batch, so the batches grow with the load and a lone write goes at once. Each caller is
-//! answered after the commit that holds its write.
+//! then [`Consume`] for a right code), and the outbox's outcomes ([`Settle`]). Each kind
+//! has a queue; a batcher takes all that are queued, up to [`MOST`], and writes them in
+//! one statement over arrays bound once (`unnest`, with data-modifying `WITH` for the rows
+//! each write adds to other tables), committed by itself: one round trip, one plan, one
+//! WAL flush for the lot, where each was a statement and a commit of its own. One batch
+//! of a kind runs at a time ([`IN_FLIGHT`]), on a connection the batcher keeps
+//! ([`Held`]); writes that come meanwhile wait in the queue and make the next batch, so
+//! the batches grow with the load and a lone write goes at once. Each caller is answered
+//! after the commit that holds its write.
 //!
 //! A batch cannot fail for one write's sake: an id (or inbound key) already taken is
 //! skipped (`ON CONFLICT DO NOTHING`) and answered [`StoreError::Conflict`], exactly as
@@ -25,19 +26,21 @@ use super::{
     StoreError, VerificationRecord,
 };
 use crate::model::Status;
-use sqlx::{postgres::PgRow, PgPool, Row};
+use sqlx::{
+    pool::PoolConnection, postgres::PgRow, Connection, PgConnection, PgPool, Postgres, Row,
+};
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     future::Future,
-    sync::{Arc, LazyLock},
-    time::Instant,
+    sync::LazyLock,
+    time::{Duration, Instant},
 };
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 
 /// The most creates in one batch.
 const MOST: usize = 256;
 
-/// Batches of one kind written at once, each on a connection of the pool. One: the
+/// Batches of one kind written at once, each on a connection of its own. One: the
 /// writes that come while a batch commits make the next one. On the bench's machine more
 /// made smaller batches and lower rates (creates 3,647 / 3,366 / 2,814 / 2,529 a second
 /// and checks 2,443 / 1,942 / 1,271 / 993 with 1, 2, 4 and 8).
@@ -53,7 +56,7 @@ pub(super) trait Batched: Send + Sync + 'static {
     fn key(input: &Self::In) -> (i64, String);
     /// Writes `inputs` in one statement that commits by itself; answers each, in order.
     fn write_all(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         inputs: &[&Self::In],
     ) -> impl Future<Output = Result<Vec<Result<Self::Out, StoreError>>, StoreError>> + Send;
 }
@@ -104,9 +107,12 @@ impl<B: Batched> Batches<B> {
 }
 
 /// Takes the queued writes in batches and writes each batch on a task of its own, at
-/// most [`IN_FLIGHT`] at a time.
+/// most [`IN_FLIGHT`] at a time, each on a connection of its slot ([`Held`]).
 async fn batcher<B: Batched>(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job<B>>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let (free, mut slots) = mpsc::channel::<Held>(IN_FLIGHT);
+    for _ in 0..IN_FLIGHT {
+        free.try_send(Held::default()).expect("a free slot each");
+    }
     // Writes held back from a batch that had their key already: first in the next.
     let mut held: VecDeque<Job<B>> = VecDeque::new();
     loop {
@@ -117,7 +123,7 @@ async fn batcher<B: Batched>(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job
                 None => return,
             },
         };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
+        let Some(mut slot) = slots.recv().await else {
             return;
         };
         // Everything queued while the slot was awaited joins this batch.
@@ -140,21 +146,71 @@ async fn batcher<B: Batched>(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job
         }
         later.extend(held.drain(..));
         held = later;
-        let pool = pool.clone();
+        let (pool, free) = (pool.clone(), free.clone());
         tokio::spawn(async move {
-            write_batch::<B>(&pool, batch).await;
-            drop(slot);
+            write_batch::<B>(&pool, &mut slot, batch).await;
+            let _ = free.send(slot).await;
         });
     }
 }
 
-/// Writes `batch` in one statement and answers each write; if the statement fails, each
-/// write is written again alone.
-async fn write_batch<B: Batched>(pool: &PgPool, mut batch: Vec<Job<B>>) {
+/// A kept or pooled connection is pinged before use once it has been idle this long: a
+/// connection the database dropped meanwhile (a restart, an idle timeout) is found then,
+/// and replaced, instead of failing its statement.
+pub(super) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// A batch slot's connection, kept from one batch to the next. Handing a connection back
+/// to sqlx's pool and taking it again costs two round trips (a ping on each), each a
+/// wake-up of its PostgreSQL backend; a batch's statement is one. Dropped when the
+/// database could not be reached through it, so the next batch takes a new one.
+struct Held {
+    conn: Option<PoolConnection<Postgres>>,
+    used: Instant,
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self {
+            conn: None,
+            used: Instant::now(),
+        }
+    }
+}
+
+impl Held {
+    /// Writes `inputs` on the kept connection (pinged first if it has been idle for
+    /// [`PING_AFTER_IDLE`]), or on one taken from the pool.
+    async fn write_all<B: Batched>(
+        &mut self,
+        pool: &PgPool,
+        inputs: &[&B::In],
+    ) -> Result<Vec<Result<B::Out, StoreError>>, StoreError> {
+        let mut kept = self.conn.take();
+        if let Some(conn) = &mut kept {
+            if self.used.elapsed() >= PING_AFTER_IDLE && conn.ping().await.is_err() {
+                kept = None;
+            }
+        }
+        let conn = match kept {
+            Some(conn) => conn,
+            None => pool.acquire().await?,
+        };
+        let written = B::write_all(self.conn.insert(conn), inputs).await;
+        self.used = Instant::now();
+        if matches!(&written, Err(e) if unavailable(e)) {
+            self.conn = None;
+        }
+        written
+    }
+}
+
+/// Writes `batch` in one statement on `slot`'s connection and answers each write; if the
+/// statement fails, each write is written again alone.
+async fn write_batch<B: Batched>(pool: &PgPool, slot: &mut Held, mut batch: Vec<Job<B>>) {
     batch.sort_by_cached_key(|job| B::key(&job.input));
     let started = Instant::now();
     let inputs: Vec<&B::In> = batch.iter().map(|job| &job.input).collect();
-    let written = B::write_all(pool, &inputs).await;
+    let written = slot.write_all::<B>(pool, &inputs).await;
     crate::gateway::metrics::batch_committed(batch.len(), started.elapsed(), started.elapsed());
     match written {
         Ok(answers) if answers.len() == batch.len() => {
@@ -185,7 +241,7 @@ async fn write_batch<B: Batched>(pool: &PgPool, mut batch: Vec<Job<B>>) {
             for job in batch {
                 let answer = match &down {
                     Some(e) => Err(same_failure(e)),
-                    None => match B::write_all(pool, &[&job.input]).await {
+                    None => match slot.write_all::<B>(pool, &[&job.input]).await {
                         Ok(mut answers) if answers.len() == 1 => answers.pop().expect("one answer"),
                         Ok(_) => Err(StoreError::Corrupt("batch answers")),
                         Err(e) => {
@@ -263,17 +319,17 @@ impl Batched for Create {
 
     /// A create missing from the rows written had its id (or inbound key) taken.
     async fn write_all(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         creates: &[&Create],
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        let mut written = match insert_all(pool, creates, true).await {
+        let mut written = match insert_all(conn, creates, true).await {
             // A count that fails leaves the messages to the worker, which counts each
             // before it is sent, as it counts a claimed row: the creates go on without it.
             Err(StoreError::Database(sqlx::Error::Database(e)))
                 if creates.iter().any(|c| c.count().is_some()) =>
             {
                 tracing::warn!(error = %e, "send caps not counted with their creates; the worker counts them");
-                insert_all(pool, creates, false).await?
+                insert_all(conn, creates, false).await?
             }
             written => written?,
         };
@@ -376,7 +432,7 @@ type Written = (
 /// Writes `jobs` with [`INSERT_ALL`], committed by itself, their send caps counted if
 /// `counted`; answers the verifications written, by app and public id.
 async fn insert_all(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     jobs: &[&Create],
     counted: bool,
 ) -> Result<HashMap<(i64, String), Written>, StoreError> {
@@ -447,7 +503,7 @@ async fn insert_all(
                 .map(|j| j.count().filter(|_| counted).map(|c| c.window_start))
                 .collect::<Vec<Option<i64>>>(),
         )
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     rows.iter()
         .map(|row: &PgRow| {
@@ -490,7 +546,7 @@ impl Batched for Settle {
     }
 
     async fn write_all(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         settles: &[&Settle],
     ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
         let mut columns = SettleColumns::default();
@@ -508,7 +564,7 @@ impl Batched for Settle {
             .bind(columns.error)
             .bind(columns.now)
             .bind(columns.events)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
             .into_iter()
             .collect();
@@ -642,7 +698,7 @@ impl Batched for Budget {
     }
 
     async fn write_all(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         budgets: &[&Budget],
     ) -> Result<Vec<Result<Budgeted, StoreError>>, StoreError> {
         let each = |f: &dyn Fn(&Budget) -> i64| budgets.iter().map(|b| f(b)).collect::<Vec<i64>>();
@@ -658,7 +714,7 @@ impl Batched for Budget {
             )
             .bind(each(&|b| b.window))
             .bind(each(&|b| b.max))
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
         Ok(rows
             .iter()
@@ -735,7 +791,7 @@ impl Batched for Consume {
     }
 
     async fn write_all(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         consumes: &[&Consume],
     ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
         let flag =
@@ -770,7 +826,7 @@ impl Batched for Consume {
                     .collect::<Vec<&str>>(),
             )
             .bind(consumes.iter().map(|c| c.window).collect::<Vec<i64>>())
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?
             .into_iter()
             .collect();
@@ -855,7 +911,7 @@ impl Batched for Check {
     }
 
     async fn write_all(
-        pool: &PgPool,
+        conn: &mut PgConnection,
         checks: &[&Check],
     ) -> Result<Vec<Result<Checked, StoreError>>, StoreError> {
         let each = |f: &dyn Fn(&Check) -> i64| checks.iter().map(|c| f(c)).collect::<Vec<i64>>();
@@ -885,7 +941,7 @@ impl Batched for Check {
                     .map(|c| c.tags.as_deref())
                     .collect::<Vec<Option<&str>>>(),
             )
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await?;
         Ok(checks
             .iter()

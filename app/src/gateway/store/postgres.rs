@@ -3,7 +3,7 @@
 
 use super::{
     group_commit::GroupCommit,
-    pg_batch::{Batches, Budget, Check, Checked, Consume, Create, Settle},
+    pg_batch::{Batches, Budget, Check, Checked, Consume, Create, Settle, PING_AFTER_IDLE},
     readers::Readers,
     sql::{sql_store, FINISH},
     stats::{tags, verified_detail},
@@ -15,7 +15,7 @@ use crate::{gateway::code::CodeDigests, model::Status};
 use sqlx::{
     pool::PoolConnection,
     postgres::{PgListener, PgPoolOptions},
-    PgConnection, PgPool, Postgres,
+    Connection, PgConnection, PgPool, Postgres,
 };
 use std::{sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -42,10 +42,22 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to `url` and applies the migrations. 16 connections cover a busy instance
     /// on a small database server; acquiring one waits at most 5 s before failing closed.
+    /// A connection is pinged before it is handed out only after it has been idle for
+    /// [`PING_AFTER_IDLE`] (by default sqlx pings at every acquire: a round trip, and a
+    /// wake-up of its backend, before each statement of a busy server).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         sqlx::migrate!("../migrations/postgres").run(&pool).await?;
