@@ -80,6 +80,24 @@ fn new_row(app_id: i64, public_id: &str, code_hmac: Vec<u8>) -> NewVerification 
 
 /// A fresh store on `backend`, the directory its SQLite file is in, and the PostgreSQL
 /// database to drop after.
+/// A check of `record` at 2,000 as it was read: its own failure budget of 10.
+fn attempt_as_read(record: &app::gateway::store::VerificationRecord) -> Attempt {
+    Attempt {
+        verification_id: record.verification_id,
+        now: 2_000,
+        budget_key: format!("fail_addr:{}", record.public_id),
+        budget_window: 0,
+        budget_max: 10,
+        retire: false,
+        reconfirm: false,
+        seen: Seen {
+            attempts: record.attempts,
+            code_hmac: record.code_hmac.clone(),
+            created_at: record.created_at,
+        },
+    }
+}
+
 async fn open(backend: Backend) -> (Arc<dyn Store>, tempfile::TempDir, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     match backend {
@@ -883,20 +901,7 @@ async fn an_inbound_key_is_held_while_its_verification_is_open(backend: Backend)
             .map(|(_, record)| record.public_id)
     };
     let check = |record: &app::gateway::store::VerificationRecord, text: &str| {
-        let attempt = Attempt {
-            verification_id: record.verification_id,
-            now: 2_000,
-            budget_key: format!("fail_addr:{}", record.public_id),
-            budget_window: 0,
-            budget_max: 10,
-            retire: false,
-            reconfirm: false,
-            seen: Seen {
-                attempts: record.attempts,
-                code_hmac: record.code_hmac.clone(),
-                created_at: record.created_at,
-            },
-        };
+        let attempt = attempt_as_read(record);
         let digests = hasher.digests("inbound", &record.public_id, &code(text));
         let store = store.clone();
         async move { store.attempt(&attempt, &digests).await.unwrap() }
@@ -1165,20 +1170,7 @@ async fn connections_the_database_ended_while_idle_are_replaced_before_use() {
             assert!(matches!(read, Ok(Some(_))), "{read:?}");
         }
         let check = |record: &app::gateway::store::VerificationRecord| {
-            let attempt = Attempt {
-                verification_id: record.verification_id,
-                now: 2_000,
-                budget_key: format!("fail_addr:{}", record.public_id),
-                budget_window: 0,
-                budget_max: 10,
-                retire: false,
-                reconfirm: false,
-                seen: Seen {
-                    attempts: record.attempts,
-                    code_hmac: record.code_hmac.clone(),
-                    created_at: record.created_at,
-                },
-            };
+            let attempt = attempt_as_read(record);
             let digests = hasher.digests("ended", &record.public_id, &code);
             let store = store.clone();
             async move { store.attempt(&attempt, &digests).await }
