@@ -123,7 +123,7 @@ async fn batcher<B: Batched>(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job
                 None => return,
             },
         };
-        let Some(mut slot) = slots.recv().await else {
+        let Some(slot) = slots.recv().await else {
             return;
         };
         // Everything queued while the slot was awaited joins this batch.
@@ -148,9 +148,32 @@ async fn batcher<B: Batched>(pool: PgPool, mut jobs: mpsc::UnboundedReceiver<Job
         held = later;
         let (pool, free) = (pool.clone(), free.clone());
         tokio::spawn(async move {
-            write_batch::<B>(&pool, &mut slot, batch).await;
-            let _ = free.send(slot).await;
+            let mut lent = Lent {
+                held: Some(slot),
+                free,
+            };
+            let slot = lent.held.as_mut().expect("lent with its slot");
+            write_batch::<B>(&pool, slot, batch).await;
         });
+    }
+}
+
+/// A slot lent to a batch's task, given back when the task ends, even by a panic: the
+/// batcher waits for a free slot before its next batch. After a panic it goes back without
+/// its connection, whose state is then unknown.
+struct Lent {
+    held: Option<Held>,
+    free: mpsc::Sender<Held>,
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        let held = match self.held.take() {
+            Some(held) if !std::thread::panicking() => held,
+            _ => Held::default(),
+        };
+        // Room for every slot: each is either lent or in the channel.
+        let _ = self.free.try_send(held);
     }
 }
 
@@ -998,3 +1021,49 @@ const CHECK_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::bigin
      LEFT JOIN o ON o.verification_id = i.verification_id \
      LEFT JOIN b ON b.bucket_key = o.bucket_key \
      LEFT JOIN u ON u.verification_id = i.verification_id ORDER BY i.n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that panics when asked to, else answers at once without a statement.
+    struct Panics(bool);
+
+    impl Batched for Panics {
+        type In = Panics;
+        type Out = ();
+
+        fn key(input: &Panics) -> (i64, String) {
+            (i64::from(input.0), String::new())
+        }
+
+        async fn write_all(
+            _conn: &mut PgConnection,
+            inputs: &[&Panics],
+        ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+            assert!(!inputs.iter().any(|i| i.0), "a write that panics");
+            Ok(inputs.iter().map(|_| Ok(())).collect())
+        }
+    }
+
+    /// A batch whose task panics gives its slot back: the writes after it are still
+    /// written, instead of waiting for a slot forever. Needs PostgreSQL on loopback (a
+    /// connection to its `postgres` database; nothing is written).
+    #[tokio::test]
+    async fn a_batch_that_panics_gives_its_slot_back() {
+        let url = std::env::var("OTPGATE_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let batches = Batches::<Panics>::start(PgPool::connect_lazy(&url).unwrap());
+        assert!(
+            batches.write(Panics(true)).await.is_err(),
+            "its caller hears of it"
+        );
+        for _ in 0..3 {
+            let next = tokio::time::timeout(Duration::from_secs(10), batches.write(Panics(false)));
+            assert!(
+                matches!(next.await, Ok(Ok(()))),
+                "a write after the panic is written"
+            );
+        }
+    }
+}
