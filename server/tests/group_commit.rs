@@ -78,8 +78,6 @@ fn new_row(app_id: i64, public_id: &str, code_hmac: Vec<u8>) -> NewVerification 
     }
 }
 
-/// A fresh store on `backend`, the directory its SQLite file is in, and the PostgreSQL
-/// database to drop after.
 /// A check of `record` at 2,000 as it was read: its own failure budget of 10.
 fn attempt_as_read(record: &app::gateway::store::VerificationRecord) -> Attempt {
     Attempt {
@@ -98,6 +96,21 @@ fn attempt_as_read(record: &app::gateway::store::VerificationRecord) -> Attempt 
     }
 }
 
+/// Ends every connection to the PostgreSQL database `name` but `admin`'s own; answers
+/// how many there were.
+async fn end_connections(admin: &mut sqlx::PgConnection, name: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .fetch_one(admin)
+    .await
+    .unwrap()
+}
+
+/// A fresh store on `backend`, the directory its SQLite file is in, and the PostgreSQL
+/// database to drop after.
 async fn open(backend: Backend) -> (Arc<dyn Store>, tempfile::TempDir, Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     match backend {
@@ -1095,15 +1108,7 @@ async fn the_hot_statements_read_no_table_whole_before_any_analyze() {
             .await
             .unwrap();
         loop {
-            let left: i64 = sqlx::query_scalar(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(&name)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-            if left == 0 {
+            if end_connections(&mut admin, &name).await == 0 {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -1183,14 +1188,7 @@ async fn connections_the_database_ended_while_idle_are_replaced_before_use() {
         let mut admin = sqlx::PgConnection::connect(&support::postgres_admin_url())
             .await
             .unwrap();
-        let ended: i64 = sqlx::query_scalar(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(&name)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
+        let ended = end_connections(&mut admin, &name).await;
         assert!(ended >= 3, "the store's connections were ended ({ended})");
         tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
 
