@@ -182,6 +182,11 @@ impl Drop for Lent {
 /// and replaced, instead of failing its statement.
 pub(super) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
+/// A connection taken from the pool is kept (by a batcher, or for reads) at most this
+/// long, then given back, so that the pool's `max_lifetime` (sqlx's default, the same 30
+/// minutes, checked as a connection is given back) retires kept connections too.
+pub(super) const KEEP_FOR: Duration = Duration::from_secs(30 * 60);
+
 /// A batch slot's connection, kept from one batch to the next. Handing a connection back
 /// to sqlx's pool and taking it again costs two round trips (a ping on each), each a
 /// wake-up of its PostgreSQL backend; a batch's statement is one. Dropped when the
@@ -189,6 +194,8 @@ pub(super) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 struct Held {
     conn: Option<PoolConnection<Postgres>>,
     used: Instant,
+    /// When `conn` was taken from the pool.
+    taken: Instant,
 }
 
 impl Default for Held {
@@ -196,19 +203,24 @@ impl Default for Held {
         Self {
             conn: None,
             used: Instant::now(),
+            taken: Instant::now(),
         }
     }
 }
 
 impl Held {
     /// Writes `inputs` on the kept connection (pinged first if it has been idle for
-    /// [`PING_AFTER_IDLE`]), or on one taken from the pool.
+    /// [`PING_AFTER_IDLE`]), or on one taken from the pool (in its place once it has been
+    /// kept for [`KEEP_FOR`]).
     async fn write_all<B: Batched>(
         &mut self,
         pool: &PgPool,
         inputs: &[&B::In],
     ) -> Result<Vec<Result<B::Out, StoreError>>, StoreError> {
         let mut kept = self.conn.take();
+        if self.taken.elapsed() >= KEEP_FOR {
+            kept = None;
+        }
         if let Some(conn) = &mut kept {
             if self.used.elapsed() >= PING_AFTER_IDLE && conn.ping().await.is_err() {
                 kept = None;
@@ -216,7 +228,11 @@ impl Held {
         }
         let conn = match kept {
             Some(conn) => conn,
-            None => pool.acquire().await?,
+            None => {
+                let conn = pool.acquire().await?;
+                self.taken = Instant::now();
+                conn
+            }
         };
         let written = B::write_all(self.conn.insert(conn), inputs).await;
         self.used = Instant::now();
@@ -285,18 +301,21 @@ async fn write_batch<B: Batched>(pool: &PgPool, slot: &mut Held, mut batch: Vec<
 /// wait, a connection lost, the server shutting down or starting), not that a write was
 /// refused.
 fn unavailable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(e) if unavailable_sqlx(e))
+}
+
+/// As [`unavailable`], for sqlx's own error.
+pub(super) fn unavailable_sqlx(e: &sqlx::Error) -> bool {
     match e {
-        StoreError::Database(
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::WorkerCrashed,
-        ) => true,
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
         // Class 08 (connection exception) and 57P01–57P03 (shutting down, crashed,
         // starting up).
-        StoreError::Database(sqlx::Error::Database(db)) => db
+        sqlx::Error::Database(db) => db
             .code()
             .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
         _ => false,

@@ -4,6 +4,7 @@
 use super::{
     group_commit::GroupCommit,
     pg_batch::{Batches, Budget, Check, Checked, Consume, Create, Settle, PING_AFTER_IDLE},
+    pg_kept::KeptReads,
     readers::Readers,
     sql::{sql_store, FINISH},
     stats::{tags, verified_detail},
@@ -37,17 +38,21 @@ pub struct PostgresStore {
     checks: Batches<Check>,
     budgets: Batches<Budget>,
     consumes: Batches<Consume>,
+    /// The connections its hot reads keep between reads.
+    reads: Arc<KeptReads>,
 }
 
 impl PostgresStore {
-    /// Connects to `url` and applies the migrations. 16 connections cover a busy instance
-    /// on a small database server; acquiring one waits at most 5 s before failing closed.
+    /// Connects to `url` and applies the migrations. 20 connections cover a busy instance
+    /// on a small database server: the five batchers keep one each, the hot reads keep up
+    /// to eight between reads (`pg_kept.rs`), and the rest serve everything else.
+    /// Acquiring one waits at most 5 s before failing closed.
     /// A connection is pinged before it is handed out only after it has been idle for
     /// [`PING_AFTER_IDLE`] (by default sqlx pings at every acquire: a round trip, and a
     /// wake-up of its backend, before each statement of a busy server).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(20)
             .acquire_timeout(Duration::from_secs(5))
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
@@ -69,6 +74,7 @@ impl PostgresStore {
             checks: Batches::start(pool.clone()),
             budgets: Batches::start(pool.clone()),
             consumes: Batches::start(pool.clone()),
+            reads: Arc::default(),
             pool,
             events,
             views: Arc::default(),
@@ -282,6 +288,14 @@ impl PostgresStore {
     /// Every read goes through the pool.
     fn readers(&self) -> Option<&Readers> {
         None
+    }
+
+    /// A hot read (a check's, a fresh page's) on a kept connection (`pg_kept.rs`).
+    async fn fetch_hot<'q>(
+        &self,
+        query: impl Fn() -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Option<sqlx::postgres::PgRow>, sqlx::Error> {
+        self.reads.fetch_optional(&self.pool, query).await
     }
 
     /// The ids in the JSON array `$3`, as a subquery.

@@ -111,6 +111,14 @@ impl SqliteStore {
         Some(&self.readers)
     }
 
+    /// Past the synchronous readers, a hot read goes through the pool.
+    async fn fetch_hot<'q>(
+        &self,
+        query: impl Fn() -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    ) -> Result<Option<sqlx::sqlite::SqliteRow>, sqlx::Error> {
+        query().fetch_optional(&self.pool).await
+    }
+
     /// SQLite cannot tell another process's commits: readers poll.
     async fn listen_for_events(&self) -> Result<Option<Arc<Notify>>, StoreError> {
         Ok(None)
