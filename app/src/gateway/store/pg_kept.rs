@@ -104,6 +104,19 @@ impl KeptReads {
     }
 }
 
+impl Drop for KeptReads {
+    fn drop(&mut self) {
+        // A connection goes back to sqlx's pool on a task of the runtime. Dropped outside
+        // one (a store that outlived its runtime), each is closed where it is instead.
+        if tokio::runtime::Handle::try_current().is_err() {
+            let idle = self.idle.get_mut().unwrap_or_else(|e| e.into_inner());
+            for kept in idle.drain(..) {
+                drop(kept.conn.detach());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
