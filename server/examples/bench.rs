@@ -409,26 +409,23 @@ async fn run(backend: &str, secs: u64) {
     let base = server.base.clone();
     max_rps(&client, &base, Route::Hello, &pool, 1).await; // warm-up
 
-    let cpu = cpu_secs(&server);
+    let cpu = CpuTimes::now(&server);
     let machine = machine_ticks();
     let (hello, hellos) = closed_loop(&client, &base, Route::Hello, &pool, secs).await;
     let hello_idle = idle_percent(machine, machine_ticks());
     let before = batches(&client, &base).await;
-    let (cpu, hello_cpu) = (cpu_secs(&server), cpu_secs(&server) - cpu);
+    let (cpu, hello_cpu) = CpuTimes::now(&server).since(cpu, hellos);
     let machine = machine_ticks();
     let (create, creates) = closed_loop(&client, &base, Route::Create, &pool, secs).await;
     let create_idle = idle_percent(machine, machine_ticks());
     let created = batches(&client, &base).await;
-    let (cpu, create_cpu) = (cpu_secs(&server), cpu_secs(&server) - cpu);
+    let (cpu, create_cpu) = CpuTimes::now(&server).since(cpu, creates);
     let machine = machine_ticks();
     let (check, checks) = closed_loop(&client, &base, Route::Check, &pool, secs).await;
     let check_idle = idle_percent(machine, machine_ticks());
     let checked = batches(&client, &base).await;
-    let check_cpu = cpu_secs(&server) - cpu;
-    // Server CPU per request in each closed loop (its own threads only; PostgreSQL's
-    // processes are not counted).
+    let (_, check_cpu) = CpuTimes::now(&server).since(cpu, checks);
     // Over the requests answered: a check's loop may end before `secs` are up.
-    let per_request = |cpu: f64, requests: f64| cpu / requests.max(1.0) * 1e6;
     let check_secs = checks / check.max(1.0);
     let check_loop = if check_secs < secs as f64 - 0.1 {
         format!(
@@ -439,9 +436,21 @@ async fn run(backend: &str, secs: u64) {
     };
     let cpu_line = format!(
         "server CPU per request (closed loop): hello {:.0} µs, create {:.0} µs, check {:.0} µs{check_loop}",
-        per_request(hello_cpu, hellos),
-        per_request(create_cpu, creates),
-        per_request(check_cpu, checks),
+        hello_cpu[0], create_cpu[0], check_cpu[0],
+    );
+    // Where the machine's two cores went, per request: the server, PostgreSQL's processes
+    // and the load generator.
+    let split = |[server, postgres, bench]: [f64; 3]| {
+        format!(
+            "{server:.0} + {postgres:.0} + {bench:.0} = {:.0} µs",
+            server + postgres + bench
+        )
+    };
+    let split_line = format!(
+        "CPU per request, server + PostgreSQL + load generator (closed loop): hello {}, create {}, check {}",
+        split(hello_cpu),
+        split(create_cpu),
+        split(check_cpu),
     );
     let idle_line = format!(
         "the machine's CPU left idle (closed loop, /proc/stat): hello {hello_idle:.0}%, create {create_idle:.0}%, check {check_idle:.0}%"
@@ -553,6 +562,7 @@ async fn run(backend: &str, secs: u64) {
         println!("{line}");
     }
     println!("\n{cpu_line}");
+    println!("{split_line}");
     println!("{idle_line}");
     println!("\n{batching} (the outbox's writes included)");
     let cost = |with: f64, without: f64| (1.0 - with / without) * 100.0;
@@ -702,23 +712,59 @@ async fn drain(database_url: Option<String>, n: usize) {
     );
 }
 
-/// The server's resident memory (`VmRSS`), in MB.
-/// The server's CPU time so far (user and system), in seconds.
-fn cpu_secs(server: &Server) -> f64 {
-    let stat =
-        std::fs::read_to_string(format!("/proc/{}/stat", server.child.id())).unwrap_or_default();
+/// CPU time (user and system) so far, in seconds, of the server, of PostgreSQL's processes
+/// (every process named `postgres`, its backends and its background writers alike; none
+/// on SQLite), and of this load generator. A process that exits between two readings
+/// takes its time with it; PostgreSQL's backends here live as long as the server's pool.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    server: f64,
+    postgres: f64,
+    bench: f64,
+}
+
+impl CpuTimes {
+    fn now(server: &Server) -> Self {
+        let stat = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        let postgres = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| stat(entry.file_name().to_str()?))
+            .filter(|stat| stat.contains(" (postgres) "))
+            .filter_map(|stat| process_cpu_secs(&stat))
+            .sum();
+        Self {
+            server: stat(&server.child.id().to_string())
+                .and_then(|s| process_cpu_secs(&s))
+                .unwrap_or(f64::NAN),
+            postgres,
+            bench: stat("self")
+                .and_then(|s| process_cpu_secs(&s))
+                .unwrap_or(f64::NAN),
+        }
+    }
+
+    /// This reading, and the time each spent since `earlier` per request, in
+    /// microseconds: [server, PostgreSQL, load generator].
+    fn since(self, earlier: Self, requests: f64) -> (Self, [f64; 3]) {
+        let per = |now: f64, then: f64| (now - then) / requests.max(1.0) * 1e6;
+        let spent = [
+            per(self.server, earlier.server),
+            per(self.postgres, earlier.postgres),
+            per(self.bench, earlier.bench),
+        ];
+        (self, spent)
+    }
+}
+
+/// A process's CPU time (user and system) from its `/proc/<pid>/stat`, in seconds.
+fn process_cpu_secs(stat: &str) -> Option<f64> {
     // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
     // utime and stime, fields 14 and 15 of proc(5), in clock ticks of 1/100 s.
-    match (ticks(11), ticks(12)) {
-        (Some(user), Some(system)) => (user + system) / 100.0,
-        _ => f64::NAN,
-    }
+    Some((ticks(11)? + ticks(12)?) / 100.0)
 }
 
 /// The whole machine's CPU time so far, from `/proc/stat`'s first line: (idle, all), in
@@ -745,6 +791,7 @@ fn idle_percent((idle0, all0): (f64, f64), (idle1, all1): (f64, f64)) -> f64 {
     (idle1 - idle0) / (all1 - all0) * 100.0
 }
 
+/// The server's resident memory (`VmRSS`), in MB.
 fn rss_mb(server: &Server) -> f64 {
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap_or_default();
