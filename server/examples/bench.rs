@@ -267,7 +267,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 /// writes held the writer connection and waited for it, and the seconds commits took, in
 /// all; then the outbox's messages sent, rows handed over by creates and claimed, and its
 /// depth now.
-async fn batches(client: &reqwest::Client, base: &str) -> [f64; 11] {
+async fn batches(client: &reqwest::Client, base: &str) -> [f64; 13] {
     let text = scrape(client, base).await;
     // Summed over labels.
     let value = |name: &str| -> f64 {
@@ -294,6 +294,8 @@ async fn batches(client: &reqwest::Client, base: &str) -> [f64; 11] {
         value("otpgate_outbox_depth"),
         value("otpgate_http_request_duration_seconds_sum"),
         value("otpgate_http_request_duration_seconds_count"),
+        value("otpgate_read_batch_reads_sum"),
+        value("otpgate_read_batch_reads_count"),
     ]
 }
 
@@ -456,8 +458,8 @@ async fn run(backend: &str, secs: u64) {
         "the machine's CPU left idle (closed loop, /proc/stat): hello {hello_idle:.0}%, create {create_idle:.0}%, check {check_idle:.0}%"
     );
     let per_batch =
-        |[w0, b0, h0, q0, c0, s0, handed0, claimed0, _, t0, n0]: [f64; 11],
-         [w1, b1, h1, q1, c1, s1, handed1, claimed1, depth, t1, n1]: [f64; 11]| {
+        |[w0, b0, h0, q0, c0, s0, handed0, claimed0, _, t0, n0, r0, rb0]: [f64; 13],
+         [w1, b1, h1, q1, c1, s1, handed1, claimed1, depth, t1, n1, r1, rb1]: [f64; 13]| {
             let writes = w1 - w0;
             let batches = if b1 > b0 {
                 format!(
@@ -471,8 +473,18 @@ async fn run(backend: &str, secs: u64) {
             } else {
                 "no write batches (one transaction per write)".to_owned()
             };
+            // PostgreSQL's hot reads, in batches of their own.
+            let reads = if rb1 > rb0 {
+                format!(
+                    "; {:.1} reads per statement ({:.0} statements)",
+                    (r1 - r0) / (rb1 - rb0),
+                    rb1 - rb0
+                )
+            } else {
+                String::new()
+            };
             format!(
-            "{:.0} µs per request in the server's handlers; {batches}; the outbox sent {:.0} messages ({:.0} rows handed over by their creates, {:.0} claimed), {depth:.0} still queued",
+            "{:.0} µs per request in the server's handlers; {batches}{reads}; the outbox sent {:.0} messages ({:.0} rows handed over by their creates, {:.0} claimed), {depth:.0} still queued",
             (t1 - t0) / (n1 - n0).max(1.0) * 1e6,
             s1 - s0,
             handed1 - handed0,

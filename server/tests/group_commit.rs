@@ -1002,7 +1002,63 @@ async fn an_inbound_key_is_held_while_its_verification_is_open(backend: Backend)
     }
 }
 
+/// Reads side by side each find their own verification, or nothing for an id never
+/// created, the same id read twice included; on PostgreSQL they are read in batches
+/// (`otpgate_read_batch_reads`), several to a statement.
+async fn reads_side_by_side_each_find_their_own(backend: Backend) {
+    let recorder = otpgate::http::metrics::recorder();
+    let (store, _dir, pg_name) = open(backend).await;
+    let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
+    let (app, _) = gw
+        .create_app(&Namespace::parse("reads").unwrap(), "Reads", None)
+        .await
+        .unwrap();
+    let mut created = Vec::new();
+    for n in 0..40_u8 {
+        let row = new_row(app.app_id, &format!("read-{n}"), vec![n; 32]);
+        created.push(store.insert_verification(&row, None).await.unwrap().record);
+    }
+    recorder.run_upkeep();
+    let before = histogram(&recorder.render(), "otpgate_read_batch_reads").unwrap_or_default();
+    let names: Vec<String> = (0..60)
+        .map(|n| match n % 3 {
+            2 => format!("never-{n}"),
+            _ => format!("read-{}", n % 40),
+        })
+        .collect();
+    let reads = names.iter().map(|public_id| {
+        let store = store.clone();
+        async move { store.find_verification(app.app_id, public_id).await }
+    });
+    let found = futures_util::future::join_all(reads).await;
+    for (public_id, read) in names.iter().zip(found) {
+        let read = read.unwrap();
+        match created.iter().find(|r| &r.public_id == public_id) {
+            Some(record) => {
+                let read = read.unwrap_or_else(|| panic!("{public_id} found"));
+                assert_eq!(read.verification_id, record.verification_id, "{public_id}");
+                assert_eq!(read.public_id, *public_id);
+                assert_eq!(read.code_hmac, record.code_hmac, "{public_id}'s own row");
+            }
+            None => assert!(read.is_none(), "{public_id} was never created"),
+        }
+    }
+    if backend == Backend::Postgres {
+        recorder.run_upkeep();
+        let (sum, count) = histogram(&recorder.render(), "otpgate_read_batch_reads").unwrap();
+        let (reads, batches) = (sum - before.0, count - before.1);
+        assert!(reads >= 60.0, "every read counted ({reads})");
+        assert!(batches < reads, "{reads} reads in {batches} batches");
+    }
+    drop(gw);
+    drop(store);
+    if let Some(name) = pg_name {
+        support::drop_postgres_database(name);
+    }
+}
+
 on_both_backends!(
+    reads_side_by_side_each_find_their_own,
     an_inbound_key_is_held_while_its_verification_is_open,
     creates_to_one_address_count_in_turn,
     a_batch_answers_each_write_on_its_own,
@@ -1020,8 +1076,9 @@ on_both_backends!(
 /// event webhook (its trigger runs with each batch) creates in batches while the tables
 /// are nearly empty, then 3,000 more verifications and events arrive, then more batches
 /// of creates, each followed by a read of the newest events (the live pump's), and a fold
-/// of the stats. Not one row of `verification` or `event` is read by a sequential scan,
-/// and each event still queues its webhook message.
+/// of the stats, and reads of verifications side by side. Not one row of `verification` or
+/// `event` is read by a sequential scan, each read fetches only its own row, and each event
+/// still queues its webhook message.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_hot_statements_read_no_table_whole_before_any_analyze() {
     support::within_deadline(async {
@@ -1089,6 +1146,18 @@ async fn the_hot_statements_read_no_table_whole_before_any_analyze() {
                 .unwrap();
             let read = store.events_after(newest - 5, 256).await.unwrap();
             assert_eq!(read.len(), 5, "the newest events, round {round}");
+            // Checks' reads side by side, batched: old verifications and this round's.
+            let finds = (0..10).map(|n| {
+                let store = store.clone();
+                let public_id = match n % 2 {
+                    0 => format!("early-{}", 1 + n * 100 + round),
+                    _ => format!("late-{round}-{n}"),
+                };
+                async move { store.find_verification(app_id, &public_id).await }
+            });
+            for found in futures_util::future::join_all(finds).await {
+                assert!(matches!(found, Ok(Some(_))), "{found:?}");
+            }
         }
         assert!(
             store.fold_stats().await.unwrap() > 0,
@@ -1116,6 +1185,19 @@ async fn the_hot_statements_read_no_table_whole_before_any_analyze() {
         let mut db = sqlx::PgConnection::connect(&support::postgres_database_url(&name))
             .await
             .unwrap();
+        let fetched: i64 = sqlx::query_scalar(
+            "SELECT idx_tup_fetch FROM pg_stat_user_tables WHERE relname = 'verification'",
+        )
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        // Each event's foreign-key check reads its verification (3,210), and each of the
+        // 200 reads its own: a read that looked through more than its own row (every
+        // current verification, or all of its app's) fetches thousands a batch.
+        assert!(
+            fetched <= 3_210 + 200 + 200,
+            "{fetched} rows of verification fetched through its indexes"
+        );
         let read: Vec<(String, i64)> = sqlx::query_as(
             "SELECT relname::text, seq_tup_read FROM pg_stat_user_tables \
              WHERE relname IN ('verification', 'event') ORDER BY relname",

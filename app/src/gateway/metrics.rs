@@ -115,6 +115,12 @@ pub fn batch_committed(writes: usize, commit: Duration, open: Duration) {
     metrics::histogram!("otpgate_write_batch_open_seconds").record(open.as_secs_f64());
 }
 
+/// PostgreSQL read this many verifications in one statement (`otpgate_read_batch_reads`):
+/// the hot reads that came while the batch before was out.
+pub fn read_batch(reads: usize) {
+    metrics::histogram!("otpgate_read_batch_reads").record(reads as f64);
+}
+
 /// SQLite's writer tried to copy the WAL's last frames into the database file between two
 /// batches, this long (`otpgate_wal_catch_up_seconds`; a try that finds the checkpoint
 /// thread copying gives up in microseconds): the writes queued meanwhile wait.

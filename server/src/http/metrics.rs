@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 const SECONDS: &[f64] = &[
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
-/// Buckets of the group commit's writes per batch.
+/// Buckets of the group commit's writes per batch, and of PostgreSQL's reads per batch.
 const WRITES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
 
 /// The process's Prometheus recorder, installed on first use. Call
@@ -32,6 +32,12 @@ pub fn recorder() -> PrometheusHandle {
                 .and_then(|b| {
                     b.set_buckets_for_metric(
                         Matcher::Full("otpgate_write_batch_writes".into()),
+                        WRITES,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("otpgate_read_batch_reads".into()),
                         WRITES,
                     )
                 })

@@ -18,7 +18,7 @@ mod fan_out;
 mod group_commit;
 mod guard;
 mod pg_batch;
-mod pg_kept;
+mod pg_reads;
 mod postgres;
 mod readers;
 mod sql;

@@ -51,10 +51,14 @@ const IN_FLIGHT: usize = 1;
 pub(super) trait Batched: Send + Sync + 'static {
     type In: Send + Sync + 'static;
     type Out: Send + 'static;
+    /// A batch of reads (`pg_reads.rs`): safe to make again on another connection when
+    /// its kept one turns out lost, and counted apart from the writes' batches.
+    const READ_ONLY: bool = false;
     /// Orders a batch (parallel batches take rows in one order, so they never wait on each
     /// other in a circle); two writes with one key never share a batch.
     fn key(input: &Self::In) -> (i64, String);
-    /// Writes `inputs` in one statement that commits by itself; answers each, in order.
+    /// Writes (or reads) `inputs` in one statement that commits by itself; answers each,
+    /// in order.
     fn write_all(
         conn: &mut PgConnection,
         inputs: &[&Self::In],
@@ -226,6 +230,7 @@ impl Held {
                 kept = None;
             }
         }
+        let was_kept = kept.is_some();
         let conn = match kept {
             Some(conn) => conn,
             None => {
@@ -234,7 +239,14 @@ impl Held {
                 conn
             }
         };
-        let written = B::write_all(self.conn.insert(conn), inputs).await;
+        let mut written = B::write_all(self.conn.insert(conn), inputs).await;
+        if B::READ_ONLY && was_kept && matches!(&written, Err(e) if unavailable(e)) {
+            // The database ended the kept connection within `PING_AFTER_IDLE` of its last
+            // use: reads are made again on a new one.
+            self.conn = Some(pool.acquire().await?);
+            self.taken = Instant::now();
+            written = B::write_all(self.conn.as_mut().expect("just set"), inputs).await;
+        }
         self.used = Instant::now();
         if matches!(&written, Err(e) if unavailable(e)) {
             self.conn = None;
@@ -250,7 +262,11 @@ async fn write_batch<B: Batched>(pool: &PgPool, slot: &mut Held, mut batch: Vec<
     let started = Instant::now();
     let inputs: Vec<&B::In> = batch.iter().map(|job| &job.input).collect();
     let written = slot.write_all::<B>(pool, &inputs).await;
-    crate::gateway::metrics::batch_committed(batch.len(), started.elapsed(), started.elapsed());
+    if B::READ_ONLY {
+        crate::gateway::metrics::read_batch(batch.len());
+    } else {
+        crate::gateway::metrics::batch_committed(batch.len(), started.elapsed(), started.elapsed());
+    }
     match written {
         Ok(answers) if answers.len() == batch.len() => {
             for (job, answer) in batch.into_iter().zip(answers) {

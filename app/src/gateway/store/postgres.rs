@@ -4,13 +4,13 @@
 use super::{
     group_commit::GroupCommit,
     pg_batch::{Batches, Budget, Check, Checked, Consume, Create, Settle, PING_AFTER_IDLE},
-    pg_kept::KeptReads,
+    pg_reads::Find,
     readers::Readers,
     sql::{sql_store, FINISH},
     stats::{tags, verified_detail},
     views::Views,
     Attempt, AttemptOutcome, DeliveryOutcome, DeliveryStore, DevMessage, EventStore, Inserted,
-    NewDelivery, NewVerification, StoreError,
+    NewDelivery, NewVerification, StoreError, VerificationRecord,
 };
 use crate::{gateway::code::CodeDigests, model::Status};
 use sqlx::{
@@ -38,14 +38,14 @@ pub struct PostgresStore {
     checks: Batches<Check>,
     budgets: Batches<Budget>,
     consumes: Batches<Consume>,
-    /// The connections its hot reads keep between reads.
-    reads: Arc<KeptReads>,
+    /// Its hot reads, in batches (`pg_reads.rs`).
+    finds: Batches<Find>,
 }
 
 impl PostgresStore {
     /// Connects to `url` and applies the migrations. 20 connections cover a busy instance
-    /// on a small database server: the five batchers keep one each, the hot reads keep up
-    /// to eight between reads (`pg_kept.rs`), and the rest serve everything else.
+    /// on a small database server: the six batchers (five of writes, one of reads) keep
+    /// one each, and the rest serve everything else.
     /// Acquiring one waits at most 5 s before failing closed.
     /// A connection is pinged before it is handed out only after it has been idle for
     /// [`PING_AFTER_IDLE`] (by default sqlx pings at every acquire: a round trip, and a
@@ -74,7 +74,7 @@ impl PostgresStore {
             checks: Batches::start(pool.clone()),
             budgets: Batches::start(pool.clone()),
             consumes: Batches::start(pool.clone()),
-            reads: Arc::default(),
+            finds: Batches::start(pool.clone()),
             pool,
             events,
             views: Arc::default(),
@@ -290,12 +290,18 @@ impl PostgresStore {
         None
     }
 
-    /// A hot read (a check's, a fresh page's) on a kept connection (`pg_kept.rs`).
-    async fn fetch_hot<'q>(
+    /// A hot read (a check's, a fresh page's), in the next batch of reads (`pg_reads.rs`).
+    async fn find_hot(
         &self,
-        query: impl Fn() -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    ) -> Result<Option<sqlx::postgres::PgRow>, sqlx::Error> {
-        self.reads.fetch_optional(&self.pool, query).await
+        app_id: i64,
+        public_id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError> {
+        self.finds
+            .write(Find {
+                app_id,
+                public_id: public_id.to_owned(),
+            })
+            .await
     }
 
     /// The ids in the JSON array `$3`, as a subquery.

@@ -5,15 +5,16 @@ use super::{
     checkpoints::Checkpoints,
     group_commit::{GroupCommit, Write},
     readers::Readers,
-    sql::sql_store,
+    sql::{counter, sql_store, verification_record, FIND_VERIFICATION},
     views::Views,
     Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, Inserted, NewDelivery, NewVerification,
-    StoreError,
+    StoreError, VerificationRecord,
 };
 use crate::gateway::code::CodeDigests;
+use crate::model::Status;
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Connection, Sqlite, SqliteConnection, SqlitePool,
+    Connection, Row, Sqlite, SqliteConnection, SqlitePool,
 };
 use std::{str::FromStr, sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -112,11 +113,18 @@ impl SqliteStore {
     }
 
     /// Past the synchronous readers, a hot read goes through the pool.
-    async fn fetch_hot<'q>(
+    async fn find_hot(
         &self,
-        query: impl Fn() -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
-    ) -> Result<Option<sqlx::sqlite::SqliteRow>, sqlx::Error> {
-        query().fetch_optional(&self.pool).await
+        app_id: i64,
+        public_id: &str,
+    ) -> Result<Option<VerificationRecord>, StoreError> {
+        sqlx::query(&FIND_VERIFICATION)
+            .bind(app_id)
+            .bind(public_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| verification_record!(row, try_get))
+            .transpose()
     }
 
     /// SQLite cannot tell another process's commits: readers poll.

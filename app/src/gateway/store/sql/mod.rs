@@ -247,8 +247,8 @@ macro_rules! sql_store {
             use super::sql::webhooks::{commas, uncommas, MESSAGE_COLUMNS};
             use super::sql::{
                 counter, dangling, unique_violation, APP_COLUMNS, CAPTURE_MESSAGE, CLAIM_COLUMNS,
-                CONSUME, FIND_VERIFICATION, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, PEEK,
-                TRIM_INBOX, VERIFICATION_COLUMNS,
+                CONSUME, FINISH, HIT, HIT_EACH, INSERT_DELIVERY, PEEK, TRIM_INBOX,
+                VERIFICATION_COLUMNS,
             };
             use super::stats::{
                 country_prefix, StatKey, StatsQuery, StatsStore, StatsSummary, DAY_MS, HOUR_MS,

@@ -172,11 +172,7 @@ macro_rules! sql_verifications {
                 if let Some(readers) = self.readers() {
                     return readers.verification(app_id, public_id);
                 }
-                self.fetch_hot(|| sqlx::query(&FIND_VERIFICATION).bind(app_id).bind(public_id))
-                    .await?
-                    .as_ref()
-                    .map(verification_from_row)
-                    .transpose()
+                self.find_hot(app_id, public_id).await
             }
 
             async fn find_verification_viewed(
