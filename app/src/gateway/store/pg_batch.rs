@@ -243,9 +243,10 @@ impl Held {
         if B::READ_ONLY && was_kept && matches!(&written, Err(e) if unavailable(e)) {
             // The database ended the kept connection within `PING_AFTER_IDLE` of its last
             // use: reads are made again on a new one.
-            self.conn = Some(pool.acquire().await?);
+            self.conn = None;
+            let conn = pool.acquire().await?;
             self.taken = Instant::now();
-            written = B::write_all(self.conn.as_mut().expect("just set"), inputs).await;
+            written = B::write_all(self.conn.insert(conn), inputs).await;
         }
         self.used = Instant::now();
         if matches!(&written, Err(e) if unavailable(e)) {
