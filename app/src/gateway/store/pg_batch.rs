@@ -186,8 +186,8 @@ impl Drop for Lent {
 /// and replaced, instead of failing its statement.
 pub(super) const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
-/// A connection taken from the pool is kept (by a batcher, or for reads) at most this
-/// long, then given back, so that the pool's `max_lifetime` (sqlx's default, the same 30
+/// A connection taken from the pool is kept by a batcher (of writes or of reads) at most
+/// this long, then given back, so that the pool's `max_lifetime` (sqlx's default, the same 30
 /// minutes, checked as a connection is given back) retires kept connections too.
 pub(super) const KEEP_FOR: Duration = Duration::from_secs(30 * 60);
 
@@ -233,19 +233,14 @@ impl Held {
         let was_kept = kept.is_some();
         let conn = match kept {
             Some(conn) => conn,
-            None => {
-                let conn = pool.acquire().await?;
-                self.taken = Instant::now();
-                conn
-            }
+            None => self.take(pool).await?,
         };
         let mut written = B::write_all(self.conn.insert(conn), inputs).await;
         if B::READ_ONLY && was_kept && matches!(&written, Err(e) if unavailable(e)) {
             // The database ended the kept connection within `PING_AFTER_IDLE` of its last
             // use: reads are made again on a new one.
             self.conn = None;
-            let conn = pool.acquire().await?;
-            self.taken = Instant::now();
+            let conn = self.take(pool).await?;
             written = B::write_all(self.conn.insert(conn), inputs).await;
         }
         self.used = Instant::now();
@@ -253,6 +248,13 @@ impl Held {
             self.conn = None;
         }
         written
+    }
+
+    /// A connection from the pool, to be kept from now.
+    async fn take(&mut self, pool: &PgPool) -> Result<PoolConnection<Postgres>, StoreError> {
+        let conn = pool.acquire().await?;
+        self.taken = Instant::now();
+        Ok(conn)
     }
 }
 

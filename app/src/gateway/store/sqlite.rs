@@ -5,16 +5,15 @@ use super::{
     checkpoints::Checkpoints,
     group_commit::{GroupCommit, Write},
     readers::Readers,
-    sql::{counter, sql_store, verification_record, FIND_VERIFICATION},
+    sql::sql_store,
     views::Views,
     Attempt, AttemptOutcome, DeliveryOutcome, DevMessage, Inserted, NewDelivery, NewVerification,
     StoreError, VerificationRecord,
 };
 use crate::gateway::code::CodeDigests;
-use crate::model::Status;
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    Connection, Row, Sqlite, SqliteConnection, SqlitePool,
+    Connection, Sqlite, SqliteConnection, SqlitePool,
 };
 use std::{str::FromStr, sync::Arc, time::Duration};
 use tokio::sync::Notify;
@@ -112,19 +111,13 @@ impl SqliteStore {
         Some(&self.readers)
     }
 
-    /// Past the synchronous readers, a hot read goes through the pool.
+    /// The hot read runs in place on the synchronous readers (`readers.rs`).
     async fn find_hot(
         &self,
         app_id: i64,
         public_id: &str,
     ) -> Result<Option<VerificationRecord>, StoreError> {
-        sqlx::query(&FIND_VERIFICATION)
-            .bind(app_id)
-            .bind(public_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| verification_record!(row, try_get))
-            .transpose()
+        self.readers.verification(app_id, public_id)
     }
 
     /// SQLite cannot tell another process's commits: readers poll.

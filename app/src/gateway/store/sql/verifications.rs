@@ -169,9 +169,6 @@ macro_rules! sql_verifications {
                 app_id: i64,
                 public_id: &str,
             ) -> Result<Option<VerificationRecord>, StoreError> {
-                if let Some(readers) = self.readers() {
-                    return readers.verification(app_id, public_id);
-                }
                 self.find_hot(app_id, public_id).await
             }
 
