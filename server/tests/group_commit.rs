@@ -368,7 +368,7 @@ async fn hits_on_many_buckets_count_as_hits_in_turn(backend: Backend) {
 /// A check the store refuses changes nothing it should not: one at a closed verification
 /// spends nothing of the address's failure budget and counts no attempt; guesses past a
 /// spent budget count no attempt and leave the bucket one past its cap at most; a right
-/// code gives back what it reserved.
+/// code spends nothing, and one that finds its verification as read writes no bucket.
 async fn refused_attempts_spend_nothing(backend: Backend) {
     let (store, _dir, pg_name) = open(backend).await;
     let gw = console_gateway(store.clone(), Arc::new(ManualClock::default()));
@@ -424,6 +424,12 @@ async fn refused_attempts_spend_nothing(backend: Backend) {
         store.peek("fail_addr:test", 0).await.unwrap(),
         0,
         "given back"
+    );
+    // A right code spends nothing and writes no bucket: there is none to purge.
+    assert_eq!(
+        store.purge_buckets("", i64::MAX, 100).await.unwrap(),
+        (0, None),
+        "a bucket written by a right code"
     );
     for _ in 0..3 {
         assert_eq!(

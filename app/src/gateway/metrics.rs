@@ -107,8 +107,8 @@ pub fn write_held(connection: &'static str, held: Duration) {
         .record(held.as_secs_f64());
 }
 
-/// A write batch (SQLite's group commit) was committed: how many writes it held, how
-/// long its `COMMIT` took and how long it was open.
+/// A write batch (SQLite's group commit, or one of PostgreSQL's write batchers) was
+/// committed: how many writes it held, how long its `COMMIT` took and how long it was open.
 pub fn batch_committed(writes: usize, commit: Duration, open: Duration) {
     metrics::histogram!("otpgate_write_batch_writes").record(writes as f64);
     metrics::histogram!("otpgate_write_commit_seconds").record(commit.as_secs_f64());

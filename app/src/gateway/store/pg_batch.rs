@@ -933,10 +933,9 @@ const CONSUME_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::big
 /// (pending, the attempts and the code's digest it read; the comparison was made in
 /// constant time before): the attempt counted and the verification consumed with its
 /// event, if the address's failure budget has a unit left. A right code spends none of
-/// the budget, so its bucket is only locked (and a new window started), in key order as
-/// [`Budget`] and [`Consume`] lock them. A verification that changed since it was read
-/// (another check counted an attempt, a resend changed the code, it closed) is left
-/// untouched, and the check takes the two statements.
+/// the budget, so its bucket is only read. A verification that changed since it was read
+/// (another check counted an attempt, a resend changed the code, it closed), or that
+/// another transaction holds, is left untouched, and the check takes the two statements.
 pub(super) struct Check {
     pub(super) now: i64,
     pub(super) verification_id: i64,
@@ -967,6 +966,8 @@ impl Batched for Check {
     type In = Check;
     type Out = Checked;
 
+    /// One check an address per batch, so never two of one verification: the statement
+    /// would answer both from its one consumption.
     fn key(check: &Check) -> (i64, String) {
         (0, check.key.clone())
     }
@@ -1020,12 +1021,21 @@ impl Batched for Check {
     }
 }
 
-/// [`Check`] for a batch: the verifications still as read, their buckets locked in key
-/// order (a new window started at 0; a unit reserved and given back leaves a bucket as it
-/// was), each of those with a unit left counted and consumed as [`CONSUME_ALL`] does, with
-/// its event. One row per check in the arrays' order: the bucket's hits (`NULL` when the
-/// verification was not as read) and the attempts after this one (`NULL` when it was not
-/// consumed).
+/// [`Check`] for a batch: the verifications still as read, each locked unless another
+/// transaction holds it (one held elsewhere is left to the two statements: the check
+/// answers `NULL`s and is made again as [`Budget`] then [`Consume`]), its address's failure
+/// budget read (a bucket of another window, or none, has spent nothing), and each with a
+/// unit left counted and consumed as [`CONSUME_ALL`] does, with its event. A right code
+/// spends nothing, so nothing is written to its bucket: a batch of right codes writes no
+/// row for each address it checks (the upkeep would only delete it again). The statement
+/// never waits for a lock (it reads the buckets and skips a verification locked
+/// elsewhere), so it cannot close a cycle of waits with [`Budget`] and [`Consume`], which
+/// lock each bucket before its verification. A bucket read while a parallel check spent
+/// from it is the bucket before or after that spending: either order is one the checks
+/// could have taken one after the other, and a right code's answer is the same in both
+/// unless that spending took the last unit. One row per check in the arrays' order: the
+/// bucket's hits (`NULL` when the verification was not as read) and the attempts after
+/// this one (`NULL` when it was not consumed).
 const CHECK_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], \
        $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bool[], \
        $9::text[], $10::text[]) WITH ORDINALITY AS i(now, verification_id, bucket_key, \
@@ -1033,18 +1043,14 @@ const CHECK_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::bigin
      o AS (SELECT i.* FROM i JOIN verification v ON v.verification_id = i.verification_id \
        AND v.status = 'pending' AND v.verified_at IS NULL AND v.expires_at > i.now \
        AND v.retired_at IS NULL AND v.attempts = i.attempts AND v.attempts < v.max_attempts \
-       AND v.code_hmac = i.code_hmac), \
-     b AS (INSERT INTO rate_bucket (bucket_key, window_start, hits) \
-       SELECT bucket_key, window_start, 0 FROM o ORDER BY bucket_key \
-       ON CONFLICT (bucket_key) DO UPDATE SET \
-         hits = CASE WHEN rate_bucket.window_start = excluded.window_start \
-           THEN rate_bucket.hits ELSE 0 END, \
-         window_start = excluded.window_start \
-       RETURNING bucket_key, hits), \
+       AND v.code_hmac = i.code_hmac FOR UPDATE OF v SKIP LOCKED), \
+     b AS (SELECT o.verification_id, COALESCE(( \
+         SELECT r.hits FROM rate_bucket r WHERE r.bucket_key = o.bucket_key \
+           AND r.window_start = o.window_start), 0) AS hits FROM o), \
      u AS (UPDATE verification v SET attempts = v.attempts + 1, status = 'verified', \
          verified_at = o.now, updated_at = o.now, \
          retired_at = CASE WHEN o.retire THEN o.now ELSE NULL END \
-       FROM o JOIN b ON b.bucket_key = o.bucket_key \
+       FROM o JOIN b ON b.verification_id = o.verification_id \
        WHERE v.verification_id = o.verification_id AND v.status = 'pending' \
          AND v.verified_at IS NULL AND v.expires_at > o.now AND v.retired_at IS NULL \
          AND v.attempts = o.attempts AND v.attempts < v.max_attempts \
@@ -1056,8 +1062,7 @@ const CHECK_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::bigin
          u.provider, u.country, o.tags \
        FROM u JOIN o ON o.verification_id = u.verification_id ORDER BY o.n) \
      SELECT b.hits AS held, u.attempts FROM i \
-     LEFT JOIN o ON o.verification_id = i.verification_id \
-     LEFT JOIN b ON b.bucket_key = o.bucket_key \
+     LEFT JOIN b ON b.verification_id = i.verification_id \
      LEFT JOIN u ON u.verification_id = i.verification_id ORDER BY i.n";
 
 #[cfg(test)]
