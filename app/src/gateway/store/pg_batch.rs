@@ -1040,29 +1040,28 @@ const CHECK_ALL: &str = "WITH i AS (SELECT * FROM unnest($1::bigint[], $2::bigin
        $3::text[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bytea[], $8::bool[], \
        $9::text[], $10::text[]) WITH ORDINALITY AS i(now, verification_id, bucket_key, \
          window_start, most, attempts, code_hmac, retire, detail, tags, n)), \
-     o AS (SELECT i.* FROM i JOIN verification v ON v.verification_id = i.verification_id \
+     o AS (SELECT i.*, COALESCE((SELECT r.hits FROM rate_bucket r \
+         WHERE r.bucket_key = i.bucket_key AND r.window_start = i.window_start), 0) AS held \
+       FROM i JOIN verification v ON v.verification_id = i.verification_id \
        AND v.status = 'pending' AND v.verified_at IS NULL AND v.expires_at > i.now \
        AND v.retired_at IS NULL AND v.attempts = i.attempts AND v.attempts < v.max_attempts \
        AND v.code_hmac = i.code_hmac FOR UPDATE OF v SKIP LOCKED), \
-     b AS (SELECT o.verification_id, COALESCE(( \
-         SELECT r.hits FROM rate_bucket r WHERE r.bucket_key = o.bucket_key \
-           AND r.window_start = o.window_start), 0) AS hits FROM o), \
      u AS (UPDATE verification v SET attempts = v.attempts + 1, status = 'verified', \
          verified_at = o.now, updated_at = o.now, \
          retired_at = CASE WHEN o.retire THEN o.now ELSE NULL END \
-       FROM o JOIN b ON b.verification_id = o.verification_id \
+       FROM o \
        WHERE v.verification_id = o.verification_id AND v.status = 'pending' \
          AND v.verified_at IS NULL AND v.expires_at > o.now AND v.retired_at IS NULL \
          AND v.attempts = o.attempts AND v.attempts < v.max_attempts \
-         AND v.code_hmac = o.code_hmac AND b.hits < o.most \
+         AND v.code_hmac = o.code_hmac AND o.held < o.most \
        RETURNING v.verification_id, v.attempts, v.app_id, v.channel, v.provider, v.country), \
      e AS (INSERT INTO event (verification_id, kind, detail, created_at, app_id, channel, \
          provider, country, tags) \
        SELECT u.verification_id, 'verified', o.detail, o.now, u.app_id, u.channel, \
          u.provider, u.country, o.tags \
        FROM u JOIN o ON o.verification_id = u.verification_id ORDER BY o.n) \
-     SELECT b.hits AS held, u.attempts FROM i \
-     LEFT JOIN b ON b.verification_id = i.verification_id \
+     SELECT o.held, u.attempts FROM i \
+     LEFT JOIN o ON o.verification_id = i.verification_id \
      LEFT JOIN u ON u.verification_id = i.verification_id ORDER BY i.n";
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ impl Batched for Find {
             )
             .fetch_all(conn)
             .await?;
-        let mut found: Vec<Option<VerificationRecord>> = finds.iter().map(|_| None).collect();
+        let mut found: Vec<Option<VerificationRecord>> = vec![None; finds.len()];
         for row in &rows {
             let n: i64 = row.try_get("n")?;
             let slot = usize::try_from(n - 1)
@@ -61,11 +61,10 @@ impl Batched for Find {
 
 /// [`Find`] for a batch: the current verification of each of the arrays' (app, public
 /// id), with its place in them (`n`, from 1), one lookup through `verification_current`
-/// each. `OFFSET 0` keeps the lookup a
-/// subquery of its own: flattened into a join, the planner scanned every current
-/// verification and hashed them while a growing table's statistics lagged, and with
-/// both ids compared as arrays its generic plan looked up the app and filtered all of its
-/// verifications (16–26 ms a batch; 639 and 903 µs of PostgreSQL's CPU per check in two
+/// each. `OFFSET 0` keeps the lookup a subquery of its own: flattened into a join, the
+/// planner scanned every current verification and hashed them while a growing table's
+/// statistics lagged, and with both ids compared as arrays its generic plan looked up the
+/// app and filtered all of its verifications (16–26 ms a batch; 639 and 903 µs of PostgreSQL's CPU per check in two
 /// bench runs, against 181–198 µs read one at a time).
 static FIND_ALL: LazyLock<String> = LazyLock::new(|| {
     format!(
